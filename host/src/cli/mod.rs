@@ -1,0 +1,37 @@
+//! The `spore` command line: one file per command family, dispatched from here.
+
+pub mod module;
+pub mod simulate;
+
+use clap::{Parser, Subcommand};
+
+/// Spore: a Byzantine-fault-tolerant host for sandboxed WebAssembly policy modules.
+#[derive(Debug, Parser)]
+#[command(name = "spore", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `spore=debug`.
+    #[arg(long, global = true, env = "SPORE_LOG", default_value = "warn")]
+    pub log: String,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check, run and inspect WebAssembly policy modules.
+    #[command(subcommand)]
+    Module(module::ModuleCommand),
+    /// Run seeded Byzantine scenarios through the deterministic simulator.
+    Simulate(simulate::SimulateArgs),
+}
+
+/// Parse the command line and run the command; the process exit code comes from the result.
+pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match cli.command {
+        Command::Module(cmd) => module::run(cmd),
+        Command::Simulate(args) => simulate::run(args),
+    }
+}
