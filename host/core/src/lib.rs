@@ -5,3 +5,5 @@
 //! ticks, module results) go in, effects (send, persist, call a module, decided) come out.
 //! The node (`spore` crate) wires these machines to quinn, redb and wasmtime; the simulator
 //! drives them with a seeded virtual network.
+
+pub mod sim;
