@@ -6,4 +6,6 @@
 //! The node (`spore` crate) wires these machines to quinn, redb and wasmtime; the simulator
 //! drives them with a seeded virtual network.
 
+#![forbid(unsafe_code)]
+
 pub mod sim;
