@@ -8,4 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod crypto;
+pub mod ops;
 pub mod sim;
+pub mod types;

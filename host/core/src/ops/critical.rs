@@ -1,0 +1,231 @@
+//! Payloads of the critical operations (Full BFT), mirroring wit/types.wit one to one.
+//!
+//! Field names are the WIT names in snake_case; enums serialise in snake_case.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Digest, Hierarchy, NodeId, TrustBps, hex_bytes};
+
+/// How much a change could hurt the network if it were wrong (`impact-level`).
+///
+/// Ordered from least to most harmful, so `impact > ImpactLevel::Medium` reads as in the
+/// decision matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImpactLevel {
+    /// Harmless if wrong.
+    Low,
+    /// Noticeable but recoverable.
+    Medium,
+    /// Could degrade the cluster.
+    High,
+    /// Could break safety or trust.
+    Critical,
+}
+
+/// One entry of the replicated configuration (`param`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Param {
+    /// Dotted key, e.g. `quorum.min_high_trust` (see docs/TRUST.md).
+    pub key: String,
+    /// Integer value.
+    pub value: i64,
+}
+
+/// Which part of the configuration a change touches (`config-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConfigType {
+    /// Quorum parameters (`quorum.*`).
+    Quorum,
+    /// Trust parameters (`trust.*`).
+    Trust,
+    /// Timing parameters (`timing.*`).
+    Timing,
+    /// Membership parameters (`membership.*`).
+    Membership,
+    /// Transport parameters (`transport.*`).
+    Transport,
+}
+
+impl ConfigType {
+    /// The key prefix (without the dot) of the parameters this type may set.
+    pub fn namespace(self) -> &'static str {
+        match self {
+            ConfigType::Quorum => "quorum",
+            ConfigType::Trust => "trust",
+            ConfigType::Timing => "timing",
+            ConfigType::Membership => "membership",
+            ConfigType::Transport => "transport",
+        }
+    }
+
+    /// The least impact a change of this type can have, whatever the proposer declares:
+    /// quorum and trust rules guard safety itself (Critical), membership and transport
+    /// decide who may take part (High), timing only affects liveness (Low).
+    pub fn minimum_impact(self) -> ImpactLevel {
+        match self {
+            ConfigType::Quorum | ConfigType::Trust => ImpactLevel::Critical,
+            ConfigType::Membership | ConfigType::Transport => ImpactLevel::High,
+            ConfigType::Timing => ImpactLevel::Low,
+        }
+    }
+}
+
+/// Network configuration change: set the given parameters (`network-config-change`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NetworkConfigChange {
+    /// Which part of the configuration it touches.
+    pub config_type: ConfigType,
+    /// The parameters to set.
+    pub changes: Vec<Param>,
+    /// The impact the proposer declares.
+    pub impact: ImpactLevel,
+}
+
+impl NetworkConfigChange {
+    /// The impact the decision matrix uses: the larger of the declared impact and the
+    /// minimum of the config type, so a quorum change cannot be declared "low".
+    pub fn effective_impact(&self) -> ImpactLevel {
+        self.impact.max(self.config_type.minimum_impact())
+    }
+}
+
+/// Why a trust score is modified by governance (`trust-reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrustReason {
+    /// An audit found something.
+    AuditFinding,
+    /// Someone reported misbehaviour.
+    MisbehaviourReport,
+    /// Governance grants recovery.
+    RecoveryGrant,
+    /// Any other governance decision.
+    GovernanceDecision,
+}
+
+/// Trust score modification of one node by a signed delta (`trust-modification`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TrustModification {
+    /// The node whose trust changes.
+    pub target: NodeId,
+    /// Signed change in basis points.
+    pub delta_bps: i32,
+    /// Why.
+    pub reason: TrustReason,
+    /// Free-text justification (logged).
+    pub justification: String,
+}
+
+/// Identity a candidate presents when it asks to join (`node-identity`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeIdentity {
+    /// Its public key.
+    pub id: NodeId,
+    /// The hierarchy level it asks for.
+    pub level: Hierarchy,
+    /// Human-readable name.
+    pub name: String,
+    /// Network address (`host:port`).
+    pub address: String,
+}
+
+/// What a candidate's sponsors must satisfy (`admission-criteria`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AdmissionCriteria {
+    /// Least number of sponsors.
+    pub min_sponsors: u32,
+    /// Least trust of each counted sponsor.
+    pub min_sponsor_trust: TrustBps,
+    /// If set, at least one sponsor must be at this level or above.
+    pub required_sponsor_level: Option<Hierarchy>,
+}
+
+/// Node admission (`node-admission`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeAdmission {
+    /// Who asks to join.
+    pub candidate: NodeIdentity,
+    /// The criteria it is judged by.
+    pub criteria: AdmissionCriteria,
+    /// Its sponsors.
+    pub sponsors: Vec<NodeId>,
+}
+
+/// Why a node is excluded (`exclusion-reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExclusionReason {
+    /// It signed two different votes for one slot and phase.
+    Equivocation,
+    /// Its reveal did not open its commitment.
+    InvalidReveal,
+    /// Its trust fell below the threshold.
+    LowTrust,
+    /// It stopped answering.
+    Unresponsive,
+    /// Governance decided so.
+    GovernanceDecision,
+}
+
+/// Kind of a piece of misbehaviour evidence (`evidence-kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceKind {
+    /// Two signed votes by one node for one slot and phase.
+    ConflictingVotes,
+    /// A signed reveal that does not open the node's signed commitment.
+    BadReveal,
+    /// Anything else the host could verify.
+    Other,
+}
+
+/// One piece of evidence (`evidence`); the payload is the encoded proof.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Evidence {
+    /// What it proves.
+    pub kind: EvidenceKind,
+    /// The encoded proof.
+    #[serde(with = "hex_bytes")]
+    pub payload: Vec<u8>,
+}
+
+/// Node exclusion (`node-exclusion`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeExclusion {
+    /// The node to exclude.
+    pub target: NodeId,
+    /// Why.
+    pub reason: ExclusionReason,
+    /// Supporting evidence.
+    pub evidence: Vec<Evidence>,
+}
+
+/// Which policy a security policy update replaces (`security-domain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecurityDomain {
+    /// The validator module.
+    ValidatorModule,
+    /// The admission module.
+    AdmissionModule,
+    /// The resolver module.
+    ResolverModule,
+    /// The transport policy.
+    TransportPolicy,
+}
+
+/// Security policy update (`security-policy-update`): activate `new_policy` (for module
+/// domains, the module's content hash) and name the policy to roll back to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SecurityPolicyUpdate {
+    /// Which policy.
+    pub domain: SecurityDomain,
+    /// The new policy's digest.
+    pub new_policy: Digest,
+    /// The policy to roll back to.
+    pub rollback_to: Digest,
+    /// Free-text description (logged).
+    pub description: String,
+}
