@@ -1,0 +1,2 @@
+//! Guest SDK for Spore policy modules.
+pub mod bindings;

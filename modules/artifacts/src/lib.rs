@@ -1,0 +1,1 @@
+//! Spore modules as components.

@@ -1,0 +1,1 @@
+//! Spore's default validator module.

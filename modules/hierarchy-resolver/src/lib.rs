@@ -1,0 +1,1 @@
+//! Spore's hierarchy resolver module.

@@ -1,0 +1,1 @@
+//! Hostile test module: foreign-imports.

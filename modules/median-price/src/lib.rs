@@ -1,0 +1,1 @@
+//! Median of signed price reports, the compute example.

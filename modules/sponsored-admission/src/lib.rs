@@ -1,0 +1,1 @@
+//! Spore's sponsored admission module.

@@ -1,0 +1,1 @@
+//! A strict unanimity-only resolver module.
