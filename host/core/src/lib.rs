@@ -11,4 +11,5 @@
 pub mod crypto;
 pub mod ops;
 pub mod sim;
+pub mod trust;
 pub mod types;
