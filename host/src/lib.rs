@@ -10,3 +10,4 @@
 pub use spore_core as core;
 
 pub mod cli;
+pub mod modules;

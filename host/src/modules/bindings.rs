@@ -1,0 +1,56 @@
+//! Host-side bindings for the `spore:policy@0.1.0` worlds, generated from `wit/` by
+//! `wasmtime::component::bindgen!`.
+//!
+//! # Layout
+//! The `validator` bindings own the shared interfaces (`types`, `snapshot`, `log`); the
+//! `admission` and `resolver` bindings reuse them through `with:`, so one Rust type and one
+//! `Host` implementation serve all three worlds. Every import is synchronous and cannot trap:
+//! the host interface is read-only, deterministic and infallible.
+
+// The generated code uses `unsafe` internally (typed-function construction after the
+// component type check); nothing hand-written here does.
+#![allow(missing_docs, unsafe_code, clippy::all)]
+
+/// The `validator` world and the shared `types`, `snapshot` and `log` interfaces.
+pub mod validator {
+    wasmtime::component::bindgen!({
+        world: "validator",
+        path: "../wit",
+        additional_derives: [PartialEq, Eq],
+    });
+}
+
+/// The `admission` world.
+pub mod admission {
+    wasmtime::component::bindgen!({
+        world: "admission",
+        path: "../wit",
+        additional_derives: [PartialEq, Eq],
+        with: {
+            "spore:policy/types": super::validator::spore::policy::types,
+            "spore:policy/snapshot": super::validator::spore::policy::snapshot,
+            "spore:policy/log": super::validator::spore::policy::log,
+        },
+    });
+}
+
+/// The `resolver` world.
+pub mod resolver {
+    wasmtime::component::bindgen!({
+        world: "resolver",
+        path: "../wit",
+        additional_derives: [PartialEq, Eq],
+        with: {
+            "spore:policy/types": super::validator::spore::policy::types,
+            "spore:policy/snapshot": super::validator::spore::policy::snapshot,
+            "spore:policy/log": super::validator::spore::policy::log,
+        },
+    });
+}
+
+/// The `log` host interface.
+pub use validator::spore::policy::log as log_iface;
+/// The `snapshot` host interface.
+pub use validator::spore::policy::snapshot as snapshot_iface;
+/// The shared WIT types (`spore:policy/types`).
+pub use validator::spore::policy::types;

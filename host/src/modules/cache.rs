@@ -1,0 +1,167 @@
+//! On-disk cache of compiled module artifacts, keyed by module hash and engine
+//! compatibility hash, with an integrity record beside every artifact.
+//!
+//! # Layout
+//! For module `H` and engine compatibility hash `E` the cache holds
+//! `<dir>/<H>-<E[..16]>.cwasm` (wasmtime's serialized component) and
+//! `<dir>/<H>-<E[..16]>.sha256`, a small record naming the module hash, the full engine hash
+//! and the SHA-256 of the `.cwasm` bytes.
+//!
+//! # Trust
+//! A serialized artifact is native code: loading it is `unsafe` and only sound for bytes
+//! wasmtime itself produced. The cache therefore never trusts what it finds: it reads the
+//! artifact into memory, checks its SHA-256 and the record's module/engine hashes, and only
+//! then hands those same in-memory bytes to wasmtime (no re-read, no TOCTOU). Any mismatch is
+//! reported as [`LoadError::CacheTampered`]; the registry then recompiles from the module's
+//! (hash-verified) source and overwrites the entry. An artifact from another engine or host
+//! version lives under another name, or fails wasmtime's own compatibility check, and is
+//! recompiled likewise. The record detects corruption and naive tampering; an attacker who
+//! can write the cache directory *and* forge the record is out of scope (the directory must
+//! be private to the node).
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use spore_core::crypto::sha256;
+use spore_core::types::Digest;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use super::error::LoadError;
+
+/// The artifact cache of one engine.
+#[derive(Debug, Clone)]
+pub struct ArtifactCache {
+    dir: PathBuf,
+    engine_hash: String,
+}
+
+/// What the cache found for a module.
+pub enum CacheLookup {
+    /// A verified artifact, deserialized.
+    Hit(Component),
+    /// Nothing cached for this module and engine.
+    Miss,
+    /// An entry exists but wasmtime refused it (another engine or host version).
+    Stale(String),
+}
+
+impl ArtifactCache {
+    /// Open (creating if needed) the cache directory for artifacts of `engine`, whose
+    /// compatibility hash is `engine_hash`.
+    pub fn open(dir: impl Into<PathBuf>, engine_hash: String) -> Result<Self, LoadError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|source| LoadError::CacheIo {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(Self { dir, engine_hash })
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of the compiled artifact of `module`.
+    pub fn artifact_path(&self, module: &Digest) -> PathBuf {
+        self.dir.join(format!("{}.cwasm", self.stem(module)))
+    }
+
+    /// Path of the integrity record of `module`'s artifact.
+    pub fn record_path(&self, module: &Digest) -> PathBuf {
+        self.dir.join(format!("{}.sha256", self.stem(module)))
+    }
+
+    fn stem(&self, module: &Digest) -> String {
+        let engine = self.engine_hash.get(..16).unwrap_or(&self.engine_hash);
+        format!("{}-{engine}", module.to_hex())
+    }
+
+    fn record_text(&self, module: &Digest, artifact: &Digest) -> String {
+        format!(
+            "module {}\nengine {}\nartifact-sha256 {}\n",
+            module.to_hex(),
+            self.engine_hash,
+            artifact.to_hex()
+        )
+    }
+
+    /// Look `module` up; verify before deserializing.
+    pub fn lookup(&self, engine: &Engine, module: &Digest) -> Result<CacheLookup, LoadError> {
+        let path = self.artifact_path(module);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(CacheLookup::Miss),
+            Err(source) => return Err(LoadError::CacheIo { path, source }),
+        };
+        let record_path = self.record_path(module);
+        let record = match fs::read_to_string(&record_path) {
+            Ok(text) => text,
+            Err(err) => {
+                return Err(LoadError::CacheTampered {
+                    path,
+                    reason: format!("integrity record unreadable: {err}"),
+                });
+            }
+        };
+        let actual = sha256(&bytes);
+        if record != self.record_text(module, &actual) {
+            return Err(LoadError::CacheTampered {
+                path,
+                reason: format!(
+                    "the artifact hashes to {actual}, which its integrity record does not attest"
+                ),
+            });
+        }
+        match deserialize_verified(engine, &bytes) {
+            Ok(component) => Ok(CacheLookup::Hit(component)),
+            Err(err) => Ok(CacheLookup::Stale(format!("{err:#}"))),
+        }
+    }
+
+    /// Store the compiled `component` of `module` with its integrity record. Both files are
+    /// written to temporary names and renamed, so a crash never leaves a torn entry.
+    pub fn store(&self, module: &Digest, component: &Component) -> Result<(), LoadError> {
+        let artifact = component
+            .serialize()
+            .map_err(|err| LoadError::Invalid(format!("cannot serialize artifact: {err:#}")))?;
+        let digest = sha256(&artifact);
+        let path = self.artifact_path(module);
+        write_atomically(&path, &artifact)?;
+        write_atomically(
+            &self.record_path(module),
+            self.record_text(module, &digest).as_bytes(),
+        )
+    }
+
+    /// Remove the entry of `module` (both files), ignoring absent files.
+    pub fn evict(&self, module: &Digest) {
+        let _ = fs::remove_file(self.artifact_path(module));
+        let _ = fs::remove_file(self.record_path(module));
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    let io = |source| LoadError::CacheIo {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = fs::File::create(&tmp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)
+}
+
+/// Deserialize an artifact whose bytes were just verified against the integrity record.
+#[allow(unsafe_code)]
+fn deserialize_verified(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: `Component::deserialize` requires bytes produced by `Component::serialize` of
+    // a compatible wasmtime. `bytes` are exactly the in-memory bytes whose SHA-256 was
+    // checked against the record this cache wrote beside the artifact it serialized itself,
+    // and wasmtime additionally checks the header (version, target, engine flags) and
+    // rejects an incompatible artifact with an error rather than loading it.
+    unsafe { Component::deserialize(engine, bytes) }
+}

@@ -1,0 +1,236 @@
+//! The wasmtime engine of a node, configured for determinism, and the per-call limits.
+//!
+//! # Determinism
+//! Every node must compute byte-identical results, so the engine switches off or pins
+//! everything that could differ between machines or runs:
+//! - **fuel metering** (never wall-clock or epoch interruption): a call stops after the same
+//!   number of instructions on every node, and running out is itself an agreed outcome;
+//! - **NaN canonicalisation** in Cranelift, so float operations give identical bits;
+//! - **relaxed SIMD in deterministic mode**;
+//! - **no threads, no shared memory**, no component-model async, no GC proposals;
+//! - **fixed limits**: linear memory and table sizes per instance, instances per store, and
+//!   a maximum wasm stack, enforced identically everywhere.
+//!
+//! Instances come from the **pooling allocator**: slots are reserved once per engine, so a
+//! call's instantiation is a cheap slot reuse rather than an `mmap`.
+
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, WasmFeatures,
+};
+
+use super::Role;
+use super::error::RuntimeError;
+
+/// Limits and budgets of the module runtime. Part of the replicated configuration in a
+/// cluster: nodes that disagree on fuel budgets or limits may disagree on outcomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Fuel budget of one validator call.
+    pub validator_fuel: u64,
+    /// Fuel budget of one admission call.
+    pub admission_fuel: u64,
+    /// Fuel budget of one resolver call.
+    pub resolver_fuel: u64,
+    /// Maximum size of one linear memory of a module instance, in bytes.
+    pub max_memory_bytes: u64,
+    /// Maximum number of elements of one table.
+    pub max_table_elements: u64,
+    /// Maximum number of core instances per store (one component is several core instances).
+    pub max_instances: usize,
+    /// Maximum WebAssembly stack, in bytes.
+    pub max_wasm_stack: usize,
+    /// Maximum size of a module's output (result bytes; total text of a rejection or
+    /// verdict), in bytes.
+    pub max_output_bytes: u64,
+    /// Maximum size of a module's component binary, in bytes.
+    pub max_module_bytes: usize,
+    /// How many calls may run at the same time (instance slots of the pooling allocator).
+    pub max_concurrent_calls: u32,
+    /// Maximum number of log lines a call may write; later lines are counted, not kept.
+    pub max_log_lines: usize,
+    /// Maximum length of one log line in bytes; longer lines are truncated.
+    pub max_log_line_bytes: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            validator_fuel: 200_000_000,
+            admission_fuel: 50_000_000,
+            resolver_fuel: 50_000_000,
+            max_memory_bytes: 64 << 20,
+            max_table_elements: 10_000,
+            max_instances: 16,
+            max_wasm_stack: 512 << 10,
+            max_output_bytes: 1 << 20,
+            max_module_bytes: 16 << 20,
+            max_concurrent_calls: 64,
+            max_log_lines: 64,
+            max_log_line_bytes: 1024,
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// The per-call fuel budget of a role.
+    pub fn fuel_for(&self, role: Role) -> u64 {
+        match role {
+            Role::Validator => self.validator_fuel,
+            Role::Admission => self.admission_fuel,
+            Role::Resolver => self.resolver_fuel,
+        }
+    }
+}
+
+/// Build a deterministic engine for `config`.
+///
+/// Two engines built from equal configurations on the same host binary produce
+/// interchangeable compiled artifacts and identical results.
+pub fn build_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(config.max_concurrent_calls)
+        // A wit-component component is its main module plus small shim/fixup modules.
+        .max_core_instances_per_component(8)
+        .total_core_instances(config.max_concurrent_calls.saturating_mul(8))
+        .max_memories_per_component(2)
+        .total_memories(config.max_concurrent_calls.saturating_mul(2))
+        .max_tables_per_component(4)
+        .total_tables(config.max_concurrent_calls.saturating_mul(4))
+        .table_elements(usize::try_from(config.max_table_elements).unwrap_or(usize::MAX))
+        .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX));
+
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .consume_fuel(true)
+        .epoch_interruption(false)
+        .cranelift_nan_canonicalization(true)
+        .cranelift_opt_level(OptLevel::Speed)
+        .relaxed_simd_deterministic(true)
+        // Threads and shared memory: off (also compiled out: no `threads` feature).
+        .wasm_features(
+            WasmFeatures::THREADS | WasmFeatures::SHARED_EVERYTHING_THREADS,
+            false,
+        )
+        .shared_memory(false)
+        .wasm_memory64(false)
+        .wasm_gc(false)
+        .wasm_stack_switching(false)
+        .max_wasm_stack(config.max_wasm_stack)
+        .parallel_compilation(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        // Compiled artifacts are cached by the registry, keyed by content hash.
+        .cache(None);
+    Engine::new(&wasm).map_err(|err| RuntimeError::Engine(format!("{err:#}")))
+}
+
+/// A stable, hex-encoded SHA-256 of the engine's precompilation compatibility hash:
+/// artifacts compiled by an engine with a different value must not be loaded.
+pub fn compatibility_hash(engine: &Engine) -> String {
+    use std::hash::Hash;
+    let mut hasher = Sha256Hasher(sha2::Sha256::default());
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    // The host binary's version is part of it too: a rebuilt host may change codegen.
+    env!("CARGO_PKG_VERSION").hash(&mut hasher);
+    use sha2::Digest as _;
+    hex::encode(hasher.0.finalize())
+}
+
+/// A `std::hash::Hasher` that feeds SHA-256, so the compatibility hash is stable across
+/// processes and Rust versions (unlike `DefaultHasher`).
+struct Sha256Hasher(sha2::Sha256);
+
+impl std::hash::Hasher for Sha256Hasher {
+    fn finish(&self) -> u64 {
+        use sha2::Digest as _;
+        let digest = self.0.clone().finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_le_bytes(first)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        use sha2::Digest as _;
+        self.0.update(bytes);
+    }
+}
+
+/// Per-store resource limiter: refuses growth past the configured limits and remembers
+/// that it did, so the call's failure is reported as [`ModuleFailure::MemoryLimit`].
+///
+/// [`ModuleFailure::MemoryLimit`]: super::error::ModuleFailure::MemoryLimit
+#[derive(Debug, Clone)]
+pub struct CallLimiter {
+    max_memory_bytes: u64,
+    max_table_elements: u64,
+    max_instances: usize,
+    /// Set when a growth request was refused: (requested, limit).
+    pub(crate) refused: Option<(u64, u64)>,
+}
+
+impl CallLimiter {
+    /// A limiter for one call under `config`.
+    pub fn new(config: &RuntimeConfig) -> Self {
+        Self {
+            max_memory_bytes: config.max_memory_bytes,
+            max_table_elements: config.max_table_elements,
+            max_instances: config.max_instances,
+            refused: None,
+        }
+    }
+}
+
+/// The error a refused growth raises inside the guest (it becomes a trap).
+#[derive(Debug, thiserror::Error)]
+#[error("resource limit: {requested} requested, the limit is {limit}")]
+pub(crate) struct LimitExceeded {
+    requested: u64,
+    limit: u64,
+}
+
+impl wasmtime::ResourceLimiter for CallLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let desired = desired as u64;
+        if desired > self.max_memory_bytes {
+            self.refused = Some((desired, self.max_memory_bytes));
+            return Err(wasmtime::Error::new(LimitExceeded {
+                requested: desired,
+                limit: self.max_memory_bytes,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let desired = desired as u64;
+        if desired > self.max_table_elements {
+            self.refused = Some((desired, self.max_table_elements));
+            return Err(wasmtime::Error::new(LimitExceeded {
+                requested: desired,
+                limit: self.max_table_elements,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        self.max_instances
+    }
+
+    fn tables(&self) -> usize {
+        self.max_instances.saturating_mul(4)
+    }
+
+    fn memories(&self) -> usize {
+        self.max_instances.saturating_mul(2)
+    }
+}

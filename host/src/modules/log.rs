@@ -1,0 +1,117 @@
+//! The `log` host interface: a bounded per-call log sink.
+//!
+//! # Determinism
+//! Logging never influences a result: the guest gets nothing back. The sink keeps at most
+//! `max_log_lines` lines of at most `max_log_line_bytes` bytes each and counts the rest, so a
+//! chatty or hostile module cannot exhaust host memory through its log.
+
+use super::bindings::log_iface::{Host, Level};
+use super::host_state::HostState;
+
+/// One line a module logged during a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Severity chosen by the module.
+    pub level: Level,
+    /// The message (truncated to the configured length at a character boundary).
+    pub message: String,
+}
+
+/// The bounded log of one call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogSink {
+    lines: Vec<LogLine>,
+    dropped: u64,
+    max_lines: usize,
+    max_line_bytes: usize,
+}
+
+impl LogSink {
+    /// A sink keeping at most `max_lines` lines of at most `max_line_bytes` bytes.
+    pub fn new(max_lines: usize, max_line_bytes: usize) -> Self {
+        Self {
+            lines: Vec::new(),
+            dropped: 0,
+            max_lines,
+            max_line_bytes,
+        }
+    }
+
+    /// Record one line (or count it as dropped when the sink is full).
+    pub fn push(&mut self, level: Level, mut message: String) {
+        if self.lines.len() >= self.max_lines {
+            self.dropped = self.dropped.saturating_add(1);
+            return;
+        }
+        if message.len() > self.max_line_bytes {
+            let mut cut = self.max_line_bytes;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        self.lines.push(LogLine { level, message });
+    }
+
+    /// The kept lines, in order.
+    pub fn lines(&self) -> &[LogLine] {
+        &self.lines
+    }
+
+    /// How many lines were dropped because the sink was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Take the kept lines and the dropped count.
+    pub fn into_parts(self) -> (Vec<LogLine>, u64) {
+        (self.lines, self.dropped)
+    }
+}
+
+impl Host for HostState {
+    fn write(&mut self, level: Level, message: String) {
+        match level {
+            Level::Trace => {
+                tracing::trace!(target: "spore::module", module = %self.module, "{message}")
+            }
+            Level::Debug => {
+                tracing::debug!(target: "spore::module", module = %self.module, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(target: "spore::module", module = %self.module, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "spore::module", module = %self.module, "{message}")
+            }
+            Level::Error => {
+                tracing::error!(target: "spore::module", module = %self.module, "{message}")
+            }
+        }
+        self.log.push(level, message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_a_bounded_number_of_lines_and_counts_the_rest() {
+        let mut sink = LogSink::new(2, 100);
+        for i in 0..5 {
+            sink.push(Level::Info, format!("line {i}"));
+        }
+        assert_eq!(sink.lines().len(), 2);
+        assert_eq!(sink.lines()[1].message, "line 1");
+        assert_eq!(sink.dropped(), 3);
+    }
+
+    #[test]
+    fn truncates_long_lines_at_a_character_boundary() {
+        let mut sink = LogSink::new(4, 5);
+        sink.push(Level::Warn, "ééééé".to_owned());
+        assert_eq!(sink.lines()[0].message, "éé…");
+    }
+}

@@ -1,0 +1,37 @@
+//! The deterministic WebAssembly module runtime: wasmtime components loaded through the
+//! `spore:policy` WIT worlds, content-addressed, pre-instantiated and hot-swappable.
+//!
+//! # Layout
+//! - [`bindings`]: `bindgen!` output for the `validator`, `admission` and `resolver` worlds.
+//! - [`snapshot`], [`log`]: the two host interfaces modules may import (nothing else).
+//! - [`host_state`]: the per-call store data and the host linker.
+//! - [`engine`]: the deterministic engine configuration and per-call limits.
+//! - [`registry`], [`cache`]: content-addressed loading, type checks, verified artifact cache.
+//! - [`hotswap`]: the active module per role, swapped atomically, with rollback.
+//! - [`runtime`]: [`Runtime`], the API the node, CLI and tests call.
+//! - [`convert`]: core types to and from WIT types.
+//! - [`error`]: typed errors; [`ModuleFailure`] is the agreed failure of a call.
+//!
+//! # Determinism
+//! See [`engine`]: fuel metering, NaN canonicalisation, deterministic relaxed SIMD, no
+//! threads, fixed limits; a fresh store per call; a read-only, ordered snapshot.
+
+pub mod bindings;
+pub mod cache;
+pub mod convert;
+pub mod engine;
+pub mod error;
+pub mod host_state;
+pub mod hotswap;
+pub mod log;
+pub mod registry;
+pub mod runtime;
+pub mod snapshot;
+
+pub use convert::{CallContext, LayerResult, RejectionData, Resolution, ResolverInput, Verdict};
+pub use engine::RuntimeConfig;
+pub use error::{LoadError, ModuleFailure, RuntimeError};
+pub use registry::{ArtifactSource, LoadedModule};
+pub use runtime::{CallReport, Runtime, ValidatorResult};
+pub use snapshot::{MemberView, SnapshotView};
+pub use spore_core::ops::Role;

@@ -1,0 +1,327 @@
+//! The module registry: content-addressed components, checked, compiled (or loaded from the
+//! verified artifact cache) and pre-instantiated once, ready for a fresh store per call.
+//!
+//! # Design
+//! A module is addressed by the SHA-256 of its component bytes. Loading it
+//! 1. checks its size and, when the caller addresses it by hash, that the bytes match;
+//! 2. obtains a compiled `Component` from the artifact cache (verified before use) or by
+//!    compiling, then caches it;
+//! 3. checks its *type*: imports must be a subset of the host interface
+//!    (`spore:policy/{types,snapshot,log}@0.1.0`) and exports must be its role's world;
+//! 4. links it against the host interface once (`InstancePre`), so a call only instantiates.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use spore_core::crypto::sha256;
+use spore_core::types::Digest;
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+
+use super::Role;
+use super::bindings::admission::AdmissionPre;
+use super::bindings::resolver::ResolverPre;
+use super::bindings::validator::ValidatorPre;
+use super::cache::{ArtifactCache, CacheLookup};
+use super::error::LoadError;
+use super::host_state::HostState;
+
+/// The imports the host provides; anything else is refused.
+pub const ALLOWED_IMPORTS: [&str; 3] = [
+    "spore:policy/types@0.1.0",
+    "spore:policy/snapshot@0.1.0",
+    "spore:policy/log@0.1.0",
+];
+
+const ALLOWED_IMPORTS_TEXT: &str =
+    "spore:policy/types@0.1.0, spore:policy/snapshot@0.1.0 and spore:policy/log@0.1.0";
+
+/// The function a role's world exports.
+pub fn world_export(role: Role) -> &'static str {
+    match role {
+        Role::Validator => "validate",
+        Role::Admission => "evaluate",
+        Role::Resolver => "resolve",
+    }
+}
+
+/// A module's pre-instantiated bindings, by role.
+#[derive(Clone)]
+pub enum RolePre {
+    /// A `validator` world component.
+    Validator(ValidatorPre<HostState>),
+    /// An `admission` world component.
+    Admission(AdmissionPre<HostState>),
+    /// A `resolver` world component.
+    Resolver(ResolverPre<HostState>),
+}
+
+/// Where a module's compiled artifact came from on load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArtifactSource {
+    /// Compiled now (no cache, or nothing cached).
+    Compiled,
+    /// Loaded from a verified cache entry.
+    Cached,
+    /// The cache entry was refused (tampered, corrupt, stale or foreign) and the module
+    /// was recompiled from its source; the reason says why.
+    Recompiled {
+        /// Why the cached artifact was not used.
+        reason: String,
+    },
+}
+
+/// A loaded, checked, pre-instantiated module.
+pub struct LoadedModule {
+    hash: Digest,
+    role: Role,
+    size: usize,
+    imports: Vec<String>,
+    exports: Vec<String>,
+    source: ArtifactSource,
+    pre: RolePre,
+}
+
+impl std::fmt::Debug for LoadedModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModule")
+            .field("hash", &self.hash)
+            .field("role", &self.role)
+            .field("size", &self.size)
+            .field("imports", &self.imports)
+            .field("exports", &self.exports)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedModule {
+    /// SHA-256 of the component bytes.
+    pub fn hash(&self) -> Digest {
+        self.hash
+    }
+    /// The role (world) it was loaded for.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// Size of the component in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+    /// The component's imports (full interface names).
+    pub fn imports(&self) -> &[String] {
+        &self.imports
+    }
+    /// The component's exports.
+    pub fn exports(&self) -> &[String] {
+        &self.exports
+    }
+    /// Where the compiled artifact came from.
+    pub fn source(&self) -> &ArtifactSource {
+        &self.source
+    }
+    /// The pre-instantiated bindings.
+    pub fn pre(&self) -> &RolePre {
+        &self.pre
+    }
+}
+
+/// Modules loaded on this node, by hash.
+pub struct Registry {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: Option<ArtifactCache>,
+    max_module_bytes: usize,
+    modules: RwLock<HashMap<Digest, Arc<LoadedModule>>>,
+}
+
+impl Registry {
+    /// A registry compiling with `engine`, linking against `linker`, caching artifacts in
+    /// `cache` if given.
+    pub fn new(
+        engine: Engine,
+        linker: Linker<HostState>,
+        cache: Option<ArtifactCache>,
+        max_module_bytes: usize,
+    ) -> Self {
+        Self {
+            engine,
+            linker,
+            cache,
+            max_module_bytes,
+            modules: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The artifact cache, if any.
+    pub fn cache(&self) -> Option<&ArtifactCache> {
+        self.cache.as_ref()
+    }
+
+    /// A loaded module by hash.
+    pub fn get(&self, hash: &Digest) -> Option<Arc<LoadedModule>> {
+        self.modules
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(hash)
+            .cloned()
+    }
+
+    /// Load `bytes` as a module of `role`. If `expected` is given the bytes must hash to it.
+    /// Loading the same bytes again returns the already loaded module.
+    pub fn load(
+        &self,
+        role: Role,
+        bytes: &[u8],
+        expected: Option<Digest>,
+    ) -> Result<Arc<LoadedModule>, LoadError> {
+        if bytes.len() > self.max_module_bytes {
+            return Err(LoadError::TooLarge {
+                len: bytes.len(),
+                limit: self.max_module_bytes,
+            });
+        }
+        let hash = sha256(bytes);
+        if let Some(expected) = expected
+            && expected != hash
+        {
+            return Err(LoadError::HashMismatch {
+                expected,
+                actual: hash,
+            });
+        }
+        if let Some(loaded) = self.get(&hash) {
+            if loaded.role != role {
+                return Err(LoadError::WrongWorld {
+                    role,
+                    expected: world_export(role),
+                    found: loaded.exports.join(", "),
+                    detail: Some(format!("already loaded as a {} module", loaded.role)),
+                });
+            }
+            return Ok(loaded);
+        }
+        let (component, source) = self.compile(&hash, bytes)?;
+        let (imports, exports) = check_type(&self.engine, &component, role)?;
+        let pre = self.link(&component, role, &exports)?;
+        let module = Arc::new(LoadedModule {
+            hash,
+            role,
+            size: bytes.len(),
+            imports,
+            exports,
+            source,
+            pre,
+        });
+        self.modules
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(hash, Arc::clone(&module));
+        Ok(module)
+    }
+
+    /// Only from the cache, refusing a tampered entry: used to audit a cache.
+    pub fn load_cached_artifact(&self, hash: &Digest) -> Result<Option<Component>, LoadError> {
+        let Some(cache) = &self.cache else {
+            return Ok(None);
+        };
+        match cache.lookup(&self.engine, hash)? {
+            CacheLookup::Hit(component) => Ok(Some(component)),
+            CacheLookup::Miss | CacheLookup::Stale(_) => Ok(None),
+        }
+    }
+
+    fn compile(
+        &self,
+        hash: &Digest,
+        bytes: &[u8],
+    ) -> Result<(Component, ArtifactSource), LoadError> {
+        let mut source = ArtifactSource::Compiled;
+        if let Some(cache) = &self.cache {
+            match cache.lookup(&self.engine, hash) {
+                Ok(CacheLookup::Hit(component)) => return Ok((component, ArtifactSource::Cached)),
+                Ok(CacheLookup::Miss) => {}
+                Ok(CacheLookup::Stale(reason)) => {
+                    tracing::info!(module = %hash, %reason, "stale cached artifact; recompiling");
+                    source = ArtifactSource::Recompiled { reason };
+                }
+                Err(err @ LoadError::CacheTampered { .. }) => {
+                    tracing::warn!(module = %hash, error = %err, "refusing cached artifact; recompiling");
+                    cache.evict(hash);
+                    source = ArtifactSource::Recompiled {
+                        reason: err.to_string(),
+                    };
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        let component = Component::from_binary(&self.engine, bytes)
+            .map_err(|err| LoadError::Invalid(format!("{err:#}")))?;
+        if let Some(cache) = &self.cache
+            && let Err(err) = cache.store(hash, &component)
+        {
+            // A cache that cannot be written costs compile time, never correctness.
+            tracing::warn!(module = %hash, error = %err, "cannot cache the compiled artifact");
+        }
+        Ok((component, source))
+    }
+
+    fn link(
+        &self,
+        component: &Component,
+        role: Role,
+        exports: &[String],
+    ) -> Result<RolePre, LoadError> {
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|err| LoadError::Link(format!("{err:#}")))?;
+        let wrong_world = |err: wasmtime::Error| LoadError::WrongWorld {
+            role,
+            expected: world_export(role),
+            found: exports.join(", "),
+            detail: Some(format!("{err:#}")),
+        };
+        Ok(match role {
+            Role::Validator => RolePre::Validator(ValidatorPre::new(pre).map_err(wrong_world)?),
+            Role::Admission => RolePre::Admission(AdmissionPre::new(pre).map_err(wrong_world)?),
+            Role::Resolver => RolePre::Resolver(ResolverPre::new(pre).map_err(wrong_world)?),
+        })
+    }
+}
+
+/// Check a component's imports and exports against `role`; return their names.
+pub fn check_type(
+    engine: &Engine,
+    component: &Component,
+    role: Role,
+) -> Result<(Vec<String>, Vec<String>), LoadError> {
+    let ty = component.component_type();
+    let imports: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    if let Some(forbidden) = imports
+        .iter()
+        .find(|name| !ALLOWED_IMPORTS.contains(&name.as_str()))
+    {
+        return Err(LoadError::ForbiddenImport {
+            import: forbidden.clone(),
+            allowed: ALLOWED_IMPORTS_TEXT,
+        });
+    }
+    let wanted = world_export(role);
+    if !exports.iter().any(|name| name == wanted) {
+        return Err(LoadError::WrongWorld {
+            role,
+            expected: wanted,
+            found: exports.join(", "),
+            detail: None,
+        });
+    }
+    Ok((imports, exports))
+}

@@ -1,0 +1,420 @@
+//! [`Runtime`]: one engine, registry and active-module table per node, and the three
+//! module calls (`validate`, `evaluate`, `resolve`).
+//!
+//! # Design
+//! Every call gets a fresh `Store` (fresh memory, fresh fuel, fresh log) instantiated from
+//! the module's `InstancePre` in a pooling-allocator slot. The fuel budget is the role's;
+//! fuel used is reported with the result. A call's outcome is either the module's value or
+//! a [`ModuleFailure`] — both agreed by every node — while local problems (no active module,
+//! instance pool exhausted) are a [`RuntimeError`]. Nothing a module does can make the
+//! runtime stop serving further calls.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use spore_core::ops::{FailureKind, NodeAdmission, Operation, Outcome};
+use spore_core::types::Digest;
+use wasmtime::{Engine, Store, Trap};
+
+use super::Role;
+use super::cache::ArtifactCache;
+use super::convert::{
+    self, CallContext, Resolution, ResolverInput, Verdict, rejection_code_from_wit,
+};
+use super::engine::{RuntimeConfig, build_engine, compatibility_hash};
+use super::error::{ModuleFailure, RuntimeError};
+use super::host_state::{HostState, host_linker};
+use super::hotswap::ActiveModules;
+use super::log::LogLine;
+use super::registry::{LoadedModule, Registry, RolePre};
+use super::snapshot::SnapshotView;
+
+/// The report of one module call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallReport<T> {
+    /// Hash of the module that ran the call (from start to end).
+    pub module: Digest,
+    /// Fuel the call used (instantiation included).
+    pub fuel_used: u64,
+    /// The module's value, or its deterministic failure.
+    pub result: Result<T, ModuleFailure>,
+    /// Lines the module logged (bounded).
+    pub logs: Vec<LogLine>,
+    /// Lines dropped because the log was full.
+    pub dropped_logs: u64,
+}
+
+/// What a validator returns: accepted result bytes or a reasoned rejection.
+pub type ValidatorResult = Result<Vec<u8>, convert::RejectionData>;
+
+impl<T> CallReport<T> {
+    /// Transform the value, keeping everything else.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> CallReport<U> {
+        CallReport {
+            module: self.module,
+            fuel_used: self.fuel_used,
+            result: self.result.map(f),
+            logs: self.logs,
+            dropped_logs: self.dropped_logs,
+        }
+    }
+}
+
+impl CallReport<ValidatorResult> {
+    /// The agreed outcome of a validator call.
+    pub fn outcome(&self) -> Outcome {
+        match &self.result {
+            Ok(Ok(bytes)) => Outcome::Accepted(bytes.clone()),
+            Ok(Err(rejection)) => Outcome::Rejected {
+                code: rejection.code,
+                reason: rejection.reason.clone(),
+            },
+            Err(failure) => Outcome::Failed(failure.kind()),
+        }
+    }
+}
+
+impl ModuleFailure {
+    /// The agreed failure kind (no free text: identical on every node).
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            ModuleFailure::OutOfFuel { .. } => FailureKind::OutOfFuel,
+            ModuleFailure::MemoryLimit { .. } => FailureKind::MemoryLimit,
+            ModuleFailure::StackOverflow => FailureKind::StackOverflow,
+            ModuleFailure::Trap { .. } => FailureKind::Trap,
+            ModuleFailure::OutputTooLarge { .. } => FailureKind::OutputTooLarge,
+            ModuleFailure::InvalidOutput => FailureKind::InvalidOutput,
+        }
+    }
+}
+
+/// The module runtime of a node.
+pub struct Runtime {
+    config: RuntimeConfig,
+    engine: Engine,
+    registry: Registry,
+    active: ActiveModules,
+}
+
+impl Runtime {
+    /// A runtime without an artifact cache (every load compiles).
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        Self::build(config, None)
+    }
+
+    /// A runtime caching compiled artifacts in `dir`.
+    pub fn with_cache(config: RuntimeConfig, dir: impl AsRef<Path>) -> Result<Self, RuntimeError> {
+        Self::build(config, Some(dir.as_ref()))
+    }
+
+    fn build(config: RuntimeConfig, cache_dir: Option<&Path>) -> Result<Self, RuntimeError> {
+        let engine = build_engine(&config)?;
+        let linker = host_linker(&engine)?;
+        let cache = cache_dir
+            .map(|dir| ArtifactCache::open(dir, compatibility_hash(&engine)))
+            .transpose()?;
+        let registry = Registry::new(engine.clone(), linker, cache, config.max_module_bytes);
+        Ok(Self {
+            config,
+            engine,
+            registry,
+            active: ActiveModules::default(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// The engine (one per node).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Load (check, compile or fetch from cache, pre-instantiate) a module for `role`.
+    pub fn load(&self, role: Role, bytes: &[u8]) -> Result<Arc<LoadedModule>, RuntimeError> {
+        Ok(self.registry.load(role, bytes, None)?)
+    }
+
+    /// Load a module addressed by `hash`; refused if the bytes do not hash to it.
+    pub fn load_verified(
+        &self,
+        role: Role,
+        bytes: &[u8],
+        hash: Digest,
+    ) -> Result<Arc<LoadedModule>, RuntimeError> {
+        Ok(self.registry.load(role, bytes, Some(hash))?)
+    }
+
+    /// Make the loaded module `hash` the active module of `role`. Calls already running
+    /// finish on the module they started with. Returns the previously active hash.
+    pub fn activate(&self, role: Role, hash: Digest) -> Result<Option<Digest>, RuntimeError> {
+        let module = self.module_for(role, &hash)?;
+        Ok(self.active.activate(module))
+    }
+
+    /// Load `bytes` for `role` and activate it; returns the module.
+    pub fn install(&self, role: Role, bytes: &[u8]) -> Result<Arc<LoadedModule>, RuntimeError> {
+        let module = self.load(role, bytes)?;
+        self.active.activate(Arc::clone(&module));
+        Ok(module)
+    }
+
+    /// Reactivate the previous module of `role`; returns the hash now active.
+    pub fn rollback(&self, role: Role) -> Result<Digest, RuntimeError> {
+        self.active.rollback(role)
+    }
+
+    /// The active module of `role`.
+    pub fn active(&self, role: Role) -> Option<Arc<LoadedModule>> {
+        self.active.current(role)
+    }
+
+    /// The module a rollback of `role` would restore.
+    pub fn previous(&self, role: Role) -> Option<Arc<LoadedModule>> {
+        self.active.previous(role)
+    }
+
+    fn module_for(&self, role: Role, hash: &Digest) -> Result<Arc<LoadedModule>, RuntimeError> {
+        let module = self
+            .registry
+            .get(hash)
+            .ok_or(RuntimeError::UnknownModule { role, hash: *hash })?;
+        if module.role() != role {
+            return Err(RuntimeError::RoleMismatch {
+                hash: *hash,
+                expected: role,
+                actual: module.role(),
+            });
+        }
+        Ok(module)
+    }
+
+    fn active_for(&self, role: Role) -> Result<Arc<LoadedModule>, RuntimeError> {
+        self.active
+            .current(role)
+            .ok_or(RuntimeError::NoActiveModule(role))
+    }
+
+    /// Run the active validator on `op`.
+    pub fn call_validator(
+        &self,
+        op: &Operation,
+        ctx: &CallContext,
+        snapshot: &Arc<SnapshotView>,
+    ) -> Result<CallReport<ValidatorResult>, RuntimeError> {
+        let module = self.active_for(Role::Validator)?;
+        self.call_validator_on(&module, op, ctx, snapshot)
+    }
+
+    /// Run a specific loaded validator on `op` (e.g. `spore module run`, twin tests).
+    pub fn call_validator_on(
+        &self,
+        module: &Arc<LoadedModule>,
+        op: &Operation,
+        ctx: &CallContext,
+        snapshot: &Arc<SnapshotView>,
+    ) -> Result<CallReport<ValidatorResult>, RuntimeError> {
+        let RolePre::Validator(pre) = module.pre() else {
+            return Err(role_mismatch(module, Role::Validator));
+        };
+        let op = convert::operation_to_wit(op);
+        let ctx = convert::context_to_wit(ctx);
+        let cap = self.config.max_output_bytes;
+        self.call(module, snapshot, |store| {
+            let instance = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
+            let out = instance
+                .call_validate(&mut *store, &op, &ctx)
+                .map_err(Phase::Call)?;
+            Ok(match out {
+                Ok(bytes) => {
+                    check_output(bytes.len(), cap)?;
+                    Ok(bytes)
+                }
+                Err(rejection) => {
+                    check_output(rejection.reason.len(), cap)?;
+                    Err(convert::RejectionData {
+                        code: rejection_code_from_wit(rejection.code),
+                        reason: rejection.reason,
+                    })
+                }
+            })
+        })
+    }
+
+    /// Run the active admission module on `request`.
+    pub fn call_admission(
+        &self,
+        request: &NodeAdmission,
+        ctx: &CallContext,
+        snapshot: &Arc<SnapshotView>,
+    ) -> Result<CallReport<Verdict>, RuntimeError> {
+        let module = self.active_for(Role::Admission)?;
+        self.call_admission_on(&module, request, ctx, snapshot)
+    }
+
+    /// Run a specific loaded admission module on `request`.
+    pub fn call_admission_on(
+        &self,
+        module: &Arc<LoadedModule>,
+        request: &NodeAdmission,
+        ctx: &CallContext,
+        snapshot: &Arc<SnapshotView>,
+    ) -> Result<CallReport<Verdict>, RuntimeError> {
+        let RolePre::Admission(pre) = module.pre() else {
+            return Err(role_mismatch(module, Role::Admission));
+        };
+        let request = convert::admission_to_wit(request);
+        let ctx = convert::context_to_wit(ctx);
+        let cap = self.config.max_output_bytes;
+        self.call(module, snapshot, |store| {
+            let instance = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
+            let verdict = instance
+                .call_evaluate(&mut *store, &request, &ctx)
+                .map_err(Phase::Call)?;
+            let len = verdict.reasons.iter().map(String::len).sum::<usize>();
+            check_output(len, cap)?;
+            Ok(convert::verdict_from_wit(verdict))
+        })
+    }
+
+    /// Run the active resolver on the three layer results.
+    pub fn call_resolver(
+        &self,
+        input: &ResolverInput,
+        ctx: &CallContext,
+        snapshot: &Arc<SnapshotView>,
+    ) -> Result<CallReport<Resolution>, RuntimeError> {
+        let module = self.active_for(Role::Resolver)?;
+        self.call_resolver_on(&module, input, ctx, snapshot)
+    }
+
+    /// Run a specific loaded resolver on the three layer results.
+    pub fn call_resolver_on(
+        &self,
+        module: &Arc<LoadedModule>,
+        input: &ResolverInput,
+        ctx: &CallContext,
+        snapshot: &Arc<SnapshotView>,
+    ) -> Result<CallReport<Resolution>, RuntimeError> {
+        let RolePre::Resolver(pre) = module.pre() else {
+            return Err(role_mismatch(module, Role::Resolver));
+        };
+        let primary = convert::layer_result_to_wit(&input.primary);
+        let seed = convert::layer_result_to_wit(&input.seed);
+        let latent = convert::layer_result_to_wit(&input.latent);
+        let ctx = convert::context_to_wit(ctx);
+        let cap = self.config.max_output_bytes;
+        self.call(module, snapshot, |store| {
+            let instance = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
+            let resolution = instance
+                .call_resolve(&mut *store, &primary, &seed, &latent, &ctx)
+                .map_err(Phase::Call)?;
+            if let super::bindings::resolver::Resolution::Escalate(reason) = &resolution {
+                check_output(reason.len(), cap)?;
+            }
+            Ok(convert::resolution_from_wit(resolution))
+        })
+    }
+
+    /// Run `body` in a fresh store for `module` and classify how it ended.
+    fn call<T>(
+        &self,
+        module: &Arc<LoadedModule>,
+        snapshot: &Arc<SnapshotView>,
+        body: impl FnOnce(&mut Store<HostState>) -> Result<T, Phase>,
+    ) -> Result<CallReport<T>, RuntimeError> {
+        let budget = self.config.fuel_for(module.role());
+        let state = HostState::new(&self.config, module.hash(), Arc::clone(snapshot));
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store
+            .set_fuel(budget)
+            .map_err(|err| RuntimeError::Engine(format!("{err:#}")))?;
+        let outcome = body(&mut store);
+        let remaining = store.get_fuel().unwrap_or(0);
+        let fuel_used = budget.saturating_sub(remaining);
+        let refused = store.data().limiter.refused;
+        let result = match outcome {
+            Ok(value) => Ok(value),
+            Err(phase) => Err(classify(phase, budget, refused)?),
+        };
+        let (logs, dropped_logs) = std::mem::take(&mut store.data_mut().log).into_parts();
+        Ok(CallReport {
+            module: module.hash(),
+            fuel_used,
+            result,
+            logs,
+            dropped_logs,
+        })
+    }
+}
+
+/// Where a call failed.
+enum Phase {
+    /// While instantiating (a start function trapping, a memory limit, or a local pool
+    /// limit).
+    Instantiate(wasmtime::Error),
+    /// While running the export or lifting its result.
+    Call(wasmtime::Error),
+    /// The module returned, but its output broke a host rule.
+    Output(ModuleFailure),
+}
+
+fn check_output(len: usize, cap: u64) -> Result<(), Phase> {
+    let len = len as u64;
+    if len > cap {
+        return Err(Phase::Output(ModuleFailure::OutputTooLarge {
+            len,
+            limit: cap,
+        }));
+    }
+    Ok(())
+}
+
+/// Map a failed call to its deterministic failure, or to a local error.
+fn classify(
+    phase: Phase,
+    budget: u64,
+    refused: Option<(u64, u64)>,
+) -> Result<ModuleFailure, RuntimeError> {
+    let (err, instantiating) = match phase {
+        Phase::Output(failure) => return Ok(failure),
+        Phase::Instantiate(err) => (err, true),
+        Phase::Call(err) => (err, false),
+    };
+    if let Some((requested, limit)) = refused {
+        return Ok(ModuleFailure::MemoryLimit { requested, limit });
+    }
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        return Ok(match trap {
+            Trap::OutOfFuel => ModuleFailure::OutOfFuel { budget },
+            Trap::StackOverflow => ModuleFailure::StackOverflow,
+            other => ModuleFailure::Trap {
+                code: format!("{other:?}"),
+            },
+        });
+    }
+    if instantiating {
+        // Not a trap and not a module limit: a local resource problem (e.g. every pooling
+        // slot is busy). Not an agreed outcome.
+        return Err(RuntimeError::Instantiate(format!("{err:#}")));
+    }
+    // The export returned but its value could not be lifted (bad string encoding, bad
+    // discriminant, out-of-bounds list): the module's fault, deterministic.
+    Ok(ModuleFailure::InvalidOutput)
+}
+
+fn role_mismatch(module: &LoadedModule, expected: Role) -> RuntimeError {
+    RuntimeError::RoleMismatch {
+        hash: module.hash(),
+        expected,
+        actual: module.role(),
+    }
+}
