@@ -5,10 +5,17 @@
 //! - [`rng`]: the seeded generator every random choice comes from.
 //! - [`network`]: virtual time, the link model (delay, loss, duplication, reordering,
 //!   partitions, GST) and the event queue.
+//! - [`byzantine`]: the faulty participants, one behaviour per file.
+//! - [`invariants`]: what is checked after every run.
 //!
 //! # Determinism
 //! A scenario is a pure function of its configuration and seed: no clock, no OS randomness,
 //! no threads. Running it twice yields the same trace hash.
 
+pub mod byzantine;
+pub mod invariants;
 pub mod network;
 pub mod rng;
+
+pub use byzantine::Behaviour;
+pub use invariants::{RunRecord, Violation};
