@@ -10,6 +10,7 @@
 
 pub mod crypto;
 pub mod ops;
+pub mod quorum;
 pub mod sim;
 pub mod trust;
 pub mod types;
