@@ -11,7 +11,7 @@
 //!    `f + 1` members (one honest); it equals `2f + 1` when `n = 3f + 1` and is never
 //!    below `2f + 1` (e.g. n = 5: f = 1, quorum 4, not 3);
 //! 2. `3 * trust(V) > 2 * W` — more than two thirds of the eligible trust;
-//! 3. `|V ∩ high| >= min(quorum.min_high_trust, H)` — at least the configured number of
+//! 3. `|V ∩ high| >= min(quorum.min-high-trust, H)` — at least the configured number of
 //!    high-trust nodes (all of them if fewer exist, so the rule can always be met by the
 //!    full eligible set).
 //!
@@ -21,7 +21,7 @@
 //!
 //! **Light** (Low-authority operations, decided by the latent spore `L ⊆ E`):
 //! `|V ∩ L| >= max(1, min(f + 1, |L|))` and `trust(V ∩ L) * 10000 > trust(L) *
-//! quorum.light_weight_bps` (default 5000: a trust majority of the latent layer). With
+//! quorum.light-weight-bps` (default 5000: a trust majority of the latent layer). With
 //! `f + 1` voters at least one is honest, so a light decision is never the work of faulty
 //! nodes alone when `|L| > f`.
 //!
@@ -43,10 +43,10 @@ use crate::types::{MAX_BPS, NodeId, TrustBps};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuorumParams {
-    /// Least number of high-trust voters in a Full-BFT quorum (`quorum.min_high_trust`).
+    /// Least number of high-trust voters in a Full-BFT quorum (`quorum.min-high-trust`).
     pub min_high_trust: u32,
     /// Share of the latent layer's trust a light quorum must exceed, in bps
-    /// (`quorum.light_weight_bps`, 5000..=9999).
+    /// (`quorum.light-weight-bps`, 5000..=9999).
     pub light_weight_bps: TrustBps,
 }
 
@@ -61,7 +61,7 @@ impl Default for QuorumParams {
 
 impl QuorumParams {
     /// The parameter keys, ascending.
-    pub const KEYS: [&'static str; 2] = ["quorum.light_weight_bps", "quorum.min_high_trust"];
+    pub const KEYS: [&'static str; 2] = ["quorum.light-weight-bps", "quorum.min-high-trust"];
 
     /// Every parameter as `(key, value)`, ascending by key.
     pub fn entries(&self) -> Vec<(String, i64)> {
@@ -74,13 +74,13 @@ impl QuorumParams {
     /// Set one parameter (range-checked).
     pub fn set(&mut self, key: &str, value: i64) -> Result<(), ParamError> {
         match key {
-            "quorum.light_weight_bps" => {
+            "quorum.light-weight-bps" => {
                 self.light_weight_bps = u32::try_from(value)
                     .ok()
                     .filter(|v| (5_000..MAX_BPS).contains(v))
                     .ok_or_else(|| out_of_range(key, value, "5000..=9999"))?
             }
-            "quorum.min_high_trust" => {
+            "quorum.min-high-trust" => {
                 self.min_high_trust = u32::try_from(value)
                     .ok()
                     .filter(|v| *v <= 1_000)
@@ -533,18 +533,18 @@ mod tests {
     fn params_round_trip_and_reject_out_of_range() -> Result<(), ParamError> {
         let mut p = QuorumParams::default();
         p.validate()?;
-        p.set("quorum.min_high_trust", 3)?;
-        p.set("quorum.light_weight_bps", 6_000)?;
+        p.set("quorum.min-high-trust", 3)?;
+        p.set("quorum.light-weight-bps", 6_000)?;
         assert_eq!(
             p.entries(),
             vec![
-                ("quorum.light_weight_bps".into(), 6_000),
-                ("quorum.min_high_trust".into(), 3)
+                ("quorum.light-weight-bps".into(), 6_000),
+                ("quorum.min-high-trust".into(), 3)
             ]
         );
-        assert!(p.set("quorum.light_weight_bps", 4_999).is_err());
-        assert!(p.set("quorum.light_weight_bps", 10_000).is_err());
-        assert!(p.set("quorum.min_high_trust", -1).is_err());
+        assert!(p.set("quorum.light-weight-bps", 4_999).is_err());
+        assert!(p.set("quorum.light-weight-bps", 10_000).is_err());
+        assert!(p.set("quorum.min-high-trust", -1).is_err());
         assert!(matches!(
             p.set("quorum.size", 3),
             Err(ParamError::UnknownKey(_))

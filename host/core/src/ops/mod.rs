@@ -118,7 +118,7 @@ pub(crate) mod tests {
             Operation::NetworkConfigChange(NetworkConfigChange {
                 config_type: ConfigType::Timing,
                 changes: vec![Param {
-                    key: "timing.propose_timeout_ticks".into(),
+                    key: "timing.propose-timeout-ticks".into(),
                     value: 40,
                 }],
                 impact: ImpactLevel::Low,

@@ -54,30 +54,30 @@ pub struct TrustParams {
     /// Trust a newly admitted node starts with (`trust.initial`); strictly below
     /// `critical_threshold` (Sybil resistance) and at or above `exclusion_threshold`.
     pub initial: TrustBps,
-    /// Below this a node is excluded (`trust.exclusion_threshold`).
+    /// Below this a node is excluded (`trust.exclusion-threshold`).
     pub exclusion_threshold: TrustBps,
     /// A node excluded for low trust is readmitted at an epoch boundary once its trust is
-    /// at least this (`trust.readmission_threshold`, >= exclusion threshold: hysteresis).
+    /// at least this (`trust.readmission-threshold`, >= exclusion threshold: hysteresis).
     pub readmission_threshold: TrustBps,
-    /// At or above this a node counts as high-trust (`trust.critical_threshold`).
+    /// At or above this a node counts as high-trust (`trust.critical-threshold`).
     pub critical_threshold: TrustBps,
     /// Upper bound of every score (`trust.max`).
     pub max: TrustBps,
-    /// Base gain for agreeing with the canonical result (`trust.agreement_gain`).
+    /// Base gain for agreeing with the canonical result (`trust.agreement-gain`).
     pub agreement_gain: TrustBps,
-    /// Base penalty for revealing a different result (`trust.dissent_penalty`).
+    /// Base penalty for revealing a different result (`trust.dissent-penalty`).
     pub dissent_penalty: TrustBps,
-    /// Base penalty for committing and never revealing (`trust.no_reveal_penalty`);
+    /// Base penalty for committing and never revealing (`trust.no-reveal-penalty`);
     /// at least the dissent penalty.
     pub no_reveal_penalty: TrustBps,
-    /// Base penalty for staying silent in a decided slot (`trust.silence_penalty`); 0 by
+    /// Base penalty for staying silent in a decided slot (`trust.silence-penalty`); 0 by
     /// default so that slow honest nodes are never slashed.
     pub silence_penalty: TrustBps,
     /// Most trust any node may gain within one epoch, all sources together
-    /// (`trust.epoch_gain_cap`).
+    /// (`trust.epoch-gain-cap`).
     pub epoch_gain_cap: TrustBps,
     /// Trust an excluded-for-low-trust node regains at each epoch boundary
-    /// (`trust.recovery_per_epoch`, at most the epoch gain cap).
+    /// (`trust.recovery-per-epoch`, at most the epoch gain cap).
     pub recovery_per_epoch: TrustBps,
 }
 
@@ -102,32 +102,32 @@ impl Default for TrustParams {
 impl TrustParams {
     /// The parameter keys, in ascending order.
     pub const KEYS: [&'static str; 11] = [
-        "trust.agreement_gain",
-        "trust.critical_threshold",
-        "trust.dissent_penalty",
-        "trust.epoch_gain_cap",
-        "trust.exclusion_threshold",
+        "trust.agreement-gain",
+        "trust.critical-threshold",
+        "trust.dissent-penalty",
+        "trust.epoch-gain-cap",
+        "trust.exclusion-threshold",
         "trust.initial",
         "trust.max",
-        "trust.no_reveal_penalty",
-        "trust.readmission_threshold",
-        "trust.recovery_per_epoch",
-        "trust.silence_penalty",
+        "trust.no-reveal-penalty",
+        "trust.readmission-threshold",
+        "trust.recovery-per-epoch",
+        "trust.silence-penalty",
     ];
 
     fn field_mut(&mut self, key: &str) -> Option<&mut TrustBps> {
         Some(match key {
-            "trust.agreement_gain" => &mut self.agreement_gain,
-            "trust.critical_threshold" => &mut self.critical_threshold,
-            "trust.dissent_penalty" => &mut self.dissent_penalty,
-            "trust.epoch_gain_cap" => &mut self.epoch_gain_cap,
-            "trust.exclusion_threshold" => &mut self.exclusion_threshold,
+            "trust.agreement-gain" => &mut self.agreement_gain,
+            "trust.critical-threshold" => &mut self.critical_threshold,
+            "trust.dissent-penalty" => &mut self.dissent_penalty,
+            "trust.epoch-gain-cap" => &mut self.epoch_gain_cap,
+            "trust.exclusion-threshold" => &mut self.exclusion_threshold,
             "trust.initial" => &mut self.initial,
             "trust.max" => &mut self.max,
-            "trust.no_reveal_penalty" => &mut self.no_reveal_penalty,
-            "trust.readmission_threshold" => &mut self.readmission_threshold,
-            "trust.recovery_per_epoch" => &mut self.recovery_per_epoch,
-            "trust.silence_penalty" => &mut self.silence_penalty,
+            "trust.no-reveal-penalty" => &mut self.no_reveal_penalty,
+            "trust.readmission-threshold" => &mut self.readmission_threshold,
+            "trust.recovery-per-epoch" => &mut self.recovery_per_epoch,
+            "trust.silence-penalty" => &mut self.silence_penalty,
             _ => return None,
         })
     }
@@ -169,13 +169,13 @@ impl TrustParams {
         )?;
         check(
             p.exclusion_threshold > 0 && p.exclusion_threshold < p.critical_threshold,
-            "trust.exclusion_threshold",
+            "trust.exclusion-threshold",
             p.exclusion_threshold,
             "0 < exclusion < critical",
         )?;
         check(
             p.critical_threshold <= p.max,
-            "trust.critical_threshold",
+            "trust.critical-threshold",
             p.critical_threshold,
             "critical <= max",
         )?;
@@ -188,31 +188,31 @@ impl TrustParams {
         check(
             p.readmission_threshold >= p.exclusion_threshold
                 && p.readmission_threshold <= p.critical_threshold,
-            "trust.readmission_threshold",
+            "trust.readmission-threshold",
             p.readmission_threshold,
             "exclusion <= readmission <= critical",
         )?;
         check(
             p.agreement_gain <= p.epoch_gain_cap,
-            "trust.agreement_gain",
+            "trust.agreement-gain",
             p.agreement_gain,
             "gain <= epoch_gain_cap",
         )?;
         check(
             p.no_reveal_penalty >= p.dissent_penalty,
-            "trust.no_reveal_penalty",
+            "trust.no-reveal-penalty",
             p.no_reveal_penalty,
             "no_reveal_penalty >= dissent_penalty",
         )?;
         check(
             p.epoch_gain_cap > 0,
-            "trust.epoch_gain_cap",
+            "trust.epoch-gain-cap",
             p.epoch_gain_cap,
             "> 0",
         )?;
         check(
             p.recovery_per_epoch > 0 && p.recovery_per_epoch <= p.epoch_gain_cap,
-            "trust.recovery_per_epoch",
+            "trust.recovery-per-epoch",
             p.recovery_per_epoch,
             "0 < recovery <= epoch_gain_cap",
         )?;
@@ -238,7 +238,7 @@ mod tests {
         let entries = p.entries();
         assert_eq!(entries.len(), TrustParams::KEYS.len());
         assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
-        p.set("trust.agreement_gain", 30)?;
+        p.set("trust.agreement-gain", 30)?;
         assert_eq!(p.agreement_gain, 30);
         assert!(matches!(
             p.set("trust.bogus", 1),
