@@ -1,12 +1,469 @@
-//! `spore module …`: check and run policy modules (being built; see issue 2).
+//! `spore module …`: hash, check and run policy modules locally, exactly as a node would.
 
-use clap::Subcommand;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+use spore_core::crypto::{Canonical, canonical_bytes, sha256};
+use spore_core::ops::{NodeAdmission, Operation};
+
+use crate::modules::convert::SnapshotSpec;
+use crate::modules::{
+    CallContext, CallReport, LoadedModule, ModuleFailure, ResolverInput, Role, Runtime,
+    RuntimeConfig, SnapshotView, samples,
+};
+
+const RUN_LONG_ABOUT: &str = "\
+Run one call of a module, exactly as a node would (same engine configuration, fuel budget \
+and limits), and print the result and the fuel used.
+
+The input file is JSON; its shape depends on the role:
+
+  validator  an operation, in the serde form of spore_core::ops::Operation: an object with
+             one key naming the kind (snake_case) and its fields, e.g.
+               {\"trust_modification\": {\"target\": \"<64 hex chars>\", \"delta_bps\": -500,
+                 \"reason\": \"audit_finding\", \"justification\": \"missed reveals\"}}
+               {\"compute\": {\"kind\": \"median-price\", \"input\": \"<hex bytes>\"}}
+             Node ids and digests are hex strings, byte strings are hex, enums snake_case.
+  admission  a node admission request: {\"candidate\": {\"id\", \"level\", \"name\", \"address\"},
+             \"criteria\": {\"min_sponsors\", \"min_sponsor_trust\", \"required_sponsor_level\"},
+             \"sponsors\": [ids]}
+  resolver   the three layer results: {\"primary\": L, \"seed\": L, \"latent\": L} with
+             L = {\"layer\": \"primary\", \"result\": \"<hex>\" or null, \"confidence\": bps,
+             \"agreement\": bps}
+
+The optional snapshot file (default: the built-in four-member sample) is
+  {\"members\": [{\"id\": \"<hex>\", \"level\": \"sclerotia\", \"trust\": 9000,
+                  \"eligible\": true, \"layer\": \"primary\"}, ...],
+   \"params\": {\"trust.exclusion_threshold_bps\": 3000, ...}}
+
+Examples live in host/examples/inputs/ (validator-*.json, admission.json, resolver.json,
+snapshot.json).";
 
 /// Module commands.
 #[derive(Debug, Subcommand)]
-pub enum ModuleCommand {}
+pub enum ModuleCommand {
+    /// Print a module's content hash (SHA-256 of the component bytes), its address in a
+    /// cluster.
+    Hash(HashArgs),
+    /// Check that a module is fit for a role: hash, size, exports and imports, and a
+    /// determinism self-test (built-in sample inputs through two independently built
+    /// engines must give identical bytes and fuel). Exits non-zero if it is unfit.
+    Check(CheckArgs),
+    /// Run one call of a module on a JSON input and print the result and the fuel used.
+    #[command(long_about = RUN_LONG_ABOUT)]
+    Run(RunArgs),
+}
+
+/// A module role (the WIT world it must export).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// `validator` world: operation + context -> result bytes or rejection.
+    Validator,
+    /// `admission` world: admission request + context -> verdict with reasons.
+    Admission,
+    /// `resolver` world: primary/seed/latent results -> accepted layer or escalation.
+    Resolver,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Validator => Role::Validator,
+            RoleArg::Admission => Role::Admission,
+            RoleArg::Resolver => Role::Resolver,
+        }
+    }
+}
+
+/// Arguments of `spore module hash`.
+#[derive(Debug, Args)]
+pub struct HashArgs {
+    /// The component file (.wasm).
+    pub file: PathBuf,
+}
+
+/// Arguments of `spore module check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The component file (.wasm).
+    pub file: PathBuf,
+    /// The role the module is meant for.
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+}
+
+/// Arguments of `spore module run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The component file (.wasm).
+    pub file: PathBuf,
+    /// The role the module is meant for.
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// The call's input (JSON; see above).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// The snapshot the module sees (JSON; default: the built-in four-member sample).
+    #[arg(long)]
+    pub snapshot: Option<PathBuf>,
+    /// Log slot of the call context.
+    #[arg(long, default_value_t = 42)]
+    pub slot: u64,
+    /// Epoch of the call context.
+    #[arg(long, default_value_t = 1)]
+    pub epoch: u64,
+    /// Override the role's fuel budget.
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Run a module command.
-pub fn run(cmd: ModuleCommand) -> anyhow::Result<std::process::ExitCode> {
-    match cmd {}
+pub fn run(cmd: ModuleCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ModuleCommand::Hash(args) => hash(&args),
+        ModuleCommand::Check(args) => check(&args),
+        ModuleCommand::Run(args) => run_one(&args),
+    }
+}
+
+fn read_module(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read module {}", path.display()))
+}
+
+fn hash(args: &HashArgs) -> anyhow::Result<ExitCode> {
+    let bytes = read_module(&args.file)?;
+    println!("{}  {}", sha256(&bytes).to_hex(), args.file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One sample call of a role, as the self-test runs it.
+pub(crate) enum Sample {
+    /// A validator call.
+    Validate(Operation),
+    /// An admission call.
+    Admit(NodeAdmission),
+    /// A resolver call, with a label.
+    Resolve(&'static str, ResolverInput),
+}
+
+impl Sample {
+    pub(crate) fn label(&self) -> String {
+        match self {
+            Sample::Validate(op) => op.kind_name().to_owned(),
+            Sample::Admit(_) => "node-admission".to_owned(),
+            Sample::Resolve(label, _) => (*label).to_owned(),
+        }
+    }
+}
+
+/// The built-in samples of a role.
+pub(crate) fn samples_for(role: Role) -> Vec<Sample> {
+    match role {
+        Role::Validator => samples::operations()
+            .into_iter()
+            .chain(samples::invalid_operations())
+            .map(Sample::Validate)
+            .collect(),
+        Role::Admission => vec![Sample::Admit(samples::admission_request())],
+        Role::Resolver => vec![
+            Sample::Resolve("unanimous", samples::resolver_unanimous()),
+            Sample::Resolve("split", samples::resolver_split()),
+            Sample::Resolve("contested", samples::resolver_contested()),
+        ],
+    }
+}
+
+/// The result of one call, reduced to what the CLI shows and compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Shown {
+    pub(crate) fuel_used: u64,
+    pub(crate) failure: Option<ModuleFailure>,
+    /// Canonical bytes of the value (what a node would commit to).
+    pub(crate) canonical: Vec<u8>,
+    /// One-line summary.
+    pub(crate) summary: String,
+    /// JSON form.
+    pub(crate) json: serde_json::Value,
+}
+
+fn shown<T>(
+    report: CallReport<T>,
+    canonical: impl Fn(&T) -> Vec<u8>,
+    summary: impl Fn(&T) -> String,
+    json: impl Fn(&T) -> serde_json::Value,
+) -> Shown {
+    match &report.result {
+        Ok(value) => Shown {
+            fuel_used: report.fuel_used,
+            failure: None,
+            canonical: canonical(value),
+            summary: summary(value),
+            json: json(value),
+        },
+        Err(failure) => Shown {
+            fuel_used: report.fuel_used,
+            failure: Some(failure.clone()),
+            canonical: spore_core::ops::Outcome::Failed(failure.kind()).canonical_bytes(),
+            summary: format!("FAILED: {failure}"),
+            json: json!({ "failed": failure.kind(), "detail": failure.to_string() }),
+        },
+    }
+}
+
+/// Run one sample (or user input) through `module` on `runtime`.
+pub(crate) fn call_sample(
+    runtime: &Runtime,
+    module: &Arc<LoadedModule>,
+    sample: &Sample,
+    ctx: &CallContext,
+    snapshot: &Arc<SnapshotView>,
+) -> anyhow::Result<Shown> {
+    Ok(match sample {
+        Sample::Validate(op) => {
+            let report = runtime.call_validator_on(module, op, ctx, snapshot)?;
+            let outcome = report.outcome();
+            let mut s = shown(
+                report,
+                |_| outcome.canonical_bytes(),
+                |v| match v {
+                    Ok(bytes) => format!("accepted, {} bytes: {}", bytes.len(), preview(bytes)),
+                    Err(r) => format!("rejected ({:?}): {}", r.code, r.reason),
+                },
+                |_| serde_json::to_value(&outcome).unwrap_or_default(),
+            );
+            if s.failure.is_none() {
+                s.json = serde_json::to_value(&outcome).unwrap_or_default();
+            }
+            s
+        }
+        Sample::Admit(request) => shown(
+            runtime.call_admission_on(module, request, ctx, snapshot)?,
+            Canonical::canonical_bytes,
+            |v| {
+                format!(
+                    "{}: {}",
+                    if v.admit { "admit" } else { "refuse" },
+                    v.reasons.join("; ")
+                )
+            },
+            |v| json!({ "verdict": v }),
+        ),
+        Sample::Resolve(_, input) => shown(
+            runtime.call_resolver_on(module, input, ctx, snapshot)?,
+            Canonical::canonical_bytes,
+            |v| match v {
+                crate::modules::Resolution::Accept(layer) => format!("accept the {layer} result"),
+                crate::modules::Resolution::Escalate(reason) => format!("escalate: {reason}"),
+            },
+            |v| json!({ "resolution": v }),
+        ),
+    })
+}
+
+/// Short hex preview of result bytes.
+pub(crate) fn preview(bytes: &[u8]) -> String {
+    if bytes.len() <= 24 {
+        hex::encode(bytes)
+    } else {
+        format!("{}…", hex::encode(&bytes[..24]))
+    }
+}
+
+fn sample_context(sample: &Sample) -> CallContext {
+    match sample {
+        Sample::Validate(op) => samples::context(op),
+        Sample::Admit(request) => samples::context_for(&canonical_bytes(request)),
+        Sample::Resolve(label, _) => samples::context_for(label.as_bytes()),
+    }
+}
+
+fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let role = Role::from(args.role);
+    let bytes = read_module(&args.file)?;
+    println!("module     {}", args.file.display());
+    println!("hash       {}", sha256(&bytes).to_hex());
+    println!("size       {} bytes", bytes.len());
+    println!("role       {role}");
+    let config = RuntimeConfig::default();
+    // Two engines built independently: the self-test compares them.
+    let first = Runtime::new(config.clone())?;
+    let second = Runtime::new(config)?;
+    let module = match first.load(role, &bytes) {
+        Ok(module) => module,
+        Err(err) => {
+            println!("verdict    UNFIT");
+            eprintln!("error: module refused: {err}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let twin = second.load(role, &bytes)?;
+    println!(
+        "imports    {} (all provided by the host)",
+        join_or_none(module.imports())
+    );
+    println!(
+        "exports    {} (the {role} world)",
+        join_or_none(module.exports())
+    );
+    let snapshot = samples::snapshot();
+    let samples = samples_for(role);
+    println!(
+        "self-test  {} sample call(s), each on two independently built engines:",
+        samples.len()
+    );
+    let mut unfit = Vec::new();
+    for sample in &samples {
+        let ctx = sample_context(sample);
+        let a = call_sample(&first, &module, sample, &ctx, &snapshot)?;
+        let b = call_sample(&second, &twin, sample, &ctx, &snapshot)?;
+        let same = a == b;
+        println!(
+            "  {:<26} {:>11} fuel  {}  {}",
+            sample.label(),
+            a.fuel_used,
+            if same { "identical" } else { "DIFFERENT" },
+            a.summary
+        );
+        if !same {
+            unfit.push(format!(
+                "{}: the two engines disagree ({} vs {})",
+                sample.label(),
+                a.summary,
+                b.summary
+            ));
+        }
+        if let Some(failure) = &a.failure {
+            unfit.push(format!("{}: the call ended in {failure}", sample.label()));
+        }
+    }
+    if unfit.is_empty() {
+        println!("verdict    FIT: deterministic on every sample, fit for the {role} role");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("verdict    UNFIT");
+        for reason in &unfit {
+            eprintln!("error: {reason}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn join_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow::Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{what} {} is not valid", path.display()))
+}
+
+fn run_one(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let role = Role::from(args.role);
+    let bytes = read_module(&args.file)?;
+    let mut config = RuntimeConfig::default();
+    if let Some(fuel) = args.fuel {
+        match role {
+            Role::Validator => config.validator_fuel = fuel,
+            Role::Admission => config.admission_fuel = fuel,
+            Role::Resolver => config.resolver_fuel = fuel,
+        }
+    }
+    let budget = config.fuel_for(role);
+    let runtime = Runtime::new(config)?;
+    let module = runtime
+        .load(role, &bytes)
+        .with_context(|| format!("module {} refused", args.file.display()))?;
+    let snapshot = match &args.snapshot {
+        Some(path) => Arc::new(read_json::<SnapshotSpec>(path, "snapshot")?.to_view()),
+        None => samples::snapshot(),
+    };
+    let (sample, ctx) = match role {
+        Role::Validator => {
+            let op: Operation = read_json(&args.input, "operation")?;
+            let ctx = CallContext::for_operation(args.slot, args.epoch, &op);
+            (Sample::Validate(op), ctx)
+        }
+        Role::Admission => {
+            let request: NodeAdmission = read_json(&args.input, "admission request")?;
+            let ctx = CallContext::new(args.slot, args.epoch, sha256(&canonical_bytes(&request)));
+            (Sample::Admit(request), ctx)
+        }
+        Role::Resolver => {
+            let input: ResolverInput = read_json(&args.input, "resolver input")?;
+            let ctx = CallContext::new(args.slot, args.epoch, sha256(&serde_json::to_vec(&input)?));
+            (Sample::Resolve("input", input), ctx)
+        }
+    };
+    let result = call_sample(&runtime, &module, &sample, &ctx, &snapshot)?;
+    if args.json {
+        let out = json!({
+            "module": module.hash().to_hex(),
+            "role": role,
+            "slot": ctx.slot,
+            "epoch": ctx.epoch,
+            "fuel_used": result.fuel_used,
+            "fuel_budget": budget,
+            "result": result.json,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("module   {} ({role})", module.hash().to_hex());
+        println!(
+            "input    {} at slot {}, epoch {}",
+            sample.label(),
+            ctx.slot,
+            ctx.epoch
+        );
+        println!("result   {}", result.summary);
+        println!("fuel     {} of {budget}", result.fuel_used);
+    }
+    if result.failure.is_some() {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_has_samples() {
+        for role in Role::ALL {
+            assert!(!samples_for(role).is_empty(), "{role}");
+        }
+    }
+
+    #[test]
+    fn run_help_documents_every_input_shape() {
+        for needle in [
+            "validator",
+            "admission",
+            "resolver",
+            "snapshot",
+            "host/examples/inputs",
+        ] {
+            assert!(RUN_LONG_ABOUT.contains(needle), "{needle}");
+        }
+    }
+
+    #[test]
+    fn unreadable_module_is_a_clear_error() {
+        let err = read_module(Path::new("/nonexistent/module.wasm"));
+        assert!(err.is_err());
+        let text = format!("{:#}", err.err().map(|e| e.to_string()).unwrap_or_default());
+        assert!(text.contains("cannot read module"), "{text}");
+    }
 }

@@ -113,6 +113,68 @@ pub enum Resolution {
 
 impl Canonical for Resolution {}
 
+/// One member in a snapshot file (JSON form of a [`MemberView`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberSpec {
+    /// The member's node id (hex).
+    pub id: NodeId,
+    /// Hierarchy level.
+    pub level: Hierarchy,
+    /// Trust in basis points.
+    pub trust: u32,
+    /// Eligible for critical operations (default true).
+    #[serde(default = "yes")]
+    pub eligible: bool,
+    /// Consensus layer in the current view.
+    pub layer: Layer,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A snapshot as a JSON file describes it: members and integer parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSpec {
+    /// Members, in any order.
+    pub members: Vec<MemberSpec>,
+    /// Configuration parameters by key.
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, i64>,
+}
+
+impl SnapshotSpec {
+    /// The runtime's view of this snapshot.
+    pub fn to_view(&self) -> super::snapshot::SnapshotView {
+        super::snapshot::SnapshotView::new(
+            self.members
+                .iter()
+                .map(|m| member_view(m.id, m.level, m.trust, m.eligible, m.layer)),
+            self.params.clone(),
+        )
+    }
+
+    /// The spec of a view (for writing example files).
+    pub fn from_view(view: &super::snapshot::SnapshotView) -> Result<Self, String> {
+        let members = view
+            .members()
+            .map(|m| {
+                Ok(MemberSpec {
+                    id: NodeId::from_slice(&m.id).map_err(|e| e.to_string())?,
+                    level: hierarchy_from_wit(m.level),
+                    trust: m.trust,
+                    eligible: m.eligible,
+                    layer: layer_from_wit(m.layer),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Self {
+            members,
+            params: view.params().map(|(k, v)| (k.clone(), *v)).collect(),
+        })
+    }
+}
+
 mod opt_hex {
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -138,6 +200,15 @@ pub fn hierarchy_to_wit(h: Hierarchy) -> wit::HierarchyLevel {
         Hierarchy::Sclerotia => wit::HierarchyLevel::Sclerotia,
         Hierarchy::Rhizomorph => wit::HierarchyLevel::Rhizomorph,
         Hierarchy::Hyphae => wit::HierarchyLevel::Hyphae,
+    }
+}
+
+/// WIT hierarchy level to core.
+pub fn hierarchy_from_wit(h: wit::HierarchyLevel) -> Hierarchy {
+    match h {
+        wit::HierarchyLevel::Sclerotia => Hierarchy::Sclerotia,
+        wit::HierarchyLevel::Rhizomorph => Hierarchy::Rhizomorph,
+        wit::HierarchyLevel::Hyphae => Hierarchy::Hyphae,
     }
 }
 

@@ -9,7 +9,7 @@
 //! - [`registry`], [`cache`]: content-addressed loading, type checks, verified artifact cache.
 //! - [`hotswap`]: the active module per role, swapped atomically, with rollback.
 //! - [`runtime`]: [`Runtime`], the API the node, CLI and tests call.
-//! - [`convert`]: core types to and from WIT types.
+//! - [`convert`]: core types to and from WIT types; [`samples`]: built-in sample inputs.
 //! - [`error`]: typed errors; [`ModuleFailure`] is the agreed failure of a call.
 //!
 //! # Determinism
@@ -26,6 +26,7 @@ pub mod hotswap;
 pub mod log;
 pub mod registry;
 pub mod runtime;
+pub mod samples;
 pub mod snapshot;
 
 pub use convert::{CallContext, LayerResult, RejectionData, Resolution, ResolverInput, Verdict};
