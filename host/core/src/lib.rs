@@ -9,8 +9,10 @@
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod genesis;
 pub mod ops;
 pub mod quorum;
 pub mod sim;
+pub mod state;
 pub mod trust;
 pub mod types;

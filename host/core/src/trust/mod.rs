@@ -19,8 +19,8 @@ pub mod propagation;
 mod report;
 
 pub use ledger::{ExclusionCause, Status, TrustEntry, TrustLedger};
+pub(crate) use params::out_of_range;
 pub use params::{ParamError, TrustParams};
-pub(crate) use params::{out_of_range, to_bps};
 pub use report::{Participation, RoundReport, StatusChange, TrustCause, TrustChange};
 
 #[cfg(test)]

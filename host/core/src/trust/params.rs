@@ -49,7 +49,7 @@ pub(crate) fn to_bps(key: &str, value: i64) -> Result<TrustBps, ParamError> {
 
 /// The trust rules' parameters (all basis points). See docs/TRUST.md.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TrustParams {
     /// Trust a newly admitted node starts with (`trust.initial`); strictly below
     /// `critical_threshold` (Sybil resistance) and at or above `exclusion_threshold`.

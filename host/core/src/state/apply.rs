@@ -1,0 +1,242 @@
+//! Applying decided slots: the deterministic effect of each decided operation.
+//!
+//! # Rules
+//! Only `Accepted` outcomes change membership, trust, parameters or modules; every
+//! outcome (rejected and failed included) enters the history chain and the per-kind
+//! counters. Accepted operations whose effect is impossible (an unknown target, an
+//! existing member, a configuration that does not validate, the exclusion of the last
+//! eligible member) change nothing and yield [`StateChange::Ignored`].
+
+use std::collections::btree_map::Entry;
+
+use super::{MemberInfo, ModuleSlot, ReplicatedState, ServiceRecord, StateChange, StateError};
+use crate::crypto::{Canonical, sha256_parts};
+use crate::ops::{ExclusionReason, Operation, Outcome, Role};
+use crate::trust::{ExclusionCause, RoundReport};
+use crate::types::Slot;
+
+impl ReplicatedState {
+    /// Apply decided slot `slot`: the epoch boundary, then `report`, then every
+    /// `(operation, outcome)` of its batch in order. Slots must increase; gaps are
+    /// allowed (a slot that decided nothing need not be applied).
+    pub fn apply_slot(
+        &mut self,
+        slot: Slot,
+        batch: &[(Operation, Outcome)],
+        report: Option<&RoundReport>,
+    ) -> Result<Vec<StateChange>, StateError> {
+        if slot < self.next_slot {
+            return Err(StateError::AlreadyApplied {
+                slot,
+                next: self.next_slot,
+            });
+        }
+        if let Some(r) = report.filter(|r| r.slot != slot) {
+            return Err(StateError::ReportSlotMismatch {
+                slot,
+                report: r.slot,
+            });
+        }
+        let mut changes = Vec::new();
+        self.advance_to(slot, &mut changes);
+        if let Some(r) = report {
+            changes.extend(
+                self.ledger
+                    .apply_round(r, &self.params.trust)
+                    .into_iter()
+                    .map(StateChange::Trust),
+            );
+        }
+        for (op, outcome) in batch {
+            self.apply_operation(slot, op, outcome, &mut changes);
+        }
+        self.next_slot = slot.saturating_add(1);
+        Ok(changes)
+    }
+
+    /// Open every epoch boundary up to `slot`.
+    fn advance_to(&mut self, slot: Slot, changes: &mut Vec<StateChange>) {
+        let epoch = self.epoch_at(slot);
+        if epoch == self.epoch {
+            return;
+        }
+        let len = self.params.timing.slots_per_epoch.max(1);
+        let elapsed = epoch - self.epoch;
+        self.epoch_start = self.epoch_start.saturating_add(elapsed.saturating_mul(len));
+        self.epoch = epoch;
+        changes.push(StateChange::EpochStarted {
+            epoch,
+            first_slot: self.epoch_start,
+        });
+        changes.extend(
+            self.ledger
+                .advance_epoch(epoch, &self.params.trust)
+                .into_iter()
+                .map(StateChange::Trust),
+        );
+    }
+
+    fn apply_operation(
+        &mut self,
+        slot: Slot,
+        op: &Operation,
+        outcome: &Outcome,
+        changes: &mut Vec<StateChange>,
+    ) {
+        let op_digest = op.digest();
+        let slot_bytes = slot.to_le_bytes();
+        self.history = sha256_parts(&[
+            &self.history.0,
+            &slot_bytes,
+            &op_digest.0,
+            &outcome.digest().0,
+        ]);
+        *self.decided.entry(op.kind_name().to_string()).or_insert(0) += 1;
+        let kind = op.kind_name().to_string();
+        if !outcome.is_accepted() {
+            changes.push(StateChange::NotApplied {
+                kind,
+                outcome: outcome.clone(),
+            });
+            return;
+        }
+        let ignored = |reason: &str| StateChange::Ignored {
+            kind: op.kind_name().to_string(),
+            reason: reason.to_string(),
+        };
+        let tp = self.params.trust.clone();
+        match op {
+            Operation::NetworkConfigChange(c) => {
+                match self.params.with_changes(c.config_type, &c.changes) {
+                    Ok(next) => {
+                        self.params = next;
+                        changes.push(StateChange::ParamsChanged {
+                            config_type: c.config_type,
+                            changes: c.changes.clone(),
+                        });
+                        let tp = self.params.trust.clone();
+                        changes.extend(
+                            self.ledger
+                                .reevaluate(&tp)
+                                .into_iter()
+                                .map(StateChange::Trust),
+                        );
+                    }
+                    Err(e) => changes.push(ignored(&e.to_string())),
+                }
+            }
+            Operation::TrustModification(t) => {
+                if !self.members.contains_key(&t.target) {
+                    changes.push(ignored("unknown node"));
+                } else if let Some(c) = self.ledger.modify(&t.target, t.delta_bps, t.reason, &tp) {
+                    changes.push(StateChange::Trust(c));
+                }
+            }
+            Operation::NodeAdmission(a) => {
+                let id = a.candidate.id;
+                let full = self
+                    .params
+                    .get("membership.max-members")
+                    .is_some_and(|max| {
+                        i64::try_from(self.members.len()).unwrap_or(i64::MAX) >= max
+                    });
+                match self.members.entry(id) {
+                    Entry::Occupied(_) => changes.push(ignored("already a member")),
+                    Entry::Vacant(_) if full => {
+                        changes.push(ignored("membership.max-members reached"))
+                    }
+                    Entry::Vacant(v) => {
+                        let c = a.candidate.clone();
+                        v.insert(MemberInfo {
+                            level: c.level,
+                            name: c.name,
+                            address: c.address,
+                            joined: slot,
+                        });
+                        changes.push(StateChange::MemberAdmitted { id, level: c.level });
+                        changes.extend(self.ledger.admit(id, c.level, &tp).map(StateChange::Trust));
+                    }
+                }
+            }
+            Operation::NodeExclusion(x) => {
+                let cause = match x.reason {
+                    ExclusionReason::Equivocation | ExclusionReason::InvalidReveal => {
+                        ExclusionCause::Misbehaviour
+                    }
+                    ExclusionReason::LowTrust
+                    | ExclusionReason::Unresponsive
+                    | ExclusionReason::GovernanceDecision => ExclusionCause::Governance,
+                };
+                let last = self.is_eligible(&x.target) && self.eligible().len() <= 1;
+                if !self.members.contains_key(&x.target) {
+                    changes.push(ignored("unknown node"));
+                } else if last {
+                    changes.push(ignored("would leave no eligible member"));
+                } else if let Some(c) = self.ledger.exclude(&x.target, cause, &tp) {
+                    changes.push(StateChange::Trust(c));
+                }
+            }
+            Operation::SecurityPolicyUpdate(u) => {
+                let since = slot.saturating_add(1);
+                match Role::of_domain(u.domain) {
+                    Some(role) => match self.modules.get_mut(&role) {
+                        Some(m) if m.active == u.new_policy => {
+                            changes.push(ignored("module already active"))
+                        }
+                        Some(m) => {
+                            let from = m.active;
+                            *m = ModuleSlot {
+                                active: u.new_policy,
+                                previous: Some(from),
+                                since,
+                            };
+                            changes.push(StateChange::ModuleSwapped {
+                                role,
+                                from,
+                                to: u.new_policy,
+                            });
+                        }
+                        None => changes.push(ignored("no module for role")),
+                    },
+                    None => {
+                        let previous = self.transport_policy.as_ref().map(|m| m.active);
+                        if previous == Some(u.new_policy) {
+                            changes.push(ignored("policy already active"));
+                        } else {
+                            self.transport_policy = Some(ModuleSlot {
+                                active: u.new_policy,
+                                previous,
+                                since,
+                            });
+                            changes.push(StateChange::PolicySwapped {
+                                domain: u.domain,
+                                to: u.new_policy,
+                            });
+                        }
+                    }
+                }
+            }
+            Operation::ServiceDeployment(d) => {
+                self.services.insert(
+                    d.name.clone(),
+                    ServiceRecord {
+                        artifact: d.artifact,
+                        replicas: d.replicas,
+                        slot,
+                    },
+                );
+                changes.push(StateChange::Recorded {
+                    kind,
+                    op: op_digest,
+                });
+            }
+            Operation::ResourceAllocation(_)
+            | Operation::MaintenanceTask(_)
+            | Operation::PerformanceOptimization(_)
+            | Operation::Compute(_) => changes.push(StateChange::Recorded {
+                kind,
+                op: op_digest,
+            }),
+        }
+    }
+}

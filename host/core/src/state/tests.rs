@@ -1,0 +1,573 @@
+//! Unit tests of the replicated state: construction, every operation's effect, slot and
+//! epoch boundaries, rotation, quorum rules, snapshots and digests.
+
+use super::*;
+use crate::genesis::tests::signed;
+use crate::ops::*;
+use crate::quorum::QuorumKind;
+use crate::trust::{ExclusionCause, Participation, Status, StatusChange};
+use crate::types::Hierarchy;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn state(n: u8) -> Result<(ReplicatedState, Vec<NodeId>), GenesisError> {
+    let (g, keys) = signed(n);
+    Ok((
+        ReplicatedState::from_genesis(&g)?,
+        keys.iter().map(|k| k.id()).collect(),
+    ))
+}
+
+fn accepted() -> Outcome {
+    Outcome::Accepted(vec![1])
+}
+
+fn admission(id: NodeId, level: Hierarchy) -> Operation {
+    Operation::NodeAdmission(NodeAdmission {
+        candidate: NodeIdentity {
+            id,
+            level,
+            name: "new".into(),
+            address: "10.0.0.1:7000".into(),
+        },
+        criteria: AdmissionCriteria {
+            min_sponsors: 1,
+            min_sponsor_trust: 5_000,
+            required_sponsor_level: None,
+        },
+        sponsors: vec![],
+    })
+}
+
+fn exclusion(target: NodeId, reason: ExclusionReason) -> Operation {
+    Operation::NodeExclusion(NodeExclusion {
+        target,
+        reason,
+        evidence: vec![],
+    })
+}
+
+fn config(config_type: ConfigType, key: &str, value: i64) -> Operation {
+    Operation::NetworkConfigChange(NetworkConfigChange {
+        config_type,
+        changes: vec![Param {
+            key: key.into(),
+            value,
+        }],
+        impact: ImpactLevel::Critical,
+    })
+}
+
+fn swap(domain: SecurityDomain, to: u8) -> Operation {
+    Operation::SecurityPolicyUpdate(SecurityPolicyUpdate {
+        domain,
+        new_policy: Digest([to; 32]),
+        rollback_to: Digest([0; 32]),
+        description: "swap".into(),
+    })
+}
+
+#[test]
+fn genesis_state_and_rotation_by_hierarchy_then_id() -> TestResult {
+    let (s, ids) = state(5)?;
+    assert_eq!(s.eligible().len(), 5);
+    assert_eq!(s.next_slot(), 0);
+    let rot = s.rotation();
+    let levels: Vec<_> = rot
+        .iter()
+        .filter_map(|id| s.member(id).map(|m| m.level))
+        .collect();
+    assert_eq!(
+        levels,
+        vec![
+            Hierarchy::Sclerotia,
+            Hierarchy::Rhizomorph,
+            Hierarchy::Rhizomorph,
+            Hierarchy::Hyphae,
+            Hierarchy::Hyphae
+        ]
+    );
+    assert!(rot[1] < rot[2] && rot[3] < rot[4], "ties broken by id");
+    assert_eq!(s.primary(0), Some(ids[0]));
+    for v in 0..12 {
+        assert_eq!(s.seed(v), s.primary(v + 1), "the seed is the next primary");
+        assert_ne!(s.primary(v), s.seed(v));
+        assert_eq!(s.latent(v).len(), 3);
+    }
+    assert_eq!(s.primary(5), s.primary(0));
+    assert_eq!(s.layer(&ids[0], 0), Some(Layer::Primary));
+    assert_eq!(s.active_module(Role::Validator), Some(Digest([1; 32])));
+    Ok(())
+}
+
+#[test]
+fn unsigned_genesis_is_refused() {
+    let (mut g, _) = signed(4);
+    g.signatures.pop();
+    assert!(matches!(
+        ReplicatedState::from_genesis(&g),
+        Err(GenesisError::MissingSignature(_))
+    ));
+}
+
+#[test]
+fn admission_adds_a_newcomer_below_critical_from_the_next_slot() -> TestResult {
+    let (mut s, _) = state(4)?;
+    let newcomer = NodeId([42; 32]);
+    let before = s.snapshot(0);
+    let changes = s.apply_slot(
+        0,
+        &[(admission(newcomer, Hierarchy::Hyphae), accepted())],
+        None,
+    )?;
+    assert!(changes.contains(&StateChange::MemberAdmitted {
+        id: newcomer,
+        level: Hierarchy::Hyphae
+    }));
+    assert_eq!(
+        before.members.len(),
+        4,
+        "the slot's own snapshot is unaffected"
+    );
+    assert!(s.is_eligible(&newcomer));
+    assert_eq!(s.ledger().trust(&newcomer), s.params().trust.initial);
+    assert!(
+        s.ledger()
+            .get(&newcomer)
+            .is_some_and(|e| !e.is_high_trust(&s.params().trust))
+    );
+    assert_eq!(s.member(&newcomer).map(|m| m.joined), Some(0));
+    assert_eq!(s.snapshot(0).members.len(), 5);
+    // Admitting again is ignored.
+    let changes = s.apply_slot(
+        1,
+        &[(admission(newcomer, Hierarchy::Hyphae), accepted())],
+        None,
+    )?;
+    assert!(matches!(changes.as_slice(), [StateChange::Ignored { .. }]));
+    Ok(())
+}
+
+#[test]
+fn membership_limit_is_respected() -> TestResult {
+    let (mut s, _) = state(4)?;
+    s.apply_slot(
+        0,
+        &[(
+            config(ConfigType::Membership, "membership.max-members", 4),
+            accepted(),
+        )],
+        None,
+    )?;
+    let changes = s.apply_slot(
+        1,
+        &[(admission(NodeId([42; 32]), Hierarchy::Hyphae), accepted())],
+        None,
+    )?;
+    assert!(
+        matches!(changes.as_slice(), [StateChange::Ignored { reason, .. }] if reason.contains("max-members"))
+    );
+    assert_eq!(s.members().len(), 4);
+    Ok(())
+}
+
+#[test]
+fn exclusion_removes_from_rotation_and_shrinks_the_quorum() -> TestResult {
+    let (mut s, ids) = state(5)?;
+    let full = s.quorum_rule(Mechanism::FullBft, 0).ok_or("no rule")?;
+    assert_eq!(full.min_count(), 4);
+    let changes = s.apply_slot(
+        0,
+        &[(exclusion(ids[4], ExclusionReason::Equivocation), accepted())],
+        None,
+    )?;
+    assert!(matches!(
+        changes.as_slice(),
+        [StateChange::Trust(c)] if c.status == Some(StatusChange::Excluded(ExclusionCause::Misbehaviour)) && c.after == 0
+    ));
+    assert!(!s.rotation().contains(&ids[4]));
+    assert_eq!(s.layer(&ids[4], 0), None);
+    let rule = s.quorum_rule(Mechanism::FullBft, 0).ok_or("no rule")?;
+    assert_eq!((rule.electorate_len(), rule.min_count()), (4, 3));
+    assert!(!rule.counts(&ids[4]));
+    // Governance exclusion keeps the score.
+    s.apply_slot(
+        1,
+        &[(exclusion(ids[3], ExclusionReason::Unresponsive), accepted())],
+        None,
+    )?;
+    assert_eq!(
+        s.ledger().get(&ids[3]).map(|e| (e.trust, e.status)),
+        Some((5_000, Status::Excluded(ExclusionCause::Governance)))
+    );
+    Ok(())
+}
+
+#[test]
+fn the_last_eligible_member_cannot_be_excluded() -> TestResult {
+    let (mut s, ids) = state(2)?;
+    s.apply_slot(
+        0,
+        &[(
+            exclusion(ids[1], ExclusionReason::GovernanceDecision),
+            accepted(),
+        )],
+        None,
+    )?;
+    let changes = s.apply_slot(
+        1,
+        &[(
+            exclusion(ids[0], ExclusionReason::GovernanceDecision),
+            accepted(),
+        )],
+        None,
+    )?;
+    assert!(matches!(changes.as_slice(), [StateChange::Ignored { .. }]));
+    assert_eq!(s.eligible().len(), 1);
+    let unknown = s.apply_slot(
+        2,
+        &[(
+            exclusion(NodeId([77; 32]), ExclusionReason::LowTrust),
+            accepted(),
+        )],
+        None,
+    )?;
+    assert!(matches!(unknown.as_slice(), [StateChange::Ignored { .. }]));
+    Ok(())
+}
+
+#[test]
+fn trust_modification_applies_to_members_only() -> TestResult {
+    let (mut s, ids) = state(4)?;
+    let op = |target, delta_bps| {
+        Operation::TrustModification(TrustModification {
+            target,
+            delta_bps,
+            reason: TrustReason::AuditFinding,
+            justification: "x".into(),
+        })
+    };
+    s.apply_slot(
+        0,
+        &[
+            (op(ids[3], -4_000), accepted()),
+            (op(NodeId([77; 32]), 5), accepted()),
+        ],
+        None,
+    )?;
+    assert_eq!(s.ledger().trust(&ids[3]), 1_000);
+    assert!(!s.is_eligible(&ids[3]));
+    assert!(s.ledger().get(&NodeId([77; 32])).is_none());
+    Ok(())
+}
+
+#[test]
+fn configuration_changes_apply_atomically_and_reevaluate_trust() -> TestResult {
+    let (mut s, ids) = state(4)?;
+    let raise = Operation::NetworkConfigChange(NetworkConfigChange {
+        config_type: ConfigType::Trust,
+        changes: vec![
+            Param {
+                key: "trust.exclusion-threshold".into(),
+                value: 5_500,
+            },
+            Param {
+                key: "trust.readmission-threshold".into(),
+                value: 5_500,
+            },
+            Param {
+                key: "trust.initial".into(),
+                value: 5_500,
+            },
+        ],
+        impact: ImpactLevel::Critical,
+    });
+    // Alone, the exclusion threshold would exceed the readmission threshold: refused.
+    let alone = s.apply_slot(
+        0,
+        &[(
+            config(ConfigType::Trust, "trust.exclusion-threshold", 5_500),
+            accepted(),
+        )],
+        None,
+    )?;
+    assert!(matches!(alone.as_slice(), [StateChange::Ignored { .. }]));
+    let changes = s.apply_slot(1, &[(raise, accepted())], None)?;
+    assert!(matches!(
+        changes.first(),
+        Some(StateChange::ParamsChanged { .. })
+    ));
+    assert_eq!(s.params().trust.exclusion_threshold, 5_500);
+    assert!(
+        !s.is_eligible(&ids[3]),
+        "a hyphae at 5000 falls below the new threshold"
+    );
+    // Invalid: the namespace does not match the config type; nothing changes.
+    let before = s.params().clone();
+    let changes = s.apply_slot(
+        2,
+        &[(config(ConfigType::Timing, "trust.max", 9_000), accepted())],
+        None,
+    )?;
+    assert!(matches!(changes.as_slice(), [StateChange::Ignored { .. }]));
+    assert_eq!(s.params(), &before);
+    Ok(())
+}
+
+#[test]
+fn module_swaps_record_the_previous_module_and_roll_back() -> TestResult {
+    let (mut s, _) = state(4)?;
+    let changes = s.apply_slot(
+        3,
+        &[(swap(SecurityDomain::ResolverModule, 9), accepted())],
+        None,
+    )?;
+    assert_eq!(
+        changes,
+        vec![StateChange::ModuleSwapped {
+            role: Role::Resolver,
+            from: Digest([3; 32]),
+            to: Digest([9; 32])
+        }]
+    );
+    let slot = s
+        .module_slot(Role::Resolver)
+        .cloned()
+        .ok_or("no resolver")?;
+    assert_eq!(
+        (slot.active, slot.previous, slot.since),
+        (Digest([9; 32]), Some(Digest([3; 32])), 4)
+    );
+    // Roll back.
+    s.apply_slot(
+        4,
+        &[(swap(SecurityDomain::ResolverModule, 3), accepted())],
+        None,
+    )?;
+    assert_eq!(s.active_module(Role::Resolver), Some(Digest([3; 32])));
+    assert_eq!(
+        s.module_slot(Role::Resolver).and_then(|m| m.previous),
+        Some(Digest([9; 32]))
+    );
+    // Same module again: ignored. Other roles untouched.
+    let changes = s.apply_slot(
+        5,
+        &[(swap(SecurityDomain::ResolverModule, 3), accepted())],
+        None,
+    )?;
+    assert!(matches!(changes.as_slice(), [StateChange::Ignored { .. }]));
+    assert_eq!(s.active_module(Role::Validator), Some(Digest([1; 32])));
+    // Transport policy.
+    s.apply_slot(
+        6,
+        &[(swap(SecurityDomain::TransportPolicy, 5), accepted())],
+        None,
+    )?;
+    assert_eq!(
+        s.transport_policy().map(|m| (m.active, m.previous)),
+        Some((Digest([5; 32]), None))
+    );
+    Ok(())
+}
+
+#[test]
+fn rejected_and_failed_outcomes_change_only_the_history() -> TestResult {
+    let (mut s, _) = state(4)?;
+    let op = admission(NodeId([42; 32]), Hierarchy::Hyphae);
+    let rejected = Outcome::Rejected {
+        code: RejectionCode::InsufficientSponsors,
+        reason: "no".into(),
+    };
+    let before = s.clone();
+    let changes = s.apply_slot(
+        0,
+        &[
+            (op.clone(), rejected),
+            (op, Outcome::Failed(FailureKind::OutOfFuel)),
+        ],
+        None,
+    )?;
+    assert!(
+        changes
+            .iter()
+            .all(|c| matches!(c, StateChange::NotApplied { .. }))
+    );
+    assert_eq!(s.members(), before.members());
+    assert_eq!(s.ledger(), before.ledger());
+    assert_ne!(s.history(), before.history());
+    assert_eq!(s.decided_counts().get("node-admission"), Some(&2));
+    Ok(())
+}
+
+#[test]
+fn authority_operations_are_recorded() -> TestResult {
+    let (mut s, _) = state(4)?;
+    let ops = crate::ops::tests::one_of_each();
+    let batch: Vec<_> = ops[5..].iter().map(|o| (o.clone(), accepted())).collect();
+    let changes = s.apply_slot(0, &batch, None)?;
+    assert_eq!(changes.len(), 5);
+    assert!(
+        changes
+            .iter()
+            .all(|c| matches!(c, StateChange::Recorded { .. }))
+    );
+    assert_eq!(s.services().get("api").map(|r| r.replicas), Some(3));
+    Ok(())
+}
+
+#[test]
+fn round_reports_update_trust_and_must_match_the_slot() -> TestResult {
+    let (mut s, ids) = state(4)?;
+    let report = RoundReport {
+        slot: 0,
+        source: ids[0],
+        participants: vec![
+            (ids[1], Participation::Agreed),
+            (ids[3], Participation::Dissented),
+        ],
+    };
+    let changes = s.apply_slot(0, &[], Some(&report))?;
+    assert_eq!(changes.len(), 2);
+    assert_eq!(
+        s.ledger().trust(&ids[1]),
+        7_030,
+        "sclerotia decider -> rhizomorph x1.5"
+    );
+    assert_eq!(
+        s.ledger().trust(&ids[3]),
+        5_000 - 360,
+        "sclerotia decider -> hyphae x1.2"
+    );
+    assert_eq!(
+        s.apply_slot(0, &[], None),
+        Err(StateError::AlreadyApplied { slot: 0, next: 1 })
+    );
+    assert_eq!(
+        s.apply_slot(2, &[], Some(&report)),
+        Err(StateError::ReportSlotMismatch { slot: 2, report: 0 })
+    );
+    Ok(())
+}
+
+#[test]
+fn epochs_advance_at_boundaries_and_drive_recovery() -> TestResult {
+    let (mut s, ids) = state(4)?;
+    let op = Operation::TrustModification(TrustModification {
+        target: ids[3],
+        delta_bps: -3_100,
+        reason: TrustReason::MisbehaviourReport,
+        justification: "x".into(),
+    });
+    s.apply_slot(5, &[(op, accepted())], None)?;
+    assert_eq!(s.ledger().trust(&ids[3]), 1_900);
+    assert_eq!(s.epoch_at(99), 0);
+    assert_eq!(s.epoch_at(100), 1);
+    assert_eq!(s.epoch_at(250), 2);
+    let changes = s.apply_slot(250, &[], None)?;
+    assert_eq!(
+        changes.first(),
+        Some(&StateChange::EpochStarted {
+            epoch: 2,
+            first_slot: 200
+        })
+    );
+    assert_eq!(s.ledger().trust(&ids[3]), 2_100, "two epochs of recovery");
+    assert!(!s.is_eligible(&ids[3]));
+    s.apply_slot(650, &[], None)?;
+    assert!(s.is_eligible(&ids[3]), "readmitted at 2500");
+    assert_eq!(s.epoch(), 6);
+    // A shorter epoch length counts from the current epoch's start.
+    s.apply_slot(
+        651,
+        &[(
+            config(ConfigType::Timing, "timing.slots-per-epoch", 10),
+            accepted(),
+        )],
+        None,
+    )?;
+    assert_eq!(s.epoch_at(651), 6 + 5);
+    Ok(())
+}
+
+#[test]
+fn quorum_rules_per_mechanism() -> TestResult {
+    let (s, _) = state(7)?;
+    let rule = |m| s.quorum_rule(m, 2).ok_or("no rule");
+    assert_eq!(rule(Mechanism::FullBft)?.kind(), QuorumKind::FullBft);
+    assert_eq!(rule(Mechanism::FullBft)?.min_count(), 5);
+    let p = s.primary(2).ok_or("no primary")?;
+    let sd = s.seed(2).ok_or("no seed")?;
+    assert!(rule(Mechanism::Authority(AuthorityLevel::High))?.is_met(&[p]));
+    assert!(!rule(Mechanism::Authority(AuthorityLevel::High))?.is_met(&[sd]));
+    assert!(rule(Mechanism::Authority(AuthorityLevel::Medium))?.is_met(&[sd]));
+    let light = rule(Mechanism::Authority(AuthorityLevel::Low))?;
+    assert_eq!(
+        (light.kind(), light.electorate_len(), light.min_count()),
+        (QuorumKind::Light, 5, 3)
+    );
+    assert!(!light.counts(&p) && !light.counts(&sd));
+    Ok(())
+}
+
+#[test]
+fn snapshot_lists_members_layers_and_params_in_order() -> TestResult {
+    let (mut s, ids) = state(4)?;
+    s.apply_slot(
+        0,
+        &[(
+            exclusion(ids[3], ExclusionReason::GovernanceDecision),
+            accepted(),
+        )],
+        None,
+    )?;
+    let snap = s.snapshot(1);
+    assert_eq!(snap.slot, 1);
+    assert!(snap.members.windows(2).all(|w| w[0].id < w[1].id));
+    assert!(snap.params.windows(2).all(|w| w[0].0 < w[1].0));
+    let primary = s.primary(1).ok_or("no primary")?;
+    assert_eq!(snap.member(&primary).map(|m| m.layer), Some(Layer::Primary));
+    assert_eq!(
+        snap.member(&ids[3]).map(|m| (m.eligible, m.layer)),
+        Some((false, Layer::Latent))
+    );
+    assert_eq!(
+        snap.members
+            .iter()
+            .filter(|m| m.layer == Layer::Seed)
+            .count(),
+        1
+    );
+    assert_eq!(snap.param("quorum.min-high-trust"), Some(1));
+    assert_eq!(snap.param("nope"), None);
+    Ok(())
+}
+
+#[test]
+fn same_decisions_same_digest_and_state_survives_encoding() -> TestResult {
+    let (mut a, ids) = state(4)?;
+    let (mut b, _) = state(4)?;
+    assert_eq!(a.state_digest(), b.state_digest());
+    let ops = crate::ops::tests::one_of_each();
+    let batch: Vec<_> = ops.iter().map(|o| (o.clone(), accepted())).collect();
+    let report = RoundReport {
+        slot: 3,
+        source: ids[1],
+        participants: vec![(ids[2], Participation::CommittedNoReveal)],
+    };
+    a.apply_slot(3, &batch, Some(&report))?;
+    b.apply_slot(3, &batch, Some(&report))?;
+    assert_eq!(a.state_digest(), b.state_digest());
+    let bytes = postcard::to_stdvec(&a)?;
+    let back: ReplicatedState = postcard::from_bytes(&bytes)?;
+    assert_eq!(back.state_digest(), a.state_digest());
+    let json = serde_json::to_string(&a)?;
+    let back: ReplicatedState = serde_json::from_str(&json)?;
+    assert_eq!(back, a);
+    // One different outcome, different digest.
+    let (mut c, _) = state(4)?;
+    let mut other = batch.clone();
+    other[9].1 = Outcome::Accepted(vec![2]);
+    c.apply_slot(3, &other, Some(&report))?;
+    assert_ne!(c.state_digest(), a.state_digest());
+    Ok(())
+}
