@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod consensus;
 pub mod crypto;
 pub mod genesis;
 pub mod ops;

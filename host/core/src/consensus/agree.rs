@@ -1,0 +1,171 @@
+//! Agreement: accept (prepare), confirm (commit) and decide (docs/PROTOCOL.md, phases 5-6),
+//! and applying a decided entry.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::effect::Effect;
+use super::entry::DecidedEntry;
+use super::message::{Accept, Confirm, Message, PreparedCert};
+use super::round::Round;
+use super::{Mode, Node, Reject, ReplicaState};
+use crate::crypto::{Canonical, Signed};
+use crate::types::{Digest, NodeId};
+
+impl<S: ReplicaState> Node<S> {
+    pub(super) fn on_accept(&mut self, a: Signed<Accept>) -> Result<(), Reject> {
+        if !self.state.is_eligible(&a.signer) {
+            return Err(Reject::NotMember(a.signer));
+        }
+        self.round.accepts.entry(a.signer).or_insert(a);
+        Ok(())
+    }
+
+    pub(super) fn on_confirm(&mut self, c: Signed<Confirm>) -> Result<(), Reject> {
+        if !self.state.is_eligible(&c.signer) {
+            return Err(Reject::NotMember(c.signer));
+        }
+        self.round.confirms.entry(c.signer).or_insert(c);
+        Ok(())
+    }
+
+    /// Check a pending tally's decisions against the rules (once resolver verdicts are in).
+    fn check_pending_tally(&mut self) {
+        let Some(t) = self.round.pending_tally.clone() else {
+            return;
+        };
+        let view = t.payload.view();
+        let Some(decisions) = self.decisions_for(&t.payload.proposal, &t.payload.reveals, view)
+        else {
+            return;
+        };
+        self.round.pending_tally = None;
+        if decisions == t.payload.decisions {
+            self.round.tally = Some(t);
+        } else {
+            *self.stats.rejected.entry("wrong_decisions").or_default() += 1;
+        }
+    }
+
+    /// Phases 5-6 as far as the current state allows.
+    pub(super) fn agree(&mut self) {
+        self.check_pending_tally();
+        let (slot, view) = (self.round.slot, self.round.view);
+        let Some(tally) = self.round.tally.clone() else {
+            // Confirmed by a quorum but we never got the value: fetch the entry.
+            if let Some(peer) = self.confirmed_without_value() {
+                self.ask_catch_up(peer, slot);
+            }
+            return;
+        };
+        let value = tally.payload.value();
+        let voter = self.state.is_eligible(&self.id);
+        if voter && self.own_vote(slot, view, "accept").is_none() {
+            let a = Accept { slot, view, value };
+            self.cast(Message::Accept(Signed::new(a, &self.key)));
+        }
+        let accepts: Vec<Signed<Accept>> = self
+            .round
+            .accepts
+            .values()
+            .filter(|a| a.payload.value == value)
+            .cloned()
+            .collect();
+        let signers: BTreeSet<NodeId> = accepts.iter().map(|a| a.signer).collect();
+        if !self.is_quorum(&signers) {
+            return;
+        }
+        if self.prepared.as_ref().is_none_or(|p| p.view < view) {
+            self.prepared = Some(PreparedCert {
+                view,
+                tally: tally.clone(),
+                accepts,
+            });
+        }
+        if voter && self.own_vote(slot, view, "confirm").is_none() {
+            let c = Confirm { slot, view, value };
+            self.cast(Message::Confirm(Signed::new(c, &self.key)));
+        }
+        let confirms: Vec<Signed<Confirm>> = self
+            .round
+            .confirms
+            .values()
+            .filter(|c| c.payload.value == value)
+            .cloned()
+            .collect();
+        let signers: BTreeSet<NodeId> = confirms.iter().map(|c| c.signer).collect();
+        if self.is_quorum(&signers) {
+            self.apply_entry(DecidedEntry {
+                slot,
+                view,
+                tally,
+                confirms,
+            });
+        }
+    }
+
+    /// A confirm signer to ask for the entry, if a quorum confirmed a value we lack.
+    fn confirmed_without_value(&self) -> Option<NodeId> {
+        let mut by_value: BTreeMap<Digest, BTreeSet<NodeId>> = BTreeMap::new();
+        for c in self.round.confirms.values() {
+            by_value
+                .entry(c.payload.value)
+                .or_default()
+                .insert(c.signer);
+        }
+        by_value
+            .into_values()
+            .find(|s| self.is_quorum(s))
+            .and_then(|s| s.into_iter().find(|id| *id != self.id))
+    }
+
+    /// Apply a decided (verified) entry: replicated state, mempool, evidence, log, effects,
+    /// then move to the next slot in the entry's view.
+    pub(super) fn apply_entry(&mut self, entry: DecidedEntry) {
+        let changes = self.state.apply(&entry);
+        self.changes.push_back((entry.slot, changes));
+        while self.changes.len() > self.config.log_retention {
+            self.changes.pop_front();
+        }
+        let done: BTreeSet<Digest> = entry.batch().iter().map(Canonical::digest).collect();
+        self.decided_ops.extend(done.iter().copied());
+        if done.iter().any(|d| self.mempool_ids.contains(d)) {
+            self.mempool.retain(|(d, _)| !done.contains(d));
+            self.mempool_ids.retain(|d| !done.contains(d));
+        }
+        for ev in entry.evidence() {
+            if let (Some(offender), Some(slot)) = (ev.offender(), ev.slot()) {
+                let key = (offender, slot, ev.kind());
+                self.evidence.remove(&key);
+                self.recorded.insert(key);
+            }
+        }
+        self.log.push_back(entry.clone());
+        while self.log.len() > self.config.log_retention {
+            self.log.pop_front();
+        }
+        self.stats.decided += 1;
+        let (slot, view) = (entry.slot, entry.view);
+        self.effects.push(Effect::Decided {
+            slot,
+            entry: Box::new(entry),
+        });
+
+        let next = self.state.next_slot();
+        self.view = view;
+        self.mode = Mode::Normal;
+        self.round = Round::new(next, view);
+        self.prepared = None;
+        self.view_changes.clear();
+        self.backoff = 0;
+        self.deadline = None;
+        self.seen.retain(|k, _| k.1 >= next);
+        self.own.retain(|k, _| k.0 >= next);
+        self.validator_results.retain(|k, _| k.0 >= next);
+        self.resolver_results.clear();
+        self.requested.clear();
+        if self.catch_up_asked.is_some_and(|(s, _)| s < next) {
+            self.catch_up_asked = None;
+        }
+        self.replay_future();
+    }
+}

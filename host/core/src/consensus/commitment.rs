@@ -1,0 +1,116 @@
+//! The sealed commitment of the commit-reveal round, and its deterministic salt.
+//!
+//! # Design
+//! `c = H("spore/consensus/commitment/v1" || slot || d || H(outcome_1) || ... || salt || node id)`
+//! with every part length-prefixed (`sha256_parts`), so it binds the slot, the batch, the
+//! results, the salt and the committing node: a commitment cannot be copied by another
+//! node (its id differs), nor opened with different results.
+//!
+//! `salt = H("spore/consensus/salt/v1" || secret key || slot)`: a PRF of the node's key,
+//! unpredictable to others (so `c` hides the results) and re-derived after a restart
+//! without being stored.
+
+use super::message::{Commit, Reveal};
+use crate::crypto::{Canonical, Keypair, sha256_parts};
+use crate::ops::Outcome;
+use crate::types::{Digest, NodeId, Slot};
+
+/// The salt a node uses for its commitment at `slot`.
+pub fn salt(key: &Keypair, slot: Slot) -> Digest {
+    sha256_parts(&[b"spore/consensus/salt/v1", &key.seed(), &slot.to_le_bytes()])
+}
+
+/// The commitment to `outcomes` for batch `batch` at `slot` by `node`.
+pub fn commitment(
+    slot: Slot,
+    batch: &Digest,
+    outcomes: &[Outcome],
+    salt: &Digest,
+    node: &NodeId,
+) -> Digest {
+    let digests: Vec<Digest> = outcomes.iter().map(Canonical::digest).collect();
+    let slot_bytes = slot.to_le_bytes();
+    let count = (outcomes.len() as u64).to_le_bytes();
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(digests.len() + 6);
+    parts.push(b"spore/consensus/commitment/v1");
+    parts.push(&slot_bytes);
+    parts.push(batch.as_ref());
+    parts.push(&count);
+    parts.extend(digests.iter().map(|d| d.as_ref()));
+    parts.push(salt.as_ref());
+    parts.push(node.as_ref());
+    sha256_parts(&parts)
+}
+
+/// Whether `reveal` (by `signer`) opens `commit`.
+pub fn opens(commit: &Commit, reveal: &Reveal, signer: &NodeId) -> bool {
+    commit.slot == reveal.slot
+        && commit.batch == reveal.batch
+        && commitment(
+            reveal.slot,
+            &reveal.batch,
+            &reveal.outcomes,
+            &reveal.salt,
+            signer,
+        ) == commit.commitment
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::FailureKind;
+
+    #[test]
+    fn commitment_binds_every_part() {
+        let k = Keypair::from_seed([1; 32]);
+        let other = Keypair::from_seed([2; 32]);
+        let d = Digest([3; 32]);
+        let s = salt(&k, 7);
+        let outs = vec![
+            Outcome::Accepted(vec![1]),
+            Outcome::Failed(FailureKind::Trap),
+        ];
+        let c = commitment(7, &d, &outs, &s, &k.id());
+        assert_eq!(
+            c,
+            commitment(7, &d, &outs, &salt(&k, 7), &k.id()),
+            "salt is re-derivable"
+        );
+        assert_ne!(c, commitment(8, &d, &outs, &s, &k.id()));
+        assert_ne!(c, commitment(7, &Digest([4; 32]), &outs, &s, &k.id()));
+        assert_ne!(c, commitment(7, &d, &outs[..1], &s, &k.id()));
+        assert_ne!(c, commitment(7, &d, &outs, &salt(&k, 8), &k.id()));
+        assert_ne!(
+            c,
+            commitment(7, &d, &outs, &s, &other.id()),
+            "copying a commitment fails"
+        );
+        assert_ne!(salt(&k, 7), salt(&other, 7));
+    }
+
+    #[test]
+    fn opens_only_the_matching_reveal() {
+        let k = Keypair::from_seed([1; 32]);
+        let d = Digest([3; 32]);
+        let s = salt(&k, 1);
+        let outs = vec![Outcome::Accepted(vec![9])];
+        let commit = Commit {
+            slot: 1,
+            view: 0,
+            batch: d,
+            commitment: commitment(1, &d, &outs, &s, &k.id()),
+        };
+        let good = Reveal {
+            slot: 1,
+            view: 0,
+            batch: d,
+            outcomes: outs,
+            salt: s,
+        };
+        assert!(opens(&commit, &good, &k.id()));
+        let mut bad = good.clone();
+        bad.outcomes = vec![Outcome::Accepted(vec![8])];
+        assert!(!opens(&commit, &bad, &k.id()));
+        assert!(!opens(&commit, &good, &Keypair::from_seed([5; 32]).id()));
+    }
+}

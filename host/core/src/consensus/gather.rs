@@ -1,0 +1,596 @@
+//! Gathering: the proposal, the sealed commits, the reveals, and the primary's tally
+//! (docs/PROTOCOL.md, phases 1-4), plus the checks a member applies to a received tally.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::commitment::{commitment, opens, salt};
+use super::effect::{CallContext, Effect};
+use super::entry::Decision;
+use super::evidence::Misbehaviour;
+use super::message::{Commit, Message, Proposal, Reveal, Tally};
+use super::rules::{self, Path, Roles};
+use super::{CallPurpose, Node, Reject, ReplicaState};
+use crate::crypto::{Canonical, Signed, sha256_parts};
+use crate::ops::{AuthorityLevel, Outcome};
+use crate::types::{Digest, Layer, NodeId, TrustBps, View};
+
+impl<S: ReplicaState> Node<S> {
+    /// Eligible members with their trust.
+    pub(super) fn eligible_map(&self) -> BTreeMap<NodeId, TrustBps> {
+        self.state
+            .eligible()
+            .into_iter()
+            .map(|id| (id, self.state.trust(&id)))
+            .collect()
+    }
+
+    /// The layer of `id` in `view`.
+    fn layer_of(&self, id: &NodeId, view: View) -> Layer {
+        if self.state.primary(view) == Some(*id) {
+            Layer::Primary
+        } else if self.state.seed(view) == Some(*id) {
+            Layer::Seed
+        } else {
+            Layer::Latent
+        }
+    }
+
+    /// Whether `id` gathers results (reveals) on `path` in `view`.
+    fn reveals_on(&self, id: &NodeId, path: Path, view: View) -> bool {
+        if !self.state.is_eligible(id) {
+            return false;
+        }
+        match path {
+            Path::Full => true,
+            Path::Empty => false,
+            Path::Authority(level) => self.layer_of(id, view) == level.layer(),
+        }
+    }
+
+    /// Structural checks of a proposal for the current slot.
+    pub(super) fn check_proposal(&self, p: &Signed<Proposal>) -> Result<(), Reject> {
+        let body = &p.payload;
+        if self.primary(body.view) != Some(p.signer) {
+            return Err(Reject::WrongRole(p.signer));
+        }
+        if body.slot != self.slot() {
+            return Err(Reject::Stale);
+        }
+        if body.batch.len() > self.config.max_batch
+            || body.evidence.len() > self.config.max_evidence
+        {
+            return Err(Reject::Invalid("oversized proposal"));
+        }
+        if body.batch.is_empty() && body.evidence.is_empty() {
+            return Err(Reject::Invalid("empty proposal"));
+        }
+        if !rules::homogeneous(&body.batch) {
+            return Err(Reject::Invalid("batch mixes mechanisms"));
+        }
+        let mut ids = BTreeSet::new();
+        for op in &body.batch {
+            let d = op.digest();
+            if !ids.insert(d) || self.decided_ops.contains(&d) {
+                return Err(Reject::Invalid("duplicate or already decided operation"));
+            }
+        }
+        for ev in &body.evidence {
+            ev.verify()?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_proposal(&mut self, p: Signed<Proposal>) -> Result<(), Reject> {
+        self.check_proposal(&p)?;
+        if self.round.fixed {
+            return Err(Reject::Invalid("the new view fixed the value of this view"));
+        }
+        if self.round.proposal.is_none() {
+            self.round.digest = Some(p.payload.batch_digest());
+            self.round.proposal = Some(p);
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_commit(&mut self, c: Signed<Commit>) -> Result<(), Reject> {
+        if !self.state.is_eligible(&c.signer) {
+            return Err(Reject::NotMember(c.signer));
+        }
+        if let Some(r) = self.round.reveals.get(&c.signer) {
+            if !opens(&c.payload, &r.payload, &c.signer) && c.payload.batch == r.payload.batch {
+                let proof = Misbehaviour::BadReveal {
+                    commit: c.clone(),
+                    reveal: r.clone(),
+                };
+                self.round.reveals.remove(&c.signer);
+                self.add_evidence(proof);
+            }
+        }
+        self.round.commits.entry(c.signer).or_insert(c);
+        Ok(())
+    }
+
+    pub(super) fn on_reveal(&mut self, r: Signed<Reveal>) -> Result<(), Reject> {
+        if !self.state.is_eligible(&r.signer) {
+            return Err(Reject::NotMember(r.signer));
+        }
+        if let Some(c) = self.round.commits.get(&r.signer) {
+            if c.payload.batch == r.payload.batch && !opens(&c.payload, &r.payload, &r.signer) {
+                let proof = Misbehaviour::BadReveal {
+                    commit: c.clone(),
+                    reveal: r.clone(),
+                };
+                self.add_evidence(proof);
+                return Err(Reject::Invalid("reveal does not open its commitment"));
+            }
+        }
+        self.round.reveals.entry(r.signer).or_insert(r);
+        Ok(())
+    }
+
+    /// Put one of this node's own votes into the round, as if received.
+    pub(super) fn absorb_own(&mut self, msg: &Message) {
+        let _ = self.check_equivocation(msg);
+        match msg {
+            Message::Proposal(p) => {
+                if self.round.proposal.is_none() && p.payload.view == self.round.view {
+                    self.round.digest = Some(p.payload.batch_digest());
+                    self.round.proposal = Some(p.clone());
+                }
+            }
+            Message::Commit(c) => {
+                self.round
+                    .commits
+                    .entry(c.signer)
+                    .or_insert_with(|| c.clone());
+            }
+            Message::Reveal(r) => {
+                self.round
+                    .reveals
+                    .entry(r.signer)
+                    .or_insert_with(|| r.clone());
+            }
+            Message::Tally(t) => {
+                if self.round.tally.is_none() && !self.round.fixed {
+                    self.round.tally = Some((**t).clone());
+                }
+            }
+            Message::Accept(a) => {
+                self.round
+                    .accepts
+                    .entry(a.signer)
+                    .or_insert_with(|| a.clone());
+            }
+            Message::Confirm(c) => {
+                self.round
+                    .confirms
+                    .entry(c.signer)
+                    .or_insert_with(|| c.clone());
+            }
+            Message::ViewChange(vc) => {
+                self.view_changes
+                    .entry(vc.payload.new_view)
+                    .or_default()
+                    .insert(vc.signer, (**vc).clone());
+            }
+            Message::NewView(_)
+            | Message::Evidence(_)
+            | Message::Submit(_)
+            | Message::CatchUpRequest { .. }
+            | Message::CatchUpResponse { .. } => {}
+        }
+    }
+
+    /// Phases 1-4 as far as the current state allows.
+    pub(super) fn gather(&mut self) {
+        if self.is_primary()
+            && self.round.proposal.is_none()
+            && !self.round.fixed
+            && self.round.tally.is_none()
+        {
+            self.propose();
+        }
+        let Some(proposal) = self.round.proposal.clone() else {
+            return;
+        };
+        let Some(d) = self.round.digest else {
+            return;
+        };
+        let path = Path::of(&proposal.payload.batch);
+        let (slot, view) = (self.round.slot, self.round.view);
+        if self.reveals_on(&self.id, path, view) && self.own_vote(slot, view, "reveal").is_none() {
+            if let Some(outcomes) = self.my_outcomes(&proposal) {
+                if path.sealed() {
+                    if self.own_vote(slot, view, "commit").is_none() {
+                        let s = salt(&self.key, slot);
+                        let c = commitment(slot, &d, &outcomes, &s, &self.id);
+                        let msg = Commit {
+                            slot,
+                            view,
+                            batch: d,
+                            commitment: c,
+                        };
+                        self.cast(Message::Commit(Signed::new(msg, &self.key)));
+                    }
+                    let committed: BTreeSet<NodeId> = self
+                        .round
+                        .commits
+                        .values()
+                        .filter(|c| c.payload.batch == d)
+                        .map(|c| c.signer)
+                        .collect();
+                    if self.is_quorum(&committed) {
+                        let msg = Reveal {
+                            slot,
+                            view,
+                            batch: d,
+                            outcomes,
+                            salt: salt(&self.key, slot),
+                        };
+                        self.cast(Message::Reveal(Signed::new(msg, &self.key)));
+                    }
+                } else {
+                    let msg = Reveal {
+                        slot,
+                        view,
+                        batch: d,
+                        outcomes,
+                        salt: Digest::default(),
+                    };
+                    self.cast(Message::Reveal(Signed::new(msg, &self.key)));
+                }
+            }
+        }
+        if self.is_primary() && self.round.tally.is_none() && !self.round.fixed {
+            self.try_tally(&proposal, d, path);
+        }
+    }
+
+    /// The primary proposes the longest single-mechanism prefix of its mempool.
+    fn propose(&mut self) {
+        if self
+            .own_vote(self.round.slot, self.round.view, "proposal")
+            .is_some()
+        {
+            return;
+        }
+        let mut batch = Vec::new();
+        let mut mechanism = None;
+        for (_, op) in &self.mempool {
+            let m = op.mechanism();
+            if batch.len() >= self.config.max_batch || mechanism.is_some_and(|x| x != m) {
+                break;
+            }
+            mechanism = Some(m);
+            batch.push(op.clone());
+        }
+        let evidence: Vec<Misbehaviour> = self
+            .evidence
+            .values()
+            .take(self.config.max_evidence)
+            .cloned()
+            .collect();
+        if batch.is_empty() && evidence.is_empty() {
+            return;
+        }
+        let p = Proposal {
+            slot: self.round.slot,
+            view: self.round.view,
+            batch,
+            evidence,
+        };
+        self.cast(Message::Proposal(Signed::new(p, &self.key)));
+    }
+
+    /// This node's validator results for the batch, asking for the missing ones.
+    fn my_outcomes(&mut self, proposal: &Signed<Proposal>) -> Option<Vec<Outcome>> {
+        let slot = proposal.payload.slot;
+        let mut out = Vec::with_capacity(proposal.payload.batch.len());
+        let mut complete = true;
+        for (i, op) in proposal.payload.batch.iter().enumerate() {
+            let d = op.digest();
+            match self.validator_results.get(&(slot, d)) {
+                Some(o) => out.push(o.clone()),
+                None => {
+                    complete = false;
+                    let key = sha256_parts(&[b"validator", &slot.to_le_bytes(), d.as_ref()]);
+                    if self.requested.insert(key) {
+                        let call = self.fresh_call(CallPurpose::Validator { slot, op: d });
+                        let ctx = CallContext::new(slot, self.state.epoch(), op);
+                        let index = u32::try_from(i).unwrap_or(u32::MAX);
+                        self.effects.push(Effect::CallValidator {
+                            call,
+                            slot,
+                            index,
+                            op: op.clone(),
+                            ctx,
+                        });
+                    }
+                }
+            }
+        }
+        complete.then_some(out)
+    }
+
+    /// Reveals of the round that count for batch `d` on `path`.
+    fn valid_reveals(&self, d: Digest, n: usize, path: Path, view: View) -> Vec<Signed<Reveal>> {
+        self.round
+            .reveals
+            .values()
+            .filter(|r| {
+                r.payload.batch == d
+                    && r.payload.outcomes.len() == n
+                    && self.reveals_on(&r.signer, path, view)
+            })
+            .filter(|r| {
+                !path.sealed()
+                    || self
+                        .round
+                        .commits
+                        .get(&r.signer)
+                        .is_some_and(|c| opens(&c.payload, &r.payload, &r.signer))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Decisions for `reveals`, or `None` while resolver verdicts are outstanding (the
+    /// calls are issued).
+    pub(super) fn decisions_for(
+        &mut self,
+        proposal: &Signed<Proposal>,
+        reveals: &[Signed<Reveal>],
+        view: View,
+    ) -> Option<Vec<Decision>> {
+        let batch = &proposal.payload.batch;
+        let slot = proposal.payload.slot;
+        let path = Path::of(batch);
+        let result = {
+            let eligible = self.eligible_map();
+            let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
+            let light = |s: &BTreeSet<NodeId>| self.state.is_light_quorum(view, s);
+            let roles = Roles {
+                slot,
+                primary: self.state.primary(view),
+                seed: self.state.seed(view),
+                eligible: &eligible,
+                quorum: &quorum,
+                light: &light,
+            };
+            let verdicts = |k: &Digest| self.resolver_results.get(k).cloned();
+            let pairs: Vec<(NodeId, &[Outcome])> = reveals
+                .iter()
+                .map(|r| (r.signer, r.payload.outcomes.as_slice()))
+                .collect();
+            rules::decide(path, batch.len(), &pairs, &roles, &verdicts)
+        };
+        match result {
+            Ok(decisions) => Some(decisions),
+            Err(missing) => {
+                for req in missing {
+                    if self.requested.insert(req.key) {
+                        let call = self.fresh_call(CallPurpose::Resolver { key: req.key });
+                        let Some(op) = batch.get(req.index as usize) else {
+                            continue;
+                        };
+                        let ctx = CallContext::new(slot, self.state.epoch(), op);
+                        self.effects.push(Effect::CallResolver {
+                            call,
+                            slot,
+                            index: req.index,
+                            primary: req.primary,
+                            seed: req.seed,
+                            latent: req.latent,
+                            ctx,
+                        });
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// The primary's tally, once enough results are in (see PROTOCOL.md, phase 4).
+    fn try_tally(&mut self, proposal: &Signed<Proposal>, d: Digest, path: Path) {
+        let (slot, view) = (self.round.slot, self.round.view);
+        if self.own_vote(slot, view, "tally").is_some() {
+            return;
+        }
+        let n = proposal.payload.batch.len();
+        let valid = self.valid_reveals(d, n, path, view);
+        let signers: BTreeSet<NodeId> = valid.iter().map(|r| r.signer).collect();
+        let ready = match path {
+            Path::Empty => true,
+            Path::Authority(AuthorityLevel::High) => {
+                self.primary(view).is_some_and(|p| signers.contains(&p))
+            }
+            Path::Authority(AuthorityLevel::Medium) => {
+                self.state.seed(view).is_some_and(|s| signers.contains(&s))
+            }
+            Path::Full | Path::Authority(AuthorityLevel::Low) => {
+                let enough = if path == Path::Full {
+                    self.is_quorum(&signers)
+                } else {
+                    self.state.is_light_quorum(view, &signers)
+                };
+                if !enough {
+                    return;
+                }
+                let grace = *self
+                    .round
+                    .grace_until
+                    .get_or_insert(self.now + self.config.reveal_grace);
+                let expected: BTreeSet<NodeId> = if path == Path::Full {
+                    self.round
+                        .commits
+                        .values()
+                        .filter(|c| c.payload.batch == d)
+                        .map(|c| c.signer)
+                        .collect()
+                } else {
+                    self.state
+                        .eligible()
+                        .into_iter()
+                        .filter(|id| self.reveals_on(id, path, view))
+                        .collect()
+                };
+                let matched = {
+                    let eligible = self.eligible_map();
+                    let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
+                    let light = |s: &BTreeSet<NodeId>| self.state.is_light_quorum(view, s);
+                    let roles = Roles {
+                        slot,
+                        primary: self.state.primary(view),
+                        seed: self.state.seed(view),
+                        eligible: &eligible,
+                        quorum: &quorum,
+                        light: &light,
+                    };
+                    let pairs: Vec<(NodeId, &[Outcome])> = valid
+                        .iter()
+                        .map(|r| (r.signer, r.payload.outcomes.as_slice()))
+                        .collect();
+                    rules::all_matched(path, n, &pairs, &roles)
+                };
+                expected.is_subset(&signers) || self.now >= grace || matched
+            }
+        };
+        if !ready {
+            return;
+        }
+        let Some(decisions) = self.decisions_for(proposal, &valid, view) else {
+            return;
+        };
+        let commits = if path.sealed() {
+            self.round
+                .commits
+                .values()
+                .filter(|c| c.payload.batch == d && self.state.is_eligible(&c.signer))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let tally = Tally {
+            proposal: proposal.clone(),
+            commits,
+            reveals: valid,
+            decisions,
+        };
+        self.round.grace_until = None;
+        self.cast(Message::Tally(Box::new(Signed::new(tally, &self.key))));
+    }
+
+    /// Structural checks of a received tally; on success it waits in `pending_tally`
+    /// until its decisions are checked (`agree.rs`).
+    pub(super) fn on_tally(&mut self, t: Signed<Tally>) -> Result<(), Reject> {
+        let tally = &t.payload;
+        let view = tally.view();
+        if self.primary(view) != Some(t.signer) || tally.proposal.signer != t.signer {
+            return Err(Reject::WrongRole(t.signer));
+        }
+        if self.round.fixed {
+            return Err(Reject::Invalid("the new view fixed the value of this view"));
+        }
+        if self.round.tally.is_some() || self.round.pending_tally.is_some() {
+            return Ok(());
+        }
+        tally.proposal.verify()?;
+        self.check_proposal(&tally.proposal)?;
+        if let Some(proof) = self.check_equivocation(&Message::Proposal(tally.proposal.clone())) {
+            self.add_evidence(proof);
+            return Err(Reject::Equivocation(t.signer));
+        }
+        let d = tally.proposal.payload.batch_digest();
+        let path = Path::of(&tally.proposal.payload.batch);
+        let n = tally.proposal.payload.batch.len();
+        let slot = self.round.slot;
+        if tally.decisions.len() != n {
+            return Err(Reject::Invalid("decision count differs from batch size"));
+        }
+        if !path.sealed() && !tally.commits.is_empty() {
+            return Err(Reject::Invalid("commits on an unsealed path"));
+        }
+        let mut committed = BTreeMap::new();
+        for c in &tally.commits {
+            let b = &c.payload;
+            if b.slot != slot
+                || b.view != view
+                || b.batch != d
+                || !self.state.is_eligible(&c.signer)
+            {
+                return Err(Reject::Invalid(
+                    "tally commit for another slot, view or batch",
+                ));
+            }
+            if committed.insert(c.signer, c).is_some() {
+                return Err(Reject::Invalid("duplicate commit in tally"));
+            }
+        }
+        let mut revealed = BTreeSet::new();
+        for r in &tally.reveals {
+            let b = &r.payload;
+            if b.slot != slot || b.view != view || b.batch != d || b.outcomes.len() != n {
+                return Err(Reject::Invalid(
+                    "tally reveal for another slot, view or batch",
+                ));
+            }
+            if !self.reveals_on(&r.signer, path, view) || !revealed.insert(r.signer) {
+                return Err(Reject::Invalid(
+                    "tally reveal by a member not asked, or twice",
+                ));
+            }
+            if path.sealed()
+                && !committed
+                    .get(&r.signer)
+                    .is_some_and(|c| opens(&c.payload, b, &r.signer))
+            {
+                return Err(Reject::Invalid(
+                    "tally reveal does not open a listed commit",
+                ));
+            }
+        }
+        let enough = match path {
+            Path::Empty => tally.reveals.is_empty(),
+            Path::Full => self.is_quorum(&revealed),
+            Path::Authority(AuthorityLevel::Low) => self.state.is_light_quorum(view, &revealed),
+            Path::Authority(_) => revealed.len() == 1,
+        };
+        if !enough {
+            return Err(Reject::Invalid("tally lacks the reveals its path needs"));
+        }
+        if self.own_vote(slot, view, "reveal").is_some()
+            && committed.contains_key(&self.id)
+            && !revealed.contains(&self.id)
+        {
+            return Err(Reject::Invalid(
+                "tally lists our commit but omits our reveal",
+            ));
+        }
+        for c in &tally.commits {
+            c.verify()?;
+        }
+        for r in &tally.reveals {
+            r.verify()?;
+        }
+        // Compare with what we received directly: a difference is an equivocation.
+        let votes: Vec<Message> = tally
+            .commits
+            .iter()
+            .cloned()
+            .map(Message::Commit)
+            .chain(tally.reveals.iter().cloned().map(Message::Reveal))
+            .collect();
+        for vote in &votes {
+            if let Some(proof) = self.check_equivocation(vote) {
+                self.add_evidence(proof);
+            }
+        }
+        if self.round.proposal.is_none() {
+            self.round.digest = Some(d);
+            self.round.proposal = Some(tally.proposal.clone());
+        }
+        self.round.pending_tally = Some(t);
+        Ok(())
+    }
+}

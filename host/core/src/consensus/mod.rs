@@ -1,0 +1,636 @@
+//! Sans-IO Sealed PBFT: the commit-reveal BFT state machine that orders operations and
+//! agrees on their results (protocol and safety argument: docs/PROTOCOL.md).
+//!
+//! # Design
+//! A [`Node`] never opens a socket, reads a clock or draws randomness. The driver feeds
+//! it [`Input`]s (peer messages, `Tick{now}` in virtual milliseconds, submitted
+//! operations, module results) through [`Node::handle`], and executes the [`Effect`]s it
+//! returns (send, persist, call a module, decided, evidence, set a timer). The node is
+//! level-triggered: after every input it re-evaluates what the current slot and view
+//! allow (`progress`), so the order in which messages and module results arrive never
+//! matters.
+//!
+//! # Driver contract
+//! - Execute the effects of one `handle` call **strictly in order**; a
+//!   [`Effect::Persist`] must be durable before the next effect runs. Every vote is
+//!   preceded by its `Persist`, so a vote is never sent before it is stored.
+//! - Answer every `CallValidator` / `CallResolver` with `Input::ModuleResult` carrying
+//!   the same [`CallId`] (any time later, in any order).
+//! - Deliver `Input::Tick` no later than the last `SetTimer{at}` asked for (earlier
+//!   ticks are harmless).
+//! - Persist `Decided` entries (with their certificates) before acknowledging them.
+//! - On restart: rebuild the replicated state from the decided log, create the node with
+//!   [`Node::new`], then hand it its persisted votes with [`Node::restore`].
+//!
+//! # Layout
+//! - `message.rs`: every wire message; `input.rs` / `effect.rs`: the machine's API.
+//! - `commitment.rs`: the sealed commitment and its salt.
+//! - `entry.rs`: decided entries, certificates, round reports.
+//! - `evidence.rs`: misbehaviour proofs.
+//! - `replica.rs`: what the machine needs from the replicated state.
+//! - `rules.rs`: how results become decisions (quorum match, authority, resolver).
+//! - `round.rs`: the per-(slot, view) bookkeeping.
+//! - `gather.rs`, `agree.rs`, `view_change.rs`, `catch_up.rs`: the phases.
+
+mod agree;
+mod catch_up;
+pub mod commitment;
+pub mod effect;
+pub mod entry;
+mod error;
+pub mod evidence;
+mod gather;
+pub mod input;
+pub mod message;
+pub mod replica;
+mod round;
+pub mod rules;
+mod view_change;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+pub use effect::{CallContext, CallId, Effect, LayerResult, Persist};
+pub use entry::{CertificateError, DecidedEntry, Decision};
+pub use error::Reject;
+pub use evidence::{EvidenceError, Misbehaviour};
+pub use input::{Input, ModuleReply, ResolverVerdict};
+pub use message::{
+    Accept, Commit, Confirm, Message, NewView, PreparedCert, Proposal, Reveal, Tally, ViewChange,
+};
+pub use replica::ReplicaState;
+
+use crate::crypto::{Canonical, Keypair, Signed};
+use crate::ops::{Operation, Outcome};
+use crate::types::{Digest, NodeId, Slot, View};
+use round::Round;
+
+/// Tunables of the consensus machine (the protocol parameters that must agree across
+/// nodes live in the replicated state; these may differ per node).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Most operations per batch.
+    pub max_batch: usize,
+    /// Base progress timeout (ms); doubled per consecutive view change.
+    pub base_timeout: u64,
+    /// Cap on the backoff exponent.
+    pub max_backoff_exp: u32,
+    /// How long the primary waits for the remaining reveals once a quorum is in (ms).
+    pub reveal_grace: u64,
+    /// Most pending operations held in the mempool.
+    pub mempool_limit: usize,
+    /// Most decided entries kept in memory to serve catch-up.
+    pub log_retention: usize,
+    /// Most entries per catch-up response.
+    pub catch_up_batch: usize,
+    /// Most messages buffered for future slots or views.
+    pub future_buffer: usize,
+    /// Most misbehaviour proofs carried by one proposal.
+    pub max_evidence: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_batch: 64,
+            base_timeout: 1_000,
+            max_backoff_exp: 6,
+            reveal_grace: 50,
+            mempool_limit: 100_000,
+            log_retention: 4_096,
+            catch_up_batch: 32,
+            future_buffer: 4_096,
+            max_evidence: 8,
+        }
+    }
+}
+
+/// Counters of what the node refused or noticed (for metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages dropped, by reason (`Reject::label`).
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// Misbehaviour proofs detected or received (verified, new).
+    pub evidence: u64,
+    /// Slots decided (including by catch-up).
+    pub decided: u64,
+    /// View changes started.
+    pub view_changes: u64,
+}
+
+/// Whether the node follows the current view or is waiting for a new-view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Taking part in `view`.
+    Normal,
+    /// Sent a view change to `view`, waiting for its new-view.
+    ViewChanging,
+}
+
+/// What a module call is for.
+#[derive(Debug, Clone)]
+enum CallPurpose {
+    /// Validator result of an operation at a slot.
+    Validator { slot: Slot, op: Digest },
+    /// Resolver verdict for the inputs with this digest.
+    Resolver { key: Digest },
+}
+
+/// One consensus participant.
+pub struct Node<S: ReplicaState> {
+    config: Config,
+    key: Keypair,
+    id: NodeId,
+    state: S,
+    now: u64,
+    view: View,
+    mode: Mode,
+    round: Round,
+    /// Highest prepared certificate for the current slot.
+    prepared: Option<PreparedCert>,
+    /// Consecutive view changes since the last decision.
+    backoff: u32,
+    /// Progress deadline (view change when reached).
+    deadline: Option<u64>,
+    /// Last timer asked of the driver.
+    timer_set: Option<u64>,
+    /// View changes received for the current slot, by target view and signer.
+    view_changes: BTreeMap<View, BTreeMap<NodeId, Signed<ViewChange>>>,
+    /// First vote seen per (signer, slot, view, phase), for equivocation detection.
+    seen: HashMap<(NodeId, Slot, View, &'static str), Message>,
+    /// This node's own votes per (slot, view, phase): never sign a different one.
+    own: HashMap<(Slot, View, &'static str), Message>,
+    mempool: VecDeque<(Digest, Operation)>,
+    mempool_ids: HashSet<Digest>,
+    decided_ops: HashSet<Digest>,
+    /// Verified proofs not yet in a decided entry, by (offender, slot, kind).
+    evidence: BTreeMap<(NodeId, Slot, &'static str), Misbehaviour>,
+    /// Proofs already recorded in decided entries.
+    recorded: HashSet<(NodeId, Slot, &'static str)>,
+    log: VecDeque<DecidedEntry>,
+    validator_results: HashMap<(Slot, Digest), Outcome>,
+    resolver_results: HashMap<Digest, ResolverVerdict>,
+    calls: HashMap<CallId, CallPurpose>,
+    requested: HashSet<Digest>,
+    next_call: u64,
+    future: VecDeque<(NodeId, Message)>,
+    catch_up_asked: Option<(Slot, u64)>,
+    broken_quorum: Option<usize>,
+    stats: Stats,
+    /// What applying each decided entry changed, until the driver drains it.
+    changes: VecDeque<(Slot, Vec<S::Change>)>,
+    effects: Vec<Effect>,
+}
+
+impl<S: ReplicaState> Node<S> {
+    /// A node with key `key` over the replicated state `state` (at its next slot, view 0).
+    pub fn new(config: Config, key: Keypair, state: S) -> Self {
+        let slot = state.next_slot();
+        Node {
+            config,
+            id: key.id(),
+            key,
+            state,
+            now: 0,
+            view: 0,
+            mode: Mode::Normal,
+            round: Round::new(slot, 0),
+            prepared: None,
+            backoff: 0,
+            deadline: None,
+            timer_set: None,
+            view_changes: BTreeMap::new(),
+            seen: HashMap::new(),
+            own: HashMap::new(),
+            mempool: VecDeque::new(),
+            mempool_ids: HashSet::new(),
+            decided_ops: HashSet::new(),
+            evidence: BTreeMap::new(),
+            recorded: HashSet::new(),
+            log: VecDeque::new(),
+            validator_results: HashMap::new(),
+            resolver_results: HashMap::new(),
+            calls: HashMap::new(),
+            requested: HashSet::new(),
+            next_call: 0,
+            future: VecDeque::new(),
+            catch_up_asked: None,
+            broken_quorum: None,
+            stats: Stats::default(),
+            changes: VecDeque::new(),
+            effects: Vec::new(),
+        }
+    }
+
+    /// DELIBERATELY UNSAFE, for the simulator's self-check: treat any `k` distinct
+    /// eligible signers as a quorum (see `QuorumRule::unsafe_fixed`).
+    #[cfg(any(test, feature = "broken-quorum"))]
+    pub fn with_broken_quorum(mut self, k: usize) -> Self {
+        self.broken_quorum = Some(k);
+        self
+    }
+
+    /// Handle one input; returns the effects to execute, in order.
+    pub fn handle(&mut self, input: Input) -> Vec<Effect> {
+        match input {
+            Input::Message { from, msg } => {
+                if let Err(e) = self.on_message(from, msg) {
+                    *self.stats.rejected.entry(e.label()).or_default() += 1;
+                }
+            }
+            Input::Tick { now } => self.on_tick(now),
+            Input::Submit(op) => self.on_submit(op, true),
+            Input::ModuleResult { call, result } => self.on_module_result(call, result),
+        }
+        self.progress();
+        self.arm_timer();
+        std::mem::take(&mut self.effects)
+    }
+
+    /// Reload this node's own persisted votes after a restart: it will re-send those of
+    /// the current slot and never sign a conflicting vote.
+    pub fn restore(&mut self, votes: Vec<Message>) -> Vec<Effect> {
+        let slot = self.slot();
+        let mut max_view = self.view;
+        let mut vc_view = None;
+        for vote in votes {
+            if vote.signer() != Some(self.id) || vote.slot() != Some(slot) {
+                continue;
+            }
+            let (Some(view), phase) = (vote.view(), vote.phase()) else {
+                continue;
+            };
+            max_view = max_view.max(view);
+            if let Message::ViewChange(vc) = &vote {
+                vc_view = vc_view.max(Some(vc.payload.new_view));
+                self.prepared = vc.payload.prepared.clone().or(self.prepared.take());
+            }
+            self.own.insert((slot, view, phase), vote);
+        }
+        if max_view > self.view {
+            self.view = max_view;
+            self.round = Round::new(slot, max_view);
+        }
+        if vc_view == Some(self.view) {
+            self.mode = Mode::ViewChanging;
+        }
+        let mut resend: Vec<Message> = self
+            .own
+            .iter()
+            .filter(|((s, v, _), _)| *s == slot && *v == self.view)
+            .map(|(_, m)| m.clone())
+            .collect();
+        resend.sort_by_key(|m| m.phase());
+        for msg in resend {
+            self.absorb_own(&msg);
+            self.effects.push(Effect::Broadcast { msg });
+        }
+        self.progress();
+        self.arm_timer();
+        std::mem::take(&mut self.effects)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The next slot to decide.
+    pub fn slot(&self) -> Slot {
+        self.state.next_slot()
+    }
+
+    /// The current view.
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// Whether the node is waiting for a new view.
+    pub fn is_view_changing(&self) -> bool {
+        self.mode == Mode::ViewChanging
+    }
+
+    /// The replicated state.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Take what applying the decided entries changed since the last call (the most
+    /// recent `log_retention` slots are kept if the driver never drains).
+    pub fn drain_changes(&mut self) -> Vec<(Slot, Vec<S::Change>)> {
+        self.changes.drain(..).collect()
+    }
+
+    /// Pending operations.
+    pub fn mempool_len(&self) -> usize {
+        self.mempool.len()
+    }
+
+    /// A retained decided entry.
+    pub fn entry(&self, slot: Slot) -> Option<&DecidedEntry> {
+        let first = self.log.front()?.slot;
+        self.log
+            .get(usize::try_from(slot.checked_sub(first)?).ok()?)
+    }
+
+    // ---- helpers shared by the phase files ---------------------------------------------
+
+    /// Whether `signers` form a quorum (critical rule, or the test-only broken rule).
+    fn is_quorum(&self, signers: &BTreeSet<NodeId>) -> bool {
+        match self.broken_quorum {
+            Some(k) => signers.iter().filter(|s| self.state.is_eligible(s)).count() >= k,
+            None => self.state.is_quorum(signers),
+        }
+    }
+
+    /// `f + 1` among the eligible members.
+    fn weak_quorum(&self) -> usize {
+        crate::quorum::max_faults(self.state.eligible().len()) + 1
+    }
+
+    fn primary(&self, view: View) -> Option<NodeId> {
+        self.state.primary(view)
+    }
+
+    fn is_primary(&self) -> bool {
+        self.primary(self.view) == Some(self.id)
+    }
+
+    fn fresh_call(&mut self, purpose: CallPurpose) -> CallId {
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        self.calls.insert(id, purpose);
+        id
+    }
+
+    /// Sign-and-send discipline: persist, remember, then broadcast. Refuses to sign a
+    /// second, different vote for a (slot, view, phase) this node already voted in.
+    fn cast(&mut self, msg: Message) -> bool {
+        let (Some(slot), Some(view)) = (msg.slot(), msg.view()) else {
+            return false;
+        };
+        let key = (slot, view, msg.phase());
+        if let Some(old) = self.own.get(&key) {
+            if old.payload_digest() != msg.payload_digest() {
+                return false;
+            }
+        }
+        self.own.insert(key, msg.clone());
+        self.effects
+            .push(Effect::Persist(Persist::Vote(msg.clone())));
+        self.absorb_own(&msg);
+        self.effects.push(Effect::Broadcast { msg });
+        true
+    }
+
+    /// Whether this node already cast a vote for (slot, view, phase), and which.
+    fn own_vote(&self, slot: Slot, view: View, phase: &'static str) -> Option<&Message> {
+        self.own.get(&(slot, view, phase))
+    }
+
+    /// Record `msg` as seen from its signer; a different earlier vote of the same phase
+    /// is an equivocation: returns the proof (and keeps the first vote).
+    fn check_equivocation(&mut self, msg: &Message) -> Option<Misbehaviour> {
+        let (Some(signer), Some(slot), Some(view)) = (msg.signer(), msg.slot(), msg.view()) else {
+            return None;
+        };
+        let key = (signer, slot, view, msg.phase());
+        match self.seen.get(&key) {
+            None => {
+                self.seen.insert(key, msg.clone());
+                None
+            }
+            Some(first) if first.payload_digest() == msg.payload_digest() => None,
+            Some(first) => Some(Misbehaviour::ConflictingVotes {
+                first: Box::new(first.clone()),
+                second: Box::new(msg.clone()),
+            }),
+        }
+    }
+
+    /// Take a verified proof into the pool (once), announce it and gossip it.
+    fn add_evidence(&mut self, proof: Misbehaviour) {
+        let (Some(offender), Some(slot)) = (proof.offender(), proof.slot()) else {
+            return;
+        };
+        let key = (offender, slot, proof.kind());
+        if self.recorded.contains(&key) || self.evidence.contains_key(&key) {
+            return;
+        }
+        self.stats.evidence += 1;
+        self.evidence.insert(key, proof.clone());
+        self.effects.push(Effect::Evidence(Box::new(proof.clone())));
+        self.effects.push(Effect::Broadcast {
+            msg: Message::Evidence(Box::new(proof)),
+        });
+    }
+
+    fn timeout(&self) -> u64 {
+        self.config.base_timeout << self.backoff.min(self.config.max_backoff_exp)
+    }
+
+    /// Whether the node has anything it waits for (so a silent primary is noticed).
+    fn has_work(&self) -> bool {
+        self.mode == Mode::ViewChanging
+            || !self.mempool.is_empty()
+            || self.round.proposal.is_some()
+            || self.round.tally.is_some()
+            || self.prepared.is_some()
+    }
+
+    /// Keep the progress deadline armed while there is work, and ask for a timer.
+    fn arm_timer(&mut self) {
+        if self.has_work() {
+            if self.deadline.is_none() {
+                self.deadline = Some(self.now + self.timeout());
+            }
+        } else {
+            self.deadline = None;
+        }
+        let next = [self.deadline, self.round.grace_until]
+            .into_iter()
+            .flatten()
+            .min();
+        if let Some(at) = next {
+            if self.timer_set != Some(at) {
+                self.timer_set = Some(at);
+                self.effects.push(Effect::SetTimer { at });
+            }
+        }
+    }
+
+    fn on_tick(&mut self, now: u64) {
+        self.now = self.now.max(now);
+        if self.deadline.is_some_and(|d| self.now >= d) {
+            self.deadline = None;
+            self.timer_set = None;
+            self.start_view_change(self.view + 1);
+        }
+        if self.round.grace_until.is_some_and(|g| self.now >= g) {
+            self.timer_set = None;
+        }
+    }
+
+    fn on_submit(&mut self, op: Operation, gossip: bool) {
+        let digest = op.digest();
+        if self.decided_ops.contains(&digest)
+            || self.mempool_ids.contains(&digest)
+            || self.mempool.len() >= self.config.mempool_limit
+        {
+            return;
+        }
+        self.mempool_ids.insert(digest);
+        self.mempool.push_back((digest, op.clone()));
+        if gossip {
+            self.effects.push(Effect::Broadcast {
+                msg: Message::Submit(Box::new(op)),
+            });
+        }
+    }
+
+    fn on_module_result(&mut self, call: CallId, result: ModuleReply) {
+        let Some(purpose) = self.calls.remove(&call) else {
+            return;
+        };
+        match (purpose, result) {
+            (CallPurpose::Validator { slot, .. }, _) if slot < self.slot() => {}
+            (CallPurpose::Validator { slot, op }, ModuleReply::Validator(outcome)) => {
+                self.validator_results.insert((slot, op), outcome);
+            }
+            (CallPurpose::Resolver { key }, ModuleReply::Resolver(verdict)) => {
+                self.resolver_results.insert(key, verdict);
+            }
+            // A reply of the wrong kind is the driver's bug; treat it as a failed call.
+            (CallPurpose::Validator { slot, op }, ModuleReply::Resolver(_)) => {
+                self.validator_results.insert(
+                    (slot, op),
+                    Outcome::Failed(crate::ops::FailureKind::InvalidOutput),
+                );
+            }
+            (CallPurpose::Resolver { key }, ModuleReply::Validator(_)) => {
+                self.resolver_results.insert(
+                    key,
+                    ResolverVerdict::Failed(crate::ops::FailureKind::InvalidOutput),
+                );
+            }
+        }
+    }
+
+    fn on_message(&mut self, from: NodeId, msg: Message) -> Result<(), Reject> {
+        match msg {
+            Message::Submit(op) => {
+                if !self.state.is_member(&from) {
+                    return Err(Reject::NotMember(from));
+                }
+                self.on_submit(*op, false);
+                Ok(())
+            }
+            Message::Evidence(proof) => self.on_evidence(*proof),
+            Message::CatchUpRequest { from: slot } => self.on_catch_up_request(from, slot),
+            Message::CatchUpResponse { entries } => self.on_catch_up_response(entries),
+            vote => self.on_vote(from, vote),
+        }
+    }
+
+    fn on_evidence(&mut self, proof: Misbehaviour) -> Result<(), Reject> {
+        let offender = proof.verify()?;
+        if !self.state.is_member(&offender) {
+            return Err(Reject::NotMember(offender));
+        }
+        self.add_evidence(proof);
+        Ok(())
+    }
+
+    /// Common checks of a signed vote, then dispatch by phase.
+    fn on_vote(&mut self, from: NodeId, vote: Message) -> Result<(), Reject> {
+        let (Some(signer), Some(slot), Some(view)) = (vote.signer(), vote.slot(), vote.view())
+        else {
+            return Err(Reject::Invalid("not a vote"));
+        };
+        if !self.state.is_member(&signer) {
+            return Err(Reject::NotMember(signer));
+        }
+        let current = self.slot();
+        if slot < current {
+            // A lagging peer: help it with the certificates it lacks.
+            if matches!(vote, Message::ViewChange(_)) && self.state.is_member(&from) {
+                self.serve_catch_up(from, slot);
+            }
+            return Err(Reject::Stale);
+        }
+        if slot > current {
+            self.ask_catch_up(from, current);
+            self.buffer(from, vote);
+            return Ok(());
+        }
+        let is_view_msg = matches!(vote, Message::ViewChange(_) | Message::NewView(_));
+        if !is_view_msg && view < self.view {
+            return Err(Reject::Stale);
+        }
+        if !is_view_msg && (view > self.view || self.mode == Mode::ViewChanging) {
+            self.buffer(from, vote);
+            return Ok(());
+        }
+        vote.verify_signature()?;
+        if let Some(proof) = self.check_equivocation(&vote) {
+            self.add_evidence(proof);
+            return Err(Reject::Equivocation(signer));
+        }
+        match vote {
+            Message::Proposal(p) => self.on_proposal(p),
+            Message::Commit(c) => self.on_commit(c),
+            Message::Reveal(r) => self.on_reveal(r),
+            Message::Tally(t) => self.on_tally(*t),
+            Message::Accept(a) => self.on_accept(a),
+            Message::Confirm(c) => self.on_confirm(c),
+            Message::ViewChange(vc) => self.on_view_change(*vc),
+            Message::NewView(nv) => self.on_new_view(*nv),
+            Message::Submit(_)
+            | Message::Evidence(_)
+            | Message::CatchUpRequest { .. }
+            | Message::CatchUpResponse { .. } => Err(Reject::Invalid("not a vote")),
+        }
+    }
+
+    /// Keep a message for a future slot or view (bounded; the oldest goes first).
+    fn buffer(&mut self, from: NodeId, msg: Message) {
+        if self.future.len() >= self.config.future_buffer {
+            self.future.pop_front();
+        }
+        self.future.push_back((from, msg));
+    }
+
+    /// Re-handle buffered messages after the slot or view moved.
+    fn replay_future(&mut self) {
+        let pending = std::mem::take(&mut self.future);
+        for (from, msg) in pending {
+            if let Err(e) = self.on_message(from, msg) {
+                *self.stats.rejected.entry(e.label()).or_default() += 1;
+            }
+        }
+    }
+
+    /// Everything the current state allows, until nothing changes.
+    fn progress(&mut self) {
+        for _ in 0..16 {
+            let before = (self.slot(), self.view, self.mode, self.effects.len());
+            match self.mode {
+                Mode::ViewChanging => self.try_new_view(),
+                Mode::Normal => {
+                    self.gather();
+                    self.agree();
+                }
+            }
+            if before == (self.slot(), self.view, self.mode, self.effects.len()) {
+                break;
+            }
+        }
+    }
+}

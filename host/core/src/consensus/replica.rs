@@ -1,0 +1,124 @@
+//! What the consensus machine needs from the replicated state: membership, roles,
+//! quorums, and applying decided entries in slot order.
+//!
+//! # Design
+//! The machine is written against this narrow trait rather than the whole replicated
+//! state, so it sees exactly the facts every node agrees on at the current slot (design
+//! invariant 6): eligibility, trust weight, `primary(view)` / `seed(view)`, the quorum
+//! rules, and `apply`. The replicated state of `state/` implements it; every method
+//! must be a deterministic function of the decided log.
+
+use std::collections::BTreeSet;
+
+use super::entry::DecidedEntry;
+use crate::ops::{AuthorityLevel, Mechanism, Operation, Outcome};
+use crate::state::{ReplicatedState, StateChange};
+use crate::types::{Epoch, NodeId, Slot, TrustBps, View};
+
+/// The replicated state as the consensus machine sees it.
+pub trait ReplicaState {
+    /// The next slot to decide (one past the last applied entry).
+    fn next_slot(&self) -> Slot;
+
+    /// The epoch of [`ReplicaState::next_slot`].
+    fn epoch(&self) -> Epoch;
+
+    /// The eligible members, ascending by id.
+    fn eligible(&self) -> Vec<NodeId>;
+
+    /// Whether `id` is an eligible member.
+    fn is_eligible(&self, id: &NodeId) -> bool {
+        self.eligible().contains(id)
+    }
+
+    /// Whether `id` is a member at all (eligible or not): members may ask for catch-up.
+    fn is_member(&self, id: &NodeId) -> bool;
+
+    /// `id`'s trust (its weight in the resolver's confidence figures).
+    fn trust(&self, id: &NodeId) -> TrustBps;
+
+    /// The primary spore of `view` (`None` if nobody is eligible).
+    fn primary(&self, view: View) -> Option<NodeId>;
+
+    /// The seed spore of `view`: the backup, primary of `view + 1`.
+    fn seed(&self, view: View) -> Option<NodeId>;
+
+    /// Whether `signers` form a quorum under the critical rule (used by every agreement
+    /// step and by Full-BFT result matching).
+    fn is_quorum(&self, signers: &BTreeSet<NodeId>) -> bool;
+
+    /// Whether `signers` form the light quorum of the latent layer of `view` (authority
+    /// Low path).
+    fn is_light_quorum(&self, view: View, signers: &BTreeSet<NodeId>) -> bool;
+
+    /// What applying an entry changed (for logs, metrics and summaries).
+    type Change: Clone + std::fmt::Debug;
+
+    /// Apply a decided (and verified) entry for [`ReplicaState::next_slot`]: the round
+    /// report, then every non-escalated (operation, outcome) in batch order.
+    fn apply(&mut self, entry: &DecidedEntry) -> Vec<Self::Change>;
+}
+
+impl ReplicaState for ReplicatedState {
+    type Change = StateChange;
+
+    fn next_slot(&self) -> Slot {
+        ReplicatedState::next_slot(self)
+    }
+
+    fn epoch(&self) -> Epoch {
+        self.epoch_at(ReplicatedState::next_slot(self))
+    }
+
+    fn eligible(&self) -> Vec<NodeId> {
+        ReplicatedState::eligible(self)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    fn is_eligible(&self, id: &NodeId) -> bool {
+        ReplicatedState::is_eligible(self, id)
+    }
+
+    fn is_member(&self, id: &NodeId) -> bool {
+        self.member(id).is_some()
+    }
+
+    fn trust(&self, id: &NodeId) -> TrustBps {
+        self.ledger().trust(id)
+    }
+
+    fn primary(&self, view: View) -> Option<NodeId> {
+        ReplicatedState::primary(self, view)
+    }
+
+    fn seed(&self, view: View) -> Option<NodeId> {
+        ReplicatedState::seed(self, view)
+    }
+
+    fn is_quorum(&self, signers: &BTreeSet<NodeId>) -> bool {
+        self.quorum_rule(Mechanism::FullBft, 0)
+            .is_some_and(|q| q.is_met(signers))
+    }
+
+    fn is_light_quorum(&self, view: View, signers: &BTreeSet<NodeId>) -> bool {
+        self.quorum_rule(Mechanism::Authority(AuthorityLevel::Low), view)
+            .is_some_and(|q| q.is_met(signers))
+    }
+
+    fn apply(&mut self, entry: &DecidedEntry) -> Vec<StateChange> {
+        let eligible = ReplicaState::eligible(self);
+        let report = entry.round_report(&eligible);
+        let batch: Vec<(Operation, Outcome)> = entry
+            .batch()
+            .iter()
+            .zip(entry.decisions())
+            .filter_map(|(op, d)| d.outcome().map(|o| (op.clone(), o.clone())))
+            .collect();
+        // The node applies verified entries in slot order, so this cannot fail; if the
+        // caller broke that contract the state is left as it was.
+        self.apply_slot(entry.slot, &batch, Some(&report))
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,57 @@
+//! Bookkeeping of one (slot, view): the proposal, the gathered commits and reveals, the
+//! value being agreed on, and the agreement votes.
+
+use std::collections::BTreeMap;
+
+use super::message::{Accept, Commit, Confirm, Proposal, Reveal, Tally};
+use crate::crypto::Signed;
+use crate::types::{Digest, NodeId, Slot, View};
+
+/// State of the current (slot, view).
+#[derive(Debug, Clone)]
+pub(super) struct Round {
+    /// The slot.
+    pub slot: Slot,
+    /// The view.
+    pub view: View,
+    /// The primary's proposal, once seen.
+    pub proposal: Option<Signed<Proposal>>,
+    /// Its batch digest `d`.
+    pub digest: Option<Digest>,
+    /// First commit per signer (any digest; only those for `d` count).
+    pub commits: BTreeMap<NodeId, Signed<Commit>>,
+    /// First reveal per signer.
+    pub reveals: BTreeMap<NodeId, Signed<Reveal>>,
+    /// Primary only: when it stops waiting for the remaining reveals.
+    pub grace_until: Option<u64>,
+    /// The value this view votes on: the primary's tally, or the one a new-view fixed.
+    pub tally: Option<Signed<Tally>>,
+    /// Whether `tally` was fixed by a new-view certificate (locking rule).
+    pub fixed: bool,
+    /// A received tally whose decisions are being checked (waiting for resolver verdicts).
+    pub pending_tally: Option<Signed<Tally>>,
+    /// First accept per signer.
+    pub accepts: BTreeMap<NodeId, Signed<Accept>>,
+    /// First confirm per signer.
+    pub confirms: BTreeMap<NodeId, Signed<Confirm>>,
+}
+
+impl Round {
+    /// A fresh round.
+    pub fn new(slot: Slot, view: View) -> Self {
+        Round {
+            slot,
+            view,
+            proposal: None,
+            digest: None,
+            commits: BTreeMap::new(),
+            reveals: BTreeMap::new(),
+            grace_until: None,
+            tally: None,
+            fixed: false,
+            pending_tally: None,
+            accepts: BTreeMap::new(),
+            confirms: BTreeMap::new(),
+        }
+    }
+}

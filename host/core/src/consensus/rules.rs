@@ -1,0 +1,335 @@
+//! How gathered results become decisions: quorum match, authority layer, resolver.
+//!
+//! # Design
+//! [`decide`] is a pure function of the batch's path, the reveals of a tally, the roles
+//! and trust weights at the slot, and the resolver verdicts obtained so far. The primary
+//! uses it to build its tally, every member uses it to check one; a verdict it lacks is
+//! returned as a [`ResolverRequest`] that the node turns into a `CallResolver` effect.
+//!
+//! Per operation `i` (docs/PROTOCOL.md, "How a result is decided"):
+//! - Full BFT: an outcome revealed by a quorum is `Agreed`; otherwise the resolver gets
+//!   the primary's, the seed's and the most frequent latent outcome, with confidence
+//!   (bps of eligible trust revealing it) and agreement (bps of the layer revealing it).
+//! - High / Medium: the primary's / seed's outcome (`Authority`).
+//! - Low: an outcome revealed by a light quorum of latent members is `Agreed`;
+//!   otherwise the resolver decides as in Full BFT.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::effect::LayerResult;
+use super::entry::Decision;
+use super::input::ResolverVerdict;
+use crate::crypto::{Canonical, canonical_bytes, sha256_parts};
+use crate::ops::{AuthorityLevel, Mechanism, Operation, Outcome};
+use crate::types::{Digest, Layer, MAX_BPS, NodeId, Slot, TrustBps};
+
+/// Which path a batch takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Path {
+    /// Full BFT: sealed commit, reveal, quorum match or resolver.
+    Full,
+    /// An authority level: one layer's results.
+    Authority(AuthorityLevel),
+    /// No operations (a batch carrying only evidence): nothing to gather.
+    Empty,
+}
+
+impl Path {
+    /// The path of a batch (every operation must share one mechanism; see [`homogeneous`]).
+    pub fn of(batch: &[Operation]) -> Path {
+        match batch.first().map(Operation::mechanism) {
+            None => Path::Empty,
+            Some(Mechanism::FullBft) => Path::Full,
+            Some(Mechanism::Authority(level)) => Path::Authority(level),
+        }
+    }
+
+    /// Whether members commit (sealed) before revealing.
+    pub fn sealed(self) -> bool {
+        self == Path::Full
+    }
+}
+
+/// Whether every operation of `batch` takes the same mechanism.
+pub fn homogeneous(batch: &[Operation]) -> bool {
+    let mut mechanisms = batch.iter().map(Operation::mechanism);
+    match mechanisms.next() {
+        None => true,
+        Some(first) => mechanisms.all(|m| m == first),
+    }
+}
+
+/// The facts about the slot the rules need.
+pub struct Roles<'a> {
+    /// The slot.
+    pub slot: Slot,
+    /// Primary of the tally's view.
+    pub primary: Option<NodeId>,
+    /// Seed of the tally's view.
+    pub seed: Option<NodeId>,
+    /// Eligible members and their trust.
+    pub eligible: &'a BTreeMap<NodeId, TrustBps>,
+    /// The Full-BFT quorum predicate.
+    pub quorum: &'a dyn Fn(&BTreeSet<NodeId>) -> bool,
+    /// The light-quorum predicate (over latent members of the tally's view).
+    pub light: &'a dyn Fn(&BTreeSet<NodeId>) -> bool,
+}
+
+impl Roles<'_> {
+    /// The layer of `id` in the tally's view.
+    pub fn layer(&self, id: &NodeId) -> Layer {
+        if Some(*id) == self.primary {
+            Layer::Primary
+        } else if Some(*id) == self.seed {
+            Layer::Seed
+        } else {
+            Layer::Latent
+        }
+    }
+}
+
+/// A resolver verdict the rules need but do not have yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResolverRequest {
+    /// Index of the operation in the batch.
+    pub index: u32,
+    /// Key of the verdict (digest of slot, index and the three layer results).
+    pub key: Digest,
+    /// The primary's result.
+    pub primary: LayerResult,
+    /// The seed's result.
+    pub seed: LayerResult,
+    /// The latent layer's most frequent result.
+    pub latent: LayerResult,
+}
+
+/// Decide every operation from `reveals` (signer, outcomes), or say which resolver
+/// verdicts are still missing.
+pub fn decide(
+    path: Path,
+    batch_len: usize,
+    reveals: &[(NodeId, &[Outcome])],
+    roles: &Roles<'_>,
+    verdicts: &dyn Fn(&Digest) -> Option<ResolverVerdict>,
+) -> Result<Vec<Decision>, Vec<ResolverRequest>> {
+    let mut decisions = Vec::with_capacity(batch_len);
+    let mut missing = Vec::new();
+    for i in 0..batch_len {
+        let at = |who: Option<NodeId>| -> Option<&Outcome> {
+            let who = who?;
+            reveals
+                .iter()
+                .find(|(s, _)| *s == who)
+                .and_then(|(_, o)| o.get(i))
+        };
+        let decision = match path {
+            Path::Empty => continue,
+            Path::Authority(AuthorityLevel::High) => {
+                at(roles.primary).map(|o| Decision::Authority {
+                    layer: Layer::Primary,
+                    outcome: o.clone(),
+                })
+            }
+            Path::Authority(AuthorityLevel::Medium) => {
+                at(roles.seed).map(|o| Decision::Authority {
+                    layer: Layer::Seed,
+                    outcome: o.clone(),
+                })
+            }
+            Path::Full => quorum_match(i, reveals, |_| true, roles.quorum).map(Decision::Agreed),
+            Path::Authority(AuthorityLevel::Low) => {
+                quorum_match(i, reveals, |s| roles.layer(s) == Layer::Latent, roles.light)
+                    .map(Decision::Agreed)
+            }
+        };
+        let decision = match decision {
+            Some(d) => d,
+            None if matches!(
+                path,
+                Path::Authority(AuthorityLevel::High | AuthorityLevel::Medium)
+            ) =>
+            {
+                Decision::Escalated {
+                    reason: "the deciding layer revealed no result".into(),
+                }
+            }
+            None => {
+                let request = resolver_request(i, reveals, roles);
+                match verdicts(&request.key) {
+                    Some(v) => apply_verdict(&v, &request),
+                    None => {
+                        missing.push(request);
+                        continue;
+                    }
+                }
+            }
+        };
+        decisions.push(decision);
+    }
+    if missing.is_empty() {
+        Ok(decisions)
+    } else {
+        Err(missing)
+    }
+}
+
+/// The outcome of operation `i` revealed by a quorum (per `is_quorum`) of the counted
+/// signers, if any. At most one outcome can qualify when quorums intersect.
+fn quorum_match(
+    i: usize,
+    reveals: &[(NodeId, &[Outcome])],
+    counted: impl Fn(&NodeId) -> bool,
+    is_quorum: &dyn Fn(&BTreeSet<NodeId>) -> bool,
+) -> Option<Outcome> {
+    let mut by_outcome: BTreeMap<Digest, (Outcome, BTreeSet<NodeId>)> = BTreeMap::new();
+    for (signer, outs) in reveals {
+        if let (true, Some(o)) = (counted(signer), outs.get(i)) {
+            by_outcome
+                .entry(o.digest())
+                .or_insert_with(|| (o.clone(), BTreeSet::new()))
+                .1
+                .insert(*signer);
+        }
+    }
+    by_outcome
+        .into_values()
+        .find(|(_, signers)| is_quorum(signers))
+        .map(|(o, _)| o)
+}
+
+/// Whether every operation already has a quorum (or light quorum) of matching reveals,
+/// so waiting for more reveals cannot change the decisions.
+pub fn all_matched(
+    path: Path,
+    batch_len: usize,
+    reveals: &[(NodeId, &[Outcome])],
+    roles: &Roles<'_>,
+) -> bool {
+    (0..batch_len).all(|i| match path {
+        Path::Full => quorum_match(i, reveals, |_| true, roles.quorum).is_some(),
+        Path::Authority(AuthorityLevel::Low) => {
+            quorum_match(i, reveals, |s| roles.layer(s) == Layer::Latent, roles.light).is_some()
+        }
+        _ => true,
+    })
+}
+
+fn bps(part: u64, whole: u64) -> u32 {
+    if whole == 0 {
+        return 0;
+    }
+    u32::try_from(part.saturating_mul(u64::from(MAX_BPS)) / whole).unwrap_or(MAX_BPS)
+}
+
+/// The resolver's inputs for operation `i`.
+fn resolver_request(
+    i: usize,
+    reveals: &[(NodeId, &[Outcome])],
+    roles: &Roles<'_>,
+) -> ResolverRequest {
+    let total: u64 = roles.eligible.values().map(|t| u64::from(*t)).sum();
+    let confidence = |o: &Outcome| {
+        let w: u64 = reveals
+            .iter()
+            .filter(|(_, outs)| outs.get(i) == Some(o))
+            .map(|(s, _)| u64::from(roles.eligible.get(s).copied().unwrap_or(0)))
+            .sum();
+        bps(w, total)
+    };
+    let single = |layer: Layer, who: Option<NodeId>| {
+        let result = who
+            .and_then(|w| reveals.iter().find(|(s, _)| *s == w))
+            .and_then(|(_, o)| o.get(i))
+            .cloned();
+        let (confidence, agreement) = match &result {
+            Some(o) => (confidence(o), MAX_BPS),
+            None => (0, 0),
+        };
+        LayerResult {
+            layer,
+            result,
+            confidence,
+            agreement,
+        }
+    };
+    let latent_members = roles
+        .eligible
+        .keys()
+        .filter(|id| roles.layer(id) == Layer::Latent)
+        .count() as u64;
+    let mut counts: BTreeMap<Digest, (Outcome, u64)> = BTreeMap::new();
+    for (s, outs) in reveals {
+        if roles.layer(s) == Layer::Latent {
+            if let Some(o) = outs.get(i) {
+                counts.entry(o.digest()).or_insert_with(|| (o.clone(), 0)).1 += 1;
+            }
+        }
+    }
+    // Most frequent; ties go to the smallest digest (BTreeMap order, strict `>`).
+    let mut best: Option<(Outcome, u64)> = None;
+    for (o, c) in counts.into_values() {
+        if best.as_ref().is_none_or(|(_, bc)| c > *bc) {
+            best = Some((o, c));
+        }
+    }
+    let latent = match best {
+        Some((o, c)) => LayerResult {
+            layer: Layer::Latent,
+            confidence: confidence(&o),
+            agreement: bps(c, latent_members),
+            result: Some(o),
+        },
+        None => LayerResult {
+            layer: Layer::Latent,
+            result: None,
+            confidence: 0,
+            agreement: 0,
+        },
+    };
+    let primary = single(Layer::Primary, roles.primary);
+    let seed = single(Layer::Seed, roles.seed);
+    let index = u32::try_from(i).unwrap_or(u32::MAX);
+    let key = sha256_parts(&[
+        b"spore/consensus/resolver-call/v1",
+        &roles.slot.to_le_bytes(),
+        &index.to_le_bytes(),
+        &canonical_bytes(&(&primary, &seed, &latent)),
+    ]);
+    ResolverRequest {
+        index,
+        key,
+        primary,
+        seed,
+        latent,
+    }
+}
+
+/// Turn a verdict into a decision.
+fn apply_verdict(verdict: &ResolverVerdict, req: &ResolverRequest) -> Decision {
+    match verdict {
+        ResolverVerdict::Accept(layer) => {
+            let chosen = match layer {
+                Layer::Primary => &req.primary,
+                Layer::Seed => &req.seed,
+                Layer::Latent => &req.latent,
+            };
+            match &chosen.result {
+                Some(o) => Decision::Resolved {
+                    layer: *layer,
+                    outcome: o.clone(),
+                },
+                None => Decision::Escalated {
+                    reason: format!("resolver chose the {layer} layer, which revealed nothing"),
+                },
+            }
+        }
+        ResolverVerdict::Escalate(reason) => Decision::Escalated {
+            reason: reason.clone(),
+        },
+        ResolverVerdict::Failed(kind) => Decision::Escalated {
+            reason: format!("resolver failed: {kind:?}"),
+        },
+    }
+}

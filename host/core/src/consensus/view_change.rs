@@ -1,0 +1,186 @@
+//! View change: leaving a faulty or silent primary for the seed spore, carrying prepared
+//! certificates so that no decided value is lost (docs/PROTOCOL.md, "View change").
+
+use std::collections::BTreeSet;
+
+use super::message::{Message, NewView, PreparedCert, ViewChange};
+use super::round::Round;
+use super::{Mode, Node, Reject, ReplicaState};
+use crate::crypto::Signed;
+use crate::types::{NodeId, View};
+
+impl<S: ReplicaState> Node<S> {
+    /// Leave the current view for `target` (> current view), with the highest prepared
+    /// certificate this node holds for the slot.
+    pub(super) fn start_view_change(&mut self, target: View) {
+        if target <= self.view {
+            return;
+        }
+        let slot = self.slot();
+        self.view = target;
+        self.mode = Mode::ViewChanging;
+        self.round = Round::new(slot, target);
+        self.backoff = self.backoff.saturating_add(1);
+        self.stats.view_changes += 1;
+        self.deadline = Some(self.now + self.timeout());
+        let msg = match self.own_vote(slot, target, "view-change") {
+            // Restarted mid-view-change: re-send what we sent, never a different one.
+            Some(old) => old.clone(),
+            None => {
+                let vc = ViewChange {
+                    slot,
+                    new_view: target,
+                    prepared: self.prepared.clone(),
+                };
+                Message::ViewChange(Box::new(Signed::new(vc, &self.key)))
+            }
+        };
+        if !self.cast(msg.clone()) {
+            self.effects.push(super::Effect::Broadcast { msg });
+        }
+    }
+
+    /// Check a prepared certificate for the current slot.
+    fn check_prepared(&self, cert: &PreparedCert) -> Result<(), Reject> {
+        let tally = &cert.tally;
+        if tally.payload.slot() != self.slot() {
+            return Err(Reject::Invalid("prepared certificate for another slot"));
+        }
+        if self.primary(tally.payload.view()) != Some(tally.signer)
+            || tally.payload.view() > cert.view
+        {
+            return Err(Reject::WrongRole(tally.signer));
+        }
+        let value = tally.payload.value();
+        let mut signers = BTreeSet::new();
+        for a in &cert.accepts {
+            let b = &a.payload;
+            if b.slot != self.slot()
+                || b.view != cert.view
+                || b.value != value
+                || !self.state.is_eligible(&a.signer)
+            {
+                return Err(Reject::Invalid(
+                    "prepared certificate accept does not match",
+                ));
+            }
+            signers.insert(a.signer);
+        }
+        if !self.is_quorum(&signers) {
+            return Err(Reject::Invalid("prepared certificate without a quorum"));
+        }
+        tally.verify()?;
+        for a in &cert.accepts {
+            a.verify()?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_view_change(&mut self, vc: Signed<ViewChange>) -> Result<(), Reject> {
+        if !self.state.is_eligible(&vc.signer) {
+            return Err(Reject::NotMember(vc.signer));
+        }
+        let target = vc.payload.new_view;
+        if target < self.view || (target == self.view && self.mode == Mode::Normal) {
+            return Err(Reject::Stale);
+        }
+        if let Some(cert) = &vc.payload.prepared {
+            self.check_prepared(cert)?;
+        }
+        self.view_changes
+            .entry(target)
+            .or_default()
+            .insert(vc.signer, vc);
+        // Join rule: f+1 members want a higher view, so at least one honest node timed
+        // out; move to the smallest such view.
+        let mut wanting: BTreeSet<NodeId> = BTreeSet::new();
+        let mut smallest: Option<View> = None;
+        for (view, by) in self.view_changes.range(self.view.saturating_add(1)..) {
+            wanting.extend(by.keys().copied());
+            smallest = smallest.or(Some(*view));
+        }
+        if let (true, Some(v)) = (wanting.len() >= self.weak_quorum(), smallest) {
+            self.start_view_change(v);
+        }
+        Ok(())
+    }
+
+    /// The new primary announces the view once a quorum moved to it.
+    pub(super) fn try_new_view(&mut self) {
+        if self.mode != Mode::ViewChanging || !self.is_primary() {
+            return;
+        }
+        let (slot, view) = (self.slot(), self.view);
+        let Some(vcs) = self.view_changes.get(&view) else {
+            return;
+        };
+        let signers: BTreeSet<NodeId> = vcs.keys().copied().collect();
+        if !self.is_quorum(&signers) {
+            return;
+        }
+        let nv = NewView {
+            slot,
+            view,
+            view_changes: vcs.values().cloned().collect(),
+        };
+        let signed = Signed::new(nv, &self.key);
+        if self.cast(Message::NewView(Box::new(signed.clone()))) {
+            self.enter_view(&signed.payload);
+        }
+    }
+
+    pub(super) fn on_new_view(&mut self, nv: Signed<NewView>) -> Result<(), Reject> {
+        let body = &nv.payload;
+        if self.primary(body.view) != Some(nv.signer) {
+            return Err(Reject::WrongRole(nv.signer));
+        }
+        if body.view < self.view || (body.view == self.view && self.mode == Mode::Normal) {
+            return Err(Reject::Stale);
+        }
+        let mut signers = BTreeSet::new();
+        for vc in &body.view_changes {
+            if vc.payload.slot != self.slot()
+                || vc.payload.new_view != body.view
+                || !self.state.is_eligible(&vc.signer)
+            {
+                return Err(Reject::Invalid(
+                    "new-view carries a view change for another slot or view",
+                ));
+            }
+            if !signers.insert(vc.signer) {
+                return Err(Reject::Invalid(
+                    "new-view carries two view changes of one member",
+                ));
+            }
+        }
+        if !self.is_quorum(&signers) {
+            return Err(Reject::Invalid("new-view without a quorum of view changes"));
+        }
+        for vc in &body.view_changes {
+            vc.verify()?;
+            if let Some(cert) = &vc.payload.prepared {
+                self.check_prepared(cert)?;
+            }
+        }
+        self.enter_view(body);
+        Ok(())
+    }
+
+    /// Enter the view of a verified new-view; the locking rule fixes its value if any
+    /// view change carried a prepared certificate.
+    fn enter_view(&mut self, nv: &NewView) {
+        let slot = self.slot();
+        self.view = nv.view;
+        self.mode = Mode::Normal;
+        self.round = Round::new(slot, nv.view);
+        if let Some(cert) = nv.highest_prepared() {
+            self.round.digest = Some(cert.tally.payload.proposal.payload.batch_digest());
+            self.round.proposal = Some(cert.tally.payload.proposal.clone());
+            self.round.tally = Some(cert.tally.clone());
+            self.round.fixed = true;
+        }
+        self.view_changes.retain(|v, _| *v > nv.view);
+        self.deadline = Some(self.now + self.timeout());
+        self.replay_future();
+    }
+}
