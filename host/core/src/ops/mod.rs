@@ -17,6 +17,8 @@ mod critical;
 mod matrix;
 mod outcome;
 mod standard;
+#[cfg(test)]
+mod wit_mirror;
 
 pub use critical::*;
 pub use matrix::{AuthorityLevel, Mechanism};
@@ -251,5 +253,41 @@ pub(crate) mod tests {
         for cut in 0..bytes.len() {
             assert!(Operation::decode(&bytes[..cut]).is_err());
         }
+    }
+
+    /// Deterministic mutation fuzzing: random bytes and bit flips of valid encodings never
+    /// panic, and whatever decodes is canonical.
+    #[test]
+    fn decode_survives_mutations() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let valid: Vec<Vec<u8>> = one_of_each().iter().map(|o| o.canonical_bytes()).collect();
+        let mut decoded = 0;
+        for round in 0..20_000u64 {
+            let mut bytes = if round % 2 == 0 {
+                valid[(next() % valid.len() as u64) as usize].clone()
+            } else {
+                (0..next() % 96).map(|_| next() as u8).collect()
+            };
+            for _ in 0..=(next() % 3) {
+                if !bytes.is_empty() {
+                    let i = (next() % bytes.len() as u64) as usize;
+                    bytes[i] ^= 1 << (next() % 8);
+                }
+            }
+            if let Ok(op) = Operation::decode(&bytes) {
+                decoded += 1;
+                assert_eq!(op.canonical_bytes(), bytes);
+            }
+        }
+        assert!(
+            decoded > 0,
+            "some mutations (e.g. in string bytes) stay valid"
+        );
     }
 }
