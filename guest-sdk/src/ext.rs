@@ -20,6 +20,22 @@ impl Rejection {
     }
 }
 
+impl RejectionCode {
+    /// Kebab-case WIT name of the code, e.g. `unknown-node`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectionCode::Malformed => "malformed",
+            RejectionCode::UnknownNode => "unknown-node",
+            RejectionCode::InsufficientSponsors => "insufficient-sponsors",
+            RejectionCode::InsufficientTrust => "insufficient-trust",
+            RejectionCode::QuorumViolation => "quorum-violation",
+            RejectionCode::Unauthorized => "unauthorized",
+            RejectionCode::Unsupported => "unsupported",
+            RejectionCode::PolicyViolation => "policy-violation",
+        }
+    }
+}
+
 impl Verdict {
     /// Admit when `reasons` is empty; otherwise refuse with every reason.
     pub fn from_reasons(reasons: Vec<String>) -> Self {

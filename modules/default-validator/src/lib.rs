@@ -132,8 +132,10 @@ impl Validator for DefaultValidator {
         };
         if let Err(r) = &result {
             host.info(&format!(
-                "slot {}: rejected ({:?}): {}",
-                ctx.slot, r.code, r.reason
+                "slot {}: rejected ({}): {}",
+                ctx.slot,
+                r.code.name(),
+                r.reason
             ));
         }
         result
