@@ -28,7 +28,7 @@
 //! **Single** (High / Medium authority): the one designated node (primary or seed spore).
 //!
 //! # Test-only switch
-//! [`QuorumRule::unsafe_fixed`] (compiled only under `cfg(test)` or the `broken-quorum`
+//! `QuorumRule::unsafe_fixed` (compiled only under `cfg(test)` or the `broken-quorum`
 //! feature) builds a deliberately wrong rule — any `k` distinct eligible voters — so the
 //! simulator can demonstrate that it detects the resulting safety violations.
 

@@ -305,13 +305,18 @@ impl fmt::Display for Hierarchy {
     }
 }
 
+/// A string that names no hierarchy level.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown hierarchy level {0:?} (expected sclerotia, rhizomorph or hyphae)")]
+pub struct UnknownHierarchy(pub String);
+
 impl FromStr for Hierarchy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownHierarchy;
+    fn from_str(s: &str) -> Result<Self, UnknownHierarchy> {
         Hierarchy::ALL
             .into_iter()
             .find(|h| h.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown hierarchy level {s:?} (sclerotia, rhizomorph, hyphae)"))
+            .ok_or_else(|| UnknownHierarchy(s.to_string()))
     }
 }
 
