@@ -71,3 +71,40 @@ pub enum StateChange {
         outcome: Outcome,
     },
 }
+
+impl std::fmt::Display for StateChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateChange::EpochStarted { epoch, first_slot } => {
+                write!(f, "epoch {epoch} started at slot {first_slot}")
+            }
+            StateChange::Trust(c) => write!(f, "{c}"),
+            StateChange::MemberAdmitted { id, level } => write!(f, "{id} admitted as {level}"),
+            StateChange::ParamsChanged {
+                config_type,
+                changes,
+            } => {
+                write!(f, "{config_type:?} parameters changed:")?;
+                for p in changes {
+                    write!(f, " {}={}", p.key, p.value)?;
+                }
+                Ok(())
+            }
+            StateChange::ModuleSwapped { role, from, to } => {
+                write!(f, "{role} module swapped {:?} -> {:?}", from, to)
+            }
+            StateChange::PolicySwapped { domain, to } => write!(f, "{domain:?} policy now {to:?}"),
+            StateChange::Recorded { kind, op } => write!(f, "{kind} recorded ({op:?})"),
+            StateChange::Ignored { kind, reason } => {
+                write!(f, "{kind} accepted but ignored: {reason}")
+            }
+            StateChange::NotApplied { kind, outcome } => match outcome {
+                Outcome::Rejected { code, reason } => {
+                    write!(f, "{kind} rejected ({code:?}): {reason}")
+                }
+                Outcome::Failed(kind_) => write!(f, "{kind} failed: {kind_:?}"),
+                Outcome::Accepted(_) => write!(f, "{kind} not applied"),
+            },
+        }
+    }
+}

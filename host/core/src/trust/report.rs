@@ -108,3 +108,42 @@ impl TrustChange {
         i64::from(self.after) - i64::from(self.before)
     }
 }
+
+impl std::fmt::Display for TrustChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} trust {} -> {} ({:+}) by {:?}",
+            self.node,
+            self.before,
+            self.after,
+            self.delta(),
+            self.cause
+        )?;
+        match self.status {
+            Some(StatusChange::Excluded(c)) => write!(f, ", excluded ({c:?})"),
+            Some(StatusChange::Readmitted) => write!(f, ", readmitted"),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trust_changes_print_for_logs() {
+        let c = TrustChange {
+            node: NodeId([0xab; 32]),
+            cause: TrustCause::Round(Participation::Dissented),
+            before: 5_000,
+            after: 4_640,
+            status: Some(StatusChange::Excluded(ExclusionCause::LowTrust)),
+        };
+        assert_eq!(
+            c.to_string(),
+            "abababab trust 5000 -> 4640 (-360) by Round(Dissented), excluded (LowTrust)"
+        );
+    }
+}
