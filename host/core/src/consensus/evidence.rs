@@ -31,9 +31,9 @@ pub enum Misbehaviour {
     /// A reveal that does not open its signer's commitment.
     BadReveal {
         /// The signed commitment.
-        commit: Signed<Commit>,
+        commit: Box<Signed<Commit>>,
         /// The signed reveal that does not open it.
-        reveal: Signed<Reveal>,
+        reveal: Box<Signed<Reveal>>,
     },
 }
 

@@ -96,15 +96,16 @@ impl<S: ReplicaState> Node<S> {
         if !self.state.is_eligible(&c.signer) {
             return Err(Reject::NotMember(c.signer));
         }
-        if let Some(r) = self.round.reveals.get(&c.signer) {
-            if !opens(&c.payload, &r.payload, &c.signer) && c.payload.batch == r.payload.batch {
-                let proof = Misbehaviour::BadReveal {
-                    commit: c.clone(),
-                    reveal: r.clone(),
-                };
-                self.round.reveals.remove(&c.signer);
-                self.add_evidence(proof);
-            }
+        if let Some(r) = self.round.reveals.get(&c.signer)
+            && !opens(&c.payload, &r.payload, &c.signer)
+            && c.payload.batch == r.payload.batch
+        {
+            let proof = Misbehaviour::BadReveal {
+                commit: Box::new(c.clone()),
+                reveal: Box::new(r.clone()),
+            };
+            self.round.reveals.remove(&c.signer);
+            self.add_evidence(proof);
         }
         self.round.commits.entry(c.signer).or_insert(c);
         Ok(())
@@ -114,15 +115,16 @@ impl<S: ReplicaState> Node<S> {
         if !self.state.is_eligible(&r.signer) {
             return Err(Reject::NotMember(r.signer));
         }
-        if let Some(c) = self.round.commits.get(&r.signer) {
-            if c.payload.batch == r.payload.batch && !opens(&c.payload, &r.payload, &r.signer) {
-                let proof = Misbehaviour::BadReveal {
-                    commit: c.clone(),
-                    reveal: r.clone(),
-                };
-                self.add_evidence(proof);
-                return Err(Reject::Invalid("reveal does not open its commitment"));
-            }
+        if let Some(c) = self.round.commits.get(&r.signer)
+            && c.payload.batch == r.payload.batch
+            && !opens(&c.payload, &r.payload, &r.signer)
+        {
+            let proof = Misbehaviour::BadReveal {
+                commit: Box::new(c.clone()),
+                reveal: Box::new(r.clone()),
+            };
+            self.add_evidence(proof);
+            return Err(Reject::Invalid("reveal does not open its commitment"));
         }
         self.round.reveals.entry(r.signer).or_insert(r);
         Ok(())
@@ -198,51 +200,77 @@ impl<S: ReplicaState> Node<S> {
         };
         let path = Path::of(&proposal.payload.batch);
         let (slot, view) = (self.round.slot, self.round.view);
-        if self.reveals_on(&self.id, path, view) && self.own_vote(slot, view, "reveal").is_none() {
-            if let Some(outcomes) = self.my_outcomes(&proposal) {
-                if path.sealed() {
-                    if self.own_vote(slot, view, "commit").is_none() {
-                        let s = salt(&self.key, slot);
-                        let c = commitment(slot, &d, &outcomes, &s, &self.id);
-                        let msg = Commit {
-                            slot,
-                            view,
-                            batch: d,
-                            commitment: c,
-                        };
-                        self.cast(Message::Commit(Signed::new(msg, &self.key)));
-                    }
-                    let committed: BTreeSet<NodeId> = self
-                        .round
-                        .commits
-                        .values()
-                        .filter(|c| c.payload.batch == d)
-                        .map(|c| c.signer)
-                        .collect();
-                    if self.is_quorum(&committed) {
-                        let msg = Reveal {
-                            slot,
-                            view,
-                            batch: d,
-                            outcomes,
-                            salt: salt(&self.key, slot),
-                        };
-                        self.cast(Message::Reveal(Signed::new(msg, &self.key)));
-                    }
-                } else {
+        self.echo_proposal(&proposal, d);
+        if self.reveals_on(&self.id, path, view)
+            && self.own_vote(slot, view, "reveal").is_none()
+            && let Some(outcomes) = self.my_outcomes(&proposal)
+        {
+            if path.sealed() {
+                if self.own_vote(slot, view, "commit").is_none() {
+                    let s = salt(&self.key, slot);
+                    let c = commitment(slot, &d, &outcomes, &s, &self.id);
+                    let msg = Commit {
+                        slot,
+                        view,
+                        batch: d,
+                        commitment: c,
+                    };
+                    self.cast(Message::Commit(Signed::new(msg, &self.key)));
+                }
+                let committed: BTreeSet<NodeId> = self
+                    .round
+                    .commits
+                    .values()
+                    .filter(|c| c.payload.batch == d)
+                    .map(|c| c.signer)
+                    .collect();
+                if self.is_quorum(&committed) {
                     let msg = Reveal {
                         slot,
                         view,
                         batch: d,
                         outcomes,
-                        salt: Digest::default(),
+                        salt: salt(&self.key, slot),
                     };
                     self.cast(Message::Reveal(Signed::new(msg, &self.key)));
                 }
+            } else {
+                let msg = Reveal {
+                    slot,
+                    view,
+                    batch: d,
+                    outcomes,
+                    salt: Digest::default(),
+                };
+                self.cast(Message::Reveal(Signed::new(msg, &self.key)));
             }
         }
         if self.is_primary() && self.round.tally.is_none() && !self.round.fixed {
             self.try_tally(&proposal, d, path);
+        }
+    }
+
+    /// A member that committed to another batch of this (slot, view) got a different
+    /// proposal: send it ours (once), so it holds both signed proposals — the proof that
+    /// the primary equivocated.
+    fn echo_proposal(&mut self, proposal: &Signed<Proposal>, d: Digest) {
+        let others: Vec<NodeId> = self
+            .round
+            .commits
+            .values()
+            .filter(|c| {
+                c.payload.batch != d
+                    && c.signer != self.id
+                    && !self.round.echoed.contains(&c.signer)
+            })
+            .map(|c| c.signer)
+            .collect();
+        for to in others {
+            self.round.echoed.insert(to);
+            self.effects.push(Effect::Send {
+                to,
+                msg: Message::Proposal(proposal.clone()),
+            });
         }
     }
 
@@ -434,25 +462,7 @@ impl<S: ReplicaState> Node<S> {
                         .filter(|id| self.reveals_on(id, path, view))
                         .collect()
                 };
-                let matched = {
-                    let eligible = self.eligible_map();
-                    let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
-                    let light = |s: &BTreeSet<NodeId>| self.state.is_light_quorum(view, s);
-                    let roles = Roles {
-                        slot,
-                        primary: self.state.primary(view),
-                        seed: self.state.seed(view),
-                        eligible: &eligible,
-                        quorum: &quorum,
-                        light: &light,
-                    };
-                    let pairs: Vec<(NodeId, &[Outcome])> = valid
-                        .iter()
-                        .map(|r| (r.signer, r.payload.outcomes.as_slice()))
-                        .collect();
-                    rules::all_matched(path, n, &pairs, &roles)
-                };
-                expected.is_subset(&signers) || self.now >= grace || matched
+                expected.is_subset(&signers) || self.now >= grace
             }
         };
         if !ready {

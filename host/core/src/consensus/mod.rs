@@ -97,7 +97,7 @@ impl Default for Config {
             max_batch: 64,
             base_timeout: 1_000,
             max_backoff_exp: 6,
-            reveal_grace: 50,
+            reveal_grace: 200,
             mempool_limit: 100_000,
             log_retention: 4_096,
             catch_up_batch: 32,
@@ -377,10 +377,10 @@ impl<S: ReplicaState> Node<S> {
             return false;
         };
         let key = (slot, view, msg.phase());
-        if let Some(old) = self.own.get(&key) {
-            if old.payload_digest() != msg.payload_digest() {
-                return false;
-            }
+        if let Some(old) = self.own.get(&key)
+            && old.payload_digest() != msg.payload_digest()
+        {
+            return false;
         }
         self.own.insert(key, msg.clone());
         self.effects
@@ -458,11 +458,11 @@ impl<S: ReplicaState> Node<S> {
             .into_iter()
             .flatten()
             .min();
-        if let Some(at) = next {
-            if self.timer_set != Some(at) {
-                self.timer_set = Some(at);
-                self.effects.push(Effect::SetTimer { at });
-            }
+        if let Some(at) = next
+            && self.timer_set != Some(at)
+        {
+            self.timer_set = Some(at);
+            self.effects.push(Effect::SetTimer { at });
         }
     }
 

@@ -1,7 +1,7 @@
 //! Bookkeeping of one (slot, view): the proposal, the gathered commits and reveals, the
 //! value being agreed on, and the agreement votes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::message::{Accept, Commit, Confirm, Proposal, Reveal, Tally};
 use crate::crypto::Signed;
@@ -34,6 +34,8 @@ pub(super) struct Round {
     pub accepts: BTreeMap<NodeId, Signed<Accept>>,
     /// First confirm per signer.
     pub confirms: BTreeMap<NodeId, Signed<Confirm>>,
+    /// Members we sent our proposal to because they committed to another batch.
+    pub echoed: BTreeSet<NodeId>,
 }
 
 impl Round {
@@ -52,6 +54,7 @@ impl Round {
             pending_tally: None,
             accepts: BTreeMap::new(),
             confirms: BTreeMap::new(),
+            echoed: BTreeSet::new(),
         }
     }
 }

@@ -199,23 +199,6 @@ fn quorum_match(
         .map(|(o, _)| o)
 }
 
-/// Whether every operation already has a quorum (or light quorum) of matching reveals,
-/// so waiting for more reveals cannot change the decisions.
-pub fn all_matched(
-    path: Path,
-    batch_len: usize,
-    reveals: &[(NodeId, &[Outcome])],
-    roles: &Roles<'_>,
-) -> bool {
-    (0..batch_len).all(|i| match path {
-        Path::Full => quorum_match(i, reveals, |_| true, roles.quorum).is_some(),
-        Path::Authority(AuthorityLevel::Low) => {
-            quorum_match(i, reveals, |s| roles.layer(s) == Layer::Latent, roles.light).is_some()
-        }
-        _ => true,
-    })
-}
-
 fn bps(part: u64, whole: u64) -> u32 {
     if whole == 0 {
         return 0;
@@ -261,10 +244,10 @@ fn resolver_request(
         .count() as u64;
     let mut counts: BTreeMap<Digest, (Outcome, u64)> = BTreeMap::new();
     for (s, outs) in reveals {
-        if roles.layer(s) == Layer::Latent {
-            if let Some(o) = outs.get(i) {
-                counts.entry(o.digest()).or_insert_with(|| (o.clone(), 0)).1 += 1;
-            }
+        if roles.layer(s) == Layer::Latent
+            && let Some(o) = outs.get(i)
+        {
+            counts.entry(o.digest()).or_insert_with(|| (o.clone(), 0)).1 += 1;
         }
     }
     // Most frequent; ties go to the smallest digest (BTreeMap order, strict `>`).
