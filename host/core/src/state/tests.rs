@@ -330,7 +330,11 @@ fn module_swaps_record_the_previous_module_and_roll_back() -> TestResult {
             to: Digest([9; 32])
         }]
     );
-    assert!(changes[0].to_string().starts_with("resolver module swapped"));
+    assert!(
+        changes[0]
+            .to_string()
+            .starts_with("resolver module swapped")
+    );
     let slot = s
         .module_slot(Role::Resolver)
         .cloned()
