@@ -576,3 +576,45 @@ fn same_decisions_same_digest_and_state_survives_encoding() -> TestResult {
     assert_ne!(c.state_digest(), a.state_digest());
     Ok(())
 }
+
+/// Sybil resistance end to end: a newcomer that agrees in every slot still needs
+/// `(critical - initial) / epoch-gain-cap` epochs to become high-trust.
+#[test]
+fn a_flawless_newcomer_needs_four_epochs_to_become_high_trust() -> TestResult {
+    let (mut s, ids) = state(4)?;
+    let newcomer = NodeId([42; 32]);
+    s.apply_slot(
+        0,
+        &[(admission(newcomer, Hierarchy::Hyphae), accepted())],
+        None,
+    )?;
+    let mut first_high = None;
+    for slot in 1..500 {
+        let mut participants: Vec<_> = ids.iter().map(|id| (*id, Participation::Agreed)).collect();
+        participants.push((newcomer, Participation::Agreed));
+        let report = RoundReport {
+            slot,
+            source: ids[0],
+            participants,
+        };
+        s.apply_slot(slot, &[], Some(&report))?;
+        let high = s
+            .ledger()
+            .get(&newcomer)
+            .is_some_and(|e| e.is_high_trust(&s.params().trust));
+        if high && first_high.is_none() {
+            first_high = Some(slot);
+        }
+    }
+    let first_high = first_high.ok_or("never became high-trust")?;
+    assert!(
+        (300..400).contains(&first_high),
+        "high-trust first at slot {first_high}"
+    );
+    assert_eq!(
+        s.ledger().trust(&newcomer),
+        4_000 + 5 * 500,
+        "five epochs at the cap"
+    );
+    Ok(())
+}
