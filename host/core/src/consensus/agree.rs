@@ -156,8 +156,10 @@ impl<S: ReplicaState> Node<S> {
         self.round = Round::new(next, view);
         self.prepared = None;
         self.view_changes.clear();
+        self.new_view_msg = None;
         self.backoff = 0;
         self.deadline = None;
+        self.resend_at = None;
         self.seen.retain(|k, _| k.1 >= next);
         self.own.retain(|k, _| k.0 >= next);
         self.validator_results.retain(|k, _| k.0 >= next);

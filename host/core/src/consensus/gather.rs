@@ -185,6 +185,10 @@ impl<S: ReplicaState> Node<S> {
 
     /// Phases 1-4 as far as the current state allows.
     pub(super) fn gather(&mut self) {
+        if self.round.fixed {
+            // The new view re-proposes a prepared value: nothing to gather.
+            return;
+        }
         if self.is_primary()
             && self.round.proposal.is_none()
             && !self.round.fixed

@@ -79,6 +79,9 @@ pub struct Config {
     pub max_backoff_exp: u32,
     /// How long the primary waits for the remaining reveals once a quorum is in (ms).
     pub reveal_grace: u64,
+    /// While a slot is undecided, re-send this node's votes of the current (slot, view)
+    /// this often (ms), so that lost messages do not force a view change.
+    pub resend_interval: u64,
     /// Most pending operations held in the mempool.
     pub mempool_limit: usize,
     /// Most decided entries kept in memory to serve catch-up.
@@ -98,6 +101,7 @@ impl Default for Config {
             base_timeout: 1_000,
             max_backoff_exp: 6,
             reveal_grace: 200,
+            resend_interval: 300,
             mempool_limit: 100_000,
             log_retention: 4_096,
             catch_up_batch: 32,
@@ -154,8 +158,12 @@ pub struct Node<S: ReplicaState> {
     backoff: u32,
     /// Progress deadline (view change when reached).
     deadline: Option<u64>,
+    /// When to re-send this node's votes of the current (slot, view).
+    resend_at: Option<u64>,
     /// Last timer asked of the driver.
     timer_set: Option<u64>,
+    /// The new-view that moved this node into its current view (re-sent to laggards).
+    new_view_msg: Option<Signed<NewView>>,
     /// View changes received for the current slot, by target view and signer.
     view_changes: BTreeMap<View, BTreeMap<NodeId, Signed<ViewChange>>>,
     /// First vote seen per (signer, slot, view, phase), for equivocation detection.
@@ -200,7 +208,9 @@ impl<S: ReplicaState> Node<S> {
             prepared: None,
             backoff: 0,
             deadline: None,
+            resend_at: None,
             timer_set: None,
+            new_view_msg: None,
             view_changes: BTreeMap::new(),
             seen: HashMap::new(),
             own: HashMap::new(),
@@ -282,7 +292,7 @@ impl<S: ReplicaState> Node<S> {
             .filter(|((s, v, _), _)| *s == slot && *v == self.view)
             .map(|(_, m)| m.clone())
             .collect();
-        resend.sort_by_key(|m| m.phase());
+        resend.sort_by_key(|m| phase_order(m.phase()));
         for msg in resend {
             self.absorb_own(&msg);
             self.effects.push(Effect::Broadcast { msg });
@@ -451,10 +461,14 @@ impl<S: ReplicaState> Node<S> {
             if self.deadline.is_none() {
                 self.deadline = Some(self.now + self.timeout());
             }
+            if self.resend_at.is_none() {
+                self.resend_at = Some(self.now + self.config.resend_interval);
+            }
         } else {
             self.deadline = None;
+            self.resend_at = None;
         }
-        let next = [self.deadline, self.round.grace_until]
+        let next = [self.deadline, self.round.grace_until, self.resend_at]
             .into_iter()
             .flatten()
             .min();
@@ -475,6 +489,27 @@ impl<S: ReplicaState> Node<S> {
         }
         if self.round.grace_until.is_some_and(|g| self.now >= g) {
             self.timer_set = None;
+        }
+        if self.resend_at.is_some_and(|r| self.now >= r) {
+            self.resend_at = None;
+            self.timer_set = None;
+            self.resend_votes();
+        }
+    }
+
+    /// Re-broadcast this node's votes of the current slot and view (identical messages:
+    /// receivers ignore duplicates), so message loss does not stall the slot.
+    fn resend_votes(&mut self) {
+        let (slot, view) = (self.slot(), self.view);
+        let mut votes: Vec<Message> = self
+            .own
+            .iter()
+            .filter(|((s, v, _), _)| *s == slot && *v == view)
+            .map(|(_, m)| m.clone())
+            .collect();
+        votes.sort_by_key(|m| phase_order(m.phase()));
+        for msg in votes {
+            self.effects.push(Effect::Broadcast { msg });
         }
     }
 
@@ -632,5 +667,20 @@ impl<S: ReplicaState> Node<S> {
                 break;
             }
         }
+    }
+}
+
+/// Protocol order of the phases (re-sent votes go out in this order).
+fn phase_order(phase: &str) -> u8 {
+    match phase {
+        "proposal" => 0,
+        "commit" => 1,
+        "reveal" => 2,
+        "tally" => 3,
+        "accept" => 4,
+        "confirm" => 5,
+        "view-change" => 6,
+        "new-view" => 7,
+        _ => 8,
     }
 }

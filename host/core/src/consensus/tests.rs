@@ -808,3 +808,27 @@ fn broken_quorum_hook_lets_two_nodes_decide() {
     c.submit(p, compute(1));
     assert!(c.run_until(10_000, |c| c.all_decided(1)));
 }
+
+#[test]
+fn lost_votes_are_resent_without_a_view_change() {
+    // The first copy of every commit, reveal and accept is lost; re-sending recovers
+    // within the view.
+    let mut c = Cluster::new(4);
+    let mut seen: BTreeSet<(usize, usize, Option<Digest>)> = BTreeSet::new();
+    c.tamper = Some(Box::new(move |from, to, m| {
+        let lossy = matches!(
+            m,
+            Message::Commit(_) | Message::Reveal(_) | Message::Accept(_)
+        );
+        if lossy && seen.insert((from, to, m.payload_digest())) {
+            None
+        } else {
+            Some(m)
+        }
+    }));
+    c.submit(0, compute(1));
+    assert!(c.run_until(10_000, |c| c.all_decided(1)));
+    c.assert_agreement();
+    assert_eq!(c.decided[0][0].view, 0);
+    assert!(c.nodes.iter().all(|n| n.stats().view_changes == 0));
+}

@@ -82,6 +82,17 @@ impl<S: ReplicaState> Node<S> {
         }
         let target = vc.payload.new_view;
         if target < self.view || (target == self.view && self.mode == Mode::Normal) {
+            // The sender missed the new-view that moved us on: hand it over (bounded by
+            // the sender's own view-change timer).
+            if let Some(nv) = self
+                .new_view_msg
+                .clone()
+                .filter(|nv| nv.payload.view >= target)
+            {
+                let msg = Message::NewView(Box::new(nv));
+                self.effects
+                    .push(super::Effect::Send { to: vc.signer, msg });
+            }
             return Err(Reject::Stale);
         }
         if let Some(cert) = &vc.payload.prepared {
@@ -125,7 +136,7 @@ impl<S: ReplicaState> Node<S> {
         };
         let signed = Signed::new(nv, &self.key);
         if self.cast(Message::NewView(Box::new(signed.clone()))) {
-            self.enter_view(&signed.payload);
+            self.enter_view(signed);
         }
     }
 
@@ -162,14 +173,15 @@ impl<S: ReplicaState> Node<S> {
                 self.check_prepared(cert)?;
             }
         }
-        self.enter_view(body);
+        self.enter_view(nv);
         Ok(())
     }
 
     /// Enter the view of a verified new-view; the locking rule fixes its value if any
     /// view change carried a prepared certificate.
-    fn enter_view(&mut self, nv: &NewView) {
+    fn enter_view(&mut self, signed: Signed<NewView>) {
         let slot = self.slot();
+        let nv = &signed.payload;
         self.view = nv.view;
         self.mode = Mode::Normal;
         self.round = Round::new(slot, nv.view);
@@ -181,6 +193,7 @@ impl<S: ReplicaState> Node<S> {
         }
         self.view_changes.retain(|v, _| *v > nv.view);
         self.deadline = Some(self.now + self.timeout());
+        self.new_view_msg = Some(signed);
         self.replay_future();
     }
 }
