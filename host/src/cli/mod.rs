@@ -1,5 +1,6 @@
 //! The `spore` command line: one file per command family, dispatched from here.
 
+pub mod demo;
 pub mod module;
 pub mod simulate;
 
@@ -21,6 +22,9 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Tour the module runtime on the embedded modules: every operation kind, admission,
+    /// a resolver hot swap with rollback, and every hostile module's typed failure.
+    Demo(demo::DemoArgs),
     /// Check, run and inspect WebAssembly policy modules.
     #[command(subcommand)]
     Module(module::ModuleCommand),
@@ -31,6 +35,7 @@ pub enum Command {
 /// Parse the command line and run the command; the process exit code comes from the result.
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Module(cmd) => module::run(cmd),
         Command::Simulate(args) => simulate::run(args),
     }

@@ -154,8 +154,10 @@ impl std::hash::Hasher for Sha256Hasher {
     }
 }
 
-/// Per-store resource limiter: refuses growth past the configured limits and remembers
-/// that it did, so the call's failure is reported as [`ModuleFailure::MemoryLimit`].
+/// Per-store resource limiter: refuses growth past the configured limits the standard way
+/// (`memory.grow` returns -1, so a module may recover and e.g. allocate less) and remembers
+/// that it did: if the call then fails (typically the guest's allocator aborts), the
+/// failure is reported as [`ModuleFailure::MemoryLimit`].
 ///
 /// [`ModuleFailure::MemoryLimit`]: super::error::ModuleFailure::MemoryLimit
 #[derive(Debug, Clone)]
@@ -177,14 +179,15 @@ impl CallLimiter {
             refused: None,
         }
     }
-}
 
-/// The error a refused growth raises inside the guest (it becomes a trap).
-#[derive(Debug, thiserror::Error)]
-#[error("resource limit: {requested} requested, the limit is {limit}")]
-pub(crate) struct LimitExceeded {
-    requested: u64,
-    limit: u64,
+    /// Whether growing to `desired` stays within `limit`; records the first refusal.
+    fn allow(&mut self, desired: u64, limit: u64) -> bool {
+        if desired <= limit {
+            return true;
+        }
+        self.refused.get_or_insert((desired, limit));
+        false
+    }
 }
 
 impl wasmtime::ResourceLimiter for CallLimiter {
@@ -194,15 +197,7 @@ impl wasmtime::ResourceLimiter for CallLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let desired = desired as u64;
-        if desired > self.max_memory_bytes {
-            self.refused = Some((desired, self.max_memory_bytes));
-            return Err(wasmtime::Error::new(LimitExceeded {
-                requested: desired,
-                limit: self.max_memory_bytes,
-            }));
-        }
-        Ok(true)
+        Ok(self.allow(desired as u64, self.max_memory_bytes))
     }
 
     fn table_growing(
@@ -211,15 +206,7 @@ impl wasmtime::ResourceLimiter for CallLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let desired = desired as u64;
-        if desired > self.max_table_elements {
-            self.refused = Some((desired, self.max_table_elements));
-            return Err(wasmtime::Error::new(LimitExceeded {
-                requested: desired,
-                limit: self.max_table_elements,
-            }));
-        }
-        Ok(true)
+        Ok(self.allow(desired as u64, self.max_table_elements))
     }
 
     fn instances(&self) -> usize {

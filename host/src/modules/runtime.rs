@@ -389,17 +389,20 @@ fn classify(
         Phase::Instantiate(err) => (err, true),
         Phase::Call(err) => (err, false),
     };
-    if let Some((requested, limit)) = refused {
-        return Ok(ModuleFailure::MemoryLimit { requested, limit });
-    }
     if let Some(trap) = err.downcast_ref::<Trap>() {
-        return Ok(match trap {
-            Trap::OutOfFuel => ModuleFailure::OutOfFuel { budget },
-            Trap::StackOverflow => ModuleFailure::StackOverflow,
-            other => ModuleFailure::Trap {
+        return Ok(match (trap, refused) {
+            (Trap::OutOfFuel, _) => ModuleFailure::OutOfFuel { budget },
+            (Trap::StackOverflow, _) => ModuleFailure::StackOverflow,
+            // The guest trapped after a refused growth: the limit is the cause.
+            (_, Some((requested, limit))) => ModuleFailure::MemoryLimit { requested, limit },
+            (other, None) => ModuleFailure::Trap {
                 code: format!("{other:?}"),
             },
         });
+    }
+    if let Some((requested, limit)) = refused {
+        // E.g. a memory whose initial size exceeds the limit fails instantiation.
+        return Ok(ModuleFailure::MemoryLimit { requested, limit });
     }
     if instantiating {
         // Not a trap and not a module limit: a local resource problem (e.g. every pooling

@@ -42,7 +42,7 @@ pub fn snapshot() -> Arc<SnapshotView> {
     .map(|(i, level, trust, layer)| member_view(member_id(i), level, trust, true, layer));
     let params = [
         ("quorum.min-high-trust", 1),
-        ("trust.exclusion-threshold", 3000),
+        ("trust.exclusion-threshold", 2000),
         ("trust.critical-threshold", 6000),
         ("timing.propose-timeout-ticks", 20),
     ]

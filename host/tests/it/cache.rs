@@ -1,0 +1,180 @@
+//! The artifact cache: hits are verified before use; a tampered, corrupt or foreign artifact
+//! is refused and recompiled; a module whose bytes do not match its hash is refused.
+
+use spore::core::crypto::sha256;
+use spore::core::ops::Outcome;
+use spore::modules::{
+    ArtifactSource, LoadError, Role, Runtime, RuntimeConfig, RuntimeError, samples,
+};
+
+const MODULE: spore_artifacts::Artifact = spore_artifacts::MEDIAN_PRICE;
+
+fn cached_runtime(dir: &std::path::Path) -> anyhow::Result<Runtime> {
+    Ok(Runtime::with_cache(RuntimeConfig::default(), dir)?)
+}
+
+fn computes(runtime: &Runtime) -> anyhow::Result<()> {
+    let module = runtime.install(Role::Validator, MODULE.bytes)?;
+    let op = samples::compute_op();
+    let report =
+        runtime.call_validator_on(&module, &op, &samples::context(&op), &samples::snapshot())?;
+    assert!(matches!(report.outcome(), Outcome::Accepted(ref b) if b.len() == 16));
+    Ok(())
+}
+
+#[test]
+fn a_second_node_start_loads_the_verified_artifact() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let first = cached_runtime(dir.path())?;
+    let module = first.load(Role::Validator, MODULE.bytes)?;
+    assert_eq!(module.source(), &ArtifactSource::Compiled);
+    let cache = first
+        .registry()
+        .cache()
+        .ok_or_else(|| anyhow::anyhow!("cache configured"))?;
+    assert!(cache.artifact_path(&module.hash()).exists());
+    assert!(cache.record_path(&module.hash()).exists());
+
+    let second = cached_runtime(dir.path())?;
+    assert_eq!(
+        second.load(Role::Validator, MODULE.bytes)?.source(),
+        &ArtifactSource::Cached
+    );
+    computes(&second)
+}
+
+#[test]
+fn a_tampered_artifact_is_refused_and_recompiled() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hash = cached_runtime(dir.path())?
+        .load(Role::Validator, MODULE.bytes)?
+        .hash();
+    let probe = cached_runtime(dir.path())?;
+    let path = probe
+        .registry()
+        .cache()
+        .ok_or_else(|| anyhow::anyhow!("cache configured"))?
+        .artifact_path(&hash);
+    // Flip one byte in the middle of the compiled code.
+    let mut bytes = std::fs::read(&path)?;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&path, &bytes)?;
+
+    // Auditing the cache refuses the entry with a typed error...
+    match probe.registry().load_cached_artifact(&hash) {
+        Err(LoadError::CacheTampered { path: p, .. }) => assert_eq!(p, path),
+        Err(other) => anyhow::bail!("expected CacheTampered, got {other}"),
+        Ok(_) => anyhow::bail!("a tampered artifact was accepted"),
+    }
+    // ...and loading recompiles from the verified source instead of trusting it.
+    let module = probe.load(Role::Validator, MODULE.bytes)?;
+    match module.source() {
+        ArtifactSource::Recompiled { reason } => assert!(reason.contains("tampered"), "{reason}"),
+        other => anyhow::bail!("expected a recompilation, got {other:?}"),
+    }
+    computes(&probe)?;
+    // The entry was rewritten: the next start is a clean, verified hit.
+    let third = cached_runtime(dir.path())?;
+    assert_eq!(
+        third.load(Role::Validator, MODULE.bytes)?.source(),
+        &ArtifactSource::Cached
+    );
+    Ok(())
+}
+
+#[test]
+fn a_foreign_artifact_with_a_forged_record_is_not_trusted() -> anyhow::Result<()> {
+    // Someone who can write the cache replaces the artifact with other bytes *and* rewrites
+    // the record to match: wasmtime's own header check refuses it, and it is recompiled.
+    let dir = tempfile::tempdir()?;
+    let runtime = cached_runtime(dir.path())?;
+    let hash = runtime.load(Role::Validator, MODULE.bytes)?.hash();
+    let cache = runtime
+        .registry()
+        .cache()
+        .ok_or_else(|| anyhow::anyhow!("cache configured"))?;
+    let foreign = b"\x7fELF not a wasmtime artifact at all".to_vec();
+    let record = std::fs::read_to_string(cache.record_path(&hash))?;
+    let real_digest = record
+        .lines()
+        .find_map(|l| l.strip_prefix("artifact-sha256 "))
+        .ok_or_else(|| anyhow::anyhow!("record names the artifact digest: {record}"))?
+        .to_owned();
+    std::fs::write(cache.artifact_path(&hash), &foreign)?;
+    std::fs::write(
+        cache.record_path(&hash),
+        record.replace(&real_digest, &sha256(&foreign).to_hex()),
+    )?;
+
+    let restarted = cached_runtime(dir.path())?;
+    let module = restarted.load(Role::Validator, MODULE.bytes)?;
+    assert!(
+        matches!(module.source(), ArtifactSource::Recompiled { .. }),
+        "{:?}",
+        module.source()
+    );
+    computes(&restarted)
+}
+
+#[test]
+fn a_missing_record_counts_as_tampering() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let runtime = cached_runtime(dir.path())?;
+    let hash = runtime.load(Role::Validator, MODULE.bytes)?.hash();
+    let record = runtime
+        .registry()
+        .cache()
+        .ok_or_else(|| anyhow::anyhow!("cache configured"))?
+        .record_path(&hash);
+    std::fs::remove_file(record)?;
+    let restarted = cached_runtime(dir.path())?;
+    assert!(matches!(
+        restarted.registry().load_cached_artifact(&hash),
+        Err(LoadError::CacheTampered { .. })
+    ));
+    assert!(matches!(
+        restarted.load(Role::Validator, MODULE.bytes)?.source(),
+        ArtifactSource::Recompiled { .. }
+    ));
+    Ok(())
+}
+
+#[test]
+fn bytes_that_do_not_match_their_hash_are_refused() -> anyhow::Result<()> {
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let claimed = sha256(spore_artifacts::DEFAULT_VALIDATOR.bytes);
+    match runtime.load_verified(Role::Validator, MODULE.bytes, claimed) {
+        Err(RuntimeError::Load(LoadError::HashMismatch { expected, actual })) => {
+            assert_eq!(expected, claimed);
+            assert_eq!(actual, sha256(MODULE.bytes));
+        }
+        other => anyhow::bail!("expected a hash mismatch, got {other:?}"),
+    }
+    assert!(
+        runtime.registry().get(&sha256(MODULE.bytes)).is_none(),
+        "nothing was loaded"
+    );
+    // The right hash loads.
+    let module = runtime.load_verified(Role::Validator, MODULE.bytes, sha256(MODULE.bytes))?;
+    assert_eq!(module.hash(), sha256(MODULE.bytes));
+    Ok(())
+}
+
+#[test]
+fn oversized_and_invalid_modules_are_refused() -> anyhow::Result<()> {
+    let config = RuntimeConfig {
+        max_module_bytes: 1024,
+        ..RuntimeConfig::default()
+    };
+    let runtime = Runtime::new(config)?;
+    assert!(matches!(
+        runtime.load(Role::Validator, MODULE.bytes),
+        Err(RuntimeError::Load(LoadError::TooLarge { .. }))
+    ));
+    assert!(matches!(
+        runtime.load(Role::Validator, b"\0asm not really"),
+        Err(RuntimeError::Load(LoadError::Invalid(_)))
+    ));
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! The `spore` binary end to end: `module hash|check|run` and `demo`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use spore::core::crypto::sha256;
+
+fn spore(args: &[&str]) -> anyhow::Result<Output> {
+    Ok(Command::new(env!("CARGO_BIN_EXE_spore"))
+        .args(args)
+        .output()?)
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn write_module(dir: &Path, artifact: &spore_artifacts::Artifact) -> anyhow::Result<PathBuf> {
+    let path = dir.join(format!("{}.wasm", artifact.name));
+    std::fs::write(&path, artifact.bytes)?;
+    Ok(path)
+}
+
+fn example(name: &str) -> String {
+    format!("{}/examples/inputs/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn module_hash_prints_the_sha256() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = write_module(dir.path(), &spore_artifacts::MEDIAN_PRICE)?;
+    let out = spore(&["module", "hash", &path.to_string_lossy()])?;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).starts_with(&sha256(spore_artifacts::MEDIAN_PRICE.bytes).to_hex()));
+    Ok(())
+}
+
+#[test]
+fn module_check_passes_a_default_module_with_its_self_test() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = write_module(dir.path(), &spore_artifacts::DEFAULT_VALIDATOR)?;
+    let out = spore(&[
+        "module",
+        "check",
+        &path.to_string_lossy(),
+        "--role",
+        "validator",
+    ])?;
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("verdict    FIT"), "{shown}");
+    assert!(shown.contains("identical"), "{shown}");
+    assert!(!shown.contains("DIFFERENT"), "{shown}");
+    Ok(())
+}
+
+#[test]
+fn module_check_refuses_unfit_modules_with_a_clear_message() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let cases = [
+        (
+            spore_artifacts::HOSTILE_FOREIGN_IMPORTS,
+            "validator",
+            "forbidden import",
+        ),
+        (
+            spore_artifacts::HOSTILE_WRONG_WORLD,
+            "validator",
+            "wrong world",
+        ),
+        (spore_artifacts::MEDIAN_PRICE, "resolver", "wrong world"),
+        (spore_artifacts::HOSTILE_LOOP, "validator", "out of fuel"),
+    ];
+    for (artifact, role, message) in cases {
+        let path = write_module(dir.path(), &artifact)?;
+        let out = spore(&["module", "check", &path.to_string_lossy(), "--role", role])?;
+        let shown = text(&out);
+        assert!(!out.status.success(), "{}: {shown}", artifact.name);
+        assert!(shown.contains("UNFIT"), "{}: {shown}", artifact.name);
+        assert!(shown.contains(message), "{}: {shown}", artifact.name);
+    }
+    Ok(())
+}
+
+#[test]
+fn module_run_prints_the_result_and_fuel() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = write_module(dir.path(), &spore_artifacts::MEDIAN_PRICE)?;
+    let out = spore(&[
+        "module",
+        "run",
+        &path.to_string_lossy(),
+        "--role",
+        "validator",
+        "--input",
+        &example("validator-compute.json"),
+        "--snapshot",
+        &example("snapshot.json"),
+        "--json",
+    ])?;
+    assert!(out.status.success(), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    // 100980 (i64 LE), 6 kept, 1 dropped.
+    assert_eq!(
+        json["result"]["accepted"],
+        serde_json::json!("748a0100000000000600000001000000")
+    );
+    assert!(json["fuel_used"].as_u64().unwrap_or(0) > 0);
+    Ok(())
+}
+
+#[test]
+fn module_run_reports_a_failure_with_a_non_zero_exit() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = write_module(dir.path(), &spore_artifacts::HOSTILE_LOOP)?;
+    let out = spore(&[
+        "module",
+        "run",
+        &path.to_string_lossy(),
+        "--role",
+        "validator",
+        "--input",
+        &example("validator-compute.json"),
+        "--fuel",
+        "100000",
+    ])?;
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("out of fuel"), "{shown}");
+    assert!(shown.contains("100000 of 100000"), "{shown}");
+    Ok(())
+}
+
+#[test]
+fn help_is_available_on_every_command() -> anyhow::Result<()> {
+    for args in [
+        vec!["--help"],
+        vec!["module", "--help"],
+        vec!["module", "check", "--help"],
+        vec!["module", "run", "--help"],
+        vec!["module", "hash", "--help"],
+        vec!["demo", "--help"],
+    ] {
+        let out = spore(&args)?;
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("Usage"), "{args:?}");
+    }
+    let run_help = text(&spore(&["module", "run", "--help"])?);
+    assert!(run_help.contains("trust_modification"), "{run_help}");
+    Ok(())
+}
+
+#[test]
+fn demo_runs_and_exits_zero() -> anyhow::Result<()> {
+    let out = spore(&["demo"])?;
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    for needle in [
+        "out of fuel",
+        "memory limit",
+        "stack overflow",
+        "trap",
+        "output too large",
+        "wrong world",
+        "forbidden import",
+        "rollback",
+    ] {
+        assert!(
+            shown.contains(needle),
+            "demo output lacks {needle:?}:\n{shown}"
+        );
+    }
+    Ok(())
+}

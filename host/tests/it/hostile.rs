@@ -1,0 +1,161 @@
+//! Each hostile module ends in its own typed, deterministic error, and the same runtime
+//! keeps serving good calls afterwards.
+
+use spore::core::ops::{FailureKind, Outcome};
+use spore::modules::{LoadError, ModuleFailure, Role, Runtime, RuntimeError, samples};
+use spore_artifacts::Artifact;
+
+use crate::common::{install, role_of, runtime_with_defaults};
+
+/// Run the hostile validator `artifact` on a sample, then check that the default validator
+/// still answers correctly on the same runtime. Returns the hostile call's failure.
+fn hostile_call(runtime: &Runtime, artifact: &Artifact) -> anyhow::Result<ModuleFailure> {
+    let snapshot = samples::snapshot();
+    let good = runtime
+        .active(Role::Validator)
+        .ok_or_else(|| anyhow::anyhow!("no default validator"))?;
+    let hostile = runtime.load(role_of(artifact), artifact.bytes)?;
+    let op = samples::compute_op();
+    let ctx = samples::context(&op);
+    let report = runtime.call_validator_on(&hostile, &op, &ctx, &snapshot)?;
+    let failure = match &report.result {
+        Ok(value) => anyhow::bail!("{} returned {value:?}", artifact.name),
+        Err(failure) => failure.clone(),
+    };
+    assert_eq!(report.outcome(), Outcome::Failed(failure.kind()));
+    // The runtime keeps serving, on the same engine and pool.
+    for _ in 0..3 {
+        let after = runtime.call_validator_on(&good, &op, &ctx, &snapshot)?;
+        assert!(after.outcome().is_accepted(), "{:?}", after.outcome());
+    }
+    Ok(failure)
+}
+
+#[test]
+fn an_infinite_loop_runs_out_of_fuel() -> anyhow::Result<()> {
+    let runtime = runtime_with_defaults()?;
+    let failure = hostile_call(&runtime, &spore_artifacts::HOSTILE_LOOP)?;
+    let budget = runtime.config().validator_fuel;
+    assert_eq!(failure, ModuleFailure::OutOfFuel { budget });
+    assert_eq!(failure.kind(), FailureKind::OutOfFuel);
+    Ok(())
+}
+
+#[test]
+fn a_memory_bomb_hits_the_memory_limit() -> anyhow::Result<()> {
+    let runtime = runtime_with_defaults()?;
+    let failure = hostile_call(&runtime, &spore_artifacts::HOSTILE_MEMORY_BOMB)?;
+    let limit = runtime.config().max_memory_bytes;
+    match failure {
+        ModuleFailure::MemoryLimit {
+            requested,
+            limit: got,
+        } => {
+            assert_eq!(got, limit);
+            assert!(requested > limit);
+        }
+        other => anyhow::bail!("expected a memory limit, got {other:?}"),
+    }
+    Ok(())
+}
+
+#[test]
+fn unbounded_recursion_overflows_the_stack() -> anyhow::Result<()> {
+    let runtime = runtime_with_defaults()?;
+    let failure = hostile_call(&runtime, &spore_artifacts::HOSTILE_RECURSION)?;
+    assert_eq!(failure, ModuleFailure::StackOverflow);
+    Ok(())
+}
+
+#[test]
+fn a_trap_is_reported_with_its_code() -> anyhow::Result<()> {
+    let runtime = runtime_with_defaults()?;
+    let failure = hostile_call(&runtime, &spore_artifacts::HOSTILE_TRAP)?;
+    match &failure {
+        ModuleFailure::Trap { code } => assert!(!code.is_empty()),
+        other => anyhow::bail!("expected a trap, got {other:?}"),
+    }
+    assert_eq!(failure.kind(), FailureKind::Trap);
+    Ok(())
+}
+
+#[test]
+fn an_oversized_result_is_refused() -> anyhow::Result<()> {
+    let runtime = runtime_with_defaults()?;
+    let failure = hostile_call(&runtime, &spore_artifacts::HOSTILE_OVERSIZED)?;
+    let cap = runtime.config().max_output_bytes;
+    match failure {
+        ModuleFailure::OutputTooLarge { len, limit } => {
+            assert_eq!(limit, cap);
+            assert!(len > cap);
+        }
+        other => anyhow::bail!("expected an oversized output, got {other:?}"),
+    }
+    Ok(())
+}
+
+#[test]
+fn a_module_of_the_wrong_world_is_refused_at_load() -> anyhow::Result<()> {
+    let runtime = runtime_with_defaults()?;
+    let artifact = spore_artifacts::HOSTILE_WRONG_WORLD;
+    match runtime.load(Role::Validator, artifact.bytes) {
+        Err(RuntimeError::Load(LoadError::WrongWorld { role, expected, .. })) => {
+            assert_eq!(role, Role::Validator);
+            assert_eq!(expected, "validate");
+        }
+        other => anyhow::bail!("expected a wrong-world refusal, got {other:?}"),
+    }
+    // A default module loaded for the wrong role is refused the same way.
+    match runtime.load(Role::Resolver, spore_artifacts::MEDIAN_PRICE.bytes) {
+        Err(RuntimeError::Load(LoadError::WrongWorld { .. })) => {}
+        other => anyhow::bail!("expected a wrong-world refusal, got {other:?}"),
+    }
+    keeps_serving(&runtime)
+}
+
+#[test]
+fn foreign_imports_are_refused_naming_the_import() -> anyhow::Result<()> {
+    let runtime = runtime_with_defaults()?;
+    let artifact = spore_artifacts::HOSTILE_FOREIGN_IMPORTS;
+    match runtime.load(Role::Validator, artifact.bytes) {
+        Err(RuntimeError::Load(LoadError::ForbiddenImport { import, .. })) => {
+            assert!(
+                !spore::modules::registry::ALLOWED_IMPORTS.contains(&import.as_str()),
+                "{import}"
+            );
+            assert!(
+                ["wasi:", "evil:"].iter().any(|p| import.starts_with(p)),
+                "the error names the offending import: {import}"
+            );
+        }
+        other => anyhow::bail!("expected a forbidden-import refusal, got {other:?}"),
+    }
+    keeps_serving(&runtime)
+}
+
+#[test]
+fn every_hostile_module_in_a_row_on_one_runtime() -> anyhow::Result<()> {
+    // The same runtime survives all of them back to back (pool slots are released).
+    let runtime = runtime_with_defaults()?;
+    for artifact in [
+        spore_artifacts::HOSTILE_LOOP,
+        spore_artifacts::HOSTILE_MEMORY_BOMB,
+        spore_artifacts::HOSTILE_RECURSION,
+        spore_artifacts::HOSTILE_TRAP,
+        spore_artifacts::HOSTILE_OVERSIZED,
+    ] {
+        for _ in 0..2 {
+            let failure = hostile_call(&runtime, &artifact)?;
+            assert_ne!(failure.kind(), FailureKind::ModuleUnavailable);
+        }
+    }
+    install(&runtime, &spore_artifacts::DEFAULT_VALIDATOR)?;
+    keeps_serving(&runtime)
+}
+
+fn keeps_serving(runtime: &Runtime) -> anyhow::Result<()> {
+    let op = samples::compute_op();
+    let report = runtime.call_validator(&op, &samples::context(&op), &samples::snapshot())?;
+    assert!(report.outcome().is_accepted(), "{:?}", report.outcome());
+    Ok(())
+}
