@@ -9,10 +9,14 @@
 //! variables (size-optimised, LTO, one codegen unit, `panic = "abort"`), leaving the
 //! workspace's own profiles alone. Artifact paths come from cargo's JSON messages.
 //!
-//! Two nested invocations: `default-validator` alone, then every other module. The
-//! default validator links the median-price logic with its `export` feature off, and
-//! cargo unifies features within one invocation, so building it together with
-//! `median-price` would strip the latter's export.
+//! Two nested invocations, each with its own target dir under `target/wasm-modules/`:
+//! `default-validator` alone, and every other module. The default validator links the
+//! median-price and sponsored-admission logic with their `export` feature off; cargo
+//! unifies features within one invocation, so building it together with them would
+//! strip their exports, and building both variants in one target dir makes their
+//! `cdylib` outputs (whose names carry no hash) overwrite each other, so every build
+//! would recompile them. Separate dirs cost one extra compile of the SDK and
+//! wit-bindgen on a clean build and nothing afterwards.
 //!
 //! If the `wasm32-unknown-unknown` target is missing from the toolchain, it is installed
 //! with `rustup target add` first, so `cargo test` works on a machine with only rustup.
@@ -28,22 +32,26 @@ mod build_c;
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// Module crates (directory under `modules/` = package name), in build groups.
-const GROUPS: &[&[&str]] = &[
-    &["default-validator"],
-    &[
-        "sponsored-admission",
-        "hierarchy-resolver",
-        "strict-resolver",
-        "median-price",
-        "hostile-loop",
-        "hostile-memory-bomb",
-        "hostile-recursion",
-        "hostile-trap",
-        "hostile-oversized",
-        "hostile-wrong-world",
-        "hostile-foreign-imports",
-    ],
+/// Module crates (directory under `modules/` = package name), in build groups: the
+/// subdirectory of `target/wasm-modules` each group builds in, and its packages.
+const GROUPS: &[(&str, &[&str])] = &[
+    ("default-validator", &["default-validator"]),
+    (
+        "modules",
+        &[
+            "sponsored-admission",
+            "hierarchy-resolver",
+            "strict-resolver",
+            "median-price",
+            "hostile-loop",
+            "hostile-memory-bomb",
+            "hostile-recursion",
+            "hostile-trap",
+            "hostile-oversized",
+            "hostile-wrong-world",
+            "hostile-foreign-imports",
+        ],
+    ),
 ];
 
 type BoxError = Box<dyn std::error::Error>;
@@ -68,9 +76,9 @@ fn run() -> Result<(), BoxError> {
     rerun_if_changed(&root);
     ensure_wasm_target(&root)?;
 
-    let target_dir = root.join("target").join("wasm-modules");
-    for group in GROUPS {
-        let core_modules = cargo_build(&root, &target_dir, group)?;
+    let target_root = root.join("target").join("wasm-modules");
+    for (subdir, group) in GROUPS {
+        let core_modules = cargo_build(&root, &target_root.join(subdir), group)?;
         for name in group.iter() {
             let path = core_modules
                 .get(*name)
@@ -113,7 +121,7 @@ fn rerun_if_changed(root: &Path) {
         root.join("guest-sdk").join("src"),
         root.join("modules").join("median-price-c"),
     ];
-    for name in GROUPS.iter().flat_map(|g| g.iter()) {
+    for name in GROUPS.iter().flat_map(|(_, g)| g.iter()) {
         let dir = root.join("modules").join(name);
         paths.push(dir.join("Cargo.toml"));
         paths.push(dir.join("src"));

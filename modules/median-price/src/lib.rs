@@ -132,7 +132,7 @@ pub fn encode_reports(reports: &[(u64, i64)]) -> Vec<u8> {
 
 /// Parse the input into `(reporter, price)` pairs.
 pub fn decode_reports(input: &[u8]) -> Result<Vec<(u64, i64)>, MedianError> {
-    if input.len() % REPORT_LEN != 0 {
+    if !input.len().is_multiple_of(REPORT_LEN) {
         return Err(MedianError::Length(input.len()));
     }
     let reports: Vec<(u64, i64)> = input
