@@ -5,9 +5,15 @@
 //! - [`core`]: the sans-IO protocol, trust, quorum and operation logic (crate `spore-core`,
 //!   in `host/core/`), which depends on none of tokio, quinn, redb or wasmtime.
 //! - `modules`: the wasmtime component runtime, module registry and hot swap.
+//! - [`net`]: the QUIC transport between nodes (mutual TLS bound to node keys, membership-
+//!   gated, bounded postcard frames, per-peer queues, reconnect with backoff).
+//! - [`store`]: the node's durable redb database (decided log, own votes, snapshots,
+//!   module blobs, active modules, genesis, metadata).
 //! - [`cli`]: the `spore` command line.
 
 pub use spore_core as core;
 
 pub mod cli;
 pub mod modules;
+pub mod net;
+pub mod store;

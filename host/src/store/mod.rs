@@ -1,0 +1,365 @@
+//! Durable storage of a node in one redb file: decided log, own votes, state snapshots,
+//! module blobs, active modules, genesis and node metadata.
+//!
+//! # Design
+//! - Every write goes through [`Store::write`], one redb transaction committed with
+//!   [`redb::Durability::Immediate`]: when it returns `Ok`, the data is on disk (fsynced)
+//!   and survives a crash or `SIGKILL` at any later moment; a crash before that leaves
+//!   none of the transaction's writes. Several writes can share a transaction (e.g. a
+//!   decided entry and the state snapshot it produces).
+//! - [`Store::record_vote`] persists a vote *before* the caller sends it and refuses to
+//!   store a different vote under the same (slot, view, phase): a restarted node can never
+//!   be made to equivocate by its own storage.
+//! - The decided log and the genesis are write-once per key: identical rewrites are
+//!   no-ops, different ones are refused.
+//! - Module blobs are stored under their SHA-256, which is checked again on every read;
+//!   a corrupted blob is reported, never returned.
+//! - Values are opaque bytes (see [`schema`]); the layers above keep their own canonical
+//!   encoding. [`Store::open`] binds the file to one node id and schema version.
+//!
+//! # Layout
+//! [`schema`]: tables and version; [`records`]: [`VoteKey`], [`ActiveModule`],
+//! [`Recorded`]; [`writer`]: [`Writer`], the write operations; [`error`]: [`StoreError`].
+
+pub mod error;
+pub mod records;
+pub mod schema;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, Durability, ReadableTable, ReadableTableMetadata};
+use sha2::{Digest as _, Sha256};
+
+pub use error::StoreError;
+pub use records::{ActiveModule, Recorded, VoteKey};
+pub use writer::Writer;
+
+use crate::core::types::{Digest, NodeId};
+use schema::{
+    ACTIVE, DECIDED, GENESIS, META, META_NODE_ID, META_SCHEMA, MODULES, RESERVED_PREFIX,
+    SCHEMA_VERSION, SNAPSHOTS, VOTES,
+};
+
+/// A node's database.
+pub struct Store {
+    db: Database,
+    node_id: NodeId,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("node_id", &self.node_id)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn decode_active(bytes: &[u8]) -> Result<ActiveModule, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+        table: "active_modules",
+        reason: e.to_string(),
+    })
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` for node `node_id`. A new file is
+    /// stamped with the node id and [`SCHEMA_VERSION`]; an existing one must carry the same
+    /// ones. redb repairs a file left by a crash before this returns.
+    pub fn open(path: impl AsRef<Path>, node_id: NodeId) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let db = Database::create(&path)?;
+        let mut txn = db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        {
+            // Create every table so readers never meet a missing one.
+            txn.open_table(DECIDED)?;
+            txn.open_table(VOTES)?;
+            txn.open_table(SNAPSHOTS)?;
+            txn.open_table(MODULES)?;
+            txn.open_table(ACTIVE)?;
+            txn.open_table(GENESIS)?;
+            let mut meta = txn.open_table(META)?;
+            let found = meta.get(META_SCHEMA)?.map(|v| v.value().to_vec());
+            match found {
+                None => {
+                    meta.insert(META_SCHEMA, SCHEMA_VERSION.to_be_bytes().as_slice())?;
+                    meta.insert(META_NODE_ID, node_id.as_bytes().as_slice())?;
+                }
+                Some(version) => {
+                    let version = <[u8; 4]>::try_from(version.as_slice())
+                        .map(u32::from_be_bytes)
+                        .map_err(|_| StoreError::Corrupt {
+                            table: "meta",
+                            reason: "schema version is not 4 bytes".into(),
+                        })?;
+                    if version != SCHEMA_VERSION {
+                        return Err(StoreError::SchemaVersion {
+                            found: version,
+                            expected: SCHEMA_VERSION,
+                        });
+                    }
+                    let stored = meta
+                        .get(META_NODE_ID)?
+                        .ok_or(StoreError::NotInitialised)?
+                        .value()
+                        .to_vec();
+                    if stored.as_slice() != node_id.as_bytes().as_slice() {
+                        return Err(StoreError::WrongNode {
+                            found: hex::encode(&stored),
+                            expected: node_id.to_hex(),
+                        });
+                    }
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(Self { db, node_id, path })
+    }
+
+    /// The node id stamped in an existing database, without opening it for a node.
+    pub fn peek_node_id(path: impl AsRef<Path>) -> Result<NodeId, StoreError> {
+        let db = Database::open(path.as_ref())?;
+        let txn = db.begin_read()?;
+        let meta = match txn.open_table(META) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Err(StoreError::NotInitialised),
+            Err(e) => return Err(e.into()),
+        };
+        let bytes = meta
+            .get(META_NODE_ID)?
+            .ok_or(StoreError::NotInitialised)?
+            .value()
+            .to_vec();
+        <[u8; 32]>::try_from(bytes.as_slice())
+            .map(NodeId::from)
+            .map_err(|_| StoreError::Corrupt {
+                table: "meta",
+                reason: "node id is not 32 bytes".into(),
+            })
+    }
+
+    /// The node this database belongs to.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one write transaction and commits it durably (fsync) before returning.
+    /// If `f` fails, nothing it wrote is kept.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Writer<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate);
+        let out = f(&mut Writer { txn: &txn })?;
+        txn.commit()?;
+        Ok(out)
+    }
+
+    // ----- votes -----
+
+    /// Durably records this node's vote before it is sent; see [`Writer::record_vote`].
+    pub fn record_vote(&self, key: VoteKey, vote: &[u8]) -> Result<Recorded, StoreError> {
+        self.write(|w| w.record_vote(key, vote))
+    }
+
+    /// This node's vote under `key`, if any.
+    pub fn vote(&self, key: VoteKey) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(VOTES)?;
+        Ok(table.get(key.tuple())?.map(|v| v.value().to_vec()))
+    }
+
+    /// This node's votes from `slot` on (every view and phase), in key order: what a
+    /// restarted node reloads to keep its promises.
+    pub fn votes_from(&self, slot: u64) -> Result<Vec<(VoteKey, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(VOTES)?;
+        table
+            .range((slot, 0, 0)..)?
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((VoteKey::from_tuple(k.value()), v.value().to_vec()))
+            })
+            .collect()
+    }
+
+    // ----- decided log -----
+
+    /// Durably appends a decided entry; see [`Writer::put_decided`].
+    pub fn put_decided(&self, slot: u64, entry: &[u8]) -> Result<(), StoreError> {
+        self.write(|w| w.put_decided(slot, entry))
+    }
+
+    /// The decided entry at `slot`.
+    pub fn decided(&self, slot: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DECIDED)?;
+        Ok(table.get(slot)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Up to `limit` decided entries from `from` on, in slot order (for catch-up).
+    pub fn decided_range(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DECIDED)?;
+        table
+            .range(from..)?
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((k.value(), v.value().to_vec()))
+            })
+            .collect()
+    }
+
+    /// The highest decided slot.
+    pub fn last_decided_slot(&self) -> Result<Option<u64>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(DECIDED)?;
+        Ok(table.last()?.map(|(k, _)| k.value()))
+    }
+
+    /// Number of decided entries.
+    pub fn decided_count(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(DECIDED)?.len()?)
+    }
+
+    // ----- snapshots -----
+
+    /// Durably stores a snapshot; see [`Writer::put_snapshot`].
+    pub fn put_snapshot(&self, slot: u64, state: &[u8]) -> Result<(), StoreError> {
+        self.write(|w| w.put_snapshot(slot, state))
+    }
+
+    /// The snapshot taken at exactly `slot`.
+    pub fn snapshot(&self, slot: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(SNAPSHOTS)?;
+        Ok(table.get(slot)?.map(|v| v.value().to_vec()))
+    }
+
+    /// The most recent snapshot and its slot.
+    pub fn latest_snapshot(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(SNAPSHOTS)?;
+        Ok(table.last()?.map(|(k, v)| (k.value(), v.value().to_vec())))
+    }
+
+    // ----- modules -----
+
+    /// Durably stores a module blob; see [`Writer::put_module`].
+    pub fn put_module(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        self.write(|w| w.put_module(bytes))
+    }
+
+    /// The module blob stored under `hash`, verified: bytes that do not hash to `hash`
+    /// are reported as [`StoreError::CorruptModule`].
+    pub fn module(&self, hash: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(MODULES)?;
+        let Some(blob) = table.get(hash.as_bytes())? else {
+            return Ok(None);
+        };
+        let bytes = blob.value().to_vec();
+        let actual = Digest::from(<[u8; 32]>::from(Sha256::digest(&bytes)));
+        if actual != *hash {
+            return Err(StoreError::CorruptModule {
+                expected: *hash,
+                actual,
+            });
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Whether a blob is stored under `hash` (not verified; [`Self::module`] verifies).
+    pub fn has_module(&self, hash: &Digest) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(MODULES)?;
+        Ok(table.get(hash.as_bytes())?.is_some())
+    }
+
+    /// Hashes of every stored module blob.
+    pub fn module_hashes(&self) -> Result<Vec<Digest>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(MODULES)?;
+        table
+            .iter()?
+            .map(|item| Ok(Digest::from(*item?.0.value())))
+            .collect()
+    }
+
+    /// Durably sets the active module of a role; see [`Writer::set_active_module`].
+    pub fn set_active_module(
+        &self,
+        role: &str,
+        hash: Digest,
+        since_slot: u64,
+    ) -> Result<ActiveModule, StoreError> {
+        self.write(|w| w.set_active_module(role, hash, since_slot))
+    }
+
+    /// The active module of `role`.
+    pub fn active_module(&self, role: &str) -> Result<Option<ActiveModule>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ACTIVE)?;
+        table
+            .get(role)?
+            .map(|v| decode_active(v.value()))
+            .transpose()
+    }
+
+    /// Every role's active module, by role name.
+    pub fn active_modules(&self) -> Result<Vec<(String, ActiveModule)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ACTIVE)?;
+        table
+            .iter()?
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((k.value().to_string(), decode_active(v.value())?))
+            })
+            .collect()
+    }
+
+    // ----- genesis and metadata -----
+
+    /// Durably stores the genesis; see [`Writer::put_genesis`].
+    pub fn put_genesis(&self, genesis: &[u8]) -> Result<(), StoreError> {
+        self.write(|w| w.put_genesis(genesis))
+    }
+
+    /// The stored genesis document.
+    pub fn genesis(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(GENESIS)?;
+        Ok(table.get(())?.map(|v| v.value().to_vec()))
+    }
+
+    /// Durably sets a caller-defined metadata value; see [`Writer::set_meta`].
+    pub fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.write(|w| w.set_meta(key, value))
+    }
+
+    /// A caller-defined metadata value (reserved `spore.` keys are not readable here).
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if key.starts_with(RESERVED_PREFIX) {
+            return Err(StoreError::ReservedKey(key.to_string()));
+        }
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(META)?;
+        Ok(table.get(key)?.map(|v| v.value().to_vec()))
+    }
+}

@@ -1,0 +1,42 @@
+//! The on-disk layout: one redb table per kind of record, and the schema version.
+//!
+//! # Layout
+//! | table             | key                    | value                                   |
+//! |-------------------|------------------------|-----------------------------------------|
+//! | `meta`            | `&str`                 | bytes (`spore.schema`, `spore.node_id`, caller keys) |
+//! | `decided_log`     | slot `u64`             | decided entry with its certificate      |
+//! | `own_votes`       | `(slot, view, phase)`  | this node's signed vote                 |
+//! | `state_snapshots` | slot `u64`             | trust ledger / replicated state at slot |
+//! | `module_blobs`    | SHA-256 `[u8; 32]`     | module bytes                            |
+//! | `active_modules`  | role `&str`            | postcard [`ActiveModule`](super::ActiveModule) |
+//! | `genesis`         | `()`                   | the genesis document                    |
+//!
+//! Values are opaque bytes: the layers above choose their encoding (the consensus types
+//! have a canonical postcard encoding), so this layer does not depend on them.
+
+use redb::TableDefinition;
+
+/// Version of this layout; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Node metadata.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// The decided log.
+pub const DECIDED: TableDefinition<u64, &[u8]> = TableDefinition::new("decided_log");
+/// This node's own votes.
+pub const VOTES: TableDefinition<(u64, u64, u8), &[u8]> = TableDefinition::new("own_votes");
+/// Replicated-state snapshots.
+pub const SNAPSHOTS: TableDefinition<u64, &[u8]> = TableDefinition::new("state_snapshots");
+/// Module blobs by content hash.
+pub const MODULES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("module_blobs");
+/// Active module per role.
+pub const ACTIVE: TableDefinition<&str, &[u8]> = TableDefinition::new("active_modules");
+/// The genesis document.
+pub const GENESIS: TableDefinition<(), &[u8]> = TableDefinition::new("genesis");
+
+/// Metadata key of the schema version (`u32`, big-endian).
+pub const META_SCHEMA: &str = "spore.schema";
+/// Metadata key of the node id (32 bytes).
+pub const META_NODE_ID: &str = "spore.node_id";
+/// Prefix of metadata keys reserved for the store.
+pub const RESERVED_PREFIX: &str = "spore.";
