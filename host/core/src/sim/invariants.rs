@@ -10,10 +10,12 @@
 //! - agreement: no two honest nodes decide different entries for one slot;
 //! - validity: every decided operation was submitted by a client, and no operation is
 //!   decided in two slots;
-//! - liveness after healing: every submitted operation is decided or escalated at every
-//!   honest node by the end of the run, which lasts a fixed bound past GST;
-//! - accountability: honest nodes are never slashed when the network is synchronous, and
-//!   every node against which an honest node detected misbehaviour is slashed;
+//! - liveness after healing: every operation of the workload is decided or escalated at
+//!   every honest node by the end of the run, which lasts a fixed bound past GST;
+//! - accountability: an honest node is never convicted of misbehaviour (under any network:
+//!   the proofs are signatures), never penalised at all when the network is synchronous
+//!   and every node is honest, and every node against which an honest node detected
+//!   misbehaviour is slashed by a decided entry;
 //! - determinism (checked by [`super::runner::check_scenario`]): the same seed gives the same
 //!   trace hash.
 
@@ -35,12 +37,23 @@ pub struct RunRecord {
     pub escalated: BTreeMap<NodeId, BTreeSet<Digest>>,
     /// Digests of every operation a client submitted.
     pub submitted: BTreeSet<Digest>,
+    /// Digests of the operations that must be decided or escalated by the end (the workload;
+    /// later client traffic is submitted but not required).
+    pub required: BTreeSet<Digest>,
+    /// Whether every node of the run is honest.
+    pub all_honest: bool,
     /// Whether the network was synchronous for the whole run.
     pub synchronous: bool,
     /// Whether the run lasted long enough past GST for liveness to be required.
     pub liveness_required: bool,
-    /// Per honest node: nodes its trust ledger slashed (penalised), with a reason.
+    /// Per honest node: nodes slashed for provable misbehaviour by its decided entries.
     pub slashed: BTreeMap<NodeId, BTreeMap<NodeId, String>>,
+    /// Per honest node: nodes penalised (dissent, commit without reveal) by its decided
+    /// entries.
+    pub penalised: BTreeMap<NodeId, BTreeMap<NodeId, String>>,
+    /// Violations the runner found while driving the run (e.g. a node deciding one slot
+    /// twice with different values).
+    pub found: Vec<Violation>,
     /// Nodes against which some honest node produced misbehaviour evidence.
     pub detected: BTreeMap<NodeId, String>,
 }
@@ -84,11 +97,12 @@ pub enum Violation {
         /// One of them.
         example: Digest,
     },
-    /// An honest node was slashed although the network was synchronous.
+    /// An honest node was slashed for misbehaviour, or penalised although the network was
+    /// synchronous and every node honest.
     HonestSlashed {
         /// The honest node that was slashed.
         victim: NodeId,
-        /// The honest node whose ledger slashed it.
+        /// The honest node whose log slashed it.
         by: NodeId,
         /// Why.
         reason: String,
@@ -107,7 +121,14 @@ pub enum Violation {
         /// Trace hash of the second run.
         second: Digest,
     },
-    /// The runner itself could not drive the scenario (e.g. a node rejected its own config).
+    /// An honest node produced a misbehaviour proof against an honest node.
+    HonestAccused {
+        /// The accused honest node.
+        victim: NodeId,
+        /// What it was accused of.
+        what: String,
+    },
+    /// The runner itself could not drive the scenario (e.g. the event budget ran out).
     Setup {
         /// What went wrong.
         error: String,
@@ -159,10 +180,15 @@ impl fmt::Display for Violation {
                 f,
                 "liveness: node {node} has {missing} submitted operation(s) neither decided nor escalated after GST (e.g. {example:?})"
             ),
-            Violation::HonestSlashed { victim, by, reason } => write!(
-                f,
-                "accountability: honest node {victim} slashed by {by} under synchrony ({reason})"
-            ),
+            Violation::HonestSlashed { victim, by, reason } => {
+                write!(
+                    f,
+                    "accountability: honest node {victim} slashed in the log of {by} ({reason})"
+                )
+            }
+            Violation::HonestAccused { victim, what } => {
+                write!(f, "accountability: honest node {victim} accused of {what}")
+            }
             Violation::Unpunished { offender, what } => {
                 write!(
                     f,
@@ -182,7 +208,7 @@ impl fmt::Display for Violation {
 
 /// Check every invariant of one run.
 pub fn check(rec: &RunRecord) -> Vec<Violation> {
-    let mut out = Vec::new();
+    let mut out = rec.found.clone();
     agreement(rec, &mut out);
     validity(rec, &mut out);
     liveness(rec, &mut out);
@@ -233,7 +259,7 @@ fn validity(rec: &RunRecord, out: &mut Vec<Violation>) {
     }
 }
 
-/// Every submitted operation is decided or escalated at every honest node.
+/// Every required operation is decided or escalated at every honest node.
 fn liveness(rec: &RunRecord, out: &mut Vec<Violation>) {
     if !rec.liveness_required {
         return;
@@ -244,7 +270,7 @@ fn liveness(rec: &RunRecord, out: &mut Vec<Violation>) {
         let decided = rec.op_slots.get(node).unwrap_or(&empty_ops);
         let escalated = rec.escalated.get(node).unwrap_or(&empty_esc);
         let missing: Vec<&Digest> = rec
-            .submitted
+            .required
             .iter()
             .filter(|op| !decided.contains_key(*op) && !escalated.contains(*op))
             .collect();
@@ -258,25 +284,42 @@ fn liveness(rec: &RunRecord, out: &mut Vec<Violation>) {
     }
 }
 
-/// Honest nodes are not slashed under synchrony; detected offenders are slashed.
+/// Honest nodes are never convicted, never penalised under synchrony when all are honest;
+/// detected offenders are slashed.
 fn accountability(rec: &RunRecord, out: &mut Vec<Violation>) {
-    if rec.synchronous {
-        for (by, slashed) in &rec.slashed {
-            for (victim, reason) in slashed {
-                if rec.honest.contains(victim) {
-                    out.push(Violation::HonestSlashed {
-                        victim: *victim,
-                        by: *by,
-                        reason: reason.clone(),
-                    });
-                }
+    for (by, slashed) in &rec.slashed {
+        for (victim, reason) in slashed {
+            if rec.honest.contains(victim) {
+                out.push(Violation::HonestSlashed {
+                    victim: *victim,
+                    by: *by,
+                    reason: reason.clone(),
+                });
             }
         }
     }
-    if !rec.liveness_required {
-        return;
+    if rec.synchronous && rec.all_honest {
+        for (by, penalised) in &rec.penalised {
+            for (victim, reason) in penalised {
+                out.push(Violation::HonestSlashed {
+                    victim: *victim,
+                    by: *by,
+                    reason: reason.clone(),
+                });
+            }
+        }
     }
     for (offender, what) in &rec.detected {
+        if rec.honest.contains(offender) {
+            out.push(Violation::HonestAccused {
+                victim: *offender,
+                what: what.clone(),
+            });
+            continue;
+        }
+        if !rec.liveness_required {
+            continue;
+        }
         let punished = rec.slashed.values().any(|s| s.contains_key(offender));
         if !punished {
             out.push(Violation::Unpunished {
@@ -303,7 +346,9 @@ mod tests {
         let mut rec = RunRecord {
             honest: [id(1), id(2)].into_iter().collect(),
             submitted: [dg(10), dg(11)].into_iter().collect(),
+            required: [dg(10), dg(11)].into_iter().collect(),
             synchronous: true,
+            all_honest: true,
             liveness_required: true,
             ..RunRecord::default()
         };
@@ -364,12 +409,13 @@ mod tests {
     fn missing_operations_fail_liveness_unless_escalated_or_not_required() {
         let mut rec = base();
         rec.submitted.insert(dg(13));
+        rec.required.insert(dg(13));
         assert_eq!(check(&rec).iter().filter(|v| v.is_liveness()).count(), 2);
         for n in [id(1), id(2)] {
             rec.escalated.entry(n).or_default().insert(dg(13));
         }
         assert_eq!(check(&rec), vec![]);
-        rec.submitted.insert(dg(14));
+        rec.required.insert(dg(14));
         rec.liveness_required = false;
         assert_eq!(check(&rec), vec![]);
     }
@@ -377,7 +423,7 @@ mod tests {
     #[test]
     fn slashing_rules() {
         let mut rec = base();
-        rec.slashed
+        rec.penalised
             .entry(id(1))
             .or_default()
             .insert(id(2), "dissent".into());
@@ -387,6 +433,21 @@ mod tests {
         ));
         rec.synchronous = false;
         assert_eq!(check(&rec), vec![]);
+        rec.slashed
+            .entry(id(1))
+            .or_default()
+            .insert(id(2), "equivocation".into());
+        assert!(matches!(
+            check(&rec).as_slice(),
+            [Violation::HonestSlashed { .. }]
+        ));
+        rec.slashed.clear();
+        rec.detected.insert(id(2), "equivocation".into());
+        assert!(matches!(
+            check(&rec).as_slice(),
+            [Violation::HonestAccused { .. }]
+        ));
+        rec.detected.clear();
         rec.detected.insert(id(9), "equivocation".into());
         assert!(matches!(
             check(&rec).as_slice(),

@@ -7,6 +7,9 @@
 //!   partitions, GST) and the event queue.
 //! - [`byzantine`]: the faulty participants, one behaviour per file.
 //! - [`invariants`]: what is checked after every run.
+//! - [`workload`]: the operations clients submit (every kind, every mechanism).
+//! - [`modules`]: Rust stand-ins for the default validator and resolver modules.
+//! - [`scenario`]: what defines a run; [`runner`]: the driver; [`trace`]: the trace hash.
 //!
 //! # Determinism
 //! A scenario is a pure function of its configuration and seed: no clock, no OS randomness,
@@ -14,8 +17,15 @@
 
 pub mod byzantine;
 pub mod invariants;
+pub mod modules;
 pub mod network;
 pub mod rng;
+pub mod runner;
+pub mod scenario;
+pub mod trace;
+pub mod workload;
 
 pub use byzantine::Behaviour;
 pub use invariants::{RunRecord, Violation};
+pub use runner::{Report, check_scenario, run_scenario};
+pub use scenario::Scenario;

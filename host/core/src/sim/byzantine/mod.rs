@@ -1,8 +1,86 @@
 //! Byzantine participants for the simulator, one behaviour per file.
 //!
+//! # Design
+//! A Byzantine actor implements [`Adversary`]: it receives the same inputs as an honest
+//! node and returns effects for the driver to execute. Most actors wrap the real honest
+//! state machine ([`SimNode`]) and tamper with what it sends, signing with their own key —
+//! except the forger, which signs with a key that is not the claimed signer's. The driver
+//! authenticates transport senders (as mutual TLS does), so an actor can lie in what it
+//! signs and sends, never in who it is on the wire.
+//!
 //! # Layout
-//! - [`behaviour`]: the catalogue of behaviours and the `mixed` rule that picks one by seed.
+//! - [`behaviour`]: the catalogue of behaviours; [`mixed`]: the `mixed` rule by seed.
+//! - [`tamper`]: helpers shared by the actors (re-signing, splitting peers).
+//! - one file per behaviour: [`silent`], [`wrong_result`], [`equivocator`],
+//!   [`bad_reveal`], [`copycat`], [`replayer`], [`forger`], [`conflicting_proposer`],
+//!   [`twins`].
 
+pub mod bad_reveal;
 pub mod behaviour;
+pub mod conflicting_proposer;
+pub mod copycat;
+pub mod equivocator;
+pub mod forger;
+pub mod mixed;
+pub mod replayer;
+pub mod silent;
+pub mod tamper;
+pub mod twins;
+pub mod wrong_result;
 
 pub use behaviour::Behaviour;
+
+use crate::consensus::{Effect, Input, Node};
+use crate::crypto::Keypair;
+use crate::sim::network::Time;
+use crate::sim::rng::SimRng;
+use crate::state::ReplicatedState;
+use crate::types::NodeId;
+
+/// The honest state machine as the simulator runs it.
+pub type SimNode = Node<ReplicatedState>;
+
+/// What an actor knows and may use when it acts.
+pub struct Ctx<'a> {
+    /// Its own key (the only key it can sign with).
+    pub key: &'a Keypair,
+    /// Every member of the cluster, ascending.
+    pub members: &'a [NodeId],
+    /// Its source of randomness (derived from the scenario seed).
+    pub rng: &'a mut SimRng,
+    /// Current virtual time.
+    pub now: Time,
+}
+
+impl Ctx<'_> {
+    /// Every member but the actor itself.
+    pub fn peers(&self) -> Vec<NodeId> {
+        let me = self.key.id();
+        self.members.iter().copied().filter(|m| *m != me).collect()
+    }
+}
+
+/// A Byzantine participant.
+pub trait Adversary {
+    /// Handle one input, returning the effects the driver executes on the actor's behalf.
+    fn handle(&mut self, ctx: &mut Ctx<'_>, input: Input) -> Vec<Effect>;
+}
+
+/// The actor for one Byzantine identity of `behaviour`, wrapping `node` (the honest machine
+/// with the identity's key). `Mixed` and `Honest` are resolved before this is called;
+/// passed here they yield an actor that simply runs the honest machine.
+pub fn actor(behaviour: Behaviour, node: SimNode) -> Box<dyn Adversary> {
+    match behaviour {
+        Behaviour::Silent => Box::new(silent::Silent),
+        Behaviour::WrongResult => Box::new(wrong_result::WrongResult::new(node)),
+        Behaviour::Equivocator => Box::new(equivocator::Equivocator::new(node)),
+        Behaviour::BadReveal => Box::new(bad_reveal::BadReveal::new(node)),
+        Behaviour::Copycat => Box::new(copycat::Copycat::new(node)),
+        Behaviour::Replayer => Box::new(replayer::Replayer::new(node)),
+        Behaviour::Forger => Box::new(forger::Forger::new(node)),
+        Behaviour::ConflictingProposer => {
+            Box::new(conflicting_proposer::ConflictingProposer::new(node))
+        }
+        Behaviour::Twins | Behaviour::Honest | Behaviour::Mixed => Box::new(twins::Twin::new(node)),
+    }
+}

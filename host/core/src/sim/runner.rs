@@ -1,0 +1,774 @@
+//! The simulation driver: N nodes of the real consensus state machine (and the Byzantine
+//! actors) on the seeded virtual network, with in-memory persistence, crash/restart, the
+//! Rust stand-ins for the modules, clients, and the trace hash.
+//!
+//! # Design
+//! [`run_scenario`] builds a genesis from the seed, one endpoint per node instance (two for
+//! a twinned identity), and an event queue. Each event (a delivery, a timer, a module
+//! answer, a client submission, a crash or a restart) is fed to its endpoint as an
+//! [`Input`]; the returned [`Effect`]s are executed strictly in order, exactly as the
+//! driver contract of the consensus module asks: `Persist` goes to the endpoint's store
+//! (which survives a crash) before the next effect, sends go through the network model,
+//! module calls are answered by [`super::modules`], and `SetTimer` schedules a tick.
+//! Before every input the endpoint's clock is advanced with a `Tick{now}`.
+//!
+//! The run ends when every honest node has decided or escalated every operation of the
+//! workload and every detected offender has been slashed, or at GST plus the liveness
+//! window. [`check_scenario`] runs a scenario twice and adds a violation if the trace
+//! hashes differ; the invariants of [`super::invariants`] are checked on every run.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::byzantine::{self, Adversary, Behaviour, Ctx, SimNode, mixed};
+use super::invariants::{self, RunRecord, Violation};
+use super::modules::{resolve, validate};
+use super::network::{Endpoint, EventQueue, NetStats, Network, Time};
+use super::rng::SimRng;
+use super::scenario::Scenario;
+use super::trace::Trace;
+use super::workload::workload;
+use crate::consensus::{
+    CallId, Config, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist, ReplicaState,
+};
+use crate::crypto::{Canonical, Keypair};
+use crate::genesis::{Genesis, GenesisModules, GenesisNode};
+use crate::ops::{Operation, OptimizationType, PerformanceOptimization};
+use crate::state::{Params, ReplicatedState};
+use crate::trust::Participation;
+use crate::types::{Digest, Hierarchy, NodeId, Slot};
+
+/// Most events one run may process before it is declared stuck.
+const EVENT_BUDGET: u64 = 5_000_000;
+
+/// How often clients send fresh traffic after GST while something is still pending (ms).
+const TRAFFIC_INTERVAL: Time = 1_000;
+
+/// What happened in one run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The scenario's seed.
+    pub seed: u64,
+    /// The trace hash.
+    pub trace_hash: Digest,
+    /// Slots decided (the most any honest node decided).
+    pub decided_slots: u64,
+    /// Workload operations decided with a result (at the honest node that decided most).
+    pub decided_ops: u64,
+    /// Workload operations recorded as escalated (at the same node).
+    pub escalated_ops: u64,
+    /// Broken invariants.
+    pub violations: Vec<Violation>,
+    /// Honest nodes that were slashed or penalised in a way the invariants forbid.
+    pub slashed_honest: BTreeSet<NodeId>,
+    /// Byzantine identities slashed for provable misbehaviour.
+    pub slashed_byzantine: BTreeSet<NodeId>,
+    /// The behaviour of each Byzantine identity.
+    pub byzantine: Vec<(NodeId, Behaviour)>,
+    /// What the network did.
+    pub net: NetStats,
+    /// Messages delivered.
+    pub deliveries: u64,
+    /// Virtual time at which the run ended (ms).
+    pub end_time: Time,
+}
+
+impl Report {
+    /// Number of safety violations (agreement, validity).
+    pub fn safety_violations(&self) -> u64 {
+        self.violations.iter().filter(|v| v.is_safety()).count() as u64
+    }
+
+    /// Number of liveness failures.
+    pub fn liveness_failures(&self) -> u64 {
+        self.violations.iter().filter(|v| v.is_liveness()).count() as u64
+    }
+
+    /// Number of other violations (accountability, determinism, setup).
+    pub fn other_violations(&self) -> u64 {
+        self.violations.len() as u64 - self.safety_violations() - self.liveness_failures()
+    }
+}
+
+/// Run `scenario` twice, compare the trace hashes, and return the first run's report with
+/// a [`Violation::Nondeterministic`] added if they differ.
+pub fn check_scenario(scenario: &Scenario) -> Report {
+    let mut first = run_scenario(scenario);
+    let second = run_scenario(scenario);
+    if first.trace_hash != second.trace_hash {
+        first.violations.push(Violation::Nondeterministic {
+            first: first.trace_hash,
+            second: second.trace_hash,
+        });
+    }
+    first
+}
+
+/// Run `scenario` once and check the invariants.
+pub fn run_scenario(scenario: &Scenario) -> Report {
+    if let Err(error) = scenario.validate() {
+        return Report {
+            seed: scenario.seed,
+            trace_hash: Digest::default(),
+            decided_slots: 0,
+            decided_ops: 0,
+            escalated_ops: 0,
+            violations: vec![Violation::Setup { error }],
+            slashed_honest: BTreeSet::new(),
+            slashed_byzantine: BTreeSet::new(),
+            byzantine: Vec::new(),
+            net: NetStats::default(),
+            deliveries: 0,
+            end_time: 0,
+        };
+    }
+    let mut world = World::new(scenario);
+    world.run();
+    world.report()
+}
+
+/// What runs at an endpoint.
+enum Actor {
+    /// The honest machine.
+    Honest(Box<SimNode>),
+    /// A Byzantine actor.
+    Byzantine(Box<dyn Adversary>),
+    /// A crashed node (until it restarts).
+    Down,
+}
+
+/// One node instance on the network.
+struct Instance {
+    key: Keypair,
+    id: NodeId,
+    /// `None` for an honest node.
+    behaviour: Option<Behaviour>,
+    actor: Actor,
+    /// Durable store: the node's own votes, in the order persisted.
+    votes: Vec<Message>,
+    /// Durable store: decided entries, in slot order.
+    decided: Vec<DecidedEntry>,
+    /// Latest timer asked for.
+    timer: Option<Time>,
+    /// Last `now` given to the node.
+    clock: Time,
+    rng: SimRng,
+}
+
+/// A scheduled event.
+enum Event {
+    Deliver {
+        to: Endpoint,
+        from: NodeId,
+        msg: Message,
+    },
+    Timer {
+        to: Endpoint,
+        at: Time,
+    },
+    Submit {
+        to: Endpoint,
+        op: Operation,
+    },
+    Module {
+        to: Endpoint,
+        call: CallId,
+        reply: ModuleReply,
+    },
+    Crash {
+        to: Endpoint,
+    },
+    Restart {
+        to: Endpoint,
+    },
+    ClientRetry,
+    Traffic,
+}
+
+/// The whole simulated world.
+struct World {
+    scenario: Scenario,
+    now: Time,
+    end: Time,
+    config: Config,
+    genesis_state: ReplicatedState,
+    instances: Vec<Instance>,
+    routes: BTreeMap<NodeId, Vec<Endpoint>>,
+    members: Vec<NodeId>,
+    member_set: BTreeSet<NodeId>,
+    queue: EventQueue<Event>,
+    net: Network,
+    client_rng: SimRng,
+    trace: Trace,
+    record: RunRecord,
+    workload: Vec<Operation>,
+    traffic: u64,
+    events: u64,
+    done: bool,
+    broken_quorum: Option<usize>,
+}
+
+impl World {
+    fn new(s: &Scenario) -> Self {
+        let root = SimRng::new(s.seed);
+        let mut setup = root.fork(1);
+        let keys: Vec<Keypair> = (0..s.nodes)
+            .map(|_| {
+                let mut seed = [0u8; 32];
+                setup.fill(&mut seed);
+                Keypair::from_seed(seed)
+            })
+            .collect();
+        let params = Params::default();
+        let nodes: Vec<GenesisNode> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| GenesisNode {
+                id: k.id(),
+                level: Hierarchy::ALL[i * 3 / s.nodes.max(1)],
+                trust: 7_000,
+                name: format!("sim-{i}"),
+                address: format!("10.0.0.{}:7000", i + 1),
+            })
+            .collect();
+        let modules = GenesisModules {
+            validator: Digest([1; 32]),
+            admission: Digest([2; 32]),
+            resolver: Digest([3; 32]),
+        };
+        let genesis = Genesis::new("spore-sim", nodes, params, modules);
+        let genesis_state = ReplicatedState::from_genesis_unverified(&genesis);
+        let mut members: Vec<NodeId> = keys.iter().map(Keypair::id).collect();
+        members.sort();
+        let member_set: BTreeSet<NodeId> = members.iter().copied().collect();
+
+        // Byzantine identities and their behaviours.
+        let mut order: Vec<usize> = (0..s.nodes).collect();
+        setup.shuffle(&mut order);
+        let faulty: Vec<usize> = if s.behaviour == Behaviour::Honest {
+            Vec::new()
+        } else {
+            order[..s.byzantine].to_vec()
+        };
+        let behaviours = mixed::assign(s.behaviour, faulty.len(), &mut setup);
+        let by_index: BTreeMap<usize, Behaviour> = faulty.iter().copied().zip(behaviours).collect();
+
+        let config = Config {
+            max_batch: s.max_batch,
+            base_timeout: (25 * s.max_delay).max(100),
+            reveal_grace: (3 * s.max_delay).max(5),
+            ..Config::default()
+        };
+        let mut instances = Vec::new();
+        let mut routes: BTreeMap<NodeId, Vec<Endpoint>> = BTreeMap::new();
+        for (i, key) in keys.iter().enumerate() {
+            let behaviour = by_index.get(&i).copied();
+            let copies = if behaviour == Some(Behaviour::Twins) {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let endpoint = instances.len();
+                routes.entry(key.id()).or_default().push(endpoint);
+                let node = new_node(&config, key, genesis_state.clone(), s.broken_quorum);
+                let actor = match behaviour {
+                    None => Actor::Honest(Box::new(node)),
+                    Some(b) => Actor::Byzantine(byzantine::actor(b, node)),
+                };
+                instances.push(Instance {
+                    key: key.clone(),
+                    id: key.id(),
+                    behaviour,
+                    actor,
+                    votes: Vec::new(),
+                    decided: Vec::new(),
+                    timer: None,
+                    clock: 0,
+                    rng: root.fork(100 + endpoint as u64),
+                });
+            }
+        }
+
+        let mut net_rng = root.fork(2);
+        let net_cfg = s.net_config(instances.len(), &mut net_rng);
+        let net = Network::new(net_cfg, net_rng);
+        let gst = s.effective_gst();
+        let mut record = RunRecord {
+            honest: instances
+                .iter()
+                .filter(|i| i.behaviour.is_none())
+                .map(|i| i.id)
+                .collect(),
+            synchronous: s.is_synchronous(),
+            all_honest: by_index.is_empty(),
+            ..RunRecord::default()
+        };
+        let mut client_rng = root.fork(3);
+        let ops = workload(s.operations, &members, &mut client_rng);
+        for op in &ops {
+            let d = op.digest();
+            record.submitted.insert(d);
+            record.required.insert(d);
+        }
+        let mut world = World {
+            scenario: s.clone(),
+            now: 0,
+            end: gst + s.liveness_window,
+            config,
+            genesis_state,
+            instances,
+            routes,
+            members,
+            member_set,
+            queue: EventQueue::new(),
+            net,
+            client_rng,
+            trace: Trace::new(),
+            record,
+            workload: ops,
+            traffic: 0,
+            events: 0,
+            done: false,
+            broken_quorum: s.broken_quorum,
+        };
+        world.schedule_clients(gst);
+        world.schedule_crash(&mut root.fork(4), gst);
+        world
+    }
+
+    /// Clients submit each operation to `f + 1` distinct identities (so at least one honest
+    /// node hears it) at a random time; in asynchronous runs they retry at GST.
+    fn schedule_clients(&mut self, gst: Time) {
+        let window = if self.scenario.is_synchronous() {
+            20 * self.scenario.max_delay
+        } else {
+            gst / 2
+        };
+        let ids: Vec<NodeId> = self.routes.keys().copied().collect();
+        let fanout = (self.scenario.byzantine + 1).min(ids.len());
+        for op in self.workload.clone() {
+            let at = self.client_rng.below(window.max(1));
+            let mut targets = ids.clone();
+            self.client_rng.shuffle(&mut targets);
+            for id in &targets[..fanout] {
+                for &to in self.routes.get(id).map(Vec::as_slice).unwrap_or(&[]) {
+                    self.queue.push(at, Event::Submit { to, op: op.clone() });
+                }
+            }
+        }
+        if !self.scenario.is_synchronous() {
+            self.queue.push(gst, Event::ClientRetry);
+        }
+        self.queue.push(gst + TRAFFIC_INTERVAL, Event::Traffic);
+    }
+
+    /// In asynchronous runs with crashes enabled, crash one honest node before GST and
+    /// restart it a little later.
+    fn schedule_crash(&mut self, rng: &mut SimRng, gst: Time) {
+        if !self.scenario.crash_restart || self.scenario.is_synchronous() || gst < 4 {
+            return;
+        }
+        let honest: Vec<Endpoint> = (0..self.instances.len())
+            .filter(|e| self.instances[*e].behaviour.is_none())
+            .collect();
+        if honest.is_empty() || !rng.chance(500_000) {
+            return;
+        }
+        let victim = honest[rng.index(honest.len())];
+        let at = rng.range(1, gst / 2);
+        let back = at + rng.range(1, gst / 4);
+        self.queue.push(at, Event::Crash { to: victim });
+        self.queue.push(back, Event::Restart { to: victim });
+    }
+
+    fn run(&mut self) {
+        while let Some((at, event)) = self.queue.pop() {
+            if at > self.end {
+                break;
+            }
+            self.events += 1;
+            if self.events > EVENT_BUDGET {
+                self.record.found.push(Violation::Setup {
+                    error: format!("event budget of {EVENT_BUDGET} exhausted at t={at}ms"),
+                });
+                break;
+            }
+            self.now = at;
+            self.dispatch(event);
+            if self.done {
+                break;
+            }
+        }
+        self.record.liveness_required = true;
+    }
+
+    fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::Deliver { to, from, msg } => {
+                if matches!(self.instances[to].actor, Actor::Down) {
+                    return;
+                }
+                self.trace.delivered(self.now, to, &from, &msg);
+                self.input(to, Input::Message { from, msg });
+            }
+            Event::Timer { to, at } => {
+                if self.instances[to].timer == Some(at) {
+                    self.instances[to].timer = None;
+                    self.input(to, Input::Tick { now: self.now });
+                }
+            }
+            Event::Submit { to, op } => self.input(to, Input::Submit(op)),
+            Event::Module { to, call, reply } => self.input(
+                to,
+                Input::ModuleResult {
+                    call,
+                    result: reply,
+                },
+            ),
+            Event::Crash { to } => {
+                let inst = &mut self.instances[to];
+                inst.actor = Actor::Down;
+                inst.timer = None;
+            }
+            Event::Restart { to } => self.restart(to),
+            Event::ClientRetry => {
+                for op in self.workload.clone() {
+                    if !self.decided_anywhere(&op.digest()) {
+                        for to in 0..self.instances.len() {
+                            self.queue
+                                .push(self.now, Event::Submit { to, op: op.clone() });
+                        }
+                    }
+                }
+            }
+            Event::Traffic => self.traffic(),
+        }
+    }
+
+    /// After GST, while the run is not finished, clients keep sending fresh operations: they
+    /// carry pending evidence into the log and let lagging nodes hear about new slots.
+    fn traffic(&mut self) {
+        self.traffic += 1;
+        let op = Operation::PerformanceOptimization(PerformanceOptimization {
+            kind: OptimizationType::Routing,
+            targets: vec![],
+            plan: format!("sim-traffic-{}", self.traffic),
+        });
+        self.record.submitted.insert(op.digest());
+        let honest: Vec<Endpoint> = (0..self.instances.len())
+            .filter(|e| {
+                self.instances[*e].behaviour.is_none()
+                    && !matches!(self.instances[*e].actor, Actor::Down)
+            })
+            .collect();
+        if !honest.is_empty() {
+            let to = honest[self.client_rng.index(honest.len())];
+            self.queue.push(self.now, Event::Submit { to, op });
+        }
+        self.queue.push(self.now + TRAFFIC_INTERVAL, Event::Traffic);
+    }
+
+    fn decided_anywhere(&self, op: &Digest) -> bool {
+        self.record
+            .op_slots
+            .values()
+            .any(|ops| ops.contains_key(op))
+    }
+
+    /// Rebuild a crashed node from its durable store: replay the decided log into a fresh
+    /// state, create the machine, and hand it its persisted votes.
+    fn restart(&mut self, to: Endpoint) {
+        let inst = &self.instances[to];
+        let mut state = self.genesis_state.clone();
+        for entry in &inst.decided {
+            if entry.slot == state.next_slot() {
+                ReplicaState::apply(&mut state, entry);
+            }
+        }
+        let mut node = new_node(&self.config, &inst.key, state, self.broken_quorum);
+        let mut effects = node.handle(Input::Tick { now: self.now });
+        effects.extend(node.restore(inst.votes.clone()));
+        let inst = &mut self.instances[to];
+        inst.actor = Actor::Honest(Box::new(node));
+        inst.clock = self.now;
+        self.execute(to, effects);
+    }
+
+    /// Feed `input` to endpoint `to` (after advancing its clock) and execute the effects.
+    fn input(&mut self, to: Endpoint, input: Input) {
+        let now = self.now;
+        let mut effects = Vec::new();
+        {
+            let inst = &mut self.instances[to];
+            let needs_tick = now > inst.clock && !matches!(input, Input::Tick { .. });
+            inst.clock = inst.clock.max(now);
+            let mut ctx = Ctx {
+                key: &inst.key,
+                members: &self.members,
+                rng: &mut inst.rng,
+                now,
+            };
+            match &mut inst.actor {
+                Actor::Down => return,
+                Actor::Honest(node) => {
+                    if needs_tick {
+                        effects.extend(node.handle(Input::Tick { now }));
+                    }
+                    effects.extend(node.handle(input));
+                }
+                Actor::Byzantine(actor) => {
+                    if needs_tick {
+                        effects.extend(actor.handle(&mut ctx, Input::Tick { now }));
+                    }
+                    effects.extend(actor.handle(&mut ctx, input));
+                }
+            }
+        }
+        self.execute(to, effects);
+    }
+
+    /// Execute effects of endpoint `from` strictly in order.
+    fn execute(&mut self, from: Endpoint, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Send { to, msg } => self.send(from, to, msg),
+                Effect::Broadcast { msg } => {
+                    let me = self.instances[from].id;
+                    for peer in self.members.clone() {
+                        if peer != me {
+                            self.send(from, peer, msg.clone());
+                        }
+                    }
+                }
+                Effect::Persist(Persist::Vote(vote)) => self.instances[from].votes.push(vote),
+                Effect::CallValidator { call, op, .. } => {
+                    let reply = ModuleReply::Validator(validate(&op, &self.member_set));
+                    self.queue.push(
+                        self.now,
+                        Event::Module {
+                            to: from,
+                            call,
+                            reply,
+                        },
+                    );
+                }
+                Effect::CallResolver {
+                    call,
+                    primary,
+                    seed,
+                    latent,
+                    ..
+                } => {
+                    let reply = ModuleReply::Resolver(resolve(&primary, &seed, &latent));
+                    self.queue.push(
+                        self.now,
+                        Event::Module {
+                            to: from,
+                            call,
+                            reply,
+                        },
+                    );
+                }
+                Effect::Decided { slot, entry } => {
+                    self.instances[from].decided.push((*entry).clone());
+                    self.on_decided(from, slot, &entry);
+                }
+                Effect::Evidence(proof) => {
+                    if self.instances[from].behaviour.is_none() {
+                        if let Some(offender) = proof.offender() {
+                            self.record
+                                .detected
+                                .entry(offender)
+                                .or_insert_with(|| proof.kind().to_string());
+                        }
+                    }
+                }
+                Effect::SetTimer { at } => {
+                    self.instances[from].timer = Some(at);
+                    self.queue
+                        .push(at.max(self.now), Event::Timer { to: from, at });
+                }
+            }
+        }
+    }
+
+    /// Hand `msg` from endpoint `from` to the network, towards every instance of `to`.
+    fn send(&mut self, from: Endpoint, to: NodeId, msg: Message) {
+        let sender = self.instances[from].id;
+        let Some(targets) = self.routes.get(&to).cloned() else {
+            return;
+        };
+        for dst in targets {
+            for at in self.net.route(self.now, from, dst) {
+                self.queue.push(
+                    at,
+                    Event::Deliver {
+                        to: dst,
+                        from: sender,
+                        msg: msg.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Record a decision of endpoint `at` for the invariants, and stop once everything is in.
+    fn on_decided(&mut self, at: Endpoint, slot: Slot, entry: &DecidedEntry) {
+        let value = entry.value();
+        self.trace.decided(self.now, at, slot, &value);
+        let inst = &self.instances[at];
+        if inst.behaviour.is_some() {
+            return;
+        }
+        let id = inst.id;
+        let slots = self.record.decided.entry(id).or_default();
+        if let Some(old) = slots.get(&slot) {
+            if *old != value {
+                self.record.found.push(Violation::Agreement {
+                    slot,
+                    a: (id, *old),
+                    b: (id, value),
+                });
+            }
+        }
+        slots.insert(slot, value);
+        for (op, decision) in entry.batch().iter().zip(entry.decisions()) {
+            let d = op.digest();
+            self.record
+                .op_slots
+                .entry(id)
+                .or_default()
+                .entry(d)
+                .or_default()
+                .insert(slot);
+            if decision.is_escalated() {
+                self.record.escalated.entry(id).or_default().insert(d);
+            }
+        }
+        for proof in entry.evidence() {
+            if let Some(offender) = proof.offender() {
+                self.record
+                    .slashed
+                    .entry(id)
+                    .or_default()
+                    .insert(offender, proof.kind().to_string());
+            }
+        }
+        let report = entry.round_report(&self.members);
+        for (node, participation) in &report.participants {
+            let penalty = match participation {
+                Participation::Dissented => "dissent",
+                Participation::CommittedNoReveal => "commit without reveal",
+                _ => continue,
+            };
+            self.record
+                .penalised
+                .entry(id)
+                .or_default()
+                .insert(*node, penalty.to_string());
+        }
+        self.done = self.finished();
+    }
+
+    /// Whether every honest node has every workload operation and every detected offender
+    /// has been slashed somewhere.
+    fn finished(&self) -> bool {
+        let all_decided = self.record.honest.iter().all(|id| {
+            self.record
+                .op_slots
+                .get(id)
+                .is_some_and(|ops| self.record.required.iter().all(|d| ops.contains_key(d)))
+        });
+        let all_slashed = self
+            .record
+            .detected
+            .keys()
+            .filter(|o| !self.record.honest.contains(o))
+            .all(|o| self.record.slashed.values().any(|s| s.contains_key(o)));
+        all_decided && all_slashed
+    }
+
+    fn report(self) -> Report {
+        let violations = invariants::check(&self.record);
+        let mut slashed_honest = BTreeSet::new();
+        for v in &violations {
+            if let Violation::HonestSlashed { victim, .. }
+            | Violation::HonestAccused { victim, .. } = v
+            {
+                slashed_honest.insert(*victim);
+            }
+        }
+        let slashed_byzantine: BTreeSet<NodeId> = self
+            .record
+            .slashed
+            .values()
+            .flat_map(|s| s.keys().copied())
+            .filter(|id| !self.record.honest.contains(id))
+            .collect();
+        // The honest node that decided the most slots speaks for the run's totals.
+        let best = self
+            .record
+            .decided
+            .iter()
+            .max_by_key(|(_, slots)| slots.len())
+            .map(|(id, _)| *id);
+        let decided_slots = best
+            .and_then(|id| self.record.decided.get(&id))
+            .map_or(0, |s| s.len() as u64);
+        let (decided_ops, escalated_ops) = best.map_or((0, 0), |id| {
+            let ops = self.record.op_slots.get(&id);
+            let esc = self.record.escalated.get(&id);
+            let in_workload = |d: &&Digest| self.record.required.contains(*d);
+            let decided = ops.map_or(0, |o| o.keys().filter(in_workload).count()) as u64;
+            let escalated = esc.map_or(0, |e| e.iter().filter(in_workload).count()) as u64;
+            (decided - escalated.min(decided), escalated)
+        });
+        let mut byzantine: Vec<(NodeId, Behaviour)> = self
+            .instances
+            .iter()
+            .filter_map(|i| i.behaviour.map(|b| (i.id, b)))
+            .collect();
+        byzantine.dedup();
+        Report {
+            seed: self.scenario.seed,
+            trace_hash: self.trace.finish(),
+            decided_slots,
+            decided_ops,
+            escalated_ops,
+            violations,
+            slashed_honest,
+            slashed_byzantine,
+            byzantine,
+            net: self.net.stats(),
+            deliveries: self.trace.deliveries(),
+            end_time: self.now,
+        }
+    }
+}
+
+/// A fresh honest machine, with the deliberately broken quorum rule if asked for.
+fn new_node(
+    config: &Config,
+    key: &Keypair,
+    state: ReplicatedState,
+    broken_quorum: Option<usize>,
+) -> SimNode {
+    let node = Node::new(config.clone(), key.clone(), state);
+    match broken_quorum {
+        Some(k) => with_broken_quorum(node, k),
+        None => node,
+    }
+}
+
+#[cfg(any(test, feature = "broken-quorum"))]
+fn with_broken_quorum(node: SimNode, k: usize) -> SimNode {
+    node.with_broken_quorum(k)
+}
+
+/// Without the `broken-quorum` feature the switch does not exist, and
+/// [`Scenario::validate`] refuses scenarios that ask for it, so this is never reached with
+/// `Some`.
+#[cfg(not(any(test, feature = "broken-quorum")))]
+fn with_broken_quorum(node: SimNode, _k: usize) -> SimNode {
+    node
+}
