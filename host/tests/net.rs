@@ -133,6 +133,16 @@ async fn three_members_exchange_messages() -> Result<()> {
         a.send(a.node_id(), &Msg::Ping(0)).is_err(),
         "no queue to oneself"
     );
+    // Writers dial every member up front, so all of a's peers end up connected.
+    patiently("a's writers to connect", async {
+        while !(a.peers().len() == 2 && a.peers().iter().all(|p| p.connected)) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await?;
+    let mut ids = vec![b.node_id(), c.node_id()];
+    ids.sort();
+    assert_eq!(a.peers().iter().map(|p| p.id).collect::<Vec<_>>(), ids);
     assert_eq!(a.metrics().snapshot().handshake_refusals, 0);
     for t in [a, b, c] {
         t.shutdown().await;

@@ -233,6 +233,60 @@ mod tests {
         Ok(())
     }
 
+    /// Deterministic mutation fuzzing: flipped, dropped and appended bytes never panic the
+    /// reader, and every failure is classified as the peer's fault.
+    #[tokio::test]
+    async fn mutated_frames_are_refused_never_panic() -> anyhow::Result<()> {
+        let mut wire = encode(
+            &Msg {
+                slot: 42,
+                body: (0..40).collect(),
+            },
+            256,
+        )?
+        .to_vec();
+        wire.extend_from_slice(&encode(
+            &Msg {
+                slot: 7,
+                body: vec![],
+            },
+            256,
+        )?);
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut refused, mut accepted) = (0, 0);
+        for _ in 0..4000 {
+            let mut bytes = wire.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() as usize) % bytes.len().max(1);
+                match next() % 3 {
+                    0 if !bytes.is_empty() => bytes[at] ^= 1 << (next() % 8),
+                    1 if !bytes.is_empty() => {
+                        bytes.truncate(at);
+                    }
+                    _ => bytes.insert(at.min(bytes.len()), next() as u8),
+                }
+            }
+            match read_all(&bytes, 256).await {
+                (_, None) => accepted += 1,
+                (_, Some(e)) => {
+                    assert!(e.rejection().is_some(), "unclassified error {e:?}");
+                    refused += 1;
+                }
+            }
+        }
+        assert!(
+            refused > 1000 && accepted > 0,
+            "refused {refused}, accepted {accepted}"
+        );
+        Ok(())
+    }
+
     #[test]
     fn encode_refuses_messages_above_the_bound() {
         let big = Msg {

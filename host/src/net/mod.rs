@@ -29,25 +29,28 @@
 //! - [`config`]: tunables with defaults; [`error`]: [`NetError`]; [`frame`]: codec;
 //!   [`identity`]: node key -> certificate; [`membership`]: the shared member set;
 //!   [`metrics`]: atomic counters; `queue`: the per-peer outgoing queue; [`tls`]: the
-//!   verifiers and rustls/quinn configs; [`quic`]: the endpoint and its tasks;
-//!   [`transport`]: the [`Transport`] trait.
+//!   verifiers and rustls/quinn configs; [`endpoint`]: [`QuicTransport`], the endpoint
+//!   and its membership bookkeeping; `writer`: the per-peer writer task; `reader`: the
+//!   accept loop and stream readers; [`transport`]: the [`Transport`] trait.
 
 pub mod config;
+pub mod endpoint;
 pub mod error;
 pub mod frame;
 pub mod identity;
 pub mod membership;
 pub mod metrics;
 mod queue;
-pub mod quic;
+mod reader;
 pub mod tls;
 pub mod transport;
+mod writer;
 
 pub use config::TransportConfig;
+pub use endpoint::QuicTransport;
 pub use error::NetError;
 pub use frame::FrameError;
 pub use identity::NodeIdentity;
 pub use membership::Membership;
 pub use metrics::{NetMetrics, NetMetricsSnapshot};
-pub use quic::QuicTransport;
 pub use transport::Transport;

@@ -131,7 +131,6 @@ impl PeerQueue {
     }
 
     /// Number of queued frames.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lock().frames.len()
     }

@@ -16,6 +16,9 @@
 //!   a corrupted blob is reported, never returned.
 //! - Values are opaque bytes (see [`schema`]); the layers above keep their own canonical
 //!   encoding. [`Store::open`] binds the file to one node id and schema version.
+//! - Calls block (each write waits for an fsync): from async code, call them through
+//!   `tokio::task::spawn_blocking` or a dedicated storage thread. `Store` is `Send + Sync`;
+//!   readers never wait for writers, and writers are serialised by redb.
 //!
 //! # Layout
 //! [`schema`]: tables and version; [`records`]: [`VoteKey`], [`ActiveModule`],

@@ -19,17 +19,19 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::config::TransportConfig;
 use super::error::NetError;
-use super::frame::{self, ERR_BAD_FRAME, LEN_PREFIX};
-use super::identity::{NodeIdentity, node_id_from_certificate};
+use super::frame;
+use super::identity::NodeIdentity;
 use super::membership::Membership;
 use super::metrics::NetMetrics;
 use super::queue::PeerQueue;
+use super::reader::accept_loop;
 use super::tls::{self, SERVER_NAME};
 use super::transport::Transport;
+use super::writer::{PeerLink, run_peer};
 use crate::core::types::NodeId;
 
 /// QUIC application error code: closing because the transport shuts down.
@@ -42,6 +44,19 @@ pub const ERR_REPLACED: u32 = 0x5b03;
 /// Accepted connections kept per peer (each peer normally holds exactly one).
 pub const MAX_INBOUND_PER_PEER: usize = 4;
 
+/// The outgoing side of one member, as seen by [`QuicTransport::peers`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PeerStatus {
+    /// The member.
+    pub id: NodeId,
+    /// Where it is dialled.
+    pub addr: SocketAddr,
+    /// Whether the writer currently holds a connection to it.
+    pub connected: bool,
+    /// Frames waiting in its queue.
+    pub queued: usize,
+}
+
 /// A node's QUIC transport for messages of type `M`.
 pub struct QuicTransport<M> {
     shared: Arc<Shared>,
@@ -49,16 +64,16 @@ pub struct QuicTransport<M> {
 }
 
 /// State shared by the transport handle and its tasks.
-struct Shared {
-    identity: NodeIdentity,
-    config: TransportConfig,
-    endpoint: quinn::Endpoint,
-    membership: Membership,
-    metrics: Arc<NetMetrics>,
-    runtime: tokio::runtime::Handle,
+pub(super) struct Shared {
+    pub(super) identity: NodeIdentity,
+    pub(super) config: TransportConfig,
+    pub(super) endpoint: quinn::Endpoint,
+    pub(super) membership: Membership,
+    pub(super) metrics: Arc<NetMetrics>,
+    pub(super) runtime: tokio::runtime::Handle,
     peers: Mutex<HashMap<NodeId, Peer>>,
     inbound: Mutex<HashMap<NodeId, Vec<quinn::Connection>>>,
-    shutdown: watch::Sender<bool>,
+    pub(super) shutdown: watch::Sender<bool>,
 }
 
 /// The outgoing side of one member.
@@ -73,7 +88,7 @@ struct Peer {
 
 // Every critical section on these maps is a handful of insertions or removals that cannot
 // panic halfway, so a poisoned lock still guards a consistent map.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -139,6 +154,21 @@ where
     /// The current membership (read-only view; change it with [`Self::update_membership`]).
     pub fn membership(&self) -> &Membership {
         &self.shared.membership
+    }
+
+    /// The outgoing side of every member but this node, ordered by id.
+    pub fn peers(&self) -> Vec<PeerStatus> {
+        let mut peers: Vec<PeerStatus> = lock(&self.shared.peers)
+            .iter()
+            .map(|(id, p)| PeerStatus {
+                id: *id,
+                addr: p.addr,
+                connected: p.connected.load(Ordering::Acquire),
+                queued: p.queue.len(),
+            })
+            .collect();
+        peers.sort_by_key(|p| p.id);
+        peers
     }
 
     /// Replaces the membership: removed members are disconnected at once and refused from
@@ -338,7 +368,7 @@ impl Shared {
 
     /// Tracks an accepted connection; beyond [`MAX_INBOUND_PER_PEER`] the oldest ones are
     /// closed (a restarted peer's new connection replaces the stale one).
-    fn register_inbound(&self, peer: NodeId, conn: quinn::Connection) {
+    pub(super) fn register_inbound(&self, peer: NodeId, conn: quinn::Connection) {
         let mut inbound = lock(&self.inbound);
         let conns = inbound.entry(peer).or_default();
         conns.push(conn);
@@ -351,7 +381,7 @@ impl Shared {
         }
     }
 
-    fn unregister_inbound(&self, peer: &NodeId, stable_id: usize) {
+    pub(super) fn unregister_inbound(&self, peer: &NodeId, stable_id: usize) {
         let mut inbound = lock(&self.inbound);
         if let Some(conns) = inbound.get_mut(peer) {
             conns.retain(|c| c.stable_id() != stable_id);
@@ -361,7 +391,7 @@ impl Shared {
         }
     }
 
-    async fn dial(
+    pub(super) async fn dial(
         &self,
         client: &quinn::ClientConfig,
         addr: SocketAddr,
@@ -374,263 +404,6 @@ impl Shared {
             Ok(Ok(conn)) => Ok(conn),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("connect timed out".into()),
-        }
-    }
-}
-
-/// Where the writer goes after a stream ends.
-enum Next {
-    /// Open a new stream on the same connection.
-    Reopen,
-    /// The connection is gone: dial again.
-    Redial,
-    /// The peer was removed or the queue drained at shutdown.
-    Exit,
-}
-
-/// What a writer task needs to know about its peer.
-struct PeerLink {
-    peer: NodeId,
-    addr: SocketAddr,
-    queue: Arc<PeerQueue>,
-    connected: Arc<AtomicBool>,
-}
-
-/// The writer of one peer: dial (with backoff), then copy queued frames onto a stream.
-async fn run_peer(shared: Arc<Shared>, link: PeerLink, mut stop: watch::Receiver<bool>) {
-    let PeerLink {
-        peer,
-        addr,
-        queue,
-        connected,
-    } = link;
-    let client = match tls::client_config(
-        &shared.identity,
-        peer,
-        shared.membership.clone(),
-        shared.metrics.clone(),
-        &shared.config,
-    ) {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(%peer, error = %e, "cannot build the client TLS configuration");
-            return;
-        }
-    };
-    let mut attempt = 0u32;
-    let mut connected_before = false;
-    let mut pending: Option<Bytes> = None;
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let dialled = tokio::select! {
-            r = shared.dial(&client, addr) => r,
-            _ = stop.changed() => return,
-        };
-        let conn = match dialled {
-            Ok(conn) => conn,
-            Err(error) => {
-                let delay = shared.config.backoff(attempt);
-                attempt = attempt.saturating_add(1);
-                debug!(%peer, %addr, %error, ?delay, "dial failed; backing off");
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => continue,
-                    _ = stop.changed() => return,
-                }
-            }
-        };
-        shared.metrics.connected(connected_before);
-        debug!(%peer, %addr, reconnect = connected_before, "connected");
-        connected_before = true;
-        connected.store(true, Ordering::Release);
-        let up_since = tokio::time::Instant::now();
-        loop {
-            match write_stream(&shared, &conn, &queue, &mut stop, &mut pending).await {
-                Next::Reopen => continue,
-                Next::Redial => break,
-                Next::Exit => return,
-            }
-        }
-        connected.store(false, Ordering::Release);
-        // A connection that stayed up a while was healthy: redial at once. One that died
-        // young (e.g. the peer refused our certificate after the handshake) counts as a
-        // failed attempt, so a refused node does not hammer its peer.
-        if up_since.elapsed() >= shared.config.backoff_max {
-            attempt = 0;
-        } else {
-            let delay = shared.config.backoff(attempt);
-            attempt = attempt.saturating_add(1);
-            debug!(%peer, reason = ?conn.close_reason(), ?delay, "connection lost early; backing off");
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = stop.changed() => return,
-            }
-        }
-    }
-}
-
-/// Opens one stream on `conn` and writes frames until it fails, the connection closes,
-/// the writer is stopped, or the queue is closed and drained.
-async fn write_stream(
-    shared: &Shared,
-    conn: &quinn::Connection,
-    queue: &PeerQueue,
-    stop: &mut watch::Receiver<bool>,
-    pending: &mut Option<Bytes>,
-) -> Next {
-    let mut stream = match conn.open_uni().await {
-        Ok(s) => s,
-        Err(_) => return Next::Redial,
-    };
-    // Resolves if the peer stops the stream (it refused one of our frames), so an idle
-    // writer moves to a fresh stream before the next frame instead of losing it.
-    let stopped = stream.stopped();
-    tokio::pin!(stopped);
-    loop {
-        let frame = match pending.take() {
-            Some(f) => f,
-            None => tokio::select! {
-                biased;
-                _ = stop.changed() => return Next::Exit,
-                f = queue.pop() => match f {
-                    Some(f) => f,
-                    None => {
-                        // Shutdown: everything queued was written; wait for the peer's
-                        // acknowledgement (bounded by the shutdown deadline).
-                        if stream.finish().is_ok() {
-                            let _ = stream.stopped().await;
-                        }
-                        return Next::Exit;
-                    }
-                },
-                _ = conn.closed() => return Next::Redial,
-                code = &mut stopped => {
-                    warn!(?code, "peer stopped our stream; opening a new one");
-                    shared.metrics.refused_by_peer();
-                    return Next::Reopen;
-                }
-            },
-        };
-        let written = tokio::select! {
-            r = stream.write_all(&frame) => r,
-            _ = stop.changed() => return Next::Exit,
-        };
-        match written {
-            Ok(()) => shared.metrics.frame_out(frame.len()),
-            Err(quinn::WriteError::Stopped(code)) => {
-                // The peer refused this stream (e.g. it could not decode a frame): retrying
-                // the same bytes would loop, so the frame is dropped and counted.
-                warn!(error_code = %code, "peer stopped our stream; dropping the frame");
-                shared.metrics.refused_by_peer();
-                return Next::Reopen;
-            }
-            Err(e) => {
-                debug!(error = %e, "stream write failed; will retry the frame");
-                *pending = Some(frame);
-                return if conn.close_reason().is_some() {
-                    Next::Redial
-                } else {
-                    Next::Reopen
-                };
-            }
-        }
-    }
-}
-
-/// Accepts incoming connections until shutdown.
-async fn accept_loop<M>(shared: Arc<Shared>, tx: mpsc::Sender<(NodeId, M)>)
-where
-    M: DeserializeOwned + Send + 'static,
-{
-    let mut stop = shared.shutdown.subscribe();
-    loop {
-        let incoming = tokio::select! {
-            i = shared.endpoint.accept() => i,
-            _ = stop.changed() => return,
-        };
-        let Some(incoming) = incoming else { return };
-        shared
-            .runtime
-            .spawn(serve_connection(shared.clone(), incoming, tx.clone()));
-    }
-}
-
-/// The member behind an established connection, from its verified certificate.
-fn peer_of(conn: &quinn::Connection) -> Option<NodeId> {
-    let certs = conn
-        .peer_identity()?
-        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
-        .ok()?;
-    node_id_from_certificate(certs.first()?).ok()
-}
-
-/// Completes the handshake of an incoming connection and reads every stream it opens.
-async fn serve_connection<M>(
-    shared: Arc<Shared>,
-    incoming: quinn::Incoming,
-    tx: mpsc::Sender<(NodeId, M)>,
-) where
-    M: DeserializeOwned + Send + 'static,
-{
-    let conn = match incoming.await {
-        Ok(conn) => conn,
-        Err(e) => {
-            // Refusals by our verifier are counted there; this is only logged.
-            debug!(error = %e, "incoming handshake failed");
-            return;
-        }
-    };
-    let Some(peer) = peer_of(&conn) else {
-        conn.close(VarInt::from_u32(ERR_NOT_MEMBER), b"no identity");
-        return;
-    };
-    shared.register_inbound(peer, conn.clone());
-    debug!(%peer, "accepted connection");
-    while let Ok(recv) = conn.accept_uni().await {
-        shared
-            .runtime
-            .spawn(read_stream(shared.clone(), peer, recv, tx.clone()));
-    }
-    shared.unregister_inbound(&peer, conn.stable_id());
-}
-
-/// Reads frames from one stream until it ends or carries a bad frame.
-async fn read_stream<M>(
-    shared: Arc<Shared>,
-    peer: NodeId,
-    mut recv: quinn::RecvStream,
-    tx: mpsc::Sender<(NodeId, M)>,
-) where
-    M: DeserializeOwned + Send + 'static,
-{
-    let max = shared.config.max_frame_bytes;
-    let mut buf = Vec::new();
-    loop {
-        match frame::read_frame::<_, M>(&mut recv, max, &mut buf).await {
-            Ok(Some(msg)) => {
-                if !shared.membership.contains(&peer) {
-                    shared.metrics.non_member();
-                    let _ = recv.stop(VarInt::from_u32(ERR_NOT_MEMBER));
-                    return;
-                }
-                shared.metrics.frame_in(buf.len() + LEN_PREFIX);
-                if tx.send((peer, msg)).await.is_err() {
-                    return;
-                }
-            }
-            Ok(None) => return,
-            Err(e) => {
-                match e.rejection() {
-                    Some(why) => {
-                        shared.metrics.rejected(why);
-                        warn!(%peer, error = %e, "bad frame; closing the stream");
-                        let _ = recv.stop(VarInt::from_u32(ERR_BAD_FRAME));
-                    }
-                    None => debug!(%peer, error = %e, "stream ended"),
-                }
-                return;
-            }
         }
     }
 }
