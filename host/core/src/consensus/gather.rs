@@ -88,6 +88,7 @@ impl<S: ReplicaState> Node<S> {
         if self.round.proposal.is_none() {
             self.round.digest = Some(p.payload.batch_digest());
             self.round.proposal = Some(p);
+            self.round.started = self.now;
         }
         Ok(())
     }
@@ -138,6 +139,7 @@ impl<S: ReplicaState> Node<S> {
                 if self.round.proposal.is_none() && p.payload.view == self.round.view {
                     self.round.digest = Some(p.payload.batch_digest());
                     self.round.proposal = Some(p.clone());
+                    self.round.started = self.now;
                 }
             }
             Message::Commit(c) => {
@@ -431,13 +433,21 @@ impl<S: ReplicaState> Node<S> {
         let n = proposal.payload.batch.len();
         let valid = self.valid_reveals(d, n, path, view);
         let signers: BTreeSet<NodeId> = valid.iter().map(|r| r.signer).collect();
+        // Authority paths give the deciding layer until `authority_wait` after the
+        // proposal; a layer that stays silent gets its operations escalated (or, on the
+        // Low path, resolved from the reveals that did arrive) instead of stalling the log.
+        let wait = self.config.authority_wait.min(self.config.base_timeout / 2);
+        let waited = self.now >= self.round.started.saturating_add(wait);
+        if matches!(path, Path::Authority(_)) && self.round.grace_until.is_none() {
+            self.round.grace_until = Some(self.round.started.saturating_add(wait));
+        }
         let ready = match path {
             Path::Empty => true,
             Path::Authority(AuthorityLevel::High) => {
                 self.primary(view).is_some_and(|p| signers.contains(&p))
             }
             Path::Authority(AuthorityLevel::Medium) => {
-                self.state.seed(view).is_some_and(|s| signers.contains(&s))
+                self.state.seed(view).is_some_and(|s| signers.contains(&s)) || waited
             }
             Path::Full | Path::Authority(AuthorityLevel::Low) => {
                 let enough = if path == Path::Full {
@@ -446,27 +456,32 @@ impl<S: ReplicaState> Node<S> {
                     self.state.is_light_quorum(view, &signers)
                 };
                 if !enough {
-                    return;
-                }
-                let grace = *self
-                    .round
-                    .grace_until
-                    .get_or_insert(self.now + self.config.reveal_grace);
-                let expected: BTreeSet<NodeId> = if path == Path::Full {
-                    self.round
-                        .commits
-                        .values()
-                        .filter(|c| c.payload.batch == d)
-                        .map(|c| c.signer)
-                        .collect()
+                    if path == Path::Full || !waited {
+                        return;
+                    }
+                    true
                 } else {
-                    self.state
-                        .eligible()
-                        .into_iter()
-                        .filter(|id| self.reveals_on(id, path, view))
-                        .collect()
-                };
-                expected.is_subset(&signers) || self.now >= grace
+                    let grace = self.now + self.config.reveal_grace;
+                    let grace = *self
+                        .round
+                        .grace_until
+                        .insert(self.round.grace_until.map_or(grace, |g| g.min(grace)));
+                    let expected: BTreeSet<NodeId> = if path == Path::Full {
+                        self.round
+                            .commits
+                            .values()
+                            .filter(|c| c.payload.batch == d)
+                            .map(|c| c.signer)
+                            .collect()
+                    } else {
+                        self.state
+                            .eligible()
+                            .into_iter()
+                            .filter(|id| self.reveals_on(id, path, view))
+                            .collect()
+                    };
+                    expected.is_subset(&signers) || self.now >= grace
+                }
             }
         };
         if !ready {
@@ -567,19 +582,20 @@ impl<S: ReplicaState> Node<S> {
         let enough = match path {
             Path::Empty => tally.reveals.is_empty(),
             Path::Full => self.is_quorum(&revealed),
-            Path::Authority(AuthorityLevel::Low) => self.state.is_light_quorum(view, &revealed),
-            Path::Authority(_) => revealed.len() == 1,
+            // The deciding layer may have stayed silent: fewer reveals are allowed (the
+            // rules then escalate or resolve), but never a reveal we sent left out.
+            Path::Authority(AuthorityLevel::Low) => true,
+            Path::Authority(AuthorityLevel::Medium) => revealed.len() <= 1,
+            Path::Authority(AuthorityLevel::High) => revealed.len() == 1,
         };
         if !enough {
             return Err(Reject::Invalid("tally lacks the reveals its path needs"));
         }
-        if self.own_vote(slot, view, "reveal").is_some()
-            && committed.contains_key(&self.id)
+        let omitted_ours = self.own_vote(slot, view, "reveal").is_some()
             && !revealed.contains(&self.id)
-        {
-            return Err(Reject::Invalid(
-                "tally lists our commit but omits our reveal",
-            ));
+            && (!path.sealed() || committed.contains_key(&self.id));
+        if omitted_ours {
+            return Err(Reject::Invalid("tally leaves out the reveal we sent"));
         }
         for c in &tally.commits {
             c.verify()?;

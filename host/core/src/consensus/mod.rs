@@ -79,6 +79,9 @@ pub struct Config {
     pub max_backoff_exp: u32,
     /// How long the primary waits for the remaining reveals once a quorum is in (ms).
     pub reveal_grace: u64,
+    /// How long the primary waits for the deciding layer of an authority batch before it
+    /// tallies without it (ms; capped at half of `base_timeout`).
+    pub authority_wait: u64,
     /// While a slot is undecided, re-send this node's votes of the current (slot, view)
     /// this often (ms), so that lost messages do not force a view change.
     pub resend_interval: u64,
@@ -102,6 +105,7 @@ impl Default for Config {
             max_backoff_exp: 6,
             reveal_grace: 200,
             resend_interval: 300,
+            authority_wait: 500,
             mempool_limit: 100_000,
             log_retention: 4_096,
             catch_up_batch: 32,
@@ -450,6 +454,7 @@ impl<S: ReplicaState> Node<S> {
     fn has_work(&self) -> bool {
         self.mode == Mode::ViewChanging
             || !self.mempool.is_empty()
+            || !self.evidence.is_empty()
             || self.round.proposal.is_some()
             || self.round.tally.is_some()
             || self.prepared.is_some()
@@ -510,6 +515,13 @@ impl<S: ReplicaState> Node<S> {
         votes.sort_by_key(|m| phase_order(m.phase()));
         for msg in votes {
             self.effects.push(Effect::Broadcast { msg });
+        }
+        // Proofs not yet in the log: gossip again, so some primary records them.
+        let proofs: Vec<Misbehaviour> = self.evidence.values().cloned().collect();
+        for proof in proofs {
+            self.effects.push(Effect::Broadcast {
+                msg: Message::Evidence(Box::new(proof)),
+            });
         }
     }
 

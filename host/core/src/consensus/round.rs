@@ -16,6 +16,8 @@ pub(super) struct Round {
     pub view: View,
     /// The primary's proposal, once seen.
     pub proposal: Option<Signed<Proposal>>,
+    /// When the proposal entered the round (virtual ms).
+    pub started: u64,
     /// Its batch digest `d`.
     pub digest: Option<Digest>,
     /// First commit per signer (any digest; only those for `d` count).
@@ -45,6 +47,7 @@ impl Round {
             slot,
             view,
             proposal: None,
+            started: 0,
             digest: None,
             commits: BTreeMap::new(),
             reveals: BTreeMap::new(),
