@@ -832,3 +832,70 @@ fn lost_votes_are_resent_without_a_view_change() {
     assert_eq!(c.decided[0][0].view, 0);
     assert!(c.nodes.iter().all(|n| n.stats().view_changes == 0));
 }
+
+#[test]
+fn a_silent_seed_gets_medium_operations_escalated_not_stalled() {
+    let mut c = Cluster::new(4);
+    let seed = c.layer(Layer::Seed, 0);
+    c.down.insert(seed);
+    c.submit(0, maintenance("cache"));
+    assert!(c.run_until(10_000, |c| c.all_decided(1)));
+    c.assert_agreement();
+    let e = &c.decided[0][0];
+    assert_eq!(e.view, 0, "no view change needed");
+    assert!(matches!(e.decisions(), [Decision::Escalated { .. }]));
+}
+
+#[test]
+fn a_silent_latent_member_sends_low_operations_to_the_resolver() {
+    let mut c = Cluster::new(4);
+    let latent = c.layer(Layer::Latent, 0);
+    c.down.insert(latent);
+    c.resolver = Box::new(|_, _, latent| {
+        assert!(
+            latent.result.is_some() && latent.agreement == 5_000,
+            "one of two latent members revealed"
+        );
+        ResolverVerdict::Accept(Layer::Latent)
+    });
+    c.submit(0, optimise("warm caches"));
+    assert!(c.run_until(10_000, |c| c.all_decided(1)));
+    c.assert_agreement();
+    assert!(matches!(
+        c.decided[0][0].decisions(),
+        [Decision::Resolved {
+            layer: Layer::Latent,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_tally_leaving_out_a_sent_reveal_is_refused() {
+    // The primary's tally drops the seed's reveal on the Medium path; the seed refuses
+    // the tally, the other two accept it (3 of 4 = quorum with the primary).
+    let mut c = Cluster::new(4);
+    let (primary, seed) = (c.layer(Layer::Primary, 0), c.layer(Layer::Seed, 0));
+    let key = c.keys[primary].clone();
+    let seed_id = c.nodes[seed].id();
+    c.tamper = Some(Box::new(move |from, _, m| match m {
+        Message::Tally(t) if from == primary => {
+            let mut body = t.payload.clone();
+            body.reveals.retain(|r| r.signer != seed_id);
+            body.decisions = vec![Decision::Escalated {
+                reason: "the deciding layer revealed no result".into(),
+            }];
+            Some(Message::Tally(Box::new(Signed::new(body, &key))))
+        }
+        other => Some(other),
+    }));
+    c.submit(primary, maintenance("disk"));
+    c.run_until(400, |_| false);
+    assert!(
+        c.nodes[seed]
+            .stats()
+            .rejected
+            .get("invalid")
+            .is_some_and(|n| *n >= 1)
+    );
+}
