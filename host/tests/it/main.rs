@@ -6,7 +6,8 @@
 //! `hostile` (each hostile module ends in its own typed error and the runtime keeps
 //! serving), `hotswap` (atomic swaps under concurrent calls, rollback), `cache` (verified
 //! artifact cache, tampering, hash mismatch), `determinism` (two engines, identical bytes
-//! and fuel), `examples` (the documented JSON inputs parse), `cli` (the binary end to end).
+//! and fuel), `examples` (the documented JSON inputs parse), `cli` (the binary end to end),
+//! `twins` (the Rust median-price module and its C twin agree byte for byte).
 
 mod cache;
 mod cli;
@@ -16,3 +17,4 @@ mod determinism;
 mod examples;
 mod hostile;
 mod hotswap;
+mod twins;
