@@ -49,6 +49,16 @@
 //! assert_eq!(host.logs().len(), 1);
 //! ```
 //!
+//! # Building a module
+//! A module is a crate with `crate-type = ["cdylib", "rlib"]` that depends on this one,
+//! implements one world's trait and invokes that world's export macro once. Built with
+//! `cargo build --release --target wasm32-unknown-unknown`, it is a core module that
+//! carries its WIT world in custom sections; `wit-component` (`ComponentEncoder`, or
+//! `wasm-tools component new`) turns it into the component a node loads. The modules of
+//! this repository are built that way by the `spore-artifacts` crate's build script.
+//! Nothing here imports WASI: a module imports only `spore:policy/snapshot` and
+//! `spore:policy/log`, and only if it uses them.
+//!
 //! # Determinism
 //! The host interface is read-only and deterministic: the snapshot is taken at the start
 //! of the slot, parameters are integers, and nothing here reads a clock, a random source

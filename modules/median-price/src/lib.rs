@@ -34,6 +34,18 @@
 //! | 8      | 4    | kept report count, `u32` little-endian   |
 //! | 12     | 4    | dropped report count, `u32` little-endian|
 //!
+//! # Rejections
+//! The reason strings are part of the agreed result, so the C twin reproduces them byte
+//! for byte (`{n}` is a decimal integer, no padding):
+//!
+//! | case | code | reason |
+//! |------|------|--------|
+//! | length not a multiple of 16 | `malformed` | `input length {len} is not a multiple of 16` |
+//! | zero reports | `malformed` | `no price reports` |
+//! | duplicate reporter | `malformed` | `reporter {index} reported more than once` (smallest duplicated index) |
+//! | compute of another kind | `unsupported` | ``compute kind `{kind}` is not `median-price` `` |
+//! | any other operation | `unsupported` | ``median-price only computes `compute` operations`` |
+//!
 //! # Determinism
 //! Integer arithmetic only; sorting is by value, so the order of reports in the input
 //! does not change the output. The C twin (`modules/median-price-c`) implements the same
