@@ -16,4 +16,5 @@ pub use spore_core as core;
 pub mod cli;
 pub mod modules;
 pub mod net;
+pub mod node;
 pub mod store;

@@ -1,6 +1,8 @@
 //! The `spore` command line: one file per command family, dispatched from here.
 
 pub mod demo;
+pub mod genesis;
+pub mod keygen;
 pub mod module;
 pub mod simulate;
 
@@ -30,6 +32,11 @@ pub enum Command {
     Module(module::ModuleCommand),
     /// Run seeded Byzantine scenarios through the deterministic simulator.
     Simulate(simulate::SimulateArgs),
+    /// Create a node key file (owner-only permissions) and print the node id.
+    Keygen(keygen::KeygenArgs),
+    /// Build, sign and verify a genesis file.
+    #[command(subcommand)]
+    Genesis(genesis::GenesisCommand),
 }
 
 /// Parse the command line and run the command; the process exit code comes from the result.
@@ -38,5 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Module(cmd) => module::run(cmd),
         Command::Simulate(args) => simulate::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Genesis(cmd) => genesis::run(cmd),
     }
 }

@@ -1,0 +1,254 @@
+//! The node's TOML configuration, with documented defaults.
+//!
+//! # Design
+//! Only what may differ between nodes lives here (key, paths, addresses, timers, logs);
+//! everything the cluster must agree on (trust rules, quorum, fuel budgets, modules) is
+//! in the genesis and changes only through decided operations. Relative paths are
+//! resolved against the directory of the config file.
+//!
+//! ```toml
+//! key_file = "node.key"          # written by `spore keygen`
+//! genesis_file = "genesis.json"  # written by `spore genesis ...`
+//! data_dir = "data"              # redb store and module artifact cache
+//! # listen = "127.0.0.1:7000"    # peer QUIC address; default: this node's genesis address
+//! client_listen = "127.0.0.1:7100"
+//! log = "info"
+//! tick_ms = 20                   # how often virtual time advances
+//! [consensus]
+//! base_timeout_ms = 1000
+//! reveal_grace_ms = 200
+//! resend_interval_ms = 300
+//! max_batch = 64
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for [`NodeConfig`].
+    #[error("invalid config {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML error.
+        source: toml::de::Error,
+    },
+    /// The config could not be written as TOML.
+    #[error("cannot encode config: {0}")]
+    Encode(#[from] toml::ser::Error),
+}
+
+/// A node's configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's key file (from `spore keygen`). Default `node.key`.
+    #[serde(default = "default_key_file")]
+    pub key_file: PathBuf,
+    /// The signed genesis (JSON, from `spore genesis`). Default `genesis.json`.
+    #[serde(default = "default_genesis_file")]
+    pub genesis_file: PathBuf,
+    /// Directory for the store and the artifact cache. Default `data`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Peer-to-peer QUIC listen address; default: this node's address in the genesis.
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Client QUIC listen address (submit, status, log, trust). Default 127.0.0.1:7100.
+    #[serde(default = "default_client_listen")]
+    pub client_listen: SocketAddr,
+    /// Log filter (tracing `EnvFilter` syntax). Default `info`.
+    #[serde(default = "default_log")]
+    pub log: String,
+    /// Milliseconds between virtual-time ticks fed to consensus. Default 20.
+    #[serde(default = "default_tick_ms")]
+    pub tick_ms: u64,
+    /// Consensus timers and batching.
+    #[serde(default)]
+    pub consensus: ConsensusConfig,
+    /// Test and demo only: make this node misbehave (see [`Byzantine`]). Default none.
+    #[serde(default)]
+    pub byzantine: Option<Byzantine>,
+}
+
+/// Consensus timers (milliseconds) and batching; these may differ between nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusConfig {
+    /// Progress timeout before a view change, doubled per consecutive view change.
+    #[serde(default = "default_base_timeout")]
+    pub base_timeout_ms: u64,
+    /// How long the primary waits for the remaining reveals once a quorum is in.
+    #[serde(default = "default_reveal_grace")]
+    pub reveal_grace_ms: u64,
+    /// How often a node re-sends its votes while a slot is undecided.
+    #[serde(default = "default_resend")]
+    pub resend_interval_ms: u64,
+    /// Most operations per batch.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+}
+
+/// A deliberate misbehaviour, for the devnet and the cluster tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Byzantine {
+    /// Report a wrong validator result for every operation (it is outvoted, slashed for
+    /// dissent, and eventually excluded).
+    WrongResult,
+}
+
+fn default_key_file() -> PathBuf {
+    PathBuf::from("node.key")
+}
+fn default_genesis_file() -> PathBuf {
+    PathBuf::from("genesis.json")
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_client_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7100))
+}
+fn default_log() -> String {
+    "info".to_owned()
+}
+fn default_tick_ms() -> u64 {
+    20
+}
+fn default_base_timeout() -> u64 {
+    1_000
+}
+fn default_reveal_grace() -> u64 {
+    200
+}
+fn default_resend() -> u64 {
+    300
+}
+fn default_max_batch() -> usize {
+    64
+}
+
+impl Default for ConsensusConfig {
+    fn default() -> Self {
+        ConsensusConfig {
+            base_timeout_ms: default_base_timeout(),
+            reveal_grace_ms: default_reveal_grace(),
+            resend_interval_ms: default_resend(),
+            max_batch: default_max_batch(),
+        }
+    }
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            key_file: default_key_file(),
+            genesis_file: default_genesis_file(),
+            data_dir: default_data_dir(),
+            listen: None,
+            client_listen: default_client_listen(),
+            log: default_log(),
+            tick_ms: default_tick_ms(),
+            consensus: ConsensusConfig::default(),
+            byzantine: None,
+        }
+    }
+}
+
+impl ConsensusConfig {
+    /// The consensus machine's config (other tunables at their defaults).
+    pub fn to_core(&self) -> spore_core::consensus::Config {
+        spore_core::consensus::Config {
+            max_batch: self.max_batch.max(1),
+            base_timeout: self.base_timeout_ms.max(1),
+            reveal_grace: self.reveal_grace_ms,
+            resend_interval: self.resend_interval_ms.max(1),
+            ..spore_core::consensus::Config::default()
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Parse a config from TOML text (paths left as written).
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Load `path`, resolving relative paths against its directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Self::from_toml(&text, path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut config.key_file,
+            &mut config.genesis_file,
+            &mut config.data_dir,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(config)
+    }
+
+    /// The config as TOML text.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        Ok(toml::to_string_pretty(self)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_documented_defaults() -> anyhow::Result<()> {
+        let c = NodeConfig::from_toml("", Path::new("x.toml"))?;
+        assert_eq!(c, NodeConfig::default());
+        assert_eq!(c.client_listen.port(), 7100);
+        assert_eq!(c.consensus.to_core().base_timeout, 1_000);
+        Ok(())
+    }
+
+    #[test]
+    fn round_trips_and_resolves_relative_paths() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let mut c = NodeConfig {
+            listen: Some("127.0.0.1:9000".parse()?),
+            byzantine: Some(Byzantine::WrongResult),
+            ..NodeConfig::default()
+        };
+        c.consensus.max_batch = 8;
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, c.to_toml()?)?;
+        let loaded = NodeConfig::load(&path)?;
+        assert_eq!(loaded.key_file, dir.path().join("node.key"));
+        assert_eq!(loaded.consensus.max_batch, 8);
+        assert_eq!(loaded.byzantine, Some(Byzantine::WrongResult));
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(NodeConfig::from_toml("colour = 3", Path::new("x.toml")).is_err());
+    }
+}
