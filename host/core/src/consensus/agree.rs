@@ -161,6 +161,7 @@ impl<S: ReplicaState> Node<S> {
         self.deadline = None;
         self.resend_at = None;
         self.seen.retain(|k, _| k.1 >= next);
+        self.verified.clear();
         self.own.retain(|k, _| k.0 >= next);
         self.validator_results.retain(|k, _| k.0 >= next);
         self.resolver_results.clear();

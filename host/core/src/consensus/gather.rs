@@ -461,7 +461,7 @@ impl<S: ReplicaState> Node<S> {
                     }
                     true
                 } else {
-                    let grace = self.now + self.config.reveal_grace;
+                    let grace = self.now.saturating_add(self.config.reveal_grace);
                     let grace = *self
                         .round
                         .grace_until
@@ -524,7 +524,7 @@ impl<S: ReplicaState> Node<S> {
         if self.round.tally.is_some() || self.round.pending_tally.is_some() {
             return Ok(());
         }
-        tally.proposal.verify()?;
+        self.check_sig(&tally.proposal)?;
         self.check_proposal(&tally.proposal)?;
         if let Some(proof) = self.check_equivocation(&Message::Proposal(tally.proposal.clone())) {
             self.add_evidence(proof);
@@ -598,10 +598,10 @@ impl<S: ReplicaState> Node<S> {
             return Err(Reject::Invalid("tally leaves out the reveal we sent"));
         }
         for c in &tally.commits {
-            c.verify()?;
+            self.check_sig(c)?;
         }
         for r in &tally.reveals {
-            r.verify()?;
+            self.check_sig(r)?;
         }
         // Compare with what we received directly: a difference is an equivocation.
         let votes: Vec<Message> = tally

@@ -172,6 +172,9 @@ pub struct Node<S: ReplicaState> {
     view_changes: BTreeMap<View, BTreeMap<NodeId, Signed<ViewChange>>>,
     /// First vote seen per (signer, slot, view, phase), for equivocation detection.
     seen: HashMap<(NodeId, Slot, View, &'static str), Message>,
+    /// Envelope digests of signed votes already verified (cleared per slot): a vote seen
+    /// directly is not verified again inside a tally, certificate or new-view.
+    verified: HashSet<Digest>,
     /// This node's own votes per (slot, view, phase): never sign a different one.
     own: HashMap<(Slot, View, &'static str), Message>,
     mempool: VecDeque<(Digest, Operation)>,
@@ -217,6 +220,7 @@ impl<S: ReplicaState> Node<S> {
             new_view_msg: None,
             view_changes: BTreeMap::new(),
             seen: HashMap::new(),
+            verified: HashSet::new(),
             own: HashMap::new(),
             mempool: VecDeque::new(),
             mempool_ids: HashSet::new(),
@@ -384,6 +388,38 @@ impl<S: ReplicaState> Node<S> {
         id
     }
 
+    /// Verify a signed payload once (cached by envelope digest).
+    fn check_sig<T: crate::crypto::Signable>(&mut self, signed: &Signed<T>) -> Result<(), Reject> {
+        let key = signed.envelope_digest();
+        if self.verified.contains(&key) {
+            return Ok(());
+        }
+        signed.verify()?;
+        if self.verified.len() >= 1 << 16 {
+            self.verified.clear();
+        }
+        self.verified.insert(key);
+        Ok(())
+    }
+
+    /// Verify the signature of a signed vote (cached).
+    fn check_vote_signature(&mut self, vote: &Message) -> Result<(), Reject> {
+        match vote {
+            Message::Proposal(m) => self.check_sig(m),
+            Message::Commit(m) => self.check_sig(m),
+            Message::Reveal(m) => self.check_sig(m),
+            Message::Tally(m) => self.check_sig(m.as_ref()),
+            Message::Accept(m) => self.check_sig(m),
+            Message::Confirm(m) => self.check_sig(m),
+            Message::ViewChange(m) => self.check_sig(m.as_ref()),
+            Message::NewView(m) => self.check_sig(m.as_ref()),
+            Message::Evidence(_)
+            | Message::Submit(_)
+            | Message::CatchUpRequest { .. }
+            | Message::CatchUpResponse { .. } => Ok(()),
+        }
+    }
+
     /// Sign-and-send discipline: persist, remember, then broadcast. Refuses to sign a
     /// second, different vote for a (slot, view, phase) this node already voted in.
     fn cast(&mut self, msg: Message) -> bool {
@@ -402,6 +438,23 @@ impl<S: ReplicaState> Node<S> {
         self.absorb_own(&msg);
         self.effects.push(Effect::Broadcast { msg });
         true
+    }
+
+    /// Record one of our own votes as verified (we signed it).
+    fn mark_own_verified(&mut self, msg: &Message) -> Option<()> {
+        let key = match msg {
+            Message::Proposal(m) => m.envelope_digest(),
+            Message::Commit(m) => m.envelope_digest(),
+            Message::Reveal(m) => m.envelope_digest(),
+            Message::Tally(m) => m.envelope_digest(),
+            Message::Accept(m) => m.envelope_digest(),
+            Message::Confirm(m) => m.envelope_digest(),
+            Message::ViewChange(m) => m.envelope_digest(),
+            Message::NewView(m) => m.envelope_digest(),
+            _ => return None,
+        };
+        self.verified.insert(key);
+        Some(())
     }
 
     /// Whether this node already cast a vote for (slot, view, phase), and which.
@@ -447,7 +500,8 @@ impl<S: ReplicaState> Node<S> {
     }
 
     fn timeout(&self) -> u64 {
-        self.config.base_timeout << self.backoff.min(self.config.max_backoff_exp)
+        let exp = self.backoff.min(self.config.max_backoff_exp).min(32);
+        self.config.base_timeout.saturating_mul(1 << exp)
     }
 
     /// Whether the node has anything it waits for (so a silent primary is noticed).
@@ -464,10 +518,10 @@ impl<S: ReplicaState> Node<S> {
     fn arm_timer(&mut self) {
         if self.has_work() {
             if self.deadline.is_none() {
-                self.deadline = Some(self.now + self.timeout());
+                self.deadline = Some(self.now.saturating_add(self.timeout()));
             }
             if self.resend_at.is_none() {
-                self.resend_at = Some(self.now + self.config.resend_interval);
+                self.resend_at = Some(self.now.saturating_add(self.config.resend_interval));
             }
         } else {
             self.deadline = None;
@@ -490,7 +544,7 @@ impl<S: ReplicaState> Node<S> {
         if self.deadline.is_some_and(|d| self.now >= d) {
             self.deadline = None;
             self.timer_set = None;
-            self.start_view_change(self.view + 1);
+            self.start_view_change(self.view.saturating_add(1));
         }
         if self.round.grace_until.is_some_and(|g| self.now >= g) {
             self.timer_set = None;
@@ -625,7 +679,7 @@ impl<S: ReplicaState> Node<S> {
             self.buffer(from, vote);
             return Ok(());
         }
-        vote.verify_signature()?;
+        self.check_vote_signature(&vote)?;
         if let Some(proof) = self.check_equivocation(&vote) {
             self.add_evidence(proof);
             return Err(Reject::Equivocation(signer));

@@ -22,7 +22,7 @@ impl<S: ReplicaState> Node<S> {
         self.round = Round::new(slot, target);
         self.backoff = self.backoff.saturating_add(1);
         self.stats.view_changes += 1;
-        self.deadline = Some(self.now + self.timeout());
+        self.deadline = Some(self.now.saturating_add(self.timeout()));
         let msg = match self.own_vote(slot, target, "view-change") {
             // Restarted mid-view-change: re-send what we sent, never a different one.
             Some(old) => old.clone(),
@@ -41,7 +41,7 @@ impl<S: ReplicaState> Node<S> {
     }
 
     /// Check a prepared certificate for the current slot.
-    fn check_prepared(&self, cert: &PreparedCert) -> Result<(), Reject> {
+    fn check_prepared(&mut self, cert: &PreparedCert) -> Result<(), Reject> {
         let tally = &cert.tally;
         if tally.payload.slot() != self.slot() {
             return Err(Reject::Invalid("prepared certificate for another slot"));
@@ -69,9 +69,9 @@ impl<S: ReplicaState> Node<S> {
         if !self.is_quorum(&signers) {
             return Err(Reject::Invalid("prepared certificate without a quorum"));
         }
-        tally.verify()?;
+        self.check_sig(tally)?;
         for a in &cert.accepts {
-            a.verify()?;
+            self.check_sig(a)?;
         }
         Ok(())
     }
@@ -168,7 +168,7 @@ impl<S: ReplicaState> Node<S> {
             return Err(Reject::Invalid("new-view without a quorum of view changes"));
         }
         for vc in &body.view_changes {
-            vc.verify()?;
+            self.check_sig(vc)?;
             if let Some(cert) = &vc.payload.prepared {
                 self.check_prepared(cert)?;
             }
@@ -192,7 +192,7 @@ impl<S: ReplicaState> Node<S> {
             self.round.fixed = true;
         }
         self.view_changes.retain(|v, _| *v > nv.view);
-        self.deadline = Some(self.now + self.timeout());
+        self.deadline = Some(self.now.saturating_add(self.timeout()));
         self.new_view_msg = Some(signed);
         self.replay_future();
     }
