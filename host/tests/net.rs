@@ -40,6 +40,14 @@ fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
+/// Logs on demand: `RUST_LOG=spore=debug cargo test --test net -- --nocapture`.
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 fn bind(seed: u8) -> Result<QuicTransport<Msg>> {
     bind_as(seed)
 }
@@ -48,11 +56,7 @@ fn bind_as<M>(seed: u8) -> Result<QuicTransport<M>>
 where
     M: Serialize + serde::de::DeserializeOwned + Send + 'static,
 {
-    // Logs on demand: RUST_LOG=spore=debug cargo test --test net -- --nocapture
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+    init_tracing();
     Ok(QuicTransport::bind(
         NodeIdentity::new(&key(seed))?,
         loopback(),
@@ -402,5 +406,172 @@ async fn loopback_throughput() -> Result<()> {
         0,
         "send_wait never drops"
     );
+    Ok(())
+}
+
+// ----- a peer killed with SIGKILL: a child process runs it, the test kills it -----
+
+const NET_CHILD_ENV: &str = "SPORE_NET_CHILD";
+const NET_CHILD_TEST: &str = "net_child_node";
+
+/// Long idle timeout: only a stateless reset can reveal the dead peer quickly.
+fn sigkill_config() -> TransportConfig {
+    TransportConfig {
+        idle_timeout: Duration::from_secs(120),
+        keep_alive: Duration::from_secs(1),
+        ..config()
+    }
+}
+
+/// Child body: a node (seed 71) listening at the given address, knowing one peer; prints
+/// `listening ADDR`, then `got N` for every `Ping(N)`.
+#[tokio::test]
+#[ignore = "child process of a_peer_killed_with_sigkill_is_reset_and_redialled"]
+async fn net_child_node() -> Result<()> {
+    let spec = std::env::var(NET_CHILD_ENV).context("run only by the SIGKILL test")?;
+    let mut parts = spec.split_whitespace();
+    let listen: SocketAddr = parts.next().context("listen address")?.parse()?;
+    let peer_key: [u8; 32] = hex::decode(parts.next().context("peer id")?)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("peer id is not 32 bytes"))?;
+    let peer_addr: SocketAddr = parts.next().context("peer address")?.parse()?;
+    let mut node = None;
+    for _ in 0..100 {
+        match QuicTransport::<Msg>::bind(NodeIdentity::new(&key(71))?, listen, [], sigkill_config())
+        {
+            Ok(t) => {
+                node = Some(t);
+                break;
+            }
+            Err(spore::net::NetError::Bind(_)) => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let mut node = node.context("could not bind")?;
+    node.update_membership([(NodeId::from(peer_key), peer_addr), entry(&node)?]);
+    println!("listening {}", node.local_addr()?);
+    while let Some((_, msg)) = node.recv().await {
+        if let Msg::Ping(n) = msg {
+            println!("got {n}");
+        }
+    }
+    bail!("transport closed")
+}
+
+/// A child node process, killed with SIGKILL when dropped.
+struct ChildNode {
+    process: std::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl ChildNode {
+    fn spawn(listen: SocketAddr, peer: &QuicTransport<Msg>) -> Result<Self> {
+        let spec = format!(
+            "{listen} {} {}",
+            hex::encode(peer.node_id().as_bytes()),
+            peer.local_addr()?
+        );
+        let mut process = std::process::Command::new(std::env::current_exe()?)
+            .args([NET_CHILD_TEST, "--exact", "--ignored", "--nocapture"])
+            .env(NET_CHILD_ENV, spec)
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let stdout = process.stdout.take().context("child stdout")?;
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(|l| l.ok())
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Self { process, lines })
+    }
+
+    /// Waits for the line starting with `prefix`; returns the rest.
+    async fn line(&mut self, prefix: &str) -> Result<String> {
+        patiently("the child's output", async {
+            while let Some(line) = self.lines.recv().await {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    return Ok(rest.trim().to_string());
+                }
+            }
+            bail!("child exited before printing {prefix:?}")
+        })
+        .await?
+    }
+
+    /// Sends pings from `from` (numbered from `base`) until the child reports one.
+    async fn ping_until_received(
+        &mut self,
+        from: &QuicTransport<Msg>,
+        to: NodeId,
+        base: u64,
+    ) -> Result<u64> {
+        patiently("the child to receive a ping", async {
+            let mut n = base;
+            loop {
+                from.send(to, &Msg::Ping(n))?;
+                n += 1;
+                match tokio::time::timeout(Duration::from_millis(50), self.lines.recv()).await {
+                    Ok(Some(line)) => {
+                        if let Some(got) = line.strip_prefix("got ") {
+                            let got: u64 = got.trim().parse()?;
+                            if got >= base {
+                                return Ok(got);
+                            }
+                        }
+                    }
+                    Ok(None) => bail!("child exited"),
+                    Err(_) => {}
+                }
+            }
+        })
+        .await?
+    }
+
+    fn kill(&mut self) -> Result<()> {
+        self.process.kill()?; // SIGKILL on Unix
+        self.process.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for ChildNode {
+    fn drop(&mut self) {
+        let _ = self.kill();
+    }
+}
+
+#[tokio::test]
+async fn a_peer_killed_with_sigkill_is_reset_and_redialled() -> Result<()> {
+    init_tracing();
+    let a = QuicTransport::<Msg>::bind(
+        NodeIdentity::new(&key(70))?,
+        loopback(),
+        [],
+        sigkill_config(),
+    )?;
+    let child_id = NodeIdentity::new(&key(71))?.node_id();
+    let mut child = ChildNode::spawn(loopback(), &a)?;
+    let addr: SocketAddr = child.line("listening ").await?.parse()?;
+    a.update_membership([entry(&a)?, (child_id, addr)]);
+    child.ping_until_received(&a, child_id, 0).await?;
+
+    child.kill()?;
+    let mut child = ChildNode::spawn(addr, &a)?;
+    child.line("listening ").await?;
+    // a's connection to the dead process is stale; the new process resets it (same key,
+    // same reset key) and a redials, well before the two-minute idle timeout.
+    child.ping_until_received(&a, child_id, 1_000_000).await?;
+    let m = a.metrics().snapshot();
+    assert!(m.connections_reset >= 1, "{m:?}");
+    assert!(m.reconnects >= 1, "{m:?}");
     Ok(())
 }

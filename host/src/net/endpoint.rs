@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
+use super::cid::NodeCids;
 use super::config::TransportConfig;
 use super::error::NetError;
 use super::frame;
@@ -111,7 +112,9 @@ where
         let metrics = Arc::new(NetMetrics::default());
         let server = tls::server_config(&identity, membership.clone(), metrics.clone(), &config)?;
         let reset_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, identity.reset_seed());
-        let endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
+        let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
+        let cid_seed = *identity.reset_seed();
+        endpoint_config.cid_generator(move || Box::new(NodeCids::new(cid_seed)));
         let socket = std::net::UdpSocket::bind(listen).map_err(NetError::Bind)?;
         let quinn_runtime = quinn::default_runtime()
             .ok_or_else(|| NetError::Config("no async runtime for quinn".into()))?;

@@ -20,6 +20,7 @@ pub struct NetMetrics {
     reconnects: AtomicU64,
     dropped_queue_full: AtomicU64,
     refused_by_peer: AtomicU64,
+    connections_reset: AtomicU64,
 }
 
 /// A point-in-time copy of [`NetMetrics`].
@@ -52,6 +53,10 @@ pub struct NetMetricsSnapshot {
     /// Outgoing streams the peer stopped (it refused a frame of ours); the frame being
     /// written is dropped.
     pub refused_by_peer: u64,
+    /// Outgoing connections ended by a QUIC stateless reset, i.e. the peer restarted and
+    /// its new incarnation disowned the old connection (detected at once, not after the
+    /// idle timeout, because the reset key is derived from the node key).
+    pub connections_reset: u64,
 }
 
 impl NetMetricsSnapshot {
@@ -83,6 +88,7 @@ impl NetMetrics {
             reconnects: get(&self.reconnects),
             dropped_queue_full: get(&self.dropped_queue_full),
             refused_by_peer: get(&self.refused_by_peer),
+            connections_reset: get(&self.connections_reset),
         }
     }
 
@@ -124,6 +130,10 @@ impl NetMetrics {
 
     pub(crate) fn refused_by_peer(&self) {
         bump(&self.refused_by_peer, 1);
+    }
+
+    pub(crate) fn connection_reset(&self) {
+        bump(&self.connections_reset, 1);
     }
 
     pub(crate) fn dropped(&self, frames: u64) {

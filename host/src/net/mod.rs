@@ -22,8 +22,9 @@
 //! - Lost connections are redialled with exponential backoff, without jitter, capped at
 //!   [`TransportConfig::backoff_max`]; a frame whose write failed is retried first on the
 //!   new connection.
-//! - The stateless-reset key is derived from the node key, so a restarted node can reset
-//!   connections its previous incarnation held and peers notice at once.
+//! - The stateless-reset key is derived from the node key, and connection ids are not tied
+//!   to a per-process key (`cid`), so a restarted node resets the connections its previous
+//!   incarnation held and peers redial at once instead of waiting for the idle timeout.
 //!
 //! # Layout
 //! - [`config`]: tunables with defaults; [`error`]: [`NetError`]; [`frame`]: codec;
@@ -33,6 +34,7 @@
 //!   and its membership bookkeeping; `writer`: the per-peer writer task; `reader`: the
 //!   accept loop and stream readers; [`transport`]: the [`Transport`] trait.
 
+mod cid;
 pub mod config;
 pub mod endpoint;
 pub mod error;

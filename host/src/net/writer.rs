@@ -95,6 +95,12 @@ pub(super) async fn run_peer(shared: Arc<Shared>, link: PeerLink, mut stop: watc
             }
         }
         connected.store(false, Ordering::Release);
+        let reason = conn.close_reason();
+        if matches!(reason, Some(quinn::ConnectionError::Reset)) {
+            // The peer restarted: its new incarnation reset our stale connection.
+            shared.metrics.connection_reset();
+        }
+        debug!(%peer, ?reason, "connection lost");
         // A connection that stayed up a while was healthy: redial at once. One that died
         // young (e.g. the peer refused our certificate after the handshake) counts as a
         // failed attempt, so a refused node does not hammer its peer.
@@ -103,7 +109,7 @@ pub(super) async fn run_peer(shared: Arc<Shared>, link: PeerLink, mut stop: watc
         } else {
             let delay = shared.config.backoff(attempt);
             attempt = attempt.saturating_add(1);
-            debug!(%peer, reason = ?conn.close_reason(), ?delay, "connection lost early; backing off");
+            debug!(%peer, ?delay, "connection lost early; backing off");
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
                 _ = stop.changed() => return,
