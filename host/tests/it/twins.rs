@@ -470,3 +470,27 @@ fn report_order_does_not_change_the_result() -> Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn twins_agree_on_a_large_input() -> Result<()> {
+    let twins = Twins::load()?;
+    let mut rng = SplitMix64(0x1a_2e_5eed);
+    let reports: Vec<(u64, i64)> = (0..20_000)
+        .map(|i| {
+            (
+                i * 7 + 3,
+                price(&mut rng, Shape::ClusterWithOutliers, -42_000),
+            )
+        })
+        .collect();
+    let outcome = twins.agree("20 000 reports", &median_op(&reports))?;
+    let Outcome::Accepted(bytes) = outcome else {
+        bail!("20 000 reports: {outcome:?}");
+    };
+    ensure!(bytes.len() == 16, "output of {} bytes", bytes.len());
+    let kept = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    let dropped = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+    ensure!(kept + dropped == 20_000, "kept {kept} + dropped {dropped}");
+    ensure!(dropped > 0, "the 10% outliers must be dropped");
+    Ok(())
+}
