@@ -382,3 +382,38 @@ fn sigkill_mid_write_never_loses_an_acknowledged_write() -> Result<()> {
     );
     Ok(())
 }
+
+/// Not a performance assertion: prints the rate of durable (fsynced) vote records, the
+/// per-vote cost the consensus pays before sending, and of batched decisions.
+#[test]
+fn durable_write_rate() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(db_path(&dir), node(8))?;
+    const N: u64 = 200;
+    let started = std::time::Instant::now();
+    for slot in 0..N {
+        store.record_vote(vote_key(slot), &vote(slot))?;
+    }
+    let single = started.elapsed();
+    let started = std::time::Instant::now();
+    for chunk in 0..N / 10 {
+        store.write(|w| {
+            for slot in chunk * 10..chunk * 10 + 10 {
+                w.put_decided(slot, &entry(slot))?;
+            }
+            Ok(())
+        })?;
+    }
+    let batched = started.elapsed();
+    println!(
+        "store: {N} durable record_vote in {:.3} s = {:.0}/s ({:.2} ms each); \
+         {N} decided entries in batches of 10: {:.0}/s",
+        single.as_secs_f64(),
+        N as f64 / single.as_secs_f64(),
+        single.as_secs_f64() * 1e3 / N as f64,
+        N as f64 / batched.as_secs_f64()
+    );
+    assert_eq!(store.votes_from(0)?.len() as u64, N);
+    assert_eq!(store.decided_count()?, N);
+    Ok(())
+}
