@@ -428,7 +428,10 @@ fn sigkill_config() -> TransportConfig {
 #[tokio::test]
 #[ignore = "child process of a_peer_killed_with_sigkill_is_reset_and_redialled"]
 async fn net_child_node() -> Result<()> {
-    let spec = std::env::var(NET_CHILD_ENV).context("run only by the SIGKILL test")?;
+    let Ok(spec) = std::env::var(NET_CHILD_ENV) else {
+        // Not spawned by the SIGKILL test (e.g. `cargo test -- --ignored`): nothing to do.
+        return Ok(());
+    };
     let mut parts = spec.split_whitespace();
     let listen: SocketAddr = parts.next().context("listen address")?.parse()?;
     let peer_key: [u8; 32] = hex::decode(parts.next().context("peer id")?)?

@@ -255,7 +255,10 @@ fn module(slot: u64) -> Vec<u8> {
 #[test]
 #[ignore = "child process of sigkill_mid_write_never_loses_an_acknowledged_write"]
 fn crash_child_writer() -> Result<()> {
-    let path = std::env::var(CHILD_ENV).context("run only by the crash test")?;
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        // Not spawned by the crash test (e.g. `cargo test -- --ignored`): nothing to do.
+        return Ok(());
+    };
     let store = Store::open(&path, node(9))?;
     let start = store.last_decided_slot()?.map_or(0, |s| s + 1);
     let mut out = std::io::stdout().lock();
