@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::effect::Effect;
+use super::effect::{Effect, Persist};
 use super::entry::DecidedEntry;
 use super::message::{Accept, Confirm, Message, PreparedCert};
 use super::round::Round;
@@ -75,6 +75,16 @@ impl<S: ReplicaState> Node<S> {
             return;
         }
         if self.prepared.as_ref().is_none_or(|p| p.view < view) {
+            // Persist the certificate before confirming: a restarted node must still
+            // report it in a view change (the locking rule depends on it).
+            self.effects
+                .push(Effect::Persist(Persist::Vote(Message::Tally(Box::new(
+                    tally.clone(),
+                )))));
+            for a in accepts.iter().filter(|a| a.signer != self.id) {
+                self.effects
+                    .push(Effect::Persist(Persist::Vote(Message::Accept(a.clone()))));
+            }
             self.prepared = Some(PreparedCert {
                 view,
                 tally: tally.clone(),

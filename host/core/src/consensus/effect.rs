@@ -71,7 +71,9 @@ pub struct LayerResult {
 /// What a node persists before acting on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Persist {
-    /// One of the node's own signed votes; reload them with [`super::Node::restore`].
+    /// A signed message the node must remember across a restart: one of its own votes,
+    /// or (before it confirms) the tally and the accepts of others that make up its
+    /// prepared certificate. Hand all of them back to [`super::Node::restore`].
     Vote(Message),
 }
 

@@ -267,14 +267,27 @@ impl<S: ReplicaState> Node<S> {
         std::mem::take(&mut self.effects)
     }
 
-    /// Reload this node's own persisted votes after a restart: it will re-send those of
-    /// the current slot and never sign a conflicting vote.
+    /// Reload this node's persisted vote records after a restart (every
+    /// `Persist::Vote` it emitted, in any order): it re-sends its votes of the current
+    /// slot, never signs a conflicting vote, and recovers its prepared certificate.
     pub fn restore(&mut self, votes: Vec<Message>) -> Vec<Effect> {
         let slot = self.slot();
         let mut max_view = self.view;
         let mut vc_view = None;
+        let mut certs: Vec<PreparedCert> = Vec::new();
+        let mut tallies: Vec<Signed<Tally>> = Vec::new();
+        let mut accepts: Vec<Signed<Accept>> = Vec::new();
         for vote in votes {
-            if vote.signer() != Some(self.id) || vote.slot() != Some(slot) {
+            if vote.slot() != Some(slot) {
+                continue;
+            }
+            // Records of the prepared certificate (the tally and the accepts of others).
+            match &vote {
+                Message::Tally(t) => tallies.push((**t).clone()),
+                Message::Accept(a) => accepts.push(a.clone()),
+                _ => {}
+            }
+            if vote.signer() != Some(self.id) {
                 continue;
             }
             let (Some(view), phase) = (vote.view(), vote.phase()) else {
@@ -283,9 +296,37 @@ impl<S: ReplicaState> Node<S> {
             max_view = max_view.max(view);
             if let Message::ViewChange(vc) = &vote {
                 vc_view = vc_view.max(Some(vc.payload.new_view));
-                self.prepared = vc.payload.prepared.clone().or(self.prepared.take());
+                certs.extend(vc.payload.prepared.clone());
             }
             self.own.insert((slot, view, phase), vote);
+        }
+        for tally in tallies {
+            let value = tally.payload.value();
+            let views: BTreeSet<View> = accepts
+                .iter()
+                .filter(|a| a.payload.value == value)
+                .map(|a| a.payload.view)
+                .collect();
+            for view in views {
+                let quorum: Vec<Signed<Accept>> = accepts
+                    .iter()
+                    .filter(|a| a.payload.value == value && a.payload.view == view)
+                    .cloned()
+                    .collect();
+                let signers: BTreeSet<NodeId> = quorum.iter().map(|a| a.signer).collect();
+                if self.is_quorum(&signers) {
+                    certs.push(PreparedCert {
+                        view,
+                        tally: tally.clone(),
+                        accepts: quorum,
+                    });
+                }
+            }
+        }
+        for cert in certs {
+            if self.prepared.as_ref().is_none_or(|p| p.view < cert.view) {
+                self.prepared = Some(cert);
+            }
         }
         if max_view > self.view {
             self.view = max_view;

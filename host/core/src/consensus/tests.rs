@@ -899,3 +899,45 @@ fn a_tally_leaving_out_a_sent_reveal_is_refused() {
             .is_some_and(|n| *n >= 1)
     );
 }
+
+#[test]
+fn restart_recovers_the_prepared_certificate() {
+    let mut c = Cluster::new(4);
+    c.tamper = Some(Box::new(|_, _, m| {
+        if matches!(m, Message::Confirm(_)) {
+            None
+        } else {
+            Some(m)
+        }
+    }));
+    c.submit(0, compute(1));
+    assert!(c.run_until(1, |c| c.nodes.iter().all(|n| n.prepared.is_some())));
+    let i = 3;
+    let records: Vec<Message> = c.traces[i]
+        .iter()
+        .flatten()
+        .filter_map(|e| match e {
+            Effect::Persist(Persist::Vote(m)) => Some(m.clone()),
+            _ => None,
+        })
+        .collect();
+    let (genesis, keys) = signed(4);
+    let mut fresh = Node::new(
+        Config::default(),
+        keys[i].clone(),
+        ReplicatedState::from_genesis_unverified(&genesis),
+    );
+    let _ = fresh.restore(records);
+    let before = c.nodes[i]
+        .prepared
+        .as_ref()
+        .map(|p| (p.view, p.tally.payload.value()));
+    assert_eq!(
+        fresh
+            .prepared
+            .as_ref()
+            .map(|p| (p.view, p.tally.payload.value())),
+        before
+    );
+    assert!(before.is_some());
+}
