@@ -1,9 +1,11 @@
 //! The `spore` command line: one file per command family, dispatched from here.
 
+pub mod client;
 pub mod demo;
 pub mod genesis;
 pub mod keygen;
 pub mod module;
+pub mod node;
 pub mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +39,19 @@ pub enum Command {
     /// Build, sign and verify a genesis file.
     #[command(subcommand)]
     Genesis(genesis::GenesisCommand),
+    /// Run a node.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+    /// Submit an operation to a node and wait for its decision.
+    Submit(client::SubmitArgs),
+    /// Show a node's status: slot, view, primary, members, trust, active modules.
+    Status(client::StatusArgs),
+    /// Show the decided log with certificates.
+    Log(client::LogArgs),
+    /// Show the trust ledger.
+    Trust(client::StatusArgs),
+    /// Upload a module and submit the Full-BFT update that swaps it in.
+    Propose(client::ProposeArgs),
 }
 
 /// Parse the command line and run the command; the process exit code comes from the result.
@@ -47,5 +62,11 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Simulate(args) => simulate::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Genesis(cmd) => genesis::run(cmd),
+        Command::Node(cmd) => node::run(cmd),
+        Command::Submit(args) => client::run_submit(args),
+        Command::Status(args) => client::run_status(args, false),
+        Command::Log(args) => client::run_log(args),
+        Command::Trust(args) => client::run_status(args, true),
+        Command::Propose(args) => client::run_propose(args),
     }
 }

@@ -1,10 +1,11 @@
 //! The node's TOML configuration, with documented defaults.
 //!
 //! # Design
-//! Only what may differ between nodes lives here (key, paths, addresses, timers, logs);
+//! Only what may differ between nodes lives here (key, paths, addresses, timers);
 //! everything the cluster must agree on (trust rules, quorum, fuel budgets, modules) is
 //! in the genesis and changes only through decided operations. Relative paths are
-//! resolved against the directory of the config file.
+//! resolved against the directory of the config file. The log level is the global
+//! `--log` option (or `SPORE_LOG`), e.g. `spore --log info node run --config node.toml`.
 //!
 //! ```toml
 //! key_file = "node.key"          # written by `spore keygen`
@@ -12,7 +13,6 @@
 //! data_dir = "data"              # redb store and module artifact cache
 //! # listen = "127.0.0.1:7000"    # peer QUIC address; default: this node's genesis address
 //! client_listen = "127.0.0.1:7100"
-//! log = "info"
 //! tick_ms = 20                   # how often virtual time advances
 //! [consensus]
 //! base_timeout_ms = 1000
@@ -69,9 +69,6 @@ pub struct NodeConfig {
     /// Client QUIC listen address (submit, status, log, trust). Default 127.0.0.1:7100.
     #[serde(default = "default_client_listen")]
     pub client_listen: SocketAddr,
-    /// Log filter (tracing `EnvFilter` syntax). Default `info`.
-    #[serde(default = "default_log")]
-    pub log: String,
     /// Milliseconds between virtual-time ticks fed to consensus. Default 20.
     #[serde(default = "default_tick_ms")]
     pub tick_ms: u64,
@@ -122,9 +119,6 @@ fn default_data_dir() -> PathBuf {
 fn default_client_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7100))
 }
-fn default_log() -> String {
-    "info".to_owned()
-}
 fn default_tick_ms() -> u64 {
     20
 }
@@ -160,7 +154,6 @@ impl Default for NodeConfig {
             data_dir: default_data_dir(),
             listen: None,
             client_listen: default_client_listen(),
-            log: default_log(),
             tick_ms: default_tick_ms(),
             consensus: ConsensusConfig::default(),
             byzantine: None,

@@ -1,0 +1,450 @@
+//! Client commands against a running node: `spore submit`, `status`, `log`, `trust`,
+//! `propose` (upload a module and submit its swap).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use spore_core::consensus::Decision;
+use spore_core::crypto::sha256;
+use spore_core::ops::{Operation, Outcome, SecurityDomain, SecurityPolicyUpdate};
+use spore_core::types::{Digest, NodeId};
+
+use crate::modules::samples;
+use crate::node::client::Client;
+use crate::node::config::NodeConfig;
+use crate::node::keyfile;
+use crate::node::proto::{OpDecision, Request, Response, StatusReport};
+
+/// Which node to talk to: `--node ADDR --node-id HEX`, or `--config` of that node.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// The node's client address.
+    #[arg(long, requires = "node_id", conflicts_with = "config")]
+    pub node: Option<SocketAddr>,
+    /// The node's id (hex); the connection is refused if the node presents another key.
+    #[arg(long)]
+    pub node_id: Option<NodeId>,
+    /// The node's config file (client address and key file are read from it).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+impl Target {
+    /// Resolve to (address, node id).
+    pub fn resolve(&self) -> anyhow::Result<(SocketAddr, NodeId)> {
+        if let (Some(addr), Some(id)) = (self.node, self.node_id) {
+            return Ok((addr, id));
+        }
+        if let Some(path) = &self.config {
+            let c = NodeConfig::load(path)?;
+            let id = match self.node_id {
+                Some(id) => id,
+                None => keyfile::read(&c.key_file)?.id(),
+            };
+            return Ok((c.client_listen, id));
+        }
+        bail!("name the node with --node ADDR --node-id HEX, or --config FILE")
+    }
+
+    /// Connect.
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        let (addr, id) = self.resolve()?;
+        Ok(Client::connect(addr, id).await?)
+    }
+}
+
+/// Operation kinds with a built-in example (`--example`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Example {
+    /// network-config-change
+    NetworkConfigChange,
+    /// trust-modification
+    TrustModification,
+    /// node-admission
+    NodeAdmission,
+    /// node-exclusion
+    NodeExclusion,
+    /// security-policy-update
+    SecurityPolicyUpdate,
+    /// service-deployment
+    ServiceDeployment,
+    /// resource-allocation
+    ResourceAllocation,
+    /// maintenance-task
+    MaintenanceTask,
+    /// performance-optimization
+    PerformanceOptimization,
+    /// compute
+    Compute,
+}
+
+/// The built-in example of a kind (the runtime's sample operations).
+pub fn example(kind: Example) -> anyhow::Result<Operation> {
+    let index = kind as usize;
+    samples::operations()
+        .into_iter()
+        .nth(index)
+        .context("no sample for this kind")
+}
+
+/// Arguments of `spore submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The operation as a JSON file (the `Operation` serde form, e.g.
+    /// `{"TrustModification": {...}}`).
+    #[arg(long, group = "op")]
+    file: Option<PathBuf>,
+    /// The operation as inline JSON.
+    #[arg(long, group = "op")]
+    json: Option<String>,
+    /// A built-in example operation of this kind.
+    #[arg(long, value_enum, group = "op")]
+    example: Option<Example>,
+    /// Exclude this node (reason: governance decision, no attached evidence).
+    #[arg(long, group = "op")]
+    exclude: Option<NodeId>,
+    /// Change this node's trust by `--delta` bps.
+    #[arg(long, group = "op", requires = "delta")]
+    trust_of: Option<NodeId>,
+    /// Trust change in bps (with `--trust-of`).
+    #[arg(long, allow_hyphen_values = true)]
+    delta: Option<i32>,
+    /// Return once accepted into the mempool instead of waiting for the decision.
+    #[arg(long)]
+    no_wait: bool,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Print the decision as JSON.
+    #[arg(long)]
+    json_output: bool,
+}
+
+fn operation(a: &SubmitArgs) -> anyhow::Result<Operation> {
+    use spore_core::ops::{ExclusionReason, NodeExclusion, TrustModification, TrustReason};
+    if let Some(path) = &a.file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return serde_json::from_str(&text).context("parsing the operation JSON");
+    }
+    if let Some(text) = &a.json {
+        return serde_json::from_str(text).context("parsing the operation JSON");
+    }
+    if let Some(kind) = a.example {
+        return example(kind);
+    }
+    if let Some(target) = a.exclude {
+        return Ok(Operation::NodeExclusion(NodeExclusion {
+            target,
+            reason: ExclusionReason::GovernanceDecision,
+            evidence: Vec::new(),
+        }));
+    }
+    if let (Some(target), Some(delta_bps)) = (a.trust_of, a.delta) {
+        return Ok(Operation::TrustModification(TrustModification {
+            target,
+            delta_bps,
+            reason: TrustReason::AuditFinding,
+            justification: "operator adjustment".to_owned(),
+        }));
+    }
+    bail!("give the operation with --file, --json, --example, --exclude or --trust-of")
+}
+
+/// Describe a decision in one line.
+pub fn describe(d: &OpDecision) -> String {
+    let what = match &d.decision {
+        Decision::Agreed(o) => format!("agreed: {}", outcome(o)),
+        Decision::Authority { layer, outcome: o } => format!("authority {layer}: {}", outcome(o)),
+        Decision::Resolved { layer, outcome: o } => format!("resolved to {layer}: {}", outcome(o)),
+        Decision::Escalated { reason } => format!("ESCALATED: {reason}"),
+    };
+    format!("slot {} #{}  {what}", d.slot, d.index)
+}
+
+fn outcome(o: &Outcome) -> String {
+    match o {
+        Outcome::Accepted(bytes) => format!("accepted ({} bytes)", bytes.len()),
+        Outcome::Rejected { code, reason } => format!("rejected {code:?}: {reason}"),
+        Outcome::Failed(kind) => format!("failed {kind:?}"),
+    }
+}
+
+/// Submit `op` and (unless `no_wait`) wait for its decision.
+pub async fn submit(
+    client: &Client,
+    op: Operation,
+    wait: Option<Duration>,
+) -> anyhow::Result<(Digest, Option<OpDecision>)> {
+    let mut answers = client
+        .call(&Request::Submit {
+            op,
+            follow: wait.is_some(),
+        })
+        .await?;
+    let digest = match answers.next().await? {
+        Some(Response::Accepted(d)) => d,
+        Some(Response::Error(e)) => bail!("refused: {e}"),
+        other => bail!("unexpected answer {other:?}"),
+    };
+    let Some(wait) = wait else {
+        return Ok((digest, None));
+    };
+    match tokio::time::timeout(wait, answers.next()).await {
+        Ok(Ok(Some(Response::Decided(d)))) => Ok((digest, Some(d))),
+        Ok(Ok(other)) => bail!("unexpected answer {other:?}"),
+        Ok(Err(e)) => Err(e.into()),
+        Err(_) => bail!("not decided within {} s", wait.as_secs()),
+    }
+}
+
+/// Ask a node for its status.
+pub async fn status(client: &Client) -> anyhow::Result<StatusReport> {
+    match client.call_one(&Request::Status).await? {
+        Response::Status(s) => Ok(*s),
+        Response::Error(e) => bail!("{e}"),
+        other => bail!("unexpected answer {other:?}"),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Run `spore submit`.
+pub fn run_submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let op = operation(&a)?;
+    runtime()?.block_on(async {
+        let client = a.target.connect().await?;
+        let wait = (!a.no_wait).then(|| Duration::from_secs(a.timeout));
+        let (digest, decision) = submit(&client, op, wait).await?;
+        match decision {
+            None => println!("accepted {}", digest.to_hex()),
+            Some(d) if a.json_output => println!("{}", serde_json::to_string_pretty(&d)?),
+            Some(d) => println!("{}  {}", &digest.to_hex()[..16], describe(&d)),
+        }
+        client.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Arguments of `spore status` and `spore trust`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Print a status report.
+pub fn print_status(s: &StatusReport) {
+    let short = |id: &Option<NodeId>| id.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
+    println!("node {}  chain {}", s.node, s.chain_id);
+    println!(
+        "slot {}  view {}{}  primary {}  seed {}  mempool {}",
+        s.slot,
+        s.view,
+        if s.view_changing { " (changing)" } else { "" },
+        short(&s.primary),
+        short(&s.seed),
+        s.mempool
+    );
+    println!(
+        "decided {}  view changes {}  evidence {}  refused frames {}  state {}",
+        s.decided,
+        s.view_changes,
+        s.evidence,
+        s.rejected_frames,
+        &s.state_digest.to_hex()[..16]
+    );
+    print_members(s);
+    println!("modules:");
+    for m in &s.modules {
+        println!(
+            "  {:<10} {}  since slot {:<5}{}",
+            m.role,
+            &m.active.to_hex()[..16],
+            m.since,
+            if m.loaded { "" } else { "  (fetching)" }
+        );
+    }
+}
+
+fn print_members(s: &StatusReport) {
+    println!("members:");
+    for m in &s.members {
+        println!(
+            "  {} {:<10} {:<11} trust {:>5} bps  {}",
+            m.id,
+            m.name,
+            m.level.to_string(),
+            m.trust,
+            if m.eligible { "eligible" } else { "EXCLUDED" }
+        );
+    }
+}
+
+/// Run `spore status`.
+pub fn run_status(a: StatusArgs, trust_only: bool) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let client = a.target.connect().await?;
+        let s = status(&client).await?;
+        client.close().await;
+        if a.json && trust_only {
+            println!("{}", serde_json::to_string_pretty(&s.members)?);
+        } else if a.json {
+            println!("{}", serde_json::to_string_pretty(&s)?);
+        } else if trust_only {
+            print_members(&s);
+        } else {
+            print_status(&s);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Arguments of `spore log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    #[command(flatten)]
+    target: Target,
+    /// First slot.
+    #[arg(long, default_value_t = 0)]
+    from: u64,
+    /// Most entries.
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Print the entries (with certificates) as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Run `spore log`.
+pub fn run_log(a: LogArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let client = a.target.connect().await?;
+        let entries = match client
+            .call_one(&Request::Log {
+                from: a.from,
+                limit: a.limit,
+            })
+            .await?
+        {
+            Response::Log(e) => e,
+            Response::Error(e) => bail!("{e}"),
+            other => bail!("unexpected answer {other:?}"),
+        };
+        client.close().await;
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&entries)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        for e in &entries {
+            println!(
+                "slot {:<5} view {:<3} value {}  {} confirms",
+                e.slot,
+                e.view,
+                &e.value().to_hex()[..16],
+                e.confirms.len()
+            );
+            for (i, (op, d)) in e.batch().iter().zip(e.decisions()).enumerate() {
+                let d = OpDecision {
+                    digest: sha256(&[]),
+                    slot: e.slot,
+                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    decision: d.clone(),
+                };
+                println!("    {:<26} {}", op.kind_name(), describe(&d));
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Module roles that can be swapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SwapRole {
+    /// The validator module.
+    Validator,
+    /// The admission module.
+    Admission,
+    /// The resolver module.
+    Resolver,
+}
+
+/// Arguments of `spore propose`.
+#[derive(Debug, Args)]
+pub struct ProposeArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The module (a WebAssembly component).
+    pub file: PathBuf,
+    /// The role it should take.
+    #[arg(long, value_enum)]
+    pub role: SwapRole,
+    /// Description recorded with the update.
+    #[arg(long, default_value = "module swap")]
+    pub description: String,
+}
+
+/// Upload `bytes` and submit the security policy update swapping `role` to it (the
+/// current module is the rollback plan); returns the decision.
+pub async fn propose(
+    client: &Client,
+    bytes: Vec<u8>,
+    role: SwapRole,
+    description: String,
+) -> anyhow::Result<OpDecision> {
+    let s = status(client).await?;
+    let role_name = match role {
+        SwapRole::Validator => "validator",
+        SwapRole::Admission => "admission",
+        SwapRole::Resolver => "resolver",
+    };
+    let current = s
+        .modules
+        .iter()
+        .find(|m| m.role == role_name)
+        .map(|m| m.active)
+        .context("the node reports no module for this role")?;
+    let hash = match client.call_one(&Request::UploadModule(bytes)).await? {
+        Response::Uploaded(h) => h,
+        Response::Error(e) => bail!("upload refused: {e}"),
+        other => bail!("unexpected answer {other:?}"),
+    };
+    let domain = match role {
+        SwapRole::Validator => SecurityDomain::ValidatorModule,
+        SwapRole::Admission => SecurityDomain::AdmissionModule,
+        SwapRole::Resolver => SecurityDomain::ResolverModule,
+    };
+    let op = Operation::SecurityPolicyUpdate(SecurityPolicyUpdate {
+        domain,
+        new_policy: hash,
+        rollback_to: current,
+        description,
+    });
+    let (_, d) = submit(client, op, Some(Duration::from_secs(60))).await?;
+    d.context("no decision")
+}
+
+/// Run `spore propose`.
+pub fn run_propose(a: ProposeArgs) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    runtime()?.block_on(async {
+        let client = a.target.connect().await?;
+        let d = propose(&client, bytes, a.role, a.description).await?;
+        println!("{}", describe(&d));
+        client.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,526 @@
+//! The event loop: one task owns the consensus machine and executes its effects.
+//!
+//! # Design
+//! The loop waits for the next input (a peer frame, a module result, a client request,
+//! a timer tick or shutdown), hands it to the machine, and executes the returned effects
+//! strictly in order: `Persist` is committed to the store (fsync) before the next effect
+//! runs, so a vote is on disk before it is on the wire; `Send`/`Broadcast` go to the
+//! transport, which never blocks; module calls run on tokio's blocking pool and come
+//! back as `ModuleResult`; `Decided` stores the entry with its certificate, then
+//! followers are answered; `SetTimer` arms the next tick. After each batch the runtime's
+//! active modules are brought in line with the replicated state (hot swap at the
+//! deciding slot), fetching missing module bytes from peers by hash.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use spore_core::consensus::{
+    CallId, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist, ReplicaState,
+};
+use spore_core::crypto::{Canonical, canonical_bytes, sha256};
+use spore_core::ops::Role;
+use spore_core::state::ReplicatedState;
+use spore_core::types::{Digest, NodeId, Slot};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, error, info, warn};
+
+use super::calls;
+use super::client::ClientCall;
+use super::config::Byzantine;
+use super::proto::{MemberRow, ModuleRow, OpDecision, Request, Response, StatusReport};
+use super::wire::Wire;
+use crate::modules::Runtime;
+use crate::net::QuicTransport;
+use crate::store::{Store, StoreError, VoteKey};
+
+/// Recent state changes kept for the status report.
+const EVENT_HISTORY: usize = 512;
+
+/// Most log entries per client log request.
+const MAX_LOG_PAGE: u32 = 256;
+
+/// Why the node loop stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// Persisting a vote or a decision failed: continuing could lose data or equivocate.
+    #[error("storage failure: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The store's byte for a consensus phase.
+pub fn phase_byte(phase: &str) -> u8 {
+    match phase {
+        "proposal" => 0,
+        "commit" => 1,
+        "reveal" => 2,
+        "tally" => 3,
+        "accept" => 4,
+        "confirm" => 5,
+        "view-change" => 6,
+        "new-view" => 7,
+        _ => 255,
+    }
+}
+
+/// The role a module domain names.
+pub const ROLES: [Role; 3] = [Role::Validator, Role::Admission, Role::Resolver];
+
+/// Everything the loop owns.
+pub struct Driver {
+    /// The consensus machine.
+    pub node: Node<ReplicatedState>,
+    /// The store.
+    pub store: Arc<Store>,
+    /// The peer transport.
+    pub net: QuicTransport<Wire>,
+    /// The module runtime.
+    pub runtime: Arc<Runtime>,
+    /// Test hook: misbehave.
+    pub byzantine: Option<Byzantine>,
+    /// Client requests.
+    pub clients: mpsc::Receiver<ClientCall>,
+    /// Shutdown signal.
+    pub shutdown: watch::Receiver<bool>,
+    /// Tick period (ms).
+    pub tick_ms: u64,
+    /// Effects to execute first (from `Node::restore`).
+    pub initial: Vec<Effect>,
+}
+
+struct Loop {
+    d: Driver,
+    start: Instant,
+    results_tx: mpsc::UnboundedSender<(CallId, ModuleReply)>,
+    results_rx: mpsc::UnboundedReceiver<(CallId, ModuleReply)>,
+    waiters: HashMap<Digest, Vec<mpsc::Sender<Response>>>,
+    wanted: BTreeSet<Digest>,
+    events: VecDeque<(Slot, String)>,
+    members: Vec<(NodeId, SocketAddr)>,
+}
+
+/// Peer addresses of the members of `state` (unparsable addresses are skipped).
+pub fn peer_addresses(state: &ReplicatedState) -> Vec<(NodeId, SocketAddr)> {
+    state
+        .members()
+        .iter()
+        .filter_map(|(id, m)| match m.address.parse() {
+            Ok(addr) => Some((*id, addr)),
+            Err(_) => {
+                warn!(node = %id, address = %m.address, "member address is not host:port");
+                None
+            }
+        })
+        .collect()
+}
+
+impl Driver {
+    /// Run until shutdown; returns the transport for a graceful close.
+    pub async fn run(self) -> Result<QuicTransport<Wire>, DriverError> {
+        let (results_tx, results_rx) = mpsc::unbounded_channel();
+        let members = peer_addresses(self.node.state());
+        let mut l = Loop {
+            d: self,
+            start: Instant::now(),
+            results_tx,
+            results_rx,
+            waiters: HashMap::new(),
+            wanted: BTreeSet::new(),
+            events: VecDeque::new(),
+            members,
+        };
+        let initial = std::mem::take(&mut l.d.initial);
+        l.execute(initial)?;
+        l.sync_modules();
+        let mut ticker =
+            tokio::time::interval(std::time::Duration::from_millis(l.d.tick_ms.max(1)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = l.d.shutdown.changed() => break,
+                Some((call, result)) = l.results_rx.recv() => {
+                    l.input(Input::ModuleResult { call, result })?;
+                }
+                frame = l.d.net.recv() => match frame {
+                    Some((from, wire)) => l.on_wire(from, wire)?,
+                    None => break,
+                },
+                Some(call) = l.d.clients.recv() => l.on_client(call)?,
+                _ = ticker.tick() => {
+                    let now = l.now();
+                    l.input(Input::Tick { now })?;
+                }
+            }
+        }
+        info!("node loop stopped");
+        Ok(l.d.net)
+    }
+}
+
+impl Loop {
+    fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn input(&mut self, input: Input) -> Result<(), DriverError> {
+        let effects = self.d.node.handle(input);
+        self.execute(effects)
+    }
+
+    fn execute(&mut self, effects: Vec<Effect>) -> Result<(), DriverError> {
+        let mut decided = false;
+        for effect in effects {
+            match effect {
+                Effect::Persist(Persist::Vote(msg)) => {
+                    let (Some(slot), Some(view)) = (msg.slot(), msg.view()) else {
+                        continue;
+                    };
+                    if msg.signer() == Some(self.d.net.node_id()) {
+                        let key = VoteKey {
+                            slot,
+                            view,
+                            phase: phase_byte(msg.phase()),
+                        };
+                        self.d.store.record_vote(key, &canonical_bytes(&msg))?;
+                    } else {
+                        persist_cert_record(&self.d.store, slot, msg)?;
+                    }
+                }
+                Effect::Send { to, msg } => {
+                    if let Err(e) = self.d.net.send(to, &Wire::Consensus(msg)) {
+                        debug!(peer = %to, error = %e, "send failed");
+                    }
+                }
+                Effect::Broadcast { msg } => {
+                    if let Err(e) = self.d.net.broadcast(&Wire::Consensus(msg)) {
+                        debug!(error = %e, "broadcast failed");
+                    }
+                }
+                Effect::CallValidator { call, op, ctx, .. } => {
+                    let snapshot = calls::snapshot(self.d.node.state(), self.d.node.view());
+                    let runtime = self.d.runtime.clone();
+                    let tx = self.results_tx.clone();
+                    let byz = self.d.byzantine;
+                    tokio::task::spawn_blocking(move || {
+                        let reply = calls::validate(&runtime, &op, &ctx, &snapshot, byz);
+                        let _ = tx.send((call, reply));
+                    });
+                }
+                Effect::CallResolver {
+                    call,
+                    primary,
+                    seed,
+                    latent,
+                    ctx,
+                    ..
+                } => {
+                    let snapshot = calls::snapshot(self.d.node.state(), self.d.node.view());
+                    let runtime = self.d.runtime.clone();
+                    let tx = self.results_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let reply =
+                            calls::resolve(&runtime, &primary, &seed, &latent, &ctx, &snapshot);
+                        let _ = tx.send((call, reply));
+                    });
+                }
+                Effect::Decided { slot, entry } => {
+                    self.d.store.put_decided(slot, &canonical_bytes(&*entry))?;
+                    info!(
+                        slot,
+                        view = entry.view,
+                        ops = entry.batch().len(),
+                        escalated = entry.escalations().count(),
+                        "decided"
+                    );
+                    self.acknowledge(&entry);
+                    decided = true;
+                }
+                Effect::Evidence(proof) => {
+                    warn!(offender = ?proof.offender(), kind = proof.kind(), slot = ?proof.slot(), "misbehaviour detected");
+                }
+                Effect::SetTimer { .. } => {
+                    // The periodic ticker delivers ticks every `tick_ms`, which bounds
+                    // how late a timer fires.
+                }
+            }
+        }
+        if decided {
+            self.after_decisions();
+        }
+        Ok(())
+    }
+
+    fn acknowledge(&mut self, entry: &DecidedEntry) {
+        for (i, (op, decision)) in entry.batch().iter().zip(entry.decisions()).enumerate() {
+            let digest = op.digest();
+            if let Some(waiters) = self.waiters.remove(&digest) {
+                let answer = Response::Decided(OpDecision {
+                    digest,
+                    slot: entry.slot,
+                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    decision: decision.clone(),
+                });
+                for w in waiters {
+                    let _ = w.try_send(answer.clone());
+                }
+            }
+        }
+    }
+
+    fn after_decisions(&mut self) {
+        for (slot, changes) in self.d.node.drain_changes() {
+            for change in changes {
+                info!(slot, "{change}");
+                if self.events.len() >= EVENT_HISTORY {
+                    self.events.pop_front();
+                }
+                self.events.push_back((slot, change.to_string()));
+            }
+        }
+        let members = peer_addresses(self.d.node.state());
+        if members != self.members {
+            self.d.net.update_membership(members.clone());
+            self.members = members;
+        }
+        self.sync_modules();
+        // Votes of decided slots are never needed again.
+        let next = self.d.node.slot();
+        if next % 64 == 0
+            && let Err(e) = self
+                .d
+                .store
+                .write(|w| w.prune_votes_below(next.saturating_sub(1)))
+        {
+            warn!(error = %e, "pruning votes failed");
+        }
+    }
+
+    /// Make the runtime's active module per role the one the replicated state names.
+    fn sync_modules(&mut self) {
+        for role in ROLES {
+            let Some(want) = self.d.node.state().active_module(role) else {
+                continue;
+            };
+            if self
+                .d
+                .runtime
+                .active(role)
+                .is_some_and(|m| m.hash() == want)
+            {
+                continue;
+            }
+            match self.d.store.module(&want) {
+                Ok(Some(bytes)) => match self.d.runtime.load(role, &bytes) {
+                    Ok(m) if m.hash() == want => match self.d.runtime.activate(role, want) {
+                        Ok(old) => {
+                            info!(%role, new = %want, old = ?old, slot = self.d.node.slot(), "module activated")
+                        }
+                        Err(e) => error!(%role, error = %e, "activating module failed"),
+                    },
+                    Ok(m) => error!(%role, want = %want, got = %m.hash(), "module hash mismatch"),
+                    Err(e) => error!(%role, hash = %want, error = %e, "module does not load"),
+                },
+                Ok(None) => {
+                    if self.wanted.insert(want) {
+                        warn!(%role, hash = %want, "module bytes missing: asking peers");
+                    }
+                    if let Err(e) = self.d.net.broadcast(&Wire::ModuleRequest(want)) {
+                        debug!(error = %e, "module request failed");
+                    }
+                }
+                Err(e) => error!(hash = %want, error = %e, "reading module failed"),
+            }
+        }
+    }
+
+    fn on_wire(&mut self, from: NodeId, wire: Wire) -> Result<(), DriverError> {
+        match wire {
+            Wire::Consensus(msg) => self.input(Input::Message { from, msg }),
+            Wire::ModuleRequest(hash) => {
+                match self.d.store.module(&hash) {
+                    Ok(Some(bytes)) => {
+                        if let Err(e) = self.d.net.send(from, &Wire::ModuleBlob(bytes)) {
+                            debug!(error = %e, "module blob send failed");
+                        }
+                    }
+                    Ok(None) => debug!(%hash, "asked for a module we lack"),
+                    Err(e) => warn!(%hash, error = %e, "reading module failed"),
+                }
+                Ok(())
+            }
+            Wire::ModuleBlob(bytes) => {
+                let hash = sha256(&bytes);
+                if self.wanted.remove(&hash) || self.named_by_state(&hash) {
+                    self.d.store.put_module(&bytes)?;
+                    info!(%hash, from = %from, "module bytes received and verified");
+                    self.sync_modules();
+                } else {
+                    debug!(%hash, from = %from, "unsolicited module blob ignored");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn named_by_state(&self, hash: &Digest) -> bool {
+        ROLES
+            .iter()
+            .any(|r| self.d.node.state().active_module(*r) == Some(*hash))
+    }
+
+    fn on_client(&mut self, call: ClientCall) -> Result<(), DriverError> {
+        let ClientCall { request, reply } = call;
+        match request {
+            Request::Submit { op, follow } => {
+                let digest = op.digest();
+                if follow {
+                    self.waiters.entry(digest).or_default().push(reply.clone());
+                }
+                let _ = reply.try_send(Response::Accepted(digest));
+                self.input(Input::Submit(op))?;
+            }
+            Request::Status => {
+                let _ = reply.try_send(Response::Status(Box::new(self.status())));
+            }
+            Request::Log { from, limit } => {
+                let answer = match self
+                    .d
+                    .store
+                    .decided_range(from, limit.min(MAX_LOG_PAGE) as usize)
+                {
+                    Ok(rows) => {
+                        let entries: Result<Vec<DecidedEntry>, _> =
+                            rows.iter().map(|(_, b)| postcard::from_bytes(b)).collect();
+                        match entries {
+                            Ok(e) => Response::Log(e),
+                            Err(e) => Response::Error(format!("stored entry undecodable: {e}")),
+                        }
+                    }
+                    Err(e) => Response::Error(e.to_string()),
+                };
+                let _ = reply.try_send(answer);
+            }
+            Request::UploadModule(bytes) => {
+                let answer = match self.d.store.put_module(&bytes) {
+                    Ok(hash) => {
+                        info!(%hash, size = bytes.len(), "module uploaded by a client");
+                        if let Err(e) = self.d.net.broadcast(&Wire::ModuleBlob(bytes)) {
+                            debug!(error = %e, "module gossip failed");
+                        }
+                        Response::Uploaded(hash)
+                    }
+                    Err(e) => Response::Error(e.to_string()),
+                };
+                let _ = reply.try_send(answer);
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> StatusReport {
+        let node = &self.d.node;
+        let state = node.state();
+        let view = node.view();
+        let members = state
+            .members()
+            .iter()
+            .map(|(id, m)| MemberRow {
+                id: *id,
+                name: m.name.clone(),
+                level: m.level,
+                trust: ReplicaState::trust(state, id),
+                eligible: state.is_eligible(id),
+                address: m.address.clone(),
+            })
+            .collect();
+        let modules = ROLES
+            .iter()
+            .filter_map(|role| {
+                let slot = state.module_slot(*role)?;
+                Some(ModuleRow {
+                    role: role.to_string(),
+                    active: slot.active,
+                    previous: slot.previous,
+                    since: slot.since,
+                    loaded: self
+                        .d
+                        .runtime
+                        .active(*role)
+                        .is_some_and(|m| m.hash() == slot.active),
+                })
+            })
+            .collect();
+        let stats = node.stats();
+        StatusReport {
+            node: self.d.net.node_id(),
+            chain_id: state.chain_id().to_owned(),
+            slot: node.slot(),
+            view,
+            view_changing: node.is_view_changing(),
+            primary: state.primary(view),
+            seed: state.seed(view),
+            mempool: node.mempool_len() as u64,
+            members,
+            modules,
+            decided: stats.decided,
+            view_changes: stats.view_changes,
+            evidence: stats.evidence,
+            rejected: stats
+                .rejected
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), *v))
+                .collect(),
+            rejected_frames: self.d.net.metrics().snapshot().rejected_frames(),
+            events: self.events.iter().cloned().collect(),
+            state_digest: state.state_digest(),
+        }
+    }
+}
+
+/// Metadata key of the persisted certificate records (others' tallies and accepts).
+pub const CERT_RECORDS: &str = "node.cert-records";
+
+/// Durably add a record of another node's vote (part of a prepared certificate) to the
+/// records of `slot`; records of earlier slots are dropped.
+fn persist_cert_record(store: &Store, slot: Slot, msg: Message) -> Result<(), StoreError> {
+    let mut records = cert_records(store)?;
+    records.retain(|m| m.slot().is_some_and(|s| s >= slot));
+    if !records.contains(&msg) {
+        records.push(msg);
+    }
+    store.set_meta(CERT_RECORDS, &canonical_bytes(&records))
+}
+
+fn cert_records(store: &Store) -> Result<Vec<Message>, StoreError> {
+    Ok(match store.meta(CERT_RECORDS)? {
+        Some(bytes) => postcard::from_bytes(&bytes).unwrap_or_else(|e| {
+            warn!(error = %e, "certificate records undecodable; ignored");
+            Vec::new()
+        }),
+        None => Vec::new(),
+    })
+}
+
+/// Decode the votes the store holds for slots from `from` on, with the certificate
+/// records of those slots (everything `Node::restore` needs).
+pub fn stored_votes(store: &Store, from: Slot) -> Result<Vec<Message>, StoreError> {
+    Ok(store
+        .votes_from(from)?
+        .into_iter()
+        .filter_map(
+            |(key, bytes)| match postcard::from_bytes::<Message>(&bytes) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    warn!(?key, error = %e, "stored vote undecodable");
+                    None
+                }
+            },
+        )
+        .chain(
+            cert_records(store)?
+                .into_iter()
+                .filter(|m| m.slot().is_some_and(|s| s >= from)),
+        )
+        .collect())
+}

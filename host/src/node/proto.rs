@@ -1,0 +1,142 @@
+//! The client protocol: requests a client sends a node and the node's answers.
+//!
+//! # Design
+//! One QUIC bidirectional stream per request, ALPN [`CLIENT_ALPN`]: the client writes
+//! one [`Request`] frame and finishes its side; the node answers with one or more
+//! [`Response`] frames (a followed submission gets `Accepted`, then `Decided`) and
+//! finishes. Frames are the transport's length-prefixed postcard frames.
+
+use serde::{Deserialize, Serialize};
+use spore_core::consensus::{DecidedEntry, Decision};
+use spore_core::ops::Operation;
+use spore_core::types::{Digest, Hierarchy, NodeId, Slot, TrustBps, View};
+
+/// ALPN of the client protocol (distinct from the peer protocol).
+pub const CLIENT_ALPN: &[u8] = b"spore-client/1";
+
+/// Largest client frame (module uploads included).
+pub const MAX_CLIENT_FRAME: u32 = 16 * 1024 * 1024;
+
+/// A client request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Submit an operation; with `follow`, stay on the stream until it is decided.
+    Submit {
+        /// The operation.
+        op: Operation,
+        /// Wait for the decision.
+        follow: bool,
+    },
+    /// The node's view of the cluster.
+    Status,
+    /// Decided entries from `from` on (at most `limit`).
+    Log {
+        /// First slot.
+        from: Slot,
+        /// Most entries.
+        limit: u32,
+    },
+    /// Store a module blob on the node (and offer it to its peers); answers its hash.
+    UploadModule(Vec<u8>),
+}
+
+/// A node's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// The operation entered the mempool under this digest.
+    Accepted(Digest),
+    /// A followed operation was decided.
+    Decided(OpDecision),
+    /// The status report.
+    Status(Box<StatusReport>),
+    /// Decided entries, in slot order.
+    Log(Vec<DecidedEntry>),
+    /// A module blob is stored under this hash.
+    Uploaded(Digest),
+    /// The request failed.
+    Error(String),
+}
+
+/// How one operation was decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpDecision {
+    /// Operation digest.
+    pub digest: Digest,
+    /// Slot of the decision.
+    pub slot: Slot,
+    /// Index in the batch.
+    pub index: u32,
+    /// The decision (outcome, or escalation).
+    pub decision: Decision,
+}
+
+/// One member as the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberRow {
+    /// Id.
+    pub id: NodeId,
+    /// Name.
+    pub name: String,
+    /// Hierarchy level.
+    pub level: Hierarchy,
+    /// Trust (bps).
+    pub trust: TrustBps,
+    /// In the eligible set.
+    pub eligible: bool,
+    /// Peer address.
+    pub address: String,
+}
+
+/// The active module of a role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModuleRow {
+    /// Role name.
+    pub role: String,
+    /// Active hash.
+    pub active: Digest,
+    /// Previous hash.
+    pub previous: Option<Digest>,
+    /// First slot using `active`.
+    pub since: Slot,
+    /// Whether this node's runtime runs `active` (false while its bytes are fetched).
+    pub loaded: bool,
+}
+
+/// A node's status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// This node.
+    pub node: NodeId,
+    /// Chain id.
+    pub chain_id: String,
+    /// Next slot to decide.
+    pub slot: Slot,
+    /// Current view.
+    pub view: View,
+    /// Whether a view change is in progress.
+    pub view_changing: bool,
+    /// Primary of the view.
+    pub primary: Option<NodeId>,
+    /// Seed of the view.
+    pub seed: Option<NodeId>,
+    /// Pending operations.
+    pub mempool: u64,
+    /// Members with trust and hierarchy.
+    pub members: Vec<MemberRow>,
+    /// Active modules.
+    pub modules: Vec<ModuleRow>,
+    /// Slots decided by this process.
+    pub decided: u64,
+    /// View changes started by this process.
+    pub view_changes: u64,
+    /// Misbehaviour proofs seen.
+    pub evidence: u64,
+    /// Consensus messages refused, by reason.
+    pub rejected: Vec<(String, u64)>,
+    /// Transport frames refused (malformed, oversized, undecodable).
+    pub rejected_frames: u64,
+    /// Recent state changes (slot, description), oldest first.
+    pub events: Vec<(Slot, String)>,
+    /// Digest of the replicated state.
+    pub state_digest: Digest,
+}

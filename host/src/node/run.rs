@@ -1,0 +1,173 @@
+//! Starting a node: load key, genesis and store, rebuild the state, start the runtime,
+//! the transport and the client listener, then run the loop until SIGINT/SIGTERM.
+//!
+//! # Design
+//! Restart is the normal start: the replicated state is rebuilt by replaying the
+//! decided log (stored with certificates) onto the genesis state, the machine is
+//! created at the next slot and handed its own persisted votes (`Node::restore`), so it
+//! re-sends rather than contradicts them. Missing slots are caught up from peers by
+//! certified entries as soon as their messages show the node is behind.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use ed25519_dalek::SigningKey;
+use spore_core::consensus::{DecidedEntry, Node, ReplicaState};
+use spore_core::crypto::canonical_bytes;
+use spore_core::genesis::Genesis;
+use spore_core::ops::Role;
+use spore_core::state::ReplicatedState;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use super::client;
+use super::config::NodeConfig;
+use super::driver::{Driver, peer_addresses, stored_votes};
+use super::keyfile;
+use crate::modules::{Runtime, RuntimeConfig};
+use crate::net::{NodeIdentity, QuicTransport, TransportConfig};
+use crate::store::Store;
+
+/// The embedded modules every node stores at start (the genesis defaults and the
+/// alternatives a cluster may swap to without uploading).
+pub fn embedded_modules() -> Vec<(Role, &'static [u8])> {
+    vec![
+        (Role::Validator, spore_artifacts::DEFAULT_VALIDATOR.bytes),
+        (Role::Admission, spore_artifacts::SPONSORED_ADMISSION.bytes),
+        (Role::Resolver, spore_artifacts::HIERARCHY_RESOLVER.bytes),
+        (Role::Resolver, spore_artifacts::STRICT_RESOLVER.bytes),
+    ]
+}
+
+/// Rebuild the replicated state: genesis, then every stored decided entry in order.
+pub fn rebuild_state(store: &Store, genesis: &Genesis) -> anyhow::Result<ReplicatedState> {
+    let mut state = ReplicatedState::from_genesis(genesis)?;
+    loop {
+        let from = state.next_slot();
+        let rows = store.decided_range(from, 256)?;
+        if rows.is_empty() {
+            break;
+        }
+        for (slot, bytes) in rows {
+            anyhow::ensure!(
+                slot == state.next_slot(),
+                "decided log has a gap: expected slot {}, found {slot}",
+                state.next_slot()
+            );
+            let entry: DecidedEntry = postcard::from_bytes(&bytes)
+                .with_context(|| format!("decoding stored entry {slot}"))?;
+            ReplicaState::apply(&mut state, &entry);
+        }
+    }
+    Ok(state)
+}
+
+/// Run the node described by `config` until SIGINT or SIGTERM.
+pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let key = keyfile::read(&config.key_file)?;
+    let id = key.id();
+    let genesis_text = std::fs::read_to_string(&config.genesis_file)
+        .with_context(|| format!("reading {}", config.genesis_file.display()))?;
+    let genesis: Genesis = serde_json::from_str(&genesis_text).context("parsing the genesis")?;
+    genesis.verify().context("the genesis does not verify")?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = Arc::new(Store::open(config.data_dir.join("node.redb"), id)?);
+    let genesis_bytes = canonical_bytes(&genesis);
+    match store.genesis()? {
+        Some(stored) => anyhow::ensure!(
+            stored == genesis_bytes,
+            "the store belongs to another genesis"
+        ),
+        None => store.put_genesis(&genesis_bytes)?,
+    }
+    let runtime = Arc::new(
+        Runtime::with_cache(RuntimeConfig::default(), config.data_dir.join("artifacts"))
+            .context("starting the module runtime")?,
+    );
+    for (_, bytes) in embedded_modules() {
+        store.put_module(bytes)?;
+    }
+    let state = rebuild_state(&store, &genesis)?;
+    let resumed = state.next_slot();
+    anyhow::ensure!(
+        state.is_member(&id),
+        "this node ({}) is not a member of the cluster",
+        id.to_hex()
+    );
+    let listen = match config.listen {
+        Some(a) => a,
+        None => state
+            .member(&id)
+            .map(|m| m.address.clone())
+            .unwrap_or_default()
+            .parse()
+            .context("this node's genesis address is not host:port; set `listen`")?,
+    };
+    let identity = NodeIdentity::new(&SigningKey::from_bytes(&key.seed()))?;
+    let client_identity = NodeIdentity::new(&SigningKey::from_bytes(&key.seed()))?;
+    let net = QuicTransport::bind(
+        identity,
+        listen,
+        peer_addresses(&state),
+        TransportConfig::default(),
+    )?;
+    let client_endpoint = quinn::Endpoint::server(
+        client::server_config(&client_identity)?,
+        config.client_listen,
+    )
+    .with_context(|| format!("binding the client listener {}", config.client_listen))?;
+    let mut node = Node::new(config.consensus.to_core(), key, state);
+    let votes = stored_votes(&store, resumed)?;
+    info!(node = %id, slot = resumed, votes = votes.len(), %listen, client = %config.client_listen, "node starting");
+    let initial = node.restore(votes);
+    let (calls_tx, calls_rx) = mpsc::channel(1024);
+    let server = tokio::spawn(client::serve(client_endpoint.clone(), calls_tx));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("shutdown requested");
+        stop_tx.send_replace(true);
+    });
+    if let Some(b) = config.byzantine {
+        warn!(behaviour = ?b, "this node misbehaves on purpose (test/demo)");
+    }
+    let driver = Driver {
+        node,
+        store,
+        net,
+        runtime,
+        byzantine: config.byzantine,
+        clients: calls_rx,
+        shutdown: stop_rx,
+        tick_ms: config.tick_ms,
+        initial,
+    };
+    let net = driver.run().await?;
+    client_endpoint.close(0u32.into(), b"shutdown");
+    server.abort();
+    net.shutdown().await;
+    info!("node stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

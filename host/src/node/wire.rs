@@ -1,0 +1,21 @@
+//! What nodes send each other: consensus messages and module blobs.
+//!
+//! # Design
+//! Consensus traffic is the sans-IO machine's [`Message`]. Module blobs travel beside
+//! it: a node that must activate a module it lacks asks its peers by hash, and accepts a
+//! blob only if its SHA-256 is a hash it asked for (or one a decided operation names).
+
+use serde::{Deserialize, Serialize};
+use spore_core::consensus::Message;
+use spore_core::types::Digest;
+
+/// One frame between nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Wire {
+    /// A consensus message.
+    Consensus(Message),
+    /// Ask for the module blob with this content hash.
+    ModuleRequest(Digest),
+    /// A module blob (its hash is recomputed on receipt).
+    ModuleBlob(Vec<u8>),
+}
