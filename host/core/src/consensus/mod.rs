@@ -708,8 +708,14 @@ impl<S: ReplicaState> Node<S> {
             return Err(Reject::Stale);
         }
         if slot > current {
+            // Only a genuine vote proves that the sender is ahead (no catch-up requests on
+            // forged claims); only the next slot's votes are worth keeping, later slots
+            // arrive as certified entries.
+            self.check_vote_signature(&vote)?;
             self.ask_catch_up(from, current);
-            self.buffer(from, vote);
+            if slot == current.saturating_add(1) {
+                self.buffer(from, vote);
+            }
             return Ok(());
         }
         let is_view_msg = matches!(vote, Message::ViewChange(_) | Message::NewView(_));
@@ -717,6 +723,7 @@ impl<S: ReplicaState> Node<S> {
             return Err(Reject::Stale);
         }
         if !is_view_msg && (view > self.view || self.mode == Mode::ViewChanging) {
+            self.check_vote_signature(&vote)?;
             self.buffer(from, vote);
             return Ok(());
         }
