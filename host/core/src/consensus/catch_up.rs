@@ -54,8 +54,10 @@ impl<S: ReplicaState> Node<S> {
     /// Verify and apply entries, in slot order, as far as they connect to our log.
     pub(super) fn on_catch_up_response(
         &mut self,
+        from: NodeId,
         mut entries: Vec<DecidedEntry>,
     ) -> Result<(), Reject> {
+        let full = entries.len() >= self.config.catch_up_batch;
         entries.sort_by_key(|e| e.slot);
         entries.truncate(self.config.catch_up_batch);
         for entry in entries {
@@ -68,6 +70,11 @@ impl<S: ReplicaState> Node<S> {
             let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
             entry.verify(&self.state, &quorum)?;
             self.apply_entry(entry);
+        }
+        if full {
+            // The peer may have more: keep pulling (state sync for a node far behind).
+            self.catch_up_asked = None;
+            self.ask_catch_up(from, self.slot());
         }
         Ok(())
     }

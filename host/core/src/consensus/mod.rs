@@ -676,7 +676,7 @@ impl<S: ReplicaState> Node<S> {
             }
             Message::Evidence(proof) => self.on_evidence(*proof),
             Message::CatchUpRequest { from: slot } => self.on_catch_up_request(from, slot),
-            Message::CatchUpResponse { entries } => self.on_catch_up_response(entries),
+            Message::CatchUpResponse { entries } => self.on_catch_up_response(from, entries),
             vote => self.on_vote(from, vote),
         }
     }

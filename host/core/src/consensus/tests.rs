@@ -941,3 +941,43 @@ fn restart_recovers_the_prepared_certificate() {
     );
     assert!(before.is_some());
 }
+
+#[test]
+fn a_node_far_behind_pulls_entries_in_batches() {
+    let mut c = Cluster::new(4);
+    for node in &mut c.nodes {
+        node.config.catch_up_batch = 2;
+    }
+    let late = c.layer(Layer::Latent, 0);
+    c.down.insert(late);
+    for k in 0..5u8 {
+        c.submit(0, compute(k));
+        assert!(c.run_until(10_000, |c| {
+            c.up().iter().all(|i| c.decided[*i].len() > usize::from(k))
+        }));
+    }
+    c.down.remove(&late);
+    // One request is enough: full responses make the node ask for the next batch.
+    let ahead = c.nodes[0].id();
+    c.nodes[late].ask_catch_up(ahead, 0);
+    let effects = std::mem::take(&mut c.nodes[late].effects);
+    c.run_effects(late, effects);
+    let effects = std::mem::take(&mut c.nodes[late].effects);
+    c.run_effects(late, effects);
+    assert!(c.run_until(10_000, |c| c.decided[late].len() >= 5));
+    let requests = c.traces[late]
+        .iter()
+        .flatten()
+        .filter(|e| {
+            matches!(
+                e,
+                Effect::Send {
+                    msg: Message::CatchUpRequest { .. },
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(requests >= 2, "the node kept pulling after a full response");
+    c.assert_agreement();
+}
