@@ -474,6 +474,7 @@ impl<S: ReplicaState> Node<S> {
             return false;
         }
         self.own.insert(key, msg.clone());
+        let _ = self.mark_own_verified(&msg);
         self.effects
             .push(Effect::Persist(Persist::Vote(msg.clone())));
         self.absorb_own(&msg);
