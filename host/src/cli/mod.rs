@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod demo;
+pub mod devnet;
 pub mod genesis;
 pub mod keygen;
 pub mod module;
@@ -52,6 +53,9 @@ pub enum Command {
     Trust(client::StatusArgs),
     /// Upload a module and submit the Full-BFT update that swaps it in.
     Propose(client::ProposeArgs),
+    /// Run a local cluster of real node processes with a mixed workload, one node
+    /// misbehaving, a resolver hot swap, and a summary.
+    Devnet(devnet::DevnetArgs),
 }
 
 /// Parse the command line and run the command; the process exit code comes from the result.
@@ -68,5 +72,6 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Log(args) => client::run_log(args),
         Command::Trust(args) => client::run_status(args, true),
         Command::Propose(args) => client::run_propose(args),
+        Command::Devnet(args) => devnet::run(args),
     }
 }

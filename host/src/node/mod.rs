@@ -7,8 +7,10 @@
 //! - [`wire`]: node-to-node frames; [`proto`]: the client protocol; [`client`]: the
 //!   client listener and the client.
 //! - [`driver`]: the event loop; [`calls`]: module calls; [`run`]: start-up and restart.
+//! - [`cluster`]: a local multi-process cluster (devnet, cluster tests).
 pub mod calls;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod driver;
 pub mod keyfile;

@@ -1,0 +1,494 @@
+//! `spore devnet`: a local cluster of real node processes on loopback, a mixed workload
+//! of every operation kind (an admission, an exclusion and a resolver hot swap among
+//! them) with one node misbehaving, live progress, and a summary with a verdict.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use spore_core::consensus::Decision;
+use spore_core::crypto::sha256;
+use spore_core::ops::{
+    AdmissionCriteria, ComputeTask, ExclusionReason, MaintenanceTask, MaintenanceType,
+    NodeAdmission, NodeExclusion, NodeIdentity, Operation, OptimizationType, PerformanceMetric,
+    PerformanceOptimization, PriorityLevel, ResourceAllocation, ResourceType, SlotWindow,
+    TrustModification, TrustReason,
+};
+use spore_core::types::{Hierarchy, NodeId};
+
+use super::client::{Example, SwapRole, describe, example, propose, submit};
+use crate::node::cluster::Cluster;
+use crate::node::proto::{OpDecision, StatusReport};
+
+/// Arguments of `spore devnet`.
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 4)]
+    pub nodes: usize,
+    /// Number of misbehaving nodes (they report wrong validator results).
+    #[arg(long, default_value_t = 1)]
+    pub byzantine: usize,
+    /// Operations in the load phase (on top of one of every kind).
+    #[arg(long, default_value_t = 40)]
+    pub ops: usize,
+    /// Directory for keys, genesis, stores and logs (default: a fresh temporary one).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Leave the cluster running after the summary (for `spore status` / `submit`).
+    #[arg(long)]
+    pub keep_running: bool,
+}
+
+/// What the run observed.
+#[derive(Default)]
+struct Record {
+    latencies: Vec<Duration>,
+    decided: usize,
+    escalated: usize,
+    failures: Vec<String>,
+}
+
+impl Record {
+    fn note(&mut self, label: &str, started: Instant, r: anyhow::Result<Option<OpDecision>>) {
+        match r {
+            Ok(Some(d)) => {
+                self.latencies.push(started.elapsed());
+                self.decided += 1;
+                if matches!(d.decision, Decision::Escalated { .. }) {
+                    self.escalated += 1;
+                }
+                println!("  {label:<26} {}", describe(&d));
+            }
+            Ok(None) => self.failures.push(format!("{label}: no decision")),
+            Err(e) => {
+                println!("  {label:<26} FAILED: {e:#}");
+                self.failures.push(format!("{label}: {e:#}"));
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = (sorted.len() * p).div_ceil(100).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn load_op(i: usize) -> Operation {
+    match i % 4 {
+        0 => Operation::Compute(ComputeTask {
+            kind: "median-price".to_owned(),
+            input: {
+                // Five (reporter, price) reports of 16 bytes each.
+                let mut v = Vec::new();
+                for k in 0..5u64 {
+                    v.extend_from_slice(&k.to_le_bytes());
+                    v.extend_from_slice(&(100_000 + (k * 37) as i64 + i as i64).to_le_bytes());
+                }
+                v
+            },
+        }),
+        1 => Operation::ResourceAllocation(ResourceAllocation {
+            resource: ResourceType::Bandwidth,
+            target: format!("svc-{i}"),
+            amount: 10 + i as u64,
+            priority: PriorityLevel::High,
+        }),
+        2 => Operation::MaintenanceTask(MaintenanceTask {
+            task: MaintenanceType::Compaction,
+            components: vec![format!("store-{i}")],
+            window: SlotWindow {
+                start: 10_000 + i as u64,
+                end: 10_100 + i as u64,
+            },
+        }),
+        _ => Operation::PerformanceOptimization(PerformanceOptimization {
+            kind: OptimizationType::Batching,
+            targets: vec![PerformanceMetric {
+                name: "p99_latency_ms".to_owned(),
+                target: 100 + i as i64,
+            }],
+            plan: format!("plan {i}"),
+        }),
+    }
+}
+
+fn trust_line(s: &StatusReport, byz: &[NodeId]) -> String {
+    s.members
+        .iter()
+        .map(|m| {
+            format!(
+                "{}{}={}{}",
+                m.name,
+                if byz.contains(&m.id) { "*" } else { "" },
+                m.trust,
+                if m.eligible { "" } else { "(excl)" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("  ")
+}
+
+/// Run `spore devnet`.
+pub fn run(args: DevnetArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.nodes >= 1, "--nodes must be at least 1");
+    anyhow::ensure!(
+        args.byzantine < args.nodes,
+        "--byzantine must be below --nodes"
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(devnet(args))
+}
+
+async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("spore-devnet-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let binary = std::env::current_exe().context("locating the spore binary")?;
+    // The last nodes misbehave (never the first: it is the sclerotia anchor).
+    let byz_idx: Vec<usize> = (args.nodes - args.byzantine..args.nodes).collect();
+    let mut cluster = Cluster::create(&dir, &binary, args.nodes, &byz_idx, "devnet")?;
+    let byz: Vec<NodeId> = byz_idx.iter().map(|i| cluster.nodes[*i].id).collect();
+    println!(
+        "Spore devnet: {} nodes ({} misbehaving: {}) in {}",
+        args.nodes,
+        args.byzantine,
+        byz_idx
+            .iter()
+            .map(|i| cluster.nodes[*i].name.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
+        dir.display()
+    );
+    cluster.start_all()?;
+    print!("starting nodes (compiling modules)...");
+    for i in 0..args.nodes {
+        cluster
+            .wait_ready(i, Duration::from_secs(180))
+            .await
+            .with_context(|| cluster.log_tail(i, 20))?;
+        print!(" {}", cluster.nodes[i].name);
+    }
+    println!("  ready in {:.1} s", started.elapsed().as_secs_f64());
+    let first = cluster.status(0).await?;
+    let trust_start = trust_line(&first, &byz);
+    println!("trust at start: {trust_start}\n");
+
+    let cluster = Arc::new(cluster);
+    let mut rec = Record::default();
+    let n = args.nodes;
+    let wait = Some(Duration::from_secs(60));
+
+    println!("1. One operation of every kind");
+    let honest_target = cluster.nodes[1.min(n - 1)].id;
+    let mut kinds: Vec<(String, Operation)> = Vec::new();
+    for kind in [
+        Example::NetworkConfigChange,
+        Example::ServiceDeployment,
+        Example::ResourceAllocation,
+        Example::MaintenanceTask,
+        Example::PerformanceOptimization,
+        Example::Compute,
+    ] {
+        let op = example(kind)?;
+        kinds.push((op.kind_name().to_owned(), op));
+    }
+    kinds.push((
+        "trust-modification".into(),
+        Operation::TrustModification(TrustModification {
+            target: honest_target,
+            delta_bps: 100,
+            reason: TrustReason::RecoveryGrant,
+            justification: "recovery grant after a clean audit".to_owned(),
+        }),
+    ));
+    let newcomer = crate::node::keyfile::generate().id();
+    let sponsors: Vec<NodeId> = cluster.nodes.iter().take(2).map(|x| x.id).collect();
+    kinds.push((
+        "node-admission".into(),
+        Operation::NodeAdmission(NodeAdmission {
+            candidate: NodeIdentity {
+                id: newcomer,
+                level: Hierarchy::Hyphae,
+                name: "newcomer".to_owned(),
+                address: "127.0.0.1:9".to_owned(),
+            },
+            criteria: AdmissionCriteria {
+                min_sponsors: 2,
+                min_sponsor_trust: 5_000,
+                required_sponsor_level: None,
+            },
+            sponsors,
+        }),
+    ));
+    for (k, (label, op)) in kinds.into_iter().enumerate() {
+        let client = cluster.client(k % n).await?;
+        let t = Instant::now();
+        let r = submit(&client, op, wait).await.map(|(_, d)| d);
+        rec.note(&label, t, r);
+        client.close().await;
+    }
+
+    println!(
+        "\n2. Load: {} operations from concurrent clients, resolver hot swap midway",
+        args.ops
+    );
+    let load = {
+        let cluster = cluster.clone();
+        let total = args.ops;
+        tokio::spawn(async move {
+            let mut out: Vec<(Duration, anyhow::Result<Option<OpDecision>>)> = Vec::new();
+            let mut handles = Vec::new();
+            for w in 0..4usize {
+                let cluster = cluster.clone();
+                handles.push(tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    let client = match cluster.client(w % n).await {
+                        Ok(c) => c,
+                        Err(e) => return vec![(Duration::ZERO, Err(e))],
+                    };
+                    for i in (w..total).step_by(4) {
+                        let t = Instant::now();
+                        let r = submit(&client, load_op(i), wait).await.map(|(_, d)| d);
+                        mine.push((t.elapsed(), r));
+                    }
+                    client.close().await;
+                    mine
+                }));
+            }
+            for h in handles {
+                match h.await {
+                    Ok(v) => out.extend(v),
+                    Err(e) => out.push((Duration::ZERO, Err(anyhow::anyhow!("worker: {e}")))),
+                }
+            }
+            out
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let strict = spore_artifacts::STRICT_RESOLVER.bytes;
+    let strict_hash = sha256(strict);
+    {
+        let client = cluster.client(0).await?;
+        let t = Instant::now();
+        let r = propose(
+            &client,
+            strict.to_vec(),
+            SwapRole::Resolver,
+            "devnet: strict resolver".into(),
+        )
+        .await
+        .map(Some);
+        rec.note("resolver hot swap", t, r);
+        client.close().await;
+    }
+    let mut last_progress = Instant::now();
+    while !load.is_finished() {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if last_progress.elapsed() > Duration::from_secs(2) {
+            last_progress = Instant::now();
+            if let Ok(s) = cluster.status(0).await {
+                println!(
+                    "  progress: slot {}  view {}  mempool {}  trust {}",
+                    s.slot,
+                    s.view,
+                    s.mempool,
+                    trust_line(&s, &byz)
+                );
+            }
+        }
+    }
+    let mut load_ok = 0;
+    for (t, r) in load.await.context("load task")? {
+        match r {
+            Ok(Some(d)) => {
+                rec.latencies.push(t);
+                rec.decided += 1;
+                load_ok += 1;
+                if d.decision.is_escalated() {
+                    rec.escalated += 1;
+                }
+            }
+            Ok(None) => rec.failures.push("load: no decision".into()),
+            Err(e) => rec.failures.push(format!("load: {e:#}")),
+        }
+    }
+    println!("  {load_ok}/{} load operations decided", args.ops);
+    let mid = cluster.status(0).await?;
+    let trust_mid = trust_line(&mid, &byz);
+
+    println!("\n3. Exclusion of the misbehaving node(s)");
+    for id in &byz {
+        let client = cluster.client(0).await?;
+        let t = Instant::now();
+        let op = Operation::NodeExclusion(NodeExclusion {
+            target: *id,
+            reason: ExclusionReason::GovernanceDecision,
+            evidence: Vec::new(),
+        });
+        let r = submit(&client, op, wait).await.map(|(_, d)| d);
+        rec.note(&format!("node-exclusion {id}"), t, r);
+        client.close().await;
+    }
+    // A few more operations after the exclusion: the cluster goes on without it.
+    for i in 0..4 {
+        let client = cluster.client(i % n).await?;
+        let t = Instant::now();
+        let r = submit(&client, load_op(10_000 + i), wait)
+            .await
+            .map(|(_, d)| d);
+        rec.note("after exclusion", t, r);
+        client.close().await;
+    }
+
+    // Convergence: every honest node at the same slot with the same state.
+    let honest: Vec<usize> = (0..n).filter(|i| !byz_idx.contains(i)).collect();
+    let mut finals = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        finals.clear();
+        for i in &honest {
+            finals.push(cluster.status(*i).await?);
+        }
+        let same = finals
+            .windows(2)
+            .all(|w| w[0].slot == w[1].slot && w[0].state_digest == w[1].state_digest);
+        if same || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let end = finals.first().cloned().context("no honest node")?;
+
+    let mut lat = rec.latencies.clone();
+    lat.sort();
+    println!("\nSummary");
+    println!(
+        "  operations decided: {} ({} escalated), failures: {}",
+        rec.decided,
+        rec.escalated,
+        rec.failures.len()
+    );
+    println!(
+        "  latency p50 {} ms, p99 {} ms (submit -> decision, via client QUIC)",
+        percentile(&lat, 50).as_millis(),
+        percentile(&lat, 99).as_millis()
+    );
+    println!("  slots decided: {}  views: {}", end.slot, end.view);
+    println!("  trust at start: {trust_start}");
+    println!("  trust mid-run:  {trust_mid}");
+    println!("  trust at end:   {}", trust_line(&end, &byz));
+    println!("  slashing and exclusion events:");
+    let notable: Vec<&(u64, String)> = end
+        .events
+        .iter()
+        .filter(|(_, e)| {
+            e.contains("excluded")
+                || e.contains("(-")
+                || e.contains("swapped")
+                || e.contains("admitted")
+        })
+        .collect();
+    for (slot, e) in notable.iter().rev().take(12).rev() {
+        println!("    slot {slot:<5} {e}");
+    }
+    if notable.len() > 12 {
+        println!("    ... {} more", notable.len() - 12);
+    }
+    let swap_slots: Vec<Option<u64>> = finals
+        .iter()
+        .map(|s| {
+            s.modules
+                .iter()
+                .find(|m| m.role == "resolver" && m.active == strict_hash && m.loaded)
+                .map(|m| m.since)
+        })
+        .collect();
+    match swap_slots.first().copied().flatten() {
+        Some(slot) => println!(
+            "  resolver swapped to strict-resolver at slot {slot} on every honest node: {}",
+            swap_slots.iter().all(|s| *s == Some(slot))
+        ),
+        None => println!("  resolver swap: NOT observed"),
+    }
+
+    let mut problems = rec.failures.clone();
+    if !finals
+        .windows(2)
+        .all(|w| w[0].slot == w[1].slot && w[0].state_digest == w[1].state_digest)
+    {
+        problems.push("honest nodes did not converge to one state".into());
+    }
+    if swap_slots.is_empty()
+        || swap_slots
+            .iter()
+            .any(|s| s.is_none() || *s != swap_slots[0])
+    {
+        problems.push("the resolver did not swap at one slot on every honest node".into());
+    }
+    for id in &byz {
+        let row = end.members.iter().find(|m| m.id == *id);
+        let start_trust = first.members.iter().find(|m| m.id == *id).map(|m| m.trust);
+        match row {
+            Some(m) if m.eligible => problems.push(format!("{id} was not excluded")),
+            Some(m) if Some(m.trust) >= start_trust => {
+                problems.push(format!("{id} was not slashed"))
+            }
+            None => problems.push(format!("{id} vanished from the membership")),
+            _ => {}
+        }
+    }
+    println!(
+        "\nverdict: {}  ({:.1} s)",
+        if problems.is_empty() {
+            "the cluster behaved as expected".to_owned()
+        } else {
+            format!("UNEXPECTED: {}", problems.join("; "))
+        },
+        started.elapsed().as_secs_f64()
+    );
+    let mut cluster =
+        Arc::try_unwrap(cluster).map_err(|_| anyhow::anyhow!("cluster still shared"))?;
+    if args.keep_running {
+        let pids = cluster.detach();
+        println!("\nnodes left running (pids {pids:?}); try:");
+        let n0 = &cluster.nodes[0];
+        println!(
+            "  spore status --node {} --node-id {}",
+            n0.client_addr,
+            n0.id.to_hex()
+        );
+        println!(
+            "  spore status --config {}",
+            n0.dir.join("node.toml").display()
+        );
+        println!(
+            "stop them with: kill {}",
+            pids.iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    } else {
+        drop(cluster);
+        if args.dir.is_none() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,255 @@
+//! A local cluster of `spore node run` processes on loopback: keys, genesis, configs,
+//! start, kill -9, restart, clients. Used by `spore devnet` and the cluster tests.
+//!
+//! # Design
+//! Everything lives in one directory (`n<i>/node.key`, `n<i>/node.toml`, `n<i>/data`,
+//! `n<i>/node.log`, `genesis.json`). Ports are picked free by the OS at creation. Every
+//! child process is killed when the [`Cluster`] is dropped, so a panicking test leaves
+//! nothing running.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use spore_core::crypto::Keypair;
+use spore_core::genesis::{Genesis, GenesisNode, Params};
+use spore_core::types::{Hierarchy, NodeId};
+
+use super::client::Client;
+use super::config::{Byzantine, NodeConfig};
+use super::keyfile;
+use super::proto::{Request, Response, StatusReport};
+
+/// One node of a local cluster.
+#[derive(Debug)]
+pub struct LocalNode {
+    /// Its id.
+    pub id: NodeId,
+    /// Its name (`n1`, `n2`, ...).
+    pub name: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its client address.
+    pub client_addr: SocketAddr,
+    /// Its misbehaviour, if any.
+    pub byzantine: Option<Byzantine>,
+    child: Option<Child>,
+}
+
+/// A local cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The cluster directory.
+    pub dir: PathBuf,
+    /// The `spore` binary used to start nodes.
+    pub binary: PathBuf,
+    /// The nodes, in genesis order.
+    pub nodes: Vec<LocalNode>,
+    /// The log filter passed to nodes.
+    pub log: String,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Consensus timers suited to loopback.
+fn loopback_config(client: SocketAddr, listen: SocketAddr) -> NodeConfig {
+    let mut c = NodeConfig {
+        listen: Some(listen),
+        client_listen: client,
+        tick_ms: 10,
+        ..NodeConfig::default()
+    };
+    c.consensus.base_timeout_ms = 1_500;
+    c.consensus.reveal_grace_ms = 100;
+    c.consensus.resend_interval_ms = 250;
+    c
+}
+
+impl Cluster {
+    /// Create keys, a signed genesis (first node sclerotia, the rest rhizomorph) and
+    /// configs for `n` nodes in `dir`; nodes in `byzantine` (0-based) misbehave.
+    pub fn create(
+        dir: &Path,
+        binary: &Path,
+        n: usize,
+        byzantine: &[usize],
+        chain_id: &str,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(n >= 1, "a cluster needs at least one node");
+        let mut keys = Vec::new();
+        let mut founders = Vec::new();
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let name = format!("n{}", i + 1);
+            let ndir = dir.join(&name);
+            std::fs::create_dir_all(&ndir)?;
+            let key = keyfile::generate();
+            keyfile::write(&ndir.join("node.key"), &key, true)?;
+            let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+            let client = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+            let mut config = loopback_config(client, listen);
+            config.genesis_file = PathBuf::from("../genesis.json");
+            config.byzantine = byzantine.contains(&i).then_some(Byzantine::WrongResult);
+            std::fs::write(ndir.join("node.toml"), config.to_toml()?)?;
+            founders.push(GenesisNode {
+                id: key.id(),
+                level: if i == 0 {
+                    Hierarchy::Sclerotia
+                } else {
+                    Hierarchy::Rhizomorph
+                },
+                trust: 8_000,
+                name: name.clone(),
+                address: listen.to_string(),
+            });
+            nodes.push(LocalNode {
+                id: key.id(),
+                name,
+                dir: ndir,
+                client_addr: client,
+                byzantine: config.byzantine,
+                child: None,
+            });
+            keys.push(key);
+        }
+        let mut genesis = Genesis::new(
+            chain_id,
+            founders,
+            Params::default(),
+            crate::cli::genesis::default_modules(),
+        );
+        for key in &keys {
+            genesis.sign(key)?;
+        }
+        genesis.verify()?;
+        crate::cli::genesis::save(&dir.join("genesis.json"), &genesis)?;
+        Ok(Cluster {
+            dir: dir.to_owned(),
+            binary: binary.to_owned(),
+            nodes,
+            log: "info".to_owned(),
+        })
+    }
+
+    /// The key of node `i` (to sign operations or forge traffic in tests).
+    pub fn key(&self, i: usize) -> anyhow::Result<Keypair> {
+        Ok(keyfile::read(&self.node(i)?.dir.join("node.key"))?)
+    }
+
+    fn node(&self, i: usize) -> anyhow::Result<&LocalNode> {
+        self.nodes.get(i).context("no such node")
+    }
+
+    /// Start node `i` (a separate process; output to `n<i>/node.log`).
+    pub fn start(&mut self, i: usize) -> anyhow::Result<()> {
+        let binary = self.binary.clone();
+        let log = self.log.clone();
+        let node = self.nodes.get_mut(i).context("no such node")?;
+        anyhow::ensure!(node.child.is_none(), "{} is already running", node.name);
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.dir.join("node.log"))?;
+        let child = Command::new(&binary)
+            .arg("--log")
+            .arg(&log)
+            .args(["node", "run", "--config"])
+            .arg(node.dir.join("node.toml"))
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        node.child = Some(child);
+        Ok(())
+    }
+
+    /// Start every node.
+    pub fn start_all(&mut self) -> anyhow::Result<()> {
+        for i in 0..self.nodes.len() {
+            self.start(i)?;
+        }
+        Ok(())
+    }
+
+    /// SIGKILL node `i` and reap it.
+    pub fn kill(&mut self, i: usize) -> anyhow::Result<()> {
+        let node = self.nodes.get_mut(i).context("no such node")?;
+        if let Some(mut child) = node.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        Ok(())
+    }
+
+    /// Leave every process running when the cluster is dropped (`devnet --keep-running`).
+    pub fn detach(&mut self) -> Vec<u32> {
+        self.nodes
+            .iter_mut()
+            .filter_map(|n| n.child.take().map(|c| c.id()))
+            .collect()
+    }
+
+    /// Whether node `i`'s process is running.
+    pub fn is_running(&mut self, i: usize) -> bool {
+        self.nodes
+            .get_mut(i)
+            .and_then(|n| n.child.as_mut())
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// A client connected to node `i`.
+    pub async fn client(&self, i: usize) -> anyhow::Result<Client> {
+        let n = self.node(i)?;
+        Ok(Client::connect(n.client_addr, n.id).await?)
+    }
+
+    /// Node `i`'s status.
+    pub async fn status(&self, i: usize) -> anyhow::Result<StatusReport> {
+        let c = self.client(i).await?;
+        let s = match c.call_one(&Request::Status).await? {
+            Response::Status(s) => *s,
+            other => anyhow::bail!("unexpected answer {other:?}"),
+        };
+        c.close().await;
+        Ok(s)
+    }
+
+    /// Wait until node `i` answers its status (within `limit`).
+    pub async fn wait_ready(&self, i: usize, limit: Duration) -> anyhow::Result<StatusReport> {
+        let start = Instant::now();
+        loop {
+            match self.status(i).await {
+                Ok(s) if s.modules.iter().all(|m| m.loaded) => return Ok(s),
+                Ok(_) | Err(_) if start.elapsed() < limit => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Ok(_) => anyhow::bail!("{} did not load its modules", self.node(i)?.name),
+                Err(e) => return Err(e.context(format!("{} is not ready", self.node(i)?.name))),
+            }
+        }
+    }
+
+    /// The tail of node `i`'s log (for failure reports).
+    pub fn log_tail(&self, i: usize, lines: usize) -> String {
+        let Ok(n) = self.node(i) else {
+            return String::new();
+        };
+        let text = std::fs::read_to_string(n.dir.join("node.log")).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            let _ = self.kill(i);
+        }
+    }
+}
