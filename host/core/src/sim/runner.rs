@@ -26,9 +26,9 @@ use super::network::{Endpoint, EventQueue, NetStats, Network, Time};
 use super::rng::SimRng;
 use super::scenario::Scenario;
 use super::trace::Trace;
-use super::workload::workload;
+use super::workload;
 use crate::consensus::{
-    CallId, Config, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist, ReplicaState,
+    CallId, Config, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist,
 };
 use crate::crypto::{Canonical, Keypair};
 use crate::genesis::{Genesis, GenesisModules, GenesisNode};
@@ -70,6 +70,50 @@ pub struct Report {
     pub deliveries: u64,
     /// Virtual time at which the run ended (ms).
     pub end_time: Time,
+    /// Where each honest instance stood at the end.
+    pub nodes: Vec<NodeSummary>,
+}
+
+/// Where one honest instance stood at the end of a run (for diagnosing failures).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSummary {
+    /// Its identity.
+    pub id: NodeId,
+    /// Whether it was running (not crashed) at the end.
+    pub up: bool,
+    /// How many times it was crashed and restarted.
+    pub restarts: u32,
+    /// Next slot it would decide.
+    pub slot: Slot,
+    /// Its view.
+    pub view: u64,
+    /// Whether it was waiting for a new view.
+    pub view_changing: bool,
+    /// Operations pending in its mempool.
+    pub mempool: usize,
+    /// Messages it rejected, by reason.
+    pub rejected: BTreeMap<&'static str, u64>,
+}
+
+impl std::fmt::Display for NodeSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "node {}: {}, {} restart(s), slot {} view {}{} mempool {} rejected {:?}",
+            self.id,
+            if self.up { "up" } else { "down" },
+            self.restarts,
+            self.slot,
+            self.view,
+            if self.view_changing {
+                " (changing)"
+            } else {
+                ""
+            },
+            self.mempool,
+            self.rejected
+        )
+    }
 }
 
 impl Report {
@@ -119,6 +163,7 @@ pub fn run_scenario(scenario: &Scenario) -> Report {
             net: NetStats::default(),
             deliveries: 0,
             end_time: 0,
+            nodes: Vec::new(),
         };
     }
     let mut world = World::new(scenario);
@@ -151,6 +196,8 @@ struct Instance {
     timer: Option<Time>,
     /// Last `now` given to the node.
     clock: Time,
+    /// Crash/restart cycles so far.
+    restarts: u32,
     rng: SimRng,
 }
 
@@ -284,6 +331,7 @@ impl World {
                     decided: Vec::new(),
                     timer: None,
                     clock: 0,
+                    restarts: 0,
                     rng: root.fork(100 + endpoint as u64),
                 });
             }
@@ -304,7 +352,7 @@ impl World {
             ..RunRecord::default()
         };
         let mut client_rng = root.fork(3);
-        let ops = workload(s.operations, &members, &mut client_rng);
+        let ops = workload::build(s.workload, s.operations, &members, &mut client_rng);
         for op in &ops {
             let d = op.digest();
             record.submitted.insert(d);
@@ -475,22 +523,34 @@ impl World {
             .any(|ops| ops.contains_key(op))
     }
 
-    /// Rebuild a crashed node from its durable store: replay the decided log into a fresh
-    /// state, create the machine, and hand it its persisted votes.
+    /// Rebuild a crashed node from its durable store and hand it its persisted votes.
+    ///
+    /// The node contract says: replay the decided log into a fresh state, `Node::new`,
+    /// `restore(votes)`. A node built that way has an empty retained log, so it cannot serve
+    /// catch-up for the slots it decided before the crash — and if it alone decided a slot,
+    /// its peers can never learn it (the simulator found this). Until the machine offers a
+    /// way to reload its log, the driver replays the stored entries through the node's own
+    /// catch-up path (verified, applied in order, retained), which yields the same state.
     fn restart(&mut self, to: Endpoint) {
         let inst = &self.instances[to];
-        let mut state = self.genesis_state.clone();
-        for entry in &inst.decided {
-            if entry.slot == state.next_slot() {
-                ReplicaState::apply(&mut state, entry);
-            }
-        }
-        let mut node = new_node(&self.config, &inst.key, state, self.broken_quorum);
+        let mut node = new_node(
+            &self.config,
+            &inst.key,
+            self.genesis_state.clone(),
+            self.broken_quorum,
+        );
         let mut effects = node.handle(Input::Tick { now: self.now });
+        for chunk in inst.decided.chunks(self.config.catch_up_batch.max(1)) {
+            let msg = Message::CatchUpResponse {
+                entries: chunk.to_vec(),
+            };
+            effects.extend(node.handle(Input::Message { from: inst.id, msg }));
+        }
         effects.extend(node.restore(inst.votes.clone()));
         let inst = &mut self.instances[to];
         inst.actor = Actor::Honest(Box::new(node));
         inst.clock = self.now;
+        inst.restarts += 1;
         self.execute(to, effects);
     }
 
@@ -570,7 +630,10 @@ impl World {
                     );
                 }
                 Effect::Decided { slot, entry } => {
-                    self.instances[from].decided.push((*entry).clone());
+                    let store = &mut self.instances[from].decided;
+                    if store.last().is_none_or(|last| last.slot < slot) {
+                        store.push((*entry).clone());
+                    }
                     self.on_decided(from, slot, &entry);
                 }
                 Effect::Evidence(proof) => {
@@ -723,6 +786,33 @@ impl World {
             let escalated = esc.map_or(0, |e| e.iter().filter(in_workload).count()) as u64;
             (decided - escalated.min(decided), escalated)
         });
+        let nodes = self
+            .instances
+            .iter()
+            .filter_map(|i| match &i.actor {
+                Actor::Honest(node) => Some(NodeSummary {
+                    id: i.id,
+                    up: true,
+                    restarts: i.restarts,
+                    slot: node.slot(),
+                    view: node.view(),
+                    view_changing: node.is_view_changing(),
+                    mempool: node.mempool_len(),
+                    rejected: node.stats().rejected.clone(),
+                }),
+                Actor::Down => Some(NodeSummary {
+                    id: i.id,
+                    up: false,
+                    restarts: i.restarts,
+                    slot: 0,
+                    view: 0,
+                    view_changing: false,
+                    mempool: 0,
+                    rejected: BTreeMap::new(),
+                }),
+                Actor::Byzantine(_) => None,
+            })
+            .collect();
         let mut byzantine: Vec<(NodeId, Behaviour)> = self
             .instances
             .iter()
@@ -742,6 +832,7 @@ impl World {
             net: self.net.stats(),
             deliveries: self.trace.deliveries(),
             end_time: self.now,
+            nodes,
         }
     }
 }

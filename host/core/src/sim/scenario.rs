@@ -9,6 +9,7 @@
 use super::byzantine::Behaviour;
 use super::network::{LinkConfig, NetConfig, Partition, Time};
 use super::rng::SimRng;
+use super::workload::WorkloadKind;
 
 /// Everything that defines one simulated run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub struct Scenario {
     pub crash_restart: bool,
     /// Operations the clients submit.
     pub operations: usize,
+    /// Which operations they are.
+    pub workload: WorkloadKind,
     /// Largest batch per slot (1 = no batching).
     pub max_batch: usize,
     /// Smallest one-way message delay (ms).
@@ -61,6 +64,7 @@ impl Default for Scenario {
             partition: false,
             crash_restart: true,
             operations: 14,
+            workload: WorkloadKind::Mixed,
             max_batch: 4,
             min_delay: 1,
             max_delay: 20,

@@ -43,6 +43,30 @@ pub fn workload(count: usize, members: &[NodeId], rng: &mut SimRng) -> Vec<Opera
     out
 }
 
+/// Which operations the clients of a scenario submit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkloadKind {
+    /// Every kind and mechanism, cycling through [`TEMPLATES`] (see [`workload`]).
+    #[default]
+    Mixed,
+    /// Only compute tasks: every operation takes the Full-BFT path, so consecutive
+    /// operations can share a batch (used to measure batching).
+    Compute,
+}
+
+/// Build `count` operations of `kind` (see [`workload`] and [`WorkloadKind::Compute`]).
+pub fn build(
+    kind: WorkloadKind,
+    count: usize,
+    members: &[NodeId],
+    rng: &mut SimRng,
+) -> Vec<Operation> {
+    match kind {
+        WorkloadKind::Mixed => workload(count, members, rng),
+        WorkloadKind::Compute => (0..count).map(|i| template(4, i, members, rng)).collect(),
+    }
+}
+
 /// An identity that is never a member (for operations the validator must reject).
 fn stranger(i: usize) -> NodeId {
     let mut b = [0xEE; 32];
@@ -196,6 +220,14 @@ mod tests {
         let more = workload(5 * TEMPLATES, &members, &mut SimRng::new(4));
         let digests: BTreeSet<Digest> = more.iter().map(Canonical::digest).collect();
         assert_eq!(digests.len(), more.len());
+    }
+
+    #[test]
+    fn compute_workload_is_all_full_bft_and_distinct() {
+        let ops = build(WorkloadKind::Compute, 20, &[], &mut SimRng::new(2));
+        assert!(ops.iter().all(|o| o.mechanism() == Mechanism::FullBft));
+        let digests: BTreeSet<Digest> = ops.iter().map(Canonical::digest).collect();
+        assert_eq!(digests.len(), 20);
     }
 
     #[test]
