@@ -184,6 +184,24 @@ impl Client {
         })
     }
 
+    /// Send raw bytes as a request (tests of the node's handling of garbage).
+    pub async fn call_raw(&self, bytes: &[u8]) -> Result<Answers, ClientError> {
+        let (mut send, recv) = self
+            .conn
+            .open_bi()
+            .await
+            .map_err(|e| ClientError::Stream(e.to_string()))?;
+        send.write_all(bytes)
+            .await
+            .map_err(|e| ClientError::Stream(e.to_string()))?;
+        send.finish()
+            .map_err(|e| ClientError::Stream(e.to_string()))?;
+        Ok(Answers {
+            recv,
+            buf: Vec::new(),
+        })
+    }
+
     /// Send `request` and return its first answer.
     pub async fn call_one(&self, request: &Request) -> Result<Response, ClientError> {
         let mut answers = self.call(request).await?;

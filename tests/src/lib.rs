@@ -1,0 +1,116 @@
+//! Helpers for the cluster tests: find (and build) the `spore` binary, start a local
+//! cluster of real node processes, and poll it with bounded waits.
+//!
+//! # Design
+//! The tests drive `spore node run` processes through [`spore::node::cluster::Cluster`]
+//! (kill on drop). The binary is built with `cargo build -p spore --bin spore` (a no-op
+//! when up to date) into the same target directory as the test executable, because a
+//! dependency's binaries are not built for another package's tests. Clusters run one at
+//! a time ([`serial`]) so the two CI cores are not shared by sixteen processes.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use spore::node::cluster::Cluster;
+use spore::node::proto::{Request, Response};
+use spore_core::consensus::DecidedEntry;
+use spore_core::types::Digest;
+
+/// The `spore` binary next to the test executable (built on first use).
+pub fn spore_binary() -> anyhow::Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| build().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+fn build() -> anyhow::Result<PathBuf> {
+    if let Ok(bin) = std::env::var("SPORE_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> -> target/<profile>
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .context("unexpected test executable location")?
+        .to_owned();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-p", "spore", "--bin", "spore"]);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    if let Some(target) = profile_dir.parent() {
+        cmd.arg("--target-dir").arg(target);
+    }
+    let status = cmd.status().context("running cargo build")?;
+    anyhow::ensure!(status.success(), "building the spore binary failed");
+    let bin = profile_dir.join(format!("spore{}", std::env::consts::EXE_SUFFIX));
+    anyhow::ensure!(bin.exists(), "{} not found", bin.display());
+    Ok(bin)
+}
+
+/// Run cluster tests one at a time.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A started cluster of `n` nodes (those in `byzantine` misbehave) in a temp dir,
+/// every node ready.
+pub async fn cluster(
+    n: usize,
+    byzantine: &[usize],
+) -> anyhow::Result<(tempfile::TempDir, Cluster)> {
+    let dir = tempfile::tempdir()?;
+    let mut c = Cluster::create(dir.path(), &spore_binary()?, n, byzantine, "test")?;
+    c.log = "info,spore::node::driver=debug".to_owned();
+    c.start_all()?;
+    for i in 0..n {
+        c.wait_ready(i, Duration::from_secs(240))
+            .await
+            .with_context(|| c.log_tail(i, 30))?;
+    }
+    Ok((dir, c))
+}
+
+/// Every decided entry node `i` holds, from slot 0.
+pub async fn full_log(c: &Cluster, i: usize) -> anyhow::Result<Vec<DecidedEntry>> {
+    let client = c.client(i).await?;
+    let mut out: Vec<DecidedEntry> = Vec::new();
+    loop {
+        let from = out.last().map_or(0, |e| e.slot + 1);
+        match client.call_one(&Request::Log { from, limit: 256 }).await? {
+            Response::Log(page) if page.is_empty() => break,
+            Response::Log(page) => out.extend(page),
+            other => anyhow::bail!("unexpected answer {other:?}"),
+        }
+    }
+    client.close().await;
+    Ok(out)
+}
+
+/// The (slot, value digest) sequence of a log.
+pub fn values(log: &[DecidedEntry]) -> Vec<(u64, Digest)> {
+    log.iter().map(|e| (e.slot, e.value())).collect()
+}
+
+/// Poll `f` every 200 ms until it returns `Some`, for at most `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(v)) = f().await {
+            return Ok(v);
+        }
+        anyhow::ensure!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,286 @@
+//! Cluster scenarios on real processes and real QUIC (127.0.0.1 only): every operation
+//! kind decided; kill -9 and restart with identical logs; primary kill -> view change;
+//! a wrong-result node slashed, then (after an admission) excluded; garbage client
+//! frames and a wrong node key refused.
+
+use std::time::Duration;
+
+use spore::cli::client::{Example, example, submit};
+use spore::node::proto::{Request, Response};
+use spore_cluster_tests::{cluster, eventually, full_log, serial, values};
+use spore_core::crypto::Keypair;
+use spore_core::crypto::sha256;
+use spore_core::ops::{
+    AdmissionCriteria, ComputeTask, ExclusionReason, NodeAdmission, NodeExclusion, NodeIdentity,
+    Operation, SecurityDomain, SecurityPolicyUpdate,
+};
+use spore_core::types::Hierarchy;
+
+const DECIDE: Option<Duration> = Some(Duration::from_secs(60));
+
+fn compute(i: u64) -> Operation {
+    let mut input = Vec::new();
+    for k in 0..3u64 {
+        input.extend_from_slice(&k.to_le_bytes());
+        input.extend_from_slice(&(1_000 + k as i64 + i as i64).to_le_bytes());
+    }
+    Operation::Compute(ComputeTask {
+        kind: "median-price".to_owned(),
+        input,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result<()> {
+    let _serial = serial();
+    let (_dir, c) = cluster(4, &[]).await?;
+    let kinds = [
+        Example::NetworkConfigChange,
+        Example::TrustModification,
+        Example::NodeAdmission,
+        Example::NodeExclusion,
+        Example::ServiceDeployment,
+        Example::ResourceAllocation,
+        Example::MaintenanceTask,
+        Example::PerformanceOptimization,
+        Example::Compute,
+    ];
+    let mut slots = Vec::new();
+    for (i, kind) in kinds.into_iter().enumerate() {
+        let client = c.client(i % 4).await?;
+        let (_, d) = submit(&client, example(kind)?, DECIDE).await?;
+        let d = d.ok_or_else(|| anyhow::anyhow!("{kind:?} not decided"))?;
+        slots.push(d.slot);
+        client.close().await;
+    }
+    // The security policy update: swap the resolver to the (embedded) strict resolver.
+    let status = c.status(0).await?;
+    let current = status
+        .modules
+        .iter()
+        .find(|m| m.role == "resolver")
+        .map(|m| m.active)
+        .ok_or_else(|| anyhow::anyhow!("no resolver"))?;
+    let strict = sha256(spore_artifacts::STRICT_RESOLVER.bytes);
+    let client = c.client(1).await?;
+    let (_, d) = submit(
+        &client,
+        Operation::SecurityPolicyUpdate(SecurityPolicyUpdate {
+            domain: SecurityDomain::ResolverModule,
+            new_policy: strict,
+            rollback_to: current,
+            description: "test swap".into(),
+        }),
+        DECIDE,
+    )
+    .await?;
+    anyhow::ensure!(d.is_some(), "policy update not decided");
+    client.close().await;
+    assert_eq!(slots.len(), 9);
+    // Every node reaches the same slot, with the same state and log.
+    let target = c.status(0).await?.slot;
+    let mut logs = Vec::new();
+    for i in 0..4 {
+        let s = eventually(
+            Duration::from_secs(30),
+            "every node at the last slot",
+            || async {
+                let s = c.status(i).await?;
+                Ok((s.slot >= target).then_some(s))
+            },
+        )
+        .await?;
+        let swap = s.modules.iter().find(|m| m.role == "resolver");
+        assert_eq!(swap.map(|m| (m.active, m.loaded)), Some((strict, true)));
+        logs.push(values(&full_log(&c, i).await?));
+    }
+    assert!(logs[0].len() >= 10, "{} entries", logs[0].len());
+    for l in &logs[1..] {
+        assert_eq!(l[..target as usize], logs[0][..target as usize]);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn n4_kill9_and_restart_catches_up_with_identical_logs() -> anyhow::Result<()> {
+    let _serial = serial();
+    let (_dir, mut c) = cluster(4, &[]).await?;
+    let primary = c.status(0).await?.primary;
+    // Kill a node that is not the primary, keep deciding without it.
+    let victim = (0..4)
+        .find(|i| Some(c.nodes[*i].id) != primary)
+        .ok_or_else(|| anyhow::anyhow!("no victim"))?;
+    let other = (0..4)
+        .find(|i| *i != victim)
+        .ok_or_else(|| anyhow::anyhow!("no other"))?;
+    let client = c.client(other).await?;
+    for i in 0..3 {
+        submit(&client, compute(i), DECIDE).await?;
+    }
+    c.kill(victim)?;
+    for i in 3..8 {
+        let (_, d) = submit(&client, compute(i), DECIDE).await?;
+        anyhow::ensure!(d.is_some(), "not decided with a node down");
+    }
+    let before = c.status(other).await?.slot;
+    c.start(victim)?;
+    c.wait_ready(victim, Duration::from_secs(120)).await?;
+    // New traffic shows the restarted node it is behind; it catches up by certificates.
+    for i in 8..11 {
+        submit(&client, compute(i), DECIDE).await?;
+    }
+    client.close().await;
+    let target = c.status(other).await?.slot;
+    assert!(target > before);
+    eventually(
+        Duration::from_secs(60),
+        "the restarted node caught up",
+        || async { Ok((c.status(victim).await?.slot >= target).then_some(())) },
+    )
+    .await?;
+    let reference = values(&full_log(&c, other).await?);
+    let restarted = values(&full_log(&c, victim).await?);
+    let n = target as usize;
+    assert_eq!(restarted[..n], reference[..n], "logs differ slot by slot");
+    let digests: Vec<_> = {
+        let mut v = Vec::new();
+        for i in [other, victim] {
+            v.push(
+                eventually(Duration::from_secs(30), "same slot", || async {
+                    let s = c.status(i).await?;
+                    Ok((s.slot == target).then_some(s.state_digest))
+                })
+                .await?,
+            );
+        }
+        v
+    };
+    assert_eq!(digests[0], digests[1], "state digests differ");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_kill9_leads_to_a_view_change_and_the_cluster_goes_on() -> anyhow::Result<()> {
+    let _serial = serial();
+    let (_dir, mut c) = cluster(4, &[]).await?;
+    let primary = c
+        .status(0)
+        .await?
+        .primary
+        .ok_or_else(|| anyhow::anyhow!("no primary"))?;
+    let p = (0..4)
+        .find(|i| c.nodes[*i].id == primary)
+        .ok_or_else(|| anyhow::anyhow!("primary is not a node"))?;
+    let other = (p + 1) % 4;
+    c.kill(p)?;
+    let client = c.client(other).await?;
+    let (_, d) = submit(&client, compute(1), Some(Duration::from_secs(90))).await?;
+    anyhow::ensure!(d.is_some(), "not decided after the primary died");
+    let (_, d) = submit(&client, compute(2), DECIDE).await?;
+    anyhow::ensure!(d.is_some(), "second operation not decided");
+    client.close().await;
+    let s = c.status(other).await?;
+    assert!(s.view >= 1, "view {}", s.view);
+    assert_ne!(s.primary, Some(primary));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_result_node_is_slashed_then_excluded() -> anyhow::Result<()> {
+    let _serial = serial();
+    let (_dir, c) = cluster(4, &[3]).await?;
+    let byz = c.nodes[3].id;
+    let start = c.status(0).await?;
+    let trust0 = start
+        .members
+        .iter()
+        .find(|m| m.id == byz)
+        .map(|m| m.trust)
+        .ok_or_else(|| anyhow::anyhow!("byzantine node missing"))?;
+    let client = c.client(0).await?;
+    for i in 0..4 {
+        submit(&client, compute(100 + i), DECIDE).await?;
+    }
+    let mid = c.status(0).await?;
+    let row = mid.members.iter().find(|m| m.id == byz);
+    assert!(
+        row.is_some_and(|m| m.trust < trust0),
+        "not slashed: {row:?}"
+    );
+    assert!(mid.events.iter().any(|(_, e)| e.contains("Dissented")));
+    // Excluding one of four would leave fewer eligible members than the validator's
+    // minimum: admit a fifth member first (sponsored by two founders).
+    let (_, d) = submit(
+        &client,
+        Operation::NodeAdmission(NodeAdmission {
+            candidate: NodeIdentity {
+                id: Keypair::from_seed([42; 32]).id(),
+                level: Hierarchy::Hyphae,
+                name: "newcomer".to_owned(),
+                address: "127.0.0.1:9".to_owned(),
+            },
+            criteria: AdmissionCriteria {
+                min_sponsors: 2,
+                min_sponsor_trust: 5_000,
+                required_sponsor_level: None,
+            },
+            sponsors: vec![c.nodes[0].id, c.nodes[1].id],
+        }),
+        DECIDE,
+    )
+    .await?;
+    let d = d.ok_or_else(|| anyhow::anyhow!("admission not decided"))?;
+    assert!(
+        d.decision.outcome().is_some_and(|o| o.is_accepted()),
+        "admission not accepted: {d:?}"
+    );
+    let (_, d) = submit(
+        &client,
+        Operation::NodeExclusion(NodeExclusion {
+            target: byz,
+            reason: ExclusionReason::GovernanceDecision,
+            evidence: Vec::new(),
+        }),
+        DECIDE,
+    )
+    .await?;
+    let d = d.ok_or_else(|| anyhow::anyhow!("exclusion not decided"))?;
+    assert!(
+        d.decision.outcome().is_some_and(|o| o.is_accepted()),
+        "exclusion not accepted: {d:?}"
+    );
+    // The cluster goes on without it.
+    let (_, d) = submit(&client, compute(200), DECIDE).await?;
+    anyhow::ensure!(d.is_some(), "not decided after the exclusion");
+    client.close().await;
+    let end = c.status(0).await?;
+    let row = end.members.iter().find(|m| m.id == byz);
+    assert!(row.is_some_and(|m| !m.eligible), "not excluded: {row:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_client_frames_are_refused_and_the_node_keeps_serving() -> anyhow::Result<()> {
+    let _serial = serial();
+    let (_dir, c) = cluster(4, &[]).await?;
+    // A client that presents a wrong node id is refused at the handshake.
+    let wrong = spore::node::client::Client::connect(c.nodes[0].client_addr, c.nodes[1].id).await;
+    assert!(wrong.is_err(), "connected to n1 while expecting n2's key");
+    // Garbage on a client stream: an error answer, the node keeps going.
+    let client = c.client(0).await?;
+    let mut answers = client.call_raw(&[0, 0, 0, 3, 0xff, 0xff, 0xff]).await?;
+    match answers.next().await? {
+        Some(Response::Error(e)) => assert!(e.contains("malformed"), "{e}"),
+        other => panic!("expected an error answer, got {other:?}"),
+    }
+    let mut answers = client.call_raw(&[0xff, 0xff, 0xff, 0xff]).await?;
+    assert!(matches!(answers.next().await?, Some(Response::Error(_))));
+    assert!(matches!(
+        client.call_one(&Request::Status).await?,
+        Response::Status(_)
+    ));
+    let (_, d) = submit(&client, compute(7), DECIDE).await?;
+    assert!(d.is_some());
+    client.close().await;
+    Ok(())
+}
