@@ -5,14 +5,14 @@
 
 use std::time::Duration;
 
-use spore::cli::client::{Example, example, submit};
+use spore::cli::client::{Example, SwapRole, example, propose, submit};
 use spore::node::proto::{Request, Response};
 use spore_cluster_tests::{cluster, eventually, full_log, serial, values};
 use spore_core::crypto::Keypair;
 use spore_core::crypto::sha256;
 use spore_core::ops::{
     AdmissionCriteria, ComputeTask, ExclusionReason, NodeAdmission, NodeExclusion, NodeIdentity,
-    Operation, SecurityDomain, SecurityPolicyUpdate,
+    Operation,
 };
 use spore_core::types::Hierarchy;
 
@@ -53,33 +53,27 @@ async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result
         slots.push(d.slot);
         client.close().await;
     }
-    // The security policy update: swap the resolver to the (embedded) strict resolver.
-    let status = c.status(0).await?;
-    let current = status
-        .modules
-        .iter()
-        .find(|m| m.role == "resolver")
-        .map(|m| m.active)
-        .ok_or_else(|| anyhow::anyhow!("no resolver"))?;
+    // The security policy update: upload the strict resolver to one node (the others
+    // get the bytes from the cluster, hash-checked) and swap the resolver to it.
     let strict = sha256(spore_artifacts::STRICT_RESOLVER.bytes);
     let client = c.client(1).await?;
-    let (_, d) = submit(
+    let d = propose(
         &client,
-        Operation::SecurityPolicyUpdate(SecurityPolicyUpdate {
-            domain: SecurityDomain::ResolverModule,
-            new_policy: strict,
-            rollback_to: current,
-            description: "test swap".into(),
-        }),
-        DECIDE,
+        spore_artifacts::STRICT_RESOLVER.bytes.to_vec(),
+        SwapRole::Resolver,
+        "test swap".into(),
     )
     .await?;
-    anyhow::ensure!(d.is_some(), "policy update not decided");
+    assert!(
+        d.decision.outcome().is_some_and(|o| o.is_accepted()),
+        "{d:?}"
+    );
     client.close().await;
     assert_eq!(slots.len(), 9);
     // Every node reaches the same slot, with the same state and log.
     let target = c.status(0).await?.slot;
     let mut logs = Vec::new();
+    let mut swap_slots = Vec::new();
     for i in 0..4 {
         let s = eventually(
             Duration::from_secs(30),
@@ -92,8 +86,13 @@ async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result
         .await?;
         let swap = s.modules.iter().find(|m| m.role == "resolver");
         assert_eq!(swap.map(|m| (m.active, m.loaded)), Some((strict, true)));
+        swap_slots.push(swap.map(|m| m.since));
         logs.push(values(&full_log(&c, i).await?));
     }
+    assert!(
+        swap_slots.windows(2).all(|w| w[0] == w[1]),
+        "resolver swapped at different slots: {swap_slots:?}"
+    );
     assert!(logs[0].len() >= 10, "{} entries", logs[0].len());
     for l in &logs[1..] {
         assert_eq!(l[..target as usize], logs[0][..target as usize]);

@@ -350,13 +350,18 @@ impl Loop {
                 Ok(())
             }
             Wire::ModuleBlob(bytes) => {
+                // Content-addressed: the bytes are stored under their own SHA-256, so a
+                // member cannot substitute a module; activation still needs a decided
+                // update naming the hash. Blobs offered ahead of the decision (a client
+                // upload gossiped by its node) are kept so the swap needs no round trip.
                 let hash = sha256(&bytes);
-                if self.wanted.remove(&hash) || self.named_by_state(&hash) {
+                let asked = self.wanted.remove(&hash);
+                if !self.d.store.has_module(&hash)? {
                     self.d.store.put_module(&bytes)?;
-                    info!(%hash, from = %from, "module bytes received and verified");
+                    info!(%hash, from = %from, asked, "module bytes received (hash verified)");
+                }
+                if asked || self.named_by_state(&hash) {
                     self.sync_modules();
-                } else {
-                    debug!(%hash, from = %from, "unsolicited module blob ignored");
                 }
                 Ok(())
             }

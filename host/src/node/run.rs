@@ -28,14 +28,13 @@ use crate::modules::{Runtime, RuntimeConfig};
 use crate::net::{NodeIdentity, QuicTransport, TransportConfig};
 use crate::store::Store;
 
-/// The embedded modules every node stores at start (the genesis defaults and the
-/// alternatives a cluster may swap to without uploading).
+/// The embedded modules every node stores at start: the genesis defaults. Any other
+/// module (e.g. the strict resolver) reaches a node by upload or from its peers.
 pub fn embedded_modules() -> Vec<(Role, &'static [u8])> {
     vec![
         (Role::Validator, spore_artifacts::DEFAULT_VALIDATOR.bytes),
         (Role::Admission, spore_artifacts::SPONSORED_ADMISSION.bytes),
         (Role::Resolver, spore_artifacts::HIERARCHY_RESOLVER.bytes),
-        (Role::Resolver, spore_artifacts::STRICT_RESOLVER.bytes),
     ]
 }
 

@@ -3,7 +3,9 @@
 //! # Design
 //! Consensus traffic is the sans-IO machine's [`Message`]. Module blobs travel beside
 //! it: a node that must activate a module it lacks asks its peers by hash, and accepts a
-//! blob only if its SHA-256 is a hash it asked for (or one a decided operation names).
+//! blob under its own SHA-256 (so it cannot be substituted) and activates it only when
+//! a decided operation names that hash. A client upload is offered to every peer at
+//! once, so the swap usually finds the bytes already there.
 
 use serde::{Deserialize, Serialize};
 use spore_core::consensus::Message;
