@@ -283,3 +283,77 @@ async fn garbage_client_frames_are_refused_and_the_node_keeps_serving() -> anyho
     client.close().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_member_and_forged_signature_are_refused_and_counted() -> anyhow::Result<()> {
+    use ed25519_dalek::SigningKey;
+    use spore::net::{NodeIdentity as TlsIdentity, QuicTransport, TransportConfig};
+    use spore::node::wire::Wire;
+    use spore_core::consensus::{Commit, Message};
+    use spore_core::crypto::Signed;
+    use spore_core::types::Digest;
+
+    let _serial = serial();
+    let (_dir, mut c) = cluster(4, &[]).await?;
+    let s0 = c.status(0).await?;
+    let members: Vec<_> = s0
+        .members
+        .iter()
+        .map(|m| Ok((m.id, m.address.parse()?)))
+        .collect::<anyhow::Result<_>>()?;
+    // A stranger with a fresh key dials every node: refused at the handshake.
+    let stranger = Keypair::from_seed([9; 32]);
+    let outsider: QuicTransport<Wire> = QuicTransport::bind(
+        TlsIdentity::new(&SigningKey::from_bytes(&stranger.seed()))?,
+        "127.0.0.1:0".parse()?,
+        members.clone(),
+        TransportConfig::default(),
+    )?;
+    // n4 is stopped and its key used to send votes with forged signatures.
+    let byz = 3;
+    let byz_key = c.key(byz)?;
+    let byz_addr = members
+        .iter()
+        .find(|(id, _)| *id == byz_key.id())
+        .map(|(_, a)| *a)
+        .ok_or_else(|| anyhow::anyhow!("n4 address"))?;
+    c.kill(byz)?;
+    let forger: QuicTransport<Wire> = QuicTransport::bind(
+        TlsIdentity::new(&SigningKey::from_bytes(&byz_key.seed()))?,
+        byz_addr,
+        members.clone(),
+        TransportConfig::default(),
+    )?;
+    let mut forged = Signed::new(
+        Commit {
+            slot: s0.slot,
+            view: s0.view,
+            batch: Digest([1; 32]),
+            commitment: Digest([2; 32]),
+        },
+        &byz_key,
+    );
+    forged.signature.0[0] ^= 0xff;
+    let forged = Wire::Consensus(Message::Commit(forged));
+    let counted = eventually(Duration::from_secs(30), "refusals counted", || async {
+        let _ = outsider.broadcast(&Wire::ModuleRequest(Digest([0; 32])));
+        let _ = forger.broadcast(&forged);
+        let s = c.status(0).await?;
+        let bad_sig = s
+            .rejected
+            .iter()
+            .find(|(k, _)| k == "bad_signature")
+            .map_or(0, |(_, v)| *v);
+        Ok((bad_sig >= 1 && s.handshake_refusals >= 1).then_some((bad_sig, s.handshake_refusals)))
+    })
+    .await?;
+    assert!(counted.0 >= 1 && counted.1 >= 1);
+    // The cluster is unaffected: it still decides with three honest nodes.
+    let client = c.client(0).await?;
+    let (_, d) = submit(&client, compute(77), DECIDE).await?;
+    assert!(d.is_some(), "not decided after the attack");
+    client.close().await;
+    outsider.shutdown().await;
+    forger.shutdown().await;
+    Ok(())
+}

@@ -260,13 +260,18 @@ pub fn print_status(s: &StatusReport) {
         s.mempool
     );
     println!(
-        "decided {}  view changes {}  evidence {}  refused frames {}  state {}",
+        "decided {}  view changes {}  evidence {}  refused frames {}  refused handshakes {}  state {}",
         s.decided,
         s.view_changes,
         s.evidence,
         s.rejected_frames,
+        s.handshake_refusals,
         &s.state_digest.to_hex()[..16]
     );
+    if !s.rejected.is_empty() {
+        let r: Vec<String> = s.rejected.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("refused messages: {}", r.join(" "));
+    }
     print_members(s);
     println!("modules:");
     for m in &s.modules {

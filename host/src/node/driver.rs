@@ -457,6 +457,7 @@ impl Loop {
             })
             .collect();
         let stats = node.stats();
+        let net = self.d.net.metrics().snapshot();
         StatusReport {
             node: self.d.net.node_id(),
             chain_id: state.chain_id().to_owned(),
@@ -476,7 +477,8 @@ impl Loop {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), *v))
                 .collect(),
-            rejected_frames: self.d.net.metrics().snapshot().rejected_frames(),
+            rejected_frames: net.rejected_frames(),
+            handshake_refusals: net.handshake_refusals,
             events: self.events.iter().cloned().collect(),
             state_digest: state.state_digest(),
         }

@@ -135,6 +135,8 @@ pub struct StatusReport {
     pub rejected: Vec<(String, u64)>,
     /// Transport frames refused (malformed, oversized, undecodable).
     pub rejected_frames: u64,
+    /// Connections refused at the TLS handshake (non-members, wrong keys).
+    pub handshake_refusals: u64,
     /// Recent state changes (slot, description), oldest first.
     pub events: Vec<(Slot, String)>,
     /// Digest of the replicated state.
