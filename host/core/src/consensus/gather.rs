@@ -198,19 +198,27 @@ impl<S: ReplicaState> Node<S> {
         {
             self.propose();
         }
+        let (Some(path), Some(d)) = (
+            self.round
+                .proposal
+                .as_ref()
+                .map(|p| Path::of(&p.payload.batch)),
+            self.round.digest,
+        ) else {
+            return;
+        };
+        let (slot, view) = (self.round.slot, self.round.view);
+        self.echo_proposal(d);
+        let must_reveal =
+            self.reveals_on(&self.id, path, view) && self.own_vote(slot, view, "reveal").is_none();
+        let must_tally = self.is_primary() && self.round.tally.is_none();
+        if !must_reveal && !must_tally {
+            return;
+        }
         let Some(proposal) = self.round.proposal.clone() else {
             return;
         };
-        let Some(d) = self.round.digest else {
-            return;
-        };
-        let path = Path::of(&proposal.payload.batch);
-        let (slot, view) = (self.round.slot, self.round.view);
-        self.echo_proposal(&proposal, d);
-        if self.reveals_on(&self.id, path, view)
-            && self.own_vote(slot, view, "reveal").is_none()
-            && let Some(outcomes) = self.my_outcomes(&proposal)
-        {
+        if must_reveal && let Some(outcomes) = self.my_outcomes(&proposal) {
             if path.sealed() {
                 if self.own_vote(slot, view, "commit").is_none() {
                     let s = salt(&self.key, slot);
@@ -251,7 +259,7 @@ impl<S: ReplicaState> Node<S> {
                 self.cast(Message::Reveal(Signed::new(msg, &self.key)));
             }
         }
-        if self.is_primary() && self.round.tally.is_none() && !self.round.fixed {
+        if must_tally {
             self.try_tally(&proposal, d, path);
         }
     }
@@ -259,7 +267,7 @@ impl<S: ReplicaState> Node<S> {
     /// A member that committed to another batch of this (slot, view) got a different
     /// proposal: send it ours (once), so it holds both signed proposals — the proof that
     /// the primary equivocated.
-    fn echo_proposal(&mut self, proposal: &Signed<Proposal>, d: Digest) {
+    fn echo_proposal(&mut self, d: Digest) {
         let others: Vec<NodeId> = self
             .round
             .commits
@@ -271,6 +279,12 @@ impl<S: ReplicaState> Node<S> {
             })
             .map(|c| c.signer)
             .collect();
+        if others.is_empty() {
+            return;
+        }
+        let Some(proposal) = self.round.proposal.clone() else {
+            return;
+        };
         for to in others {
             self.round.echoed.insert(to);
             self.effects.push(Effect::Send {
@@ -319,10 +333,18 @@ impl<S: ReplicaState> Node<S> {
     /// This node's validator results for the batch, asking for the missing ones.
     fn my_outcomes(&mut self, proposal: &Signed<Proposal>) -> Option<Vec<Outcome>> {
         let slot = proposal.payload.slot;
+        if self.round.op_digests.len() != proposal.payload.batch.len() {
+            self.round.op_digests = proposal
+                .payload
+                .batch
+                .iter()
+                .map(Canonical::digest)
+                .collect();
+        }
         let mut out = Vec::with_capacity(proposal.payload.batch.len());
         let mut complete = true;
         for (i, op) in proposal.payload.batch.iter().enumerate() {
-            let d = op.digest();
+            let d = self.round.op_digests.get(i).copied().unwrap_or_default();
             match self.validator_results.get(&(slot, d)) {
                 Some(o) => out.push(o.clone()),
                 None => {
@@ -347,25 +369,40 @@ impl<S: ReplicaState> Node<S> {
     }
 
     /// Reveals of the round that count for batch `d` on `path`.
-    fn valid_reveals(&self, d: Digest, n: usize, path: Path, view: View) -> Vec<Signed<Reveal>> {
-        self.round
-            .reveals
-            .values()
-            .filter(|r| {
-                r.payload.batch == d
-                    && r.payload.outcomes.len() == n
-                    && self.reveals_on(&r.signer, path, view)
-            })
-            .filter(|r| {
-                !path.sealed()
-                    || self
-                        .round
-                        .commits
-                        .get(&r.signer)
-                        .is_some_and(|c| opens(&c.payload, &r.payload, &r.signer))
-            })
-            .cloned()
-            .collect()
+    fn valid_reveals(
+        &mut self,
+        d: Digest,
+        n: usize,
+        path: Path,
+        view: View,
+    ) -> Vec<Signed<Reveal>> {
+        let mut out = Vec::new();
+        let signers: Vec<NodeId> = self.round.reveals.keys().copied().collect();
+        for signer in signers {
+            let Some(r) = self.round.reveals.get(&signer) else {
+                continue;
+            };
+            if r.payload.batch != d
+                || r.payload.outcomes.len() != n
+                || !self.reveals_on(&signer, path, view)
+            {
+                continue;
+            }
+            if path.sealed() && !self.round.opened.contains(&signer) {
+                // Checked once per signer: recomputing commitments is the hot path.
+                let ok = self
+                    .round
+                    .commits
+                    .get(&signer)
+                    .is_some_and(|c| opens(&c.payload, &r.payload, &signer));
+                if !ok {
+                    continue;
+                }
+                self.round.opened.insert(signer);
+            }
+            out.push(r.clone());
+        }
+        out
     }
 
     /// Decisions for `reveals`, or `None` while resolver verdicts are outstanding (the

@@ -18,12 +18,17 @@ pub(super) struct Round {
     pub proposal: Option<Signed<Proposal>>,
     /// When the proposal entered the round (virtual ms).
     pub started: u64,
+    /// Digests of the proposal's operations (computed once).
+    pub op_digests: Vec<Digest>,
     /// Its batch digest `d`.
     pub digest: Option<Digest>,
     /// First commit per signer (any digest; only those for `d` count).
     pub commits: BTreeMap<NodeId, Signed<Commit>>,
     /// First reveal per signer.
     pub reveals: BTreeMap<NodeId, Signed<Reveal>>,
+    /// Signers whose reveal was checked to open their commit (first commit and reveal
+    /// per signer never change, so the check is done once).
+    pub opened: BTreeSet<NodeId>,
     /// Primary only: when it stops waiting for the remaining reveals.
     pub grace_until: Option<u64>,
     /// The value this view votes on: the primary's tally, or the one a new-view fixed.
@@ -48,9 +53,11 @@ impl Round {
             view,
             proposal: None,
             started: 0,
+            op_digests: Vec::new(),
             digest: None,
             commits: BTreeMap::new(),
             reveals: BTreeMap::new(),
+            opened: BTreeSet::new(),
             grace_until: None,
             tally: None,
             fixed: false,
