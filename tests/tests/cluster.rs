@@ -32,7 +32,7 @@ fn compute(i: u64) -> Operation {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result<()> {
-    let _serial = serial();
+    let _serial = serial().await;
     let (_dir, c) = cluster(4, &[]).await?;
     let kinds = [
         Example::NetworkConfigChange,
@@ -102,7 +102,7 @@ async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn n4_kill9_and_restart_catches_up_with_identical_logs() -> anyhow::Result<()> {
-    let _serial = serial();
+    let _serial = serial().await;
     let (_dir, mut c) = cluster(4, &[]).await?;
     let primary = c.status(0).await?.primary;
     // Kill a node that is not the primary, keep deciding without it.
@@ -160,7 +160,7 @@ async fn n4_kill9_and_restart_catches_up_with_identical_logs() -> anyhow::Result
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn primary_kill9_leads_to_a_view_change_and_the_cluster_goes_on() -> anyhow::Result<()> {
-    let _serial = serial();
+    let _serial = serial().await;
     let (_dir, mut c) = cluster(4, &[]).await?;
     let primary = c
         .status(0)
@@ -186,7 +186,7 @@ async fn primary_kill9_leads_to_a_view_change_and_the_cluster_goes_on() -> anyho
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_result_node_is_slashed_then_excluded() -> anyhow::Result<()> {
-    let _serial = serial();
+    let _serial = serial().await;
     let (_dir, c) = cluster(4, &[3]).await?;
     let byz = c.nodes[3].id;
     let start = c.status(0).await?;
@@ -260,7 +260,7 @@ async fn wrong_result_node_is_slashed_then_excluded() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_client_frames_are_refused_and_the_node_keeps_serving() -> anyhow::Result<()> {
-    let _serial = serial();
+    let _serial = serial().await;
     let (_dir, c) = cluster(4, &[]).await?;
     // A client that presents a wrong node id is refused at the handshake.
     let wrong = spore::node::client::Client::connect(c.nodes[0].client_addr, c.nodes[1].id).await;
@@ -293,7 +293,7 @@ async fn non_member_and_forged_signature_are_refused_and_counted() -> anyhow::Re
     use spore_core::crypto::Signed;
     use spore_core::types::Digest;
 
-    let _serial = serial();
+    let _serial = serial().await;
     let (_dir, mut c) = cluster(4, &[]).await?;
     let s0 = c.status(0).await?;
     let members: Vec<_> = s0

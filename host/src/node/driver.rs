@@ -286,7 +286,7 @@ impl Loop {
         self.sync_modules();
         // Votes of decided slots are never needed again.
         let next = self.d.node.slot();
-        if next % 64 == 0
+        if next.is_multiple_of(64)
             && let Err(e) = self
                 .d
                 .store
