@@ -1,6 +1,7 @@
 //! `spore devnet`: a local cluster of real node processes on loopback, a mixed workload
 //! of every operation kind (an admission, an exclusion and a resolver hot swap among
-//! them) with one node misbehaving, live progress, and a summary with a verdict.
+//! them) with one node misbehaving, live progress, and a summary with a verdict; and
+//! `spore bench`, the same cluster under load measured against the single-node ceiling.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -487,6 +488,153 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Arguments of `spore bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 4)]
+    pub nodes: usize,
+    /// Operations to decide.
+    #[arg(long, default_value_t = 200)]
+    pub ops: usize,
+    /// Concurrent clients (each waits for its operation's decision before the next).
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+}
+
+/// Run `spore bench`: throughput and latency of a real cluster on loopback, next to the
+/// single-node ceiling (validator module calls plus the signature checks one decision
+/// costs a node), measured in the same run.
+pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.nodes >= 1 && args.clients >= 1,
+        "need nodes and clients"
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(bench_cluster(args))
+}
+
+async fn bench_cluster(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let dir = std::env::temp_dir().join(format!("spore-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let binary = std::env::current_exe().context("locating the spore binary")?;
+    let mut cluster = Cluster::create(&dir, &binary, args.nodes, &[], "bench")?;
+    cluster.log = "warn".to_owned();
+    cluster.start_all()?;
+    for i in 0..args.nodes {
+        cluster
+            .wait_ready(i, Duration::from_secs(180))
+            .await
+            .with_context(|| cluster.log_tail(i, 20))?;
+    }
+    let genesis = crate::cli::genesis::load(&dir.join("genesis.json"))?;
+    let cluster = Arc::new(cluster);
+    println!(
+        "cluster: {} nodes on loopback, {} operations from {} concurrent clients",
+        args.nodes, args.ops, args.clients
+    );
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for w in 0..args.clients {
+        let cluster = cluster.clone();
+        let (total, clients, n) = (args.ops, args.clients, args.nodes);
+        handles.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut failed = 0usize;
+            let Ok(client) = cluster.client(w % n).await else {
+                return (lat, total.div_ceil(clients));
+            };
+            for i in (w..total).step_by(clients) {
+                let t = Instant::now();
+                match submit(&client, load_op(20_000 + i), Some(Duration::from_secs(60))).await {
+                    Ok((_, Some(_))) => lat.push(t.elapsed()),
+                    _ => failed += 1,
+                }
+            }
+            client.close().await;
+            (lat, failed)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut failed = 0;
+    for h in handles {
+        let (l, f) = h.await.context("client task")?;
+        lat.extend(l);
+        failed += f;
+    }
+    let elapsed = started.elapsed();
+    lat.sort();
+    let rate = lat.len() as f64 / elapsed.as_secs_f64();
+    let end = cluster.status(0).await?;
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // The ceiling: one node alone, same operations, same module, same machine.
+    let state = spore_core::state::ReplicatedState::from_genesis(&genesis)?;
+    let snapshot = crate::node::calls::snapshot(&state, 0);
+    let runtime = crate::modules::Runtime::new(crate::modules::RuntimeConfig::default())?;
+    let module = runtime.load(
+        crate::modules::Role::Validator,
+        spore_artifacts::DEFAULT_VALIDATOR.bytes,
+    )?;
+    runtime.activate(crate::modules::Role::Validator, module.hash())?;
+    let ops: Vec<Operation> = (0..args.ops.max(50)).map(|i| load_op(20_000 + i)).collect();
+    let t = Instant::now();
+    for (i, op) in ops.iter().enumerate() {
+        let ctx = spore_core::consensus::CallContext::new(i as u64, 0, op);
+        let _ = crate::node::calls::validate(&runtime, op, &ctx, &snapshot, None);
+    }
+    let per_call = t.elapsed() / ops.len() as u32;
+    let key = spore_core::crypto::Keypair::from_seed([3; 32]);
+    let vote = spore_core::crypto::Signed::new(
+        spore_core::consensus::Confirm {
+            slot: 1,
+            view: 0,
+            value: sha256(b"bench"),
+        },
+        &key,
+    );
+    let verifies = 2_000u32;
+    let t = Instant::now();
+    for _ in 0..verifies {
+        vote.verify()?;
+    }
+    let per_verify = t.elapsed() / verifies;
+    // Per decided slot a node checks about four signed votes per member (commit,
+    // reveal, accept, confirm) plus the proposal and the tally.
+    let sigs_per_slot = 4 * args.nodes as u32 + 2;
+    let per_op = per_call + per_verify * sigs_per_slot;
+    let ceiling = 1.0 / per_op.as_secs_f64().max(1e-9);
+    println!(
+        "cluster:  {:.1} decided operations/s  ({} decided, {} failed, {} slots, {:.1} s)",
+        rate,
+        lat.len(),
+        failed,
+        end.slot,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "          latency p50 {} ms, p99 {} ms",
+        percentile(&lat, 50).as_millis(),
+        percentile(&lat, 99).as_millis()
+    );
+    println!(
+        "ceiling:  {:.1} operations/s for one node alone (validator call {} us + {} signature checks x {} us)",
+        ceiling,
+        per_call.as_micros(),
+        sigs_per_slot,
+        per_verify.as_micros()
+    );
+    println!("ratio:    cluster / ceiling = {:.3}", rate / ceiling);
+    Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -56,6 +56,9 @@ pub enum Command {
     /// Run a local cluster of real node processes with a mixed workload, one node
     /// misbehaving, a resolver hot swap, and a summary.
     Devnet(devnet::DevnetArgs),
+    /// Measure a real cluster on loopback (throughput, latency) against the single-node
+    /// ceiling (validator calls and signature checks), in the same run.
+    Bench(devnet::BenchArgs),
 }
 
 /// Parse the command line and run the command; the process exit code comes from the result.
@@ -73,5 +76,6 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Trust(args) => client::run_status(args, true),
         Command::Propose(args) => client::run_propose(args),
         Command::Devnet(args) => devnet::run(args),
+        Command::Bench(args) => devnet::bench(args),
     }
 }
