@@ -124,7 +124,15 @@ async fn n4_kill9_and_restart_catches_up_with_identical_logs() -> anyhow::Result
     let before = c.status(other).await?.slot;
     c.start(victim)?;
     c.wait_ready(victim, Duration::from_secs(120)).await?;
-    // New traffic shows the restarted node it is behind; it catches up by certificates.
+    // With no traffic at all, the restarted node's catch-up probe fetches the certified
+    // entries it missed (served from its peers' stores).
+    eventually(
+        Duration::from_secs(30),
+        "idle catch-up of the restarted node",
+        || async { Ok((c.status(victim).await?.slot >= before).then_some(())) },
+    )
+    .await?;
+    // Then it takes part in new decisions.
     for i in 8..11 {
         submit(&client, compute(i), DECIDE).await?;
     }

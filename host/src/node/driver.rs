@@ -9,7 +9,10 @@
 //! back as `ModuleResult`; `Decided` stores the entry with its certificate, then
 //! followers are answered; `SetTimer` arms the next tick. After each batch the runtime's
 //! active modules are brought in line with the replicated state (hot swap at the
-//! deciding slot), fetching missing module bytes from peers by hash.
+//! deciding slot), fetching missing module bytes from peers by hash. Catch-up requests
+//! are served from the store (every decided entry, with its certificate), and every few
+//! seconds the node asks its peers for entries past its own slot, so a node restarted
+//! into an idle cluster still catches up.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -37,6 +40,12 @@ use crate::store::{Store, StoreError, VoteKey};
 
 /// Recent state changes kept for the status report.
 const EVENT_HISTORY: usize = 512;
+
+/// Most entries per catch-up response served from the store.
+const CATCH_UP_BATCH: usize = 32;
+
+/// How often an idle node asks its peers whether it missed decisions.
+const CATCH_UP_PROBE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Most log entries per client log request.
 const MAX_LOG_PAGE: u32 = 256;
@@ -136,6 +145,7 @@ impl Driver {
         let mut ticker =
             tokio::time::interval(std::time::Duration::from_millis(l.d.tick_ms.max(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut probe = tokio::time::interval(CATCH_UP_PROBE);
         loop {
             tokio::select! {
                 _ = l.d.shutdown.changed() => break,
@@ -147,6 +157,7 @@ impl Driver {
                     None => break,
                 },
                 Some(call) = l.d.clients.recv() => l.on_client(call)?,
+                _ = probe.tick() => l.probe_catch_up(),
                 _ = ticker.tick() => {
                     let now = l.now();
                     l.input(Input::Tick { now })?;
@@ -336,6 +347,14 @@ impl Loop {
 
     fn on_wire(&mut self, from: NodeId, wire: Wire) -> Result<(), DriverError> {
         match wire {
+            Wire::Consensus(Message::CatchUpRequest { from: slot })
+                if self.d.node.state().is_member(&from) =>
+            {
+                // Served from the store, which holds every decided entry (the machine
+                // keeps only the recent ones in memory).
+                self.serve_catch_up(from, slot);
+                Ok(())
+            }
             Wire::Consensus(msg) => self.input(Input::Message { from, msg }),
             Wire::ModuleRequest(hash) => {
                 match self.d.store.module(&hash) {
@@ -365,6 +384,34 @@ impl Loop {
                 }
                 Ok(())
             }
+        }
+    }
+
+    fn serve_catch_up(&mut self, peer: NodeId, slot: Slot) {
+        match self.d.store.decided_range(slot, CATCH_UP_BATCH) {
+            Ok(rows) if !rows.is_empty() => {
+                let entries: Vec<DecidedEntry> = rows
+                    .iter()
+                    .filter_map(|(_, b)| postcard::from_bytes(b).ok())
+                    .collect();
+                let msg = Message::CatchUpResponse { entries };
+                if let Err(e) = self.d.net.send(peer, &Wire::Consensus(msg)) {
+                    debug!(error = %e, "catch-up response not sent");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "reading the decided log failed"),
+        }
+    }
+
+    /// Ask every peer for entries after ours: how a node that restarted into an idle
+    /// cluster (no traffic to reveal that it is behind) catches up.
+    fn probe_catch_up(&mut self) {
+        let msg = Message::CatchUpRequest {
+            from: self.d.node.slot(),
+        };
+        if let Err(e) = self.d.net.broadcast(&Wire::Consensus(msg)) {
+            debug!(error = %e, "catch-up probe not sent");
         }
     }
 
