@@ -365,3 +365,23 @@ async fn non_member_and_forged_signature_are_refused_and_counted() -> anyhow::Re
     forger.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_a_node_down_gracefully_and_it_resumes() -> anyhow::Result<()> {
+    let _serial = serial().await;
+    let (_dir, mut c) = cluster(4, &[]).await?;
+    let client = c.client(0).await?;
+    submit(&client, compute(300), DECIDE).await?;
+    let code = c.terminate(2, Duration::from_secs(20))?;
+    assert_eq!(code, Some(0), "node did not exit cleanly on SIGTERM");
+    submit(&client, compute(301), DECIDE).await?;
+    c.start(2)?;
+    c.wait_ready(2, Duration::from_secs(120)).await?;
+    let target = c.status(0).await?.slot;
+    eventually(Duration::from_secs(30), "the node resumed", || async {
+        Ok((c.status(2).await?.slot >= target).then_some(()))
+    })
+    .await?;
+    client.close().await;
+    Ok(())
+}

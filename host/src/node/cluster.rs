@@ -187,6 +187,31 @@ impl Cluster {
         Ok(())
     }
 
+    /// Ask node `i` to stop with SIGTERM and wait up to `limit` for it to exit; returns
+    /// its exit code (`None` if it was killed because it did not stop in time).
+    pub fn terminate(&mut self, i: usize, limit: Duration) -> anyhow::Result<Option<i32>> {
+        let node = self.nodes.get_mut(i).context("no such node")?;
+        let Some(mut child) = node.child.take() else {
+            return Ok(None);
+        };
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(sent.success(), "kill -TERM failed");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status.code());
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Leave every process running when the cluster is dropped (`devnet --keep-running`).
     pub fn detach(&mut self) -> Vec<u32> {
         self.nodes
