@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use spore::modules::host_state::HostState;
 use spore::modules::registry::RolePre;
-use spore::modules::{Role, Runtime, RuntimeConfig, samples};
+use spore::modules::{Role, Runtime, RuntimeConfig, convert, samples};
 use wasmtime::Store;
 
 /// Total time and iterations seen by one benchmark (warm-up included), for the summary.
@@ -66,12 +66,39 @@ fn main() -> anyhow::Result<()> {
         "the module and the native function disagree"
     );
 
-    let (native_t, wasm_t, inst_t, swap_t) = (
+    let (native_t, wasm_t, reuse_t, inst_t, swap_t) = (
+        Tally::default(),
         Tally::default(),
         Tally::default(),
         Tally::default(),
         Tally::default(),
     );
+    let RolePre::Validator(pre) = median.pre() else {
+        anyhow::bail!("median-price is a validator");
+    };
+    let config = runtime.config().clone();
+    // For the breakdown: one instance reused across calls (never done in production,
+    // where every call gets a fresh store) isolates the call from instantiation.
+    let mut reused_store = Store::new(
+        runtime.engine(),
+        HostState::new(&config, median.hash(), Arc::clone(&snapshot)),
+    );
+    let reused = pre
+        .instantiate(&mut reused_store)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let (op_wit, ctx_wit) = (
+        convert::operation_to_wit(&op),
+        convert::context_to_wit(&ctx),
+    );
+    for _ in 0..2 {
+        reused_store
+            .set_fuel(config.validator_fuel)
+            .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+        let out = reused
+            .call_validate(&mut reused_store, &op_wit, &ctx_wit)
+            .map_err(|e| anyhow::anyhow!("a reused instance must serve repeated calls: {e:#}"))?;
+        anyhow::ensure!(out.is_ok(), "the reused instance rejected the compute task");
+    }
 
     let mut group = criterion.benchmark_group("median-price");
     group.bench_function("native", |b| {
@@ -86,12 +113,18 @@ fn main() -> anyhow::Result<()> {
             })
         })
     });
+    group.bench_function("wasm call on a reused instance (breakdown only)", |b| {
+        b.iter_custom(|iters| {
+            reuse_t.time(iters, || {
+                reused_store.set_fuel(config.validator_fuel).is_ok()
+                    && reused
+                        .call_validate(&mut reused_store, &op_wit, &ctx_wit)
+                        .is_ok()
+            })
+        })
+    });
     group.finish();
 
-    let RolePre::Validator(pre) = median.pre() else {
-        anyhow::bail!("median-price is a validator");
-    };
-    let config = runtime.config().clone();
     criterion.bench_function("instantiate (pooling allocator)", |b| {
         b.iter_custom(|iters| {
             inst_t.time(iters, || {
@@ -128,6 +161,11 @@ fn main() -> anyhow::Result<()> {
         wasm_ns / native_ns.max(1.0)
     );
     println!("  fuel per call: {}", wasm.fuel_used);
+    println!(
+        "  of which the call alone (reused instance): {:>8.0} ns = {:.1} x native",
+        reuse_t.mean_ns(),
+        reuse_t.mean_ns() / native_ns.max(1.0)
+    );
     println!(
         "instantiation per call (pooling):          {:>12.0} ns",
         inst_t.mean_ns()

@@ -157,7 +157,4 @@ pub enum RuntimeError {
     /// too many concurrent calls); retry later.
     #[error("cannot instantiate the module on this host: {0}")]
     Instantiate(String),
-    /// An input could not be converted to the module's interface types.
-    #[error("invalid input: {0}")]
-    InvalidInput(String),
 }

@@ -8,6 +8,11 @@
 //! a [`ModuleFailure`] — both agreed by every node — while local problems (no active module,
 //! instance pool exhausted) are a [`RuntimeError`]. Nothing a module does can make the
 //! runtime stop serving further calls.
+//!
+//! # Limits
+//! Output is capped (`max_output_bytes`, 1 MiB by default) after the canonical ABI has
+//! lifted it; what can be lifted is itself bounded by the module's memory limit, so a
+//! hostile module can make the host copy at most `max_memory_bytes` before it is refused.
 
 use std::path::Path;
 use std::sync::Arc;
