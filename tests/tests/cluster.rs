@@ -113,9 +113,12 @@ async fn n4_kill9_and_restart_catches_up_with_identical_logs() -> anyhow::Result
         .find(|i| *i != victim)
         .ok_or_else(|| anyhow::anyhow!("no other"))?;
     let client = c.client(other).await?;
+    let mut first = None;
     for i in 0..3 {
-        submit(&client, compute(i), DECIDE).await?;
+        let (_, d) = submit(&client, compute(i), DECIDE).await?;
+        first = first.or(d);
     }
+    let first = first.ok_or_else(|| anyhow::anyhow!("nothing decided"))?;
     c.kill(victim)?;
     for i in 3..8 {
         let (_, d) = submit(&client, compute(i), DECIDE).await?;
@@ -132,6 +135,12 @@ async fn n4_kill9_and_restart_catches_up_with_identical_logs() -> anyhow::Result
         || async { Ok((c.status(victim).await?.slot >= before).then_some(())) },
     )
     .await?;
+    // A resubmission of an operation decided before the crash is answered from the log
+    // (same slot, same decision), not ordered again.
+    let restarted_client = c.client(victim).await?;
+    let (_, again) = submit(&restarted_client, compute(0), DECIDE).await?;
+    assert_eq!(again.as_ref(), Some(&first), "resubmission re-decided");
+    restarted_client.close().await;
     // Then it takes part in new decisions.
     for i in 8..11 {
         submit(&client, compute(i), DECIDE).await?;

@@ -96,6 +96,29 @@ pub struct Driver {
     pub tick_ms: u64,
     /// Effects to execute first (from `Node::restore`).
     pub initial: Vec<Effect>,
+    /// How every operation in the log was decided (a resubmission is answered at once).
+    pub decided: HashMap<Digest, OpDecision>,
+}
+
+/// The decision of every operation of `entry`, by operation digest.
+pub fn op_decisions(entry: &DecidedEntry) -> impl Iterator<Item = (Digest, OpDecision)> + '_ {
+    entry
+        .batch()
+        .iter()
+        .zip(entry.decisions())
+        .enumerate()
+        .map(|(i, (op, decision))| {
+            let digest = op.digest();
+            (
+                digest,
+                OpDecision {
+                    digest,
+                    slot: entry.slot,
+                    index: u32::try_from(i).unwrap_or(u32::MAX),
+                    decision: decision.clone(),
+                },
+            )
+        })
 }
 
 struct Loop {
@@ -245,6 +268,9 @@ impl Loop {
                         "decided"
                     );
                     self.acknowledge(&entry);
+                    // Switch modules before any later effect of this batch: a module
+                    // call for the next slot must already run the module that slot uses.
+                    self.sync_modules();
                     decided = true;
                 }
                 Effect::Evidence(proof) => {
@@ -263,19 +289,13 @@ impl Loop {
     }
 
     fn acknowledge(&mut self, entry: &DecidedEntry) {
-        for (i, (op, decision)) in entry.batch().iter().zip(entry.decisions()).enumerate() {
-            let digest = op.digest();
+        for (digest, decision) in op_decisions(entry) {
             if let Some(waiters) = self.waiters.remove(&digest) {
-                let answer = Response::Decided(OpDecision {
-                    digest,
-                    slot: entry.slot,
-                    index: u32::try_from(i).unwrap_or(u32::MAX),
-                    decision: decision.clone(),
-                });
                 for w in waiters {
-                    let _ = w.try_send(answer.clone());
+                    let _ = w.try_send(Response::Decided(decision.clone()));
                 }
             }
+            self.d.decided.insert(digest, decision);
         }
     }
 
@@ -294,7 +314,6 @@ impl Loop {
             self.d.net.update_membership(members.clone());
             self.members = members;
         }
-        self.sync_modules();
         // Votes of decided slots are never needed again.
         let next = self.d.node.slot();
         if next.is_multiple_of(64)
@@ -426,6 +445,14 @@ impl Loop {
         match request {
             Request::Submit { op, follow } => {
                 let digest = op.digest();
+                if let Some(done) = self.d.decided.get(&digest) {
+                    // Already in the log: answer with its decision, do not re-order it.
+                    let _ = reply.try_send(Response::Accepted(digest));
+                    if follow {
+                        let _ = reply.try_send(Response::Decided(done.clone()));
+                    }
+                    return Ok(());
+                }
                 if follow {
                     self.waiters.entry(digest).or_default().push(reply.clone());
                 }

@@ -8,6 +8,7 @@
 //! re-sends rather than contradicts them. Missing slots are caught up from peers by
 //! certified entries as soon as their messages show the node is behind.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -22,11 +23,13 @@ use tracing::{info, warn};
 
 use super::client;
 use super::config::NodeConfig;
-use super::driver::{Driver, peer_addresses, stored_votes};
+use super::driver::{Driver, op_decisions, peer_addresses, stored_votes};
 use super::keyfile;
+use super::proto::OpDecision;
 use crate::modules::{Runtime, RuntimeConfig};
 use crate::net::{NodeIdentity, QuicTransport, TransportConfig};
 use crate::store::Store;
+use spore_core::types::Digest;
 
 /// The embedded modules every node stores at start: the genesis defaults. Any other
 /// module (e.g. the strict resolver) reaches a node by upload or from its peers.
@@ -38,9 +41,14 @@ pub fn embedded_modules() -> Vec<(Role, &'static [u8])> {
     ]
 }
 
-/// Rebuild the replicated state: genesis, then every stored decided entry in order.
-pub fn rebuild_state(store: &Store, genesis: &Genesis) -> anyhow::Result<ReplicatedState> {
+/// Rebuild the replicated state: genesis, then every stored decided entry in order;
+/// also returns how every operation in the log was decided (to answer resubmissions).
+pub fn rebuild_state(
+    store: &Store,
+    genesis: &Genesis,
+) -> anyhow::Result<(ReplicatedState, HashMap<Digest, OpDecision>)> {
     let mut state = ReplicatedState::from_genesis(genesis)?;
+    let mut decided = HashMap::new();
     loop {
         let from = state.next_slot();
         let rows = store.decided_range(from, 256)?;
@@ -55,10 +63,11 @@ pub fn rebuild_state(store: &Store, genesis: &Genesis) -> anyhow::Result<Replica
             );
             let entry: DecidedEntry = postcard::from_bytes(&bytes)
                 .with_context(|| format!("decoding stored entry {slot}"))?;
+            decided.extend(op_decisions(&entry));
             ReplicaState::apply(&mut state, &entry);
         }
     }
-    Ok(state)
+    Ok((state, decided))
 }
 
 /// Run the node described by `config` until SIGINT or SIGTERM.
@@ -86,7 +95,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     for (_, bytes) in embedded_modules() {
         store.put_module(bytes)?;
     }
-    let state = rebuild_state(&store, &genesis)?;
+    let (state, decided) = rebuild_state(&store, &genesis)?;
     let resumed = state.next_slot();
     anyhow::ensure!(
         state.is_member(&id),
@@ -140,6 +149,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         shutdown: stop_rx,
         tick_ms: config.tick_ms,
         initial,
+        decided,
     };
     let net = driver.run().await?;
     client_endpoint.close(0u32.into(), b"shutdown");
