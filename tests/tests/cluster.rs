@@ -1,7 +1,10 @@
-//! Cluster scenarios on real processes and real QUIC (127.0.0.1 only): every operation
-//! kind decided; kill -9 and restart with identical logs; primary kill -> view change;
-//! a wrong-result node slashed, then (after an admission) excluded; garbage client
-//! frames and a wrong node key refused.
+//! Cluster scenarios on real processes and real QUIC (127.0.0.1 only), one cluster at a
+//! time: every operation kind decided with identical logs; kill -9 and restart (idle
+//! catch-up, resubmission answered from the log, identical logs and state); primary
+//! kill -> view change; SIGTERM -> clean exit and resume; a wrong-result node slashed,
+//! then (after an admission) excluded; garbage client frames, a wrong node key, a
+//! non-member and a forged vote signature refused and counted; a resolver hot swap under
+//! load taking effect at one slot everywhere; and `spore devnet` exiting 0.
 
 use std::time::Duration;
 
@@ -392,5 +395,91 @@ async fn sigterm_shuts_a_node_down_gracefully_and_it_resumes() -> anyhow::Result
     })
     .await?;
     client.close().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolver_hot_swap_under_load_switches_every_node_at_one_slot() -> anyhow::Result<()> {
+    let _serial = serial().await;
+    let (_dir, c) = cluster(4, &[]).await?;
+    let c = std::sync::Arc::new(c);
+    let mut load = Vec::new();
+    for w in 0..3usize {
+        let c = c.clone();
+        load.push(tokio::spawn(async move {
+            let client = c.client(w).await?;
+            let mut decided = 0;
+            for i in 0..6u64 {
+                let (_, d) = submit(&client, compute(1_000 + 10 * w as u64 + i), DECIDE).await?;
+                decided += usize::from(d.is_some());
+            }
+            client.close().await;
+            anyhow::Ok(decided)
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let strict = sha256(spore_artifacts::STRICT_RESOLVER.bytes);
+    let client = c.client(3).await?;
+    let d = propose(
+        &client,
+        spore_artifacts::STRICT_RESOLVER.bytes.to_vec(),
+        SwapRole::Resolver,
+        "swap under load".into(),
+    )
+    .await?;
+    assert!(
+        d.decision.outcome().is_some_and(|o| o.is_accepted()),
+        "{d:?}"
+    );
+    client.close().await;
+    for h in load {
+        assert_eq!(h.await??, 6, "load operations not all decided");
+    }
+    let target = c.status(0).await?.slot;
+    let mut since = Vec::new();
+    for i in 0..4 {
+        let s = eventually(Duration::from_secs(30), "node at the last slot", || async {
+            let s = c.status(i).await?;
+            Ok((s.slot >= target).then_some(s))
+        })
+        .await?;
+        let r = s
+            .modules
+            .iter()
+            .find(|m| m.role == "resolver")
+            .ok_or_else(|| anyhow::anyhow!("no resolver"))?;
+        assert_eq!((r.active, r.loaded), (strict, true), "node {i}");
+        since.push(r.since);
+    }
+    assert!(since.windows(2).all(|w| w[0] == w[1]), "{since:?}");
+    assert_eq!(
+        since[0],
+        d.slot + 1,
+        "the swap takes effect at the next slot"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devnet_exits_zero_with_its_summary() -> anyhow::Result<()> {
+    let _serial = serial().await;
+    let dir = tempfile::tempdir()?;
+    let out = tokio::process::Command::new(spore_cluster_tests::spore_binary()?)
+        .args(["devnet", "--ops", "8", "--dir"])
+        .arg(dir.path())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(300), out).await??;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "devnet failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("verdict: the cluster behaved as expected"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("latency p50"), "{stdout}");
     Ok(())
 }
