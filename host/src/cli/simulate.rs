@@ -189,11 +189,7 @@ struct Totals {
 /// Redraw the progress bar on stderr.
 fn progress(done: u64, total: u64, failed: usize) {
     const WIDTH: u64 = 40;
-    let filled = if total == 0 {
-        WIDTH
-    } else {
-        done * WIDTH / total
-    };
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
     let bar: String = (0..WIDTH)
         .map(|i| if i < filled { '#' } else { '.' })
         .collect();

@@ -110,10 +110,11 @@ pub const DISTRIBUTED_THRESHOLD_BPS: u32 = 6_667;
 /// The hierarchy resolver's verdict on three layer results.
 pub fn resolve(primary: &LayerResult, seed: &LayerResult, latent: &LayerResult) -> ResolverVerdict {
     use crate::types::Layer;
-    if let (Some(p), Some(s), Some(l)) = (&primary.result, &seed.result, &latent.result) {
-        if p == s && s == l {
-            return ResolverVerdict::Accept(Layer::Primary);
-        }
+    if let (Some(p), Some(s), Some(l)) = (&primary.result, &seed.result, &latent.result)
+        && p == s
+        && s == l
+    {
+        return ResolverVerdict::Accept(Layer::Primary);
     }
     if primary.result.is_some() && primary.confidence > AUTHORITY_THRESHOLD_BPS {
         return ResolverVerdict::Accept(Layer::Primary);
@@ -129,7 +130,7 @@ pub fn resolve(primary: &LayerResult, seed: &LayerResult, latent: &LayerResult) 
 
 /// The lower median of `input` read as little-endian `i64` values.
 fn median(input: &[u8]) -> Option<i64> {
-    if input.is_empty() || input.len() % 8 != 0 {
+    if input.is_empty() || !input.len().is_multiple_of(8) {
         return None;
     }
     let mut xs: Vec<i64> = input

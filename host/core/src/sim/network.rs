@@ -168,14 +168,14 @@ impl Network {
             return vec![now];
         }
         let mut depart = now;
-        if let Some(p) = &self.cfg.partition {
-            if p.cuts(now, from, to) {
-                self.stats.partitioned += 1;
-                if !p.hold {
-                    return Vec::new();
-                }
-                depart = p.heal_at;
+        if let Some(p) = &self.cfg.partition
+            && p.cuts(now, from, to)
+        {
+            self.stats.partitioned += 1;
+            if !p.hold {
+                return Vec::new();
             }
+            depart = p.heal_at;
         }
         if depart >= self.cfg.gst {
             let d = self

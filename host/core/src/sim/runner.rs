@@ -637,13 +637,13 @@ impl World {
                     self.on_decided(from, slot, &entry);
                 }
                 Effect::Evidence(proof) => {
-                    if self.instances[from].behaviour.is_none() {
-                        if let Some(offender) = proof.offender() {
-                            self.record
-                                .detected
-                                .entry(offender)
-                                .or_insert_with(|| proof.kind().to_string());
-                        }
+                    if self.instances[from].behaviour.is_none()
+                        && let Some(offender) = proof.offender()
+                    {
+                        self.record
+                            .detected
+                            .entry(offender)
+                            .or_insert_with(|| proof.kind().to_string());
                     }
                 }
                 Effect::SetTimer { at } => {
@@ -685,14 +685,14 @@ impl World {
         }
         let id = inst.id;
         let slots = self.record.decided.entry(id).or_default();
-        if let Some(old) = slots.get(&slot) {
-            if *old != value {
-                self.record.found.push(Violation::Agreement {
-                    slot,
-                    a: (id, *old),
-                    b: (id, value),
-                });
-            }
+        if let Some(old) = slots.get(&slot)
+            && *old != value
+        {
+            self.record.found.push(Violation::Agreement {
+                slot,
+                a: (id, *old),
+                b: (id, value),
+            });
         }
         slots.insert(slot, value);
         for (op, decision) in entry.batch().iter().zip(entry.decisions()) {

@@ -155,7 +155,7 @@ fn template(t: usize, i: usize, members: &[NodeId], rng: &mut SimRng) -> Operati
                 storage_mib: 1_024,
             },
         }),
-        9 | 10 | 11 => Operation::ResourceAllocation(ResourceAllocation {
+        9..=11 => Operation::ResourceAllocation(ResourceAllocation {
             resource: ResourceType::Cpu,
             target: tag,
             amount: 1 + rng.below(10_000),
