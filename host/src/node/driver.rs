@@ -605,3 +605,26 @@ pub fn stored_votes(store: &Store, from: Slot) -> Result<Vec<Message>, StoreErro
         )
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_vote_phase_has_its_own_store_byte() {
+        let phases = [
+            "proposal",
+            "commit",
+            "reveal",
+            "tally",
+            "accept",
+            "confirm",
+            "view-change",
+            "new-view",
+        ];
+        let bytes: BTreeSet<u8> = phases.iter().map(|p| phase_byte(p)).collect();
+        assert_eq!(bytes.len(), phases.len());
+        assert!(!bytes.contains(&255));
+        assert_eq!(phase_byte("evidence"), 255);
+    }
+}

@@ -1,6 +1,26 @@
 //! The node: the tokio wiring of consensus, module runtime, transport and storage, and
 //! its client interface.
 //!
+//! # Operating a node
+//! ```text
+//! spore keygen --out node.key                       # prints the node id
+//! spore genesis new --chain-id prod --out genesis.json
+//! spore genesis add-node --file genesis.json --id <hex> --name a --address 10.0.0.1:7000
+//! spore genesis sign --file genesis.json --key node.key   # every founder signs
+//! spore genesis verify --file genesis.json                # exit 1 unless all signed
+//! spore node default-config > node.toml                   # documented defaults
+//! spore --log info node run --config node.toml            # SIGINT/SIGTERM: clean stop
+//! spore status --config node.toml    # or --node ADDR --node-id HEX
+//! spore submit --config node.toml --file op.json | --example compute | --exclude <id>
+//! spore log --config node.toml --from 0
+//! spore trust --config node.toml
+//! spore propose strict.wasm --role resolver --config node.toml
+//! ```
+//! A restart is an ordinary start: the store holds the genesis, every decided entry with
+//! its certificate, this node's votes (persisted before they were sent), the records of
+//! its prepared certificate and the module blobs; the state is rebuilt by replaying the
+//! log, and missed slots are caught up from peers, every certificate checked.
+//!
 //! # Layout
 //! - [`config`]: the TOML node config with documented defaults.
 //! - [`keyfile`]: node key files (owner-only permissions).

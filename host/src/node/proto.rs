@@ -142,3 +142,40 @@ pub struct StatusReport {
     /// Digest of the replicated state.
     pub state_digest: Digest,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::frame;
+
+    #[test]
+    fn requests_and_answers_round_trip_through_frames() -> anyhow::Result<()> {
+        let requests = [
+            Request::Status,
+            Request::Log { from: 3, limit: 9 },
+            Request::UploadModule(vec![0, 97, 115, 109]),
+            Request::Submit {
+                op: crate::modules::samples::compute_op(),
+                follow: true,
+            },
+        ];
+        for r in requests {
+            let bytes = frame::encode(&r, MAX_CLIENT_FRAME)?;
+            let back: Request = frame::decode_body(&bytes[frame::LEN_PREFIX..])?;
+            assert_eq!(back, r);
+        }
+        let answer = Response::Error("x".into());
+        let bytes = frame::encode(&answer, MAX_CLIENT_FRAME)?;
+        assert_eq!(
+            frame::decode_body::<Response>(&bytes[frame::LEN_PREFIX..])?,
+            answer
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn garbage_is_not_a_request() {
+        assert!(frame::decode_body::<Request>(&[0xff, 0xff, 0xff]).is_err());
+        assert!(frame::decode_body::<Request>(&[]).is_err());
+    }
+}
