@@ -241,8 +241,24 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         client.close().await;
     }
 
+    println!("\n2. Exclusion of the misbehaving node(s), slashed for dissent so far");
+    for id in &byz {
+        let client = cluster.client(0).await?;
+        let t = Instant::now();
+        let op = Operation::NodeExclusion(NodeExclusion {
+            target: *id,
+            reason: ExclusionReason::GovernanceDecision,
+            evidence: Vec::new(),
+        });
+        let r = submit(&client, op, wait).await.map(|(_, d)| d);
+        rec.note(&format!("node-exclusion {id}"), t, r);
+        client.close().await;
+    }
+    let mid = cluster.status(0).await?;
+    let trust_mid = trust_line(&mid, &byz);
+
     println!(
-        "\n2. Load: {} operations from concurrent clients, resolver hot swap midway",
+        "\n3. Load: {} operations from concurrent clients, resolver hot swap midway",
         args.ops
     );
     let load = {
@@ -326,32 +342,6 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!("  {load_ok}/{} load operations decided", args.ops);
-    let mid = cluster.status(0).await?;
-    let trust_mid = trust_line(&mid, &byz);
-
-    println!("\n3. Exclusion of the misbehaving node(s)");
-    for id in &byz {
-        let client = cluster.client(0).await?;
-        let t = Instant::now();
-        let op = Operation::NodeExclusion(NodeExclusion {
-            target: *id,
-            reason: ExclusionReason::GovernanceDecision,
-            evidence: Vec::new(),
-        });
-        let r = submit(&client, op, wait).await.map(|(_, d)| d);
-        rec.note(&format!("node-exclusion {id}"), t, r);
-        client.close().await;
-    }
-    // A few more operations after the exclusion: the cluster goes on without it.
-    for i in 0..4 {
-        let client = cluster.client(i % n).await?;
-        let t = Instant::now();
-        let r = submit(&client, load_op(10_000 + i), wait)
-            .await
-            .map(|(_, d)| d);
-        rec.note("after exclusion", t, r);
-        client.close().await;
-    }
 
     // Convergence: every honest node at the same slot with the same state.
     let honest: Vec<usize> = (0..n).filter(|i| !byz_idx.contains(i)).collect();
@@ -388,7 +378,7 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     );
     println!("  slots decided: {}  views: {}", end.slot, end.view);
     println!("  trust at start: {trust_start}");
-    println!("  trust mid-run:  {trust_mid}");
+    println!("  trust after the exclusion: {trust_mid}");
     println!("  trust at end:   {}", trust_line(&end, &byz));
     println!("  slashing and exclusion events:");
     let notable: Vec<&(u64, String)> = end
