@@ -14,6 +14,18 @@
 //! # Determinism
 //! A scenario is a pure function of its configuration and seed: no clock, no OS randomness,
 //! no threads. Running it twice yields the same trace hash.
+//!
+//! # Usage
+//! ```
+//! use spore_core::sim::{Behaviour, Scenario, check_scenario};
+//!
+//! let scenario = Scenario { nodes: 4, byzantine: 1, behaviour: Behaviour::Equivocator, seed: 7, ..Scenario::default() };
+//! let report = check_scenario(&scenario); // runs twice, compares the trace hashes
+//! assert!(report.violations.is_empty(), "{:?}", report.violations);
+//! assert!(report.decided_ops > 0);
+//! ```
+//! `spore simulate` runs many seeds from the command line and prints a replay command for
+//! every failure.
 
 pub mod byzantine;
 pub mod invariants;
