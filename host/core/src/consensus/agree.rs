@@ -167,7 +167,7 @@ impl<S: ReplicaState> Node<S> {
         self.prepared = None;
         self.view_changes.clear();
         self.new_view_msg = None;
-        self.backoff = 0;
+        self.slot_view = view;
         self.deadline = None;
         self.resend_at = None;
         self.seen.retain(|k, _| k.1 >= next);

@@ -73,7 +73,8 @@ use round::Round;
 pub struct Config {
     /// Most operations per batch.
     pub max_batch: usize,
-    /// Base progress timeout (ms); doubled per consecutive view change.
+    /// Base progress timeout (ms); doubled per view the current slot has moved past the
+    /// view it started in.
     pub base_timeout: u64,
     /// Cap on the backoff exponent.
     pub max_backoff_exp: u32,
@@ -158,8 +159,9 @@ pub struct Node<S: ReplicaState> {
     round: Round,
     /// Highest prepared certificate for the current slot.
     prepared: Option<PreparedCert>,
-    /// Consecutive view changes since the last decision.
-    backoff: u32,
+    /// The view the current slot started in (that of the last decided entry); the
+    /// progress timeout of view `v` is `base_timeout << (v - slot_view)` (capped).
+    slot_view: View,
     /// Progress deadline (view change when reached).
     deadline: Option<u64>,
     /// When to re-send this node's votes of the current (slot, view).
@@ -213,7 +215,7 @@ impl<S: ReplicaState> Node<S> {
             mode: Mode::Normal,
             round: Round::new(slot, 0),
             prepared: None,
-            backoff: 0,
+            slot_view: 0,
             deadline: None,
             resend_at: None,
             timer_set: None,
@@ -273,6 +275,7 @@ impl<S: ReplicaState> Node<S> {
     pub fn restore(&mut self, votes: Vec<Message>) -> Vec<Effect> {
         let slot = self.slot();
         let mut max_view = self.view;
+        let mut first_view: Option<View> = None;
         let mut vc_view = None;
         let mut certs: Vec<PreparedCert> = Vec::new();
         let mut tallies: Vec<Signed<Tally>> = Vec::new();
@@ -294,6 +297,12 @@ impl<S: ReplicaState> Node<S> {
                 continue;
             };
             max_view = max_view.max(view);
+            // A view change for `w` was sent from view `w - 1` at the latest.
+            let from_view = match &vote {
+                Message::ViewChange(_) => view.saturating_sub(1),
+                _ => view,
+            };
+            first_view = Some(first_view.map_or(from_view, |f| f.min(from_view)));
             if let Message::ViewChange(vc) = &vote {
                 vc_view = vc_view.max(Some(vc.payload.new_view));
                 certs.extend(vc.payload.prepared.clone());
@@ -331,6 +340,12 @@ impl<S: ReplicaState> Node<S> {
         if max_view > self.view {
             self.view = max_view;
             self.round = Round::new(slot, max_view);
+        }
+        // Restore the backoff from the persisted votes (the earliest view this node voted
+        // in for the slot), so a restarted node does not run on a shorter clock than the
+        // others; without votes it keeps `slot_view` 0, the longest clock.
+        if let Some(first) = first_view {
+            self.slot_view = self.slot_view.max(first.min(self.view));
         }
         if vc_view == Some(self.view) {
             self.mode = Mode::ViewChanging;
@@ -541,9 +556,30 @@ impl<S: ReplicaState> Node<S> {
         });
     }
 
+    /// Progress timeout of the current view: it grows with the number of views the slot
+    /// has moved past the view it started in (not with how many view changes this node
+    /// happened to time out of), so every honest node in one view runs on one clock.
     fn timeout(&self) -> u64 {
-        let exp = self.backoff.min(self.config.max_backoff_exp).min(32);
+        let since = self.view.saturating_sub(self.slot_view);
+        let cap = u64::from(self.config.max_backoff_exp.min(32));
+        let exp = u32::try_from(since.min(cap)).unwrap_or(32);
         self.config.base_timeout.saturating_mul(1 << exp)
+    }
+
+    /// Whether the progress timer may run: always in a view, but while view-changing to
+    /// `w` only once a quorum of members asked for `w` or a later view (PBFT's timer rule:
+    /// a node never times out of a view change that too few others have joined, so nodes
+    /// that drifted apart by a view cannot keep changing views in lockstep).
+    fn timer_may_run(&self) -> bool {
+        if self.mode == Mode::Normal {
+            return true;
+        }
+        let signers: BTreeSet<NodeId> = self
+            .view_changes
+            .range(self.view..)
+            .flat_map(|(_, by)| by.keys().copied())
+            .collect();
+        self.is_quorum(&signers)
     }
 
     /// Whether the node has anything it waits for (so a silent primary is noticed).
@@ -559,7 +595,7 @@ impl<S: ReplicaState> Node<S> {
     /// Keep the progress deadline armed while there is work, and ask for a timer.
     fn arm_timer(&mut self) {
         if self.has_work() {
-            if self.deadline.is_none() {
+            if self.deadline.is_none() && self.timer_may_run() {
                 self.deadline = Some(self.now.saturating_add(self.timeout()));
             }
             if self.resend_at.is_none() {

@@ -981,3 +981,101 @@ fn a_node_far_behind_pulls_entries_in_batches() {
     assert!(requests >= 2, "the node kept pulling after a full response");
     c.assert_agreement();
 }
+
+/// A signed view change of `key` for `slot`, asking for `view`.
+fn view_change(key: &Keypair, slot: Slot, view: View) -> Message {
+    let vc = ViewChange {
+        slot,
+        new_view: view,
+        prepared: None,
+    };
+    Message::ViewChange(Box::new(Signed::new(vc, key)))
+}
+
+#[test]
+fn f_plus_one_view_changes_pull_a_node_into_the_smallest_wanted_view() {
+    // n = 4, f = 1: view changes of two distinct members for higher views make a node
+    // join the smallest of those views before its own timer fires.
+    let mut c = Cluster::new(4);
+    let slot = c.nodes[0].slot();
+    let (one, two) = (c.keys[1].clone(), c.keys[2].clone());
+    // One member, even asking twice for different views, is not enough.
+    for view in [5, 7] {
+        let effects = c.nodes[0].handle(Input::Message {
+            from: one.id(),
+            msg: view_change(&one, slot, view),
+        });
+        assert!(
+            !effects
+                .iter()
+                .any(|e| matches!(e, Effect::Broadcast { .. })),
+            "a single member pulled the node along"
+        );
+    }
+    assert_eq!(c.nodes[0].view(), 0);
+    assert!(!c.nodes[0].is_view_changing());
+    // A second member asks for view 3: 3 is the smallest view the two want.
+    let effects = c.nodes[0].handle(Input::Message {
+        from: two.id(),
+        msg: view_change(&two, slot, 3),
+    });
+    assert_eq!(c.nodes[0].view(), 3);
+    assert!(c.nodes[0].is_view_changing());
+    assert_eq!(c.nodes[0].stats().view_changes, 1);
+    let persisted = effects.iter().position(|e| {
+        matches!(e, Effect::Persist(Persist::Vote(Message::ViewChange(vc)))
+            if vc.payload.new_view == 3 && vc.signer == c.nodes[0].id())
+    });
+    let sent = effects.iter().position(|e| {
+        matches!(e, Effect::Broadcast { msg: Message::ViewChange(vc) }
+            if vc.payload.new_view == 3 && vc.signer == c.nodes[0].id())
+    });
+    assert!(
+        matches!((persisted, sent), (Some(p), Some(s)) if p < s),
+        "the joined view change must be persisted, then broadcast: {effects:?}"
+    );
+}
+
+#[test]
+fn a_view_change_too_few_joined_does_not_time_out_again() {
+    // Node 0 alone times out of view 0. Without a quorum of view changes for view 1 (or
+    // later) it must wait, not run on to view 2, 3, ... ahead of the others.
+    let mut c = Cluster::new(4);
+    c.down.extend([1, 2, 3]);
+    c.submit(0, compute(1));
+    c.run_until(200_000, |_| false);
+    assert_eq!(c.nodes[0].view(), 1);
+    assert!(c.nodes[0].is_view_changing());
+    assert_eq!(c.nodes[0].stats().view_changes, 1);
+    // The others come back, one view behind, with the operation: they time out of view
+    // 0, their view changes join node 0's, and view 1 decides it.
+    c.down.clear();
+    for i in 1..4 {
+        c.submit(i, compute(1));
+    }
+    assert!(c.run_until(60_000, |c| c.all_decided(1)));
+    c.assert_agreement();
+    assert_eq!(c.nodes[0].stats().view_changes, 1);
+}
+
+#[test]
+fn a_restarted_node_keeps_the_backoff_of_its_view() {
+    // A node that had voted in view 0 and asked for view 3 restarts: its timeout is the
+    // one of view 3 for the slot (three views past its first), not the base timeout.
+    let (genesis, keys) = signed(4);
+    let slot = 0;
+    let mut fresh = Node::new(
+        Config::default(),
+        keys[0].clone(),
+        ReplicatedState::from_genesis_unverified(&genesis),
+    );
+    let base = fresh.config.base_timeout;
+    let votes = vec![
+        view_change(&keys[0], slot, 1),
+        view_change(&keys[0], slot, 3),
+    ];
+    fresh.restore(votes);
+    assert_eq!(fresh.view(), 3);
+    assert!(fresh.is_view_changing());
+    assert_eq!(fresh.timeout(), base << 3);
+}

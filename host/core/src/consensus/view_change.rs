@@ -20,9 +20,10 @@ impl<S: ReplicaState> Node<S> {
         self.view = target;
         self.mode = Mode::ViewChanging;
         self.round = Round::new(slot, target);
-        self.backoff = self.backoff.saturating_add(1);
         self.stats.view_changes += 1;
-        self.deadline = Some(self.now.saturating_add(self.timeout()));
+        // The timer for the next view starts once a quorum asked for this one or a later
+        // one (`arm_timer` / `timer_may_run`), not now.
+        self.deadline = None;
         let msg = match self.own_vote(slot, target, "view-change") {
             // Restarted mid-view-change: re-send what we sent, never a different one.
             Some(old) => old.clone(),
