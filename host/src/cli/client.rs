@@ -387,7 +387,7 @@ pub enum SwapRole {
     Resolver,
 }
 
-/// Arguments of `spore propose`.
+/// Arguments of `spore module propose`.
 #[derive(Debug, Args)]
 pub struct ProposeArgs {
     #[command(flatten)]
@@ -442,7 +442,7 @@ pub async fn propose(
     d.context("no decision")
 }
 
-/// Run `spore propose`.
+/// Run `spore module propose`.
 pub fn run_propose(a: ProposeArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
     runtime()?.block_on(async {

@@ -51,8 +51,6 @@ pub enum Command {
     Log(client::LogArgs),
     /// Show the trust ledger.
     Trust(client::StatusArgs),
-    /// Upload a module and submit the Full-BFT update that swaps it in.
-    Propose(client::ProposeArgs),
     /// Run a local cluster of real node processes with a mixed workload, one node
     /// misbehaving, a resolver hot swap, and a summary.
     Devnet(devnet::DevnetArgs),
@@ -74,7 +72,6 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Status(args) => client::run_status(args, false),
         Command::Log(args) => client::run_log(args),
         Command::Trust(args) => client::run_status(args, true),
-        Command::Propose(args) => client::run_propose(args),
         Command::Devnet(args) => devnet::run(args),
         Command::Bench(args) => devnet::bench(args),
     }

@@ -38,7 +38,7 @@ The input file is JSON; its shape depends on the role:
 The optional snapshot file (default: the built-in four-member sample) is
   {\"members\": [{\"id\": \"<hex>\", \"level\": \"sclerotia\", \"trust\": 9000,
                   \"eligible\": true, \"layer\": \"primary\"}, ...],
-   \"params\": {\"trust.exclusion_threshold_bps\": 3000, ...}}
+   \"params\": {\"trust.exclusion-threshold\": 3000, ...}}
 
 Examples live in host/examples/inputs/ (validator-*.json, admission.json, resolver.json,
 snapshot.json).";
@@ -56,6 +56,10 @@ pub enum ModuleCommand {
     /// Run one call of a module on a JSON input and print the result and the fuel used.
     #[command(long_about = RUN_LONG_ABOUT)]
     Run(RunArgs),
+    /// Upload a module to a node and submit the Full-BFT security policy update that
+    /// swaps it in (the current module of the role becomes the rollback plan); waits for
+    /// the decision.
+    Propose(super::client::ProposeArgs),
 }
 
 /// A module role (the WIT world it must export).
@@ -130,6 +134,7 @@ pub fn run(cmd: ModuleCommand) -> anyhow::Result<ExitCode> {
         ModuleCommand::Hash(args) => hash(&args),
         ModuleCommand::Check(args) => check(&args),
         ModuleCommand::Run(args) => run_one(&args),
+        ModuleCommand::Propose(args) => super::client::run_propose(args),
     }
 }
 

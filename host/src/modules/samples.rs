@@ -44,7 +44,7 @@ pub fn snapshot() -> Arc<SnapshotView> {
         ("quorum.min-high-trust", 1),
         ("trust.exclusion-threshold", 2000),
         ("trust.critical-threshold", 6000),
-        ("timing.propose-timeout-ticks", 20),
+        ("timing.propose-timeout", 20),
     ]
     .map(|(k, v)| (k.to_owned(), v));
     SnapshotView::new(members, params).shared()
@@ -103,7 +103,7 @@ pub fn operations() -> Vec<Operation> {
         Operation::NetworkConfigChange(NetworkConfigChange {
             config_type: ConfigType::Timing,
             changes: vec![Param {
-                key: "timing.propose-timeout-ticks".to_owned(),
+                key: "timing.propose-timeout".to_owned(),
                 value: 30,
             }],
             impact: ImpactLevel::Low,

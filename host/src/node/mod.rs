@@ -14,7 +14,7 @@
 //! spore submit --config node.toml --file op.json | --example compute | --exclude <id>
 //! spore log --config node.toml --from 0
 //! spore trust --config node.toml
-//! spore propose strict.wasm --role resolver --config node.toml
+//! spore module propose strict.wasm --role resolver --config node.toml
 //! ```
 //! A restart is an ordinary start: the store holds the genesis, every decided entry with
 //! its certificate, this node's votes (persisted before they were sent), the records of

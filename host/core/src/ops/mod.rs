@@ -120,7 +120,7 @@ pub(crate) mod tests {
             Operation::NetworkConfigChange(NetworkConfigChange {
                 config_type: ConfigType::Timing,
                 changes: vec![Param {
-                    key: "timing.propose-timeout-ticks".into(),
+                    key: "timing.propose-timeout".into(),
                     value: 40,
                 }],
                 impact: ImpactLevel::Low,
