@@ -474,7 +474,7 @@ fn report_order_does_not_change_the_result() -> Result<()> {
 #[test]
 fn twins_agree_on_a_large_input() -> Result<()> {
     let twins = Twins::load()?;
-    let mut rng = SplitMix64(0x1a_2e_5eed);
+    let mut rng = SplitMix64(0x1a2e_5eed);
     let reports: Vec<(u64, i64)> = (0..20_000)
         .map(|i| {
             (
