@@ -2,8 +2,8 @@
 //! time: every operation kind decided with identical logs; kill -9 and restart (idle
 //! catch-up, resubmission answered from the log, identical logs and state); primary
 //! kill -> view change; SIGTERM -> clean exit and resume; a wrong-result node slashed,
-//! then (after an admission) excluded; garbage client frames, a wrong node key, a
-//! non-member and a forged vote signature refused and counted; a resolver hot swap under
+//! then (after an admission) excluded; garbage client and peer frames, a wrong node key,
+//! a non-member and a forged vote signature refused and counted; a resolver hot swap under
 //! load taking effect at one slot everywhere; and `spore devnet` exiting 0.
 
 use std::time::Duration;
@@ -368,6 +368,47 @@ async fn non_member_and_forged_signature_are_refused_and_counted() -> anyhow::Re
     })
     .await?;
     assert!(counted.0 >= 1 && counted.1 >= 1);
+    // The member's key on a raw QUIC connection, writing garbage frames on peer streams:
+    // an oversized length prefix and an undecodable body. Each stream is stopped and
+    // counted; the connection, the node and the cluster go on.
+    let before = c.status(0).await?.rejected_frames;
+    let node0 = members
+        .iter()
+        .find(|(id, _)| *id == c.nodes[0].id)
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("n1 address"))?;
+    let ident = TlsIdentity::new(&SigningKey::from_bytes(&byz_key.seed()))?;
+    let client_cfg = spore::net::tls::client_config(
+        &ident,
+        node0.0,
+        spore::net::Membership::new(members.clone()),
+        std::sync::Arc::new(spore::net::NetMetrics::default()),
+        &TransportConfig::default(),
+    )?;
+    let raw = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
+    let conn = raw
+        .connect_with(client_cfg, node0.1, spore::net::tls::SERVER_NAME)?
+        .await?;
+    for garbage in [
+        &[0xff, 0xff, 0xff, 0xff, 1, 2, 3][..],
+        &[0, 0, 0, 3, 0xff, 0xff, 0xff][..],
+    ] {
+        let mut s = conn.open_uni().await?;
+        s.write_all(garbage).await?;
+        let _ = s.finish();
+    }
+    let after = eventually(
+        Duration::from_secs(30),
+        "garbage frames counted",
+        || async {
+            let n = c.status(0).await?.rejected_frames;
+            Ok((n >= before + 2).then_some(n))
+        },
+    )
+    .await?;
+    assert!(after >= before + 2);
+    conn.close(0u32.into(), b"done");
+    raw.wait_idle().await;
     // The cluster is unaffected: it still decides with three honest nodes.
     let client = c.client(0).await?;
     let (_, d) = submit(&client, compute(77), DECIDE).await?;
