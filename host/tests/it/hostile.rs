@@ -76,6 +76,10 @@ fn a_trap_is_reported_with_its_code() -> anyhow::Result<()> {
         other => anyhow::bail!("expected a trap, got {other:?}"),
     }
     assert_eq!(failure.kind(), FailureKind::Trap);
+    // The module returns "leaked" if it finds the mark an earlier call set in its
+    // memory: the pooled slot is reused, and must come back zeroed every time.
+    let again = hostile_call(&runtime, &spore_artifacts::HOSTILE_TRAP)?;
+    assert_eq!(again, failure, "a later call saw state from an earlier one");
     Ok(())
 }
 
