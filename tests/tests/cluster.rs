@@ -207,7 +207,7 @@ async fn primary_kill9_leads_to_a_view_change_and_the_cluster_goes_on() -> anyho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_result_node_is_slashed_then_excluded() -> anyhow::Result<()> {
     let _serial = serial().await;
-    let (_dir, c) = cluster(4, &[3]).await?;
+    let (_dir, mut c) = cluster(4, &[3]).await?;
     let byz = c.nodes[3].id;
     let start = c.status(0).await?;
     let trust0 = start
@@ -228,15 +228,17 @@ async fn wrong_result_node_is_slashed_then_excluded() -> anyhow::Result<()> {
     );
     assert!(mid.events.iter().any(|(_, e)| e.contains("Dissented")));
     // Excluding one of four would leave fewer eligible members than the validator's
-    // minimum: admit a fifth member first (sponsored by two founders).
+    // minimum: admit a fifth member first (sponsored by two founders), a real process
+    // started once its admission is decided.
+    let (joiner, joiner_addr) = c.add_joiner("n5")?;
     let (_, d) = submit(
         &client,
         Operation::NodeAdmission(NodeAdmission {
             candidate: NodeIdentity {
-                id: Keypair::from_seed([42; 32]).id(),
+                id: c.nodes[joiner].id,
                 level: Hierarchy::Hyphae,
-                name: "newcomer".to_owned(),
-                address: "127.0.0.1:9".to_owned(),
+                name: "n5".to_owned(),
+                address: joiner_addr.to_string(),
             },
             criteria: AdmissionCriteria {
                 min_sponsors: 2,
@@ -253,6 +255,8 @@ async fn wrong_result_node_is_slashed_then_excluded() -> anyhow::Result<()> {
         d.decision.outcome().is_some_and(|o| o.is_accepted()),
         "admission not accepted: {d:?}"
     );
+    c.start(joiner)?;
+    c.wait_ready(joiner, Duration::from_secs(60)).await?;
     let (_, d) = submit(
         &client,
         Operation::NodeExclusion(NodeExclusion {
@@ -275,6 +279,19 @@ async fn wrong_result_node_is_slashed_then_excluded() -> anyhow::Result<()> {
     let end = c.status(0).await?;
     let row = end.members.iter().find(|m| m.id == byz);
     assert!(row.is_some_and(|m| !m.eligible), "not excluded: {row:?}");
+    // The joiner caught up from slot 0 (checking every certificate) and holds the same
+    // log, slot by slot, as a founder.
+    let founder = values(&full_log(&c, 0).await?);
+    let joined = eventually(Duration::from_secs(30), "the joiner caught up", || async {
+        let log = values(&full_log(&c, joiner).await?);
+        Ok((log.len() >= founder.len()).then_some(log))
+    })
+    .await?;
+    assert_eq!(
+        joined[..founder.len()],
+        founder[..],
+        "the joiner's log differs"
+    );
     Ok(())
 }
 

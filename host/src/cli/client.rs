@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use spore_core::consensus::Decision;
 use spore_core::crypto::sha256;
 use spore_core::ops::{Operation, Outcome, SecurityDomain, SecurityPolicyUpdate};
-use spore_core::types::{Digest, NodeId};
+use spore_core::types::{Digest, Hierarchy, NodeId};
 
 use crate::modules::samples;
 use crate::node::client::Client;
@@ -109,6 +109,29 @@ pub struct SubmitArgs {
     /// Exclude this node (reason: governance decision, no attached evidence).
     #[arg(long, group = "op")]
     exclude: Option<NodeId>,
+    /// Admit this node (its id, hex) into the cluster, with `--address`, `--name` and
+    /// its `--sponsor`s; once decided, start it (`spore node run` with `listen` set to
+    /// that address): it catches up from the members and takes part.
+    #[arg(long, group = "op", requires_all = ["address", "name", "sponsor"])]
+    admit: Option<NodeId>,
+    /// The admitted node's peer address, `host:port` (with `--admit`).
+    #[arg(long, requires = "admit")]
+    address: Option<SocketAddr>,
+    /// The admitted node's name (with `--admit`).
+    #[arg(long, requires = "admit")]
+    name: Option<String>,
+    /// The hierarchy level the admitted node asks for (with `--admit`).
+    #[arg(long, requires = "admit", default_value = "hyphae")]
+    level: Hierarchy,
+    /// A sponsoring member (repeat for each; with `--admit`).
+    #[arg(long, requires = "admit")]
+    sponsor: Vec<NodeId>,
+    /// Least number of sponsors the admission demands (with `--admit`).
+    #[arg(long, requires = "admit", default_value_t = 2)]
+    min_sponsors: u32,
+    /// Least trust, in bps, of each sponsor (with `--admit`).
+    #[arg(long, requires = "admit", default_value_t = 5_000)]
+    min_sponsor_trust: u32,
     /// Change this node's trust by `--delta` bps.
     #[arg(long, group = "op", requires = "delta")]
     trust_of: Option<NodeId>,
@@ -127,7 +150,10 @@ pub struct SubmitArgs {
 }
 
 fn operation(a: &SubmitArgs) -> anyhow::Result<Operation> {
-    use spore_core::ops::{ExclusionReason, NodeExclusion, TrustModification, TrustReason};
+    use spore_core::ops::{
+        AdmissionCriteria, ExclusionReason, NodeAdmission, NodeExclusion, NodeIdentity,
+        TrustModification, TrustReason,
+    };
     if let Some(path) = &a.file {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -146,6 +172,25 @@ fn operation(a: &SubmitArgs) -> anyhow::Result<Operation> {
             evidence: Vec::new(),
         }));
     }
+    if let Some(id) = a.admit {
+        let (Some(address), Some(name)) = (a.address, a.name.clone()) else {
+            bail!("--admit needs --address and --name");
+        };
+        return Ok(Operation::NodeAdmission(NodeAdmission {
+            candidate: NodeIdentity {
+                id,
+                level: a.level,
+                name,
+                address: address.to_string(),
+            },
+            criteria: AdmissionCriteria {
+                min_sponsors: a.min_sponsors,
+                min_sponsor_trust: a.min_sponsor_trust,
+                required_sponsor_level: None,
+            },
+            sponsors: a.sponsor.clone(),
+        }));
+    }
     if let (Some(target), Some(delta_bps)) = (a.trust_of, a.delta) {
         return Ok(Operation::TrustModification(TrustModification {
             target,
@@ -154,7 +199,7 @@ fn operation(a: &SubmitArgs) -> anyhow::Result<Operation> {
             justification: "operator adjustment".to_owned(),
         }));
     }
-    bail!("give the operation with --file, --json, --example, --exclude or --trust-of")
+    bail!("give the operation with --file, --json, --example, --admit, --exclude or --trust-of")
 }
 
 /// Describe a decision in one line.
@@ -452,4 +497,63 @@ pub fn run_propose(a: ProposeArgs) -> anyhow::Result<ExitCode> {
         client.close().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use spore_core::ops::Operation;
+    use spore_core::types::{Hierarchy, NodeId};
+
+    use super::{SubmitArgs, operation};
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        submit: SubmitArgs,
+    }
+
+    fn id(b: u8) -> NodeId {
+        NodeId([b; 32])
+    }
+
+    #[test]
+    fn admit_flags_build_a_node_admission() -> anyhow::Result<()> {
+        let (new, a, b) = (id(1).to_hex(), id(2).to_hex(), id(3).to_hex());
+        let cli = Cli::try_parse_from([
+            "submit",
+            "--admit",
+            &new,
+            "--address",
+            "10.0.0.5:7000",
+            "--name",
+            "e",
+            "--sponsor",
+            &a,
+            "--sponsor",
+            &b,
+            "--level",
+            "rhizomorph",
+        ])?;
+        let Operation::NodeAdmission(op) = operation(&cli.submit)? else {
+            anyhow::bail!("not an admission");
+        };
+        assert_eq!(op.candidate.id, id(1));
+        assert_eq!(op.candidate.address, "10.0.0.5:7000");
+        assert_eq!(op.candidate.level, Hierarchy::Rhizomorph);
+        assert_eq!(op.sponsors, vec![id(2), id(3)]);
+        assert_eq!(op.criteria.min_sponsors, 2);
+        Ok(())
+    }
+
+    #[test]
+    fn admit_without_address_or_sponsor_is_refused() {
+        let new = id(1).to_hex();
+        assert!(Cli::try_parse_from(["submit", "--admit", &new, "--name", "e"]).is_err());
+        assert!(Cli::try_parse_from(["submit", "--name", "e"]).is_err());
+        assert!(
+            Cli::try_parse_from(["submit", "--admit", &new, "--exclude", &new]).is_err(),
+            "two operations at once"
+        );
+    }
 }

@@ -1,11 +1,13 @@
 //! `spore devnet`: a local cluster of real node processes on loopback, a mixed workload
-//! of every operation kind (an admission, an exclusion and a resolver hot swap among
-//! them) with one node misbehaving, live progress, and a summary with a verdict; and
+//! of every operation kind (among them the admission of a node that then joins as a real
+//! process, an exclusion and a resolver hot swap) with one node misbehaving, live
+//! progress, and a summary with a verdict; and
 //! `spore bench`, the same cluster under load measured against the single-node ceiling.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -186,7 +188,9 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     let trust_start = trust_line(&first, &byz);
     println!("trust at start: {trust_start}\n");
 
-    let cluster = Arc::new(cluster);
+    // The node the admission below admits: a real process, started once it is a member.
+    let joiner_name = format!("n{}", args.nodes + 1);
+    let (joiner, joiner_addr) = cluster.add_joiner(&joiner_name)?;
     let mut rec = Record::default();
     let n = args.nodes;
     let wait = Some(Duration::from_secs(60));
@@ -214,7 +218,7 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             justification: "recovery grant after a clean audit".to_owned(),
         }),
     ));
-    let newcomer = crate::node::keyfile::generate().id();
+    let newcomer = cluster.nodes[joiner].id;
     let sponsors: Vec<NodeId> = cluster.nodes.iter().take(2).map(|x| x.id).collect();
     kinds.push((
         "node-admission".into(),
@@ -222,8 +226,8 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             candidate: NodeIdentity {
                 id: newcomer,
                 level: Hierarchy::Hyphae,
-                name: "newcomer".to_owned(),
-                address: "127.0.0.1:9".to_owned(),
+                name: joiner_name.clone(),
+                address: joiner_addr.to_string(),
             },
             criteria: AdmissionCriteria {
                 min_sponsors: 2,
@@ -240,6 +244,37 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         rec.note(&label, t, r);
         client.close().await;
     }
+
+    // The admitted node starts now: the members dial it, it catches up and takes part.
+    let admitted = rec.failures.is_empty();
+    cluster.start(joiner)?;
+    let t = Instant::now();
+    let target = cluster.status(0).await?.slot;
+    let joined = cluster
+        .wait_ready(joiner, Duration::from_secs(60))
+        .await
+        .and(Ok(()));
+    let mut caught_up = None;
+    while joined.is_ok() && admitted && t.elapsed() < Duration::from_secs(60) {
+        if let Ok(s) = cluster.status(joiner).await
+            && s.slot >= target
+        {
+            caught_up = Some(s.slot);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    match caught_up {
+        Some(slot) => println!(
+            "  {joiner_name} (admitted) started, caught up to slot {slot} in {:.1} s",
+            t.elapsed().as_secs_f64()
+        ),
+        None => rec.failures.push(format!(
+            "{joiner_name} did not catch up after its admission: {}",
+            cluster.log_tail(joiner, 10)
+        )),
+    }
+    let cluster = Arc::new(cluster);
 
     println!("\n2. Exclusion of the misbehaving node(s), slashed for dissent so far");
     for id in &byz {
@@ -261,14 +296,18 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         "\n3. Load: {} operations from concurrent clients, resolver hot swap midway",
         args.ops
     );
+    // Load operations answered so far: the hot swap is proposed when half are.
+    let done = Arc::new(AtomicUsize::new(0));
     let load = {
         let cluster = cluster.clone();
+        let done = done.clone();
         let total = args.ops;
         tokio::spawn(async move {
             let mut out: Vec<(Duration, anyhow::Result<Option<OpDecision>>)> = Vec::new();
             let mut handles = Vec::new();
             for w in 0..4usize {
                 let cluster = cluster.clone();
+                let done = done.clone();
                 handles.push(tokio::spawn(async move {
                     let mut mine = Vec::new();
                     let client = match cluster.client(w % n).await {
@@ -279,6 +318,7 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
                         let t = Instant::now();
                         let r = submit(&client, load_op(i), wait).await.map(|(_, d)| d);
                         mine.push((t.elapsed(), r));
+                        done.fetch_add(1, Ordering::Relaxed);
                     }
                     client.close().await;
                     mine
@@ -293,7 +333,9 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             out
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    while done.load(Ordering::Relaxed) < args.ops / 2 && !load.is_finished() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let strict = spore_artifacts::STRICT_RESOLVER.bytes;
     let strict_hash = sha256(strict);
     {
@@ -344,7 +386,9 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     println!("  {load_ok}/{} load operations decided", args.ops);
 
     // Convergence: every honest node at the same slot with the same state.
-    let honest: Vec<usize> = (0..n).filter(|i| !byz_idx.contains(i)).collect();
+    let honest: Vec<usize> = (0..cluster.nodes.len())
+        .filter(|i| !byz_idx.contains(i))
+        .collect();
     let mut finals = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -45,7 +45,7 @@ pub struct Cluster {
     pub dir: PathBuf,
     /// The `spore` binary used to start nodes.
     pub binary: PathBuf,
-    /// The nodes, in genesis order.
+    /// The nodes: the genesis nodes in genesis order, then any joiners.
     pub nodes: Vec<LocalNode>,
     /// The log filter passed to nodes.
     pub log: String,
@@ -133,6 +133,35 @@ impl Cluster {
             nodes,
             log: "info".to_owned(),
         })
+    }
+
+    /// Prepare a node that is not in the genesis (key, ports, config in `<name>/`), to be
+    /// admitted by a decided node admission and then started: it follows the cluster
+    /// once the members contact it. Returns its index and its peer address (the address
+    /// its admission must name).
+    pub fn add_joiner(&mut self, name: &str) -> anyhow::Result<(usize, SocketAddr)> {
+        anyhow::ensure!(
+            self.nodes.iter().all(|n| n.name != name),
+            "a node named {name} exists already"
+        );
+        let ndir = self.dir.join(name);
+        std::fs::create_dir_all(&ndir)?;
+        let key = keyfile::generate();
+        keyfile::write(&ndir.join("node.key"), &key, true)?;
+        let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let client = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let mut config = loopback_config(client, listen);
+        config.genesis_file = PathBuf::from("../genesis.json");
+        std::fs::write(ndir.join("node.toml"), config.to_toml()?)?;
+        self.nodes.push(LocalNode {
+            id: key.id(),
+            name: name.to_owned(),
+            dir: ndir,
+            client_addr: client,
+            byzantine: None,
+            child: None,
+        });
+        Ok((self.nodes.len() - 1, listen))
     }
 
     /// The key of node `i` (to sign operations or forge traffic in tests).

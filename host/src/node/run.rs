@@ -97,11 +97,24 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     }
     let (state, decided) = rebuild_state(&store, &genesis)?;
     let resumed = state.next_slot();
-    anyhow::ensure!(
-        state.is_member(&id),
-        "this node ({}) is not a member of the cluster",
-        id.to_hex()
-    );
+    if !state.is_member(&id) {
+        // A joiner: it has no vote until a decided admission names its key. The members
+        // contact it at the address the admission names once they have decided it; from
+        // their first vote it learns that it is behind and catches up, checking every
+        // certificate, and takes part from the admission's slot on.
+        anyhow::ensure!(
+            config.listen.is_some(),
+            "this node ({}) is not a member of the cluster at slot {resumed}; to join, \
+             set `listen` to the address its node admission names",
+            id.to_hex()
+        );
+        warn!(
+            node = %id,
+            slot = resumed,
+            "not a member yet: waiting for the members to decide this node's admission \
+             and contact it, then catching up"
+        );
+    }
     let listen = match config.listen {
         Some(a) => a,
         None => state
