@@ -31,7 +31,7 @@ pub struct RunArgs {
 pub fn run(cmd: NodeCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         NodeCommand::DefaultConfig => {
-            print!("{}", NodeConfig::default().to_toml()?);
+            print!("{}", NodeConfig::documented_default());
             Ok(ExitCode::SUCCESS)
         }
         NodeCommand::Run(args) => {

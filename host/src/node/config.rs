@@ -203,6 +203,52 @@ impl NodeConfig {
         Ok(config)
     }
 
+    /// The default config as TOML text with every setting explained (what
+    /// `spore node default-config` prints; parsing it gives [`NodeConfig::default`]).
+    pub fn documented_default() -> String {
+        let d = NodeConfig::default();
+        let c = &d.consensus;
+        format!(
+            r#"# Spore node configuration. Every setting is optional; the values shown are the
+# defaults. Relative paths are resolved against this file's directory.
+
+# The node's ed25519 key (from `spore keygen`; keep it owner-only).
+key_file = "{key}"
+# The signed genesis (from `spore genesis`); it fixes members, parameters and modules.
+genesis_file = "{genesis}"
+# The redb store (decided log, own votes, trust, module blobs) and the artifact cache.
+data_dir = "{data}"
+# Peer-to-peer QUIC address to listen on. Default: this node's address in the genesis.
+# Required for a node that joins after the genesis (the address its admission names).
+# listen = "0.0.0.0:7000"
+# Client QUIC address (`spore submit`, `status`, `log`, `trust`, `module propose`).
+client_listen = "{client}"
+# Milliseconds between the ticks that drive the consensus timers.
+tick_ms = {tick}
+
+# Consensus timers (milliseconds) and batching; they may differ between nodes.
+[consensus]
+# Progress timeout before a view change (doubled per consecutive view change).
+base_timeout_ms = {base}
+# How long the primary waits for the remaining reveals once a quorum is in.
+reveal_grace_ms = {grace}
+# How often votes are re-sent while a slot is undecided.
+resend_interval_ms = {resend}
+# Most operations per slot.
+max_batch = {batch}
+"#,
+            key = d.key_file.display(),
+            genesis = d.genesis_file.display(),
+            data = d.data_dir.display(),
+            client = d.client_listen,
+            tick = d.tick_ms,
+            base = c.base_timeout_ms,
+            grace = c.reveal_grace_ms,
+            resend = c.resend_interval_ms,
+            batch = c.max_batch,
+        )
+    }
+
     /// The config as TOML text.
     pub fn to_toml(&self) -> Result<String, ConfigError> {
         Ok(toml::to_string_pretty(self)?)
@@ -219,6 +265,23 @@ mod tests {
         assert_eq!(c, NodeConfig::default());
         assert_eq!(c.client_listen.port(), 7100);
         assert_eq!(c.consensus.to_core().base_timeout, 1_000);
+        Ok(())
+    }
+
+    #[test]
+    fn the_documented_default_parses_to_the_defaults() -> anyhow::Result<()> {
+        let text = NodeConfig::documented_default();
+        assert_eq!(
+            NodeConfig::from_toml(&text, Path::new("x.toml"))?,
+            NodeConfig::default()
+        );
+        // Every field is explained: each `key =` line follows a comment line.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate().skip(1) {
+            if line.contains(" = ") && !line.starts_with('#') {
+                assert!(lines[i - 1].starts_with('#'), "undocumented: {line}");
+            }
+        }
         Ok(())
     }
 
