@@ -12,7 +12,7 @@ use crate::node::config::{Byzantine, NodeConfig};
 pub enum NodeCommand {
     /// Run a node (logs go to stderr; set the level with `--log info`).
     Run(RunArgs),
-    /// Print a config file with every default filled in.
+    /// Print a config file with every setting at its default, each one explained.
     DefaultConfig,
 }
 
