@@ -15,7 +15,7 @@ use spore_core::crypto::Keypair;
 use spore_core::crypto::sha256;
 use spore_core::ops::{
     AdmissionCriteria, ComputeTask, ExclusionReason, NodeAdmission, NodeExclusion, NodeIdentity,
-    Operation,
+    Operation, Outcome,
 };
 use spore_core::types::Hierarchy;
 
@@ -478,6 +478,21 @@ async fn resolver_hot_swap_under_load_switches_every_node_at_one_slot() -> anyho
     tokio::time::sleep(Duration::from_millis(300)).await;
     let strict = sha256(spore_artifacts::STRICT_RESOLVER.bytes);
     let client = c.client(3).await?;
+    // A swap to a module that is no resolver (it exports the validator world) is
+    // refused by every node's fitness check: rejected, nothing switches.
+    let unfit = propose(
+        &client,
+        spore_artifacts::MEDIAN_PRICE.bytes.to_vec(),
+        SwapRole::Resolver,
+        "a validator posing as a resolver".into(),
+    )
+    .await?;
+    match unfit.decision.outcome() {
+        Some(Outcome::Rejected { reason, .. }) => {
+            assert!(reason.contains("not a fit resolver"), "{reason}")
+        }
+        other => panic!("an unfit module swap was not rejected: {other:?}"),
+    }
     let d = propose(
         &client,
         spore_artifacts::STRICT_RESOLVER.bytes.to_vec(),

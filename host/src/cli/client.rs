@@ -490,6 +490,22 @@ pub async fn propose(
 /// Run `spore module propose`.
 pub fn run_propose(a: ProposeArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    // The nodes refuse a swap to a module that does not load for the role; say so now,
+    // before anything is uploaded or submitted.
+    let role = match a.role {
+        SwapRole::Validator => crate::modules::Role::Validator,
+        SwapRole::Admission => crate::modules::Role::Admission,
+        SwapRole::Resolver => crate::modules::Role::Resolver,
+    };
+    crate::modules::Runtime::new(crate::modules::RuntimeConfig::default())?
+        .load(role, &bytes)
+        .with_context(|| {
+            format!(
+                "{} is not a fit {role} module (see `spore module check {} --role {role}`)",
+                a.file.display(),
+                a.file.display()
+            )
+        })?;
     runtime()?.block_on(async {
         let client = a.target.connect().await?;
         let d = propose(&client, bytes, a.role, a.description).await?;

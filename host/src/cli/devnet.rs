@@ -624,7 +624,7 @@ async fn bench_cluster(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let t = Instant::now();
     for (i, op) in ops.iter().enumerate() {
         let ctx = spore_core::consensus::CallContext::new(i as u64, 0, op);
-        let _ = crate::node::calls::validate(&runtime, op, &ctx, &snapshot, None);
+        let _ = crate::node::calls::validate(&runtime, op, &ctx, &snapshot, &|_| None, None);
     }
     let per_call = t.elapsed() / ops.len() as u32;
     let key = spore_core::crypto::Keypair::from_seed([3; 32]);

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use spore_core::consensus::{CallContext, LayerResult, ModuleReply, ResolverVerdict};
 use spore_core::crypto::Canonical;
-use spore_core::ops::{FailureKind, Operation, Outcome, RejectionCode};
+use spore_core::ops::{FailureKind, Operation, Outcome, RejectionCode, Role};
 use spore_core::state::ReplicatedState;
-use spore_core::types::View;
+use spore_core::types::{Digest, View};
 
 use super::config::Byzantine;
 use crate::modules::{self, Resolution, Runtime, SnapshotView, convert};
@@ -36,13 +36,47 @@ fn context(ctx: &CallContext) -> modules::CallContext {
     }
 }
 
+/// Module bytes by content hash (the node's store).
+pub type ModuleLookup<'a> = &'a dyn Fn(&Digest) -> Option<Vec<u8>>;
+
+/// For a module swap the validator accepted: the rejection if the new module's bytes do
+/// not load as a component of the role (wrong world, foreign imports, not a component).
+/// Every honest node holds the same bytes under the hash and runs the same checks, so
+/// they agree; the reason names no engine message, only the hash and the role. A node
+/// that lacks the bytes cannot judge and keeps the validator's verdict.
+fn unfit_module_swap(
+    runtime: &Runtime,
+    op: &Operation,
+    lookup: ModuleLookup<'_>,
+) -> Option<Outcome> {
+    let Operation::SecurityPolicyUpdate(u) = op else {
+        return None;
+    };
+    let role = Role::of_domain(u.domain)?;
+    let Some(bytes) = lookup(&u.new_policy) else {
+        tracing::warn!(hash = %u.new_policy, %role, "module swap: bytes missing, fitness not checked");
+        return None;
+    };
+    match runtime.load_verified(role, &bytes, u.new_policy) {
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(hash = %u.new_policy, %role, error = %e, "module swap refused: unfit module");
+            Some(Outcome::Rejected {
+                code: RejectionCode::PolicyViolation,
+                reason: format!("module {} is not a fit {role} component", u.new_policy),
+            })
+        }
+    }
+}
+
 /// Run the validator on `op` (and, for an admission, the admission module first: a
-/// refusal is the agreed rejection).
+/// refusal is the agreed rejection; for a module swap, the host's fitness check after).
 pub fn validate(
     runtime: &Runtime,
     op: &Operation,
     ctx: &CallContext,
     snapshot: &Arc<SnapshotView>,
+    modules: ModuleLookup<'_>,
     byzantine: Option<Byzantine>,
 ) -> ModuleReply {
     let ctx = context(ctx);
@@ -66,7 +100,12 @@ pub fn validate(
             }
         }
         match runtime.call_validator(op, &ctx, snapshot) {
-            Ok(report) => report.outcome(),
+            Ok(report) => match report.outcome() {
+                Outcome::Accepted(effect) => {
+                    unfit_module_swap(runtime, op, modules).unwrap_or(Outcome::Accepted(effect))
+                }
+                other => other,
+            },
             Err(e) => {
                 tracing::error!(error = %e, "validator module unavailable");
                 Outcome::Failed(FailureKind::Trap)

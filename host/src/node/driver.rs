@@ -236,8 +236,10 @@ impl Loop {
                     let runtime = self.d.runtime.clone();
                     let tx = self.results_tx.clone();
                     let byz = self.d.byzantine;
+                    let store = self.d.store.clone();
                     tokio::task::spawn_blocking(move || {
-                        let reply = calls::validate(&runtime, &op, &ctx, &snapshot, byz);
+                        let lookup = |hash: &Digest| store.module(hash).ok().flatten();
+                        let reply = calls::validate(&runtime, &op, &ctx, &snapshot, &lookup, byz);
                         let _ = tx.send((call, reply));
                     });
                 }

@@ -1,4 +1,4 @@
-//! The `spore` binary end to end: `module hash|check|run` and `demo`.
+//! The `spore` binary end to end: `module hash|check|run|propose` and `demo`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -83,6 +83,30 @@ fn module_check_refuses_unfit_modules_with_a_clear_message() -> anyhow::Result<(
         assert!(shown.contains("UNFIT"), "{}: {shown}", artifact.name);
         assert!(shown.contains(message), "{}: {shown}", artifact.name);
     }
+    Ok(())
+}
+
+#[test]
+fn module_propose_refuses_an_unfit_module_before_contacting_a_node() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = write_module(dir.path(), &spore_artifacts::MEDIAN_PRICE)?;
+    // Nothing listens on the address: the refusal must come from the local check.
+    let node_id = "00".repeat(32);
+    let out = spore(&[
+        "module",
+        "propose",
+        &path.to_string_lossy(),
+        "--role",
+        "resolver",
+        "--node",
+        "127.0.0.1:9",
+        "--node-id",
+        &node_id,
+    ])?;
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("is not a fit resolver module"), "{shown}");
+    assert!(shown.contains("wrong world"), "{shown}");
     Ok(())
 }
 
