@@ -70,6 +70,30 @@ pub fn rebuild_state(
     Ok((state, decided))
 }
 
+/// Hand the machine the decided log it was rebuilt from (`Node::restore_log`): every
+/// decided operation (so none is ordered twice after a restart), the recorded evidence,
+/// the retained tail and the view. A second pass over the store, in chunks, so a long
+/// log is never held in memory at once.
+fn reload_log(store: &Store, node: &mut Node<ReplicatedState>, until: u64) -> anyhow::Result<()> {
+    let mut from = 0;
+    while from < until {
+        let rows = store.decided_range(from, 256)?;
+        let Some((last, _)) = rows.last() else {
+            break;
+        };
+        from = last + 1;
+        let entries = rows
+            .iter()
+            .map(|(slot, bytes)| {
+                postcard::from_bytes::<DecidedEntry>(bytes)
+                    .with_context(|| format!("decoding stored entry {slot}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        node.restore_log(entries);
+    }
+    Ok(())
+}
+
 /// Run the node described by `config` until SIGINT or SIGTERM.
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let key = keyfile::read(&config.key_file)?;
@@ -138,6 +162,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     )
     .with_context(|| format!("binding the client listener {}", config.client_listen))?;
     let mut node = Node::new(config.consensus.to_core(), key, state);
+    reload_log(&store, &mut node, resumed)?;
     let votes = stored_votes(&store, resumed)?;
     info!(node = %id, slot = resumed, votes = votes.len(), %listen, client = %config.client_listen, "node starting");
     let initial = node.restore(votes);

@@ -128,6 +128,48 @@ impl<S: ReplicaState> Node<S> {
             .and_then(|s| s.into_iter().find(|id| *id != self.id))
     }
 
+    /// Reload, after a restart, what the replicated state does not hold (docs/PROTOCOL.md,
+    /// "Persistence rules"): the digests of every decided operation, so that none is
+    /// ordered twice; the misbehaviour already recorded; the retained tail of the log, to
+    /// serve catch-up; and the view the next slot starts in (the view its predecessor was
+    /// decided in, as after a live decision).
+    ///
+    /// `entries` is the decided log in slot order: the entries the state this node was
+    /// built with was rebuilt from. Entries at or after the state's next slot are
+    /// ignored (they were never applied). It may be called several times with
+    /// consecutive chunks; call it right after [`Node::new`], before [`Node::restore`].
+    pub fn restore_log(&mut self, entries: impl IntoIterator<Item = DecidedEntry>) {
+        let next = self.state.next_slot();
+        for entry in entries {
+            if entry.slot >= next {
+                break;
+            }
+            self.decided_ops
+                .extend(entry.batch().iter().map(Canonical::digest));
+            for ev in entry.evidence() {
+                if let (Some(offender), Some(slot)) = (ev.offender(), ev.slot()) {
+                    self.recorded.insert((offender, slot, ev.kind()));
+                }
+            }
+            if self
+                .log
+                .back()
+                .is_some_and(|b| b.slot.checked_add(1) != Some(entry.slot))
+            {
+                self.log.clear();
+            }
+            if entry.slot.checked_add(1) == Some(next) && entry.view > self.view {
+                self.view = entry.view;
+                self.slot_view = entry.view;
+                self.round = Round::new(next, entry.view);
+            }
+            self.log.push_back(entry);
+            while self.log.len() > self.config.log_retention {
+                self.log.pop_front();
+            }
+        }
+    }
+
     /// Apply a decided (verified) entry: replicated state, mempool, evidence, log, effects,
     /// then move to the next slot in the entry's view.
     pub(super) fn apply_entry(&mut self, entry: DecidedEntry) {

@@ -28,7 +28,7 @@ use super::scenario::Scenario;
 use super::trace::Trace;
 use super::workload;
 use crate::consensus::{
-    CallId, Config, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist,
+    CallId, Config, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist, ReplicaState,
 };
 use crate::crypto::{Canonical, Keypair};
 use crate::genesis::{Genesis, GenesisModules, GenesisNode};
@@ -523,29 +523,19 @@ impl World {
             .any(|ops| ops.contains_key(op))
     }
 
-    /// Rebuild a crashed node from its durable store and hand it its persisted votes.
-    ///
-    /// The node contract says: replay the decided log into a fresh state, `Node::new`,
-    /// `restore(votes)`. A node built that way has an empty retained log, so it cannot serve
-    /// catch-up for the slots it decided before the crash — and if it alone decided a slot,
-    /// its peers can never learn it (the simulator found this). Until the machine offers a
-    /// way to reload its log, the driver replays the stored entries through the node's own
-    /// catch-up path (verified, applied in order, retained), which yields the same state.
+    /// Rebuild a crashed node from its durable store, as the node driver does: replay the
+    /// stored decided log into a fresh state, `Node::new`, `restore_log` with the same
+    /// entries (decided operations, recorded evidence, the retained tail to serve
+    /// catch-up, the view), then `restore` with its persisted votes.
     fn restart(&mut self, to: Endpoint) {
         let inst = &self.instances[to];
-        let mut node = new_node(
-            &self.config,
-            &inst.key,
-            self.genesis_state.clone(),
-            self.broken_quorum,
-        );
-        let mut effects = node.handle(Input::Tick { now: self.now });
-        for chunk in inst.decided.chunks(self.config.catch_up_batch.max(1)) {
-            let msg = Message::CatchUpResponse {
-                entries: chunk.to_vec(),
-            };
-            effects.extend(node.handle(Input::Message { from: inst.id, msg }));
+        let mut state = self.genesis_state.clone();
+        for entry in &inst.decided {
+            ReplicaState::apply(&mut state, entry);
         }
+        let mut node = new_node(&self.config, &inst.key, state, self.broken_quorum);
+        node.restore_log(inst.decided.iter().cloned());
+        let mut effects = node.handle(Input::Tick { now: self.now });
         effects.extend(node.restore(inst.votes.clone()));
         let inst = &mut self.instances[to];
         inst.actor = Actor::Honest(Box::new(node));
