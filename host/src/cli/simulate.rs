@@ -186,15 +186,24 @@ struct Totals {
     other: u64,
 }
 
-/// Redraw the progress bar on stderr.
+/// Redraw the progress bar on stderr; when stderr is not a terminal (a log file, CI),
+/// one plain line per tenth of the runs instead.
 fn progress(done: u64, total: u64, failed: usize) {
+    use std::io::IsTerminal;
     const WIDTH: u64 = 40;
+    let mut err = std::io::stderr().lock();
+    // A failed progress write is harmless; the summary goes to stdout.
+    if !err.is_terminal() {
+        let step = (total / 10).max(1);
+        if done.is_multiple_of(step) || done == total {
+            let _ = writeln!(err, "{done}/{total} runs, {failed} failing");
+        }
+        return;
+    }
     let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
     let bar: String = (0..WIDTH)
         .map(|i| if i < filled { '#' } else { '.' })
         .collect();
-    let mut err = std::io::stderr().lock();
-    // A failed progress write is harmless; the summary goes to stdout.
     let _ = write!(err, "\r[{bar}] {done}/{total} runs, {failed} failing");
     let _ = err.flush();
 }

@@ -1,4 +1,4 @@
-//! The `spore` binary end to end: `module hash|check|run|propose` and `demo`.
+//! The `spore` binary end to end: `module hash|check|run|propose`, `simulate` and `demo`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -107,6 +107,40 @@ fn module_propose_refuses_an_unfit_module_before_contacting_a_node() -> anyhow::
     assert!(!out.status.success(), "{shown}");
     assert!(shown.contains("is not a fit resolver module"), "{shown}");
     assert!(shown.contains("wrong world"), "{shown}");
+    Ok(())
+}
+
+#[test]
+fn simulate_runs_seeded_scenarios_and_refuses_bad_parameters() -> anyhow::Result<()> {
+    let out = spore(&[
+        "simulate",
+        "--nodes",
+        "4",
+        "--byzantine",
+        "1",
+        "--behaviour",
+        "equivocator",
+        "--seeds",
+        "3",
+        "--drop",
+        "0.1",
+    ])?;
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    for line in ["runs                     3", "safety violations        0"] {
+        assert!(shown.contains(line), "missing {line:?}: {shown}");
+    }
+    for (args, message) in [
+        (&["--nodes", "3", "--byzantine", "1"][..], "n >= 3f + 1"),
+        (&["--behaviour", "nosuch"][..], "unknown behaviour"),
+        (&["--drop", "2"][..], "--drop must be within 0..=1"),
+    ] {
+        let mut all = vec!["simulate", "--seeds", "1"];
+        all.extend_from_slice(args);
+        let out = spore(&all)?;
+        assert!(!out.status.success(), "{args:?} accepted");
+        assert!(text(&out).contains(message), "{args:?}: {}", text(&out));
+    }
     Ok(())
 }
 
