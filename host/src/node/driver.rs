@@ -96,9 +96,14 @@ pub struct Driver {
     pub tick_ms: u64,
     /// Effects to execute first (from `Node::restore`).
     pub initial: Vec<Effect>,
-    /// How every operation in the log was decided (a resubmission is answered at once).
-    pub decided: HashMap<Digest, OpDecision>,
+    /// Where every operation in the log was decided (slot, index in the batch): a
+    /// resubmission is answered from the stored entry at once. Kept small (no outcome
+    /// bytes), since it covers the whole log.
+    pub decided: DecidedIndex,
 }
+
+/// Where each decided operation is in the log: its digest to (slot, index in the batch).
+pub type DecidedIndex = HashMap<Digest, (Slot, u32)>;
 
 /// The decision of every operation of `entry`, by operation digest.
 pub fn op_decisions(entry: &DecidedEntry) -> impl Iterator<Item = (Digest, OpDecision)> + '_ {
@@ -290,6 +295,23 @@ impl Loop {
         Ok(())
     }
 
+    /// The decision of the operation `digest` at `(slot, index)`, read from the store.
+    fn stored_decision(&self, (slot, index): (Slot, u32), digest: &Digest) -> Option<OpDecision> {
+        let bytes = match self.d.store.decided(slot) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return None,
+            Err(e) => {
+                warn!(slot, error = %e, "reading a decided entry failed");
+                return None;
+            }
+        };
+        let entry: DecidedEntry = postcard::from_bytes(&bytes).ok()?;
+        op_decisions(&entry)
+            .nth(usize::try_from(index).ok()?)
+            .filter(|(d, _)| d == digest)
+            .map(|(_, decision)| decision)
+    }
+
     fn acknowledge(&mut self, entry: &DecidedEntry) {
         for (digest, decision) in op_decisions(entry) {
             if let Some(waiters) = self.waiters.remove(&digest) {
@@ -297,7 +319,9 @@ impl Loop {
                     let _ = w.try_send(Response::Decided(decision.clone()));
                 }
             }
-            self.d.decided.insert(digest, decision);
+            self.d
+                .decided
+                .insert(digest, (decision.slot, decision.index));
         }
     }
 
@@ -447,7 +471,12 @@ impl Loop {
         match request {
             Request::Submit { op, follow } => {
                 let digest = op.digest();
-                if let Some(done) = self.d.decided.get(&digest) {
+                if let Some(done) = self
+                    .d
+                    .decided
+                    .get(&digest)
+                    .and_then(|at| self.stored_decision(*at, &digest))
+                {
                     // Already in the log: answer with its decision, do not re-order it.
                     let _ = reply.try_send(Response::Accepted(digest));
                     if follow {

@@ -23,13 +23,11 @@ use tracing::{info, warn};
 
 use super::client;
 use super::config::NodeConfig;
-use super::driver::{Driver, op_decisions, peer_addresses, stored_votes};
+use super::driver::{DecidedIndex, Driver, op_decisions, peer_addresses, stored_votes};
 use super::keyfile;
-use super::proto::OpDecision;
 use crate::modules::{Runtime, RuntimeConfig};
 use crate::net::{NodeIdentity, QuicTransport, TransportConfig};
 use crate::store::Store;
-use spore_core::types::Digest;
 
 /// The embedded modules every node stores at start: the genesis defaults. Any other
 /// module (e.g. the strict resolver) reaches a node by upload or from its peers.
@@ -42,11 +40,12 @@ pub fn embedded_modules() -> Vec<(Role, &'static [u8])> {
 }
 
 /// Rebuild the replicated state: genesis, then every stored decided entry in order;
-/// also returns how every operation in the log was decided (to answer resubmissions).
+/// also returns where every operation in the log was decided (slot, index), to answer
+/// resubmissions.
 pub fn rebuild_state(
     store: &Store,
     genesis: &Genesis,
-) -> anyhow::Result<(ReplicatedState, HashMap<Digest, OpDecision>)> {
+) -> anyhow::Result<(ReplicatedState, DecidedIndex)> {
     let mut state = ReplicatedState::from_genesis(genesis)?;
     let mut decided = HashMap::new();
     loop {
@@ -63,7 +62,7 @@ pub fn rebuild_state(
             );
             let entry: DecidedEntry = postcard::from_bytes(&bytes)
                 .with_context(|| format!("decoding stored entry {slot}"))?;
-            decided.extend(op_decisions(&entry));
+            decided.extend(op_decisions(&entry).map(|(d, o)| (d, (o.slot, o.index))));
             ReplicaState::apply(&mut state, &entry);
         }
     }
