@@ -335,6 +335,11 @@ impl Loop {
                 self.events.push_back((slot, change.to_string()));
             }
         }
+        // Clients that stopped following (their stream is gone) leave no waiter behind.
+        self.waiters.retain(|_, senders| {
+            senders.retain(|s| !s.is_closed());
+            !senders.is_empty()
+        });
         let members = peer_addresses(self.d.node.state());
         if members != self.members {
             self.d.net.update_membership(members.clone());
