@@ -1,10 +1,12 @@
 //! Cluster scenarios on real processes and real QUIC (127.0.0.1 only), one cluster at a
-//! time: every operation kind decided with identical logs; kill -9 and restart (idle
-//! catch-up, resubmission answered from the log, identical logs and state); primary
+//! time: every operation kind decided with identical logs, then the operator CLI
+//! (`submit`, `status`, `log`, `trust`) against the running cluster; kill -9 and restart
+//! (idle catch-up, resubmission answered from the log, identical logs and state); primary
 //! kill -> view change; SIGTERM -> clean exit and resume; a wrong-result node slashed,
-//! then (after an admission) excluded; garbage client and peer frames, a wrong node key,
-//! a non-member and a forged vote signature refused and counted; a resolver hot swap under
-//! load taking effect at one slot everywhere; and `spore devnet` exiting 0.
+//! then (after admitting a real joiner, which catches up) excluded; garbage client and
+//! peer frames, a wrong node key, a non-member and a forged vote signature refused and
+//! counted; an unfit module swap rejected, then a resolver hot swap under load taking
+//! effect at one slot everywhere; and `spore devnet` exiting 0.
 
 use std::time::Duration;
 
@@ -100,7 +102,48 @@ async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result
     for l in &logs[1..] {
         assert_eq!(l[..target as usize], logs[0][..target as usize]);
     }
+
+    // The operator CLI against the running cluster, as separate processes.
+    let config = c.nodes[0].dir.join("node.toml");
+    let config = config.to_string_lossy();
+    let target_id = c.nodes[1].id.to_hex();
+    let submitted = cli(&[
+        "submit",
+        "--config",
+        &config,
+        "--trust-of",
+        &target_id,
+        "--delta",
+        "-7",
+    ])
+    .await?;
+    assert!(submitted.contains("accepted"), "{submitted}");
+    let status = cli(&["status", "--config", &config]).await?;
+    assert!(
+        status.contains("members:") && status.contains("resolver"),
+        "{status}"
+    );
+    let log = cli(&["log", "--config", &config, "--from", "0", "--json"]).await?;
+    let entries: Vec<spore_core::consensus::DecidedEntry> = serde_json::from_str(&log)?;
+    assert!(entries.len() > 10, "{} entries", entries.len());
+    let trust = cli(&["trust", "--config", &config]).await?;
+    assert!(c.nodes.iter().all(|n| trust.contains(&n.name)), "{trust}");
     Ok(())
+}
+
+/// Run `spore ARGS` to completion; its stdout, or an error with everything it printed.
+async fn cli(args: &[&str]) -> anyhow::Result<String> {
+    let out = tokio::process::Command::new(spore_cluster_tests::spore_binary()?)
+        .args(args)
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    anyhow::ensure!(
+        out.status.success(),
+        "spore {args:?} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(stdout)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
