@@ -498,11 +498,6 @@ impl<S: ReplicaState> Node<S> {
                     }
                     true
                 } else {
-                    let grace = self.now.saturating_add(self.config.reveal_grace);
-                    let grace = *self
-                        .round
-                        .grace_until
-                        .insert(self.round.grace_until.map_or(grace, |g| g.min(grace)));
                     let expected: BTreeSet<NodeId> = if path == Path::Full {
                         self.round
                             .commits
@@ -517,7 +512,31 @@ impl<S: ReplicaState> Node<S> {
                             .filter(|id| self.reveals_on(id, path, view))
                             .collect()
                     };
-                    expected.is_subset(&signers) || self.now >= grace
+                    if expected.is_subset(&signers) {
+                        true
+                    } else if self.round.patience_until.is_some() {
+                        waited || self.every_op_has_a_quorum(&valid, n, path, view)
+                    } else {
+                        let grace = self.now.saturating_add(self.config.reveal_grace);
+                        let grace = *self
+                            .round
+                            .grace_until
+                            .insert(self.round.grace_until.map_or(grace, |g| g.min(grace)));
+                        if self.now < grace {
+                            false
+                        } else if waited || self.every_op_has_a_quorum(&valid, n, path, view) {
+                            true
+                        } else {
+                            // Some operation has no matching quorum among the reveals
+                            // in, and reveals are still outstanding: a late honest
+                            // reveal would decide it, so wait for them (until
+                            // `authority_wait` after the proposal) before the resolver.
+                            self.round.grace_until = None;
+                            self.round.patience_until =
+                                Some(self.round.started.saturating_add(wait));
+                            false
+                        }
+                    }
                 }
             }
         };
@@ -544,7 +563,34 @@ impl<S: ReplicaState> Node<S> {
             decisions,
         };
         self.round.grace_until = None;
+        self.round.patience_until = None;
         self.cast(Message::Tally(Box::new(Signed::new(tally, &self.key))));
+    }
+
+    /// Whether, among `valid` reveals, every one of the `n` operations has a quorum (the
+    /// path's rule) of signers revealing the same outcome.
+    fn every_op_has_a_quorum(
+        &self,
+        valid: &[Signed<Reveal>],
+        n: usize,
+        path: Path,
+        view: View,
+    ) -> bool {
+        (0..n).all(|i| {
+            let mut by_outcome: BTreeMap<Digest, BTreeSet<NodeId>> = BTreeMap::new();
+            for r in valid {
+                if let Some(o) = r.payload.outcomes.get(i) {
+                    by_outcome.entry(o.digest()).or_default().insert(r.signer);
+                }
+            }
+            by_outcome.values().any(|s| {
+                if path == Path::Full {
+                    self.is_quorum(s)
+                } else {
+                    self.state.is_light_quorum(view, s)
+                }
+            })
+        })
     }
 
     /// Structural checks of a received tally; on success it waits in `pending_tally`

@@ -605,10 +605,15 @@ impl<S: ReplicaState> Node<S> {
             self.deadline = None;
             self.resend_at = None;
         }
-        let next = [self.deadline, self.round.grace_until, self.resend_at]
-            .into_iter()
-            .flatten()
-            .min();
+        let next = [
+            self.deadline,
+            self.round.grace_until,
+            self.round.patience_until,
+            self.resend_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         if let Some(at) = next
             && self.timer_set != Some(at)
         {
@@ -625,6 +630,9 @@ impl<S: ReplicaState> Node<S> {
             self.start_view_change(self.view.saturating_add(1));
         }
         if self.round.grace_until.is_some_and(|g| self.now >= g) {
+            self.timer_set = None;
+        }
+        if self.round.patience_until.is_some_and(|p| self.now >= p) {
             self.timer_set = None;
         }
         if self.resend_at.is_some_and(|r| self.now >= r) {

@@ -31,6 +31,9 @@ pub(super) struct Round {
     pub opened: BTreeSet<NodeId>,
     /// Primary only: when it stops waiting for the remaining reveals.
     pub grace_until: Option<u64>,
+    /// Primary only: past the grace, some operation still lacks a matching quorum while
+    /// reveals are outstanding; it waits for them until then before the resolver.
+    pub patience_until: Option<u64>,
     /// The value this view votes on: the primary's tally, or the one a new-view fixed.
     pub tally: Option<Signed<Tally>>,
     /// Whether `tally` was fixed by a new-view certificate (locking rule).
@@ -59,6 +62,7 @@ impl Round {
             reveals: BTreeMap::new(),
             opened: BTreeSet::new(),
             grace_until: None,
+            patience_until: None,
             tally: None,
             fixed: false,
             pending_tally: None,
