@@ -514,8 +514,8 @@ impl<S: ReplicaState> Node<S> {
                     };
                     if expected.is_subset(&signers) {
                         true
-                    } else if self.round.patience_until.is_some() {
-                        waited || self.every_op_has_a_quorum(&valid, n, path, view)
+                    } else if let Some(patience) = self.round.patience_until {
+                        self.now >= patience || self.every_op_has_a_quorum(&valid, n, path, view)
                     } else {
                         let grace = self.now.saturating_add(self.config.reveal_grace);
                         let grace = *self
@@ -524,17 +524,25 @@ impl<S: ReplicaState> Node<S> {
                             .insert(self.round.grace_until.map_or(grace, |g| g.min(grace)));
                         if self.now < grace {
                             false
-                        } else if waited || self.every_op_has_a_quorum(&valid, n, path, view) {
+                        } else if self.every_op_has_a_quorum(&valid, n, path, view) {
                             true
                         } else {
                             // Some operation has no matching quorum among the reveals
                             // in, and reveals are still outstanding: a late honest
-                            // reveal would decide it, so wait for them (until
-                            // `authority_wait` after the proposal) before the resolver.
-                            self.round.grace_until = None;
-                            self.round.patience_until =
-                                Some(self.round.started.saturating_add(wait));
-                            false
+                            // reveal would decide it, so wait for them (until half the
+                            // base timeout after the proposal, leaving the other half
+                            // for the agreement phases) before the resolver.
+                            let patience = self
+                                .round
+                                .started
+                                .saturating_add(self.config.base_timeout / 2);
+                            if self.now >= patience {
+                                true
+                            } else {
+                                self.round.grace_until = None;
+                                self.round.patience_until = Some(patience);
+                                false
+                            }
                         }
                     }
                 }
