@@ -512,26 +512,35 @@ impl<S: ReplicaState> Node<S> {
                             .filter(|id| self.reveals_on(id, path, view))
                             .collect()
                     };
-                    if expected.is_subset(&signers) {
-                        true
-                    } else if let Some(patience) = self.round.patience_until {
-                        self.now >= patience || self.every_op_has_a_quorum(&valid, n, path, view)
+                    // Everyone who could still reveal: eligible members of the path
+                    // (a slow member may not even have committed yet).
+                    let everyone_in = self
+                        .state
+                        .eligible()
+                        .into_iter()
+                        .filter(|id| self.reveals_on(id, path, view))
+                        .all(|id| signers.contains(&id));
+                    let committed_in = expected.is_subset(&signers);
+                    if let Some(patience) = self.round.patience_until {
+                        everyone_in
+                            || self.now >= patience
+                            || self.every_op_has_a_quorum(&valid, n, path, view)
                     } else {
                         let grace = self.now.saturating_add(self.config.reveal_grace);
                         let grace = *self
                             .round
                             .grace_until
                             .insert(self.round.grace_until.map_or(grace, |g| g.min(grace)));
-                        if self.now < grace {
+                        if !committed_in && self.now < grace {
                             false
-                        } else if self.every_op_has_a_quorum(&valid, n, path, view) {
+                        } else if everyone_in || self.every_op_has_a_quorum(&valid, n, path, view) {
                             true
                         } else {
                             // Some operation has no matching quorum among the reveals
-                            // in, and reveals are still outstanding: a late honest
-                            // reveal would decide it, so wait for them (until half the
-                            // base timeout after the proposal, leaving the other half
-                            // for the agreement phases) before the resolver.
+                            // in, and members have still to reveal (or even commit): a
+                            // late honest result would decide it, so wait for them (until
+                            // half the base timeout after the proposal, leaving the other
+                            // half for the agreement phases) before the resolver.
                             let patience = self
                                 .round
                                 .started

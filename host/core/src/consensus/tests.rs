@@ -1138,38 +1138,49 @@ fn a_restarted_node_starts_the_next_slot_in_the_view_of_the_last_decision() {
 }
 
 #[test]
-fn a_late_honest_reveal_is_waited_for_before_the_resolver() {
+fn a_late_honest_result_is_waited_for_before_the_resolver() {
     // One latent member reports a wrong result and the other honest latent member's
-    // reveal reaches the primary only by re-send, after the reveal grace: the primary
-    // must wait for it (the honest results then form a quorum) instead of handing the
-    // operation to the resolver on the first three reveals.
-    let mut c = Cluster::new(4);
-    let (p, s) = (c.layer(Layer::Primary, 0), c.layer(Layer::Seed, 0));
-    let others: Vec<usize> = (0..4).filter(|i| *i != p && *i != s).collect();
-    let (byz, late) = (others[0], others[1]);
-    c.validator = Box::new(move |i, op| {
-        if i == byz {
-            Outcome::Accepted(vec![0xEE])
-        } else {
-            Outcome::Accepted(op.digest().0.to_vec())
-        }
-    });
-    let mut dropped = false;
-    c.tamper = Some(Box::new(move |from, to, m| {
-        if from == late && to == p && matches!(m, Message::Reveal(_)) && !dropped {
-            dropped = true;
-            return None;
-        }
-        Some(m)
-    }));
-    c.resolver = Box::new(|_, _, _| ResolverVerdict::Escalate("resolver asked".into()));
-    c.submit(0, compute(3));
-    assert!(c.run_until(10_000, |c| c.all_decided(1)));
-    c.assert_agreement();
-    assert!(
-        matches!(c.decided[p][0].decisions(), [Decision::Agreed(_)]),
-        "{:?}",
-        c.decided[p][0].decisions()
-    );
-    assert_eq!(c.resolver_calls, 0, "the resolver was asked");
+    // commit or reveal reaches the primary only by re-send, after the reveal grace (a
+    // late commit: the primary had every reveal of those who had committed). The
+    // primary must wait for it (the honest results then form a quorum) instead of
+    // handing the operation to the resolver on the first three results.
+    for late_commit in [false, true] {
+        let mut c = Cluster::new(4);
+        let (p, s) = (c.layer(Layer::Primary, 0), c.layer(Layer::Seed, 0));
+        let others: Vec<usize> = (0..4).filter(|i| *i != p && *i != s).collect();
+        let (byz, late) = (others[0], others[1]);
+        c.validator = Box::new(move |i, op| {
+            if i == byz {
+                Outcome::Accepted(vec![0xEE])
+            } else {
+                Outcome::Accepted(op.digest().0.to_vec())
+            }
+        });
+        let mut dropped = false;
+        c.tamper = Some(Box::new(move |from, to, m| {
+            let kind = if late_commit {
+                matches!(m, Message::Commit(_))
+            } else {
+                matches!(m, Message::Reveal(_))
+            };
+            if from == late && to == p && kind && !dropped {
+                dropped = true;
+                return None;
+            }
+            Some(m)
+        }));
+        c.resolver = Box::new(|_, _, _| ResolverVerdict::Escalate("resolver asked".into()));
+        c.submit(0, compute(3));
+        assert!(c.run_until(10_000, |c| c.all_decided(1)));
+        c.assert_agreement();
+        assert!(
+            matches!(c.decided[p][0].decisions(), [Decision::Agreed(_)]),
+            "late commit {late_commit}: {:?}",
+            c.decided[p][0].decisions()
+        );
+        assert_eq!(
+            c.resolver_calls, 0,
+            "late commit {late_commit}: resolver asked"
+        );
+    }
 }
