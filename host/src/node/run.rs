@@ -8,7 +8,6 @@
 //! re-sends rather than contradicts them. Missing slots are caught up from peers by
 //! certified entries as soon as their messages show the node is behind.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -39,58 +38,37 @@ pub fn embedded_modules() -> Vec<(Role, &'static [u8])> {
     ]
 }
 
-/// Rebuild the replicated state: genesis, then every stored decided entry in order;
-/// also returns where every operation in the log was decided (slot, index), to answer
-/// resubmissions.
-pub fn rebuild_state(
+/// Rebuild the node from its store in one pass over the decided log: the machine on the
+/// genesis state replays every stored entry (`Node::restore_log`: state, decided
+/// operations, recorded evidence, retained tail, view), and the index of where every
+/// operation was decided (to answer resubmissions) is built alongside. Chunked, so a long
+/// log is never held in memory at once.
+fn restore_node(
     store: &Store,
-    genesis: &Genesis,
-) -> anyhow::Result<(ReplicatedState, DecidedIndex)> {
-    let mut state = ReplicatedState::from_genesis(genesis)?;
-    let mut decided = HashMap::new();
+    mut node: Node<ReplicatedState>,
+) -> anyhow::Result<(Node<ReplicatedState>, DecidedIndex)> {
+    let mut decided = DecidedIndex::new();
     loop {
-        let from = state.next_slot();
+        let from = node.slot();
         let rows = store.decided_range(from, 256)?;
         if rows.is_empty() {
             break;
         }
+        let mut entries = Vec::with_capacity(rows.len());
         for (slot, bytes) in rows {
             anyhow::ensure!(
-                slot == state.next_slot(),
+                slot == from + entries.len() as u64,
                 "decided log has a gap: expected slot {}, found {slot}",
-                state.next_slot()
+                from + entries.len() as u64
             );
             let entry: DecidedEntry = postcard::from_bytes(&bytes)
                 .with_context(|| format!("decoding stored entry {slot}"))?;
             decided.extend(op_decisions(&entry).map(|(d, o)| (d, (o.slot, o.index))));
-            ReplicaState::apply(&mut state, &entry);
+            entries.push(entry);
         }
-    }
-    Ok((state, decided))
-}
-
-/// Hand the machine the decided log it was rebuilt from (`Node::restore_log`): every
-/// decided operation (so none is ordered twice after a restart), the recorded evidence,
-/// the retained tail and the view. A second pass over the store, in chunks, so a long
-/// log is never held in memory at once.
-fn reload_log(store: &Store, node: &mut Node<ReplicatedState>, until: u64) -> anyhow::Result<()> {
-    let mut from = 0;
-    while from < until {
-        let rows = store.decided_range(from, 256)?;
-        let Some((last, _)) = rows.last() else {
-            break;
-        };
-        from = last + 1;
-        let entries = rows
-            .iter()
-            .map(|(slot, bytes)| {
-                postcard::from_bytes::<DecidedEntry>(bytes)
-                    .with_context(|| format!("decoding stored entry {slot}"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
         node.restore_log(entries);
     }
-    Ok(())
+    Ok((node, decided))
 }
 
 /// Run the node described by `config` until SIGINT or SIGTERM.
@@ -118,7 +96,13 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     for (_, bytes) in embedded_modules() {
         store.put_module(bytes)?;
     }
-    let (state, decided) = rebuild_state(&store, &genesis)?;
+    let node = Node::new(
+        config.consensus.to_core(),
+        key.clone(),
+        ReplicatedState::from_genesis(&genesis)?,
+    );
+    let (mut node, decided) = restore_node(&store, node)?;
+    let state = node.state();
     let resumed = state.next_slot();
     if !state.is_member(&id) {
         // A joiner: it has no vote until a decided admission names its key. The members
@@ -152,7 +136,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let net = QuicTransport::bind(
         identity,
         listen,
-        peer_addresses(&state),
+        peer_addresses(state),
         TransportConfig::default(),
     )?;
     let client_endpoint = quinn::Endpoint::server(
@@ -160,8 +144,6 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         config.client_listen,
     )
     .with_context(|| format!("binding the client listener {}", config.client_listen))?;
-    let mut node = Node::new(config.consensus.to_core(), key, state);
-    reload_log(&store, &mut node, resumed)?;
     let votes = stored_votes(&store, resumed)?;
     info!(node = %id, slot = resumed, votes = votes.len(), %listen, client = %config.client_listen, "node starting");
     let initial = node.restore(votes);

@@ -128,21 +128,24 @@ impl<S: ReplicaState> Node<S> {
             .and_then(|s| s.into_iter().find(|id| *id != self.id))
     }
 
-    /// Reload, after a restart, what the replicated state does not hold (docs/PROTOCOL.md,
+    /// Rebuild this node, after a restart, from its own stored decided log (entries in
+    /// slot order from the state's next slot or earlier; a gap ends the replay). An
+    /// entry at the state's next slot is applied to the state without effects (it was
+    /// verified when first decided); earlier ones are taken as already applied. Either
+    /// way the node keeps what the replicated state does not hold (docs/PROTOCOL.md,
     /// "Persistence rules"): the digests of every decided operation, so that none is
     /// ordered twice; the misbehaviour already recorded; the retained tail of the log, to
     /// serve catch-up; and the view the next slot starts in (the view its predecessor was
-    /// decided in, as after a live decision).
-    ///
-    /// `entries` is the decided log in slot order: the entries the state this node was
-    /// built with was rebuilt from. Entries at or after the state's next slot are
-    /// ignored (they were never applied). It may be called several times with
+    /// decided in, as after a live decision). It may be called several times with
     /// consecutive chunks; call it right after [`Node::new`], before [`Node::restore`].
     pub fn restore_log(&mut self, entries: impl IntoIterator<Item = DecidedEntry>) {
-        let next = self.state.next_slot();
         for entry in entries {
-            if entry.slot >= next {
+            let next = self.state.next_slot();
+            if entry.slot > next {
                 break;
+            }
+            if entry.slot == next {
+                self.state.apply(&entry);
             }
             self.decided_ops
                 .extend(entry.batch().iter().map(Canonical::digest));
@@ -158,15 +161,21 @@ impl<S: ReplicaState> Node<S> {
             {
                 self.log.clear();
             }
-            if entry.slot.checked_add(1) == Some(next) && entry.view > self.view {
-                self.view = entry.view;
-                self.slot_view = entry.view;
-                self.round = Round::new(next, entry.view);
-            }
             self.log.push_back(entry);
             while self.log.len() > self.config.log_retention {
                 self.log.pop_front();
             }
+        }
+        let next = self.state.next_slot();
+        let view = self
+            .log
+            .back()
+            .filter(|last| last.slot.checked_add(1) == Some(next))
+            .map_or(self.view, |last| last.view.max(self.view));
+        if self.round.slot != next || view != self.view {
+            self.view = view;
+            self.slot_view = view;
+            self.round = Round::new(next, view);
         }
     }
 

@@ -28,7 +28,7 @@ use super::scenario::Scenario;
 use super::trace::Trace;
 use super::workload;
 use crate::consensus::{
-    CallId, Config, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist, ReplicaState,
+    CallId, Config, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist,
 };
 use crate::crypto::{Canonical, Keypair};
 use crate::genesis::{Genesis, GenesisModules, GenesisNode};
@@ -523,17 +523,18 @@ impl World {
             .any(|ops| ops.contains_key(op))
     }
 
-    /// Rebuild a crashed node from its durable store, as the node driver does: replay the
-    /// stored decided log into a fresh state, `Node::new`, `restore_log` with the same
-    /// entries (decided operations, recorded evidence, the retained tail to serve
-    /// catch-up, the view), then `restore` with its persisted votes.
+    /// Rebuild a crashed node from its durable store, as the node driver does: `Node::new`
+    /// on the genesis state, `restore_log` with the stored decided log (state, decided
+    /// operations, recorded evidence, the retained tail to serve catch-up, the view), then
+    /// `restore` with its persisted votes.
     fn restart(&mut self, to: Endpoint) {
         let inst = &self.instances[to];
-        let mut state = self.genesis_state.clone();
-        for entry in &inst.decided {
-            ReplicaState::apply(&mut state, entry);
-        }
-        let mut node = new_node(&self.config, &inst.key, state, self.broken_quorum);
+        let mut node = new_node(
+            &self.config,
+            &inst.key,
+            self.genesis_state.clone(),
+            self.broken_quorum,
+        );
         node.restore_log(inst.decided.iter().cloned());
         let mut effects = node.handle(Input::Tick { now: self.now });
         effects.extend(node.restore(inst.votes.clone()));
