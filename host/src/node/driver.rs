@@ -60,17 +60,7 @@ pub enum DriverError {
 
 /// The store's byte for a consensus phase.
 pub fn phase_byte(phase: &str) -> u8 {
-    match phase {
-        "proposal" => 0,
-        "commit" => 1,
-        "reveal" => 2,
-        "tally" => 3,
-        "accept" => 4,
-        "confirm" => 5,
-        "view-change" => 6,
-        "new-view" => 7,
-        _ => 255,
-    }
+    spore_core::consensus::phase_rank(phase).unwrap_or(u8::MAX)
 }
 
 /// The role a module domain names.

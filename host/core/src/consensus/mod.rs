@@ -356,7 +356,7 @@ impl<S: ReplicaState> Node<S> {
             .filter(|((s, v, _), _)| *s == slot && *v == self.view)
             .map(|(_, m)| m.clone())
             .collect();
-        resend.sort_by_key(|m| phase_order(m.phase()));
+        resend.sort_by_key(|m| phase_rank(m.phase()).unwrap_or(u8::MAX));
         for msg in resend {
             self.absorb_own(&msg);
             self.effects.push(Effect::Broadcast { msg });
@@ -652,7 +652,7 @@ impl<S: ReplicaState> Node<S> {
             .filter(|((s, v, _), _)| *s == slot && *v == view)
             .map(|(_, m)| m.clone())
             .collect();
-        votes.sort_by_key(|m| phase_order(m.phase()));
+        votes.sort_by_key(|m| phase_rank(m.phase()).unwrap_or(u8::MAX));
         for msg in votes {
             self.effects.push(Effect::Broadcast { msg });
         }
@@ -829,17 +829,19 @@ impl<S: ReplicaState> Node<S> {
     }
 }
 
-/// Protocol order of the phases (re-sent votes go out in this order).
-fn phase_order(phase: &str) -> u8 {
+/// Protocol order of a vote phase ([`Message::phase`]): re-sent votes go out in this
+/// order, and a driver may use it as the phase byte of a stored vote. `None` for the
+/// messages that are not votes.
+pub fn phase_rank(phase: &str) -> Option<u8> {
     match phase {
-        "proposal" => 0,
-        "commit" => 1,
-        "reveal" => 2,
-        "tally" => 3,
-        "accept" => 4,
-        "confirm" => 5,
-        "view-change" => 6,
-        "new-view" => 7,
-        _ => 8,
+        "proposal" => Some(0),
+        "commit" => Some(1),
+        "reveal" => Some(2),
+        "tally" => Some(3),
+        "accept" => Some(4),
+        "confirm" => Some(5),
+        "view-change" => Some(6),
+        "new-view" => Some(7),
+        _ => None,
     }
 }
