@@ -87,7 +87,10 @@ fn main() -> anyhow::Result<()> {
         .instantiate(&mut reused_store)
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let (op_wit, ctx_wit) = (
-        convert::operation_to_wit(&op),
+        convert::operation_to_wit(
+            &op,
+            &spore_core::state::MembershipRules::from_params(|k| snapshot.param(k)),
+        ),
         convert::context_to_wit(&ctx),
     );
     for _ in 0..2 {

@@ -14,6 +14,7 @@ use crate::crypto::{CryptoError, Keypair, Signature, canonical_bytes, sha256_par
 use crate::trust::ParamError;
 use crate::types::{Digest, Hierarchy, NodeId, TrustBps};
 
+use crate::state::{Authority, AuthorityError};
 pub use crate::state::{Params, TimingParams};
 
 /// Signature domain of a genesis.
@@ -66,6 +67,9 @@ pub struct Genesis {
     pub params: Params,
     /// Initial modules.
     pub modules: GenesisModules,
+    /// Client and operator keys and the policy of who may submit what.
+    #[serde(default)]
+    pub authority: Authority,
     /// Founders' signatures, ascending by node id.
     #[serde(default)]
     pub signatures: Vec<(NodeId, Signature)>,
@@ -118,6 +122,12 @@ pub enum GenesisError {
     /// A signature does not verify.
     #[error("bad signature of node {0}")]
     BadSignature(NodeId),
+    /// The authority section is invalid.
+    #[error("invalid authority: {0}")]
+    Authority(#[from] AuthorityError),
+    /// The configuration cannot be met, or one crash stalls it.
+    #[error("configuration refused: {0}")]
+    Liveness(String),
     /// A signature by a node that is not a founder.
     #[error("signature by {0}, which is not a founding node")]
     UnknownSigner(NodeId),
@@ -133,6 +143,7 @@ struct SigningView<'a> {
     nodes: &'a [GenesisNode],
     params: &'a Params,
     modules: &'a GenesisModules,
+    authority: &'a Authority,
 }
 
 fn valid_chain_id(s: &str) -> bool {
@@ -156,6 +167,7 @@ impl Genesis {
             nodes,
             params,
             modules,
+            authority: Authority::default(),
             signatures: Vec::new(),
         }
     }
@@ -167,6 +179,7 @@ impl Genesis {
             nodes: &self.nodes,
             params: &self.params,
             modules: &self.modules,
+            authority: &self.authority,
         })
     }
 
@@ -234,6 +247,9 @@ impl Genesis {
         if have < usize::try_from(need).unwrap_or(usize::MAX) {
             return Err(GenesisError::TooFewHighTrust { need, have });
         }
+        let trust: Vec<TrustBps> = self.nodes.iter().map(|n| n.trust).collect();
+        crate::state::liveness::check(&self.params, &trust).map_err(GenesisError::Liveness)?;
+        self.authority.validate()?;
         Ok(())
     }
 
@@ -270,6 +286,24 @@ pub(crate) mod tests {
         (1..=n).map(|i| Keypair::from_seed([i; 32])).collect()
     }
 
+    /// The test genesis's authorised keys: governor, operator, client (seeds 201..=203).
+    pub(crate) fn authority_keys() -> [Keypair; 3] {
+        [201, 202, 203].map(|i| Keypair::from_seed([i; 32]))
+    }
+
+    /// `op` signed for `chain` by the test key holding the role the default policy asks
+    /// for, valid from slot 0 for the whole expiry window.
+    pub(crate) fn sign_op(chain: Digest, op: crate::ops::Operation) -> crate::ops::SignedOperation {
+        use crate::state::{Actor, Permission};
+        let [governor, operator, client] = authority_keys();
+        let key = match Permission::of(&op).default_role() {
+            Actor::Client => client,
+            Actor::Operator => operator,
+            Actor::Governor | Actor::Member => governor,
+        };
+        crate::ops::SignedOperation::sign(op, chain, crate::ops::MAX_EXPIRY_WINDOW, &key)
+    }
+
     /// A signed genesis of `n` nodes: the first is Sclerotia, the next two Rhizomorph, the
     /// rest Hyphae; trust 8000, 7000, 5000.
     pub(crate) fn signed(n: u8) -> (Genesis, Vec<Keypair>) {
@@ -298,6 +332,18 @@ pub(crate) mod tests {
             resolver: Digest([3; 32]),
         };
         let mut g = Genesis::new("spore-test", nodes, Params::default(), modules);
+        let [governor, operator, client] = authority_keys();
+        let grant =
+            |k: &Keypair, name: &str, role: crate::state::Actor| crate::state::AuthorizedKey {
+                id: k.id(),
+                name: name.into(),
+                roles: std::collections::BTreeSet::from([role]),
+            };
+        g.authority.keys = vec![
+            grant(&governor, "governor", crate::state::Actor::Governor),
+            grant(&operator, "operator", crate::state::Actor::Operator),
+            grant(&client, "client", crate::state::Actor::Client),
+        ];
         for k in &ks {
             assert!(g.sign(k).is_ok());
         }

@@ -137,6 +137,10 @@ pub struct QuorumRule {
     weight_num: u64,
     weight_den: u64,
     total_weight: u64,
+    /// Established members (founders and members admitted in an earlier epoch) and how
+    /// many of them a quorum needs: newcomers never outvote the members who were there.
+    established: std::collections::BTreeSet<NodeId>,
+    min_established: usize,
 }
 
 impl QuorumRule {
@@ -174,7 +178,27 @@ impl QuorumRule {
             weight_den: 3,
             total_weight,
             electorate,
+            established: Default::default(),
+            min_established: 0,
         }
+    }
+
+    /// Require, besides the rule, a Full-BFT count quorum of the established members
+    /// (`bft_count` of them). Every eligible member not in `established` is a newcomer:
+    /// its vote still counts toward the other conditions, but a set of newcomers, however
+    /// many were admitted, can never stand in for the established quorum.
+    pub fn with_established(mut self, established: &[NodeId]) -> Self {
+        self.established = established
+            .iter()
+            .filter(|id| self.electorate.contains_key(id))
+            .copied()
+            .collect();
+        self.min_established = if self.established.is_empty() {
+            0
+        } else {
+            bft_count(self.established.len())
+        };
+        self
     }
 
     /// The light rule for Low-authority operations: `latent` is the latent layer (id,
@@ -191,6 +215,8 @@ impl QuorumRule {
             weight_den: u64::from(MAX_BPS),
             total_weight,
             electorate,
+            established: Default::default(),
+            min_established: 0,
         }
     }
 
@@ -204,6 +230,8 @@ impl QuorumRule {
             weight_num: 0,
             weight_den: 1,
             total_weight: 0,
+            established: Default::default(),
+            min_established: 0,
         }
     }
 
@@ -222,6 +250,8 @@ impl QuorumRule {
             weight_num: 0,
             weight_den: 1,
             total_weight,
+            established: Default::default(),
+            min_established: 0,
         }
     }
 
@@ -254,7 +284,7 @@ impl QuorumRule {
     /// Duplicates and non-members are ignored.
     pub fn is_met<'a>(&self, voters: impl IntoIterator<Item = &'a NodeId>) -> bool {
         let mut seen = std::collections::BTreeSet::new();
-        let (mut count, mut high, mut weight) = (0usize, 0usize, 0u64);
+        let (mut count, mut high, mut weight, mut old) = (0usize, 0usize, 0u64, 0usize);
         for id in voters {
             let Some((trust, is_high)) = self.electorate.get(id) else {
                 continue;
@@ -263,10 +293,12 @@ impl QuorumRule {
                 continue;
             }
             count += 1;
+            old += usize::from(self.established.contains(id));
             high += usize::from(*is_high);
             weight += u64::from(*trust);
         }
         count >= self.min_count
+            && old >= self.min_established
             && high >= self.min_high
             && weight * self.weight_den
                 >= self.total_weight * self.weight_num + u64::from(self.weight_num > 0)

@@ -9,8 +9,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use spore_core::consensus::Decision;
-use spore_core::crypto::sha256;
-use spore_core::ops::{Operation, Outcome, SecurityDomain, SecurityPolicyUpdate};
+use spore_core::crypto::{Keypair, Signature, sha256};
+use spore_core::ops::{
+    MAX_EXPIRY_WINDOW, Operation, Outcome, SecurityDomain, SecurityPolicyUpdate, SignedOperation,
+    Sponsorship,
+};
 use spore_core::types::{Digest, Hierarchy, NodeId};
 
 use crate::modules::samples;
@@ -31,6 +34,11 @@ pub struct Target {
     /// The node's config file (client address and key file are read from it).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// The key to connect (and, for `submit` and `module propose`, to sign) with: a key
+    /// file made by `spore keygen`. Without it: the node's own key when `--config` is
+    /// given, else a fresh throw-away key (enough to read status, log and trust).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
 }
 
 impl Target {
@@ -50,11 +58,51 @@ impl Target {
         bail!("name the node with --node ADDR --node-id HEX, or --config FILE")
     }
 
+    /// The key to connect and sign with (see `--key`), and whether it was named.
+    pub fn key(&self) -> anyhow::Result<(Keypair, bool)> {
+        if let Some(path) = &self.key {
+            return Ok((keyfile::read(path)?, true));
+        }
+        if let Some(path) = &self.config {
+            let c = NodeConfig::load(path)?;
+            return Ok((keyfile::read(&c.key_file)?, true));
+        }
+        Ok((keyfile::generate(), false))
+    }
+
     /// Connect.
     pub async fn connect(&self) -> anyhow::Result<Client> {
         let (addr, id) = self.resolve()?;
-        Ok(Client::connect(addr, id).await?)
+        let (key, _) = self.key()?;
+        Ok(Client::connect(addr, id, &key).await?)
     }
+
+    /// Connect with the signing key, which must be named (`--key` or `--config`).
+    pub async fn connect_signing(&self) -> anyhow::Result<(Client, Keypair)> {
+        let (addr, id) = self.resolve()?;
+        let (key, named) = self.key()?;
+        if !named {
+            bail!(
+                "submitting needs a signing key: --key FILE (a governor, operator or client \
+                 key named by the genesis), or --config of a member node (its own key)"
+            );
+        }
+        Ok((Client::connect(addr, id, &key).await?, key))
+    }
+}
+
+/// Parse `ID:SIGNATURE` (both hex), as `spore sponsor` prints it.
+pub fn parse_sponsorship(s: &str) -> Result<Sponsorship, String> {
+    let (id, sig) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not ID:SIGNATURE"))?;
+    let sponsor = NodeId::from_hex(id).map_err(|e| format!("sponsor id: {e}"))?;
+    let sig = spore_core::types::decode_hex_array::<64>(sig)
+        .map_err(|e| format!("sponsorship signature: {e}"))?;
+    Ok(Sponsorship {
+        sponsor,
+        signature: Signature(sig),
+    })
 }
 
 /// Operation kinds with a built-in example (`--example`).
@@ -110,9 +158,10 @@ pub struct SubmitArgs {
     #[arg(long, group = "op")]
     exclude: Option<NodeId>,
     /// Admit this node (its id, hex) into the cluster, with `--address`, `--name` and
-    /// its `--sponsor`s; once decided, start it (`spore node run` with `listen` set to
-    /// that address): it catches up from the members and takes part.
-    #[arg(long, group = "op", requires_all = ["address", "name", "sponsor"])]
+    /// its sponsors' signatures (`--sponsor-key` or `--sponsorship`, as many as the
+    /// cluster's `membership.min-sponsors`); once decided, start it (`spore node run` with
+    /// `listen` set to that address): it catches up from the members and takes part.
+    #[arg(long, group = "op", requires_all = ["address", "name"])]
     admit: Option<NodeId>,
     /// The admitted node's peer address, `host:port` (with `--admit`).
     #[arg(long, requires = "admit")]
@@ -123,21 +172,24 @@ pub struct SubmitArgs {
     /// The hierarchy level the admitted node asks for (with `--admit`).
     #[arg(long, requires = "admit", default_value = "hyphae")]
     level: Hierarchy,
-    /// A sponsoring member (repeat for each; with `--admit`).
+    /// A sponsoring member's node key file: sign its sponsorship here (repeat; with
+    /// `--admit`).
     #[arg(long, requires = "admit")]
-    sponsor: Vec<NodeId>,
-    /// Least number of sponsors the admission demands (with `--admit`).
-    #[arg(long, requires = "admit", default_value_t = 2)]
-    min_sponsors: u32,
-    /// Least trust, in bps, of each sponsor (with `--admit`).
-    #[arg(long, requires = "admit", default_value_t = 5_000)]
-    min_sponsor_trust: u32,
+    sponsor_key: Vec<PathBuf>,
+    /// A sponsorship signed elsewhere, `ID:SIGNATURE` as `spore sponsor` prints it
+    /// (repeat; with `--admit`).
+    #[arg(long, requires = "admit", value_parser = parse_sponsorship)]
+    sponsorship: Vec<Sponsorship>,
     /// Change this node's trust by `--delta` bps.
     #[arg(long, group = "op", requires = "delta")]
     trust_of: Option<NodeId>,
     /// Trust change in bps (with `--trust-of`).
     #[arg(long, allow_hyphen_values = true)]
     delta: Option<i32>,
+    /// The operation may be decided at most this many slots from now (replay protection;
+    /// at most 10000).
+    #[arg(long, default_value_t = 1_000)]
+    expires_in: u64,
     /// Return once accepted into the mempool instead of waiting for the decision.
     #[arg(long)]
     no_wait: bool,
@@ -149,10 +201,10 @@ pub struct SubmitArgs {
     json_output: bool,
 }
 
-fn operation(a: &SubmitArgs) -> anyhow::Result<Operation> {
+/// The operation the flags describe, for the chain `chain` (sponsorships sign it).
+fn operation(a: &SubmitArgs, chain: &Digest) -> anyhow::Result<Operation> {
     use spore_core::ops::{
-        AdmissionCriteria, ExclusionReason, NodeAdmission, NodeExclusion, NodeIdentity,
-        TrustModification, TrustReason,
+        ExclusionReason, NodeAdmission, NodeExclusion, NodeIdentity, TrustModification, TrustReason,
     };
     if let Some(path) = &a.file {
         let text =
@@ -176,19 +228,25 @@ fn operation(a: &SubmitArgs) -> anyhow::Result<Operation> {
         let (Some(address), Some(name)) = (a.address, a.name.clone()) else {
             bail!("--admit needs --address and --name");
         };
+        let candidate = NodeIdentity {
+            id,
+            level: a.level,
+            name,
+            address: address.to_string(),
+        };
+        let mut sponsors = a.sponsorship.clone();
+        for path in &a.sponsor_key {
+            let key = keyfile::read(path)?;
+            sponsors.push(Sponsorship::sign(chain, &candidate, &key));
+        }
+        if sponsors.is_empty() {
+            bail!(
+                "--admit needs its sponsors' signatures: --sponsor-key FILE or --sponsorship ID:SIG"
+            );
+        }
         return Ok(Operation::NodeAdmission(NodeAdmission {
-            candidate: NodeIdentity {
-                id,
-                level: a.level,
-                name,
-                address: address.to_string(),
-            },
-            criteria: AdmissionCriteria {
-                min_sponsors: a.min_sponsors,
-                min_sponsor_trust: a.min_sponsor_trust,
-                required_sponsor_level: None,
-            },
-            sponsors: a.sponsor.clone(),
+            candidate,
+            sponsors,
         }));
     }
     if let (Some(target), Some(delta_bps)) = (a.trust_of, a.delta) {
@@ -221,10 +279,24 @@ fn outcome(o: &Outcome) -> String {
     }
 }
 
-/// Submit `op` and (unless `no_wait`) wait for its decision.
-pub async fn submit(
+/// Sign `op` with `key` for the node's chain, to be decided within `expires_in` slots of
+/// the node's current slot.
+pub async fn sign(
     client: &Client,
     op: Operation,
+    key: &Keypair,
+    expires_in: u64,
+) -> anyhow::Result<SignedOperation> {
+    let s = status(client).await?;
+    let expires = s.slot.saturating_add(expires_in.min(MAX_EXPIRY_WINDOW));
+    Ok(SignedOperation::sign(op, s.genesis, expires, key))
+}
+
+/// Submit a signed operation and (unless `no_wait`) wait for its decision. A refusal
+/// (e.g. the missing role) is an error naming the reason.
+pub async fn submit(
+    client: &Client,
+    op: SignedOperation,
     wait: Option<Duration>,
 ) -> anyhow::Result<(Digest, Option<OpDecision>)> {
     let mut answers = client
@@ -266,11 +338,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Run `spore submit`.
 pub fn run_submit(a: SubmitArgs) -> anyhow::Result<ExitCode> {
-    let op = operation(&a)?;
     runtime()?.block_on(async {
-        let client = a.target.connect().await?;
+        let (client, key) = a.target.connect_signing().await?;
+        let chain = status(&client).await?.genesis;
+        let op = operation(&a, &chain)?;
+        let signed = sign(&client, op, &key, a.expires_in).await?;
+        eprintln!(
+            "signed by {} ({}), expires at slot {}",
+            key.id(),
+            key.id().to_hex(),
+            signed.expires
+        );
         let wait = (!a.no_wait).then(|| Duration::from_secs(a.timeout));
-        let (digest, decision) = submit(&client, op, wait).await?;
+        let (digest, decision) = submit(&client, signed, wait).await?;
         match decision {
             None => println!("accepted {}", digest.to_hex()),
             Some(d) if a.json_output => println!("{}", serde_json::to_string_pretty(&d)?),
@@ -414,7 +494,12 @@ pub fn run_log(a: LogArgs) -> anyhow::Result<ExitCode> {
                     index: u32::try_from(i).unwrap_or(u32::MAX),
                     decision: d.clone(),
                 };
-                println!("    {:<26} {}", op.kind_name(), describe(&d));
+                println!(
+                    "    {:<26} {}  signed by {}",
+                    op.op.kind_name(),
+                    describe(&d),
+                    op.submitter
+                );
             }
         }
         Ok(ExitCode::SUCCESS)
@@ -447,10 +532,11 @@ pub struct ProposeArgs {
     pub description: String,
 }
 
-/// Upload `bytes` and submit the security policy update swapping `role` to it (the
-/// current module is the rollback plan); returns the decision.
+/// Upload `bytes` and submit the security policy update swapping `role` to it, signed
+/// by `key` (the current module is the rollback plan); returns the decision.
 pub async fn propose(
     client: &Client,
+    key: &Keypair,
     bytes: Vec<u8>,
     role: SwapRole,
     description: String,
@@ -483,7 +569,8 @@ pub async fn propose(
         rollback_to: current,
         description,
     });
-    let (_, d) = submit(client, op, Some(Duration::from_secs(60))).await?;
+    let signed = sign(client, op, key, 1_000).await?;
+    let (_, d) = submit(client, signed, Some(Duration::from_secs(60))).await?;
     d.context("no decision")
 }
 
@@ -507,8 +594,8 @@ pub fn run_propose(a: ProposeArgs) -> anyhow::Result<ExitCode> {
             )
         })?;
     runtime()?.block_on(async {
-        let client = a.target.connect().await?;
-        let d = propose(&client, bytes, a.role, a.description).await?;
+        let (client, key) = a.target.connect_signing().await?;
+        let d = propose(&client, &key, bytes, a.role, a.description).await?;
         println!("{}", describe(&d));
         client.close().await;
         Ok(ExitCode::SUCCESS)
@@ -518,8 +605,9 @@ pub fn run_propose(a: ProposeArgs) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
-    use spore_core::ops::Operation;
-    use spore_core::types::{Hierarchy, NodeId};
+    use spore_core::crypto::Keypair;
+    use spore_core::ops::{Operation, Sponsorship};
+    use spore_core::types::{Digest, Hierarchy, NodeId};
 
     use super::{SubmitArgs, operation};
 
@@ -534,8 +622,23 @@ mod tests {
     }
 
     #[test]
-    fn admit_flags_build_a_node_admission() -> anyhow::Result<()> {
-        let (new, a, b) = (id(1).to_hex(), id(2).to_hex(), id(3).to_hex());
+    fn admit_flags_build_a_signed_node_admission() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let chain = Digest([7; 32]);
+        let (a, b) = (Keypair::from_seed([2; 32]), Keypair::from_seed([3; 32]));
+        let a_file = dir.path().join("a.key");
+        crate::node::keyfile::write(&a_file, &a, true)?;
+        let new = id(1).to_hex();
+        // b signs elsewhere (`spore sponsor`) and hands over ID:SIGNATURE.
+        let candidate = spore_core::ops::NodeIdentity {
+            id: id(1),
+            level: Hierarchy::Rhizomorph,
+            name: "e".into(),
+            address: "10.0.0.5:7000".into(),
+        };
+        let remote = Sponsorship::sign(&chain, &candidate, &b);
+        let remote_arg = format!("{}:{}", b.id().to_hex(), hex::encode(remote.signature.0));
+        let a_path = a_file.to_string_lossy().to_string();
         let cli = Cli::try_parse_from([
             "submit",
             "--admit",
@@ -544,32 +647,63 @@ mod tests {
             "10.0.0.5:7000",
             "--name",
             "e",
-            "--sponsor",
-            &a,
-            "--sponsor",
-            &b,
+            "--sponsor-key",
+            &a_path,
+            "--sponsorship",
+            &remote_arg,
             "--level",
             "rhizomorph",
         ])?;
-        let Operation::NodeAdmission(op) = operation(&cli.submit)? else {
+        let Operation::NodeAdmission(op) = operation(&cli.submit, &chain)? else {
             anyhow::bail!("not an admission");
         };
-        assert_eq!(op.candidate.id, id(1));
-        assert_eq!(op.candidate.address, "10.0.0.5:7000");
-        assert_eq!(op.candidate.level, Hierarchy::Rhizomorph);
-        assert_eq!(op.sponsors, vec![id(2), id(3)]);
-        assert_eq!(op.criteria.min_sponsors, 2);
+        assert_eq!(op.candidate, candidate);
+        assert_eq!(op.sponsor_ids(), vec![b.id(), a.id()]);
+        for s in &op.sponsors {
+            s.verify(&chain, &candidate)?;
+        }
+        // A sponsorship for another chain does not verify here.
+        assert!(op.sponsors[0].verify(&Digest([8; 32]), &candidate).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "submit",
+                "--admit",
+                &new,
+                "--address",
+                "1.2.3.4:5",
+                "--name",
+                "e",
+                "--sponsorship",
+                "zz"
+            ])
+            .is_err(),
+            "a malformed sponsorship is refused by the parser"
+        );
         Ok(())
     }
 
     #[test]
-    fn admit_without_address_or_sponsor_is_refused() {
+    fn admit_without_address_or_sponsor_is_refused() -> anyhow::Result<()> {
         let new = id(1).to_hex();
         assert!(Cli::try_parse_from(["submit", "--admit", &new, "--name", "e"]).is_err());
+        let bare = Cli::try_parse_from([
+            "submit",
+            "--admit",
+            &new,
+            "--name",
+            "e",
+            "--address",
+            "1.2.3.4:5",
+        ])?;
+        assert!(
+            operation(&bare.submit, &Digest([7; 32])).is_err(),
+            "no sponsors"
+        );
         assert!(Cli::try_parse_from(["submit", "--name", "e"]).is_err());
         assert!(
             Cli::try_parse_from(["submit", "--admit", &new, "--exclude", &new]).is_err(),
             "two operations at once"
         );
+        Ok(())
     }
 }

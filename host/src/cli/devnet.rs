@@ -15,10 +15,9 @@ use clap::Args;
 use spore_core::consensus::Decision;
 use spore_core::crypto::sha256;
 use spore_core::ops::{
-    AdmissionCriteria, ComputeTask, ExclusionReason, MaintenanceTask, MaintenanceType,
-    NodeAdmission, NodeExclusion, NodeIdentity, Operation, OptimizationType, PerformanceMetric,
-    PerformanceOptimization, PriorityLevel, ResourceAllocation, ResourceType, SlotWindow,
-    TrustModification, TrustReason,
+    ComputeTask, ExclusionReason, MaintenanceTask, MaintenanceType, NodeAdmission, NodeExclusion,
+    NodeIdentity, Operation, OptimizationType, PerformanceMetric, PerformanceOptimization,
+    PriorityLevel, ResourceAllocation, ResourceType, SlotWindow, TrustModification, TrustReason,
 };
 use spore_core::types::{Hierarchy, NodeId};
 
@@ -122,6 +121,35 @@ fn load_op(i: usize) -> Operation {
     }
 }
 
+/// Who signed a governance operation: the authorised key by its genesis name, and for an
+/// admission the sponsoring members too.
+fn signers(cluster: &Cluster, op: &spore_core::ops::SignedOperation) -> String {
+    let role = [
+        ("governor", &cluster.governor),
+        ("operator", &cluster.operator),
+        ("client", &cluster.client),
+    ]
+    .into_iter()
+    .find(|(_, k)| k.id() == op.submitter)
+    .map_or("unknown key", |(name, _)| name);
+    let mut out = format!("signed by {role} {}", op.submitter);
+    if let Operation::NodeAdmission(a) = &op.op {
+        let names: Vec<String> = a
+            .sponsors
+            .iter()
+            .map(|s| {
+                cluster
+                    .nodes
+                    .iter()
+                    .find(|n| n.id == s.sponsor)
+                    .map_or_else(|| s.sponsor.to_string(), |n| n.name.clone())
+            })
+            .collect();
+        out.push_str(&format!(", sponsored by {}", names.join(" + ")));
+    }
+    out
+}
+
 fn trust_line(s: &StatusReport, byz: &[NodeId]) -> String {
     s.members
         .iter()
@@ -197,6 +225,8 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
 
     println!("1. One operation of every kind");
     let honest_target = cluster.nodes[1.min(n - 1)].id;
+    // Each governance operation is signed by the key the genesis authorises for it (the
+    // governor, or the operator with the sponsors' own signatures); the summary says who.
     let mut kinds: Vec<(String, Operation)> = Vec::new();
     for kind in [
         Example::NetworkConfigChange,
@@ -218,29 +248,27 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             justification: "recovery grant after a clean audit".to_owned(),
         }),
     ));
-    let newcomer = cluster.nodes[joiner].id;
-    let sponsors: Vec<NodeId> = cluster.nodes.iter().take(2).map(|x| x.id).collect();
+    let candidate = NodeIdentity {
+        id: cluster.nodes[joiner].id,
+        level: Hierarchy::Hyphae,
+        name: joiner_name.clone(),
+        address: joiner_addr.to_string(),
+    };
+    let sponsors = cluster.sponsorships(&candidate, &[0, 1])?;
     kinds.push((
         "node-admission".into(),
         Operation::NodeAdmission(NodeAdmission {
-            candidate: NodeIdentity {
-                id: newcomer,
-                level: Hierarchy::Hyphae,
-                name: joiner_name.clone(),
-                address: joiner_addr.to_string(),
-            },
-            criteria: AdmissionCriteria {
-                min_sponsors: 2,
-                min_sponsor_trust: 5_000,
-                required_sponsor_level: None,
-            },
+            candidate,
             sponsors,
         }),
     ));
+    let slot0 = first.slot;
     for (k, (label, op)) in kinds.into_iter().enumerate() {
         let client = cluster.client(k % n).await?;
         let t = Instant::now();
-        let r = submit(&client, op, wait).await.map(|(_, d)| d);
+        let signed = cluster.sign(op, slot0);
+        let label = format!("{label} [{}]", signers(&cluster, &signed));
+        let r = submit(&client, signed, wait).await.map(|(_, d)| d);
         rec.note(&label, t, r);
         client.close().await;
     }
@@ -285,8 +313,10 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             reason: ExclusionReason::GovernanceDecision,
             evidence: Vec::new(),
         });
-        let r = submit(&client, op, wait).await.map(|(_, d)| d);
-        rec.note(&format!("node-exclusion {id}"), t, r);
+        let signed = cluster.sign(op, slot0);
+        let label = format!("node-exclusion {id} [{}]", signers(&cluster, &signed));
+        let r = submit(&client, signed, wait).await.map(|(_, d)| d);
+        rec.note(&label, t, r);
         client.close().await;
     }
     let mid = cluster.status(0).await?;
@@ -316,7 +346,8 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
                     };
                     for i in (w..total).step_by(4) {
                         let t = Instant::now();
-                        let r = submit(&client, load_op(i), wait).await.map(|(_, d)| d);
+                        let op = cluster.sign(load_op(i), slot0);
+                        let r = submit(&client, op, wait).await.map(|(_, d)| d);
                         mine.push((t.elapsed(), r));
                         done.fetch_add(1, Ordering::Relaxed);
                     }
@@ -339,17 +370,23 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     let strict = spore_artifacts::STRICT_RESOLVER.bytes;
     let strict_hash = sha256(strict);
     {
-        let client = cluster.client(0).await?;
+        let governor = cluster.governor.clone();
+        let client = cluster.client_as(0, &governor).await?;
         let t = Instant::now();
         let r = propose(
             &client,
+            &governor,
             strict.to_vec(),
             SwapRole::Resolver,
             "devnet: strict resolver".into(),
         )
         .await
         .map(Some);
-        rec.note("resolver hot swap", t, r);
+        rec.note(
+            &format!("resolver hot swap [governor {}]", governor.id()),
+            t,
+            r,
+        );
         client.close().await;
     }
     let mut last_progress = Instant::now();
@@ -588,7 +625,8 @@ async fn bench_cluster(args: BenchArgs) -> anyhow::Result<ExitCode> {
             };
             for i in (w..total).step_by(clients) {
                 let t = Instant::now();
-                match submit(&client, load_op(20_000 + i), Some(Duration::from_secs(60))).await {
+                let op = cluster.sign(load_op(20_000 + i), 0);
+                match submit(&client, op, Some(Duration::from_secs(60))).await {
                     Ok((_, Some(_))) => lat.push(t.elapsed()),
                     _ => failed += 1,
                 }

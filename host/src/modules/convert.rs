@@ -11,6 +11,7 @@
 use serde::{Deserialize, Serialize};
 use spore_core::crypto::{Canonical, sha256_parts};
 use spore_core::ops::{self, Operation, RejectionCode};
+use spore_core::state::MembershipRules;
 use spore_core::types::{Digest, Hierarchy, Layer, NodeId};
 
 use super::bindings::admission::Verdict as WitVerdict;
@@ -361,8 +362,10 @@ fn param_to_wit(p: &ops::Param) -> wit::Param {
     }
 }
 
-/// Core admission request to WIT.
-pub fn admission_to_wit(a: &ops::NodeAdmission) -> wit::NodeAdmission {
+/// Core admission request to WIT. The criteria the module sees are the cluster's
+/// (`rules`, from the replicated parameters), never the submitter's; the sponsors are the
+/// ones whose signatures the host has verified.
+pub fn admission_to_wit(a: &ops::NodeAdmission, rules: &MembershipRules) -> wit::NodeAdmission {
     wit::NodeAdmission {
         candidate: wit::NodeIdentity {
             id: id(&a.candidate.id),
@@ -371,16 +374,17 @@ pub fn admission_to_wit(a: &ops::NodeAdmission) -> wit::NodeAdmission {
             address: a.candidate.address.clone(),
         },
         criteria: wit::AdmissionCriteria {
-            min_sponsors: a.criteria.min_sponsors,
-            min_sponsor_trust: a.criteria.min_sponsor_trust,
-            required_sponsor_level: a.criteria.required_sponsor_level.map(hierarchy_to_wit),
+            min_sponsors: rules.min_sponsors,
+            min_sponsor_trust: rules.min_sponsor_trust,
+            required_sponsor_level: Some(hierarchy_to_wit(rules.sponsor_level)),
         },
-        sponsors: a.sponsors.iter().map(id).collect(),
+        sponsors: a.sponsors.iter().map(|s| id(&s.sponsor)).collect(),
     }
 }
 
-/// Core operation to WIT (total: the two mirror each other one to one).
-pub fn operation_to_wit(op: &Operation) -> wit::Operation {
+/// Core operation to WIT (total: the two mirror each other one to one, except that an
+/// admission's criteria come from `rules` and its sponsorships become sponsor ids).
+pub fn operation_to_wit(op: &Operation, rules: &MembershipRules) -> wit::Operation {
     match op {
         Operation::NetworkConfigChange(c) => {
             wit::Operation::NetworkConfigChange(wit::NetworkConfigChange {
@@ -397,7 +401,7 @@ pub fn operation_to_wit(op: &Operation) -> wit::Operation {
                 justification: t.justification.clone(),
             })
         }
-        Operation::NodeAdmission(a) => wit::Operation::NodeAdmission(admission_to_wit(a)),
+        Operation::NodeAdmission(a) => wit::Operation::NodeAdmission(admission_to_wit(a, rules)),
         Operation::NodeExclusion(e) => wit::Operation::NodeExclusion(wit::NodeExclusion {
             target: id(&e.target),
             reason: exclusion_reason_to_wit(e.reason),

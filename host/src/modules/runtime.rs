@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use spore_core::ops::{FailureKind, NodeAdmission, Operation, Outcome};
+use spore_core::state::MembershipRules;
 use spore_core::types::Digest;
 use wasmtime::{Engine, Store, Trap};
 
@@ -229,7 +230,8 @@ impl Runtime {
         let RolePre::Validator(pre) = module.pre() else {
             return Err(role_mismatch(module, Role::Validator));
         };
-        let op = convert::operation_to_wit(op);
+        let rules = MembershipRules::from_params(|k| snapshot.param(k));
+        let op = convert::operation_to_wit(op, &rules);
         let ctx = convert::context_to_wit(ctx);
         let cap = self.config.max_output_bytes;
         self.call(module, snapshot, |store| {
@@ -275,7 +277,8 @@ impl Runtime {
         let RolePre::Admission(pre) = module.pre() else {
             return Err(role_mismatch(module, Role::Admission));
         };
-        let request = convert::admission_to_wit(request);
+        let rules = MembershipRules::from_params(|k| snapshot.param(k));
+        let request = convert::admission_to_wit(request, &rules);
         let ctx = convert::context_to_wit(ctx);
         let cap = self.config.max_output_bytes;
         self.call(module, snapshot, |store| {

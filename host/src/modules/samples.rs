@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use spore_core::crypto::{Canonical, Keypair};
 use spore_core::ops::{
-    AdmissionCriteria, ComputeTask, ConfigType, DeploymentStrategy, Evidence, EvidenceKind,
-    ExclusionReason, ImpactLevel, MaintenanceTask, MaintenanceType, NetworkConfigChange,
-    NodeAdmission, NodeExclusion, NodeIdentity, Operation, OptimizationType, Param,
-    PerformanceMetric, PerformanceOptimization, PriorityLevel, ResourceAllocation,
-    ResourceRequirements, ResourceType, SecurityDomain, SecurityPolicyUpdate, ServiceDeployment,
-    SlotWindow, TrustModification, TrustReason,
+    ComputeTask, ConfigType, DeploymentStrategy, Evidence, EvidenceKind, ExclusionReason,
+    ImpactLevel, MaintenanceTask, MaintenanceType, NetworkConfigChange, NodeAdmission,
+    NodeExclusion, NodeIdentity, Operation, OptimizationType, Param, PerformanceMetric,
+    PerformanceOptimization, PriorityLevel, ResourceAllocation, ResourceRequirements, ResourceType,
+    SecurityDomain, SecurityPolicyUpdate, ServiceDeployment, SlotWindow, Sponsorship,
+    TrustModification, TrustReason,
 };
 use spore_core::types::{Digest, Hierarchy, Layer, NodeId};
 
@@ -78,6 +78,14 @@ pub fn compute_op() -> Operation {
     })
 }
 
+/// A sponsorship of `id` whose signature is a placeholder (see [`admission_request`]).
+fn unsigned_sponsor(id: NodeId) -> Sponsorship {
+    Sponsorship {
+        sponsor: id,
+        signature: spore_core::crypto::Signature([0; 64]),
+    }
+}
+
 /// The sample admission request: a Hyphae candidate sponsored by the Sclerotia and the
 /// Rhizomorph member.
 pub fn admission_request() -> NodeAdmission {
@@ -88,12 +96,13 @@ pub fn admission_request() -> NodeAdmission {
             name: "edge-5".to_owned(),
             address: "127.0.0.1:7105".to_owned(),
         },
-        criteria: AdmissionCriteria {
-            min_sponsors: 2,
-            min_sponsor_trust: 6000,
-            required_sponsor_level: Some(Hierarchy::Rhizomorph),
-        },
-        sponsors: vec![member_id(0), member_id(1)],
+        // Module inputs: the host verifies sponsorship signatures before a module sees an
+        // admission, so the samples carry placeholders (submitting this one as is, the
+        // host refuses it for its unsigned sponsorships).
+        sponsors: vec![
+            unsigned_sponsor(member_id(0)),
+            unsigned_sponsor(member_id(1)),
+        ],
     }
 }
 

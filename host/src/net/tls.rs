@@ -70,7 +70,7 @@ fn refuse(metrics: &NetMetrics, why: Refusal) -> rustls::Error {
 fn check_peer(
     end_entity: &CertificateDer<'_>,
     intermediates: &[CertificateDer<'_>],
-    membership: &Membership,
+    membership: Option<&Membership>,
     expected: Option<&NodeId>,
 ) -> Result<NodeId, Refusal> {
     if !intermediates.is_empty() {
@@ -85,7 +85,7 @@ fn check_peer(
             presented: id.to_string(),
         });
     }
-    if !membership.contains(&id) {
+    if membership.is_some_and(|m| !m.contains(&id)) {
         return Err(Refusal::NotMember(id.to_string()));
     }
     Ok(id)
@@ -128,7 +128,7 @@ impl ServerCertVerifier for PeerVerifier {
         check_peer(
             end_entity,
             intermediates,
-            &self.membership,
+            Some(&self.membership),
             Some(&self.expected),
         )
         .map_err(|why| refuse(&self.metrics, why))?;
@@ -198,7 +198,7 @@ impl ClientCertVerifier for MemberVerifier {
         intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        check_peer(end_entity, intermediates, &self.membership, None)
+        check_peer(end_entity, intermediates, Some(&self.membership), None)
             .map_err(|why| refuse(&self.metrics, why))?;
         Ok(ClientCertVerified::assertion())
     }
@@ -230,6 +230,76 @@ impl ClientCertVerifier for MemberVerifier {
 
 /// QUIC transport parameters shared by both sides; `incoming_uni` is how many
 /// unidirectional streams the peer may open towards us.
+/// The client port's verifier: every client presents a self-signed certificate bound to
+/// an ed25519 key, as members do on the peer port, but any key is accepted here. The key
+/// is the client's identity for the connection: the node checks what it may do (submit a
+/// module, for instance) against the replicated authority, and every operation carries the
+/// submitter's own signature besides.
+#[derive(Debug)]
+pub struct ClientKeyVerifier {
+    metrics: Arc<NetMetrics>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientKeyVerifier {
+    /// A verifier counting refusals in `metrics`.
+    pub fn new(metrics: Arc<NetMetrics>) -> Self {
+        Self {
+            metrics,
+            algorithms: provider().signature_verification_algorithms,
+        }
+    }
+}
+
+impl ClientCertVerifier for ClientKeyVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        check_peer(end_entity, intermediates, None, None)
+            .map_err(|why| refuse(&self.metrics, why))?;
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms).inspect_err(|_| {
+            self.metrics.handshake_refused();
+        })
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
 fn quic_transport(
     cfg: &TransportConfig,
     incoming_uni: u32,

@@ -1,12 +1,16 @@
 //! The client interface over QUIC: the node's listener and the client used by the CLI.
 //!
 //! # Design
-//! Clients need not be members. The node authenticates itself with its node key (the
-//! same self-signed certificate as on the peer endpoint, checked by
+//! Clients need not be members, but every client has a key. Both sides present a
+//! self-signed certificate bound to their ed25519 key: the node its node key (checked by
 //! [`PeerVerifier`](crate::net::tls::PeerVerifier) against the node id the client
-//! expects); it asks no certificate of the client. Each request is one bidirectional
-//! stream (see [`super::proto`]); a malformed request frame gets an `Error` answer and
-//! closes only that stream.
+//! expects), the client its client key (any key; [`ClientKeyVerifier`] checks the binding
+//! and the handshake signature). The client's key is its identity on the connection: every
+//! request the node hands on carries it ([`ClientCall::client`]), and what the key may do
+//! (upload a module, say) is checked against the replicated authority. Operations carry
+//! their submitter's signature besides, so a relayed operation is judged by its signer.
+//! Each request is one bidirectional stream (see [`super::proto`]); a malformed request
+//! frame gets an `Error` answer and closes only that stream.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,9 +20,11 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::proto::{CLIENT_ALPN, MAX_CLIENT_FRAME, Request, Response};
+use crate::core::crypto::Keypair;
 use crate::core::types::NodeId;
 use crate::net::frame;
-use crate::net::tls::{PeerVerifier, SERVER_NAME};
+use crate::net::identity::node_id_from_certificate;
+use crate::net::tls::{ClientKeyVerifier, PeerVerifier, SERVER_NAME};
 use crate::net::{Membership, NetMetrics, NodeIdentity};
 
 /// Why a client call failed.
@@ -47,12 +53,16 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The server configuration of the client listener: presents `identity`, no client auth.
-pub fn server_config(identity: &NodeIdentity) -> Result<quinn::ServerConfig, ClientError> {
+/// The server configuration of the client listener: presents `identity` and requires a
+/// certificate bound to the client's ed25519 key (refusals counted in `metrics`).
+pub fn server_config(
+    identity: &NodeIdentity,
+    metrics: Arc<NetMetrics>,
+) -> Result<quinn::ServerConfig, ClientError> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| ClientError::Config(e.to_string()))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(Arc::new(ClientKeyVerifier::new(metrics)))
         .with_single_cert(vec![identity.certificate().clone()], identity.private_key())
         .map_err(|e| ClientError::Config(e.to_string()))?;
     tls.alpn_protocols = vec![CLIENT_ALPN.to_vec()];
@@ -60,8 +70,10 @@ pub fn server_config(identity: &NodeIdentity) -> Result<quinn::ServerConfig, Cli
     Ok(quinn::ServerConfig::with_crypto(Arc::new(crypto)))
 }
 
-/// One request stream handed to the node: the request and where to write answers.
+/// One request stream handed to the node: who asks, the request and where to write answers.
 pub struct ClientCall {
+    /// The client's key, authenticated by the TLS handshake.
+    pub client: NodeId,
     /// The request.
     pub request: Request,
     /// Answers (the stream finishes when the sender is dropped).
@@ -80,14 +92,28 @@ pub async fn serve(endpoint: quinn::Endpoint, calls: mpsc::Sender<ClientCall>) {
                     return;
                 }
             };
+            let Some(client) = client_key(&conn) else {
+                conn.close(1u32.into(), b"no client key");
+                return;
+            };
             while let Ok((send, recv)) = conn.accept_bi().await {
-                tokio::spawn(handle_stream(send, recv, calls.clone()));
+                tokio::spawn(handle_stream(client, send, recv, calls.clone()));
             }
         });
     }
 }
 
+/// The key the client's verified certificate is bound to.
+fn client_key(conn: &quinn::Connection) -> Option<NodeId> {
+    let certs = conn
+        .peer_identity()?
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    node_id_from_certificate(certs.first()?).ok()
+}
+
 async fn handle_stream(
+    client: NodeId,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
     calls: mpsc::Sender<ClientCall>,
@@ -109,7 +135,12 @@ async fn handle_stream(
         }
     };
     let (tx, mut rx) = mpsc::channel(16);
-    if calls.send(ClientCall { request, reply: tx }).await.is_err() {
+    let call = ClientCall {
+        client,
+        request,
+        reply: tx,
+    };
+    if calls.send(call).await.is_err() {
         let _ = write(&mut send, &Response::Error("node is shutting down".into())).await;
     }
     while let Some(resp) = rx.recv().await {
@@ -136,16 +167,24 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connect to the node `node` at `addr`, refusing any other key.
-    pub async fn connect(addr: SocketAddr, node: NodeId) -> Result<Self, ClientError> {
+    /// Connect to the node `node` at `addr` as the holder of `key`, refusing any other
+    /// node key.
+    pub async fn connect(
+        addr: SocketAddr,
+        node: NodeId,
+        key: &Keypair,
+    ) -> Result<Self, ClientError> {
         let metrics = Arc::new(NetMetrics::default());
         let verifier = PeerVerifier::new(node, Membership::new([(node, addr)]), metrics);
+        let signing = ed25519_dalek::SigningKey::from_bytes(&key.seed());
+        let me = NodeIdentity::new(&signing).map_err(|e| ClientError::Config(e.to_string()))?;
         let mut tls = rustls::ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| ClientError::Config(e.to_string()))?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
+            .with_client_auth_cert(vec![me.certificate().clone()], me.private_key())
+            .map_err(|e| ClientError::Config(e.to_string()))?;
         tls.alpn_protocols = vec![CLIENT_ALPN.to_vec()];
         let crypto =
             QuicClientConfig::try_from(tls).map_err(|e| ClientError::Config(e.to_string()))?;

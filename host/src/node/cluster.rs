@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use spore_core::crypto::Keypair;
 use spore_core::genesis::{Genesis, GenesisNode, Params};
-use spore_core::types::{Hierarchy, NodeId};
+use spore_core::ops::{MAX_EXPIRY_WINDOW, NodeIdentity, Operation, SignedOperation, Sponsorship};
+use spore_core::state::{Actor, Authority, AuthorizedKey, Permission, Policy};
+use spore_core::types::{Digest, Hierarchy, NodeId, Slot};
 
 use super::client::Client;
 use super::config::{Byzantine, NodeConfig};
@@ -41,6 +43,14 @@ pub struct LocalNode {
 /// A local cluster.
 #[derive(Debug)]
 pub struct Cluster {
+    /// The genesis digest (the chain every signed operation names).
+    pub chain: Digest,
+    /// The governor key named by the genesis (`governor.key` in the cluster folder).
+    pub governor: Keypair,
+    /// The operator key named by the genesis (`operator.key`).
+    pub operator: Keypair,
+    /// The client key named by the genesis (`client.key`).
+    pub client: Keypair,
     /// The cluster directory.
     pub dir: PathBuf,
     /// The `spore` binary used to start nodes.
@@ -116,18 +126,52 @@ impl Cluster {
             });
             keys.push(key);
         }
+        // The cluster's authorised keys: a governor, an operator and a client.
+        let grant = |name: &str, role: Actor| -> anyhow::Result<(Keypair, AuthorizedKey)> {
+            let key = keyfile::generate();
+            keyfile::write(&dir.join(format!("{name}.key")), &key, true)?;
+            let id = key.id();
+            let roles = std::collections::BTreeSet::from([role]);
+            Ok((
+                key,
+                AuthorizedKey {
+                    id,
+                    name: name.to_owned(),
+                    roles,
+                },
+            ))
+        };
+        let (governor, g) = grant("governor", Actor::Governor)?;
+        let (operator, o) = grant("operator", Actor::Operator)?;
+        let (client, c) = grant("client", Actor::Client)?;
+        let mut authorized = vec![g, o, c];
+        authorized.sort_by_key(|k| k.id);
+        let mut params = Params::default();
+        // The devnet's governor may remove every misbehaving node within one epoch.
+        params.set(
+            "membership.max-removals-per-epoch",
+            i64::try_from(byzantine.len().max(1)).unwrap_or(1),
+        )?;
         let mut genesis = Genesis::new(
             chain_id,
             founders,
-            Params::default(),
+            params,
             crate::cli::genesis::default_modules(),
         );
+        genesis.authority = Authority {
+            keys: authorized,
+            policy: Policy::default(),
+        };
         for key in &keys {
             genesis.sign(key)?;
         }
         genesis.verify()?;
         crate::cli::genesis::save(&dir.join("genesis.json"), &genesis)?;
         Ok(Cluster {
+            chain: genesis.digest(),
+            governor,
+            operator,
+            client,
             dir: dir.to_owned(),
             binary: binary.to_owned(),
             nodes,
@@ -257,10 +301,44 @@ impl Cluster {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
-    /// A client connected to node `i`.
+    /// A client connected to node `i` (as the cluster's client key).
     pub async fn client(&self, i: usize) -> anyhow::Result<Client> {
         let n = self.node(i)?;
-        Ok(Client::connect(n.client_addr, n.id).await?)
+        Ok(Client::connect(n.client_addr, n.id, &self.client).await?)
+    }
+
+    /// A client connected to node `i` as the holder of `key`.
+    pub async fn client_as(&self, i: usize, key: &Keypair) -> anyhow::Result<Client> {
+        let n = self.node(i)?;
+        Ok(Client::connect(n.client_addr, n.id, key).await?)
+    }
+
+    /// The authorised key the default policy has sign `op` (client, operator or governor).
+    pub fn signer_for(&self, op: &Operation) -> &Keypair {
+        match Permission::of(op).default_role() {
+            Actor::Client => &self.client,
+            Actor::Operator => &self.operator,
+            Actor::Governor | Actor::Member => &self.governor,
+        }
+    }
+
+    /// `op` signed by [`Self::signer_for`], valid for the widest window from `slot` (the
+    /// cluster's current slot, or 0 early on).
+    pub fn sign(&self, op: Operation, slot: Slot) -> SignedOperation {
+        let key = self.signer_for(&op).clone();
+        SignedOperation::sign(op, self.chain, slot.saturating_add(MAX_EXPIRY_WINDOW), &key)
+    }
+
+    /// Sponsorships of `candidate` by the member nodes `sponsors` (their node keys).
+    pub fn sponsorships(
+        &self,
+        candidate: &NodeIdentity,
+        sponsors: &[usize],
+    ) -> anyhow::Result<Vec<Sponsorship>> {
+        sponsors
+            .iter()
+            .map(|i| Ok(Sponsorship::sign(&self.chain, candidate, &self.key(*i)?)))
+            .collect()
     }
 
     /// Node `i`'s status.

@@ -21,10 +21,11 @@ use std::time::Instant;
 
 use spore_core::consensus::{
     CallId, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist, ReplicaState,
+    SubmitError,
 };
-use spore_core::crypto::{Canonical, canonical_bytes, sha256};
+use spore_core::crypto::{canonical_bytes, sha256};
 use spore_core::ops::Role;
-use spore_core::state::ReplicatedState;
+use spore_core::state::{Permission, ReplicatedState};
 use spore_core::types::{Digest, NodeId, Slot};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
@@ -103,7 +104,7 @@ pub fn op_decisions(entry: &DecidedEntry) -> impl Iterator<Item = (Digest, OpDec
         .zip(entry.decisions())
         .enumerate()
         .map(|(i, (op, decision))| {
-            let digest = op.digest();
+            let digest = op.id();
             (
                 digest,
                 OpDecision {
@@ -462,10 +463,14 @@ impl Loop {
     }
 
     fn on_client(&mut self, call: ClientCall) -> Result<(), DriverError> {
-        let ClientCall { request, reply } = call;
+        let ClientCall {
+            client,
+            request,
+            reply,
+        } = call;
         match request {
             Request::Submit { op, follow } => {
-                let digest = op.digest();
+                let digest = op.id();
                 if let Some(done) = self
                     .d
                     .decided
@@ -478,6 +483,15 @@ impl Loop {
                         let _ = reply.try_send(Response::Decided(done.clone()));
                     }
                     return Ok(());
+                }
+                match self.d.node.check_submission(&op) {
+                    // Pending already (e.g. a retry): follow it like a fresh submission.
+                    Ok(()) | Err(SubmitError::Pending) => {}
+                    Err(e) => {
+                        info!(submitter = %op.submitter, kind = op.op.kind_name(), error = %e, "submission refused");
+                        let _ = reply.try_send(Response::Error(format!("refused: {e}")));
+                        return Ok(());
+                    }
                 }
                 if follow {
                     self.waiters.entry(digest).or_default().push(reply.clone());
@@ -507,9 +521,19 @@ impl Loop {
                 let _ = reply.try_send(answer);
             }
             Request::UploadModule(bytes) => {
+                if let Err(e) = self
+                    .d
+                    .node
+                    .state()
+                    .check_permission(&client, Permission::ModuleUpload)
+                {
+                    info!(client = %client, error = %e, "module upload refused");
+                    let _ = reply.try_send(Response::Error(format!("refused: {e}")));
+                    return Ok(());
+                }
                 let answer = match self.d.store.put_module(&bytes) {
                     Ok(hash) => {
-                        info!(%hash, size = bytes.len(), "module uploaded by a client");
+                        info!(%hash, size = bytes.len(), client = %client, "module uploaded by a client");
                         if let Err(e) = self.d.net.broadcast(&Wire::ModuleBlob(bytes)) {
                             debug!(error = %e, "module gossip failed");
                         }
@@ -561,6 +585,7 @@ impl Loop {
         StatusReport {
             node: self.d.net.node_id(),
             chain_id: state.chain_id().to_owned(),
+            genesis: state.genesis_digest(),
             slot: node.slot(),
             view,
             view_changing: node.is_view_changing(),

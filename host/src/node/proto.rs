@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 use spore_core::consensus::{DecidedEntry, Decision};
-use spore_core::ops::Operation;
+use spore_core::ops::SignedOperation;
 use spore_core::types::{Digest, Hierarchy, NodeId, Slot, TrustBps, View};
 
 /// ALPN of the client protocol (distinct from the peer protocol).
@@ -20,10 +20,12 @@ pub const MAX_CLIENT_FRAME: u32 = 16 * 1024 * 1024;
 /// A client request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
-    /// Submit an operation; with `follow`, stay on the stream until it is decided.
+    /// Submit a signed operation; with `follow`, stay on the stream until it is decided.
+    /// Refused at once (an `Error` naming the reason, e.g. the missing role) when the
+    /// host's authorisation rules refuse it.
     Submit {
-        /// The operation.
-        op: Operation,
+        /// The operation, signed by its submitter.
+        op: SignedOperation,
         /// Wait for the decision.
         follow: bool,
     },
@@ -37,6 +39,7 @@ pub enum Request {
         limit: u32,
     },
     /// Store a module blob on the node (and offer it to its peers); answers its hash.
+    /// Only for client keys that the policy grants `module-upload`.
     UploadModule(Vec<u8>),
 }
 
@@ -109,6 +112,8 @@ pub struct StatusReport {
     pub node: NodeId,
     /// Chain id.
     pub chain_id: String,
+    /// Genesis digest: the chain a signed operation names.
+    pub genesis: Digest,
     /// Next slot to decide.
     pub slot: Slot,
     /// Current view.
@@ -155,7 +160,12 @@ mod tests {
             Request::Log { from: 3, limit: 9 },
             Request::UploadModule(vec![0, 97, 115, 109]),
             Request::Submit {
-                op: crate::modules::samples::compute_op(),
+                op: spore_core::ops::SignedOperation::sign(
+                    crate::modules::samples::compute_op(),
+                    Digest([1; 32]),
+                    10,
+                    &spore_core::crypto::Keypair::from_seed([1; 32]),
+                ),
                 follow: true,
             },
         ];

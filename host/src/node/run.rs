@@ -140,7 +140,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         TransportConfig::default(),
     )?;
     let client_endpoint = quinn::Endpoint::server(
-        client::server_config(&client_identity)?,
+        client::server_config(&client_identity, net.metrics())?,
         config.client_listen,
     )
     .with_context(|| format!("binding the client listener {}", config.client_listen))?;

@@ -1,6 +1,7 @@
 //! Every default module runs through the host with the right results.
 
-use spore::core::ops::{Operation, Outcome, RejectionCode};
+use spore::core::crypto::Signature;
+use spore::core::ops::{Operation, Outcome, RejectionCode, Sponsorship};
 use spore::core::types::Layer;
 use spore::modules::{Resolution, Role, samples};
 
@@ -138,7 +139,11 @@ fn sponsored_admission_admits_a_well_sponsored_candidate_and_explains_refusals()
 
     // One sponsor only, and an unknown one: refused, with a reason for each problem.
     let mut lonely = request.clone();
-    lonely.sponsors = vec![samples::outsider_id()];
+    lonely.sponsors = vec![Sponsorship {
+        sponsor: samples::outsider_id(),
+        // Modules see sponsorships the host has already verified: a placeholder will do.
+        signature: Signature([0; 64]),
+    }];
     let verdict = runtime.call_admission(&lonely, &ctx, &snapshot)?.result?;
     assert!(!verdict.admit);
     assert!(verdict.reasons.len() >= 2, "{:?}", verdict.reasons);

@@ -8,7 +8,7 @@ use super::entry::DecidedEntry;
 use super::message::{Accept, Confirm, Message, PreparedCert};
 use super::round::Round;
 use super::{Mode, Node, Reject, ReplicaState};
-use crate::crypto::{Canonical, Signed};
+use crate::crypto::Signed;
 use crate::types::{Digest, NodeId};
 
 impl<S: ReplicaState> Node<S> {
@@ -148,7 +148,7 @@ impl<S: ReplicaState> Node<S> {
                 self.state.apply(&entry);
             }
             self.decided_ops
-                .extend(entry.batch().iter().map(Canonical::digest));
+                .extend(entry.batch().iter().map(|op| (op.id(), op.expires)));
             for ev in entry.evidence() {
                 if let (Some(offender), Some(slot)) = (ev.offender(), ev.slot()) {
                     self.recorded.insert((offender, slot, ev.kind()));
@@ -187,8 +187,9 @@ impl<S: ReplicaState> Node<S> {
         while self.changes.len() > self.config.log_retention {
             self.changes.pop_front();
         }
-        let done: BTreeSet<Digest> = entry.batch().iter().map(Canonical::digest).collect();
-        self.decided_ops.extend(done.iter().copied());
+        let done: BTreeSet<Digest> = entry.batch().iter().map(|op| op.id()).collect();
+        self.decided_ops
+            .extend(entry.batch().iter().map(|op| (op.id(), op.expires)));
         if done.iter().any(|d| self.mempool_ids.contains(d)) {
             self.mempool.retain(|(d, _)| !done.contains(d));
             self.mempool_ids.retain(|d| !done.contains(d));
@@ -212,6 +213,10 @@ impl<S: ReplicaState> Node<S> {
         });
 
         let next = self.state.next_slot();
+        // Expired ids can go: the expiry refuses their replay from now on.
+        if next.is_multiple_of(64) {
+            self.decided_ops.retain(|_, expires| *expires >= next);
+        }
         self.view = view;
         self.mode = Mode::Normal;
         self.round = Round::new(next, view);

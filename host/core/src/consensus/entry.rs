@@ -17,7 +17,7 @@ use super::evidence::Misbehaviour;
 use super::message::{Confirm, Tally};
 use super::replica::ReplicaState;
 use crate::crypto::Signed;
-use crate::ops::{Mechanism, Operation, Outcome};
+use crate::ops::{Mechanism, Outcome, SignedOperation};
 use crate::trust::{Participation, RoundReport};
 use crate::types::{Digest, Layer, NodeId, Slot, View};
 
@@ -113,7 +113,7 @@ pub enum CertificateError {
 
 impl DecidedEntry {
     /// The batch.
-    pub fn batch(&self) -> &[Operation] {
+    pub fn batch(&self) -> &[SignedOperation] {
         &self.tally.payload.proposal.payload.batch
     }
 
@@ -134,11 +134,11 @@ impl DecidedEntry {
 
     /// The mechanism of the batch (`None` for an empty batch).
     pub fn mechanism(&self) -> Option<Mechanism> {
-        self.batch().first().map(Operation::mechanism)
+        self.batch().first().map(SignedOperation::mechanism)
     }
 
     /// The operations recorded as escalated, with their index and reason.
-    pub fn escalations(&self) -> impl Iterator<Item = (usize, &Operation, &str)> {
+    pub fn escalations(&self) -> impl Iterator<Item = (usize, &SignedOperation, &str)> {
         self.batch()
             .iter()
             .zip(self.decisions())
@@ -206,6 +206,16 @@ impl DecidedEntry {
     /// revealing, or silent. Recorded evidence marks its offender as equivocated or bad
     /// reveal, whether or not it is still eligible.
     pub fn round_report(&self, eligible: &[NodeId]) -> RoundReport {
+        self.round_report_counting(eligible, |_| true)
+    }
+
+    /// [`Self::round_report`], marking only the offenders of the proofs that `counts`
+    /// accepts (the replicated state passes the proofs it has not punished yet).
+    pub fn round_report_counting(
+        &self,
+        eligible: &[NodeId],
+        counts: impl Fn(&Misbehaviour) -> bool,
+    ) -> RoundReport {
         let tally = &self.tally.payload;
         let full_bft = self.mechanism().is_none_or(Mechanism::is_full_bft);
         let committed: BTreeSet<NodeId> = tally.commits.iter().map(|c| c.signer).collect();
@@ -240,7 +250,7 @@ impl DecidedEntry {
                 },
             );
         }
-        for ev in self.evidence() {
+        for ev in self.evidence().iter().filter(|ev| counts(ev)) {
             if let Some(offender) = ev.offender() {
                 let p = match ev {
                     Misbehaviour::ConflictingVotes { .. } => Participation::Equivocated,

@@ -30,6 +30,9 @@ pub enum Reject {
     /// A misbehaviour proof does not prove anything.
     #[error("bad evidence: {0}")]
     Evidence(#[from] super::evidence::EvidenceError),
+    /// An operation is unsigned, unauthorised or breaks the host's governance rules.
+    #[error("unauthorised operation: {0}")]
+    Unauthorized(#[from] crate::state::AuthError),
 }
 
 impl Reject {
@@ -44,6 +47,7 @@ impl Reject {
             Reject::Invalid(_) => "invalid",
             Reject::Certificate(_) => "bad_certificate",
             Reject::Evidence(_) => "bad_evidence",
+            Reject::Unauthorized(_) => "unauthorized",
         }
     }
 }

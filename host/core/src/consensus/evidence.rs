@@ -10,23 +10,140 @@
 //!
 //! [`Misbehaviour::verify`] needs nothing but the proof itself; whether the offender is a
 //! member is the verifier's business.
+//!
+//! # No recursion on the wire
+//! A conflicting-votes proof holds the two *signed payload bytes* ([`SignedVote`]), never
+//! two messages: a message may be a proposal that carries proofs, which could again hold
+//! proposals, and a decoder of such a type recurses as deep as an attacker nests it. The
+//! payload bytes are checked as they are (the signature covers exactly them) and only
+//! their header, the leading `(slot, view)` that every vote payload starts with, is
+//! decoded. So every type reachable from a [`Message`] decodes in bounded depth.
 
 use serde::{Deserialize, Serialize};
 
 use super::commitment::opens;
-use super::message::{Commit, Message, Reveal};
-use crate::crypto::Signed;
-use crate::types::{NodeId, Slot};
+use super::message::{
+    Accept, Commit, Confirm, Message, NewView, Proposal, Reveal, Tally, ViewChange,
+};
+use crate::crypto::{Signable, Signature, Signed, verify};
+use crate::types::{NodeId, Slot, View, hex_bytes};
+
+/// Largest encoded proof accepted inside an operation (an exclusion's evidence payload).
+pub const MAX_PROOF_BYTES: usize = 48 * 1024;
+
+/// The phase of a signed vote: names its signature domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VotePhase {
+    /// [`Proposal`].
+    Proposal,
+    /// [`Commit`].
+    Commit,
+    /// [`Reveal`].
+    Reveal,
+    /// [`Tally`].
+    Tally,
+    /// [`Accept`].
+    Accept,
+    /// [`Confirm`].
+    Confirm,
+    /// [`ViewChange`].
+    ViewChange,
+    /// [`NewView`].
+    NewView,
+}
+
+impl VotePhase {
+    /// The signature domain of votes of this phase.
+    pub fn domain(self) -> &'static [u8] {
+        match self {
+            VotePhase::Proposal => Proposal::DOMAIN,
+            VotePhase::Commit => Commit::DOMAIN,
+            VotePhase::Reveal => Reveal::DOMAIN,
+            VotePhase::Tally => Tally::DOMAIN,
+            VotePhase::Accept => Accept::DOMAIN,
+            VotePhase::Confirm => Confirm::DOMAIN,
+            VotePhase::ViewChange => ViewChange::DOMAIN,
+            VotePhase::NewView => NewView::DOMAIN,
+        }
+    }
+
+    /// The phase of a message's name ([`Message::phase`]).
+    pub fn of_name(name: &str) -> Option<VotePhase> {
+        Some(match name {
+            "proposal" => VotePhase::Proposal,
+            "commit" => VotePhase::Commit,
+            "reveal" => VotePhase::Reveal,
+            "tally" => VotePhase::Tally,
+            "accept" => VotePhase::Accept,
+            "confirm" => VotePhase::Confirm,
+            "view-change" => VotePhase::ViewChange,
+            "new-view" => VotePhase::NewView,
+            _ => return None,
+        })
+    }
+}
+
+/// One signed vote as bytes: the canonical encoding of its payload and the signature over
+/// it (under the phase's domain).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedVote {
+    /// Canonical (postcard) encoding of the vote's payload.
+    #[serde(with = "hex_bytes")]
+    pub payload: Vec<u8>,
+    /// The signer's signature over `payload`.
+    pub signature: Signature,
+}
+
+impl SignedVote {
+    /// The `(slot, view)` every vote payload starts with (a tally's are its proposal's;
+    /// a view change's view is the view it moves to).
+    pub fn header(&self) -> Option<(Slot, View)> {
+        postcard::take_from_bytes::<(Slot, View)>(&self.payload)
+            .ok()
+            .map(|(h, _)| h)
+    }
+
+    fn of<T: Signable>(s: &Signed<T>) -> SignedVote {
+        SignedVote {
+            payload: crate::crypto::canonical_bytes(&s.payload),
+            signature: s.signature,
+        }
+    }
+
+    /// The signer, phase and bytes of a signed vote (`None` for messages that are not votes).
+    pub fn from_message(msg: &Message) -> Option<(NodeId, VotePhase, SignedVote)> {
+        let (signer, phase, vote) = match msg {
+            Message::Proposal(m) => (m.signer, VotePhase::Proposal, Self::of(m)),
+            Message::Commit(m) => (m.signer, VotePhase::Commit, Self::of(m)),
+            Message::Reveal(m) => (m.signer, VotePhase::Reveal, Self::of(m)),
+            Message::Tally(m) => (m.signer, VotePhase::Tally, Self::of(m.as_ref())),
+            Message::Accept(m) => (m.signer, VotePhase::Accept, Self::of(m)),
+            Message::Confirm(m) => (m.signer, VotePhase::Confirm, Self::of(m)),
+            Message::ViewChange(m) => (m.signer, VotePhase::ViewChange, Self::of(m.as_ref())),
+            Message::NewView(m) => (m.signer, VotePhase::NewView, Self::of(m.as_ref())),
+            Message::Evidence(_)
+            | Message::Submit(_)
+            | Message::CatchUpRequest { .. }
+            | Message::CatchUpResponse { .. } => return None,
+        };
+        Some((signer, phase, vote))
+    }
+}
 
 /// A proof that a member broke the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Misbehaviour {
     /// Two different votes by one signer for one (slot, view, phase).
     ConflictingVotes {
+        /// Who signed both.
+        signer: NodeId,
+        /// Their phase.
+        phase: VotePhase,
         /// The first vote.
-        first: Box<Message>,
+        first: SignedVote,
         /// The second, conflicting vote.
-        second: Box<Message>,
+        second: SignedVote,
     },
     /// A reveal that does not open its signer's commitment.
     BadReveal {
@@ -58,13 +175,57 @@ pub enum EvidenceError {
     /// A part is not a signed vote.
     #[error("evidence part is not a signed vote")]
     NotAVote,
+    /// The bytes are not an encoded proof (or are too large).
+    #[error("malformed proof: {0}")]
+    Malformed(String),
 }
 
 impl Misbehaviour {
+    /// The proof that `first` and `second` (two votes of one signer for one slot, view and
+    /// phase) conflict, if they do.
+    pub fn conflicting(first: &Message, second: &Message) -> Option<Misbehaviour> {
+        let (a, phase_a, first) = SignedVote::from_message(first)?;
+        let (b, phase_b, second) = SignedVote::from_message(second)?;
+        if a != b || phase_a != phase_b || first.payload == second.payload {
+            return None;
+        }
+        Some(Misbehaviour::ConflictingVotes {
+            signer: a,
+            phase: phase_a,
+            first,
+            second,
+        })
+    }
+
+    /// Decode a proof carried as bytes (an exclusion's evidence payload): bounded in size,
+    /// no trailing bytes. Decoding is not verification: call [`Misbehaviour::verify`].
+    pub fn decode(bytes: &[u8]) -> Result<Misbehaviour, EvidenceError> {
+        if bytes.len() > MAX_PROOF_BYTES {
+            return Err(EvidenceError::Malformed(format!(
+                "{} bytes exceed {MAX_PROOF_BYTES}",
+                bytes.len()
+            )));
+        }
+        let (proof, rest): (Misbehaviour, &[u8]) = postcard::take_from_bytes(bytes)
+            .map_err(|e| EvidenceError::Malformed(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(EvidenceError::Malformed(format!(
+                "{} trailing bytes",
+                rest.len()
+            )));
+        }
+        Ok(proof)
+    }
+
+    /// The canonical encoding (what [`Misbehaviour::decode`] reads).
+    pub fn encode(&self) -> Vec<u8> {
+        crate::crypto::canonical_bytes(self)
+    }
+
     /// The member the proof is against.
     pub fn offender(&self) -> Option<NodeId> {
         match self {
-            Misbehaviour::ConflictingVotes { first, .. } => first.signer(),
+            Misbehaviour::ConflictingVotes { signer, .. } => Some(*signer),
             Misbehaviour::BadReveal { commit, .. } => Some(commit.signer),
         }
     }
@@ -72,7 +233,7 @@ impl Misbehaviour {
     /// The slot the misbehaviour happened in.
     pub fn slot(&self) -> Option<Slot> {
         match self {
-            Misbehaviour::ConflictingVotes { first, .. } => first.slot(),
+            Misbehaviour::ConflictingVotes { first, .. } => first.header().map(|(s, _)| s),
             Misbehaviour::BadReveal { commit, .. } => Some(commit.payload.slot),
         }
     }
@@ -85,29 +246,33 @@ impl Misbehaviour {
         }
     }
 
-    /// Check that the proof proves what it claims.
+    /// The identity of the misbehaviour: (offender, slot, kind). One act is punished once,
+    /// however many different proofs of it exist.
+    pub fn key(&self) -> Option<(NodeId, Slot, &'static str)> {
+        Some((self.offender()?, self.slot()?, self.kind()))
+    }
+
+    /// Check that the proof proves what it claims; returns the offender.
     pub fn verify(&self) -> Result<NodeId, EvidenceError> {
         match self {
-            Misbehaviour::ConflictingVotes { first, second } => {
-                let (a, b) = (
-                    first.signer().ok_or(EvidenceError::NotAVote)?,
-                    second.signer().ok_or(EvidenceError::NotAVote)?,
-                );
+            Misbehaviour::ConflictingVotes {
+                signer,
+                phase,
+                first,
+                second,
+            } => {
+                let (Some(a), Some(b)) = (first.header(), second.header()) else {
+                    return Err(EvidenceError::NotAVote);
+                };
                 if a != b {
-                    return Err(EvidenceError::DifferentSigners);
-                }
-                if first.phase() != second.phase()
-                    || first.slot() != second.slot()
-                    || first.view() != second.view()
-                {
                     return Err(EvidenceError::Unrelated);
                 }
-                if first.payload_digest() == second.payload_digest() {
+                if first.payload == second.payload {
                     return Err(EvidenceError::NoConflict);
                 }
-                first.verify_signature()?;
-                second.verify_signature()?;
-                Ok(a)
+                verify(signer, phase.domain(), &first.payload, &first.signature)?;
+                verify(signer, phase.domain(), &second.payload, &second.signature)?;
+                Ok(*signer)
             }
             Misbehaviour::BadReveal { commit, reveal } => {
                 if commit.signer != reveal.signer {
@@ -124,6 +289,81 @@ impl Misbehaviour {
                 reveal.verify()?;
                 Ok(commit.signer)
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Keypair;
+    use crate::types::Digest;
+
+    fn accept(key: &Keypair, value: u8) -> Message {
+        Message::Accept(Signed::new(
+            Accept {
+                slot: 7,
+                view: 2,
+                value: Digest([value; 32]),
+            },
+            key,
+        ))
+    }
+
+    #[test]
+    fn conflicting_votes_verify_and_name_their_slot() -> Result<(), EvidenceError> {
+        let k = Keypair::from_seed([1; 32]);
+        let proof = Misbehaviour::conflicting(&accept(&k, 1), &accept(&k, 2))
+            .ok_or(EvidenceError::NoConflict)?;
+        assert_eq!(proof.verify()?, k.id());
+        assert_eq!(proof.slot(), Some(7));
+        assert_eq!(Misbehaviour::decode(&proof.encode())?, proof);
+        // Identical votes are no proof; a vote of another signer is no proof.
+        assert!(Misbehaviour::conflicting(&accept(&k, 1), &accept(&k, 1)).is_none());
+        let other = Keypair::from_seed([2; 32]);
+        assert!(Misbehaviour::conflicting(&accept(&k, 1), &accept(&other, 2)).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn a_proof_naming_someone_else_fails() -> Result<(), EvidenceError> {
+        let k = Keypair::from_seed([1; 32]);
+        let victim = Keypair::from_seed([2; 32]).id();
+        let Some(Misbehaviour::ConflictingVotes {
+            phase,
+            first,
+            second,
+            ..
+        }) = Misbehaviour::conflicting(&accept(&k, 1), &accept(&k, 2))
+        else {
+            return Err(EvidenceError::NoConflict);
+        };
+        let framed = Misbehaviour::ConflictingVotes {
+            signer: victim,
+            phase,
+            first,
+            second,
+        };
+        assert!(matches!(framed.verify(), Err(EvidenceError::Signature(_))));
+        Ok(())
+    }
+
+    #[test]
+    fn decoding_is_total_and_bounded() {
+        assert!(Misbehaviour::decode(&[]).is_err());
+        assert!(Misbehaviour::decode(&[9]).is_err());
+        assert!(Misbehaviour::decode(&vec![0; MAX_PROOF_BYTES + 1]).is_err());
+        let mut x = 0x1234_5678_u32;
+        for len in 0..512 {
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect();
+            let _ = Misbehaviour::decode(&bytes);
         }
     }
 }

@@ -69,9 +69,12 @@ impl<S: ReplicaState> Node<S> {
         }
         let mut ids = BTreeSet::new();
         for op in &body.batch {
-            let d = op.digest();
-            if !ids.insert(d) || self.decided_ops.contains(&d) {
+            let d = op.id();
+            if !ids.insert(d) || self.decided_ops.contains_key(&d) {
                 return Err(Reject::Invalid("duplicate or already decided operation"));
+            }
+            if !self.skip_authorization {
+                self.state.authorize(op)?;
             }
         }
         for ev in &body.evidence {
@@ -302,6 +305,18 @@ impl<S: ReplicaState> Node<S> {
         {
             return;
         }
+        // Operations that no longer pass the host's rules (expired, budget spent, sponsor
+        // gone) leave the mempool: members would refuse a proposal carrying them.
+        if !self.skip_authorization {
+            let state = &self.state;
+            let before = self.mempool.len();
+            self.mempool.retain(|(_, op)| state.authorize(op).is_ok());
+            if self.mempool.len() != before {
+                let kept: std::collections::HashSet<Digest> =
+                    self.mempool.iter().map(|(d, _)| *d).collect();
+                self.mempool_ids.retain(|d| kept.contains(d));
+            }
+        }
         let mut batch = Vec::new();
         let mut mechanism = None;
         for (_, op) in &self.mempool {
@@ -338,7 +353,7 @@ impl<S: ReplicaState> Node<S> {
                 .payload
                 .batch
                 .iter()
-                .map(Canonical::digest)
+                .map(crate::ops::SignedOperation::id)
                 .collect();
         }
         let mut out = Vec::with_capacity(proposal.payload.batch.len());
@@ -352,13 +367,13 @@ impl<S: ReplicaState> Node<S> {
                     let key = sha256_parts(&[b"validator", &slot.to_le_bytes(), d.as_ref()]);
                     if self.requested.insert(key) {
                         let call = self.fresh_call(CallPurpose::Validator { slot, op: d });
-                        let ctx = CallContext::new(slot, self.state.epoch(), op);
+                        let ctx = CallContext::new(slot, self.state.epoch(), &op.op);
                         let index = u32::try_from(i).unwrap_or(u32::MAX);
                         self.effects.push(Effect::CallValidator {
                             call,
                             slot,
                             index,
-                            op: op.clone(),
+                            op: op.op.clone(),
                             ctx,
                         });
                     }
@@ -444,7 +459,7 @@ impl<S: ReplicaState> Node<S> {
                         let Some(op) = batch.get(req.index as usize) else {
                             continue;
                         };
-                        let ctx = CallContext::new(slot, self.state.epoch(), op);
+                        let ctx = CallContext::new(slot, self.state.epoch(), &op.op);
                         self.effects.push(Effect::CallResolver {
                             call,
                             slot,

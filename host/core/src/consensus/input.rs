@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::effect::CallId;
 use super::message::Message;
-use crate::ops::{FailureKind, Operation, Outcome};
+use crate::ops::{FailureKind, Outcome, SignedOperation};
 use crate::types::{Layer, NodeId};
 
 /// One input to [`super::Node::handle`].
@@ -24,8 +24,10 @@ pub enum Input {
         /// Current time.
         now: u64,
     },
-    /// A client submitted an operation to this node.
-    Submit(Operation),
+    /// A client submitted a signed operation to this node (check it first with
+    /// [`super::Node::check_submission`] to answer the client; an operation that fails the
+    /// check is dropped here).
+    Submit(SignedOperation),
     /// The answer to a [`super::Effect::CallValidator`] or [`super::Effect::CallResolver`].
     ModuleResult {
         /// The id the call effect carried.

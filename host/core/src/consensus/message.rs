@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::entry::{DecidedEntry, Decision};
 use super::evidence::Misbehaviour;
 use crate::crypto::{Canonical, Signable, Signed, sha256_parts};
-use crate::ops::{Operation, Outcome};
+use crate::ops::{Outcome, SignedOperation};
 use crate::types::{Digest, NodeId, Slot, View};
 
 /// Gather phase 1: the primary's batch for a slot, with the misbehaviour proofs it
@@ -34,8 +34,8 @@ pub struct Proposal {
     pub slot: Slot,
     /// View of the proposing primary.
     pub view: View,
-    /// Operations, all of one mechanism, at most `max_batch`.
-    pub batch: Vec<Operation>,
+    /// Signed operations, all of one mechanism, at most `max_batch`.
+    pub batch: Vec<SignedOperation>,
     /// Verified misbehaviour proofs to be recorded (and slashed) with this slot.
     pub evidence: Vec<Misbehaviour>,
 }
@@ -233,8 +233,8 @@ pub enum Message {
     NewView(Box<Signed<NewView>>),
     /// A misbehaviour proof, gossiped so the next primary records it.
     Evidence(Box<Misbehaviour>),
-    /// A client operation, forwarded so every member's mempool holds it.
-    Submit(Box<Operation>),
+    /// A client's signed operation, forwarded so every member's mempool holds it.
+    Submit(Box<SignedOperation>),
     /// "Send me the decided entries from this slot on."
     CatchUpRequest {
         /// First slot wanted.

@@ -55,15 +55,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 pub use effect::{CallContext, CallId, Effect, LayerResult, Persist};
 pub use entry::{CertificateError, DecidedEntry, Decision};
 pub use error::Reject;
-pub use evidence::{EvidenceError, Misbehaviour};
+pub use evidence::{EvidenceError, Misbehaviour, SignedVote, VotePhase};
 pub use input::{Input, ModuleReply, ResolverVerdict};
 pub use message::{
     Accept, Commit, Confirm, Message, NewView, PreparedCert, Proposal, Reveal, Tally, ViewChange,
 };
 pub use replica::ReplicaState;
 
-use crate::crypto::{Canonical, Keypair, Signed};
-use crate::ops::{Operation, Outcome};
+use crate::crypto::{Keypair, Signed};
+use crate::ops::{Outcome, SignedOperation};
 use crate::types::{Digest, NodeId, Slot, View};
 use round::Round;
 
@@ -129,6 +129,23 @@ pub struct Stats {
     pub view_changes: u64,
 }
 
+/// Why a submitted operation is not taken into the mempool.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The host's authorisation rules refuse it.
+    #[error(transparent)]
+    Unauthorized(#[from] crate::state::AuthError),
+    /// It was decided already.
+    #[error("already decided")]
+    AlreadyDecided,
+    /// It is pending already.
+    #[error("already pending")]
+    Pending,
+    /// The mempool is full.
+    #[error("the mempool is full")]
+    MempoolFull,
+}
+
 /// Whether the node follows the current view or is waiting for a new-view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -179,9 +196,14 @@ pub struct Node<S: ReplicaState> {
     verified: HashSet<Digest>,
     /// This node's own votes per (slot, view, phase): never sign a different one.
     own: HashMap<(Slot, View, &'static str), Message>,
-    mempool: VecDeque<(Digest, Operation)>,
+    mempool: VecDeque<(Digest, SignedOperation)>,
     mempool_ids: HashSet<Digest>,
-    decided_ops: HashSet<Digest>,
+    /// Ids of decided operations with their expiry slot: kept until the expiry passes,
+    /// after which the expiry alone refuses a replay.
+    decided_ops: HashMap<Digest, Slot>,
+    /// Test-only switch for the simulator's controls: order operations without the
+    /// host's authorisation check.
+    skip_authorization: bool,
     /// Verified proofs not yet in a decided entry, by (offender, slot, kind).
     evidence: BTreeMap<(NodeId, Slot, &'static str), Misbehaviour>,
     /// Proofs already recorded in decided entries.
@@ -226,7 +248,8 @@ impl<S: ReplicaState> Node<S> {
             own: HashMap::new(),
             mempool: VecDeque::new(),
             mempool_ids: HashSet::new(),
-            decided_ops: HashSet::new(),
+            decided_ops: HashMap::new(),
+            skip_authorization: false,
             evidence: BTreeMap::new(),
             recorded: HashSet::new(),
             log: VecDeque::new(),
@@ -252,6 +275,33 @@ impl<S: ReplicaState> Node<S> {
         self
     }
 
+    /// DELIBERATELY UNSAFE, for the simulator's controls: order operations without the
+    /// host's authorisation check (signature, role, sponsors, proofs, budgets).
+    #[cfg(any(test, feature = "broken-quorum"))]
+    pub fn without_authorization(mut self) -> Self {
+        self.skip_authorization = true;
+        self
+    }
+
+    /// Whether a client's operation would be taken into the mempool now: the host's
+    /// authorisation rules, then not already decided or pending, then room in the mempool.
+    pub fn check_submission(&self, op: &SignedOperation) -> Result<(), SubmitError> {
+        if !self.skip_authorization {
+            self.state.authorize(op)?;
+        }
+        let id = op.id();
+        if self.decided_ops.contains_key(&id) {
+            return Err(SubmitError::AlreadyDecided);
+        }
+        if self.mempool_ids.contains(&id) {
+            return Err(SubmitError::Pending);
+        }
+        if self.mempool.len() >= self.config.mempool_limit {
+            return Err(SubmitError::MempoolFull);
+        }
+        Ok(())
+    }
+
     /// Handle one input; returns the effects to execute, in order.
     pub fn handle(&mut self, input: Input) -> Vec<Effect> {
         match input {
@@ -261,7 +311,11 @@ impl<S: ReplicaState> Node<S> {
                 }
             }
             Input::Tick { now } => self.on_tick(now),
-            Input::Submit(op) => self.on_submit(op, true),
+            Input::Submit(op) => {
+                if let Err(e) = self.on_submit(op, true) {
+                    *self.stats.rejected.entry(e.label()).or_default() += 1;
+                }
+            }
             Input::ModuleResult { call, result } => self.on_module_result(call, result),
         }
         self.progress();
@@ -532,10 +586,7 @@ impl<S: ReplicaState> Node<S> {
                 None
             }
             Some(first) if first.payload_digest() == msg.payload_digest() => None,
-            Some(first) => Some(Misbehaviour::ConflictingVotes {
-                first: Box::new(first.clone()),
-                second: Box::new(msg.clone()),
-            }),
+            Some(first) => Misbehaviour::conflicting(first, msg),
         }
     }
 
@@ -665,13 +716,12 @@ impl<S: ReplicaState> Node<S> {
         }
     }
 
-    fn on_submit(&mut self, op: Operation, gossip: bool) {
-        let digest = op.digest();
-        if self.decided_ops.contains(&digest)
-            || self.mempool_ids.contains(&digest)
-            || self.mempool.len() >= self.config.mempool_limit
-        {
-            return;
+    fn on_submit(&mut self, op: SignedOperation, gossip: bool) -> Result<(), Reject> {
+        let digest = op.id();
+        match self.check_submission(&op) {
+            Ok(()) => {}
+            Err(SubmitError::Unauthorized(e)) => return Err(Reject::Unauthorized(e)),
+            Err(_) => return Ok(()),
         }
         self.mempool_ids.insert(digest);
         self.mempool.push_back((digest, op.clone()));
@@ -680,6 +730,7 @@ impl<S: ReplicaState> Node<S> {
                 msg: Message::Submit(Box::new(op)),
             });
         }
+        Ok(())
     }
 
     fn on_module_result(&mut self, call: CallId, result: ModuleReply) {
@@ -716,8 +767,7 @@ impl<S: ReplicaState> Node<S> {
                 if !self.state.is_member(&from) {
                     return Err(Reject::NotMember(from));
                 }
-                self.on_submit(*op, false);
-                Ok(())
+                self.on_submit(*op, false)
             }
             Message::Evidence(proof) => self.on_evidence(*proof),
             Message::CatchUpRequest { from: slot } => self.on_catch_up_request(from, slot),

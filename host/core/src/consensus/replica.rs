@@ -11,7 +11,9 @@
 use std::collections::BTreeSet;
 
 use super::entry::DecidedEntry;
-use crate::ops::{AuthorityLevel, Mechanism, Operation, Outcome};
+use super::evidence::Misbehaviour;
+use crate::ops::{AuthorityLevel, Mechanism, Operation, Outcome, SignedOperation};
+use crate::state::AuthError;
 use crate::state::{ReplicatedState, StateChange};
 use crate::types::{Epoch, NodeId, Slot, TrustBps, View};
 
@@ -50,6 +52,10 @@ pub trait ReplicaState {
     /// Whether `signers` form the light quorum of the latent layer of `view` (authority
     /// Low path).
     fn is_light_quorum(&self, view: View, signers: &BTreeSet<NodeId>) -> bool;
+
+    /// Whether `op` may be ordered at the next slot: signature, chain, expiry, the
+    /// submitter's authority and the operation's own rules (sponsors, proofs, budgets).
+    fn authorize(&self, op: &SignedOperation) -> Result<(), AuthError>;
 
     /// What applying an entry changed (for logs, metrics and summaries).
     type Change: Clone + std::fmt::Debug;
@@ -97,6 +103,10 @@ impl ReplicaState for ReplicatedState {
         ReplicatedState::seed(self, view)
     }
 
+    fn authorize(&self, op: &SignedOperation) -> Result<(), AuthError> {
+        ReplicatedState::authorize(self, op)
+    }
+
     fn is_quorum(&self, signers: &BTreeSet<NodeId>) -> bool {
         self.quorum_rule(Mechanism::FullBft, 0)
             .is_some_and(|q| q.is_met(signers))
@@ -109,16 +119,32 @@ impl ReplicaState for ReplicatedState {
 
     fn apply(&mut self, entry: &DecidedEntry) -> Vec<StateChange> {
         let eligible = ReplicaState::eligible(self);
-        let report = entry.round_report(&eligible);
+        // A misbehaviour is punished once in the whole history, and only if it happened
+        // while the offender was the member it is now (not before a readmission).
+        let fresh: BTreeSet<(NodeId, Slot, &'static str)> = entry
+            .evidence()
+            .iter()
+            .filter_map(Misbehaviour::key)
+            .filter(|k| {
+                !self.proof_applied(k) && self.member(&k.0).is_some_and(|m| k.1 >= m.joined)
+            })
+            .collect();
+        let report = entry
+            .round_report_counting(&eligible, |ev| ev.key().is_some_and(|k| fresh.contains(&k)));
         let batch: Vec<(Operation, Outcome)> = entry
             .batch()
             .iter()
             .zip(entry.decisions())
-            .filter_map(|(op, d)| d.outcome().map(|o| (op.clone(), o.clone())))
+            .filter_map(|(op, d)| d.outcome().map(|o| (op.op.clone(), o.clone())))
             .collect();
         // The node applies verified entries in slot order, so this cannot fail; if the
         // caller broke that contract the state is left as it was.
-        self.apply_slot(entry.slot, &batch, Some(&report))
-            .unwrap_or_default()
+        let changes = self
+            .apply_slot(entry.slot, &batch, Some(&report))
+            .unwrap_or_default();
+        for key in fresh {
+            self.record_proof(key);
+        }
+        changes
     }
 }

@@ -22,7 +22,7 @@ use super::effect::LayerResult;
 use super::entry::Decision;
 use super::input::ResolverVerdict;
 use crate::crypto::{Canonical, canonical_bytes, sha256_parts};
-use crate::ops::{AuthorityLevel, Mechanism, Operation, Outcome};
+use crate::ops::{AuthorityLevel, Mechanism, Outcome, SignedOperation};
 use crate::types::{Digest, Layer, MAX_BPS, NodeId, Slot, TrustBps};
 
 /// Which path a batch takes.
@@ -38,8 +38,8 @@ pub enum Path {
 
 impl Path {
     /// The path of a batch (every operation must share one mechanism; see [`homogeneous`]).
-    pub fn of(batch: &[Operation]) -> Path {
-        match batch.first().map(Operation::mechanism) {
+    pub fn of(batch: &[SignedOperation]) -> Path {
+        match batch.first().map(SignedOperation::mechanism) {
             None => Path::Empty,
             Some(Mechanism::FullBft) => Path::Full,
             Some(Mechanism::Authority(level)) => Path::Authority(level),
@@ -53,8 +53,8 @@ impl Path {
 }
 
 /// Whether every operation of `batch` takes the same mechanism.
-pub fn homogeneous(batch: &[Operation]) -> bool {
-    let mut mechanisms = batch.iter().map(Operation::mechanism);
+pub fn homogeneous(batch: &[SignedOperation]) -> bool {
+    let mut mechanisms = batch.iter().map(SignedOperation::mechanism);
     match mechanisms.next() {
         None => true,
         Some(first) => mechanisms.all(|m| m == first),

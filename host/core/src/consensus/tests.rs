@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::*;
-use crate::genesis::tests::signed;
+use crate::crypto::Canonical;
+use crate::genesis::tests::{sign_op, signed};
 use crate::ops::*;
 use crate::state::ReplicatedState;
 use crate::trust::Participation;
@@ -22,6 +23,8 @@ type Validator = Box<dyn Fn(usize, &Operation) -> Outcome>;
 type Resolver = Box<dyn Fn(&LayerResult, &LayerResult, &LayerResult) -> ResolverVerdict>;
 
 struct Cluster {
+    /// The genesis digest (what test operations are signed for).
+    chain: crate::types::Digest,
     nodes: Vec<Node<ReplicatedState>>,
     keys: Vec<Keypair>,
     now: u64,
@@ -58,6 +61,7 @@ impl Cluster {
             .collect::<Vec<_>>();
         let n = nodes.len();
         Cluster {
+            chain: genesis.digest(),
             nodes,
             keys,
             now: 0,
@@ -201,7 +205,9 @@ impl Cluster {
         }
     }
 
+    /// Submit `op`, signed by the authorised test key its kind needs.
     fn submit(&mut self, to: usize, op: Operation) {
+        let op = sign_op(self.chain, op);
         self.input(to, Input::Submit(op));
     }
 
@@ -534,7 +540,8 @@ fn view_change_keeps_a_prepared_value() {
     c.assert_agreement();
     let first = &c.decided[0][0];
     assert_eq!(first.view, 1);
-    assert_eq!(first.batch(), &[compute(1)]);
+    assert_eq!(first.batch().len(), 1);
+    assert_eq!(first.batch()[0].op, compute(1));
 }
 
 #[test]
@@ -620,10 +627,11 @@ fn conflicting_proposals_yield_evidence() {
     let mut c = Cluster::new(4);
     let primary = c.layer(Layer::Primary, 0);
     let key = c.keys[primary].clone();
+    let chain = c.chain;
     c.tamper = Some(Box::new(move |from, to, m| match m {
         Message::Proposal(p) if from == primary && to % 2 == 1 => {
             let mut body = p.payload.clone();
-            body.batch = vec![compute(200)];
+            body.batch = vec![sign_op(chain, compute(200))];
             Some(Message::Proposal(Signed::new(body, &key)))
         }
         other => Some(other),
@@ -1110,7 +1118,7 @@ fn after_a_whole_cluster_restart_no_decided_operation_is_ordered_again() {
         assert!(c.run_until(10_000, |c| c.all_decided(1)));
         restart_all_from_logs(&mut c, reload);
         for i in 0..4 {
-            c.input(i, Input::Submit(compute(1)));
+            c.submit(i, compute(1));
         }
         let twice = c.run_until(10_000, |c| c.decided.iter().any(|d| d.len() > 1));
         assert_eq!(twice, !reload, "reload = {reload}");

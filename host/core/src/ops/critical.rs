@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::{CryptoError, Keypair, Signature, canonical_bytes, verify};
 use crate::types::{Digest, Hierarchy, NodeId, TrustBps, hex_bytes};
 
 /// How much a change could hurt the network if it were wrong (`impact-level`).
@@ -142,15 +143,63 @@ pub struct AdmissionCriteria {
     pub required_sponsor_level: Option<Hierarchy>,
 }
 
-/// Node admission (`node-admission`).
+/// Signature domain of a sponsorship.
+pub const SPONSORSHIP_DOMAIN: &[u8] = b"spore/sponsorship/v1";
+
+/// A member's signed statement "I sponsor this candidate on this chain".
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Sponsorship {
+    /// The sponsoring member's node id.
+    pub sponsor: NodeId,
+    /// Its signature over the chain and the candidate's identity
+    /// ([`Sponsorship::signing_bytes`]).
+    pub signature: Signature,
+}
+
+impl Sponsorship {
+    /// The bytes a sponsor signs: the chain (genesis digest) and the whole candidate
+    /// identity, so a sponsorship cannot be moved to another candidate, level, address
+    /// or cluster.
+    pub fn signing_bytes(chain: &Digest, candidate: &NodeIdentity) -> Vec<u8> {
+        canonical_bytes(&(chain, candidate))
+    }
+
+    /// `key` sponsors `candidate` on `chain`.
+    pub fn sign(chain: &Digest, candidate: &NodeIdentity, key: &Keypair) -> Self {
+        Sponsorship {
+            sponsor: key.id(),
+            signature: key.sign(SPONSORSHIP_DOMAIN, &Self::signing_bytes(chain, candidate)),
+        }
+    }
+
+    /// Check the signature.
+    pub fn verify(&self, chain: &Digest, candidate: &NodeIdentity) -> Result<(), CryptoError> {
+        verify(
+            &self.sponsor,
+            SPONSORSHIP_DOMAIN,
+            &Self::signing_bytes(chain, candidate),
+            &self.signature,
+        )
+    }
+}
+
+/// Node admission (`node-admission`). The criteria its sponsors are judged by are not
+/// the submitter's to choose: they come from the replicated parameters
+/// (`membership.min-sponsors`, `membership.min-sponsor-trust`,
+/// `membership.sponsor-level`), and the host hands them to the modules.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NodeAdmission {
     /// Who asks to join.
     pub candidate: NodeIdentity,
-    /// The criteria it is judged by.
-    pub criteria: AdmissionCriteria,
-    /// Its sponsors.
-    pub sponsors: Vec<NodeId>,
+    /// Its sponsors' signed sponsorships.
+    pub sponsors: Vec<Sponsorship>,
+}
+
+impl NodeAdmission {
+    /// The sponsors' ids, in the order given.
+    pub fn sponsor_ids(&self) -> Vec<NodeId> {
+        self.sponsors.iter().map(|s| s.sponsor).collect()
+    }
 }
 
 /// Why a node is excluded (`exclusion-reason`).

@@ -16,6 +16,7 @@
 mod critical;
 mod matrix;
 mod outcome;
+mod signed;
 mod standard;
 #[cfg(test)]
 mod wit_mirror;
@@ -23,6 +24,7 @@ mod wit_mirror;
 pub use critical::*;
 pub use matrix::{AuthorityLevel, Mechanism};
 pub use outcome::{FailureKind, Outcome, RejectionCode, Role};
+pub use signed::{MAX_EXPIRY_WINDOW, OPERATION_DOMAIN, SignedOperation};
 pub use standard::*;
 
 use serde::{Deserialize, Serialize};
@@ -138,12 +140,10 @@ pub(crate) mod tests {
                     name: "edge-1".into(),
                     address: "10.0.0.9:7000".into(),
                 },
-                criteria: AdmissionCriteria {
-                    min_sponsors: 2,
-                    min_sponsor_trust: 6000,
-                    required_sponsor_level: Some(Hierarchy::Rhizomorph),
-                },
-                sponsors: vec![NodeId([3; 32]), NodeId([4; 32])],
+                sponsors: vec![Sponsorship {
+                    sponsor: NodeId([3; 32]),
+                    signature: crate::crypto::Signature([4; 64]),
+                }],
             }),
             Operation::NodeExclusion(NodeExclusion {
                 target: NodeId([5; 32]),

@@ -16,6 +16,9 @@
 //!   the proofs are signatures), never penalised at all when the network is synchronous
 //!   and every node is honest, and every node against which an honest node detected
 //!   misbehaviour is slashed by a decided entry;
+//! - governance (checked by the runner as the honest log is applied): every ordered
+//!   operation passes the host's authorisation against the state before its slot, and no
+//!   honest member loses trust or eligibility to a governance operation;
 //! - determinism (checked by [`super::runner::check_scenario`]): the same seed gives the same
 //!   trace hash.
 
@@ -128,6 +131,28 @@ pub enum Violation {
         /// What it was accused of.
         what: String,
     },
+    /// An honest node's log ordered an operation that the host's authorisation refuses
+    /// against the state before its slot (unsigned, unauthorised, bad sponsors or proof,
+    /// budget spent).
+    Unauthorized {
+        /// The slot.
+        slot: Slot,
+        /// The operation's id.
+        op: Digest,
+        /// What the check says.
+        error: String,
+    },
+    /// An honest member lost trust or its eligibility to a governance operation (the
+    /// simulated governor never cuts an honest member; misbehaviour proofs are checked by
+    /// `HonestSlashed`).
+    HonestRemoved {
+        /// The honest member.
+        victim: NodeId,
+        /// The slot that applied it.
+        slot: Slot,
+        /// The state change.
+        change: String,
+    },
     /// The runner itself could not drive the scenario (e.g. the event budget ran out).
     Setup {
         /// What went wrong.
@@ -143,6 +168,7 @@ impl Violation {
             Violation::Agreement { .. }
                 | Violation::Validity { .. }
                 | Violation::DecidedTwice { .. }
+                | Violation::Unauthorized { .. }
         )
     }
 
@@ -201,6 +227,18 @@ impl fmt::Display for Violation {
                     "determinism: same seed gave trace {first:?} then {second:?}"
                 )
             }
+            Violation::Unauthorized { slot, op, error } => write!(
+                f,
+                "governance: slot {slot} ordered operation {op:?} the host refuses: {error}"
+            ),
+            Violation::HonestRemoved {
+                victim,
+                slot,
+                change,
+            } => write!(
+                f,
+                "governance: honest member {victim} cut at slot {slot} by governance: {change}"
+            ),
             Violation::Setup { error } => write!(f, "setup: {error}"),
         }
     }

@@ -7,7 +7,8 @@
 //!   partitions, GST) and the event queue.
 //! - [`byzantine`]: the faulty participants, one behaviour per file.
 //! - [`invariants`]: what is checked after every run.
-//! - [`workload`]: the operations clients submit (every kind, every mechanism).
+//! - [`workload`]: the operations clients submit (every kind, every mechanism);
+//!   [`clients`]: the authorised keys that sign them.
 //! - [`modules`]: Rust stand-ins for the default validator and resolver modules.
 //! - [`scenario`]: what defines a run; [`runner`]: the driver; [`trace`]: the trace hash.
 //!
@@ -28,6 +29,7 @@
 //! every failure.
 
 pub mod byzantine;
+pub mod clients;
 pub mod invariants;
 pub mod modules;
 pub mod network;

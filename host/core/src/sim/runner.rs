@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::byzantine::{self, Adversary, Behaviour, Ctx, SimNode, mixed};
+use super::clients::SimClients;
 use super::invariants::{self, RunRecord, Violation};
 use super::modules::{resolve, validate};
 use super::network::{Endpoint, EventQueue, NetStats, Network, Time};
@@ -30,11 +31,12 @@ use super::workload;
 use crate::consensus::{
     CallId, Config, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist,
 };
-use crate::crypto::{Canonical, Keypair};
+use crate::crypto::Keypair;
 use crate::genesis::{Genesis, GenesisModules, GenesisNode};
-use crate::ops::{Operation, OptimizationType, PerformanceOptimization};
-use crate::state::{Params, ReplicatedState};
+use crate::ops::{Operation, OptimizationType, PerformanceOptimization, SignedOperation};
+use crate::state::{Params, ReplicatedState, StateChange};
 use crate::trust::Participation;
+use crate::trust::{TrustCause, TrustChange};
 use crate::types::{Digest, Hierarchy, NodeId, Slot};
 
 /// Most events one run may process before it is declared stuck.
@@ -214,7 +216,7 @@ enum Event {
     },
     Submit {
         to: Endpoint,
-        op: Operation,
+        op: SignedOperation,
     },
     Module {
         to: Endpoint,
@@ -247,11 +249,16 @@ struct World {
     client_rng: SimRng,
     trace: Trace,
     record: RunRecord,
-    workload: Vec<Operation>,
+    workload: Vec<SignedOperation>,
+    clients: SimClients,
+    /// The replicated state as the honest log builds it, slot by slot, for the governance
+    /// invariants: every decided operation is checked against the state before its slot.
+    reference: ReplicatedState,
+    /// Decided entries not yet applied to `reference` (a later slot decided first).
+    reference_pending: BTreeMap<Slot, DecidedEntry>,
     traffic: u64,
     events: u64,
     done: bool,
-    broken_quorum: Option<usize>,
 }
 
 impl World {
@@ -282,7 +289,10 @@ impl World {
             admission: Digest([2; 32]),
             resolver: Digest([3; 32]),
         };
-        let genesis = Genesis::new("spore-sim", nodes, params, modules);
+        let clients = SimClients::new(&mut root.fork(5));
+        let mut genesis = Genesis::new("spore-sim", nodes, params, modules);
+        genesis.authority = clients.authority();
+        let chain = genesis.digest();
         let genesis_state = ReplicatedState::from_genesis_unverified(&genesis);
         let mut members: Vec<NodeId> = keys.iter().map(Keypair::id).collect();
         members.sort();
@@ -317,7 +327,7 @@ impl World {
             for _ in 0..copies {
                 let endpoint = instances.len();
                 routes.entry(key.id()).or_default().push(endpoint);
-                let node = new_node(&config, key, genesis_state.clone(), s.broken_quorum);
+                let node = new_node(&config, key, genesis_state.clone(), s);
                 let actor = match behaviour {
                     None => Actor::Honest(Box::new(node)),
                     Some(b) => Actor::Byzantine(byzantine::actor(b, node)),
@@ -352,18 +362,25 @@ impl World {
             ..RunRecord::default()
         };
         let mut client_rng = root.fork(3);
-        let ops = workload::build(s.workload, s.operations, &members, &mut client_rng);
+        let ops: Vec<SignedOperation> =
+            workload::build(s.workload, s.operations, &members, &mut client_rng)
+                .into_iter()
+                .map(|op| clients.sign(op, chain))
+                .collect();
         for op in &ops {
-            let d = op.digest();
+            let d = op.id();
             record.submitted.insert(d);
-            record.required.insert(d);
+            // The host refuses some workload operations before ordering (see workload.rs):
+            // only those it takes must be decided.
+            if genesis_state.authorize(op).is_ok() {
+                record.required.insert(d);
+            }
         }
         let mut world = World {
             scenario: s.clone(),
             now: 0,
             end: gst + s.liveness_window,
             config,
-            genesis_state,
             instances,
             routes,
             members,
@@ -374,10 +391,13 @@ impl World {
             trace: Trace::new(),
             record,
             workload: ops,
+            clients,
+            reference: genesis_state.clone(),
+            reference_pending: BTreeMap::new(),
+            genesis_state,
             traffic: 0,
             events: 0,
             done: false,
-            broken_quorum: s.broken_quorum,
         };
         world.schedule_clients(gst);
         world.schedule_crash(&mut root.fork(4), gst);
@@ -481,7 +501,7 @@ impl World {
             Event::Restart { to } => self.restart(to),
             Event::ClientRetry => {
                 for op in self.workload.clone() {
-                    if !self.decided_anywhere(&op.digest()) {
+                    if !self.decided_anywhere(&op.id()) {
                         for to in 0..self.instances.len() {
                             self.queue
                                 .push(self.now, Event::Submit { to, op: op.clone() });
@@ -502,7 +522,8 @@ impl World {
             targets: vec![],
             plan: format!("sim-traffic-{}", self.traffic),
         });
-        self.record.submitted.insert(op.digest());
+        let op = self.clients.sign(op, self.genesis_state.genesis_digest());
+        self.record.submitted.insert(op.id());
         let honest: Vec<Endpoint> = (0..self.instances.len())
             .filter(|e| {
                 self.instances[*e].behaviour.is_none()
@@ -533,7 +554,7 @@ impl World {
             &self.config,
             &inst.key,
             self.genesis_state.clone(),
-            self.broken_quorum,
+            &self.scenario,
         );
         node.restore_log(inst.decided.iter().cloned());
         let mut effects = node.handle(Input::Tick { now: self.now });
@@ -687,7 +708,7 @@ impl World {
         }
         slots.insert(slot, value);
         for (op, decision) in entry.batch().iter().zip(entry.decisions()) {
-            let d = op.digest();
+            let d = op.id();
             self.record
                 .op_slots
                 .entry(id)
@@ -721,7 +742,55 @@ impl World {
                 .or_default()
                 .insert(*node, penalty.to_string());
         }
+        self.check_governance(slot, entry);
         self.done = self.finished();
+    }
+
+    /// Apply honest decisions to the reference state in slot order, checking before each
+    /// slot that every operation it orders passes the host's authorisation against the
+    /// state it was ordered in, and after it that no honest member lost trust or
+    /// membership to governance (the sim's governor never cuts an honest member's trust;
+    /// misbehaviour proofs against honest members are checked by `HonestSlashed`).
+    fn check_governance(&mut self, slot: Slot, entry: &DecidedEntry) {
+        if slot < self.reference.next_slot() {
+            return;
+        }
+        self.reference_pending
+            .entry(slot)
+            .or_insert_with(|| entry.clone());
+        while let Some(entry) = self.reference_pending.remove(&self.reference.next_slot()) {
+            for op in entry.batch() {
+                if let Err(e) = self.reference.authorize(op) {
+                    self.record.found.push(Violation::Unauthorized {
+                        slot: entry.slot,
+                        op: op.id(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+            let changes = crate::consensus::ReplicaState::apply(&mut self.reference, &entry);
+            for change in changes {
+                let StateChange::Trust(TrustChange { node, cause, .. }) = &change else {
+                    continue;
+                };
+                let by_governance =
+                    matches!(cause, TrustCause::Exclusion(_) | TrustCause::Governance(_));
+                let cut = match &change {
+                    StateChange::Trust(c) => {
+                        c.delta() < 0
+                            || matches!(c.status, Some(crate::trust::StatusChange::Excluded(_)))
+                    }
+                    _ => false,
+                };
+                if by_governance && cut && self.record.honest.contains(node) {
+                    self.record.found.push(Violation::HonestRemoved {
+                        victim: *node,
+                        slot: entry.slot,
+                        change: change.to_string(),
+                    });
+                }
+            }
+        }
     }
 
     /// Whether every honest node has every workload operation and every detected offender
@@ -828,29 +897,28 @@ impl World {
     }
 }
 
-/// A fresh honest machine, with the deliberately broken quorum rule if asked for.
-fn new_node(
-    config: &Config,
-    key: &Keypair,
-    state: ReplicatedState,
-    broken_quorum: Option<usize>,
-) -> SimNode {
+/// A fresh honest machine, with the deliberately broken rules the scenario asks for.
+fn new_node(config: &Config, key: &Keypair, state: ReplicatedState, s: &Scenario) -> SimNode {
     let node = Node::new(config.clone(), key.clone(), state);
-    match broken_quorum {
-        Some(k) => with_broken_quorum(node, k),
-        None => node,
-    }
+    broken_rules(node, s)
 }
 
 #[cfg(any(test, feature = "broken-quorum"))]
-fn with_broken_quorum(node: SimNode, k: usize) -> SimNode {
-    node.with_broken_quorum(k)
+fn broken_rules(node: SimNode, s: &Scenario) -> SimNode {
+    let node = match s.broken_quorum {
+        Some(k) => node.with_broken_quorum(k),
+        None => node,
+    };
+    if s.unauthorized {
+        node.without_authorization()
+    } else {
+        node
+    }
 }
 
-/// Without the `broken-quorum` feature the switch does not exist, and
-/// [`Scenario::validate`] refuses scenarios that ask for it, so this is never reached with
-/// `Some`.
+/// Without the `broken-quorum` feature the switches do not exist, and
+/// [`Scenario::validate`] refuses scenarios that ask for them.
 #[cfg(not(any(test, feature = "broken-quorum")))]
-fn with_broken_quorum(node: SimNode, _k: usize) -> SimNode {
+fn broken_rules(node: SimNode, _s: &Scenario) -> SimNode {
     node
 }

@@ -49,6 +49,9 @@ pub struct Scenario {
     pub liveness_window: Time,
     /// DELIBERATELY UNSAFE (simulator self-check): any `k` eligible signers form a quorum.
     pub broken_quorum: Option<usize>,
+    /// DELIBERATELY UNSAFE (simulator self-check): honest nodes order operations without
+    /// the host's authorisation check (signatures, roles, sponsors, proofs, budgets).
+    pub unauthorized: bool,
 }
 
 impl Default for Scenario {
@@ -71,6 +74,7 @@ impl Default for Scenario {
             gst: 3_000,
             liveness_window: 120_000,
             broken_quorum: None,
+            unauthorized: false,
         }
     }
 }
@@ -97,8 +101,8 @@ impl Scenario {
             return Err("min_delay must not exceed max_delay".into());
         }
         #[cfg(not(any(test, feature = "broken-quorum")))]
-        if self.broken_quorum.is_some() {
-            return Err("the broken quorum rule needs the `broken-quorum` feature".into());
+        if self.broken_quorum.is_some() || self.unauthorized {
+            return Err("the broken rules need the `broken-quorum` feature".into());
         }
         if self.behaviour == Behaviour::Twins && self.byzantine == 0 {
             return Err("twins needs at least one Byzantine identity".into());

@@ -8,16 +8,20 @@
 //! index, so no two operations of a run share a digest.
 //!
 //! The payloads are chosen so that decided operations never disturb the scenario itself:
-//! trust modifications only grant small gains, and exclusions, admissions and quorum
-//! changes are ones the validator rejects (unknown node, too few sponsors, a quorum
-//! violation) — their rejection is decided and logged like any other outcome.
+//! trust modifications only grant small gains, and exclusions are ones the validator
+//! rejects (unknown node) — their rejection is decided and logged like any other outcome.
+//! Admissions (a sponsorship that was never signed) and quorum changes (more high-trust
+//! voters than exist) are ones the host refuses before ordering: the runner signs every
+//! operation with an authorised key ([`super::clients`]) and requires only those that
+//! pass the host's check at genesis to be decided.
 
+use crate::crypto::Signature;
 use crate::ops::{
-    AdmissionCriteria, ComputeTask, ConfigType, DeploymentStrategy, ExclusionReason, ImpactLevel,
-    MaintenanceTask, MaintenanceType, NetworkConfigChange, NodeAdmission, NodeExclusion,
-    NodeIdentity, Operation, OptimizationType, Param, PerformanceMetric, PerformanceOptimization,
-    PriorityLevel, ResourceAllocation, ResourceRequirements, ResourceType, SecurityDomain,
-    SecurityPolicyUpdate, ServiceDeployment, SlotWindow, TrustModification, TrustReason,
+    ComputeTask, ConfigType, DeploymentStrategy, ExclusionReason, ImpactLevel, MaintenanceTask,
+    MaintenanceType, NetworkConfigChange, NodeAdmission, NodeExclusion, NodeIdentity, Operation,
+    OptimizationType, Param, PerformanceMetric, PerformanceOptimization, PriorityLevel,
+    ResourceAllocation, ResourceRequirements, ResourceType, SecurityDomain, SecurityPolicyUpdate,
+    ServiceDeployment, SlotWindow, Sponsorship, TrustModification, TrustReason,
 };
 use crate::sim::rng::SimRng;
 use crate::types::{Digest, Hierarchy, NodeId};
@@ -96,12 +100,10 @@ fn template(t: usize, i: usize, members: &[NodeId], rng: &mut SimRng) -> Operati
                 name: tag,
                 address: format!("10.0.{}.{}:7000", rng.below(256), rng.below(256)),
             },
-            criteria: AdmissionCriteria {
-                min_sponsors: 3,
-                min_sponsor_trust: 5_000,
-                required_sponsor_level: None,
-            },
-            sponsors: vec![member],
+            sponsors: vec![Sponsorship {
+                sponsor: member,
+                signature: Signature([0; 64]),
+            }],
         }),
         2 => Operation::NodeExclusion(NodeExclusion {
             target: stranger(i),

@@ -64,6 +64,7 @@ impl ReplicatedState {
         let elapsed = epoch - self.epoch;
         self.epoch_start = self.epoch_start.saturating_add(elapsed.saturating_mul(len));
         self.epoch = epoch;
+        self.budget = super::EpochBudget::default();
         changes.push(StateChange::EpochStarted {
             epoch,
             first_slot: self.epoch_start,
@@ -104,6 +105,13 @@ impl ReplicatedState {
             kind: op.kind_name().to_string(),
             reason: reason.to_string(),
         };
+        // The host's rules hold whatever the validator module said, and hold for the batch
+        // as applied: an earlier operation of the same slot may have spent the budget,
+        // used the proof or removed a sponsor.
+        if let Err(e) = self.check_effect(op) {
+            changes.push(ignored(&e.to_string()));
+            return;
+        }
         let tp = self.params.trust.clone();
         match op {
             Operation::NetworkConfigChange(c) => {
@@ -128,8 +136,13 @@ impl ReplicatedState {
             Operation::TrustModification(t) => {
                 if !self.members.contains_key(&t.target) {
                     changes.push(ignored("unknown node"));
-                } else if let Some(c) = self.ledger.modify(&t.target, t.delta_bps, t.reason, &tp) {
-                    changes.push(StateChange::Trust(c));
+                } else {
+                    if self.removes(t) {
+                        self.budget.removals = self.budget.removals.saturating_add(1);
+                    }
+                    if let Some(c) = self.ledger.modify(&t.target, t.delta_bps, t.reason, &tp) {
+                        changes.push(StateChange::Trust(c));
+                    }
                 }
             }
             Operation::NodeAdmission(a) => {
@@ -152,7 +165,9 @@ impl ReplicatedState {
                             name: c.name,
                             address: c.address,
                             joined: slot,
+                            founder: false,
                         });
+                        self.budget.admissions = self.budget.admissions.saturating_add(1);
                         changes.push(StateChange::MemberAdmitted { id, level: c.level });
                         changes.extend(self.ledger.admit(id, c.level, &tp).map(StateChange::Trust));
                     }
@@ -167,13 +182,23 @@ impl ReplicatedState {
                     | ExclusionReason::Unresponsive
                     | ExclusionReason::GovernanceDecision => ExclusionCause::Governance,
                 };
-                let last = self.is_eligible(&x.target) && self.eligible().len() <= 1;
+                let eligible = self.is_eligible(&x.target);
+                let last = eligible && self.eligible().len() <= 1;
                 if !self.members.contains_key(&x.target) {
                     changes.push(ignored("unknown node"));
                 } else if last {
                     changes.push(ignored("would leave no eligible member"));
-                } else if let Some(c) = self.ledger.exclude(&x.target, cause, &tp) {
-                    changes.push(StateChange::Trust(c));
+                } else {
+                    if super::is_provable(x.reason) {
+                        if let Ok(key) = self.check_proof(x) {
+                            self.proofs.insert((key.0, key.1, key.2.to_string()));
+                        }
+                    } else if eligible {
+                        self.budget.removals = self.budget.removals.saturating_add(1);
+                    }
+                    if let Some(c) = self.ledger.exclude(&x.target, cause, &tp) {
+                        changes.push(StateChange::Trust(c));
+                    }
                 }
             }
             Operation::SecurityPolicyUpdate(u) => {

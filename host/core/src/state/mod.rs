@@ -24,10 +24,18 @@
 //! - `snapshot.rs`: the module-facing [`Snapshot`].
 
 mod apply;
+mod authority;
+mod authorize;
 mod change;
+pub(crate) mod liveness;
 mod params;
 mod snapshot;
 
+pub use authority::{
+    Actor, Authority, AuthorityError, AuthorizedKey, MAX_AUTHORIZED_KEYS, Permission, Policy,
+    is_provable,
+};
+pub use authorize::{AuthError, EpochBudget, MembershipRules};
 pub use change::StateChange;
 pub use params::{MAX_CUSTOM_PARAMS, MAX_KEY_LEN, Params, TimingParams};
 pub use snapshot::{Snapshot, SnapshotMember};
@@ -78,6 +86,8 @@ pub struct MemberInfo {
     pub address: String,
     /// Slot whose decision admitted it (0 for founders).
     pub joined: Slot,
+    /// Whether it is a founding member (named by the genesis).
+    pub founder: bool,
 }
 
 /// The active policy of a role or domain and the one before it (for rollback).
@@ -120,6 +130,13 @@ pub struct ReplicatedState {
     decided: BTreeMap<String, u64>,
     /// Hash chain over every applied (slot, operation digest, outcome digest).
     history: Digest,
+    /// Client and operator keys and the submission policy.
+    authority: Authority,
+    /// Every misbehaviour already punished, by (offender, slot, kind): a proof is
+    /// applied at most once in the whole history.
+    proofs: std::collections::BTreeSet<(NodeId, Slot, String)>,
+    /// Governance reconfiguration spent in the current epoch.
+    budget: EpochBudget,
 }
 
 impl ReplicatedState {
@@ -144,6 +161,7 @@ impl ReplicatedState {
                     name: n.name.clone(),
                     address: n.address.clone(),
                     joined: 0,
+                    founder: true,
                 },
             );
         }
@@ -172,7 +190,38 @@ impl ReplicatedState {
             services: BTreeMap::new(),
             decided: BTreeMap::new(),
             history: digest,
+            authority: genesis.authority.clone(),
+            proofs: std::collections::BTreeSet::new(),
+            budget: EpochBudget::default(),
         }
+    }
+
+    /// The authorised keys and the submission policy.
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// Governance reconfiguration spent in the current epoch.
+    pub fn budget(&self) -> EpochBudget {
+        self.budget
+    }
+
+    /// Whether the misbehaviour `key` (offender, slot, kind) was punished already.
+    pub fn proof_applied(&self, key: &(NodeId, Slot, &'static str)) -> bool {
+        self.proofs.contains(&(key.0, key.1, key.2.to_string()))
+    }
+
+    /// Record a punished misbehaviour (see [`Self::proof_applied`]).
+    pub(crate) fn record_proof(&mut self, key: (NodeId, Slot, &'static str)) {
+        self.proofs.insert((key.0, key.1, key.2.to_string()));
+    }
+
+    /// Whether `id` is established: a founder, or admitted in an earlier epoch. Only
+    /// established members make up the established quorum a newcomer cannot replace.
+    pub fn is_established(&self, id: &NodeId) -> bool {
+        self.members
+            .get(id)
+            .is_some_and(|m| m.founder || m.joined < self.epoch_start)
     }
 
     /// The cluster's chain id.
@@ -315,11 +364,18 @@ impl ReplicatedState {
     /// primary if there is none); Low: the light rule over the latent layer.
     pub fn quorum_rule(&self, mechanism: Mechanism, view: View) -> Option<QuorumRule> {
         match mechanism {
-            Mechanism::FullBft => Some(QuorumRule::full_bft(
-                &self.eligible(),
-                &self.params.trust,
-                &self.params.quorum,
-            )),
+            Mechanism::FullBft => {
+                let eligible = self.eligible();
+                let established: Vec<NodeId> = eligible
+                    .iter()
+                    .map(|(id, _)| *id)
+                    .filter(|id| self.is_established(id))
+                    .collect();
+                Some(
+                    QuorumRule::full_bft(&eligible, &self.params.trust, &self.params.quorum)
+                        .with_established(&established),
+                )
+            }
             Mechanism::Authority(AuthorityLevel::High) => {
                 self.primary(view).map(QuorumRule::single)
             }

@@ -2,6 +2,7 @@
 //! epoch boundaries, rotation, quorum rules, snapshots and digests.
 
 use super::*;
+use crate::crypto::Keypair;
 use crate::genesis::tests::signed;
 use crate::ops::*;
 use crate::quorum::QuorumKind;
@@ -22,20 +23,49 @@ fn accepted() -> Outcome {
     Outcome::Accepted(vec![1])
 }
 
-fn admission(id: NodeId, level: Hierarchy) -> Operation {
+/// A valid newcomer key (the host checks that a candidate is an ed25519 key).
+fn newcomer_id() -> NodeId {
+    Keypair::from_seed([42; 32]).id()
+}
+
+/// An admission of `id` sponsored (signed) by the first two founders of the test genesis
+/// (trust 8000 and 7000: both qualify under the default rules).
+fn admission(s: &ReplicatedState, id: NodeId, level: Hierarchy) -> Operation {
+    let candidate = NodeIdentity {
+        id,
+        level,
+        name: "new".into(),
+        address: "10.0.0.1:7000".into(),
+    };
+    let sponsors = crate::genesis::tests::keys(2)
+        .iter()
+        .map(|k| Sponsorship::sign(&s.genesis_digest(), &candidate, k))
+        .collect();
     Operation::NodeAdmission(NodeAdmission {
-        candidate: NodeIdentity {
-            id,
-            level,
-            name: "new".into(),
-            address: "10.0.0.1:7000".into(),
-        },
-        criteria: AdmissionCriteria {
-            min_sponsors: 1,
-            min_sponsor_trust: 5_000,
-            required_sponsor_level: None,
-        },
-        sponsors: vec![],
+        candidate,
+        sponsors,
+    })
+}
+
+/// A real equivocation proof against founder `i` of the test genesis (seed `i + 1`) in
+/// `slot`, as an exclusion's evidence.
+fn equivocation_evidence(i: u8, slot: Slot) -> Result<Evidence, Box<dyn std::error::Error>> {
+    use crate::consensus::{Accept, Message, Misbehaviour};
+    let key = Keypair::from_seed([i + 1; 32]);
+    let vote = |v: u8| {
+        Message::Accept(crate::crypto::Signed::new(
+            Accept {
+                slot,
+                view: 0,
+                value: Digest([v; 32]),
+            },
+            &key,
+        ))
+    };
+    let proof = Misbehaviour::conflicting(&vote(1), &vote(2)).ok_or("no conflict")?;
+    Ok(Evidence {
+        kind: EvidenceKind::ConflictingVotes,
+        payload: proof.encode(),
     })
 }
 
@@ -113,11 +143,11 @@ fn unsigned_genesis_is_refused() {
 #[test]
 fn admission_adds_a_newcomer_below_critical_from_the_next_slot() -> TestResult {
     let (mut s, _) = state(4)?;
-    let newcomer = NodeId([42; 32]);
+    let newcomer = newcomer_id();
     let before = s.snapshot(0);
     let changes = s.apply_slot(
         0,
-        &[(admission(newcomer, Hierarchy::Hyphae), accepted())],
+        &[(admission(&s, newcomer, Hierarchy::Hyphae), accepted())],
         None,
     )?;
     assert!(changes.contains(&StateChange::MemberAdmitted {
@@ -141,7 +171,7 @@ fn admission_adds_a_newcomer_below_critical_from_the_next_slot() -> TestResult {
     // Admitting again is ignored.
     let changes = s.apply_slot(
         1,
-        &[(admission(newcomer, Hierarchy::Hyphae), accepted())],
+        &[(admission(&s, newcomer, Hierarchy::Hyphae), accepted())],
         None,
     )?;
     assert!(matches!(changes.as_slice(), [StateChange::Ignored { .. }]));
@@ -159,11 +189,8 @@ fn membership_limit_is_respected() -> TestResult {
         )],
         None,
     )?;
-    let changes = s.apply_slot(
-        1,
-        &[(admission(NodeId([42; 32]), Hierarchy::Hyphae), accepted())],
-        None,
-    )?;
+    let op = admission(&s, newcomer_id(), Hierarchy::Hyphae);
+    let changes = s.apply_slot(1, &[(op, accepted())], None)?;
     assert!(
         matches!(changes.as_slice(), [StateChange::Ignored { reason, .. }] if reason.contains("max-members"))
     );
@@ -176,11 +203,11 @@ fn exclusion_removes_from_rotation_and_shrinks_the_quorum() -> TestResult {
     let (mut s, ids) = state(5)?;
     let full = s.quorum_rule(Mechanism::FullBft, 0).ok_or("no rule")?;
     assert_eq!(full.min_count(), 4);
-    let changes = s.apply_slot(
-        0,
-        &[(exclusion(ids[4], ExclusionReason::Equivocation), accepted())],
-        None,
-    )?;
+    let mut proven = exclusion(ids[4], ExclusionReason::Equivocation);
+    if let Operation::NodeExclusion(x) = &mut proven {
+        x.evidence.push(equivocation_evidence(4, 0)?);
+    }
+    let changes = s.apply_slot(0, &[(proven, accepted())], None)?;
     assert!(matches!(
         changes.as_slice(),
         [StateChange::Trust(c)] if c.status == Some(StatusChange::Excluded(ExclusionCause::Misbehaviour)) && c.after == 0
@@ -378,7 +405,7 @@ fn module_swaps_record_the_previous_module_and_roll_back() -> TestResult {
 #[test]
 fn rejected_and_failed_outcomes_change_only_the_history() -> TestResult {
     let (mut s, _) = state(4)?;
-    let op = admission(NodeId([42; 32]), Hierarchy::Hyphae);
+    let op = admission(&s, newcomer_id(), Hierarchy::Hyphae);
     let rejected = Outcome::Rejected {
         code: RejectionCode::InsufficientSponsors,
         reason: "no".into(),
@@ -582,12 +609,9 @@ fn same_decisions_same_digest_and_state_survives_encoding() -> TestResult {
 #[test]
 fn a_flawless_newcomer_needs_four_epochs_to_become_high_trust() -> TestResult {
     let (mut s, ids) = state(4)?;
-    let newcomer = NodeId([42; 32]);
-    s.apply_slot(
-        0,
-        &[(admission(newcomer, Hierarchy::Hyphae), accepted())],
-        None,
-    )?;
+    let newcomer = newcomer_id();
+    let op = admission(&s, newcomer, Hierarchy::Hyphae);
+    s.apply_slot(0, &[(op, accepted())], None)?;
     let mut first_high = None;
     for slot in 1..500 {
         let mut participants: Vec<_> = ids.iter().map(|id| (*id, Participation::Agreed)).collect();

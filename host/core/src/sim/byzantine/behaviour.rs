@@ -28,14 +28,24 @@ pub enum Behaviour {
     ConflictingProposer,
     /// Runs two copies of itself with the same key (after the Twins paper).
     Twins,
+    /// Submits (and as primary proposes) exclusions of honest peers with forged evidence.
+    ForgedExclusion,
+    /// Submits admissions of made-up keys with missing or forged sponsorships.
+    SybilFlood,
+    /// Submits governance operations it holds no role for.
+    AnonymousGovernor,
+    /// Equivocates once, then replays the proof to get the act punished again.
+    EvidenceReplayer,
+    /// Re-submits and re-proposes operations that were already decided.
+    OpReplayer,
     /// Each faulty node picks one of the behaviours above by seed.
     #[default]
     Mixed,
 }
 
 impl Behaviour {
-    /// Every concrete faulty behaviour (not `Honest`, not `Mixed`).
-    pub const FAULTY: [Behaviour; 9] = [
+    /// Every concrete faulty behaviour (not `Honest`, not `Mixed`): the fourteen above.
+    pub const FAULTY: [Behaviour; 14] = [
         Behaviour::Silent,
         Behaviour::WrongResult,
         Behaviour::Equivocator,
@@ -45,6 +55,11 @@ impl Behaviour {
         Behaviour::Forger,
         Behaviour::ConflictingProposer,
         Behaviour::Twins,
+        Behaviour::ForgedExclusion,
+        Behaviour::SybilFlood,
+        Behaviour::AnonymousGovernor,
+        Behaviour::EvidenceReplayer,
+        Behaviour::OpReplayer,
     ];
 
     /// The command-line name.
@@ -60,6 +75,11 @@ impl Behaviour {
             Behaviour::Forger => "forger",
             Behaviour::ConflictingProposer => "conflicting-proposer",
             Behaviour::Twins => "twins",
+            Behaviour::ForgedExclusion => "forged-exclusion",
+            Behaviour::SybilFlood => "sybil-flood",
+            Behaviour::AnonymousGovernor => "anonymous-governor",
+            Behaviour::EvidenceReplayer => "evidence-replayer",
+            Behaviour::OpReplayer => "op-replayer",
             Behaviour::Mixed => "mixed",
         }
     }
@@ -117,6 +137,10 @@ mod tests {
             assert_eq!(b.name().parse::<Behaviour>(), Ok(b));
         }
         assert_eq!("bad_reveal".parse::<Behaviour>(), Ok(Behaviour::BadReveal));
+        assert_eq!(
+            "Sybil_Flood".parse::<Behaviour>(),
+            Ok(Behaviour::SybilFlood)
+        );
         assert!("sneaky".parse::<Behaviour>().is_err());
     }
 
@@ -124,7 +148,7 @@ mod tests {
     fn mixed_picks_every_faulty_behaviour_eventually() {
         let mut rng = SimRng::new(11);
         let mut seen = std::collections::BTreeSet::new();
-        for _ in 0..500 {
+        for _ in 0..2_000 {
             let b = Behaviour::Mixed.pick(&mut rng);
             assert!(Behaviour::FAULTY.contains(&b));
             seen.insert(b);

@@ -8,8 +8,7 @@
 use super::tamper::{send_each, sign, split};
 use super::{Adversary, Ctx, SimNode};
 use crate::consensus::{Effect, Input, Message, Proposal};
-use crate::crypto::Canonical;
-use crate::ops::Operation;
+use crate::ops::SignedOperation;
 use crate::types::Digest;
 
 /// Most client operations remembered as material for alternative batches.
@@ -18,8 +17,8 @@ const KNOWN: usize = 256;
 /// Wraps the honest machine and splits its proposals.
 pub struct ConflictingProposer {
     node: SimNode,
-    /// Client operations seen (submitted or gossiped), oldest first.
-    known: Vec<Operation>,
+    /// Client operations seen (submitted or gossiped) with their ids, oldest first.
+    known: Vec<(Digest, SignedOperation)>,
 }
 
 impl ConflictingProposer {
@@ -31,22 +30,26 @@ impl ConflictingProposer {
         }
     }
 
-    fn learn(&mut self, op: &Operation) {
-        if self.known.len() < KNOWN && !self.known.contains(op) {
-            self.known.push(op.clone());
+    fn learn(&mut self, op: &SignedOperation) {
+        if self.known.len() >= KNOWN {
+            return;
+        }
+        let id = op.id();
+        if !self.known.iter().any(|(k, _)| *k == id) {
+            self.known.push((id, op.clone()));
         }
     }
 
     /// A different batch of client operations of the same mechanism as `p`'s, if any.
-    fn alternative(&self, p: &Proposal) -> Option<Vec<Operation>> {
+    fn alternative(&self, p: &Proposal) -> Option<Vec<SignedOperation>> {
         let mechanism = p.batch.first()?.mechanism();
-        let taken: Vec<Digest> = p.batch.iter().map(Canonical::digest).collect();
-        let mut alt: Vec<Operation> = self
+        let taken: Vec<Digest> = p.batch.iter().map(SignedOperation::id).collect();
+        let mut alt: Vec<SignedOperation> = self
             .known
             .iter()
-            .filter(|o| o.mechanism() == mechanism && !taken.contains(&o.digest()))
+            .filter(|(id, o)| o.mechanism() == mechanism && !taken.contains(id))
             .take(p.batch.len())
-            .cloned()
+            .map(|(_, o)| o.clone())
             .collect();
         if alt.is_empty() && p.batch.len() > 1 {
             alt = p.batch.iter().rev().cloned().collect();

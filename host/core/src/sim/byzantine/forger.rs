@@ -74,13 +74,11 @@ impl Adversary for Forger {
                     msg: forged.clone(),
                 });
                 if let Some(framed) = impersonate(&vote, victim) {
-                    let proof = Misbehaviour::ConflictingVotes {
-                        first: Box::new(framed),
-                        second: Box::new(forged),
-                    };
-                    out.push(Effect::Broadcast {
-                        msg: Message::Evidence(Box::new(proof)),
-                    });
+                    if let Some(proof) = Misbehaviour::conflicting(&framed, &forged) {
+                        out.push(Effect::Broadcast {
+                            msg: Message::Evidence(Box::new(proof)),
+                        });
+                    }
                 }
             }
             if let Some(bad) = other.as_ref().and_then(corrupt) {

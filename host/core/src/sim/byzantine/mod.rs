@@ -4,26 +4,37 @@
 //! A Byzantine actor implements [`Adversary`]: it receives the same inputs as an honest
 //! node and returns effects for the driver to execute. Most actors wrap the real honest
 //! state machine ([`SimNode`]) and tamper with what it sends, signing with their own key —
-//! except the forger, which signs with a key that is not the claimed signer's. The driver
+//! except the forger, which signs with a key that is not the claimed signer's, and the
+//! operation forgers (see [`inject`]), which may also sign with fresh keys drawn from
+//! their seeded randomness (never with another member's key). The driver
 //! authenticates transport senders (as mutual TLS does), so an actor can lie in what it
 //! signs and sends, never in who it is on the wire.
 //!
 //! # Layout
 //! - [`behaviour`]: the catalogue of behaviours; [`mixed`]: the `mixed` rule by seed.
 //! - [`tamper`]: helpers shared by the actors (re-signing, splitting peers).
+//! - [`inject`]: helpers shared by the actors that forge operations (signing them,
+//!   gossiping them, replacing the primary's proposal with a forged batch).
 //! - one file per behaviour: [`silent`], [`wrong_result`], [`equivocator`],
 //!   [`bad_reveal`], [`copycat`], [`replayer`], [`forger`], [`conflicting_proposer`],
-//!   [`twins`].
+//!   [`twins`], [`forged_exclusion`], [`sybil_flood`], [`anonymous_governor`],
+//!   [`evidence_replayer`], [`op_replayer`].
 
+pub mod anonymous_governor;
 pub mod bad_reveal;
 pub mod behaviour;
 pub mod conflicting_proposer;
 pub mod copycat;
 pub mod equivocator;
+pub mod evidence_replayer;
+pub mod forged_exclusion;
 pub mod forger;
+pub mod inject;
 pub mod mixed;
+pub mod op_replayer;
 pub mod replayer;
 pub mod silent;
+pub mod sybil_flood;
 pub mod tamper;
 pub mod twins;
 pub mod wrong_result;
@@ -81,6 +92,11 @@ pub fn actor(behaviour: Behaviour, node: SimNode) -> Box<dyn Adversary> {
         Behaviour::ConflictingProposer => {
             Box::new(conflicting_proposer::ConflictingProposer::new(node))
         }
+        Behaviour::ForgedExclusion => Box::new(forged_exclusion::ForgedExclusion::new(node)),
+        Behaviour::SybilFlood => Box::new(sybil_flood::SybilFlood::new(node)),
+        Behaviour::AnonymousGovernor => Box::new(anonymous_governor::AnonymousGovernor::new(node)),
+        Behaviour::EvidenceReplayer => Box::new(evidence_replayer::EvidenceReplayer::new(node)),
+        Behaviour::OpReplayer => Box::new(op_replayer::OpReplayer::new(node)),
         Behaviour::Twins | Behaviour::Honest | Behaviour::Mixed => Box::new(twins::Twin::new(node)),
     }
 }

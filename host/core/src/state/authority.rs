@@ -1,0 +1,353 @@
+//! Who may submit what: client and operator keys with roles, and the policy that names
+//! the roles allowed to submit each kind of operation (replicated state).
+//!
+//! # Design
+//! The genesis names [`AuthorizedKey`]s, each with roles drawn from [`Actor::Governor`],
+//! [`Actor::Operator`] and [`Actor::Client`]; [`Actor::Member`] is not granted to a key but
+//! held by every eligible member's node key, acting for itself. The [`Policy`] maps every
+//! [`Permission`] (an operation kind, the provable exclusion, or a module upload) to the
+//! actors allowed. A submitter is authorised when one of its actors is in the set.
+//!
+//! Both the keys and the policy are part of the genesis, signed by every founder, and so
+//! of the replicated state: every node checks a submission against the same rules, from
+//! signatures alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ops::{ExclusionReason, Operation};
+use crate::types::NodeId;
+
+/// Most authorised keys a cluster may name.
+pub const MAX_AUTHORIZED_KEYS: usize = 256;
+
+/// A role in the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Actor {
+    /// Changes who counts and how much: trust, membership, parameters, modules.
+    Governor,
+    /// Runs the cluster: admissions (with sponsors), authority operations, module uploads.
+    Operator,
+    /// Submits compute tasks.
+    Client,
+    /// An eligible member's own node key (not grantable to a key).
+    Member,
+}
+
+impl Actor {
+    /// The lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Actor::Governor => "governor",
+            Actor::Operator => "operator",
+            Actor::Client => "client",
+            Actor::Member => "member",
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What the policy grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Permission {
+    /// `network-config-change`.
+    NetworkConfigChange,
+    /// `trust-modification`.
+    TrustModification,
+    /// `node-admission` (its sponsors must sign besides).
+    NodeAdmission,
+    /// `node-exclusion` for a governance reason (low trust, unresponsive, decision).
+    NodeExclusion,
+    /// `node-exclusion` for a provable reason, carrying a proof the host verifies.
+    ProvenExclusion,
+    /// `security-policy-update`.
+    SecurityPolicyUpdate,
+    /// `service-deployment`.
+    ServiceDeployment,
+    /// `resource-allocation`.
+    ResourceAllocation,
+    /// `maintenance-task`.
+    MaintenanceTask,
+    /// `performance-optimization`.
+    PerformanceOptimization,
+    /// `compute`.
+    Compute,
+    /// Uploading a module blob to a node.
+    ModuleUpload,
+}
+
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Permission; 12] = [
+        Permission::NetworkConfigChange,
+        Permission::TrustModification,
+        Permission::NodeAdmission,
+        Permission::NodeExclusion,
+        Permission::ProvenExclusion,
+        Permission::SecurityPolicyUpdate,
+        Permission::ServiceDeployment,
+        Permission::ResourceAllocation,
+        Permission::MaintenanceTask,
+        Permission::PerformanceOptimization,
+        Permission::Compute,
+        Permission::ModuleUpload,
+    ];
+
+    /// The permission an operation needs.
+    pub fn of(op: &Operation) -> Permission {
+        match op {
+            Operation::NetworkConfigChange(_) => Permission::NetworkConfigChange,
+            Operation::TrustModification(_) => Permission::TrustModification,
+            Operation::NodeAdmission(_) => Permission::NodeAdmission,
+            Operation::NodeExclusion(x) if is_provable(x.reason) => Permission::ProvenExclusion,
+            Operation::NodeExclusion(_) => Permission::NodeExclusion,
+            Operation::SecurityPolicyUpdate(_) => Permission::SecurityPolicyUpdate,
+            Operation::ServiceDeployment(_) => Permission::ServiceDeployment,
+            Operation::ResourceAllocation(_) => Permission::ResourceAllocation,
+            Operation::MaintenanceTask(_) => Permission::MaintenanceTask,
+            Operation::PerformanceOptimization(_) => Permission::PerformanceOptimization,
+            Operation::Compute(_) => Permission::Compute,
+        }
+    }
+
+    /// The least powerful grantable role the default policy gives this permission to
+    /// (client, then operator, then governor): the key a tool signs with by default.
+    pub fn default_role(self) -> Actor {
+        let allowed = Policy::default().allowed(self);
+        [Actor::Client, Actor::Operator, Actor::Governor]
+            .into_iter()
+            .find(|a| allowed.contains(a))
+            .unwrap_or(Actor::Governor)
+    }
+
+    /// The kebab-case name (as in genesis files).
+    pub fn name(self) -> &'static str {
+        match self {
+            Permission::NetworkConfigChange => "network-config-change",
+            Permission::TrustModification => "trust-modification",
+            Permission::NodeAdmission => "node-admission",
+            Permission::NodeExclusion => "node-exclusion",
+            Permission::ProvenExclusion => "proven-exclusion",
+            Permission::SecurityPolicyUpdate => "security-policy-update",
+            Permission::ServiceDeployment => "service-deployment",
+            Permission::ResourceAllocation => "resource-allocation",
+            Permission::MaintenanceTask => "maintenance-task",
+            Permission::PerformanceOptimization => "performance-optimization",
+            Permission::Compute => "compute",
+            Permission::ModuleUpload => "module-upload",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Whether an exclusion reason is provable from signatures (and so needs a proof).
+pub fn is_provable(reason: ExclusionReason) -> bool {
+    matches!(
+        reason,
+        ExclusionReason::Equivocation | ExclusionReason::InvalidReveal
+    )
+}
+
+/// A client or operator key named by the genesis.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizedKey {
+    /// The public key.
+    pub id: NodeId,
+    /// Who holds it (for logs and summaries).
+    pub name: String,
+    /// Its roles (never `member`).
+    pub roles: BTreeSet<Actor>,
+}
+
+/// Which actors may use each permission.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Policy(pub BTreeMap<Permission, BTreeSet<Actor>>);
+
+impl Default for Policy {
+    /// Governors change trust, membership, parameters and modules; operators admit (with
+    /// sponsors), run the authority operations and upload modules; clients compute; a
+    /// member may itself submit an exclusion that carries a verified proof.
+    fn default() -> Self {
+        use Actor::*;
+        let mut m = BTreeMap::new();
+        for p in Permission::ALL {
+            let actors: &[Actor] = match p {
+                Permission::NetworkConfigChange
+                | Permission::TrustModification
+                | Permission::NodeExclusion
+                | Permission::SecurityPolicyUpdate => &[Governor],
+                Permission::NodeAdmission
+                | Permission::ServiceDeployment
+                | Permission::ResourceAllocation
+                | Permission::MaintenanceTask
+                | Permission::PerformanceOptimization
+                | Permission::ModuleUpload => &[Governor, Operator],
+                Permission::ProvenExclusion => &[Governor, Operator, Member],
+                Permission::Compute => &[Governor, Operator, Client],
+            };
+            m.insert(p, actors.iter().copied().collect());
+        }
+        Policy(m)
+    }
+}
+
+impl Policy {
+    /// The actors allowed to use `p` (none if the policy does not name it).
+    pub fn allowed(&self, p: Permission) -> BTreeSet<Actor> {
+        self.0.get(&p).cloned().unwrap_or_default()
+    }
+}
+
+/// The authorised keys and the policy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authority {
+    /// Client and operator keys with their roles, ascending by id.
+    #[serde(default)]
+    pub keys: Vec<AuthorizedKey>,
+    /// Which actors may use which permission.
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+/// Why an authority section is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthorityError {
+    /// More keys than [`MAX_AUTHORIZED_KEYS`].
+    #[error("more than {MAX_AUTHORIZED_KEYS} authorised keys")]
+    TooManyKeys,
+    /// A key appears twice.
+    #[error("key {0} appears twice")]
+    DuplicateKey(NodeId),
+    /// A key is granted `member`, has no role, or has an empty or overlong name.
+    #[error(
+        "key {0}: roles must be governor, operator or client (at least one), name 1..=64 bytes"
+    )]
+    InvalidKey(NodeId),
+    /// A key is not a valid ed25519 public key.
+    #[error("key {0} is not a valid ed25519 public key")]
+    NotAKey(NodeId),
+}
+
+impl Authority {
+    /// Check the content: distinct valid keys with grantable roles.
+    pub fn validate(&self) -> Result<(), AuthorityError> {
+        if self.keys.len() > MAX_AUTHORIZED_KEYS {
+            return Err(AuthorityError::TooManyKeys);
+        }
+        let mut seen = BTreeSet::new();
+        for k in &self.keys {
+            if !seen.insert(k.id) {
+                return Err(AuthorityError::DuplicateKey(k.id));
+            }
+            if k.roles.is_empty()
+                || k.roles.contains(&Actor::Member)
+                || k.name.is_empty()
+                || k.name.len() > 64
+            {
+                return Err(AuthorityError::InvalidKey(k.id));
+            }
+            if ed25519_dalek::VerifyingKey::from_bytes(&k.id.0).is_err() {
+                return Err(AuthorityError::NotAKey(k.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// The named key, if any.
+    pub fn key(&self, id: &NodeId) -> Option<&AuthorizedKey> {
+        self.keys.iter().find(|k| k.id == *id)
+    }
+
+    /// The actors `id` acts as: its granted roles, plus `member` if `is_member`.
+    pub fn actors(&self, id: &NodeId, is_member: bool) -> BTreeSet<Actor> {
+        let mut out = self.key(id).map(|k| k.roles.clone()).unwrap_or_default();
+        if is_member {
+            out.insert(Actor::Member);
+        }
+        out
+    }
+
+    /// Whether `id` may use `p`; on refusal, the actors that would have been allowed.
+    pub fn check(
+        &self,
+        id: &NodeId,
+        is_member: bool,
+        p: Permission,
+    ) -> Result<(), BTreeSet<Actor>> {
+        let allowed = self.policy.allowed(p);
+        if self
+            .actors(id, is_member)
+            .iter()
+            .any(|a| allowed.contains(a))
+        {
+            Ok(())
+        } else {
+            Err(allowed)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Keypair;
+
+    #[test]
+    fn default_policy_names_every_permission_and_keeps_governance_to_governors() {
+        let p = Policy::default();
+        for perm in Permission::ALL {
+            assert!(!p.allowed(perm).is_empty(), "{perm}");
+        }
+        for perm in [
+            Permission::TrustModification,
+            Permission::NetworkConfigChange,
+            Permission::NodeExclusion,
+            Permission::SecurityPolicyUpdate,
+        ] {
+            assert_eq!(p.allowed(perm), BTreeSet::from([Actor::Governor]));
+        }
+    }
+
+    #[test]
+    fn actors_and_checks() {
+        let gov = Keypair::from_seed([1; 32]).id();
+        let anyone = Keypair::from_seed([2; 32]).id();
+        let a = Authority {
+            keys: vec![AuthorizedKey {
+                id: gov,
+                name: "gov".into(),
+                roles: BTreeSet::from([Actor::Governor]),
+            }],
+            policy: Policy::default(),
+        };
+        assert_eq!(a.validate(), Ok(()));
+        assert!(a.check(&gov, false, Permission::TrustModification).is_ok());
+        assert_eq!(
+            a.check(&anyone, false, Permission::TrustModification),
+            Err(BTreeSet::from([Actor::Governor]))
+        );
+        // A member acts for itself only where the policy names `member`.
+        assert!(a.check(&anyone, true, Permission::ProvenExclusion).is_ok());
+        assert!(a.check(&anyone, true, Permission::NodeExclusion).is_err());
+        let mut bad = a.clone();
+        bad.keys[0].roles.insert(Actor::Member);
+        assert_eq!(bad.validate(), Err(AuthorityError::InvalidKey(gov)));
+    }
+}
