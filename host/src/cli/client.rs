@@ -260,6 +260,56 @@ fn operation(a: &SubmitArgs, chain: &Digest) -> anyhow::Result<Operation> {
     bail!("give the operation with --file, --json, --example, --admit, --exclude or --trust-of")
 }
 
+/// Arguments of `spore sponsor`.
+#[derive(Debug, Args)]
+pub struct SponsorArgs {
+    /// The sponsoring member's node key file.
+    #[arg(long = "sponsor-key")]
+    sponsor_key: PathBuf,
+    /// The candidate's id (hex).
+    #[arg(long)]
+    candidate: NodeId,
+    /// The candidate's peer address, `host:port`.
+    #[arg(long)]
+    address: SocketAddr,
+    /// The candidate's name.
+    #[arg(long)]
+    name: String,
+    /// The hierarchy level the candidate asks for.
+    #[arg(long, default_value = "hyphae")]
+    level: Hierarchy,
+    /// The cluster's genesis digest (hex); without it, asked of the node named by
+    /// `--node`/`--config`.
+    #[arg(long)]
+    chain: Option<Digest>,
+    #[command(flatten)]
+    target: Target,
+}
+
+/// Run `spore sponsor`: the sponsorship covers the chain and the whole candidate
+/// identity, so it cannot be reused for another candidate, level, address or cluster.
+pub fn run_sponsor(a: SponsorArgs) -> anyhow::Result<ExitCode> {
+    let key = keyfile::read(&a.sponsor_key)?;
+    let chain = match a.chain {
+        Some(c) => c,
+        None => runtime()?.block_on(async {
+            let client = a.target.connect().await?;
+            let s = status(&client).await?;
+            client.close().await;
+            anyhow::Ok(s.genesis)
+        })?,
+    };
+    let candidate = spore_core::ops::NodeIdentity {
+        id: a.candidate,
+        level: a.level,
+        name: a.name,
+        address: a.address.to_string(),
+    };
+    let s = Sponsorship::sign(&chain, &candidate, &key);
+    println!("{}:{}", s.sponsor.to_hex(), hex::encode(s.signature.0));
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Describe a decision in one line.
 pub fn describe(d: &OpDecision) -> String {
     let what = match &d.decision {

@@ -1,9 +1,11 @@
-//! `spore genesis new|add-node|sign|verify|show`: build a genesis file step by step.
+//! `spore genesis new|add-node|add-key|sign|verify`: build a genesis file step by step.
 //!
 //! The file is JSON (the `Genesis` serde form). `new` fills the parameters with their
-//! defaults and the module hashes with the embedded default modules; `add-node` appends a
-//! founder; `sign` adds one founder's signature (signatures cover the content, so sign
-//! after the last `add-node`); `verify` exits non-zero unless every founder signed.
+//! defaults, the module hashes with the embedded default modules and the submission
+//! policy with the default one; `add-node` appends a founder; `add-key` names a client
+//! key with its roles (governor, operator, client: who may submit what); `sign` adds one
+//! founder's signature (signatures cover the content, keys and policy included, so sign
+//! after the last change); `verify` exits non-zero unless every founder signed.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,6 +14,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use spore_core::crypto::sha256;
 use spore_core::genesis::{Genesis, GenesisModules, GenesisNode, Params};
+use spore_core::state::{Actor, AuthorizedKey};
 use spore_core::types::{Hierarchy, NodeId, TrustBps};
 
 use crate::node::keyfile;
@@ -23,6 +26,10 @@ pub enum GenesisCommand {
     New(NewArgs),
     /// Add a founding node.
     AddNode(AddNodeArgs),
+    /// Name a client key (from `spore keygen`) with its roles: governor (trust,
+    /// membership, parameters, modules), operator (admissions, authority operations,
+    /// module uploads) or client (compute).
+    AddKey(AddKeyArgs),
     /// Sign the genesis with a founder's key file.
     Sign(SignArgs),
     /// Check the genesis and every founder's signature; exit 1 if any is bad or missing.
@@ -64,6 +71,34 @@ pub struct AddNodeArgs {
     /// Peer address (host:port) of the node.
     #[arg(long)]
     pub address: String,
+}
+
+/// Arguments of `genesis add-key`.
+#[derive(Debug, Args)]
+pub struct AddKeyArgs {
+    /// The genesis file.
+    #[arg(long, default_value = "genesis.json")]
+    pub file: PathBuf,
+    /// The key's id (hex public key, as printed by `spore keygen`).
+    #[arg(long)]
+    pub id: NodeId,
+    /// Who holds it (shown in logs and summaries).
+    #[arg(long)]
+    pub name: String,
+    /// A role: governor, operator or client (repeat for several).
+    #[arg(long = "role", required = true, value_parser = parse_role)]
+    pub roles: Vec<Actor>,
+}
+
+fn parse_role(s: &str) -> Result<Actor, String> {
+    match s {
+        "governor" => Ok(Actor::Governor),
+        "operator" => Ok(Actor::Operator),
+        "client" => Ok(Actor::Client),
+        other => Err(format!(
+            "unknown role {other:?}: expected governor, operator or client"
+        )),
+    }
 }
 
 /// Arguments of `genesis sign`.
@@ -137,6 +172,23 @@ pub fn run(cmd: GenesisCommand) -> anyhow::Result<ExitCode> {
             g.validate_content()?;
             save(&a.file, &g)?;
             println!("{} founders", g.nodes.len());
+        }
+        GenesisCommand::AddKey(a) => {
+            let mut g = load(&a.file)?;
+            g.authority.keys.retain(|k| k.id != a.id);
+            g.authority.keys.push(AuthorizedKey {
+                id: a.id,
+                name: a.name,
+                roles: a.roles.into_iter().collect(),
+            });
+            g.authority.keys.sort_by_key(|k| k.id);
+            if !g.signatures.is_empty() {
+                eprintln!("note: the content changed, existing signatures were dropped");
+                g.signatures.clear();
+            }
+            g.validate_content()?;
+            save(&a.file, &g)?;
+            println!("{} authorised keys", g.authority.keys.len());
         }
         GenesisCommand::Sign(a) => {
             let mut g = load(&a.file)?;

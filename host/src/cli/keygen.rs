@@ -1,4 +1,6 @@
-//! `spore keygen`: create a node key file (owner-only permissions) and print the node id.
+//! `spore keygen`: create a key file (owner-only permissions) and print its id: a node's
+//! key, or a client key that a genesis names with roles (`spore genesis add-key`) and that
+//! `spore submit --key` and `spore module propose --key` sign with.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -35,8 +35,12 @@ pub enum Command {
     Module(module::ModuleCommand),
     /// Run seeded Byzantine scenarios through the deterministic simulator.
     Simulate(simulate::SimulateArgs),
-    /// Create a node key file (owner-only permissions) and print the node id.
+    /// Create a key file (owner-only permissions) and print its id: a node key or a
+    /// client key (named with roles by `spore genesis add-key`).
     Keygen(keygen::KeygenArgs),
+    /// Sign a sponsorship of a candidate with a member's node key; prints `ID:SIGNATURE`
+    /// for `spore submit --admit ... --sponsorship`.
+    Sponsor(client::SponsorArgs),
     /// Build, sign and verify a genesis file.
     #[command(subcommand)]
     Genesis(genesis::GenesisCommand),
@@ -69,6 +73,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Genesis(cmd) => genesis::run(cmd),
         Command::Node(cmd) => node::run(cmd),
         Command::Submit(args) => client::run_submit(args),
+        Command::Sponsor(args) => client::run_sponsor(args),
         Command::Status(args) => client::run_status(args, false),
         Command::Log(args) => client::run_log(args),
         Command::Trust(args) => client::run_status(args, true),

@@ -709,6 +709,12 @@ impl World {
         slots.insert(slot, value);
         for (op, decision) in entry.batch().iter().zip(entry.decisions()) {
             let d = op.id();
+            // A member's own node key submits for itself where the policy lets it (a
+            // proven exclusion): such an operation is a submission too. Whether it was
+            // authorised is the governance invariant's business.
+            if self.member_set.contains(&op.submitter) {
+                self.record.submitted.insert(d);
+            }
             self.record
                 .op_slots
                 .entry(id)

@@ -407,3 +407,7 @@ impl ReplicatedState {
         Err(AuthError::Evidence(last))
     }
 }
+
+#[cfg(test)]
+#[path = "authorize_tests.rs"]
+mod tests;

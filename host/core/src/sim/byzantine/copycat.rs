@@ -19,6 +19,9 @@ pub struct Copycat {
     own: BTreeMap<(Slot, View), Digest>,
     /// Whose commitment was copied, by (slot, view).
     victim: BTreeMap<(Slot, View), NodeId>,
+    /// The first peer commitment seen per (slot, view), kept in case it arrives before
+    /// the wrapped node has computed (and would have committed) its own result.
+    seen: BTreeMap<(Slot, View), crate::crypto::Signed<crate::consensus::Commit>>,
 }
 
 impl Copycat {
@@ -28,6 +31,7 @@ impl Copycat {
             node,
             own: BTreeMap::new(),
             victim: BTreeMap::new(),
+            seen: BTreeMap::new(),
         }
     }
 }
@@ -39,6 +43,7 @@ impl Adversary for Copycat {
             match msg {
                 Message::Commit(c) if c.signer != ctx.key.id() => {
                     let key = (c.payload.slot, c.payload.view);
+                    self.seen.entry(key).or_insert_with(|| c.clone());
                     if self.own.get(&key) == Some(&c.payload.batch)
                         && !self.victim.contains_key(&key)
                     {
@@ -64,8 +69,19 @@ impl Adversary for Copycat {
                 Effect::Broadcast {
                     msg: Message::Commit(c),
                 } => {
-                    self.own
-                        .insert((c.payload.slot, c.payload.view), c.payload.batch);
+                    let key = (c.payload.slot, c.payload.view);
+                    self.own.insert(key, c.payload.batch);
+                    // A peer committed before this node computed: copy that one now.
+                    if let Some(first) = self.seen.get(&key)
+                        && first.payload.batch == c.payload.batch
+                        && !self.victim.contains_key(&key)
+                    {
+                        self.victim.insert(key, first.signer);
+                        out.push(Effect::Broadcast {
+                            msg: Message::Commit(sign(first.payload.clone(), ctx.key)),
+                        });
+                    }
+                    self.seen.retain(|k, _| k.0 >= key.0);
                 }
                 Effect::Broadcast {
                     msg: Message::Reveal(r),
