@@ -11,6 +11,7 @@ use spore_core::crypto::{Canonical, canonical_bytes, sha256};
 use spore_core::ops::{NodeAdmission, Operation};
 
 use crate::modules::convert::SnapshotSpec;
+pub(crate) use crate::modules::trial::{Sample, sample_context, samples_for};
 use crate::modules::{
     CallContext, CallReport, LoadedModule, ModuleFailure, ResolverInput, Role, Runtime,
     RuntimeConfig, SnapshotView, samples,
@@ -29,8 +30,9 @@ The input file is JSON; its shape depends on the role:
                {\"compute\": {\"kind\": \"median-price\", \"input\": \"<hex bytes>\"}}
              Node ids and digests are hex strings, byte strings are hex, enums snake_case.
   admission  a node admission request: {\"candidate\": {\"id\", \"level\", \"name\", \"address\"},
-             \"criteria\": {\"min_sponsors\", \"min_sponsor_trust\", \"required_sponsor_level\"},
-             \"sponsors\": [ids]}
+             \"sponsors\": [{\"sponsor\": id, \"signature\": hex}]}; a module sees the sponsor
+             ids (a node verifies their signatures first) and the cluster's criteria from the
+             snapshot's membership.* parameters
   resolver   the three layer results: {\"primary\": L, \"seed\": L, \"latent\": L} with
              L = {\"layer\": \"primary\", \"result\": \"<hex>\" or null, \"confidence\": bps,
              \"agreement\": bps}
@@ -148,43 +150,6 @@ fn hash(args: &HashArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One sample call of a role, as the self-test runs it.
-pub(crate) enum Sample {
-    /// A validator call.
-    Validate(Operation),
-    /// An admission call.
-    Admit(NodeAdmission),
-    /// A resolver call, with a label.
-    Resolve(&'static str, ResolverInput),
-}
-
-impl Sample {
-    pub(crate) fn label(&self) -> String {
-        match self {
-            Sample::Validate(op) => op.kind_name().to_owned(),
-            Sample::Admit(_) => "node-admission".to_owned(),
-            Sample::Resolve(label, _) => (*label).to_owned(),
-        }
-    }
-}
-
-/// The built-in samples of a role.
-pub(crate) fn samples_for(role: Role) -> Vec<Sample> {
-    match role {
-        Role::Validator => samples::operations()
-            .into_iter()
-            .chain(samples::invalid_operations())
-            .map(Sample::Validate)
-            .collect(),
-        Role::Admission => vec![Sample::Admit(samples::admission_request())],
-        Role::Resolver => vec![
-            Sample::Resolve("unanimous", samples::resolver_unanimous()),
-            Sample::Resolve("split", samples::resolver_split()),
-            Sample::Resolve("contested", samples::resolver_contested()),
-        ],
-    }
-}
-
 /// The result of one call, reduced to what the CLI shows and compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Shown {
@@ -278,14 +243,6 @@ pub(crate) fn preview(bytes: &[u8]) -> String {
         hex::encode(bytes)
     } else {
         format!("{}…", hex::encode(&bytes[..24]))
-    }
-}
-
-fn sample_context(sample: &Sample) -> CallContext {
-    match sample {
-        Sample::Validate(op) => samples::context(op),
-        Sample::Admit(request) => samples::context_for(&canonical_bytes(request)),
-        Sample::Resolve(label, _) => samples::context_for(label.as_bytes()),
     }
 }
 

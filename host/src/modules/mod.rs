@@ -9,7 +9,8 @@
 //! - [`registry`], [`cache`]: content-addressed loading, type checks, verified artifact cache.
 //! - [`hotswap`]: the active module per role, swapped atomically, with rollback.
 //! - [`runtime`]: [`Runtime`], the API the node, CLI and tests call.
-//! - [`convert`]: core types to and from WIT types; [`samples`]: built-in sample inputs.
+//! - [`convert`]: core types to and from WIT types; [`samples`]: built-in sample inputs;
+//!   [`trial`]: the sample calls of each role and a candidate module's trial run.
 //! - [`error`]: typed errors; [`ModuleFailure`] is the agreed failure of a call.
 //!
 //! # Determinism
@@ -28,6 +29,7 @@ pub mod registry;
 pub mod runtime;
 pub mod samples;
 pub mod snapshot;
+pub mod trial;
 
 pub use convert::{CallContext, LayerResult, RejectionData, Resolution, ResolverInput, Verdict};
 pub use engine::RuntimeConfig;

@@ -5,12 +5,20 @@
 //! Every input is derived from the replicated state at the slot and from the call
 //! context the machine computed (slot, epoch, operation digest, seed), so every honest
 //! node runs the same module on the same bytes.
+//!
+//! # Local faults are not results
+//! Only what the module itself ends in (a value, a rejection, a trap, fuel exhaustion, an
+//! output-contract breach) is an outcome the node may commit to. A call that cannot run
+//! here for a local reason — no active module, the instance pool exhausted, the bytes of a
+//! module to judge missing — is a [`LocalFault`]: the driver retries it (fetching missing
+//! bytes first) and, if the fault persists, abstains; it never reports the fault as a
+//! result, so an honest node is never slashed for its own overload.
 
 use std::sync::Arc;
 
 use spore_core::consensus::{CallContext, LayerResult, ModuleReply, ResolverVerdict};
 use spore_core::crypto::Canonical;
-use spore_core::ops::{FailureKind, Operation, Outcome, RejectionCode, Role};
+use spore_core::ops::{Operation, Outcome, RejectionCode, Role};
 use spore_core::state::ReplicatedState;
 use spore_core::types::{Digest, View};
 
@@ -39,38 +47,101 @@ fn context(ctx: &CallContext) -> modules::CallContext {
 /// Module bytes by content hash (the node's store).
 pub type ModuleLookup<'a> = &'a dyn Fn(&Digest) -> Option<Vec<u8>>;
 
-/// For a module swap the validator accepted: the rejection if the new module's bytes do
-/// not load as a component of the role (wrong world, foreign imports, not a component).
-/// Every honest node holds the same bytes under the hash and runs the same checks, so
-/// they agree; the reason names no engine message, only the hash and the role. A node
-/// that lacks the bytes cannot judge and keeps the validator's verdict.
+/// Why a call could not run on this node: a local condition, never an agreed outcome.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LocalFault {
+    /// The runtime could not run the call here (no active module, pool exhausted, ...).
+    #[error("module call unavailable on this node: {0}")]
+    Unavailable(String),
+    /// The bytes of a module the call must judge are not in the store: fetch, then retry.
+    #[error("module {0} bytes missing")]
+    MissingModule(Digest),
+}
+
+/// For a module swap the validator accepted: the rejection if the new module is unfit for
+/// the role — its bytes do not load as a component of the role (wrong world, foreign
+/// imports, not a component), or it fails its trial run on the role's documented samples
+/// within the fuel budget ([`crate::modules::trial`]: an infinite loop, a trap, a broken
+/// output contract). Every honest node holds the same bytes under the hash and runs the
+/// same checks, so they agree; the reason names no engine message, only the hash, the
+/// role, the sample and the failure kind. A node that lacks the bytes cannot judge: that
+/// is a local fault (fetch and retry), never a verdict.
 fn unfit_module_swap(
     runtime: &Runtime,
     op: &Operation,
     lookup: ModuleLookup<'_>,
-) -> Option<Outcome> {
+) -> Result<Option<Outcome>, LocalFault> {
     let Operation::SecurityPolicyUpdate(u) = op else {
-        return None;
+        return Ok(None);
     };
-    let role = Role::of_domain(u.domain)?;
+    let Some(role) = Role::of_domain(u.domain) else {
+        return Ok(None);
+    };
     let Some(bytes) = lookup(&u.new_policy) else {
-        tracing::warn!(hash = %u.new_policy, %role, "module swap: bytes missing, fitness not checked");
-        return None;
+        tracing::info!(hash = %u.new_policy, %role, "module swap: bytes missing, fetching before judging");
+        return Err(LocalFault::MissingModule(u.new_policy));
     };
-    match runtime.load_verified(role, &bytes, u.new_policy) {
-        Ok(_) => None,
+    let reject = |reason: String| {
+        Ok(Some(Outcome::Rejected {
+            code: RejectionCode::PolicyViolation,
+            reason,
+        }))
+    };
+    let module = match runtime.load_verified(role, &bytes, u.new_policy) {
+        Ok(m) => m,
         Err(e) => {
             tracing::warn!(hash = %u.new_policy, %role, error = %e, "module swap refused: unfit module");
-            Some(Outcome::Rejected {
-                code: RejectionCode::PolicyViolation,
-                reason: format!("module {} is not a fit {role} component", u.new_policy),
-            })
+            return reject(format!(
+                "module {} is not a fit {role} component",
+                u.new_policy
+            ));
+        }
+    };
+    match trial_verdict(runtime, &module) {
+        Ok(None) => Ok(None),
+        Ok(Some(why)) => {
+            tracing::warn!(hash = %u.new_policy, %role, %why, "module swap refused: failed its trial run");
+            reject(format!(
+                "module {} failed its trial run as {role}: {why}",
+                u.new_policy
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The trial run's deterministic verdict: `None` if the module passes every sample, else
+/// the first failing sample and the failure kind; a local error is a [`LocalFault`].
+fn trial_verdict(
+    runtime: &Runtime,
+    module: &Arc<crate::modules::LoadedModule>,
+) -> Result<Option<String>, LocalFault> {
+    use crate::modules::trial::{Sample, sample_context, samples_for};
+    let snapshot = crate::modules::samples::snapshot();
+    for sample in samples_for(module.role()) {
+        let ctx = sample_context(&sample);
+        let failure = match &sample {
+            Sample::Validate(op) => runtime
+                .call_validator_on(module, op, &ctx, &snapshot)
+                .map(|r| r.result.err()),
+            Sample::Admit(request) => runtime
+                .call_admission_on(module, request, &ctx, &snapshot)
+                .map(|r| r.result.err()),
+            Sample::Resolve(_, input) => runtime
+                .call_resolver_on(module, input, &ctx, &snapshot)
+                .map(|r| r.result.err()),
+        }
+        .map_err(|e| LocalFault::Unavailable(e.to_string()))?;
+        if let Some(f) = failure {
+            return Ok(Some(format!("sample {}: {:?}", sample.label(), f.kind())));
         }
     }
+    Ok(None)
 }
 
 /// Run the validator on `op` (and, for an admission, the admission module first: a
 /// refusal is the agreed rejection; for a module swap, the host's fitness check after).
+/// A [`LocalFault`] is not a result: the caller retries or abstains.
 pub fn validate(
     runtime: &Runtime,
     op: &Operation,
@@ -78,40 +149,38 @@ pub fn validate(
     snapshot: &Arc<SnapshotView>,
     modules: ModuleLookup<'_>,
     byzantine: Option<Byzantine>,
-) -> ModuleReply {
+) -> Result<ModuleReply, LocalFault> {
     let ctx = context(ctx);
+    let unavailable = |what: &str, e: crate::modules::RuntimeError| {
+        tracing::warn!(error = %e, "{what} module unavailable on this node (local, not a result)");
+        LocalFault::Unavailable(e.to_string())
+    };
     let outcome = (|| {
         if let Operation::NodeAdmission(request) = op {
-            match runtime.call_admission(request, &ctx, snapshot) {
-                Ok(report) => match report.result {
-                    Ok(verdict) if !verdict.admit => {
-                        return Outcome::Rejected {
-                            code: RejectionCode::PolicyViolation,
-                            reason: verdict.reasons.join("; "),
-                        };
-                    }
-                    Ok(_) => {}
-                    Err(failure) => return Outcome::Failed(failure.kind()),
-                },
-                Err(e) => {
-                    tracing::error!(error = %e, "admission module unavailable");
-                    return Outcome::Failed(FailureKind::Trap);
+            let report = runtime
+                .call_admission(request, &ctx, snapshot)
+                .map_err(|e| unavailable("admission", e))?;
+            match report.result {
+                Ok(verdict) if !verdict.admit => {
+                    return Ok(Outcome::Rejected {
+                        code: RejectionCode::PolicyViolation,
+                        reason: verdict.reasons.join("; "),
+                    });
                 }
+                Ok(_) => {}
+                Err(failure) => return Ok(Outcome::Failed(failure.kind())),
             }
         }
-        match runtime.call_validator(op, &ctx, snapshot) {
-            Ok(report) => match report.outcome() {
-                Outcome::Accepted(effect) => {
-                    unfit_module_swap(runtime, op, modules).unwrap_or(Outcome::Accepted(effect))
-                }
-                other => other,
-            },
-            Err(e) => {
-                tracing::error!(error = %e, "validator module unavailable");
-                Outcome::Failed(FailureKind::Trap)
+        let report = runtime
+            .call_validator(op, &ctx, snapshot)
+            .map_err(|e| unavailable("validator", e))?;
+        Ok(match report.outcome() {
+            Outcome::Accepted(effect) => {
+                unfit_module_swap(runtime, op, modules)?.unwrap_or(Outcome::Accepted(effect))
             }
-        }
-    })();
+            other => other,
+        })
+    })()?;
     let outcome = match byzantine {
         Some(Byzantine::WrongResult) => {
             let mut bytes = b"byzantine:".to_vec();
@@ -120,7 +189,7 @@ pub fn validate(
         }
         None => outcome,
     };
-    ModuleReply::Validator(outcome)
+    Ok(ModuleReply::Validator(outcome))
 }
 
 fn layer(r: &LayerResult) -> modules::LayerResult {
@@ -135,7 +204,7 @@ fn layer(r: &LayerResult) -> modules::LayerResult {
     }
 }
 
-/// Run the resolver on the three layer results.
+/// Run the resolver on the three layer results (a [`LocalFault`] is not a verdict).
 pub fn resolve(
     runtime: &Runtime,
     primary: &LayerResult,
@@ -143,7 +212,7 @@ pub fn resolve(
     latent: &LayerResult,
     ctx: &CallContext,
     snapshot: &Arc<SnapshotView>,
-) -> ModuleReply {
+) -> Result<ModuleReply, LocalFault> {
     let input = modules::ResolverInput {
         primary: layer(primary),
         seed: layer(seed),
@@ -156,9 +225,9 @@ pub fn resolve(
             Err(failure) => ResolverVerdict::Failed(failure.kind()),
         },
         Err(e) => {
-            tracing::error!(error = %e, "resolver module unavailable");
-            ResolverVerdict::Failed(FailureKind::Trap)
+            tracing::warn!(error = %e, "resolver module unavailable on this node (local, not a result)");
+            return Err(LocalFault::Unavailable(e.to_string()));
         }
     };
-    ModuleReply::Resolver(verdict)
+    Ok(ModuleReply::Resolver(verdict))
 }

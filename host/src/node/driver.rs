@@ -17,7 +17,7 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use spore_core::consensus::{
     CallId, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist, ReplicaState,
@@ -30,12 +30,12 @@ use spore_core::types::{Digest, NodeId, Slot};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
-use super::calls;
+use super::calls::{self, LocalFault};
 use super::client::ClientCall;
 use super::config::Byzantine;
 use super::proto::{MemberRow, ModuleRow, OpDecision, Request, Response, StatusReport};
 use super::wire::Wire;
-use crate::modules::Runtime;
+use crate::modules::{Runtime, SnapshotView};
 use crate::net::QuicTransport;
 use crate::store::{Store, StoreError, VoteKey};
 
@@ -62,6 +62,33 @@ pub enum DriverError {
 /// The store's byte for a consensus phase.
 pub fn phase_byte(phase: &str) -> u8 {
     spore_core::consensus::phase_rank(phase).unwrap_or(u8::MAX)
+}
+
+/// Tries of a module call that keeps failing for a local reason before the node abstains
+/// (with backoff from 100 ms to 1.6 s: about 25 s in all).
+pub const MAX_CALL_ATTEMPTS: u32 = 20;
+
+/// What a module call runs on.
+#[derive(Clone)]
+enum CallInput {
+    Validator {
+        op: spore_core::ops::Operation,
+        ctx: spore_core::consensus::CallContext,
+    },
+    Resolver {
+        primary: spore_core::consensus::LayerResult,
+        seed: spore_core::consensus::LayerResult,
+        latent: spore_core::consensus::LayerResult,
+        ctx: spore_core::consensus::CallContext,
+    },
+}
+
+/// A module call in flight, kept until answered.
+struct PendingCall {
+    slot: Slot,
+    what: CallInput,
+    snapshot: Arc<SnapshotView>,
+    attempts: u32,
 }
 
 /// The role a module domain names.
@@ -120,8 +147,14 @@ pub fn op_decisions(entry: &DecidedEntry) -> impl Iterator<Item = (Digest, OpDec
 struct Loop {
     d: Driver,
     start: Instant,
-    results_tx: mpsc::UnboundedSender<(CallId, ModuleReply)>,
-    results_rx: mpsc::UnboundedReceiver<(CallId, ModuleReply)>,
+    results_tx: mpsc::UnboundedSender<(CallId, Result<ModuleReply, LocalFault>)>,
+    results_rx: mpsc::UnboundedReceiver<(CallId, Result<ModuleReply, LocalFault>)>,
+    /// Module calls asked for and not answered yet, kept to retry a local fault.
+    pending: HashMap<CallId, PendingCall>,
+    /// Calls abandoned after repeated local faults (the node abstained).
+    abstained: u64,
+    /// Module blobs from peers dropped (unsolicited or over the size limit).
+    unsolicited_blobs: u64,
     waiters: HashMap<Digest, Vec<mpsc::Sender<Response>>>,
     wanted: BTreeSet<Digest>,
     events: VecDeque<(Slot, String)>,
@@ -153,6 +186,9 @@ impl Driver {
             start: Instant::now(),
             results_tx,
             results_rx,
+            pending: HashMap::new(),
+            abstained: 0,
+            unsolicited_blobs: 0,
             waiters: HashMap::new(),
             wanted: BTreeSet::new(),
             events: VecDeque::new(),
@@ -168,9 +204,7 @@ impl Driver {
         loop {
             tokio::select! {
                 _ = l.d.shutdown.changed() => break,
-                Some((call, result)) = l.results_rx.recv() => {
-                    l.input(Input::ModuleResult { call, result })?;
-                }
+                Some((call, result)) = l.results_rx.recv() => l.on_call_result(call, result)?,
                 frame = l.d.net.recv() => match frame {
                     Some((from, wire)) => l.on_wire(from, wire)?,
                     None => break,
@@ -227,20 +261,20 @@ impl Loop {
                         debug!(error = %e, "broadcast failed");
                     }
                 }
-                Effect::CallValidator { call, op, ctx, .. } => {
+                Effect::CallValidator {
+                    call,
+                    slot,
+                    op,
+                    ctx,
+                    ..
+                } => {
                     let snapshot = calls::snapshot(self.d.node.state(), self.d.node.view());
-                    let runtime = self.d.runtime.clone();
-                    let tx = self.results_tx.clone();
-                    let byz = self.d.byzantine;
-                    let store = self.d.store.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let lookup = |hash: &Digest| store.module(hash).ok().flatten();
-                        let reply = calls::validate(&runtime, &op, &ctx, &snapshot, &lookup, byz);
-                        let _ = tx.send((call, reply));
-                    });
+                    let what = CallInput::Validator { op, ctx };
+                    self.start_call(call, slot, what, snapshot);
                 }
                 Effect::CallResolver {
                     call,
+                    slot,
                     primary,
                     seed,
                     latent,
@@ -248,13 +282,13 @@ impl Loop {
                     ..
                 } => {
                     let snapshot = calls::snapshot(self.d.node.state(), self.d.node.view());
-                    let runtime = self.d.runtime.clone();
-                    let tx = self.results_tx.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let reply =
-                            calls::resolve(&runtime, &primary, &seed, &latent, &ctx, &snapshot);
-                        let _ = tx.send((call, reply));
-                    });
+                    let what = CallInput::Resolver {
+                        primary,
+                        seed,
+                        latent,
+                        ctx,
+                    };
+                    self.start_call(call, slot, what, snapshot);
                 }
                 Effect::Decided { slot, entry } => {
                     self.d.store.put_decided(slot, &canonical_bytes(&*entry))?;
@@ -301,6 +335,98 @@ impl Loop {
             .nth(usize::try_from(index).ok()?)
             .filter(|(d, _)| d == digest)
             .map(|(_, decision)| decision)
+    }
+
+    /// Run a module call on a blocking worker (after `delay`), keeping its inputs to retry
+    /// a local fault.
+    fn start_call(
+        &mut self,
+        call: CallId,
+        slot: Slot,
+        what: CallInput,
+        snapshot: Arc<SnapshotView>,
+    ) {
+        let pending = PendingCall {
+            slot,
+            what,
+            snapshot,
+            attempts: 0,
+        };
+        self.spawn_call(call, &pending, Duration::ZERO);
+        self.pending.insert(call, pending);
+    }
+
+    fn spawn_call(&self, call: CallId, p: &PendingCall, delay: Duration) {
+        let runtime = self.d.runtime.clone();
+        let tx = self.results_tx.clone();
+        let byz = self.d.byzantine;
+        let store = self.d.store.clone();
+        let what = p.what.clone();
+        let snapshot = p.snapshot.clone();
+        tokio::spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let _ = tokio::task::spawn_blocking(move || {
+                let reply = match &what {
+                    CallInput::Validator { op, ctx } => {
+                        let lookup = |hash: &Digest| store.module(hash).ok().flatten();
+                        calls::validate(&runtime, op, ctx, &snapshot, &lookup, byz)
+                    }
+                    CallInput::Resolver {
+                        primary,
+                        seed,
+                        latent,
+                        ctx,
+                    } => calls::resolve(&runtime, primary, seed, latent, ctx, &snapshot),
+                };
+                let _ = tx.send((call, reply));
+            })
+            .await;
+        });
+    }
+
+    /// A module call finished: a result goes to the machine; a local fault is retried
+    /// (fetching missing module bytes first) with backoff, and after
+    /// [`MAX_CALL_ATTEMPTS`] the node abstains — it never reports a local fault as a result.
+    fn on_call_result(
+        &mut self,
+        call: CallId,
+        result: Result<ModuleReply, LocalFault>,
+    ) -> Result<(), DriverError> {
+        let fault = match result {
+            Ok(reply) => {
+                self.pending.remove(&call);
+                return self.input(Input::ModuleResult {
+                    call,
+                    result: reply,
+                });
+            }
+            Err(fault) => fault,
+        };
+        let Some(mut p) = self.pending.remove(&call) else {
+            return Ok(());
+        };
+        if p.slot < self.d.node.slot() {
+            return Ok(()); // the slot was decided meanwhile: nothing to answer
+        }
+        if let LocalFault::MissingModule(hash) = &fault {
+            self.wanted.insert(*hash);
+            if let Err(e) = self.d.net.broadcast(&Wire::ModuleRequest(*hash)) {
+                debug!(error = %e, "module request failed");
+            }
+        }
+        p.attempts += 1;
+        if p.attempts >= MAX_CALL_ATTEMPTS {
+            self.abstained += 1;
+            warn!(slot = p.slot, error = %fault, attempts = p.attempts, "module call abandoned: abstaining (a local fault is never a result)");
+            return Ok(());
+        }
+        let delay = Duration::from_millis(50u64 << p.attempts.min(5));
+        debug!(slot = p.slot, error = %fault, attempt = p.attempts, "module call: local fault, retrying");
+        self.spawn_call(call, &p, delay);
+        self.pending.insert(call, p);
+        Ok(())
     }
 
     fn acknowledge(&mut self, entry: &DecidedEntry) {
@@ -412,17 +538,28 @@ impl Loop {
             Wire::ModuleBlob(bytes) => {
                 // Content-addressed: the bytes are stored under their own SHA-256, so a
                 // member cannot substitute a module; activation still needs a decided
-                // update naming the hash. Blobs offered ahead of the decision (a client
-                // upload gossiped by its node) are kept so the swap needs no round trip.
+                // update naming the hash. Only solicited blobs are kept (asked for by
+                // this node, or named by the replicated state), within the module size
+                // limit: a member cannot fill the store with unsolicited bytes.
                 let hash = sha256(&bytes);
-                let asked = self.wanted.remove(&hash);
+                let asked = self.wanted.contains(&hash);
+                if !asked && !self.named_by_state(&hash) {
+                    self.unsolicited_blobs += 1;
+                    debug!(%hash, from = %from, "unsolicited module blob dropped");
+                    return Ok(());
+                }
+                let limit = self.d.runtime.config().max_module_bytes;
+                if bytes.len() > limit {
+                    self.unsolicited_blobs += 1;
+                    warn!(%hash, from = %from, size = bytes.len(), limit, "module blob over the size limit dropped");
+                    return Ok(());
+                }
+                self.wanted.remove(&hash);
                 if !self.d.store.has_module(&hash)? {
                     self.d.store.put_module(&bytes)?;
                     info!(%hash, from = %from, asked, "module bytes received (hash verified)");
                 }
-                if asked || self.named_by_state(&hash) {
-                    self.sync_modules();
-                }
+                self.sync_modules();
                 Ok(())
             }
         }
@@ -585,6 +722,8 @@ impl Loop {
         StatusReport {
             node: self.d.net.node_id(),
             chain_id: state.chain_id().to_owned(),
+            abstained_calls: self.abstained,
+            dropped_blobs: self.unsolicited_blobs,
             genesis: state.genesis_digest(),
             slot: node.slot(),
             view,

@@ -142,6 +142,11 @@ pub struct StatusReport {
     pub rejected_frames: u64,
     /// Connections refused at the TLS handshake (non-members, wrong keys).
     pub handshake_refusals: u64,
+    /// Module calls this node abandoned after repeated local faults (it abstained rather
+    /// than report a local fault as a result).
+    pub abstained_calls: u64,
+    /// Module blobs from peers dropped (unsolicited, or over the size limit).
+    pub dropped_blobs: u64,
     /// Recent state changes (slot, description), oldest first.
     pub events: Vec<(Slot, String)>,
     /// Digest of the replicated state.

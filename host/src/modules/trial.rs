@@ -1,0 +1,94 @@
+//! The documented sample calls of every role, and the trial run a node gives a candidate
+//! module before it votes for swapping it in.
+//!
+//! # Design
+//! [`samples_for`] is the fixed, documented set of inputs of a role (docs/MODULES.md,
+//! "Sample inputs"): every operation kind and three invalid operations for a validator,
+//! the sample admission for an admission module, a unanimous, a split and a contested set
+//! of layer results for a resolver, all against the built-in four-member snapshot, each
+//! with a call context derived from its own bytes. `spore module check` runs them, and so
+//! does [`trial`]: a candidate that traps, runs out of fuel or breaks its output contract
+//! on any of them is unfit, and every honest node, running the same bytes on the same
+//! samples with the same fuel, reaches the same verdict. A module that passes the trial can
+//! still fail on other inputs; that is what the rollback after activation is for.
+
+use std::sync::Arc;
+
+use spore_core::crypto::canonical_bytes;
+use spore_core::ops::{NodeAdmission, Operation};
+
+use super::{CallContext, LoadedModule, ResolverInput, Role, Runtime, samples};
+
+/// One sample call of a role.
+#[derive(Debug, Clone)]
+pub enum Sample {
+    /// A validator call.
+    Validate(Operation),
+    /// An admission call.
+    Admit(NodeAdmission),
+    /// A resolver call, with a label.
+    Resolve(&'static str, ResolverInput),
+}
+
+impl Sample {
+    /// A short label (the operation kind, or the resolver case).
+    pub fn label(&self) -> String {
+        match self {
+            Sample::Validate(op) => op.kind_name().to_owned(),
+            Sample::Admit(_) => "node-admission".to_owned(),
+            Sample::Resolve(label, _) => (*label).to_owned(),
+        }
+    }
+}
+
+/// The built-in samples of a role.
+pub fn samples_for(role: Role) -> Vec<Sample> {
+    match role {
+        Role::Validator => samples::operations()
+            .into_iter()
+            .chain(samples::invalid_operations())
+            .map(Sample::Validate)
+            .collect(),
+        Role::Admission => vec![Sample::Admit(samples::admission_request())],
+        Role::Resolver => vec![
+            Sample::Resolve("unanimous", samples::resolver_unanimous()),
+            Sample::Resolve("split", samples::resolver_split()),
+            Sample::Resolve("contested", samples::resolver_contested()),
+        ],
+    }
+}
+
+/// The call context of a sample (derived from its own bytes).
+pub fn sample_context(sample: &Sample) -> CallContext {
+    match sample {
+        Sample::Validate(op) => samples::context(op),
+        Sample::Admit(request) => samples::context_for(&canonical_bytes(request)),
+        Sample::Resolve(label, _) => samples::context_for(label.as_bytes()),
+    }
+}
+
+/// Run every sample of `module`'s role through it, within the runtime's fuel budget: the
+/// first sample it fails on (trap, fuel, output contract), with the failure, or `Ok`.
+pub fn trial(runtime: &Runtime, module: &Arc<LoadedModule>) -> Result<(), String> {
+    let snapshot = samples::snapshot();
+    for sample in samples_for(module.role()) {
+        let ctx = sample_context(&sample);
+        let failure = match &sample {
+            Sample::Validate(op) => runtime
+                .call_validator_on(module, op, &ctx, &snapshot)
+                .map(|r| r.result.err()),
+            Sample::Admit(request) => runtime
+                .call_admission_on(module, request, &ctx, &snapshot)
+                .map(|r| r.result.err()),
+            Sample::Resolve(_, input) => runtime
+                .call_resolver_on(module, input, &ctx, &snapshot)
+                .map(|r| r.result.err()),
+        };
+        match failure {
+            Ok(None) => {}
+            Ok(Some(f)) => return Err(format!("sample {}: {f}", sample.label())),
+            Err(e) => return Err(format!("sample {}: {e}", sample.label())),
+        }
+    }
+    Ok(())
+}

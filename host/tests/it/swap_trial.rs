@@ -1,0 +1,107 @@
+//! Module swaps and local faults as a node's module calls see them: a candidate that
+//! fails its trial run on the role's samples is rejected by every node (so a swap to an
+//! infinite loop cannot brick the cluster), a candidate whose bytes are missing, or a call
+//! that cannot run here, is a local fault (retried, never a result).
+
+use spore::core::consensus::{CallContext, ModuleReply};
+use spore::core::crypto::sha256;
+use spore::core::ops::{Operation, Outcome, SecurityDomain, SecurityPolicyUpdate};
+use spore::core::types::Digest;
+use spore::modules::{Role, samples};
+use spore::node::calls::{self, LocalFault};
+
+use crate::common::runtime;
+
+fn swap(domain: SecurityDomain, bytes: &[u8]) -> Operation {
+    Operation::SecurityPolicyUpdate(SecurityPolicyUpdate {
+        domain,
+        new_policy: sha256(bytes),
+        rollback_to: Digest([0; 32]),
+        description: "trial".into(),
+    })
+}
+
+fn outcome(reply: ModuleReply) -> anyhow::Result<Outcome> {
+    match reply {
+        ModuleReply::Validator(o) => Ok(o),
+        other => anyhow::bail!("not a validator reply: {other:?}"),
+    }
+}
+
+#[test]
+fn a_swap_to_a_module_that_fails_its_trial_is_rejected() -> anyhow::Result<()> {
+    let runtime = runtime()?;
+    let v = runtime.load(Role::Validator, spore_artifacts::DEFAULT_VALIDATOR.bytes)?;
+    runtime.activate(Role::Validator, v.hash())?;
+    let snapshot = samples::snapshot();
+    for (name, bytes) in [
+        ("hostile-loop", spore_artifacts::HOSTILE_LOOP.bytes),
+        ("hostile-trap", spore_artifacts::HOSTILE_TRAP.bytes),
+        (
+            "hostile-memory-bomb",
+            spore_artifacts::HOSTILE_MEMORY_BOMB.bytes,
+        ),
+    ] {
+        let op = swap(SecurityDomain::ValidatorModule, bytes);
+        let ctx = CallContext::new(5, 0, &op);
+        let lookup = |h: &Digest| (*h == sha256(bytes)).then(|| bytes.to_vec());
+        let got = outcome(calls::validate(
+            &runtime, &op, &ctx, &snapshot, &lookup, None,
+        )?)?;
+        match &got {
+            Outcome::Rejected { reason, .. } => {
+                assert!(reason.contains("trial run"), "{name}: {reason}");
+            }
+            other => anyhow::bail!("{name}: a swap to it must be rejected, got {other:?}"),
+        }
+        // Deterministic: the same verdict, byte for byte, on another runtime.
+        let other = runtime_with_default()?;
+        let again = outcome(calls::validate(
+            &other, &op, &ctx, &snapshot, &lookup, None,
+        )?)?;
+        assert_eq!(again, got, "{name}");
+    }
+    // Control: a fit module (the strict resolver for the resolver role) is accepted.
+    let strict = spore_artifacts::STRICT_RESOLVER.bytes;
+    let op = swap(SecurityDomain::ResolverModule, strict);
+    let ctx = CallContext::new(5, 0, &op);
+    let lookup = |h: &Digest| (*h == sha256(strict)).then(|| strict.to_vec());
+    let got = outcome(calls::validate(
+        &runtime, &op, &ctx, &snapshot, &lookup, None,
+    )?)?;
+    assert!(got.is_accepted(), "{got:?}");
+    Ok(())
+}
+
+fn runtime_with_default() -> anyhow::Result<spore::modules::Runtime> {
+    let runtime = runtime()?;
+    let v = runtime.load(Role::Validator, spore_artifacts::DEFAULT_VALIDATOR.bytes)?;
+    runtime.activate(Role::Validator, v.hash())?;
+    Ok(runtime)
+}
+
+#[test]
+fn missing_bytes_and_missing_modules_are_local_faults_not_results() -> anyhow::Result<()> {
+    let runtime = runtime_with_default()?;
+    let snapshot = samples::snapshot();
+    // The candidate's bytes are not here: the node fetches and retries, it does not vote.
+    let op = swap(
+        SecurityDomain::ResolverModule,
+        spore_artifacts::STRICT_RESOLVER.bytes,
+    );
+    let ctx = CallContext::new(5, 0, &op);
+    let none = |_: &Digest| None;
+    assert!(matches!(
+        calls::validate(&runtime, &op, &ctx, &snapshot, &none, None),
+        Err(LocalFault::MissingModule(_))
+    ));
+    // No active validator on this node (its bytes are still being fetched): no result.
+    let empty = crate::common::runtime()?;
+    let op = samples::compute_op();
+    let ctx = CallContext::new(5, 0, &op);
+    assert!(matches!(
+        calls::validate(&empty, &op, &ctx, &snapshot, &none, None),
+        Err(LocalFault::Unavailable(_))
+    ));
+    Ok(())
+}
