@@ -2,7 +2,9 @@
 //!
 //! # Design
 //! The reader never allocates more than the configured bound: the length prefix is
-//! checked before the body is read. A stream that ends exactly at a frame boundary ends
+//! checked before the body is read, and the body buffer grows only as bytes arrive (a
+//! peer that announces a large frame and stalls costs what it sent, not what it
+//! announced). A stream that ends exactly at a frame boundary ends
 //! cleanly; one that ends inside a frame is [`FrameError::Truncated`]. A body must decode
 //! to exactly one message with no bytes left over.
 
@@ -111,6 +113,18 @@ where
     R: AsyncRead + Unpin,
     M: DeserializeOwned,
 {
+    let Some(len) = read_prefix(reader, max).await? else {
+        return Ok(None);
+    };
+    read_body(reader, len, buf).await
+}
+
+/// Reads a frame's length prefix and checks it against `max`. `Ok(None)` means the
+/// stream ended cleanly at a frame boundary.
+pub async fn read_prefix<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: u32,
+) -> Result<Option<usize>, FrameError> {
     let mut prefix = [0u8; LEN_PREFIX];
     let got = read_full(reader, &mut prefix).await?;
     if got == 0 {
@@ -129,12 +143,28 @@ where
             max,
         });
     }
-    let len = len as usize;
+    Ok(Some(len as usize))
+}
+
+/// Reads a body of `len` bytes (already checked against the bound) and decodes it. The
+/// buffer grows with the bytes received, never to `len` up front.
+pub async fn read_body<R: AsyncRead + Unpin, M: DeserializeOwned>(
+    reader: &mut R,
+    len: usize,
+    buf: &mut Vec<u8>,
+) -> Result<Option<M>, FrameError> {
     buf.clear();
-    buf.resize(len, 0);
-    let got = read_full(reader, buf).await?;
-    if got < len {
-        return Err(FrameError::Truncated { expected: len, got });
+    let mut chunk = [0u8; 16 * 1024];
+    while buf.len() < len {
+        let want = (len - buf.len()).min(chunk.len());
+        let n = reader.read(&mut chunk[..want]).await?;
+        if n == 0 {
+            return Err(FrameError::Truncated {
+                expected: len,
+                got: buf.len(),
+            });
+        }
+        buf.extend_from_slice(&chunk[..n]);
     }
     decode_body(buf).map(Some)
 }
@@ -285,6 +315,28 @@ mod tests {
             "refused {refused}, accepted {accepted}"
         );
         Ok(())
+    }
+
+    /// A frame that announces the largest allowed body and then delivers only a few bytes
+    /// costs the reader what arrived, not what was announced (control: the old reader
+    /// resized the buffer to the announced length before the first body byte).
+    #[tokio::test]
+    async fn an_announced_but_stalled_frame_allocates_only_what_arrived() {
+        let max = 16 * 1024 * 1024;
+        let mut wire = max.to_be_bytes().to_vec();
+        wire.extend_from_slice(&[7; 100]);
+        let mut reader = wire.as_slice();
+        let mut buf = Vec::new();
+        let r = read_frame::<_, Msg>(&mut reader, max, &mut buf).await;
+        assert!(
+            matches!(r, Err(FrameError::Truncated { got: 100, .. })),
+            "{r:?}"
+        );
+        assert!(
+            buf.capacity() < 1024 * 1024,
+            "the buffer grew to {} bytes for 100 received",
+            buf.capacity()
+        );
     }
 
     #[test]

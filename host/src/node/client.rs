@@ -14,9 +14,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tracing::{debug, warn};
 
 use super::proto::{CLIENT_ALPN, MAX_CLIENT_FRAME, Request, Response};
@@ -67,7 +68,9 @@ pub fn server_config(
         .map_err(|e| ClientError::Config(e.to_string()))?;
     tls.alpn_protocols = vec![CLIENT_ALPN.to_vec()];
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| ClientError::Config(e.to_string()))?;
-    Ok(quinn::ServerConfig::with_crypto(Arc::new(crypto)))
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    server.transport_config(Arc::new(client_transport()?));
+    Ok(server)
 }
 
 /// One request stream handed to the node: who asks, the request and where to write answers.
@@ -80,11 +83,49 @@ pub struct ClientCall {
     pub reply: mpsc::Sender<Response>,
 }
 
-/// Accept client connections on `endpoint` and hand every request to `calls`.
+/// Most client connections served at once; further ones are refused at once.
+pub const MAX_CLIENT_CONNECTIONS: usize = 256;
+
+/// Most concurrent request streams per client connection (QUIC flow control: the client
+/// cannot open more).
+pub const MAX_CLIENT_STREAMS: u32 = 8;
+
+/// How long a request may take to arrive once its stream is open.
+pub const CLIENT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Bytes of request bodies all clients together may have in flight: a request whose
+/// announced length does not fit waits for room (within the read timeout), so the
+/// memory clients can make a node hold is bounded whatever they announce.
+pub const CLIENT_BUFFER_BUDGET: usize = 64 * 1024 * 1024;
+
+/// The QUIC transport limits of the client listener: few bidirectional streams per
+/// connection, no unidirectional ones, idle connections closed.
+fn client_transport() -> Result<quinn::TransportConfig, ClientError> {
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_bidi_streams(MAX_CLIENT_STREAMS.into())
+        .max_concurrent_uni_streams(0u32.into())
+        .max_idle_timeout(Some(
+            quinn::IdleTimeout::try_from(Duration::from_secs(30))
+                .map_err(|e| ClientError::Config(e.to_string()))?,
+        ));
+    Ok(t)
+}
+
+/// Accept client connections on `endpoint` and hand every request to `calls`, within the
+/// connection, stream, byte and time limits above.
 pub async fn serve(endpoint: quinn::Endpoint, calls: mpsc::Sender<ClientCall>) {
+    let connections = Arc::new(Semaphore::new(MAX_CLIENT_CONNECTIONS));
+    let budget = Arc::new(Semaphore::new(CLIENT_BUFFER_BUDGET));
     while let Some(incoming) = endpoint.accept().await {
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            debug!("client connection refused: too many connections");
+            incoming.refuse();
+            continue;
+        };
         let calls = calls.clone();
+        let budget = budget.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let conn = match incoming.await {
                 Ok(c) => c,
                 Err(e) => {
@@ -97,7 +138,13 @@ pub async fn serve(endpoint: quinn::Endpoint, calls: mpsc::Sender<ClientCall>) {
                 return;
             };
             while let Ok((send, recv)) = conn.accept_bi().await {
-                tokio::spawn(handle_stream(client, send, recv, calls.clone()));
+                tokio::spawn(handle_stream(
+                    client,
+                    send,
+                    recv,
+                    calls.clone(),
+                    budget.clone(),
+                ));
             }
         });
     }
@@ -112,24 +159,51 @@ fn client_key(conn: &quinn::Connection) -> Option<NodeId> {
     node_id_from_certificate(certs.first()?).ok()
 }
 
+/// Read one request within the byte budget and the read timeout.
+async fn read_request(
+    recv: &mut quinn::RecvStream,
+    budget: &Semaphore,
+) -> Result<Option<Request>, String> {
+    let read = async {
+        let Some(len) = frame::read_prefix(recv, MAX_CLIENT_FRAME)
+            .await
+            .map_err(|e| format!("malformed request: {e}"))?
+        else {
+            return Ok(None);
+        };
+        let _room = budget
+            .acquire_many(u32::try_from(len).unwrap_or(u32::MAX))
+            .await
+            .map_err(|_| "the node is shutting down".to_string())?;
+        let mut buf = Vec::new();
+        frame::read_body(recv, len, &mut buf)
+            .await
+            .map_err(|e| format!("malformed request: {e}"))
+    };
+    tokio::time::timeout(CLIENT_READ_TIMEOUT, read)
+        .await
+        .map_err(|_| {
+            format!(
+                "request not received within {} s",
+                CLIENT_READ_TIMEOUT.as_secs()
+            )
+        })?
+}
+
 async fn handle_stream(
     client: NodeId,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
     calls: mpsc::Sender<ClientCall>,
+    budget: Arc<Semaphore>,
 ) {
-    let mut buf = Vec::new();
-    let request = match frame::read_frame::<_, Request>(&mut recv, MAX_CLIENT_FRAME, &mut buf).await
-    {
+    let request = match read_request(&mut recv, &budget).await {
         Ok(Some(r)) => r,
         Ok(None) => return,
         Err(e) => {
-            warn!(error = %e, "malformed client request");
-            let _ = write(
-                &mut send,
-                &Response::Error(format!("malformed request: {e}")),
-            )
-            .await;
+            warn!(client = %client, error = %e, "client request refused");
+            let _ = recv.stop(frame::ERR_BAD_FRAME.into());
+            let _ = write(&mut send, &Response::Error(e)).await;
             let _ = send.finish();
             return;
         }

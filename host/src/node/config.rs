@@ -19,6 +19,9 @@
 //! reveal_grace_ms = 200
 //! resend_interval_ms = 300
 //! max_batch = 64
+//! mempool_ops = 100000             # mempool budgets: operations,
+//! mempool_bytes = 67108864         # bytes,
+//! mempool_per_submitter = 10000    # and operations per submitter
 //! ```
 
 use std::net::SocketAddr;
@@ -96,6 +99,15 @@ pub struct ConsensusConfig {
     /// Most operations per batch.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// Most pending operations in the mempool.
+    #[serde(default = "default_mempool_ops")]
+    pub mempool_ops: usize,
+    /// Most bytes of pending operations in the mempool.
+    #[serde(default = "default_mempool_bytes")]
+    pub mempool_bytes: usize,
+    /// Most pending operations of one submitter (one key cannot crowd out the others).
+    #[serde(default = "default_mempool_per_submitter")]
+    pub mempool_per_submitter: usize,
 }
 
 /// A deliberate misbehaviour, for the devnet and the cluster tests.
@@ -134,6 +146,15 @@ fn default_resend() -> u64 {
 fn default_max_batch() -> usize {
     64
 }
+fn default_mempool_ops() -> usize {
+    100_000
+}
+fn default_mempool_bytes() -> usize {
+    64 * 1024 * 1024
+}
+fn default_mempool_per_submitter() -> usize {
+    10_000
+}
 
 impl Default for ConsensusConfig {
     fn default() -> Self {
@@ -142,6 +163,9 @@ impl Default for ConsensusConfig {
             reveal_grace_ms: default_reveal_grace(),
             resend_interval_ms: default_resend(),
             max_batch: default_max_batch(),
+            mempool_ops: default_mempool_ops(),
+            mempool_bytes: default_mempool_bytes(),
+            mempool_per_submitter: default_mempool_per_submitter(),
         }
     }
 }
@@ -169,6 +193,9 @@ impl ConsensusConfig {
             base_timeout: self.base_timeout_ms.max(1),
             reveal_grace: self.reveal_grace_ms,
             resend_interval: self.resend_interval_ms.max(1),
+            mempool_limit: self.mempool_ops.max(1),
+            mempool_bytes: self.mempool_bytes.max(1),
+            mempool_per_submitter: self.mempool_per_submitter.max(1),
             ..spore_core::consensus::Config::default()
         }
     }
@@ -236,6 +263,10 @@ reveal_grace_ms = {grace}
 resend_interval_ms = {resend}
 # Most operations per slot.
 max_batch = {batch}
+# Mempool budgets: pending operations, their bytes, and pending operations per submitter.
+mempool_ops = {mops}
+mempool_bytes = {mbytes}
+mempool_per_submitter = {mper}
 "#,
             key = d.key_file.display(),
             genesis = d.genesis_file.display(),
@@ -246,6 +277,9 @@ max_batch = {batch}
             grace = c.reveal_grace_ms,
             resend = c.resend_interval_ms,
             batch = c.max_batch,
+            mops = c.mempool_ops,
+            mbytes = c.mempool_bytes,
+            mper = c.mempool_per_submitter,
         )
     }
 

@@ -190,9 +190,8 @@ impl<S: ReplicaState> Node<S> {
         let done: BTreeSet<Digest> = entry.batch().iter().map(|op| op.id()).collect();
         self.decided_ops
             .extend(entry.batch().iter().map(|op| (op.id(), op.expires)));
-        if done.iter().any(|d| self.mempool_ids.contains(d)) {
-            self.mempool.retain(|(d, _)| !done.contains(d));
-            self.mempool_ids.retain(|d| !done.contains(d));
+        if done.iter().any(|d| self.mempool.contains(d)) {
+            self.mempool.retain(|d, _| !done.contains(d));
         }
         for ev in entry.evidence() {
             if let (Some(offender), Some(slot)) = (ev.offender(), ev.slot()) {

@@ -309,17 +309,11 @@ impl<S: ReplicaState> Node<S> {
         // gone) leave the mempool: members would refuse a proposal carrying them.
         if !self.skip_authorization {
             let state = &self.state;
-            let before = self.mempool.len();
-            self.mempool.retain(|(_, op)| state.authorize(op).is_ok());
-            if self.mempool.len() != before {
-                let kept: std::collections::HashSet<Digest> =
-                    self.mempool.iter().map(|(d, _)| *d).collect();
-                self.mempool_ids.retain(|d| kept.contains(d));
-            }
+            self.mempool.retain(|_, op| state.authorize(op).is_ok());
         }
         let mut batch = Vec::new();
         let mut mechanism = None;
-        for (_, op) in &self.mempool {
+        for (_, op) in self.mempool.iter() {
             let m = op.mechanism();
             if batch.len() >= self.config.max_batch || mechanism.is_some_and(|x| x != m) {
                 break;

@@ -41,6 +41,7 @@ mod error;
 pub mod evidence;
 mod gather;
 pub mod input;
+pub mod mempool;
 pub mod message;
 pub mod replica;
 mod round;
@@ -88,6 +89,10 @@ pub struct Config {
     pub resend_interval: u64,
     /// Most pending operations held in the mempool.
     pub mempool_limit: usize,
+    /// Most bytes of pending operations held in the mempool.
+    pub mempool_bytes: usize,
+    /// Most pending operations of one submitter.
+    pub mempool_per_submitter: usize,
     /// Most decided entries kept in memory to serve catch-up.
     pub log_retention: usize,
     /// Most entries per catch-up response.
@@ -108,6 +113,8 @@ impl Default for Config {
             resend_interval: 300,
             authority_wait: 500,
             mempool_limit: 100_000,
+            mempool_bytes: 64 * 1024 * 1024,
+            mempool_per_submitter: 10_000,
             log_retention: 4_096,
             catch_up_batch: 32,
             future_buffer: 4_096,
@@ -141,9 +148,9 @@ pub enum SubmitError {
     /// It is pending already.
     #[error("already pending")]
     Pending,
-    /// The mempool is full.
-    #[error("the mempool is full")]
-    MempoolFull,
+    /// The mempool has no room for it (count, bytes, or the submitter's share).
+    #[error(transparent)]
+    MempoolFull(#[from] mempool::MempoolFull),
 }
 
 /// Whether the node follows the current view or is waiting for a new-view.
@@ -196,8 +203,7 @@ pub struct Node<S: ReplicaState> {
     verified: HashSet<Digest>,
     /// This node's own votes per (slot, view, phase): never sign a different one.
     own: HashMap<(Slot, View, &'static str), Message>,
-    mempool: VecDeque<(Digest, SignedOperation)>,
-    mempool_ids: HashSet<Digest>,
+    mempool: mempool::Mempool,
     /// Ids of decided operations with their expiry slot: kept until the expiry passes,
     /// after which the expiry alone refuses a replay.
     decided_ops: HashMap<Digest, Slot>,
@@ -227,6 +233,11 @@ impl<S: ReplicaState> Node<S> {
     /// A node with key `key` over the replicated state `state` (at its next slot, view 0).
     pub fn new(config: Config, key: Keypair, state: S) -> Self {
         let slot = state.next_slot();
+        let limits = mempool::MempoolLimits {
+            max_ops: config.mempool_limit,
+            max_bytes: config.mempool_bytes,
+            max_per_submitter: config.mempool_per_submitter,
+        };
         Node {
             config,
             id: key.id(),
@@ -246,8 +257,7 @@ impl<S: ReplicaState> Node<S> {
             seen: HashMap::new(),
             verified: HashSet::new(),
             own: HashMap::new(),
-            mempool: VecDeque::new(),
-            mempool_ids: HashSet::new(),
+            mempool: mempool::Mempool::new(limits),
             decided_ops: HashMap::new(),
             skip_authorization: false,
             evidence: BTreeMap::new(),
@@ -293,12 +303,10 @@ impl<S: ReplicaState> Node<S> {
         if self.decided_ops.contains_key(&id) {
             return Err(SubmitError::AlreadyDecided);
         }
-        if self.mempool_ids.contains(&id) {
+        if self.mempool.contains(&id) {
             return Err(SubmitError::Pending);
         }
-        if self.mempool.len() >= self.config.mempool_limit {
-            return Err(SubmitError::MempoolFull);
-        }
+        self.mempool.check_room(op, op.encoded_len())?;
         Ok(())
     }
 
@@ -723,8 +731,7 @@ impl<S: ReplicaState> Node<S> {
             Err(SubmitError::Unauthorized(e)) => return Err(Reject::Unauthorized(e)),
             Err(_) => return Ok(()),
         }
-        self.mempool_ids.insert(digest);
-        self.mempool.push_back((digest, op.clone()));
+        self.mempool.push(digest, op.clone());
         if gossip {
             self.effects.push(Effect::Broadcast {
                 msg: Message::Submit(Box::new(op)),

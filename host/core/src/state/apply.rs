@@ -117,6 +117,10 @@ impl ReplicatedState {
             Operation::NetworkConfigChange(c) => {
                 match self.params.with_changes(c.config_type, &c.changes) {
                     Ok(next) => {
+                        let before = self.eligible().len();
+                        let after = self.ledger.eligible(&next.trust).len();
+                        let removed = u32::try_from(before.saturating_sub(after)).unwrap_or(0);
+                        self.budget.removals = self.budget.removals.saturating_add(removed);
                         self.params = next;
                         changes.push(StateChange::ParamsChanged {
                             config_type: c.config_type,

@@ -227,7 +227,27 @@ impl ReplicatedState {
                     .params()
                     .with_changes(c.config_type, &c.changes)
                     .map_err(|e| AuthError::Configuration(e.to_string()))?;
-                let trust: Vec<TrustBps> = self.eligible().into_iter().map(|(_, t)| t).collect();
+                // Judge the configuration the change leaves: trust parameters can move
+                // members out of the eligible set, and such a move is a governance
+                // removal like any other, within the epoch's budget.
+                let after = self.ledger().eligible(&next.trust);
+                let leaving = self
+                    .eligible()
+                    .iter()
+                    .filter(|(id, _)| !after.iter().any(|(a, _)| a == id))
+                    .count();
+                if leaving > 0 {
+                    let limit = self.membership_rules().max_removals;
+                    let left = limit.saturating_sub(self.budget().removals);
+                    if u32::try_from(leaving).unwrap_or(u32::MAX) > left {
+                        return Err(AuthError::Budget {
+                            what: "governance removals from the eligible set",
+                            limit,
+                            epoch: self.epoch(),
+                        });
+                    }
+                }
+                let trust: Vec<TrustBps> = after.into_iter().map(|(_, t)| t).collect();
                 liveness::check(&next, &trust).map_err(AuthError::Configuration)
             }
             _ => Ok(()),

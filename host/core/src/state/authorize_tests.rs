@@ -411,6 +411,39 @@ fn parameter_changes_that_stall_or_cannot_be_met_are_refused() -> TestResult {
         s.authorize(&signed_by(&s, set("trust.critical-threshold", 7_500), &gov))
             .is_err()
     );
+    // Raising the exclusion threshold is judged by the set it leaves: 5500 removes the
+    // founder at 5000, a governance removal within the budget of one; once the epoch's
+    // removal is spent, the same change is refused.
+    let raise = Operation::NetworkConfigChange(NetworkConfigChange {
+        config_type: ConfigType::Trust,
+        changes: vec![
+            Param {
+                key: "trust.exclusion-threshold".into(),
+                value: 5_500,
+            },
+            Param {
+                key: "trust.readmission-threshold".into(),
+                value: 5_600,
+            },
+            Param {
+                key: "trust.initial".into(),
+                value: 5_500,
+            },
+        ],
+        impact: ImpactLevel::Critical,
+    });
+    assert_eq!(s.authorize(&signed_by(&s, raise.clone(), &gov)), Ok(()));
+    let mut spent = s.clone();
+    let exclusion = Operation::NodeExclusion(NodeExclusion {
+        target: keys(4)[1].id(),
+        reason: ExclusionReason::GovernanceDecision,
+        evidence: vec![],
+    });
+    spent.apply_slot(0, &[(exclusion, Outcome::Accepted(vec![1]))], None)?;
+    assert!(matches!(
+        spent.authorize(&signed_by(&spent, raise, &gov)),
+        Err(AuthError::Budget { .. })
+    ));
     Ok(())
 }
 
