@@ -7,6 +7,9 @@
 //! when up to date) into the same target directory as the test executable, because a
 //! dependency's binaries are not built for another package's tests. Clusters run one at
 //! a time ([`serial`]) so the two CI cores are not shared by sixteen processes.
+//!
+//! Operations are signed by the key the cluster's genesis authorises for them
+//! ([`signed`]); [`expect_refused`] asserts that a node turns a submission away at once.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,9 +17,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use spore::node::client::Client;
 use spore::node::cluster::Cluster;
 use spore::node::proto::{Request, Response};
 use spore_core::consensus::DecidedEntry;
+use spore_core::ops::{Operation, SignedOperation};
 use spore_core::types::Digest;
 
 /// The `spore` binary next to the test executable (built on first use).
@@ -113,5 +118,32 @@ where
         }
         anyhow::ensure!(start.elapsed() < limit, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `op` signed by the key the cluster's genesis authorises for it (governor, operator or
+/// client), decidable from slot 0 up to the widest expiry window: the test clusters stay
+/// far below it, and a node that lags a slot or two never sees the expiry "too far".
+pub fn signed(c: &Cluster, op: Operation) -> SignedOperation {
+    c.sign(op, 0)
+}
+
+/// Submit `op` (following it) and expect the node to refuse it at once (within 5 s, with
+/// no decision to wait for); returns the refusal message, which names the reason.
+pub async fn expect_refused(client: &Client, op: SignedOperation) -> anyhow::Result<String> {
+    let kind = op.op.kind_name();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        spore::cli::client::submit(client, op, Some(Duration::from_secs(60))),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("{kind} was not refused at once"))?;
+    match answer {
+        Ok(d) => anyhow::bail!("{kind} was accepted: {d:?}"),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            anyhow::ensure!(msg.contains("refused:"), "{kind}: not a refusal: {msg}");
+            Ok(msg)
+        }
     }
 }

@@ -7,17 +7,21 @@
 //! peer frames, a wrong node key, a non-member and a forged vote signature refused and
 //! counted; an unfit module swap rejected, then a resolver hot swap under load taking
 //! effect at one slot everywhere; and `spore devnet` exiting 0.
+//!
+//! Every operation is signed by the key the cluster's genesis authorises for it
+//! ([`signed`]): the governor for governance, the operator (with the sponsors' own
+//! signatures) for admissions, the client key for compute. The attacks on that
+//! authorisation are in `governance.rs`.
 
 use std::time::Duration;
 
 use spore::cli::client::{Example, SwapRole, example, propose, submit};
 use spore::node::proto::{Request, Response};
-use spore_cluster_tests::{cluster, eventually, full_log, serial, values};
+use spore_cluster_tests::{cluster, eventually, full_log, serial, signed, values};
 use spore_core::crypto::Keypair;
 use spore_core::crypto::sha256;
 use spore_core::ops::{
-    AdmissionCriteria, ComputeTask, ExclusionReason, NodeAdmission, NodeExclusion, NodeIdentity,
-    Operation, Outcome,
+    ComputeTask, ExclusionReason, NodeAdmission, NodeExclusion, NodeIdentity, Operation, Outcome,
 };
 use spore_core::types::Hierarchy;
 
@@ -39,31 +43,62 @@ fn compute(i: u64) -> Operation {
 async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result<()> {
     let _serial = serial().await;
     let (_dir, c) = cluster(4, &[]).await?;
-    let kinds = [
-        Example::NetworkConfigChange,
-        Example::TrustModification,
-        Example::NodeAdmission,
-        Example::NodeExclusion,
+    // The admission and the exclusion are real ones (the samples' sponsorships are
+    // unsigned and their exclusion proof is garbage: the host refuses both): a fresh key
+    // sponsored by two founders, never started, then excluded by governance decision.
+    let candidate = NodeIdentity {
+        id: spore::node::keyfile::generate().id(),
+        level: Hierarchy::Hyphae,
+        name: "n5".to_owned(),
+        address: "127.0.0.1:9".to_owned(),
+    };
+    let admission = Operation::NodeAdmission(NodeAdmission {
+        sponsors: c.sponsorships(&candidate, &[0, 1])?,
+        candidate: candidate.clone(),
+    });
+    let exclusion = Operation::NodeExclusion(NodeExclusion {
+        target: candidate.id,
+        reason: ExclusionReason::GovernanceDecision,
+        evidence: Vec::new(),
+    });
+    let mut kinds = Vec::new();
+    for kind in [Example::NetworkConfigChange, Example::TrustModification] {
+        kinds.push(example(kind)?);
+    }
+    kinds.push(admission);
+    kinds.push(exclusion);
+    for kind in [
         Example::ServiceDeployment,
         Example::ResourceAllocation,
         Example::MaintenanceTask,
         Example::PerformanceOptimization,
         Example::Compute,
-    ];
+    ] {
+        kinds.push(example(kind)?);
+    }
     let mut slots = Vec::new();
-    for (i, kind) in kinds.into_iter().enumerate() {
+    for (i, op) in kinds.into_iter().enumerate() {
+        let kind = op.kind_name();
         let client = c.client(i % 4).await?;
-        let (_, d) = submit(&client, example(kind)?, DECIDE).await?;
-        let d = d.ok_or_else(|| anyhow::anyhow!("{kind:?} not decided"))?;
+        let (_, d) = submit(&client, signed(&c, op), DECIDE).await?;
+        let d = d.ok_or_else(|| anyhow::anyhow!("{kind} not decided"))?;
+        if matches!(kind, "node-admission" | "node-exclusion") {
+            assert!(
+                d.decision.outcome().is_some_and(|o| o.is_accepted()),
+                "{kind} not accepted: {d:?}"
+            );
+        }
         slots.push(d.slot);
         client.close().await;
     }
     // The security policy update: upload the strict resolver to one node (the others
-    // get the bytes from the cluster, hash-checked) and swap the resolver to it.
+    // get the bytes from the cluster, hash-checked) and swap the resolver to it, both
+    // as the governor.
     let strict = sha256(spore_artifacts::STRICT_RESOLVER.bytes);
-    let client = c.client(1).await?;
+    let client = c.client_as(1, &c.governor).await?;
     let d = propose(
         &client,
+        &c.governor,
         spore_artifacts::STRICT_RESOLVER.bytes.to_vec(),
         SwapRole::Resolver,
         "test swap".into(),
@@ -103,14 +138,19 @@ async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result
         assert_eq!(l[..target as usize], logs[0][..target as usize]);
     }
 
-    // The operator CLI against the running cluster, as separate processes.
+    // The operator CLI against the running cluster, as separate processes: governance
+    // signed with the governor's key file, reads with the node's own key.
     let config = c.nodes[0].dir.join("node.toml");
     let config = config.to_string_lossy();
+    let governor = c.dir.join("governor.key");
+    let governor = governor.to_string_lossy();
     let target_id = c.nodes[1].id.to_hex();
     let submitted = cli(&[
         "submit",
         "--config",
         &config,
+        "--key",
+        &governor,
         "--trust-of",
         &target_id,
         "--delta",
@@ -161,13 +201,13 @@ async fn n4_kill9_and_restart_catches_up_with_identical_logs() -> anyhow::Result
     let client = c.client(other).await?;
     let mut first = None;
     for i in 0..3 {
-        let (_, d) = submit(&client, compute(i), DECIDE).await?;
+        let (_, d) = submit(&client, signed(&c, compute(i)), DECIDE).await?;
         first = first.or(d);
     }
     let first = first.ok_or_else(|| anyhow::anyhow!("nothing decided"))?;
     c.kill(victim)?;
     for i in 3..8 {
-        let (_, d) = submit(&client, compute(i), DECIDE).await?;
+        let (_, d) = submit(&client, signed(&c, compute(i)), DECIDE).await?;
         anyhow::ensure!(d.is_some(), "not decided with a node down");
     }
     let before = c.status(other).await?.slot;
@@ -181,15 +221,15 @@ async fn n4_kill9_and_restart_catches_up_with_identical_logs() -> anyhow::Result
         || async { Ok((c.status(victim).await?.slot >= before).then_some(())) },
     )
     .await?;
-    // A resubmission of an operation decided before the crash is answered from the log
-    // (same slot, same decision), not ordered again.
+    // A resubmission of an operation decided before the crash (the same signed
+    // operation) is answered from the log (same slot, same decision), not ordered again.
     let restarted_client = c.client(victim).await?;
-    let (_, again) = submit(&restarted_client, compute(0), DECIDE).await?;
+    let (_, again) = submit(&restarted_client, signed(&c, compute(0)), DECIDE).await?;
     assert_eq!(again.as_ref(), Some(&first), "resubmission re-decided");
     restarted_client.close().await;
     // Then it takes part in new decisions.
     for i in 8..11 {
-        submit(&client, compute(i), DECIDE).await?;
+        submit(&client, signed(&c, compute(i)), DECIDE).await?;
     }
     client.close().await;
     let target = c.status(other).await?.slot;
@@ -236,9 +276,14 @@ async fn primary_kill9_leads_to_a_view_change_and_the_cluster_goes_on() -> anyho
     let other = (p + 1) % 4;
     c.kill(p)?;
     let client = c.client(other).await?;
-    let (_, d) = submit(&client, compute(1), Some(Duration::from_secs(90))).await?;
+    let (_, d) = submit(
+        &client,
+        signed(&c, compute(1)),
+        Some(Duration::from_secs(90)),
+    )
+    .await?;
     anyhow::ensure!(d.is_some(), "not decided after the primary died");
-    let (_, d) = submit(&client, compute(2), DECIDE).await?;
+    let (_, d) = submit(&client, signed(&c, compute(2)), DECIDE).await?;
     anyhow::ensure!(d.is_some(), "second operation not decided");
     client.close().await;
     let s = c.status(other).await?;
@@ -261,7 +306,7 @@ async fn wrong_result_node_is_slashed_then_excluded() -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("byzantine node missing"))?;
     let client = c.client(0).await?;
     for i in 0..4 {
-        submit(&client, compute(100 + i), DECIDE).await?;
+        submit(&client, signed(&c, compute(100 + i)), DECIDE).await?;
     }
     let mid = c.status(0).await?;
     let row = mid.members.iter().find(|m| m.id == byz);
@@ -271,28 +316,21 @@ async fn wrong_result_node_is_slashed_then_excluded() -> anyhow::Result<()> {
     );
     assert!(mid.events.iter().any(|(_, e)| e.contains("Dissented")));
     // Excluding one of four would leave fewer eligible members than the validator's
-    // minimum: admit a fifth member first (sponsored by two founders), a real process
-    // started once its admission is decided.
+    // minimum: admit a fifth member first (sponsored by two founders, who sign its
+    // identity; submitted by the operator), a real process started once its admission is
+    // decided.
     let (joiner, joiner_addr) = c.add_joiner("n5")?;
-    let (_, d) = submit(
-        &client,
-        Operation::NodeAdmission(NodeAdmission {
-            candidate: NodeIdentity {
-                id: c.nodes[joiner].id,
-                level: Hierarchy::Hyphae,
-                name: "n5".to_owned(),
-                address: joiner_addr.to_string(),
-            },
-            criteria: AdmissionCriteria {
-                min_sponsors: 2,
-                min_sponsor_trust: 5_000,
-                required_sponsor_level: None,
-            },
-            sponsors: vec![c.nodes[0].id, c.nodes[1].id],
-        }),
-        DECIDE,
-    )
-    .await?;
+    let candidate = NodeIdentity {
+        id: c.nodes[joiner].id,
+        level: Hierarchy::Hyphae,
+        name: "n5".to_owned(),
+        address: joiner_addr.to_string(),
+    };
+    let admission = Operation::NodeAdmission(NodeAdmission {
+        sponsors: c.sponsorships(&candidate, &[0, 1])?,
+        candidate,
+    });
+    let (_, d) = submit(&client, signed(&c, admission), DECIDE).await?;
     let d = d.ok_or_else(|| anyhow::anyhow!("admission not decided"))?;
     assert!(
         d.decision.outcome().is_some_and(|o| o.is_accepted()),
@@ -300,23 +338,21 @@ async fn wrong_result_node_is_slashed_then_excluded() -> anyhow::Result<()> {
     );
     c.start(joiner)?;
     c.wait_ready(joiner, Duration::from_secs(60)).await?;
-    let (_, d) = submit(
-        &client,
-        Operation::NodeExclusion(NodeExclusion {
-            target: byz,
-            reason: ExclusionReason::GovernanceDecision,
-            evidence: Vec::new(),
-        }),
-        DECIDE,
-    )
-    .await?;
+    // The governor excludes it (within the epoch's removal budget, which the test
+    // cluster sets to the number of misbehaving nodes).
+    let exclusion = Operation::NodeExclusion(NodeExclusion {
+        target: byz,
+        reason: ExclusionReason::GovernanceDecision,
+        evidence: Vec::new(),
+    });
+    let (_, d) = submit(&client, signed(&c, exclusion), DECIDE).await?;
     let d = d.ok_or_else(|| anyhow::anyhow!("exclusion not decided"))?;
     assert!(
         d.decision.outcome().is_some_and(|o| o.is_accepted()),
         "exclusion not accepted: {d:?}"
     );
     // The cluster goes on without it.
-    let (_, d) = submit(&client, compute(200), DECIDE).await?;
+    let (_, d) = submit(&client, signed(&c, compute(200)), DECIDE).await?;
     anyhow::ensure!(d.is_some(), "not decided after the exclusion");
     client.close().await;
     let end = c.status(0).await?;
@@ -343,7 +379,9 @@ async fn garbage_client_frames_are_refused_and_the_node_keeps_serving() -> anyho
     let _serial = serial().await;
     let (_dir, c) = cluster(4, &[]).await?;
     // A client that presents a wrong node id is refused at the handshake.
-    let wrong = spore::node::client::Client::connect(c.nodes[0].client_addr, c.nodes[1].id).await;
+    let wrong =
+        spore::node::client::Client::connect(c.nodes[0].client_addr, c.nodes[1].id, &c.client)
+            .await;
     assert!(wrong.is_err(), "connected to n1 while expecting n2's key");
     // Garbage on a client stream: an error answer, the node keeps going.
     let client = c.client(0).await?;
@@ -358,7 +396,7 @@ async fn garbage_client_frames_are_refused_and_the_node_keeps_serving() -> anyho
         client.call_one(&Request::Status).await?,
         Response::Status(_)
     ));
-    let (_, d) = submit(&client, compute(7), DECIDE).await?;
+    let (_, d) = submit(&client, signed(&c, compute(7)), DECIDE).await?;
     assert!(d.is_some());
     client.close().await;
     Ok(())
@@ -471,7 +509,7 @@ async fn non_member_and_forged_signature_are_refused_and_counted() -> anyhow::Re
     raw.wait_idle().await;
     // The cluster is unaffected: it still decides with three honest nodes.
     let client = c.client(0).await?;
-    let (_, d) = submit(&client, compute(77), DECIDE).await?;
+    let (_, d) = submit(&client, signed(&c, compute(77)), DECIDE).await?;
     assert!(d.is_some(), "not decided after the attack");
     client.close().await;
     outsider.shutdown().await;
@@ -484,10 +522,10 @@ async fn sigterm_shuts_a_node_down_gracefully_and_it_resumes() -> anyhow::Result
     let _serial = serial().await;
     let (_dir, mut c) = cluster(4, &[]).await?;
     let client = c.client(0).await?;
-    submit(&client, compute(300), DECIDE).await?;
+    submit(&client, signed(&c, compute(300)), DECIDE).await?;
     let code = c.terminate(2, Duration::from_secs(20))?;
     assert_eq!(code, Some(0), "node did not exit cleanly on SIGTERM");
-    submit(&client, compute(301), DECIDE).await?;
+    submit(&client, signed(&c, compute(301)), DECIDE).await?;
     c.start(2)?;
     c.wait_ready(2, Duration::from_secs(120)).await?;
     let target = c.status(0).await?.slot;
@@ -511,7 +549,8 @@ async fn resolver_hot_swap_under_load_switches_every_node_at_one_slot() -> anyho
             let client = c.client(w).await?;
             let mut decided = 0;
             for i in 0..6u64 {
-                let (_, d) = submit(&client, compute(1_000 + 10 * w as u64 + i), DECIDE).await?;
+                let op = signed(&c, compute(1_000 + 10 * w as u64 + i));
+                let (_, d) = submit(&client, op, DECIDE).await?;
                 decided += usize::from(d.is_some());
             }
             client.close().await;
@@ -520,11 +559,13 @@ async fn resolver_hot_swap_under_load_switches_every_node_at_one_slot() -> anyho
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let strict = sha256(spore_artifacts::STRICT_RESOLVER.bytes);
-    let client = c.client(3).await?;
+    // The governor uploads and proposes.
+    let client = c.client_as(3, &c.governor).await?;
     // A swap to a module that is no resolver (it exports the validator world) is
     // refused by every node's fitness check: rejected, nothing switches.
     let unfit = propose(
         &client,
+        &c.governor,
         spore_artifacts::MEDIAN_PRICE.bytes.to_vec(),
         SwapRole::Resolver,
         "a validator posing as a resolver".into(),
@@ -538,6 +579,7 @@ async fn resolver_hot_swap_under_load_switches_every_node_at_one_slot() -> anyho
     }
     let d = propose(
         &client,
+        &c.governor,
         spore_artifacts::STRICT_RESOLVER.bytes.to_vec(),
         SwapRole::Resolver,
         "swap under load".into(),

@@ -233,7 +233,7 @@ impl Runtime {
         let rules = MembershipRules::from_params(|k| snapshot.param(k));
         let op = convert::operation_to_wit(op, &rules);
         let ctx = convert::context_to_wit(ctx);
-        let cap = self.config.max_output_bytes;
+        let cap = self.output_cap(snapshot);
         self.call(module, snapshot, |store| {
             let instance = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
             let out = instance
@@ -280,7 +280,7 @@ impl Runtime {
         let rules = MembershipRules::from_params(|k| snapshot.param(k));
         let request = convert::admission_to_wit(request, &rules);
         let ctx = convert::context_to_wit(ctx);
-        let cap = self.config.max_output_bytes;
+        let cap = self.output_cap(snapshot);
         self.call(module, snapshot, |store| {
             let instance = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
             let verdict = instance
@@ -318,7 +318,7 @@ impl Runtime {
         let seed = convert::layer_result_to_wit(&input.seed);
         let latent = convert::layer_result_to_wit(&input.latent);
         let ctx = convert::context_to_wit(ctx);
-        let cap = self.config.max_output_bytes;
+        let cap = self.output_cap(snapshot);
         self.call(module, snapshot, |store| {
             let instance = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
             let resolution = instance
@@ -331,6 +331,30 @@ impl Runtime {
         })
     }
 
+    /// The fuel budget of a call of `role`: the replicated `timing.<role>-fuel` when the
+    /// snapshot names it (a node's calls always do, so every node runs every call with the
+    /// same budget), else this runtime's configured budget (local tools).
+    pub fn fuel_budget(&self, role: Role, snapshot: &SnapshotView) -> u64 {
+        let key = match role {
+            Role::Validator => "timing.validator-fuel",
+            Role::Admission => "timing.admission-fuel",
+            Role::Resolver => "timing.resolver-fuel",
+        };
+        snapshot
+            .param(key)
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or_else(|| self.config.fuel_for(role))
+    }
+
+    /// The output cap of a call: the replicated `timing.max-output-bytes` when the
+    /// snapshot names it, else this runtime's configured cap.
+    pub fn output_cap(&self, snapshot: &SnapshotView) -> u64 {
+        snapshot
+            .param("timing.max-output-bytes")
+            .and_then(|v| u64::try_from(v).ok())
+            .unwrap_or(self.config.max_output_bytes)
+    }
+
     /// Run `body` in a fresh store for `module` and classify how it ended.
     fn call<T>(
         &self,
@@ -338,7 +362,7 @@ impl Runtime {
         snapshot: &Arc<SnapshotView>,
         body: impl FnOnce(&mut Store<HostState>) -> Result<T, Phase>,
     ) -> Result<CallReport<T>, RuntimeError> {
-        let budget = self.config.fuel_for(module.role());
+        let budget = self.fuel_budget(module.role(), snapshot);
         let state = HostState::new(&self.config, module.hash(), Arc::clone(snapshot));
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);

@@ -18,7 +18,7 @@ use spore_core::ops::{
 use spore_core::types::{Digest, Hierarchy, Layer, NodeId};
 
 use super::convert::{CallContext, LayerResult, ResolverInput, member_view};
-use super::snapshot::SnapshotView;
+use super::snapshot::{MemberView, SnapshotView};
 
 /// The node id of sample member `i` (an ed25519 key derived from a fixed seed).
 pub fn member_id(i: u8) -> NodeId {
@@ -33,21 +33,29 @@ pub fn outsider_id() -> NodeId {
 /// The sample snapshot: a Sclerotia primary (9000 bps), a Rhizomorph seed (8000), two
 /// Hyphae latents (7000, 6500), plus a few configuration parameters.
 pub fn snapshot() -> Arc<SnapshotView> {
-    let members = [
+    SnapshotView::new(members(), params()).shared()
+}
+
+/// The sample snapshot's members.
+pub fn members() -> [MemberView; 4] {
+    [
         (0, Hierarchy::Sclerotia, 9000, Layer::Primary),
         (1, Hierarchy::Rhizomorph, 8000, Layer::Seed),
         (2, Hierarchy::Hyphae, 7000, Layer::Latent),
         (3, Hierarchy::Hyphae, 6500, Layer::Latent),
     ]
-    .map(|(i, level, trust, layer)| member_view(member_id(i), level, trust, true, layer));
-    let params = [
+    .map(|(i, level, trust, layer)| member_view(member_id(i), level, trust, true, layer))
+}
+
+/// The sample snapshot's parameters.
+pub fn params() -> [(String, i64); 4] {
+    [
         ("quorum.min-high-trust", 1),
         ("trust.exclusion-threshold", 2000),
         ("trust.critical-threshold", 6000),
         ("timing.propose-timeout", 20),
     ]
-    .map(|(k, v)| (k.to_owned(), v));
-    SnapshotView::new(members, params).shared()
+    .map(|(k, v)| (k.to_owned(), v))
 }
 
 /// Price reports for the median-price compute example: `(reporter index, price)`,

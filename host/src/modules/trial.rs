@@ -17,7 +17,9 @@ use std::sync::Arc;
 use spore_core::crypto::canonical_bytes;
 use spore_core::ops::{NodeAdmission, Operation};
 
-use super::{CallContext, LoadedModule, ResolverInput, Role, Runtime, samples};
+use super::{
+    CallContext, LoadedModule, ResolverInput, Role, Runtime, RuntimeError, SnapshotView, samples,
+};
 
 /// One sample call of a role.
 #[derive(Debug, Clone)]
@@ -67,28 +69,43 @@ pub fn sample_context(sample: &Sample) -> CallContext {
     }
 }
 
-/// Run every sample of `module`'s role through it, within the runtime's fuel budget: the
-/// first sample it fails on (trap, fuel, output contract), with the failure, or `Ok`.
-pub fn trial(runtime: &Runtime, module: &Arc<LoadedModule>) -> Result<(), String> {
-    let snapshot = samples::snapshot();
+/// The snapshot a trial runs against: the sample members, and the parameters `params`
+/// (a node passes its replicated ones, so the fuel budget and output cap of the trial are
+/// the cluster's, the same on every node) over the sample's own.
+pub fn trial_snapshot(params: impl IntoIterator<Item = (String, i64)>) -> Arc<SnapshotView> {
+    let mut all: std::collections::BTreeMap<String, i64> = samples::params().into_iter().collect();
+    all.extend(params);
+    SnapshotView::new(samples::members(), all).shared()
+}
+
+/// Run every sample of `module`'s role through it against `snapshot` (see
+/// [`trial_snapshot`]): `Ok(None)` if it passes them all, `Ok(Some(why))` naming the first
+/// failing sample and the failure kind (deterministic: no engine message), or a local
+/// runtime error (not a verdict).
+pub fn trial(
+    runtime: &Runtime,
+    module: &Arc<LoadedModule>,
+    snapshot: &Arc<SnapshotView>,
+) -> Result<Option<String>, RuntimeError> {
     for sample in samples_for(module.role()) {
         let ctx = sample_context(&sample);
         let failure = match &sample {
             Sample::Validate(op) => runtime
-                .call_validator_on(module, op, &ctx, &snapshot)
-                .map(|r| r.result.err()),
+                .call_validator_on(module, op, &ctx, snapshot)?
+                .result
+                .err(),
             Sample::Admit(request) => runtime
-                .call_admission_on(module, request, &ctx, &snapshot)
-                .map(|r| r.result.err()),
+                .call_admission_on(module, request, &ctx, snapshot)?
+                .result
+                .err(),
             Sample::Resolve(_, input) => runtime
-                .call_resolver_on(module, input, &ctx, &snapshot)
-                .map(|r| r.result.err()),
+                .call_resolver_on(module, input, &ctx, snapshot)?
+                .result
+                .err(),
         };
-        match failure {
-            Ok(None) => {}
-            Ok(Some(f)) => return Err(format!("sample {}: {f}", sample.label())),
-            Err(e) => return Err(format!("sample {}: {e}", sample.label())),
+        if let Some(f) = failure {
+            return Ok(Some(format!("sample {}: {:?}", sample.label(), f.kind())));
         }
     }
-    Ok(())
+    Ok(None)
 }

@@ -23,7 +23,7 @@ use spore_core::state::ReplicatedState;
 use spore_core::types::{Digest, View};
 
 use super::config::Byzantine;
-use crate::modules::{self, Resolution, Runtime, SnapshotView, convert};
+use crate::modules::{self, Resolution, Runtime, SnapshotView, convert, trial};
 
 /// The module snapshot of `state` in `view`.
 pub fn snapshot(state: &ReplicatedState, view: View) -> Arc<SnapshotView> {
@@ -69,6 +69,7 @@ pub enum LocalFault {
 fn unfit_module_swap(
     runtime: &Runtime,
     op: &Operation,
+    snapshot: &SnapshotView,
     lookup: ModuleLookup<'_>,
 ) -> Result<Option<Outcome>, LocalFault> {
     let Operation::SecurityPolicyUpdate(u) = op else {
@@ -97,7 +98,12 @@ fn unfit_module_swap(
             ));
         }
     };
-    match trial_verdict(runtime, &module) {
+    // The trial runs with the cluster's fuel budget and output cap (the replicated
+    // parameters of this slot's snapshot), so every node reaches the same verdict.
+    let trial_snapshot = trial::trial_snapshot(snapshot.params().map(|(k, v)| (k.clone(), *v)));
+    match trial::trial(runtime, &module, &trial_snapshot)
+        .map_err(|e| LocalFault::Unavailable(e.to_string()))
+    {
         Ok(None) => Ok(None),
         Ok(Some(why)) => {
             tracing::warn!(hash = %u.new_policy, %role, %why, "module swap refused: failed its trial run");
@@ -108,35 +114,6 @@ fn unfit_module_swap(
         }
         Err(e) => Err(e),
     }
-}
-
-/// The trial run's deterministic verdict: `None` if the module passes every sample, else
-/// the first failing sample and the failure kind; a local error is a [`LocalFault`].
-fn trial_verdict(
-    runtime: &Runtime,
-    module: &Arc<crate::modules::LoadedModule>,
-) -> Result<Option<String>, LocalFault> {
-    use crate::modules::trial::{Sample, sample_context, samples_for};
-    let snapshot = crate::modules::samples::snapshot();
-    for sample in samples_for(module.role()) {
-        let ctx = sample_context(&sample);
-        let failure = match &sample {
-            Sample::Validate(op) => runtime
-                .call_validator_on(module, op, &ctx, &snapshot)
-                .map(|r| r.result.err()),
-            Sample::Admit(request) => runtime
-                .call_admission_on(module, request, &ctx, &snapshot)
-                .map(|r| r.result.err()),
-            Sample::Resolve(_, input) => runtime
-                .call_resolver_on(module, input, &ctx, &snapshot)
-                .map(|r| r.result.err()),
-        }
-        .map_err(|e| LocalFault::Unavailable(e.to_string()))?;
-        if let Some(f) = failure {
-            return Ok(Some(format!("sample {}: {:?}", sample.label(), f.kind())));
-        }
-    }
-    Ok(None)
 }
 
 /// Run the validator on `op` (and, for an admission, the admission module first: a
@@ -175,9 +152,8 @@ pub fn validate(
             .call_validator(op, &ctx, snapshot)
             .map_err(|e| unavailable("validator", e))?;
         Ok(match report.outcome() {
-            Outcome::Accepted(effect) => {
-                unfit_module_swap(runtime, op, modules)?.unwrap_or(Outcome::Accepted(effect))
-            }
+            Outcome::Accepted(effect) => unfit_module_swap(runtime, op, snapshot, modules)?
+                .unwrap_or(Outcome::Accepted(effect)),
             other => other,
         })
     })()?;

@@ -31,9 +31,15 @@ impl<S: ReplicaState> Node<S> {
 
     /// Send `peer` the retained entries from `from` on (bounded).
     pub(super) fn serve_catch_up(&mut self, peer: NodeId, from: Slot) {
+        let mut bytes = 0usize;
         let entries: Vec<DecidedEntry> = (from..self.slot())
             .take(self.config.catch_up_batch)
             .map_while(|s| self.entry(s).cloned())
+            .take_while(|e| {
+                let first = bytes == 0;
+                bytes = bytes.saturating_add(crate::crypto::canonical_bytes(e).len());
+                first || bytes <= super::limits::MAX_CATCH_UP_BYTES
+            })
             .collect();
         if !entries.is_empty() {
             self.effects.push(Effect::Send {
@@ -57,7 +63,10 @@ impl<S: ReplicaState> Node<S> {
         from: NodeId,
         mut entries: Vec<DecidedEntry>,
     ) -> Result<(), Reject> {
-        let full = entries.len() >= self.config.catch_up_batch;
+        // Responses are cut by bytes as well as count: whenever one moved this node
+        // forward, the peer may have more, so keep pulling (state sync for a node far
+        // behind); a peer with nothing more sends nothing.
+        let before = self.slot();
         entries.sort_by_key(|e| e.slot);
         entries.truncate(self.config.catch_up_batch);
         for entry in entries {
@@ -71,8 +80,7 @@ impl<S: ReplicaState> Node<S> {
             entry.verify(&self.state, &quorum)?;
             self.apply_entry(entry);
         }
-        if full {
-            // The peer may have more: keep pulling (state sync for a node far behind).
+        if self.slot() > before {
             self.catch_up_asked = None;
             self.ask_catch_up(from, self.slot());
         }

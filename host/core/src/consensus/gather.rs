@@ -9,7 +9,7 @@ use super::entry::Decision;
 use super::evidence::Misbehaviour;
 use super::message::{Commit, Message, Proposal, Reveal, Tally};
 use super::rules::{self, Path, Roles};
-use super::{CallPurpose, Node, Reject, ReplicaState};
+use super::{CallPurpose, Node, Reject, ReplicaState, limits};
 use crate::crypto::{Canonical, Signed, sha256_parts};
 use crate::ops::{AuthorityLevel, Outcome};
 use crate::types::{Digest, Layer, NodeId, TrustBps, View};
@@ -56,7 +56,10 @@ impl<S: ReplicaState> Node<S> {
         if body.slot != self.slot() {
             return Err(Reject::Stale);
         }
-        if body.batch.len() > self.config.max_batch
+        let (max_ops, max_output) = self.state.batch_limits();
+        let members = self.state.eligible().len();
+        let bytes = limits::batch_bytes(&body.batch);
+        if !limits::batch_fits(body.batch.len(), bytes, max_ops, members, max_output)
             || body.evidence.len() > self.config.max_evidence
         {
             return Err(Reject::Invalid("oversized proposal"));
@@ -118,6 +121,15 @@ impl<S: ReplicaState> Node<S> {
     pub(super) fn on_reveal(&mut self, r: Signed<Reveal>) -> Result<(), Reject> {
         if !self.state.is_eligible(&r.signer) {
             return Err(Reject::NotMember(r.signer));
+        }
+        // No module output can exceed the replicated cap: a larger outcome is not a result.
+        let (_, max_output) = self.state.batch_limits();
+        if r.payload
+            .outcomes
+            .iter()
+            .any(|o| limits::outcome_bytes(o) > max_output)
+        {
+            return Err(Reject::Invalid("reveal outcome above the output cap"));
         }
         if let Some(c) = self.round.commits.get(&r.signer)
             && c.payload.batch == r.payload.batch
@@ -311,14 +323,24 @@ impl<S: ReplicaState> Node<S> {
             let state = &self.state;
             self.mempool.retain(|_, op| state.authorize(op).is_ok());
         }
+        // Cut by count (this node's and the replicated cap) and by bytes (the batch's own
+        // and the worst-case tally it leads to): what members check in `check_proposal`.
+        let (max_ops, max_output) = self.state.batch_limits();
+        let max_ops = max_ops.min(self.config.max_batch);
+        let members = self.state.eligible().len();
         let mut batch = Vec::new();
+        let mut bytes = 0usize;
         let mut mechanism = None;
         for (_, op) in self.mempool.iter() {
             let m = op.mechanism();
-            if batch.len() >= self.config.max_batch || mechanism.is_some_and(|x| x != m) {
+            let len = op.encoded_len();
+            let fits =
+                limits::batch_fits(batch.len() + 1, bytes + len, max_ops, members, max_output);
+            if !fits || mechanism.is_some_and(|x| x != m) {
                 break;
             }
             mechanism = Some(m);
+            bytes += len;
             batch.push(op.clone());
         }
         let evidence: Vec<Misbehaviour> = self

@@ -26,7 +26,8 @@
 //! - `message.rs`: every wire message; `input.rs` / `effect.rs`: the machine's API.
 //! - `commitment.rs`: the sealed commitment and its salt.
 //! - `entry.rs`: decided entries, certificates, round reports.
-//! - `evidence.rs`: misbehaviour proofs.
+//! - `evidence.rs`: misbehaviour proofs; `limits.rs`: the byte budgets of messages;
+//!   `mempool.rs`: the bounded mempool.
 //! - `replica.rs`: what the machine needs from the replicated state.
 //! - `rules.rs`: how results become decisions (quorum match, authority, resolver).
 //! - `round.rs`: the per-(slot, view) bookkeeping.
@@ -41,6 +42,7 @@ mod error;
 pub mod evidence;
 mod gather;
 pub mod input;
+pub mod limits;
 pub mod mempool;
 pub mod message;
 pub mod replica;

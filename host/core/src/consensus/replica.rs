@@ -57,6 +57,10 @@ pub trait ReplicaState {
     /// submitter's authority and the operation's own rules (sponsors, proofs, budgets).
     fn authorize(&self, op: &SignedOperation) -> Result<(), AuthError>;
 
+    /// The replicated batch limits in force: most operations per batch
+    /// (`timing.max-batch`) and the largest module output (`timing.max-output-bytes`).
+    fn batch_limits(&self) -> (usize, usize);
+
     /// What applying an entry changed (for logs, metrics and summaries).
     type Change: Clone + std::fmt::Debug;
 
@@ -105,6 +109,14 @@ impl ReplicaState for ReplicatedState {
 
     fn authorize(&self, op: &SignedOperation) -> Result<(), AuthError> {
         ReplicatedState::authorize(self, op)
+    }
+
+    fn batch_limits(&self) -> (usize, usize) {
+        let t = &self.params().timing;
+        (
+            usize::try_from(t.max_batch).unwrap_or(usize::MAX),
+            usize::try_from(t.max_output_bytes).unwrap_or(usize::MAX),
+        )
     }
 
     fn is_quorum(&self, signers: &BTreeSet<NodeId>) -> bool {

@@ -61,7 +61,7 @@ impl Default for TimingParams {
             validator_fuel: 50_000_000,
             admission_fuel: 50_000_000,
             resolver_fuel: 50_000_000,
-            max_output_bytes: 64 * 1024,
+            max_output_bytes: 16 * 1024,
         }
     }
 }
