@@ -50,6 +50,7 @@ const GROUPS: &[(&str, &[&str])] = &[
             "hostile-oversized",
             "hostile-wrong-world",
             "hostile-foreign-imports",
+            "hostile-host-abuse",
         ],
     ),
 ];

@@ -17,6 +17,7 @@ pub mod validator {
         world: "validator",
         path: "../wit",
         additional_derives: [PartialEq, Eq],
+        imports: { default: trappable },
     });
 }
 
@@ -26,6 +27,7 @@ pub mod admission {
         world: "admission",
         path: "../wit",
         additional_derives: [PartialEq, Eq],
+        imports: { default: trappable },
         with: {
             "spore:policy/types": super::validator::spore::policy::types,
             "spore:policy/snapshot": super::validator::spore::policy::snapshot,
@@ -40,6 +42,7 @@ pub mod resolver {
         world: "resolver",
         path: "../wit",
         additional_derives: [PartialEq, Eq],
+        imports: { default: trappable },
         with: {
             "spore:policy/types": super::validator::spore::policy::types,
             "spore:policy/snapshot": super::validator::spore::policy::snapshot,

@@ -25,16 +25,66 @@ pub struct HostState {
     pub(crate) limiter: CallLimiter,
     /// Hash of the module being called (for log attribution).
     pub(crate) module: Digest,
+    /// Host fuel left for this call: every host import is charged for its work and the
+    /// bytes it copies ([`HostState::charge`]), so a call's host time is bounded like its
+    /// guest time.
+    pub(crate) host_fuel: u64,
+    /// Set when a host import found the host fuel spent (the call ends out of fuel).
+    pub(crate) host_exhausted: bool,
+}
+
+/// Host fuel of one host import call, whatever it does (its fixed work: the call, the
+/// lookup, the allocation).
+pub const HOST_CALL_FUEL: u64 = 1_000;
+
+/// Host fuel per byte a host import copies in or out.
+pub const HOST_BYTE_FUEL: u64 = 1;
+
+/// The error a host import returns when the call's host fuel is spent (it traps the call,
+/// which the runtime reports as out of fuel).
+#[derive(Debug, thiserror::Error)]
+#[error("host fuel exhausted")]
+pub struct HostFuelExhausted;
+
+impl HostState {
+    /// Charge one host import: [`HOST_CALL_FUEL`] plus [`HOST_BYTE_FUEL`] per byte it
+    /// copies; traps the call (deterministically: the charge depends only on what the
+    /// guest asked) once the host fuel is spent.
+    pub(crate) fn charge(&mut self, bytes: usize) -> wasmtime::Result<()> {
+        let cost = HOST_CALL_FUEL.saturating_add(
+            HOST_BYTE_FUEL.saturating_mul(u64::try_from(bytes).unwrap_or(u64::MAX)),
+        );
+        if cost > self.host_fuel {
+            self.host_fuel = 0;
+            self.host_exhausted = true;
+            return Err(HostFuelExhausted.into());
+        }
+        self.host_fuel -= cost;
+        Ok(())
+    }
 }
 
 impl HostState {
     /// State for one call of `module` under `config`.
     pub fn new(config: &RuntimeConfig, module: Digest, snapshot: Arc<SnapshotView>) -> Self {
+        Self::with_host_fuel(config, module, snapshot, u64::MAX)
+    }
+
+    /// State for one call with `host_fuel` for its host imports (the runtime gives a call
+    /// as much host fuel as guest fuel).
+    pub fn with_host_fuel(
+        config: &RuntimeConfig,
+        module: Digest,
+        snapshot: Arc<SnapshotView>,
+        host_fuel: u64,
+    ) -> Self {
         Self {
             snapshot,
             log: LogSink::new(config.max_log_lines, config.max_log_line_bytes),
             limiter: CallLimiter::new(config),
             module,
+            host_fuel,
+            host_exhausted: false,
         }
     }
 }

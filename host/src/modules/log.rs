@@ -37,11 +37,12 @@ impl LogSink {
         }
     }
 
-    /// Record one line (or count it as dropped when the sink is full).
-    pub fn push(&mut self, level: Level, mut message: String) {
+    /// Record one line (or count it as dropped when the sink is full); the kept,
+    /// truncated line, if any.
+    pub fn push(&mut self, level: Level, mut message: String) -> Option<&str> {
         if self.lines.len() >= self.max_lines {
             self.dropped = self.dropped.saturating_add(1);
-            return;
+            return None;
         }
         if message.len() > self.max_line_bytes {
             let mut cut = self.max_line_bytes;
@@ -52,6 +53,7 @@ impl LogSink {
             message.push('…');
         }
         self.lines.push(LogLine { level, message });
+        self.lines.last().map(|l| l.message.as_str())
     }
 
     /// The kept lines, in order.
@@ -71,25 +73,23 @@ impl LogSink {
 }
 
 impl Host for HostState {
-    fn write(&mut self, level: Level, message: String) {
+    /// Charged like every host import; truncated and capped *before* anything reaches the
+    /// node's log, so a chatty module writes at most `max_log_lines` lines of at most
+    /// `max_log_line_bytes` bytes per call there.
+    fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        self.charge(message.len())?;
+        let Some(message) = self.log.push(level, message) else {
+            return Ok(());
+        };
+        let module = self.module;
         match level {
-            Level::Trace => {
-                tracing::trace!(target: "spore::module", module = %self.module, "{message}")
-            }
-            Level::Debug => {
-                tracing::debug!(target: "spore::module", module = %self.module, "{message}")
-            }
-            Level::Info => {
-                tracing::info!(target: "spore::module", module = %self.module, "{message}")
-            }
-            Level::Warn => {
-                tracing::warn!(target: "spore::module", module = %self.module, "{message}")
-            }
-            Level::Error => {
-                tracing::error!(target: "spore::module", module = %self.module, "{message}")
-            }
+            Level::Trace => tracing::trace!(target: "spore::module", module = %module, "{message}"),
+            Level::Debug => tracing::debug!(target: "spore::module", module = %module, "{message}"),
+            Level::Info => tracing::info!(target: "spore::module", module = %module, "{message}"),
+            Level::Warn => tracing::warn!(target: "spore::module", module = %module, "{message}"),
+            Level::Error => tracing::error!(target: "spore::module", module = %module, "{message}"),
         }
-        self.log.push(level, message);
+        Ok(())
     }
 }
 

@@ -363,7 +363,10 @@ impl Runtime {
         body: impl FnOnce(&mut Store<HostState>) -> Result<T, Phase>,
     ) -> Result<CallReport<T>, RuntimeError> {
         let budget = self.fuel_budget(module.role(), snapshot);
-        let state = HostState::new(&self.config, module.hash(), Arc::clone(snapshot));
+        // Host imports draw on their own meter with the same budget: guest and host time
+        // of a call are each bounded by its fuel.
+        let state =
+            HostState::with_host_fuel(&self.config, module.hash(), Arc::clone(snapshot), budget);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store
@@ -375,6 +378,7 @@ impl Runtime {
         let refused = store.data().limiter.refused;
         let result = match outcome {
             Ok(value) => Ok(value),
+            Err(_) if store.data().host_exhausted => Err(ModuleFailure::OutOfFuel { budget }),
             Err(phase) => Err(classify(phase, budget, refused)?),
         };
         let (logs, dropped_logs) = std::mem::take(&mut store.data_mut().log).into_parts();

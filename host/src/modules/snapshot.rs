@@ -91,27 +91,36 @@ impl SnapshotView {
     }
 }
 
+/// Bytes one member record costs to copy out (id, level, trust, flags).
+const MEMBER_BYTES: usize = 48;
+
 impl Host for HostState {
-    fn members(&mut self) -> Vec<Member> {
-        self.snapshot.members().cloned().collect()
+    fn members(&mut self) -> wasmtime::Result<Vec<Member>> {
+        self.charge(self.snapshot.members().count().saturating_mul(MEMBER_BYTES))?;
+        Ok(self.snapshot.members().cloned().collect())
     }
 
-    fn member(&mut self, id: NodeId) -> Option<Member> {
-        self.snapshot.member(&id).cloned()
+    fn member(&mut self, id: NodeId) -> wasmtime::Result<Option<Member>> {
+        self.charge(id.len().saturating_add(MEMBER_BYTES))?;
+        Ok(self.snapshot.member(&id).cloned())
     }
 
-    fn params(&mut self) -> Vec<Param> {
-        self.snapshot
+    fn params(&mut self) -> wasmtime::Result<Vec<Param>> {
+        let bytes: usize = self.snapshot.params().map(|(k, _)| k.len() + 8).sum();
+        self.charge(bytes)?;
+        Ok(self
+            .snapshot
             .params()
             .map(|(key, value)| Param {
                 key: key.clone(),
                 value: *value,
             })
-            .collect()
+            .collect())
     }
 
-    fn param(&mut self, key: String) -> Option<i64> {
-        self.snapshot.param(&key)
+    fn param(&mut self, key: String) -> wasmtime::Result<Option<i64>> {
+        self.charge(key.len())?;
+        Ok(self.snapshot.param(&key))
     }
 }
 

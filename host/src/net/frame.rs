@@ -322,7 +322,7 @@ mod tests {
     /// resized the buffer to the announced length before the first body byte).
     #[tokio::test]
     async fn an_announced_but_stalled_frame_allocates_only_what_arrived() {
-        let max = 16 * 1024 * 1024;
+        let max: u32 = 16 * 1024 * 1024;
         let mut wire = max.to_be_bytes().to_vec();
         wire.extend_from_slice(&[7; 100]);
         let mut reader = wire.as_slice();

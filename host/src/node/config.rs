@@ -263,9 +263,11 @@ reveal_grace_ms = {grace}
 resend_interval_ms = {resend}
 # Most operations per slot.
 max_batch = {batch}
-# Mempool budgets: pending operations, their bytes, and pending operations per submitter.
+# Most pending operations in the mempool.
 mempool_ops = {mops}
+# Most bytes of pending operations in the mempool.
 mempool_bytes = {mbytes}
+# Most pending operations of one submitter (one key cannot crowd out the others).
 mempool_per_submitter = {mper}
 "#,
             key = d.key_file.display(),

@@ -163,3 +163,50 @@ fn keeps_serving(runtime: &Runtime) -> anyhow::Result<()> {
     assert!(report.outcome().is_accepted(), "{:?}", report.outcome());
     Ok(())
 }
+
+/// A module that spams the host imports (10,000 log lines of 64 KiB; 1,000 look-ups of a
+/// 16 MiB parameter key) is charged for every byte it makes the host copy: the call ends
+/// out of fuel within its budget, and at most the capped, truncated lines reach the log.
+#[test]
+fn host_import_abuse_runs_out_of_fuel_and_writes_at_most_the_capped_log() -> anyhow::Result<()> {
+    let runtime = runtime_with_defaults()?;
+    let abuse = runtime.load(Role::Validator, spore_artifacts::HOSTILE_HOST_ABUSE.bytes)?;
+    let snapshot = samples::snapshot();
+    let config = runtime.config().clone();
+    let mut seen = [false; 2];
+    for i in 0..16u8 {
+        let op = spore::core::ops::Operation::Compute(spore::core::ops::ComputeTask {
+            kind: "spam".into(),
+            input: vec![i],
+        });
+        let ctx = samples::context(&op);
+        let parity = (ctx.seed & 1) as usize;
+        if seen[parity] {
+            continue;
+        }
+        seen[parity] = true;
+        let report = runtime.call_validator_on(&abuse, &op, &ctx, &snapshot)?;
+        assert_eq!(
+            report.result,
+            Err(ModuleFailure::OutOfFuel {
+                budget: config.validator_fuel
+            }),
+            "seed parity {parity}"
+        );
+        assert!(report.logs.len() <= config.max_log_lines);
+        assert!(
+            report
+                .logs
+                .iter()
+                .all(|l| l.message.len() <= config.max_log_line_bytes + '…'.len_utf8())
+        );
+        if parity == 0 {
+            assert!(
+                report.dropped_logs > 0,
+                "the spam beyond the cap is counted"
+            );
+        }
+    }
+    assert_eq!(seen, [true, true], "both attacks ran");
+    Ok(())
+}

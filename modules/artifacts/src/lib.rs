@@ -88,6 +88,8 @@ pub const HOSTILE_WRONG_WORLD: Artifact = artifact!("hostile-wrong-world", Role:
 /// Hostile: a validator that also imports `wasi:sockets/tcp`, `wasi:filesystem/types`
 /// and `evil:net/exfil`, which the host does not provide.
 pub const HOSTILE_FOREIGN_IMPORTS: Artifact = artifact!("hostile-foreign-imports", Role::Validator);
+/// Hostile: logs 10,000 lines of 64 KiB, or looks up a 16 MiB parameter key 1,000 times.
+pub const HOSTILE_HOST_ABUSE: Artifact = artifact!("hostile-host-abuse", Role::Validator);
 
 include!(concat!(env!("OUT_DIR"), "/c_twin.rs"));
 
@@ -110,6 +112,7 @@ pub fn all() -> Vec<Artifact> {
         HOSTILE_OVERSIZED,
         HOSTILE_WRONG_WORLD,
         HOSTILE_FOREIGN_IMPORTS,
+        HOSTILE_HOST_ABUSE,
     ]);
     all
 }
