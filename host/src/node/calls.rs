@@ -148,6 +148,18 @@ pub fn validate(
                 Err(failure) => return Ok(Outcome::Failed(failure.kind())),
             }
         }
+        // Swapping the validator never depends on the validator being replaced (a
+        // broken one would otherwise fail the very swap that removes it): the host judges
+        // such a swap itself — the signer's authority was checked before ordering, the
+        // candidate gets its trial run below — with the operation's canonical bytes as its
+        // effect, the same on every node.
+        if let Operation::SecurityPolicyUpdate(u) = op
+            && u.domain == spore_core::ops::SecurityDomain::ValidatorModule
+        {
+            use spore_core::crypto::Canonical;
+            return Ok(unfit_module_swap(runtime, op, snapshot, modules)?
+                .unwrap_or_else(|| Outcome::Accepted(op.canonical_bytes())));
+        }
         let report = runtime
             .call_validator(op, &ctx, snapshot)
             .map_err(|e| unavailable("validator", e))?;

@@ -105,3 +105,32 @@ fn missing_bytes_and_missing_modules_are_local_faults_not_results() -> anyhow::R
     ));
     Ok(())
 }
+
+/// With a broken validator active (every call traps), a swap back to the default
+/// validator is still judged (by the host and the candidate's trial), not by the broken
+/// module: the cluster can always swap a bad validator out.
+#[test]
+fn swapping_the_validator_back_does_not_depend_on_the_broken_one() -> anyhow::Result<()> {
+    let runtime = runtime()?;
+    let broken = runtime.load(Role::Validator, spore_artifacts::HOSTILE_TRAP.bytes)?;
+    runtime.activate(Role::Validator, broken.hash())?;
+    let snapshot = samples::snapshot();
+    // Any ordinary operation now fails on this node.
+    let op = samples::compute_op();
+    let ctx = CallContext::new(5, 0, &op);
+    let none = |_: &Digest| None;
+    let failed = outcome(calls::validate(
+        &runtime, &op, &ctx, &snapshot, &none, None,
+    )?)?;
+    assert!(matches!(failed, Outcome::Failed(_)), "{failed:?}");
+    // The swap back to the default validator is accepted all the same.
+    let good = spore_artifacts::DEFAULT_VALIDATOR.bytes;
+    let op = swap(SecurityDomain::ValidatorModule, good);
+    let ctx = CallContext::new(6, 0, &op);
+    let lookup = |h: &Digest| (*h == sha256(good)).then(|| good.to_vec());
+    let got = outcome(calls::validate(
+        &runtime, &op, &ctx, &snapshot, &lookup, None,
+    )?)?;
+    assert!(got.is_accepted(), "{got:?}");
+    Ok(())
+}

@@ -261,7 +261,21 @@ impl<S: ReplicaState> Node<S> {
                         outcomes,
                         salt: salt(&self.key, slot),
                     };
-                    self.cast(Message::Reveal(Signed::new(msg, &self.key)));
+                    // No self-incrimination: after a restart between commit and reveal the
+                    // results are recomputed; reveal them only if they open the commitment
+                    // this node signed (persisted before it was sent), else abstain — a
+                    // reveal that does not open it would be signed proof of a bad reveal.
+                    let opens_own = match self.own_vote(slot, view, "commit") {
+                        Some(Message::Commit(c)) if !self.reveal_unchecked => {
+                            opens(&c.payload, &msg, &self.id)
+                        }
+                        _ => true,
+                    };
+                    if opens_own {
+                        self.cast(Message::Reveal(Signed::new(msg, &self.key)));
+                    } else if self.round.abstained.insert(d) {
+                        self.stats.abstained += 1;
+                    }
                 }
             } else {
                 let msg = Reveal {

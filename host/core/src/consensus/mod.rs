@@ -136,6 +136,9 @@ pub struct Stats {
     pub decided: u64,
     /// View changes started.
     pub view_changes: u64,
+    /// Reveals withheld because recomputed results (after a restart) did not open this
+    /// node's own commitment: it abstained rather than sign a bad reveal.
+    pub abstained: u64,
 }
 
 /// Why a submitted operation is not taken into the mempool.
@@ -212,6 +215,9 @@ pub struct Node<S: ReplicaState> {
     /// Test-only switch for the simulator's controls: order operations without the
     /// host's authorisation check.
     skip_authorization: bool,
+    /// Test-only switch (control of the no-self-incrimination rule): reveal recomputed
+    /// results without checking that they open this node's own commitment.
+    reveal_unchecked: bool,
     /// Verified proofs not yet in a decided entry, by (offender, slot, kind).
     evidence: BTreeMap<(NodeId, Slot, &'static str), Misbehaviour>,
     /// Proofs already recorded in decided entries.
@@ -262,6 +268,7 @@ impl<S: ReplicaState> Node<S> {
             mempool: mempool::Mempool::new(limits),
             decided_ops: HashMap::new(),
             skip_authorization: false,
+            reveal_unchecked: false,
             evidence: BTreeMap::new(),
             recorded: HashSet::new(),
             log: VecDeque::new(),
@@ -292,6 +299,14 @@ impl<S: ReplicaState> Node<S> {
     #[cfg(any(test, feature = "broken-quorum"))]
     pub fn without_authorization(mut self) -> Self {
         self.skip_authorization = true;
+        self
+    }
+
+    /// DELIBERATELY UNSAFE, the control of a test: reveal without checking that the
+    /// results open this node's own commitment.
+    #[cfg(test)]
+    pub(crate) fn with_unchecked_reveals(mut self) -> Self {
+        self.reveal_unchecked = true;
         self
     }
 

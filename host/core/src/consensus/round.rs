@@ -46,6 +46,9 @@ pub(super) struct Round {
     pub confirms: BTreeMap<NodeId, Signed<Confirm>>,
     /// Members we sent our proposal to because they committed to another batch.
     pub echoed: BTreeSet<NodeId>,
+    /// Batches this node abstained from revealing (its recomputed results did not open
+    /// its own commitment), counted once.
+    pub abstained: BTreeSet<Digest>,
 }
 
 impl Round {
@@ -69,6 +72,7 @@ impl Round {
             accepts: BTreeMap::new(),
             confirms: BTreeMap::new(),
             echoed: BTreeSet::new(),
+            abstained: BTreeSet::new(),
         }
     }
 }

@@ -684,8 +684,12 @@ fn a_vote_is_never_sent_before_its_persist_effect() {
     assert!(votes > 20);
 }
 
-#[test]
-fn restart_restores_votes_and_never_equivocates() {
+/// A restart between commit and reveal: node 2 recomputes its results after the restart
+/// and gets different ones (its validator now answers differently). It must never sign a
+/// second commit, and never reveal results that do not open its own commitment (that
+/// reveal would be signed proof of a "bad reveal" against itself): it abstains. The
+/// control, with the check switched off, shows the self-incrimination.
+fn restart_between_commit_and_reveal(check: bool) -> (Cluster, usize) {
     let mut c = Cluster::new(4);
     // Drop every reveal so the slot stalls after the commits.
     c.tamper = Some(Box::new(|_, _, m| {
@@ -707,14 +711,24 @@ fn restart_restores_votes_and_never_equivocates() {
         })
         .collect();
     assert!(votes.iter().any(|m| matches!(m, Message::Commit(_))));
+    // It crashed after persisting its commit, before it revealed.
+    let votes: Vec<Message> = votes
+        .into_iter()
+        .filter(|m| !matches!(m, Message::Reveal(_)))
+        .collect();
     // "Restart" node 2 from its genesis state and its persisted votes, with a validator
     // that would now give a different result: it must not sign a second commit.
     let (genesis, keys) = signed(4);
-    let mut fresh = Node::new(
+    let fresh = Node::new(
         Config::default(),
         keys[i].clone(),
         ReplicatedState::from_genesis_unverified(&genesis),
     );
+    let mut fresh = if check {
+        fresh
+    } else {
+        fresh.with_unchecked_reveals()
+    };
     let effects = fresh.restore(votes.clone());
     assert!(effects.iter().any(|e| matches!(
         e,
@@ -723,9 +737,26 @@ fn restart_restores_votes_and_never_equivocates() {
         }
     )));
     c.nodes[i] = fresh;
-    c.validator = Box::new(|_, _| Outcome::Accepted(vec![0xFF]));
-    c.tamper = None;
+    c.validator = Box::new(move |n, op| {
+        if n == i {
+            Outcome::Accepted(vec![0xFF])
+        } else {
+            Outcome::Accepted(op.digest().0.to_vec())
+        }
+    });
+    // Node 3's reveals stay lost, so the slot needs node 2's reveal: the restarted node
+    // reaches its reveal before the slot is decided without it.
+    c.tamper = Some(Box::new(|from, _, m| match m {
+        Message::Reveal(_) if from == 3 => None,
+        other => Some(other),
+    }));
     c.run_until(60_000, |c| c.all_decided(1));
+    (c, i)
+}
+
+#[test]
+fn restart_restores_votes_and_never_equivocates_or_self_incriminates() {
+    let (c, i) = restart_between_commit_and_reveal(true);
     let commits: BTreeSet<Digest> = c.traces[i]
         .iter()
         .flatten()
@@ -740,6 +771,28 @@ fn restart_restores_votes_and_never_equivocates() {
         commits.len(),
         1,
         "the restarted node signed a second, different commit"
+    );
+    let node = c.nodes[i].id();
+    let against: Vec<&Misbehaviour> = c
+        .evidence
+        .iter()
+        .flatten()
+        .filter(|p| p.offender() == Some(node))
+        .collect();
+    assert!(
+        against.is_empty(),
+        "evidence against the restarted node: {against:?}"
+    );
+    assert!(c.nodes[i].stats().abstained > 0, "it abstained instead");
+    // Control: revealing the recomputed results unchecked signs a bad reveal.
+    let (c, i) = restart_between_commit_and_reveal(false);
+    let node = c.nodes[i].id();
+    assert!(
+        c.evidence
+            .iter()
+            .flatten()
+            .any(|p| p.offender() == Some(node) && p.kind() == "bad-reveal"),
+        "without the check the restarted node incriminates itself"
     );
 }
 

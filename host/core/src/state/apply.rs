@@ -47,11 +47,62 @@ impl ReplicatedState {
                     .map(StateChange::Trust),
             );
         }
+        self.observe_probation(slot, batch, &mut changes);
         for (op, outcome) in batch {
             self.apply_operation(slot, op, outcome, &mut changes);
         }
         self.next_slot = slot.saturating_add(1);
         Ok(changes)
+    }
+
+    /// Count the outcomes of a validator on probation (decided in `slot`, so computed by
+    /// it), and roll it back, at this slot on every node, once more than
+    /// `timing.rollback-failure-bps` of at least three calls failed. The probation ends
+    /// after `timing.probation-slots` slots.
+    fn observe_probation(
+        &mut self,
+        slot: Slot,
+        batch: &[(Operation, Outcome)],
+        changes: &mut Vec<StateChange>,
+    ) {
+        let Some(p) = self.probation.as_mut() else {
+            return;
+        };
+        if slot > p.until {
+            self.probation = None;
+            return;
+        }
+        if slot < p.since {
+            return;
+        }
+        for (_, outcome) in batch {
+            p.calls += 1;
+            p.failures += u64::from(matches!(outcome, Outcome::Failed(_)));
+        }
+        let share = self.params.timing.rollback_failure_bps;
+        if p.calls >= 3 && p.failures.saturating_mul(10_000) > p.calls.saturating_mul(share) {
+            let (from, to) = (p.module, p.rollback_to);
+            let reason = format!(
+                "{} of {} calls failed during its probation (limit {} bps)",
+                p.failures, p.calls, share
+            );
+            self.probation = None;
+            if let Some(m) = self.modules.get_mut(&Role::Validator)
+                && m.active == from
+            {
+                *m = ModuleSlot {
+                    active: to,
+                    previous: Some(from),
+                    since: slot.saturating_add(1),
+                };
+                changes.push(StateChange::ModuleRolledBack {
+                    role: Role::Validator,
+                    from,
+                    to,
+                    reason,
+                });
+            }
+        }
     }
 
     /// Open every epoch boundary up to `slot`.
@@ -219,6 +270,24 @@ impl ReplicatedState {
                                 previous: Some(from),
                                 since,
                             };
+                            if role == Role::Validator {
+                                let rollback_to =
+                                    if u.rollback_to == crate::types::Digest::default() {
+                                        from
+                                    } else {
+                                        u.rollback_to
+                                    };
+                                self.probation = Some(super::Probation {
+                                    module: u.new_policy,
+                                    rollback_to,
+                                    since,
+                                    until: since
+                                        .saturating_add(self.params.timing.probation_slots)
+                                        .saturating_sub(1),
+                                    calls: 0,
+                                    failures: 0,
+                                });
+                            }
                             changes.push(StateChange::ModuleSwapped {
                                 role,
                                 from,

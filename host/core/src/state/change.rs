@@ -42,6 +42,17 @@ pub enum StateChange {
         /// The module now active.
         to: Digest,
     },
+    /// A module on probation failed too often: every node rolled it back at this slot.
+    ModuleRolledBack {
+        /// The role.
+        role: Role,
+        /// The module rolled back (it failed on probation).
+        from: Digest,
+        /// The module active again.
+        to: Digest,
+        /// Why (failed calls of all calls during the probation).
+        reason: String,
+    },
     /// A non-module security policy changed.
     PolicySwapped {
         /// The domain.
@@ -93,6 +104,12 @@ impl std::fmt::Display for StateChange {
             StateChange::ModuleSwapped { role, from, to } => {
                 write!(f, "{role} module swapped {:?} -> {:?}", from, to)
             }
+            StateChange::ModuleRolledBack {
+                role,
+                from,
+                to,
+                reason,
+            } => write!(f, "{role} module rolled back {from:?} -> {to:?}: {reason}"),
             StateChange::PolicySwapped { domain, to } => write!(f, "{domain:?} policy now {to:?}"),
             StateChange::Recorded { kind, op } => write!(f, "{kind} recorded ({op:?})"),
             StateChange::Ignored { kind, reason } => {

@@ -137,6 +137,26 @@ pub struct ReplicatedState {
     proofs: std::collections::BTreeSet<(NodeId, Slot, String)>,
     /// Governance reconfiguration spent in the current epoch.
     budget: EpochBudget,
+    /// The validator swapped in last, while it is on probation.
+    probation: Option<Probation>,
+}
+
+/// A newly swapped-in validator on probation: if too many of its calls fail within its
+/// first `timing.probation-slots` slots, every node rolls it back at the same slot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Probation {
+    /// The module on probation.
+    pub module: Digest,
+    /// The module to roll back to (the update's `rollback_to`, else the one it replaced).
+    pub rollback_to: Digest,
+    /// First slot it runs in.
+    pub since: Slot,
+    /// Last slot of the probation.
+    pub until: Slot,
+    /// Operations it decided (with a module outcome) so far.
+    pub calls: u64,
+    /// Of those, the failed ones (trap, fuel, output contract).
+    pub failures: u64,
 }
 
 impl ReplicatedState {
@@ -193,7 +213,13 @@ impl ReplicatedState {
             authority: genesis.authority.clone(),
             proofs: std::collections::BTreeSet::new(),
             budget: EpochBudget::default(),
+            probation: None,
         }
+    }
+
+    /// The validator on probation, if any.
+    pub fn probation(&self) -> Option<&Probation> {
+        self.probation.as_ref()
     }
 
     /// The authorised keys and the submission policy.

@@ -47,6 +47,11 @@ pub struct TimingParams {
     pub resolver_fuel: u64,
     /// Largest module result in bytes (`timing.max-output-bytes`).
     pub max_output_bytes: u64,
+    /// Slots a newly swapped-in validator is on probation (`timing.probation-slots`).
+    pub probation_slots: u64,
+    /// Share (bps) of failed calls (trap, fuel, output contract) during probation above
+    /// which every node rolls the validator back (`timing.rollback-failure-bps`).
+    pub rollback_failure_bps: u64,
 }
 
 impl Default for TimingParams {
@@ -62,19 +67,23 @@ impl Default for TimingParams {
             admission_fuel: 50_000_000,
             resolver_fuel: 50_000_000,
             max_output_bytes: 16 * 1024,
+            probation_slots: 50,
+            rollback_failure_bps: 5_000,
         }
     }
 }
 
 impl TimingParams {
     /// Keys with their inclusive ranges, ascending by key.
-    pub const RANGES: [(&'static str, u64, u64); 10] = [
+    pub const RANGES: [(&'static str, u64, u64); 12] = [
         ("timing.admission-fuel", 100_000, 10_000_000_000),
         ("timing.max-batch", 1, 10_000),
         ("timing.max-output-bytes", 1_024, 1 << 20),
         ("timing.phase-timeout", 1, 1_000_000),
+        ("timing.probation-slots", 1, 1_000_000),
         ("timing.propose-timeout", 1, 1_000_000),
         ("timing.resolver-fuel", 100_000, 10_000_000_000),
+        ("timing.rollback-failure-bps", 1, 10_000),
         ("timing.slots-per-epoch", 1, 1_000_000_000),
         ("timing.tick-ms", 1, 60_000),
         ("timing.validator-fuel", 100_000, 10_000_000_000),
@@ -87,8 +96,10 @@ impl TimingParams {
             "timing.max-batch" => &mut self.max_batch,
             "timing.max-output-bytes" => &mut self.max_output_bytes,
             "timing.phase-timeout" => &mut self.phase_timeout,
+            "timing.probation-slots" => &mut self.probation_slots,
             "timing.propose-timeout" => &mut self.propose_timeout,
             "timing.resolver-fuel" => &mut self.resolver_fuel,
+            "timing.rollback-failure-bps" => &mut self.rollback_failure_bps,
             "timing.slots-per-epoch" => &mut self.slots_per_epoch,
             "timing.tick-ms" => &mut self.tick_ms,
             "timing.validator-fuel" => &mut self.validator_fuel,

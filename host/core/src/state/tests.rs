@@ -642,3 +642,64 @@ fn a_flawless_newcomer_needs_four_epochs_to_become_high_trust() -> TestResult {
     );
     Ok(())
 }
+
+/// A validator that fails on more than the configured share of its calls during its
+/// probation is rolled back, at one slot, by the replicated state itself (so on every
+/// node); one that behaves, or fails only after its probation, stays. The control is the
+/// healthy module: same slots, no rollback.
+#[test]
+fn a_validator_failing_on_probation_is_rolled_back_at_one_slot() -> TestResult {
+    let failed = || Outcome::Failed(FailureKind::Trap);
+    let work = || config(ConfigType::Timing, "timing.propose-timeout", 30);
+    for (label, outcome, expect_rollback) in [
+        ("failing", failed as fn() -> Outcome, true),
+        ("healthy", accepted as fn() -> Outcome, false),
+    ] {
+        let (mut s, _) = state(4)?;
+        s.apply_slot(
+            3,
+            &[(swap(SecurityDomain::ValidatorModule, 9), accepted())],
+            None,
+        )?;
+        assert_eq!(s.active_module(Role::Validator), Some(Digest([9; 32])));
+        assert!(s.probation().is_some());
+        let mut rolled_at = None;
+        for slot in 4..10 {
+            let changes = s.apply_slot(slot, &[(work(), outcome())], None)?;
+            if changes
+                .iter()
+                .any(|c| matches!(c, StateChange::ModuleRolledBack { .. }))
+            {
+                rolled_at = Some(slot);
+            }
+        }
+        if expect_rollback {
+            // Three calls, all failed: rolled back at the third (slot 6), effective at 7.
+            assert_eq!(rolled_at, Some(6), "{label}");
+            let m = s.module_slot(Role::Validator).ok_or("no validator")?;
+            assert_eq!((m.active, m.since), (Digest([1; 32]), 7), "{label}");
+            assert!(s.probation().is_none());
+        } else {
+            assert_eq!(rolled_at, None, "{label}");
+            assert_eq!(s.active_module(Role::Validator), Some(Digest([9; 32])));
+        }
+    }
+    // Failures after the probation window change nothing.
+    let (mut s, _) = state(4)?;
+    s.apply_slot(
+        3,
+        &[(swap(SecurityDomain::ValidatorModule, 9), accepted())],
+        None,
+    )?;
+    let end = 4 + s.params().timing.probation_slots;
+    s.apply_slot(end, &[], None)?;
+    for slot in end + 1..end + 6 {
+        let changes = s.apply_slot(slot, &[(work(), failed())], None)?;
+        assert!(
+            !changes
+                .iter()
+                .any(|c| matches!(c, StateChange::ModuleRolledBack { .. }))
+        );
+    }
+    Ok(())
+}
