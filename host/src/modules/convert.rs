@@ -9,7 +9,7 @@
 //! where WIT is wider than the core (byte lists that must be 32-byte ids or digests).
 
 use serde::{Deserialize, Serialize};
-use spore_core::crypto::{Canonical, sha256_parts};
+use spore_core::crypto::Canonical;
 use spore_core::ops::{self, Operation, RejectionCode};
 use spore_core::state::MembershipRules;
 use spore_core::types::{Digest, Hierarchy, Layer, NodeId};
@@ -33,27 +33,28 @@ pub struct CallContext {
 }
 
 impl CallContext {
-    /// The context of `op_digest` at `slot` in `epoch`; the seed is the first 8 bytes
-    /// (little endian) of SHA-256("spore/call-seed", slot, op_digest).
+    /// The context of `op_digest` at `slot` in `epoch`, derived exactly as the nodes
+    /// derive it (`spore_core::consensus::CallContext::from_digest`).
     pub fn new(slot: u64, epoch: u64, op_digest: Digest) -> Self {
-        let seed_digest = sha256_parts(&[
-            b"spore/call-seed",
-            &slot.to_le_bytes(),
-            op_digest.as_bytes(),
-        ]);
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&seed_digest.as_bytes()[..8]);
-        Self {
-            slot,
-            epoch,
-            op_digest,
-            seed: u64::from_le_bytes(first),
-        }
+        Self::from(&spore_core::consensus::CallContext::from_digest(
+            slot, epoch, op_digest,
+        ))
     }
 
     /// The context of `op` at `slot` in `epoch`.
     pub fn for_operation(slot: u64, epoch: u64, op: &Operation) -> Self {
         Self::new(slot, epoch, op.digest())
+    }
+}
+
+impl From<&spore_core::consensus::CallContext> for CallContext {
+    fn from(c: &spore_core::consensus::CallContext) -> Self {
+        Self {
+            slot: c.slot,
+            epoch: c.epoch,
+            op_digest: c.op_digest,
+            seed: c.seed,
+        }
     }
 }
 
@@ -534,6 +535,13 @@ mod tests {
         let d = Digest([7; 32]);
         let a = CallContext::new(10, 1, d);
         assert_eq!(a, CallContext::new(10, 1, d));
+        // One call context: the local tools' context is the cluster's, seed included.
+        let op = crate::modules::samples::compute_op();
+        let cluster = spore_core::consensus::CallContext::new(10, 1, &op);
+        assert_eq!(
+            CallContext::for_operation(10, 1, &op),
+            CallContext::from(&cluster)
+        );
         assert_ne!(a.seed, CallContext::new(11, 1, d).seed);
         assert_ne!(a.seed, CallContext::new(10, 1, Digest([8; 32])).seed);
         assert_eq!(context_to_wit(&a).op_digest, vec![7; 32]);

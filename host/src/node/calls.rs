@@ -36,12 +36,7 @@ pub fn snapshot(state: &ReplicatedState, view: View) -> Arc<SnapshotView> {
 }
 
 fn context(ctx: &CallContext) -> modules::CallContext {
-    modules::CallContext {
-        slot: ctx.slot,
-        epoch: ctx.epoch,
-        op_digest: ctx.op_digest,
-        seed: ctx.seed,
-    }
+    modules::CallContext::from(ctx)
 }
 
 /// Module bytes by content hash (the node's store).

@@ -4,8 +4,12 @@
 //! Consensus traffic is the sans-IO machine's [`Message`]. Module blobs travel beside
 //! it: a node that must activate a module it lacks asks its peers by hash, and accepts a
 //! blob under its own SHA-256 (so it cannot be substituted) and activates it only when
-//! a decided operation names that hash. A client upload is offered to every peer at
-//! once, so the swap usually finds the bytes already there.
+//! a decided operation names that hash; blobs nobody asked for are dropped.
+//!
+//! # Bounded decoding
+//! No type reachable from a [`Wire`] contains itself (misbehaviour proofs hold signed vote
+//! bytes, not messages), so decoding a frame uses a fixed stack depth whatever its bytes,
+//! and allocates at most what the frame holds.
 
 use serde::{Deserialize, Serialize};
 use spore_core::consensus::Message;
@@ -20,4 +24,30 @@ pub enum Wire {
     ModuleRequest(Digest),
     /// A module blob (its hash is recomputed on receipt).
     ModuleBlob(Vec<u8>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::frame;
+
+    /// The frame that used to abort a node: a few MB of nested evidence (proof inside a
+    /// proposal inside a proof ...). With no recursive type on the wire it decodes — and
+    /// fails — in constant stack depth: here on a thread with a 64 KiB stack.
+    #[test]
+    fn deeply_nested_evidence_frames_are_refused_in_constant_stack() -> anyhow::Result<()> {
+        // Wire::Consensus, Message::Evidence, Misbehaviour::ConflictingVotes, then the
+        // tags of "a proposal carrying evidence" repeated for 4 MB.
+        let mut body = vec![0u8, 8, 0];
+        body.extend(std::iter::repeat_n([0u8, 8, 0, 0], 1_000_000).flatten());
+        let result = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || frame::decode_body::<Wire>(&body).is_err())?
+            .join();
+        assert!(
+            matches!(result, Ok(true)),
+            "refused, and the thread survived"
+        );
+        Ok(())
+    }
 }

@@ -38,7 +38,13 @@ impl CallContext {
     /// The context for operation `op` at `slot` in `epoch`.
     pub fn new(slot: Slot, epoch: Epoch, op: &Operation) -> Self {
         use crate::crypto::Canonical;
-        let op_digest = op.digest();
+        Self::from_digest(slot, epoch, op.digest())
+    }
+
+    /// The context of the operation (or input) with digest `op_digest`: the one
+    /// derivation of the per-call seed, used by the nodes and by every local tool
+    /// (`spore module run`, the samples), so a local call reproduces a cluster call.
+    pub fn from_digest(slot: Slot, epoch: Epoch, op_digest: Digest) -> Self {
         let s = crate::crypto::sha256_parts(&[
             b"spore/call-seed/v1",
             &slot.to_le_bytes(),

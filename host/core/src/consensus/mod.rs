@@ -141,6 +141,12 @@ pub struct Stats {
     pub abstained: u64,
 }
 
+/// Slots back from the current one that gossiped misbehaviour proofs may be about.
+pub const EVIDENCE_WINDOW: Slot = 1_024;
+
+/// Most verified proofs waiting to be recorded in a decided entry.
+pub const MAX_PENDING_EVIDENCE: usize = 1_024;
+
 /// Why a submitted operation is not taken into the mempool.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {
@@ -801,6 +807,20 @@ impl<S: ReplicaState> Node<S> {
     }
 
     fn on_evidence(&mut self, proof: Misbehaviour) -> Result<(), Reject> {
+        // Only recent misbehaviour, and a bounded pool: a member signing conflicting votes
+        // for any number of far slots cannot grow the pool or the gossip.
+        let current = self.slot();
+        let recent = proof.slot().is_some_and(|s| {
+            s.saturating_add(EVIDENCE_WINDOW) >= current && s <= current.saturating_add(1)
+        });
+        if !recent {
+            return Err(Reject::Invalid(
+                "evidence outside the window of recent slots",
+            ));
+        }
+        if self.evidence.len() >= MAX_PENDING_EVIDENCE {
+            return Err(Reject::Invalid("evidence pool full"));
+        }
         let offender = proof.verify()?;
         if !self.state.is_member(&offender) {
             return Err(Reject::NotMember(offender));

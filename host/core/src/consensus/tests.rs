@@ -1247,3 +1247,51 @@ fn a_late_honest_result_is_waited_for_before_the_resolver() {
         );
     }
 }
+
+/// Gossip that a member can produce at will is bounded: proofs of its own equivocation in
+/// far slots are refused (the window), and view changes for a thousand views keep at most
+/// `MAX_VIEW_CHANGE_VIEWS` views in memory.
+#[test]
+fn evidence_and_view_change_gossip_are_bounded() {
+    let mut c = Cluster::new(4);
+    let key = c.keys[3].clone();
+    let accept = |slot: u64, v: u8| {
+        Message::Accept(Signed::new(
+            Accept {
+                slot,
+                view: 0,
+                value: crate::types::Digest([v; 32]),
+            },
+            &key,
+        ))
+    };
+    let from = key.id();
+    let far = Misbehaviour::conflicting(&accept(50_000, 1), &accept(50_000, 2));
+    let near = Misbehaviour::conflicting(&accept(0, 1), &accept(0, 2));
+    let (Some(far), Some(near)) = (far, near) else {
+        panic!("no conflict");
+    };
+    let node = &mut c.nodes[0];
+    node.handle(Input::Message {
+        from,
+        msg: Message::Evidence(Box::new(far)),
+    });
+    assert!(node.evidence.is_empty(), "a proof of a far slot is refused");
+    node.handle(Input::Message {
+        from,
+        msg: Message::Evidence(Box::new(near)),
+    });
+    assert_eq!(node.evidence.len(), 1, "a proof of a recent slot is kept");
+    for view in 1..1_000u64 {
+        let vc = ViewChange {
+            slot: 0,
+            new_view: view,
+            prepared: None,
+        };
+        node.handle(Input::Message {
+            from,
+            msg: Message::ViewChange(Box::new(Signed::new(vc, &key))),
+        });
+    }
+    assert!(node.view_changes.len() <= super::view_change::MAX_VIEW_CHANGE_VIEWS);
+}

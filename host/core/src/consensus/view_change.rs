@@ -9,6 +9,9 @@ use super::{Mode, Node, Reject, ReplicaState};
 use crate::crypto::Signed;
 use crate::types::{NodeId, View};
 
+/// Most distinct target views whose view changes a node keeps for the current slot.
+pub const MAX_VIEW_CHANGE_VIEWS: usize = 64;
+
 impl<S: ReplicaState> Node<S> {
     /// Leave the current view for `target` (> current view), with the highest prepared
     /// certificate this node holds for the slot.
@@ -103,6 +106,12 @@ impl<S: ReplicaState> Node<S> {
             .entry(target)
             .or_default()
             .insert(vc.signer, vc);
+        // Bounded: the lowest MAX_VIEW_CHANGE_VIEWS target views are kept (the join and
+        // new-view rules only ever need the views just above the current one), so a member
+        // signing view changes for a million views costs nothing.
+        while self.view_changes.len() > MAX_VIEW_CHANGE_VIEWS {
+            self.view_changes.pop_last();
+        }
         // Join rule: f+1 members want a higher view, so at least one honest node timed
         // out; move to the smallest such view.
         let mut wanting: BTreeSet<NodeId> = BTreeSet::new();
