@@ -9,11 +9,13 @@
 //!   gated, bounded postcard frames, per-peer queues, reconnect with backoff).
 //! - [`store`]: the node's durable redb database (decided log, own votes, snapshots,
 //!   module blobs, active modules, genesis, metadata).
-//! - [`cli`]: the `spore` command line.
+//! - [`cli`]: the `spore` command line; [`fuzz`]: the fuzz targets (run bounded by `cargo test`,
+//!   at length by cargo-fuzz in `fuzz/`).
 
 pub use spore_core as core;
 
 pub mod cli;
+pub mod fuzz;
 pub mod modules;
 pub mod net;
 pub mod node;

@@ -7,7 +7,7 @@
 //! serving), `hotswap` (atomic swaps under concurrent calls, rollback), `cache` (verified
 //! artifact cache, tampering, hash mismatch), `determinism` (two engines, identical bytes
 //! and fuel), `examples` (the documented JSON inputs parse), `cli` (the binary end to end),
-//! `twins` (the Rust median-price module and its C twin agree byte for byte), `swap_trial`
+//! `fuzz` (every fuzz target, bounded, over its seed corpus), `twins` (the Rust median-price module and its C twin agree byte for byte), `swap_trial`
 //! (a swap to a module that fails its trial run is rejected; local faults are no results).
 
 mod cache;
@@ -16,6 +16,7 @@ mod common;
 mod defaults;
 mod determinism;
 mod examples;
+mod fuzz;
 mod hostile;
 mod hotswap;
 mod swap_trial;

@@ -64,6 +64,7 @@ pub use message::{
     Accept, Commit, Confirm, Message, NewView, PreparedCert, Proposal, Reveal, Tally, ViewChange,
 };
 pub use replica::ReplicaState;
+pub use view_change::MAX_VIEW_CHANGE_VIEWS;
 
 use crate::crypto::{Keypair, Signed};
 use crate::ops::{Outcome, SignedOperation};
@@ -146,6 +147,27 @@ pub const EVIDENCE_WINDOW: Slot = 1_024;
 
 /// Most verified proofs waiting to be recorded in a decided entry.
 pub const MAX_PENDING_EVIDENCE: usize = 1_024;
+
+/// The sizes of a node's bounded collections ([`Node::footprint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Footprint {
+    /// Pending operations.
+    pub mempool: usize,
+    /// Bytes of pending operations.
+    pub mempool_bytes: usize,
+    /// Messages buffered for a future slot or view.
+    pub future: usize,
+    /// Verified proofs waiting for a decided entry.
+    pub evidence: usize,
+    /// Target views with view changes kept.
+    pub view_change_views: usize,
+    /// Votes remembered for equivocation detection (current slot).
+    pub seen_votes: usize,
+    /// Decided entries retained to serve catch-up.
+    pub log: usize,
+    /// Module calls asked for and not answered.
+    pub calls: usize,
+}
 
 /// Why a submitted operation is not taken into the mempool.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -485,6 +507,21 @@ impl<S: ReplicaState> Node<S> {
     /// recent `log_retention` slots are kept if the driver never drains).
     pub fn drain_changes(&mut self) -> Vec<(Slot, Vec<S::Change>)> {
         self.changes.drain(..).collect()
+    }
+
+    /// How much this node holds in each of its bounded collections (for status, metrics
+    /// and the fuzz targets' memory checks).
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            mempool: self.mempool.len(),
+            mempool_bytes: self.mempool.bytes(),
+            future: self.future.len(),
+            evidence: self.evidence.len(),
+            view_change_views: self.view_changes.len(),
+            seen_votes: self.seen.len(),
+            log: self.log.len(),
+            calls: self.calls.len(),
+        }
     }
 
     /// Pending operations.
