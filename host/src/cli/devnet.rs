@@ -658,11 +658,24 @@ async fn bench_cluster(args: BenchArgs) -> anyhow::Result<ExitCode> {
         spore_artifacts::DEFAULT_VALIDATOR.bytes,
     )?;
     runtime.activate(crate::modules::Role::Validator, module.hash())?;
+    let slot_modules = crate::node::calls::SlotModules {
+        validator: module.hash(),
+        admission: module.hash(),
+        resolver: module.hash(),
+    };
     let ops: Vec<Operation> = (0..args.ops.max(50)).map(|i| load_op(20_000 + i)).collect();
     let t = Instant::now();
     for (i, op) in ops.iter().enumerate() {
         let ctx = spore_core::consensus::CallContext::new(i as u64, 0, op);
-        let _ = crate::node::calls::validate(&runtime, op, &ctx, &snapshot, &|_| None, None);
+        let _ = crate::node::calls::validate(
+            &runtime,
+            op,
+            &ctx,
+            &snapshot,
+            &|_| None,
+            &slot_modules,
+            None,
+        );
     }
     let per_call = t.elapsed() / ops.len() as u32;
     let key = spore_core::crypto::Keypair::from_seed([3; 32]);

@@ -23,7 +23,9 @@ Examples:
   spore simulate --nodes 7 --byzantine 2 --behaviour mixed --seeds 1 --seed 1234 --drop 0.1   # replay one run
 
 Behaviours: silent, wrong-result, equivocator, bad-reveal, copycat, replayer, forger,
-conflicting-proposer, twins, mixed (each Byzantine node picks one by seed), honest (no faults).")]
+conflicting-proposer, twins; the governance attackers forged-exclusion, sybil-flood,
+anonymous-governor, evidence-replayer, op-replayer; mixed (each Byzantine node picks one of
+all these by seed), honest (no faults).")]
 pub struct SimulateArgs {
     /// Number of nodes in the cluster (n >= 3f + 1).
     #[arg(long, default_value_t = 4)]

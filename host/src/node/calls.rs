@@ -42,6 +42,48 @@ fn context(ctx: &CallContext) -> modules::CallContext {
 /// Module bytes by content hash (the node's store).
 pub type ModuleLookup<'a> = &'a dyn Fn(&Digest) -> Option<Vec<u8>>;
 
+/// The modules the replicated state names for the slot a call is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotModules {
+    /// The validator of the slot.
+    pub validator: Digest,
+    /// The admission module of the slot.
+    pub admission: Digest,
+    /// The resolver of the slot.
+    pub resolver: Digest,
+}
+
+impl SlotModules {
+    /// The modules `state` names for its next slot (`None` if a role has none).
+    pub fn of(state: &ReplicatedState) -> Option<Self> {
+        Some(SlotModules {
+            validator: state.active_module(Role::Validator)?,
+            admission: state.active_module(Role::Admission)?,
+            resolver: state.active_module(Role::Resolver)?,
+        })
+    }
+}
+
+/// The loaded module `hash` for `role`: from the registry, else compiled now from the
+/// store's bytes (on the calling worker thread, never the event loop; once per hash, the
+/// registry keeps it), else a [`LocalFault::MissingModule`] (the driver fetches the bytes
+/// and retries). So a call always runs the module the replicated state names for its slot,
+/// exactly from the slot that decided the swap, on every node, whenever its bytes arrive.
+pub fn slot_module(
+    runtime: &Runtime,
+    role: Role,
+    hash: Digest,
+    lookup: ModuleLookup<'_>,
+) -> Result<Arc<crate::modules::LoadedModule>, LocalFault> {
+    if let Some(m) = runtime.registry().get(&hash).filter(|m| m.role() == role) {
+        return Ok(m);
+    }
+    let bytes = lookup(&hash).ok_or(LocalFault::MissingModule(hash))?;
+    runtime
+        .load_verified(role, &bytes, hash)
+        .map_err(|e| LocalFault::Unavailable(e.to_string()))
+}
+
 /// Why a call could not run on this node: a local condition, never an agreed outcome.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LocalFault {
@@ -120,6 +162,7 @@ pub fn validate(
     ctx: &CallContext,
     snapshot: &Arc<SnapshotView>,
     modules: ModuleLookup<'_>,
+    slot_modules: &SlotModules,
     byzantine: Option<Byzantine>,
 ) -> Result<ModuleReply, LocalFault> {
     let ctx = context(ctx);
@@ -129,8 +172,9 @@ pub fn validate(
     };
     let outcome = (|| {
         if let Operation::NodeAdmission(request) = op {
+            let admission = slot_module(runtime, Role::Admission, slot_modules.admission, modules)?;
             let report = runtime
-                .call_admission(request, &ctx, snapshot)
+                .call_admission_on(&admission, request, &ctx, snapshot)
                 .map_err(|e| unavailable("admission", e))?;
             match report.result {
                 Ok(verdict) if !verdict.admit => {
@@ -155,8 +199,9 @@ pub fn validate(
             return Ok(unfit_module_swap(runtime, op, snapshot, modules)?
                 .unwrap_or_else(|| Outcome::Accepted(op.canonical_bytes())));
         }
+        let validator = slot_module(runtime, Role::Validator, slot_modules.validator, modules)?;
         let report = runtime
-            .call_validator(op, &ctx, snapshot)
+            .call_validator_on(&validator, op, &ctx, snapshot)
             .map_err(|e| unavailable("validator", e))?;
         Ok(match report.outcome() {
             Outcome::Accepted(effect) => unfit_module_swap(runtime, op, snapshot, modules)?
@@ -188,6 +233,7 @@ fn layer(r: &LayerResult) -> modules::LayerResult {
 }
 
 /// Run the resolver on the three layer results (a [`LocalFault`] is not a verdict).
+#[allow(clippy::too_many_arguments)]
 pub fn resolve(
     runtime: &Runtime,
     primary: &LayerResult,
@@ -195,13 +241,16 @@ pub fn resolve(
     latent: &LayerResult,
     ctx: &CallContext,
     snapshot: &Arc<SnapshotView>,
+    modules: ModuleLookup<'_>,
+    slot_modules: &SlotModules,
 ) -> Result<ModuleReply, LocalFault> {
+    let resolver = slot_module(runtime, Role::Resolver, slot_modules.resolver, modules)?;
     let input = modules::ResolverInput {
         primary: layer(primary),
         seed: layer(seed),
         latent: layer(latent),
     };
-    let verdict = match runtime.call_resolver(&input, &context(ctx), snapshot) {
+    let verdict = match runtime.call_resolver_on(&resolver, &input, &context(ctx), snapshot) {
         Ok(report) => match report.result {
             Ok(Resolution::Accept(l)) => ResolverVerdict::Accept(l),
             Ok(Resolution::Escalate(reason)) => ResolverVerdict::Escalate(reason),

@@ -88,6 +88,8 @@ struct PendingCall {
     slot: Slot,
     what: CallInput,
     snapshot: Arc<SnapshotView>,
+    /// The modules the replicated state names for the call's slot.
+    modules: calls::SlotModules,
     attempts: u32,
 }
 
@@ -346,10 +348,15 @@ impl Loop {
         what: CallInput,
         snapshot: Arc<SnapshotView>,
     ) {
+        let Some(modules) = calls::SlotModules::of(self.d.node.state()) else {
+            warn!(slot, "no module named for a role: call not run");
+            return;
+        };
         let pending = PendingCall {
             slot,
             what,
             snapshot,
+            modules,
             attempts: 0,
         };
         self.spawn_call(call, &pending, Duration::ZERO);
@@ -363,22 +370,25 @@ impl Loop {
         let store = self.d.store.clone();
         let what = p.what.clone();
         let snapshot = p.snapshot.clone();
+        let modules = p.modules;
         tokio::spawn(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
             let _ = tokio::task::spawn_blocking(move || {
+                let lookup = |hash: &Digest| store.module(hash).ok().flatten();
                 let reply = match &what {
                     CallInput::Validator { op, ctx } => {
-                        let lookup = |hash: &Digest| store.module(hash).ok().flatten();
-                        calls::validate(&runtime, op, ctx, &snapshot, &lookup, byz)
+                        calls::validate(&runtime, op, ctx, &snapshot, &lookup, &modules, byz)
                     }
                     CallInput::Resolver {
                         primary,
                         seed,
                         latent,
                         ctx,
-                    } => calls::resolve(&runtime, primary, seed, latent, ctx, &snapshot),
+                    } => calls::resolve(
+                        &runtime, primary, seed, latent, ctx, &snapshot, &lookup, &modules,
+                    ),
                 };
                 let _ = tx.send((call, reply));
             })

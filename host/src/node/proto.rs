@@ -18,6 +18,9 @@ pub const CLIENT_ALPN: &[u8] = b"spore-client/1";
 pub const MAX_CLIENT_FRAME: u32 = 16 * 1024 * 1024;
 
 /// A client request.
+// One request per stream, decoded once: the size of the signed operation inline is not
+// worth a box on every submission.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
     /// Submit a signed operation; with `follow`, stay on the stream until it is decided.

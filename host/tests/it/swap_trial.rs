@@ -8,7 +8,7 @@ use spore::core::crypto::sha256;
 use spore::core::ops::{Operation, Outcome, SecurityDomain, SecurityPolicyUpdate};
 use spore::core::types::Digest;
 use spore::modules::{Role, samples};
-use spore::node::calls::{self, LocalFault};
+use spore::node::calls::{self, LocalFault, SlotModules};
 
 use crate::common::runtime;
 
@@ -19,6 +19,15 @@ fn swap(domain: SecurityDomain, bytes: &[u8]) -> Operation {
         rollback_to: Digest([0; 32]),
         description: "trial".into(),
     })
+}
+
+/// Every role named by `hash` (the tests only call the validator).
+fn slot(hash: Digest) -> SlotModules {
+    SlotModules {
+        validator: hash,
+        admission: hash,
+        resolver: hash,
+    }
 }
 
 fn outcome(reply: ModuleReply) -> anyhow::Result<Outcome> {
@@ -46,7 +55,13 @@ fn a_swap_to_a_module_that_fails_its_trial_is_rejected() -> anyhow::Result<()> {
         let ctx = CallContext::new(5, 0, &op);
         let lookup = |h: &Digest| (*h == sha256(bytes)).then(|| bytes.to_vec());
         let got = outcome(calls::validate(
-            &runtime, &op, &ctx, &snapshot, &lookup, None,
+            &runtime,
+            &op,
+            &ctx,
+            &snapshot,
+            &lookup,
+            &slot(v.hash()),
+            None,
         )?)?;
         match &got {
             Outcome::Rejected { reason, .. } => {
@@ -57,7 +72,13 @@ fn a_swap_to_a_module_that_fails_its_trial_is_rejected() -> anyhow::Result<()> {
         // Deterministic: the same verdict, byte for byte, on another runtime.
         let other = runtime_with_default()?;
         let again = outcome(calls::validate(
-            &other, &op, &ctx, &snapshot, &lookup, None,
+            &other,
+            &op,
+            &ctx,
+            &snapshot,
+            &lookup,
+            &slot(v.hash()),
+            None,
         )?)?;
         assert_eq!(again, got, "{name}");
     }
@@ -67,7 +88,13 @@ fn a_swap_to_a_module_that_fails_its_trial_is_rejected() -> anyhow::Result<()> {
     let ctx = CallContext::new(5, 0, &op);
     let lookup = |h: &Digest| (*h == sha256(strict)).then(|| strict.to_vec());
     let got = outcome(calls::validate(
-        &runtime, &op, &ctx, &snapshot, &lookup, None,
+        &runtime,
+        &op,
+        &ctx,
+        &snapshot,
+        &lookup,
+        &slot(v.hash()),
+        None,
     )?)?;
     assert!(got.is_accepted(), "{got:?}");
     Ok(())
@@ -83,6 +110,7 @@ fn runtime_with_default() -> anyhow::Result<spore::modules::Runtime> {
 #[test]
 fn missing_bytes_and_missing_modules_are_local_faults_not_results() -> anyhow::Result<()> {
     let runtime = runtime_with_default()?;
+    let v = sha256(spore_artifacts::DEFAULT_VALIDATOR.bytes);
     let snapshot = samples::snapshot();
     // The candidate's bytes are not here: the node fetches and retries, it does not vote.
     let op = swap(
@@ -92,17 +120,63 @@ fn missing_bytes_and_missing_modules_are_local_faults_not_results() -> anyhow::R
     let ctx = CallContext::new(5, 0, &op);
     let none = |_: &Digest| None;
     assert!(matches!(
-        calls::validate(&runtime, &op, &ctx, &snapshot, &none, None),
+        calls::validate(&runtime, &op, &ctx, &snapshot, &none, &slot(v), None),
         Err(LocalFault::MissingModule(_))
     ));
-    // No active validator on this node (its bytes are still being fetched): no result.
+    // The slot's validator is not loaded here and its bytes are still being fetched: no
+    // result (never the answer of whatever module happens to be active).
     let empty = crate::common::runtime()?;
     let op = samples::compute_op();
     let ctx = CallContext::new(5, 0, &op);
     assert!(matches!(
-        calls::validate(&empty, &op, &ctx, &snapshot, &none, None),
-        Err(LocalFault::Unavailable(_))
+        calls::validate(&empty, &op, &ctx, &snapshot, &none, &slot(v), None),
+        Err(LocalFault::MissingModule(h)) if h == v
     ));
+    Ok(())
+}
+
+/// A swap decided at slot s is in force from slot s+1 on every node, whenever its bytes
+/// arrive: a node whose runtime still has the old module active runs the slot's module
+/// (fetching it first), never the old one. Control: the module active in the runtime (the
+/// old validator) would have accepted the operation the new one rejects.
+#[test]
+fn a_late_blob_never_changes_the_module_a_slot_runs() -> anyhow::Result<()> {
+    let runtime = runtime_with_default()?;
+    let snapshot = samples::snapshot();
+    let median = spore_artifacts::MEDIAN_PRICE.bytes;
+    let new = sha256(median);
+    let op = samples::operations()[1].clone(); // a trust modification
+    let ctx = CallContext::new(7, 0, &op);
+    // Bytes not here yet: a local fault, not the old module's answer.
+    let none = |_: &Digest| None;
+    assert!(matches!(
+        calls::validate(&runtime, &op, &ctx, &snapshot, &none, &slot(new), None),
+        Err(LocalFault::MissingModule(h)) if h == new
+    ));
+    // The bytes arrive: the slot's module answers (median-price rejects the kind) ...
+    let lookup = |h: &Digest| (*h == new).then(|| median.to_vec());
+    let got = outcome(calls::validate(
+        &runtime,
+        &op,
+        &ctx,
+        &snapshot,
+        &lookup,
+        &slot(new),
+        None,
+    )?)?;
+    assert!(matches!(got, Outcome::Rejected { .. }), "{got:?}");
+    // ... where the module still active in this runtime would have accepted it.
+    let old = sha256(spore_artifacts::DEFAULT_VALIDATOR.bytes);
+    let control = outcome(calls::validate(
+        &runtime,
+        &op,
+        &ctx,
+        &snapshot,
+        &none,
+        &slot(old),
+        None,
+    )?)?;
+    assert!(control.is_accepted(), "{control:?}");
     Ok(())
 }
 
@@ -120,7 +194,13 @@ fn swapping_the_validator_back_does_not_depend_on_the_broken_one() -> anyhow::Re
     let ctx = CallContext::new(5, 0, &op);
     let none = |_: &Digest| None;
     let failed = outcome(calls::validate(
-        &runtime, &op, &ctx, &snapshot, &none, None,
+        &runtime,
+        &op,
+        &ctx,
+        &snapshot,
+        &none,
+        &slot(broken.hash()),
+        None,
     )?)?;
     assert!(matches!(failed, Outcome::Failed(_)), "{failed:?}");
     // The swap back to the default validator is accepted all the same.
@@ -129,7 +209,13 @@ fn swapping_the_validator_back_does_not_depend_on_the_broken_one() -> anyhow::Re
     let ctx = CallContext::new(6, 0, &op);
     let lookup = |h: &Digest| (*h == sha256(good)).then(|| good.to_vec());
     let got = outcome(calls::validate(
-        &runtime, &op, &ctx, &snapshot, &lookup, None,
+        &runtime,
+        &op,
+        &ctx,
+        &snapshot,
+        &lookup,
+        &slot(broken.hash()),
+        None,
     )?)?;
     assert!(got.is_accepted(), "{got:?}");
     Ok(())

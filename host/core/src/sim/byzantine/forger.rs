@@ -73,12 +73,12 @@ impl Adversary for Forger {
                 out.push(Effect::Broadcast {
                     msg: forged.clone(),
                 });
-                if let Some(framed) = impersonate(&vote, victim) {
-                    if let Some(proof) = Misbehaviour::conflicting(&framed, &forged) {
-                        out.push(Effect::Broadcast {
-                            msg: Message::Evidence(Box::new(proof)),
-                        });
-                    }
+                if let Some(framed) = impersonate(&vote, victim)
+                    && let Some(proof) = Misbehaviour::conflicting(&framed, &forged)
+                {
+                    out.push(Effect::Broadcast {
+                        msg: Message::Evidence(Box::new(proof)),
+                    });
                 }
             }
             if let Some(bad) = other.as_ref().and_then(corrupt) {
