@@ -127,6 +127,13 @@ fn unfit_module_swap(
     };
     let module = match runtime.load_verified(role, &bytes, u.new_policy) {
         Ok(m) => m,
+        // The artifact cache failing here is this node's problem, not the module's.
+        Err(
+            e @ crate::modules::RuntimeError::Load(
+                crate::modules::LoadError::CacheIo { .. }
+                | crate::modules::LoadError::CacheTampered { .. },
+            ),
+        ) => return Err(LocalFault::Unavailable(e.to_string())),
         Err(e) => {
             tracing::warn!(hash = %u.new_policy, %role, error = %e, "module swap refused: unfit module");
             return reject(format!(
@@ -195,9 +202,11 @@ pub fn validate(
         if let Operation::SecurityPolicyUpdate(u) = op
             && u.domain == spore_core::ops::SecurityDomain::ValidatorModule
         {
+            // The effect is the operation's digest: 32 bytes whatever its description, so it
+            // is always within the replicated output cap.
             use spore_core::crypto::Canonical;
             return Ok(unfit_module_swap(runtime, op, snapshot, modules)?
-                .unwrap_or_else(|| Outcome::Accepted(op.canonical_bytes())));
+                .unwrap_or_else(|| Outcome::Accepted(op.digest().0.to_vec())));
         }
         let validator = slot_module(runtime, Role::Validator, slot_modules.validator, modules)?;
         let report = runtime

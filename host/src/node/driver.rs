@@ -64,8 +64,9 @@ pub fn phase_byte(phase: &str) -> u8 {
     spore_core::consensus::phase_rank(phase).unwrap_or(u8::MAX)
 }
 
-/// Tries of a module call that keeps failing for a local reason before the node abstains
-/// (with backoff from 100 ms to 1.6 s: about 25 s in all).
+/// Tries of a module call that keeps failing for a local reason before the node counts
+/// itself abstaining (backoff from 100 ms to 1.6 s: about 25 s); it keeps retrying at
+/// the slowest pace while the slot is undecided.
 pub const MAX_CALL_ATTEMPTS: u32 = 20;
 
 /// What a module call runs on.
@@ -426,11 +427,12 @@ impl Loop {
                 debug!(error = %e, "module request failed");
             }
         }
-        p.attempts += 1;
-        if p.attempts >= MAX_CALL_ATTEMPTS {
+        p.attempts = p.attempts.saturating_add(1);
+        if p.attempts == MAX_CALL_ATTEMPTS {
+            // The node abstains from this call's result (it sends nothing for it) but keeps
+            // trying, at the slowest pace, while the slot is undecided: the fault may clear.
             self.abstained += 1;
-            warn!(slot = p.slot, error = %fault, attempts = p.attempts, "module call abandoned: abstaining (a local fault is never a result)");
-            return Ok(());
+            warn!(slot = p.slot, error = %fault, attempts = p.attempts, "module call failing locally: abstaining meanwhile (a local fault is never a result)");
         }
         let delay = Duration::from_millis(50u64 << p.attempts.min(5));
         debug!(slot = p.slot, error = %fault, attempt = p.attempts, "module call: local fault, retrying");
@@ -578,8 +580,16 @@ impl Loop {
     fn serve_catch_up(&mut self, peer: NodeId, slot: Slot) {
         match self.d.store.decided_range(slot, CATCH_UP_BATCH) {
             Ok(rows) if !rows.is_empty() => {
+                // Whole entries up to the catch-up byte budget (at least one), so the
+                // response fits a frame; the peer asks again for the rest.
+                let mut bytes = 0usize;
                 let entries: Vec<DecidedEntry> = rows
                     .iter()
+                    .take_while(|(_, b)| {
+                        let first = bytes == 0;
+                        bytes = bytes.saturating_add(b.len());
+                        first || bytes <= spore_core::consensus::limits::MAX_CATCH_UP_BYTES
+                    })
                     .filter_map(|(_, b)| postcard::from_bytes(b).ok())
                     .collect();
                 let msg = Message::CatchUpResponse { entries };
@@ -656,8 +666,18 @@ impl Loop {
                     .decided_range(from, limit.min(MAX_LOG_PAGE) as usize)
                 {
                     Ok(rows) => {
-                        let entries: Result<Vec<DecidedEntry>, _> =
-                            rows.iter().map(|(_, b)| postcard::from_bytes(b)).collect();
+                        // A page is cut to fit the client frame (at least one entry).
+                        let mut bytes = 0usize;
+                        let budget = crate::node::proto::MAX_CLIENT_FRAME as usize / 2;
+                        let entries: Result<Vec<DecidedEntry>, _> = rows
+                            .iter()
+                            .take_while(|(_, b)| {
+                                let first = bytes == 0;
+                                bytes = bytes.saturating_add(b.len());
+                                first || bytes <= budget
+                            })
+                            .map(|(_, b)| postcard::from_bytes(b))
+                            .collect();
                         match entries {
                             Ok(e) => Response::Log(e),
                             Err(e) => Response::Error(format!("stored entry undecodable: {e}")),
@@ -678,12 +698,19 @@ impl Loop {
                     let _ = reply.try_send(Response::Error(format!("refused: {e}")));
                     return Ok(());
                 }
+                let limit = self.d.runtime.config().max_module_bytes;
+                if bytes.len() > limit {
+                    let _ = reply.try_send(Response::Error(format!(
+                        "refused: the module is {} bytes, the limit is {limit}",
+                        bytes.len()
+                    )));
+                    return Ok(());
+                }
+                // Stored here only: peers fetch the bytes by hash when a proposed swap
+                // names them (they drop blobs nobody asked for).
                 let answer = match self.d.store.put_module(&bytes) {
                     Ok(hash) => {
                         info!(%hash, size = bytes.len(), client = %client, "module uploaded by a client");
-                        if let Err(e) = self.d.net.broadcast(&Wire::ModuleBlob(bytes)) {
-                            debug!(error = %e, "module gossip failed");
-                        }
                         Response::Uploaded(hash)
                     }
                     Err(e) => Response::Error(e.to_string()),

@@ -109,6 +109,8 @@ impl<S: ReplicaState> Node<S> {
         // Bounded: the lowest MAX_VIEW_CHANGE_VIEWS target views are kept (the join and
         // new-view rules only ever need the views just above the current one), so a member
         // signing view changes for a million views costs nothing.
+        let current = self.view;
+        self.view_changes.retain(|v, _| *v >= current);
         while self.view_changes.len() > MAX_VIEW_CHANGE_VIEWS {
             self.view_changes.pop_last();
         }
