@@ -331,21 +331,23 @@ impl<S: ReplicaState> Node<S> {
         {
             return;
         }
-        // Operations that no longer pass the host's rules (expired, budget spent, sponsor
-        // gone) leave the mempool: members would refuse a proposal carrying them.
-        if !self.skip_authorization {
-            let state = &self.state;
-            self.mempool.retain(|_, op| state.authorize(op).is_ok());
-        }
         // Cut by count (this node's and the replicated cap) and by bytes (the batch's own
         // and the worst-case tally it leads to): what members check in `check_proposal`.
+        // Operations met on the way that no longer pass the host's rules (expired, budget
+        // spent, sponsor gone) leave the mempool: members would refuse a proposal carrying
+        // them. Only the operations looked at are checked, never the whole mempool.
         let (max_ops, max_output) = self.state.batch_limits();
         let max_ops = max_ops.min(self.config.max_batch);
         let members = self.state.eligible().len();
         let mut batch = Vec::new();
+        let mut stale: std::collections::HashSet<Digest> = std::collections::HashSet::new();
         let mut bytes = 0usize;
         let mut mechanism = None;
-        for (_, op) in self.mempool.iter() {
+        for (id, op) in self.mempool.iter() {
+            if !self.skip_authorization && self.state.authorize(op).is_err() {
+                stale.insert(*id);
+                continue;
+            }
             let m = op.mechanism();
             let len = op.encoded_len();
             let fits =
@@ -356,6 +358,9 @@ impl<S: ReplicaState> Node<S> {
             mechanism = Some(m);
             bytes += len;
             batch.push(op.clone());
+        }
+        if !stale.is_empty() {
+            self.mempool.retain(|id, _| !stale.contains(id));
         }
         let evidence: Vec<Misbehaviour> = self
             .evidence
