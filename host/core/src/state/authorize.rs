@@ -248,7 +248,24 @@ impl ReplicatedState {
                     }
                 }
                 let trust: Vec<TrustBps> = after.into_iter().map(|(_, t)| t).collect();
-                liveness::check(&next, &trust).map_err(AuthError::Configuration)
+                liveness::check(&next, &trust).map_err(AuthError::Configuration)?;
+                // Even a batch of one operation must lead to a tally that fits a frame:
+                // every member revealing the output cap.
+                let members = self.members().len().max(trust.len());
+                let cap = usize::try_from(next.timing.max_output_bytes).unwrap_or(usize::MAX);
+                let bound = crate::consensus::limits::tally_bound(
+                    1,
+                    crate::ops::MAX_OPERATION_BYTES,
+                    members,
+                    cap,
+                );
+                if bound > crate::consensus::limits::MAX_TALLY_BYTES {
+                    return Err(AuthError::Configuration(format!(
+                        "timing.max-output-bytes {cap} is too large for {members} members: \
+                         one operation's tally could exceed a message"
+                    )));
+                }
+                Ok(())
             }
             _ => Ok(()),
         }

@@ -411,6 +411,22 @@ fn parameter_changes_that_stall_or_cannot_be_met_are_refused() -> TestResult {
         s.authorize(&signed_by(&s, set("trust.critical-threshold", 7_500), &gov))
             .is_err()
     );
+    // An output cap whose one-operation tally would not fit a message is refused.
+    let cap = |v: i64| {
+        Operation::NetworkConfigChange(NetworkConfigChange {
+            config_type: ConfigType::Timing,
+            changes: vec![Param {
+                key: "timing.max-output-bytes".into(),
+                value: v,
+            }],
+            impact: ImpactLevel::Low,
+        })
+    };
+    assert_eq!(s.authorize(&signed_by(&s, cap(256 * 1024), &gov)), Ok(()));
+    assert!(matches!(
+        s.authorize(&signed_by(&s, cap(1 << 20), &gov)),
+        Err(AuthError::Configuration(_))
+    ));
     // Raising the exclusion threshold is judged by the set it leaves: 5500 removes the
     // founder at 5000, a governance removal within the budget of one; once the epoch's
     // removal is spent, the same change is refused.
