@@ -160,19 +160,36 @@ impl ServerCertVerifier for PeerVerifier {
     }
 }
 
-/// Verifies a connecting client's certificate: any current member is accepted.
+/// Verifies a connecting client's certificate: any current member is accepted on the peer
+/// port ([`MemberVerifier::new`]); on the client port ([`MemberVerifier::any_key`]) any
+/// key is, and the key is the client's identity for the connection: the node checks what
+/// it may do (submit a module, say) against the replicated authority, and every operation
+/// carries the submitter's own signature besides.
 #[derive(Debug)]
 pub struct MemberVerifier {
-    membership: Membership,
+    membership: Option<Membership>,
     metrics: Arc<NetMetrics>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
+/// The client port's verifier (see [`MemberVerifier::any_key`]).
+pub type ClientKeyVerifier = MemberVerifier;
+
 impl MemberVerifier {
+    /// A verifier accepting any certificate bound to an ed25519 key (the client port),
+    /// still checking the binding and the handshake signature.
+    pub fn any_key(metrics: Arc<NetMetrics>) -> Self {
+        Self {
+            membership: None,
+            metrics,
+            algorithms: provider().signature_verification_algorithms,
+        }
+    }
+
     /// A verifier accepting the members of `membership` as it is at each handshake.
     pub fn new(membership: Membership, metrics: Arc<NetMetrics>) -> Self {
         Self {
-            membership,
+            membership: Some(membership),
             metrics,
             algorithms: provider().signature_verification_algorithms,
         }
@@ -198,7 +215,7 @@ impl ClientCertVerifier for MemberVerifier {
         intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        check_peer(end_entity, intermediates, Some(&self.membership), None)
+        check_peer(end_entity, intermediates, self.membership.as_ref(), None)
             .map_err(|why| refuse(&self.metrics, why))?;
         Ok(ClientCertVerified::assertion())
     }
@@ -230,76 +247,6 @@ impl ClientCertVerifier for MemberVerifier {
 
 /// QUIC transport parameters shared by both sides; `incoming_uni` is how many
 /// unidirectional streams the peer may open towards us.
-/// The client port's verifier: every client presents a self-signed certificate bound to
-/// an ed25519 key, as members do on the peer port, but any key is accepted here. The key
-/// is the client's identity for the connection: the node checks what it may do (submit a
-/// module, for instance) against the replicated authority, and every operation carries the
-/// submitter's own signature besides.
-#[derive(Debug)]
-pub struct ClientKeyVerifier {
-    metrics: Arc<NetMetrics>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ClientKeyVerifier {
-    /// A verifier counting refusals in `metrics`.
-    pub fn new(metrics: Arc<NetMetrics>) -> Self {
-        Self {
-            metrics,
-            algorithms: provider().signature_verification_algorithms,
-        }
-    }
-}
-
-impl ClientCertVerifier for ClientKeyVerifier {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        true
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        check_peer(end_entity, intermediates, None, None)
-            .map_err(|why| refuse(&self.metrics, why))?;
-        Ok(ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms).inspect_err(|_| {
-            self.metrics.handshake_refused();
-        })
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ED25519]
-    }
-}
-
 fn quic_transport(
     cfg: &TransportConfig,
     incoming_uni: u32,

@@ -63,7 +63,7 @@ pub fn server_config(
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| ClientError::Config(e.to_string()))?
-        .with_client_cert_verifier(Arc::new(ClientKeyVerifier::new(metrics)))
+        .with_client_cert_verifier(Arc::new(ClientKeyVerifier::any_key(metrics)))
         .with_single_cert(vec![identity.certificate().clone()], identity.private_key())
         .map_err(|e| ClientError::Config(e.to_string()))?;
     tls.alpn_protocols = vec![CLIENT_ALPN.to_vec()];
