@@ -210,13 +210,14 @@ pub fn node(data: &[u8]) {
                 outcomes,
             } => {
                 let (slot, view, d) = (u64::from(slot % 4), u64::from(view % 8), digest(value));
-                let msg = match phase % 6 {
+                let msg = match phase % 7 {
                     0 => Message::Proposal(Signed::new(
                         Proposal {
                             slot,
                             view,
                             batch: vec![],
                             evidence: vec![],
+                            absences: vec![],
                         },
                         evil,
                     )),
@@ -255,11 +256,20 @@ pub fn node(data: &[u8]) {
                         },
                         evil,
                     )),
-                    _ => Message::ViewChange(Box::new(Signed::new(
+                    5 => Message::ViewChange(Box::new(Signed::new(
                         ViewChange {
                             slot,
                             new_view: view,
                             prepared: None,
+                        },
+                        evil,
+                    ))),
+                    _ => Message::Attest(Box::new(Signed::new(
+                        spore_core::consensus::absence::Attest {
+                            slot,
+                            value: d,
+                            silent: vec![keys[(view % 3) as usize].id()],
+                            unrevealed: vec![],
                         },
                         evil,
                     ))),

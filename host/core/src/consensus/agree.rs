@@ -182,6 +182,7 @@ impl<S: ReplicaState> Node<S> {
     /// Apply a decided (verified) entry: replicated state, mempool, evidence, log, effects,
     /// then move to the next slot in the entry's view.
     pub(super) fn apply_entry(&mut self, entry: DecidedEntry) {
+        self.start_hearing(&entry);
         let changes = self.state.apply(&entry);
         self.changes.push_back((entry.slot, changes));
         while self.changes.len() > self.config.log_retention {
@@ -234,6 +235,7 @@ impl<S: ReplicaState> Node<S> {
         if self.catch_up_asked.is_some_and(|(s, _)| s < next) {
             self.catch_up_asked = None;
         }
+        self.prune_absences();
         self.replay_future();
     }
 }

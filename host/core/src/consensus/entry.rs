@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::absence::{AbsenceKind, AbsenceProof};
 use super::evidence::Misbehaviour;
 use super::message::{Confirm, Tally};
 use super::replica::ReplicaState;
@@ -127,6 +128,11 @@ impl DecidedEntry {
         &self.tally.payload.proposal.payload.evidence
     }
 
+    /// Quorum-attested absences (of earlier slots) recorded with this slot.
+    pub fn absences(&self) -> &[AbsenceProof] {
+        &self.tally.payload.proposal.payload.absences
+    }
+
     /// The value digest `V`: the identity of the decision.
     pub fn value(&self) -> Digest {
         self.tally.payload.value()
@@ -197,39 +203,31 @@ impl DecidedEntry {
         Ok(())
     }
 
-    /// The round report for the trust ledger: how every eligible member took part,
-    /// derived from the certified tally only (so every node derives the same report).
+    /// The round report for the trust ledger, derived from the certified entry only (so
+    /// every node derives the same report).
     ///
-    /// On the authority path only the deciding layer's revealers are reported (the other
-    /// members were not asked); on Full BFT every eligible member is: agreed (every
-    /// revealed result matches the canonical one), dissented, committed without
-    /// revealing, or silent. Recorded evidence marks its offender as equivocated or bad
-    /// reveal, whether or not it is still eligible.
+    /// The revealers in the tally are reported agreed (every revealed result matches the
+    /// canonical one) or dissented: a signed reveal is a fact. A member missing from the
+    /// tally is *not* reported: the primary chose what to include, so a missing reveal is
+    /// its word, not a fact (docs/PROTOCOL.md, "Penalties from facts"). Absence is
+    /// penalised only from the quorum-attested [`AbsenceProof`]s the entry records, in
+    /// [`RoundReport::absences`]. Recorded evidence marks its offender as equivocated or
+    /// bad reveal, whether or not it is still eligible.
     pub fn round_report(&self, eligible: &[NodeId]) -> RoundReport {
-        self.round_report_counting(eligible, |_| true)
+        self.round_report_counting(eligible, |_| true, |_| true)
     }
 
     /// [`Self::round_report`], marking only the offenders of the proofs that `counts`
-    /// accepts (the replicated state passes the proofs it has not punished yet).
+    /// accepts and the absences `absence_counts` accepts (the replicated state passes
+    /// those it has not punished yet).
     pub fn round_report_counting(
         &self,
         eligible: &[NodeId],
         counts: impl Fn(&Misbehaviour) -> bool,
+        absence_counts: impl Fn(&AbsenceProof) -> bool,
     ) -> RoundReport {
         let tally = &self.tally.payload;
-        let full_bft = self.mechanism().is_none_or(Mechanism::is_full_bft);
-        let committed: BTreeSet<NodeId> = tally.commits.iter().map(|c| c.signer).collect();
         let mut out: BTreeMap<NodeId, Participation> = BTreeMap::new();
-        if full_bft {
-            for id in eligible {
-                let p = if committed.contains(id) {
-                    Participation::CommittedNoReveal
-                } else {
-                    Participation::Silent
-                };
-                out.insert(*id, p);
-            }
-        }
         let eligible_set: BTreeSet<&NodeId> = eligible.iter().collect();
         for r in &tally.reveals {
             if !eligible_set.contains(&r.signer) {
@@ -264,10 +262,24 @@ impl DecidedEntry {
                 }
             }
         }
+        let mut absences = BTreeMap::new();
+        for p in self.absences().iter().filter(|p| absence_counts(p)) {
+            let how = match p.kind {
+                AbsenceKind::Silent => Participation::Silent,
+                AbsenceKind::Unrevealed => Participation::CommittedNoReveal,
+            };
+            if let Some((slot, member)) = p.key() {
+                absences.insert((slot, member), how);
+            }
+        }
         RoundReport {
             slot: self.slot,
             source: self.tally.signer,
             participants: out.into_iter().collect(),
+            absences: absences
+                .into_iter()
+                .map(|((_, member), how)| (member, how))
+                .collect(),
         }
     }
 }

@@ -123,6 +123,7 @@ impl SignedVote {
             Message::ViewChange(m) => (m.signer, VotePhase::ViewChange, Self::of(m.as_ref())),
             Message::NewView(m) => (m.signer, VotePhase::NewView, Self::of(m.as_ref())),
             Message::Evidence(_)
+            | Message::Attest(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
             | Message::CatchUpResponse { .. } => return None,

@@ -64,7 +64,7 @@ impl<S: ReplicaState> Node<S> {
         {
             return Err(Reject::Invalid("oversized proposal"));
         }
-        if body.batch.is_empty() && body.evidence.is_empty() {
+        if body.batch.is_empty() && body.evidence.is_empty() && body.absences.is_empty() {
             return Err(Reject::Invalid("empty proposal"));
         }
         if !rules::homogeneous(&body.batch) {
@@ -83,6 +83,7 @@ impl<S: ReplicaState> Node<S> {
         for ev in &body.evidence {
             ev.verify()?;
         }
+        self.check_absences(body.slot, &body.absences)?;
         Ok(())
     }
 
@@ -193,6 +194,7 @@ impl<S: ReplicaState> Node<S> {
                     .insert(vc.signer, (**vc).clone());
             }
             Message::NewView(_)
+            | Message::Attest(_)
             | Message::Evidence(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
@@ -236,8 +238,8 @@ impl<S: ReplicaState> Node<S> {
         if must_reveal && let Some(outcomes) = self.my_outcomes(&proposal) {
             if path.sealed() {
                 if self.own_vote(slot, view, "commit").is_none() {
-                    let s = salt(&self.key, slot);
-                    let c = commitment(slot, &d, &outcomes, &s, &self.id);
+                    let s = salt(&self.key, slot, view);
+                    let c = commitment(slot, view, &d, &outcomes, &s, &self.id);
                     let msg = Commit {
                         slot,
                         view,
@@ -259,7 +261,7 @@ impl<S: ReplicaState> Node<S> {
                         view,
                         batch: d,
                         outcomes,
-                        salt: salt(&self.key, slot),
+                        salt: salt(&self.key, slot, view),
                     };
                     // No self-incrimination: after a restart between commit and reveal the
                     // results are recomputed; reveal them only if they open the commitment
@@ -368,7 +370,8 @@ impl<S: ReplicaState> Node<S> {
             .take(self.config.max_evidence)
             .cloned()
             .collect();
-        if batch.is_empty() && evidence.is_empty() {
+        let absences = self.absences_to_propose();
+        if batch.is_empty() && evidence.is_empty() && absences.is_empty() {
             return;
         }
         let p = Proposal {
@@ -376,6 +379,7 @@ impl<S: ReplicaState> Node<S> {
             view: self.round.view,
             batch,
             evidence,
+            absences,
         };
         self.cast(Message::Proposal(Signed::new(p, &self.key)));
     }

@@ -20,6 +20,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::absence::{AbsenceProof, Attest};
 use super::entry::{DecidedEntry, Decision};
 use super::evidence::Misbehaviour;
 use crate::crypto::{Canonical, Signable, Signed, sha256_parts};
@@ -38,6 +39,8 @@ pub struct Proposal {
     pub batch: Vec<SignedOperation>,
     /// Verified misbehaviour proofs to be recorded (and slashed) with this slot.
     pub evidence: Vec<Misbehaviour>,
+    /// Quorum-attested absences of earlier slots to be recorded (and penalised).
+    pub absences: Vec<AbsenceProof>,
 }
 
 impl Signable for Proposal {
@@ -47,7 +50,7 @@ impl Signable for Proposal {
 impl Proposal {
     /// The batch digest `d`: SHA-256 over the slot, the batch and the evidence.
     pub fn batch_digest(&self) -> Digest {
-        let body = crate::crypto::canonical_bytes(&(&self.batch, &self.evidence));
+        let body = crate::crypto::canonical_bytes(&(&self.batch, &self.evidence, &self.absences));
         sha256_parts(&[b"spore/consensus/batch/v1", &self.slot.to_le_bytes(), &body])
     }
 }
@@ -233,6 +236,8 @@ pub enum Message {
     NewView(Box<Signed<NewView>>),
     /// A misbehaviour proof, gossiped so the next primary records it.
     Evidence(Box<Misbehaviour>),
+    /// An attestation of who was absent from a decided slot.
+    Attest(Box<Signed<Attest>>),
     /// A client's signed operation, forwarded so every member's mempool holds it.
     Submit(Box<SignedOperation>),
     /// "Send me the decided entries from this slot on."
@@ -259,6 +264,7 @@ impl Message {
             Message::Confirm(m) => m.signer,
             Message::ViewChange(m) => m.signer,
             Message::NewView(m) => m.signer,
+            Message::Attest(m) => m.signer,
             Message::Evidence(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
@@ -277,6 +283,7 @@ impl Message {
             Message::Confirm(m) => m.payload.slot,
             Message::ViewChange(m) => m.payload.slot,
             Message::NewView(m) => m.payload.slot,
+            Message::Attest(m) => m.payload.slot,
             Message::Evidence(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
@@ -295,7 +302,8 @@ impl Message {
             Message::Confirm(m) => m.payload.view,
             Message::ViewChange(m) => m.payload.new_view,
             Message::NewView(m) => m.payload.view,
-            Message::Evidence(_)
+            Message::Attest(_)
+            | Message::Evidence(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
             | Message::CatchUpResponse { .. } => return None,
@@ -314,6 +322,7 @@ impl Message {
             Message::ViewChange(_) => "view-change",
             Message::NewView(_) => "new-view",
             Message::Evidence(_) => "evidence",
+            Message::Attest(_) => "attest",
             Message::Submit(_) => "submit",
             Message::CatchUpRequest { .. } => "catch-up-request",
             Message::CatchUpResponse { .. } => "catch-up-response",
@@ -332,6 +341,7 @@ impl Message {
             Message::Confirm(m) => m.verify(),
             Message::ViewChange(m) => m.verify(),
             Message::NewView(m) => m.verify(),
+            Message::Attest(m) => m.verify(),
             Message::Evidence(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
@@ -353,6 +363,7 @@ impl Message {
             Message::Confirm(m) => sha256(&cb(&m.payload)),
             Message::ViewChange(m) => sha256(&cb(&m.payload)),
             Message::NewView(m) => sha256(&cb(&m.payload)),
+            Message::Attest(m) => sha256(&cb(&m.payload)),
             Message::Evidence(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }

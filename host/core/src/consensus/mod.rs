@@ -33,6 +33,7 @@
 //! - `round.rs`: the per-(slot, view) bookkeeping.
 //! - `gather.rs`, `agree.rs`, `view_change.rs`, `catch_up.rs`: the phases.
 
+pub mod absence;
 mod agree;
 mod catch_up;
 pub mod commitment;
@@ -43,6 +44,7 @@ pub mod evidence;
 mod gather;
 pub mod input;
 pub mod limits;
+mod listen;
 pub mod mempool;
 pub mod message;
 pub mod replica;
@@ -102,8 +104,12 @@ pub struct Config {
     pub catch_up_batch: usize,
     /// Most messages buffered for future slots or views.
     pub future_buffer: usize,
-    /// Most misbehaviour proofs carried by one proposal.
+    /// Most misbehaviour proofs (and most absence proofs) carried by one proposal.
     pub max_evidence: usize,
+    /// How long after deciding a slot this node keeps listening for its members before
+    /// it attests the absent ones (ms; see `absence.rs`). It must exceed the time an
+    /// honest member needs to be heard after the decision (a few message delays).
+    pub absence_wait: u64,
 }
 
 impl Default for Config {
@@ -122,6 +128,7 @@ impl Default for Config {
             catch_up_batch: 32,
             future_buffer: 4_096,
             max_evidence: 8,
+            absence_wait: 2_000,
         }
     }
 }
@@ -251,6 +258,14 @@ pub struct Node<S: ReplicaState> {
     /// Proofs already recorded in decided entries.
     recorded: HashSet<(NodeId, Slot, &'static str)>,
     log: VecDeque<DecidedEntry>,
+    /// Members heard (a verified signed message) in the current slot.
+    heard_now: BTreeSet<NodeId>,
+    /// Decided slots still listened to before attesting absence.
+    hearing: BTreeMap<Slot, listen::Hearing>,
+    /// Attestations of recent decided slots, first per signer.
+    attests: BTreeMap<Slot, BTreeMap<NodeId, Signed<absence::Attest>>>,
+    /// Absence proofs waiting to be recorded, by (slot, member).
+    absences: BTreeMap<(Slot, NodeId), absence::AbsenceProof>,
     validator_results: HashMap<(Slot, Digest), Outcome>,
     resolver_results: HashMap<Digest, ResolverVerdict>,
     calls: HashMap<CallId, CallPurpose>,
@@ -300,6 +315,10 @@ impl<S: ReplicaState> Node<S> {
             evidence: BTreeMap::new(),
             recorded: HashSet::new(),
             log: VecDeque::new(),
+            heard_now: BTreeSet::new(),
+            hearing: BTreeMap::new(),
+            attests: BTreeMap::new(),
+            absences: BTreeMap::new(),
             validator_results: HashMap::new(),
             resolver_results: HashMap::new(),
             calls: HashMap::new(),
@@ -591,6 +610,7 @@ impl<S: ReplicaState> Node<S> {
             Message::Confirm(m) => self.check_sig(m),
             Message::ViewChange(m) => self.check_sig(m.as_ref()),
             Message::NewView(m) => self.check_sig(m.as_ref()),
+            Message::Attest(m) => self.check_sig(m.as_ref()),
             Message::Evidence(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
@@ -706,6 +726,7 @@ impl<S: ReplicaState> Node<S> {
         self.mode == Mode::ViewChanging
             || !self.mempool.is_empty()
             || !self.evidence.is_empty()
+            || !self.absences.is_empty()
             || self.round.proposal.is_some()
             || self.round.tally.is_some()
             || self.prepared.is_some()
@@ -729,6 +750,7 @@ impl<S: ReplicaState> Node<S> {
             self.round.grace_until,
             self.round.patience_until,
             self.resend_at,
+            self.next_attest(),
         ]
         .into_iter()
         .flatten()
@@ -758,6 +780,10 @@ impl<S: ReplicaState> Node<S> {
             self.resend_at = None;
             self.timer_set = None;
             self.resend_votes();
+        }
+        if self.next_attest().is_some_and(|a| self.now >= a) {
+            self.timer_set = None;
+            self.attest_due();
         }
     }
 
@@ -837,6 +863,7 @@ impl<S: ReplicaState> Node<S> {
                 self.on_submit(*op, false)
             }
             Message::Evidence(proof) => self.on_evidence(*proof),
+            Message::Attest(a) => self.on_attest(*a),
             Message::CatchUpRequest { from: slot } => self.on_catch_up_request(from, slot),
             Message::CatchUpResponse { entries } => self.on_catch_up_response(from, entries),
             vote => self.on_vote(from, vote),
@@ -881,6 +908,10 @@ impl<S: ReplicaState> Node<S> {
             if matches!(vote, Message::ViewChange(_)) && self.state.is_member(&from) {
                 self.serve_catch_up(from, slot);
             }
+            // A late vote of a slot this node listens to still proves its signer was there.
+            if self.listening_to(slot, &vote) && self.check_vote_signature(&vote).is_ok() {
+                self.hear(&vote);
+            }
             return Err(Reject::Stale);
         }
         if slot > current {
@@ -900,10 +931,12 @@ impl<S: ReplicaState> Node<S> {
         }
         if !is_view_msg && (view > self.view || self.mode == Mode::ViewChanging) {
             self.check_vote_signature(&vote)?;
+            self.hear(&vote);
             self.buffer(from, vote);
             return Ok(());
         }
         self.check_vote_signature(&vote)?;
+        self.hear(&vote);
         if let Some(proof) = self.check_equivocation(&vote) {
             self.add_evidence(proof);
             return Err(Reject::Equivocation(signer));
@@ -919,6 +952,7 @@ impl<S: ReplicaState> Node<S> {
             Message::NewView(nv) => self.on_new_view(*nv),
             Message::Submit(_)
             | Message::Evidence(_)
+            | Message::Attest(_)
             | Message::CatchUpRequest { .. }
             | Message::CatchUpResponse { .. } => Err(Reject::Invalid("not a vote")),
         }

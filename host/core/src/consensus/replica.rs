@@ -61,6 +61,12 @@ pub trait ReplicaState {
     /// (`timing.max-batch`) and the largest module output (`timing.max-output-bytes`).
     fn batch_limits(&self) -> (usize, usize);
 
+    /// Whether an absence of `member` in `slot` was penalised already (each (slot,
+    /// member) is penalised at most once).
+    fn absence_recorded(&self, _slot: Slot, _member: &NodeId) -> bool {
+        false
+    }
+
     /// What applying an entry changed (for logs, metrics and summaries).
     type Change: Clone + std::fmt::Debug;
 
@@ -119,6 +125,10 @@ impl ReplicaState for ReplicatedState {
         )
     }
 
+    fn absence_recorded(&self, slot: Slot, member: &NodeId) -> bool {
+        self.absence_applied(slot, member)
+    }
+
     fn is_quorum(&self, signers: &BTreeSet<NodeId>) -> bool {
         self.quorum_rule(Mechanism::FullBft, 0)
             .is_some_and(|q| q.is_met(signers))
@@ -141,8 +151,20 @@ impl ReplicaState for ReplicatedState {
                 !self.proof_applied(k) && self.member(&k.0).is_some_and(|m| k.1 >= m.joined)
             })
             .collect();
-        let report = entry
-            .round_report_counting(&eligible, |ev| ev.key().is_some_and(|k| fresh.contains(&k)));
+        // An absence is penalised once, and only of a member that was one at the slot.
+        let fresh_absences: BTreeSet<(Slot, NodeId)> = entry
+            .absences()
+            .iter()
+            .filter_map(|p| p.key())
+            .filter(|(s, m)| {
+                !self.absence_applied(*s, m) && self.member(m).is_some_and(|i| *s >= i.joined)
+            })
+            .collect();
+        let report = entry.round_report_counting(
+            &eligible,
+            |ev| ev.key().is_some_and(|k| fresh.contains(&k)),
+            |p| p.key().is_some_and(|k| fresh_absences.contains(&k)),
+        );
         let batch: Vec<(Operation, Outcome)> = entry
             .batch()
             .iter()
@@ -156,6 +178,9 @@ impl ReplicaState for ReplicatedState {
             .unwrap_or_default();
         for key in fresh {
             self.record_proof(key);
+        }
+        for (slot, member) in fresh_absences {
+            self.record_absence(slot, member);
         }
         changes
     }

@@ -13,9 +13,10 @@
 //! - liveness after healing: every operation of the workload is decided or escalated at
 //!   every honest node by the end of the run, which lasts a fixed bound past GST;
 //! - accountability: an honest node is never convicted of misbehaviour (under any network:
-//!   the proofs are signatures), never penalised at all when the network is synchronous
-//!   and every node is honest, and every node against which an honest node detected
-//!   misbehaviour is slashed by a decided entry;
+//!   the proofs are signatures), never penalised at all (dissent, silence, commit without
+//!   reveal) when the network is synchronous, whatever the Byzantine members (a primary
+//!   included) do, and every node against which an honest node detected misbehaviour is
+//!   slashed by a decided entry;
 //! - governance (checked by the runner as the honest log is applied): every ordered
 //!   operation passes the host's authorisation against the state before its slot, and no
 //!   honest member loses trust or eligibility to a governance operation;
@@ -51,8 +52,8 @@ pub struct RunRecord {
     pub liveness_required: bool,
     /// Per honest node: nodes slashed for provable misbehaviour by its decided entries.
     pub slashed: BTreeMap<NodeId, BTreeMap<NodeId, String>>,
-    /// Per honest node: nodes penalised (dissent, commit without reveal) by its decided
-    /// entries.
+    /// Per honest node: nodes penalised (dissent, silence, commit without reveal) by its
+    /// decided entries.
     pub penalised: BTreeMap<NodeId, BTreeMap<NodeId, String>>,
     /// Violations the runner found while driving the run (e.g. a node deciding one slot
     /// twice with different values).
@@ -101,7 +102,7 @@ pub enum Violation {
         example: Digest,
     },
     /// An honest node was slashed for misbehaviour, or penalised although the network was
-    /// synchronous and every node honest.
+    /// synchronous.
     HonestSlashed {
         /// The honest node that was slashed.
         victim: NodeId,
@@ -322,8 +323,8 @@ fn liveness(rec: &RunRecord, out: &mut Vec<Violation>) {
     }
 }
 
-/// Honest nodes are never convicted, never penalised under synchrony when all are honest;
-/// detected offenders are slashed.
+/// Honest nodes are never convicted, never penalised under synchrony (whatever the
+/// Byzantine members do); detected offenders are slashed.
 fn accountability(rec: &RunRecord, out: &mut Vec<Violation>) {
     for (by, slashed) in &rec.slashed {
         for (victim, reason) in slashed {
@@ -336,9 +337,9 @@ fn accountability(rec: &RunRecord, out: &mut Vec<Violation>) {
             }
         }
     }
-    if rec.synchronous && rec.all_honest {
+    if rec.synchronous {
         for (by, penalised) in &rec.penalised {
-            for (victim, reason) in penalised {
+            for (victim, reason) in penalised.iter().filter(|(v, _)| rec.honest.contains(v)) {
                 out.push(Violation::HonestSlashed {
                     victim: *victim,
                     by: *by,

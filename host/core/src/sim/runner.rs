@@ -309,10 +309,12 @@ impl World {
         let behaviours = mixed::assign(s.behaviour, faulty.len(), &mut setup);
         let by_index: BTreeMap<usize, Behaviour> = faulty.iter().copied().zip(behaviours).collect();
 
+        let base_timeout = (25 * s.max_delay).max(100);
         let config = Config {
             max_batch: s.max_batch,
-            base_timeout: (25 * s.max_delay).max(100),
+            base_timeout,
             reveal_grace: (3 * s.max_delay).max(5),
+            absence_wait: if s.hasty_attest { 0 } else { 2 * base_timeout },
             ..Config::default()
         };
         let mut instances = Vec::new();
@@ -736,10 +738,11 @@ impl World {
             }
         }
         let report = entry.round_report(&self.members);
-        for (node, participation) in &report.participants {
+        for (node, participation) in report.participants.iter().chain(&report.absences) {
             let penalty = match participation {
                 Participation::Dissented => "dissent",
                 Participation::CommittedNoReveal => "commit without reveal",
+                Participation::Silent => "silence",
                 _ => continue,
             };
             self.record

@@ -52,6 +52,10 @@ pub struct Scenario {
     /// DELIBERATELY UNSAFE (simulator self-check): honest nodes order operations without
     /// the host's authorisation check (signatures, roles, sponsors, proofs, budgets).
     pub unauthorized: bool,
+    /// DELIBERATELY UNSAFE (control of the absence rule): honest nodes attest absence the
+    /// moment they decide a slot instead of listening first, so an honest member whose
+    /// voice arrives a little later is attested absent.
+    pub hasty_attest: bool,
 }
 
 impl Default for Scenario {
@@ -75,6 +79,7 @@ impl Default for Scenario {
             liveness_window: 120_000,
             broken_quorum: None,
             unauthorized: false,
+            hasty_attest: false,
         }
     }
 }
@@ -101,7 +106,7 @@ impl Scenario {
             return Err("min_delay must not exceed max_delay".into());
         }
         #[cfg(not(any(test, feature = "broken-quorum")))]
-        if self.broken_quorum.is_some() || self.unauthorized {
+        if self.broken_quorum.is_some() || self.unauthorized || self.hasty_attest {
             return Err("the broken rules need the `broken-quorum` feature".into());
         }
         if self.behaviour == Behaviour::Twins && self.byzantine == 0 {

@@ -135,6 +135,9 @@ pub struct ReplicatedState {
     /// Every misbehaviour already punished, by (offender, slot, kind): a proof is
     /// applied at most once in the whole history.
     proofs: std::collections::BTreeSet<(NodeId, Slot, String)>,
+    /// Absences already penalised, by (slot, member), for the slots an absence proof may
+    /// still be about (`consensus::absence::ABSENCE_WINDOW`).
+    absences: std::collections::BTreeSet<(Slot, NodeId)>,
     /// Governance reconfiguration spent in the current epoch.
     budget: EpochBudget,
     /// The validator swapped in last, while it is on probation.
@@ -212,6 +215,7 @@ impl ReplicatedState {
             history: digest,
             authority: genesis.authority.clone(),
             proofs: std::collections::BTreeSet::new(),
+            absences: std::collections::BTreeSet::new(),
             budget: EpochBudget::default(),
             probation: None,
         }
@@ -235,6 +239,22 @@ impl ReplicatedState {
     /// Whether the misbehaviour `key` (offender, slot, kind) was punished already.
     pub fn proof_applied(&self, key: &(NodeId, Slot, &'static str)) -> bool {
         self.proofs.contains(&(key.0, key.1, key.2.to_string()))
+    }
+
+    /// Whether the absence of `member` in `slot` was penalised already.
+    pub fn absence_applied(&self, slot: Slot, member: &NodeId) -> bool {
+        self.absences.contains(&(slot, *member))
+    }
+
+    /// Record a penalised absence, and forget those older than the window.
+    pub(crate) fn record_absence(&mut self, slot: Slot, member: NodeId) {
+        self.absences.insert((slot, member));
+        let floor = self
+            .next_slot
+            .saturating_sub(crate::consensus::absence::ABSENCE_WINDOW);
+        if self.absences.first().is_some_and(|(s, _)| *s < floor) {
+            self.absences = self.absences.split_off(&(floor, NodeId([0; 32])));
+        }
     }
 
     /// Record a punished misbehaviour (see [`Self::proof_applied`]).

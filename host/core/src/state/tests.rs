@@ -457,6 +457,7 @@ fn round_reports_update_trust_and_must_match_the_slot() -> TestResult {
             (ids[1], Participation::Agreed),
             (ids[3], Participation::Dissented),
         ],
+        absences: vec![],
     };
     let changes = s.apply_slot(0, &[], Some(&report))?;
     assert_eq!(changes.len(), 2);
@@ -585,6 +586,7 @@ fn same_decisions_same_digest_and_state_survives_encoding() -> TestResult {
         slot: 3,
         source: ids[1],
         participants: vec![(ids[2], Participation::CommittedNoReveal)],
+        absences: vec![],
     };
     a.apply_slot(3, &batch, Some(&report))?;
     b.apply_slot(3, &batch, Some(&report))?;
@@ -620,6 +622,7 @@ fn a_flawless_newcomer_needs_four_epochs_to_become_high_trust() -> TestResult {
             slot,
             source: ids[0],
             participants,
+            absences: vec![],
         };
         s.apply_slot(slot, &[], Some(&report))?;
         let high = s

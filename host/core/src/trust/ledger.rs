@@ -215,7 +215,11 @@ impl TrustLedger {
         // Unknown sources propagate as peers.
         let source_level = self.entries.get(&report.source).map(|e| e.level);
         let mut changes = Vec::new();
-        for (id, p) in worst {
+        let absences = report
+            .absences
+            .iter()
+            .filter(|(_, p)| matches!(p, Participation::Silent | Participation::CommittedNoReveal));
+        for (id, p) in worst.into_iter().chain(absences.copied()) {
             let Some(e) = self.entries.get_mut(&id) else {
                 continue;
             };

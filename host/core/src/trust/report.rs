@@ -14,9 +14,9 @@ pub enum Participation {
     Agreed,
     /// Revealed a different (well-formed, commitment-opening) result.
     Dissented,
-    /// Committed but never revealed before the slot closed.
+    /// Committed to the decided batch and never revealed (quorum-attested).
     CommittedNoReveal,
-    /// Neither committed nor revealed.
+    /// Sent no signed message of the slot (quorum-attested).
     Silent,
     /// Provably signed two different votes for the slot (evidence checked).
     Equivocated,
@@ -57,6 +57,11 @@ pub struct RoundReport {
     /// Each member's participation. Unknown nodes are ignored; a node listed twice counts
     /// with its most severe entry.
     pub participants: Vec<(NodeId, Participation)>,
+    /// Absences of earlier slots proven by a quorum of attestations and recorded with
+    /// this slot (`Silent` or `CommittedNoReveal`), each applied on its own after the
+    /// participants (a member absent once and agreeing now gets both).
+    #[serde(default)]
+    pub absences: Vec<(NodeId, Participation)>,
 }
 
 /// What caused a trust change.

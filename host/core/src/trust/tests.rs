@@ -24,6 +24,7 @@ fn report(source: NodeId, participants: &[(NodeId, Participation)]) -> RoundRepo
         slot: 1,
         source,
         participants: participants.to_vec(),
+        absences: vec![],
     }
 }
 

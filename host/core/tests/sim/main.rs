@@ -349,3 +349,43 @@ fn n4f1_silent_restart_view_skew() {
     let r = run_scenario(&s);
     assert!(r.violations.is_empty(), "{}", describe(&s, &r));
 }
+
+#[test]
+fn framing_primary_cannot_penalise_honest_members() {
+    // A Byzantine primary leaves its victim's reveal (or commit and reveal) out of its
+    // tallies, or keeps the proposal and tally from it. On a synchronous network no
+    // honest member may lose trust for absence (the invariant `HonestSlashed`); with the
+    // listening rule switched off (honest nodes attest the moment they decide: the
+    // control), the victim kept out of the proposal is attested absent and penalised, and
+    // the simulator must say so.
+    let mut caught = 0;
+    let mut runs = 0;
+    for (n, f) in [(4, 1), (7, 2), (10, 3)] {
+        for seed in 0..6 {
+            let s = Scenario {
+                nodes: n,
+                byzantine: f,
+                behaviour: Behaviour::OmittingPrimary,
+                seed: 91_000 + seed,
+                operations: 30,
+                ..Scenario::default()
+            };
+            let r = run_scenario(&s);
+            runs += 1;
+            assert!(r.violations.is_empty(), "{}", describe(&s, &r));
+            assert!(r.decided_ops > 0, "{}", describe(&s, &r));
+            let hasty = run_scenario(&Scenario {
+                hasty_attest: true,
+                ..s.clone()
+            });
+            caught += u32::from(
+                hasty
+                    .violations
+                    .iter()
+                    .any(|v| matches!(v, spore_core::sim::Violation::HonestSlashed { .. })),
+            );
+        }
+    }
+    println!("omitting primary: {runs} runs clean; without listening caught in {caught}");
+    assert!(caught > 0, "attesting without listening went unnoticed");
+}

@@ -38,14 +38,17 @@ pub enum Behaviour {
     EvidenceReplayer,
     /// Re-submits and re-proposes operations that were already decided.
     OpReplayer,
+    /// As primary, leaves a victim's reveal (or commit and reveal) out of its tallies and
+    /// keeps proposals from it, to frame it as absent.
+    OmittingPrimary,
     /// Each faulty node picks one of the behaviours above by seed.
     #[default]
     Mixed,
 }
 
 impl Behaviour {
-    /// Every concrete faulty behaviour (not `Honest`, not `Mixed`): the fourteen above.
-    pub const FAULTY: [Behaviour; 14] = [
+    /// Every concrete faulty behaviour (not `Honest`, not `Mixed`): the fifteen above.
+    pub const FAULTY: [Behaviour; 15] = [
         Behaviour::Silent,
         Behaviour::WrongResult,
         Behaviour::Equivocator,
@@ -60,6 +63,7 @@ impl Behaviour {
         Behaviour::AnonymousGovernor,
         Behaviour::EvidenceReplayer,
         Behaviour::OpReplayer,
+        Behaviour::OmittingPrimary,
     ];
 
     /// The command-line name.
@@ -80,6 +84,7 @@ impl Behaviour {
             Behaviour::AnonymousGovernor => "anonymous-governor",
             Behaviour::EvidenceReplayer => "evidence-replayer",
             Behaviour::OpReplayer => "op-replayer",
+            Behaviour::OmittingPrimary => "omitting-primary",
             Behaviour::Mixed => "mixed",
         }
     }

@@ -243,6 +243,7 @@ mod tests {
             view: 3,
             batch: vec![compute(1, &key)],
             evidence: Vec::new(),
+            absences: Vec::new(),
         };
         let forged = forge_proposal(&honest, vec![compute(2, &key)], &key);
         let forged = forged.as_ref();

@@ -18,7 +18,7 @@
 //! - one file per behaviour: [`silent`], [`wrong_result`], [`equivocator`],
 //!   [`bad_reveal`], [`copycat`], [`replayer`], [`forger`], [`conflicting_proposer`],
 //!   [`twins`], [`forged_exclusion`], [`sybil_flood`], [`anonymous_governor`],
-//!   [`evidence_replayer`], [`op_replayer`].
+//!   [`evidence_replayer`], [`op_replayer`], [`omitting_primary`].
 
 pub mod anonymous_governor;
 pub mod bad_reveal;
@@ -31,6 +31,7 @@ pub mod forged_exclusion;
 pub mod forger;
 pub mod inject;
 pub mod mixed;
+pub mod omitting_primary;
 pub mod op_replayer;
 pub mod replayer;
 pub mod silent;
@@ -97,6 +98,7 @@ pub fn actor(behaviour: Behaviour, node: SimNode) -> Box<dyn Adversary> {
         Behaviour::AnonymousGovernor => Box::new(anonymous_governor::AnonymousGovernor::new(node)),
         Behaviour::EvidenceReplayer => Box::new(evidence_replayer::EvidenceReplayer::new(node)),
         Behaviour::OpReplayer => Box::new(op_replayer::OpReplayer::new(node)),
+        Behaviour::OmittingPrimary => Box::new(omitting_primary::OmittingPrimary::new(node)),
         Behaviour::Twins | Behaviour::Honest | Behaviour::Mixed => Box::new(twins::Twin::new(node)),
     }
 }
