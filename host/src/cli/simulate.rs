@@ -123,6 +123,9 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         totals.decided_slots += report.decided_slots;
         totals.decided_ops += report.decided_ops;
         totals.escalated += report.escalated_ops;
+        for (reason, count) in &report.escalation_reasons {
+            *totals.reasons.entry(reason.clone()).or_default() += count;
+        }
         totals.safety += report.safety_violations();
         totals.liveness += report.liveness_failures();
         totals.slashed_honest += report.slashed_honest.len() as u64;
@@ -153,6 +156,11 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     println!("  decided slots            {}", totals.decided_slots);
     println!("  decided operations       {}", totals.decided_ops);
     println!("  escalated operations     {}", totals.escalated);
+    let mut reasons: Vec<(&String, &u64)> = totals.reasons.iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    for (reason, count) in reasons.iter().take(6) {
+        println!("    {count:>8}  {reason}");
+    }
     println!("  safety violations        {}", totals.safety);
     println!("  liveness failures        {}", totals.liveness);
     println!("  slashed honest nodes     {}", totals.slashed_honest);
@@ -182,6 +190,7 @@ struct Totals {
     decided_slots: u64,
     decided_ops: u64,
     escalated: u64,
+    reasons: std::collections::BTreeMap<String, u64>,
     safety: u64,
     liveness: u64,
     slashed_honest: u64,

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::effect::{Effect, Persist};
 use super::entry::DecidedEntry;
 use super::message::{Accept, Confirm, Message, PreparedCert};
+use super::commitment::opens;
 use super::round::Round;
+use super::rules::Path;
+use crate::ops::AuthorityLevel;
 use super::{Mode, Node, Reject, ReplicaState};
 use crate::crypto::Signed;
 use crate::types::{Digest, NodeId};
@@ -38,11 +41,99 @@ impl<S: ReplicaState> Node<S> {
         else {
             return;
         };
-        self.round.pending_tally = None;
-        if decisions == t.payload.decisions {
-            self.round.tally = Some(t);
-        } else {
+        if decisions != t.payload.decisions {
+            self.round.pending_tally = None;
             *self.stats.rejected.entry("wrong_decisions").or_default() += 1;
+            return;
+        }
+        match self.omission(&t) {
+            Omission::Refuse => {
+                self.round.pending_tally = None;
+                self.round.omission_until = None;
+                *self.stats.rejected.entry("omits_reveals").or_default() += 1;
+            }
+            Omission::Wait(until) => self.round.omission_until = Some(until),
+            Omission::Accept => {
+                self.round.pending_tally = None;
+                self.round.omission_until = None;
+                self.round.tally = Some(t);
+            }
+        }
+    }
+
+    /// The omission rule (docs/PROTOCOL.md, "Results the primary cannot steer"): refuse a
+    /// tally if the valid reveals this member holds and the tally leaves out would give
+    /// some operation a decision without the resolver that differs from the tally's (a
+    /// quorum or light quorum where the tally has none, or the deciding layer's reveal
+    /// where the tally fell back). A tally whose every decision is already settled by
+    /// its own reveals (and, on an authority path, includes the deciding layer) is
+    /// accepted at once: added reveals cannot change a unique quorum match. Any other is
+    /// held until this member's patience ends (half its progress timeout after the
+    /// proposal), so honest reveals have arrived on a synchronous network.
+    ///
+    /// A Byzantine member cannot use it to stall an honest primary: the honest primary
+    /// waits for every honest reveal up to the same patience, so its tally already holds
+    /// the honest quorum whenever one agrees; a reveal that a Byzantine member sends to
+    /// this member only can add to a quorum of one outcome, never create a second one.
+    fn omission(&self, t: &Signed<super::message::Tally>) -> Omission {
+        if self.omission_unchecked {
+            return Omission::Accept;
+        }
+        let tally = &t.payload;
+        let proposal = &tally.proposal;
+        let path = Path::of(&proposal.payload.batch);
+        let view = tally.view();
+        let n = proposal.payload.batch.len();
+        let d = proposal.payload.batch_digest();
+        let in_tally: BTreeSet<NodeId> = tally.reveals.iter().map(|r| r.signer).collect();
+        let commits: BTreeMap<NodeId, &Signed<super::message::Commit>> =
+            tally.commits.iter().map(|c| (c.signer, c)).collect();
+        let extra: Vec<Signed<super::message::Reveal>> = self
+            .round
+            .reveals
+            .values()
+            .filter(|r| {
+                !in_tally.contains(&r.signer)
+                    && r.payload.batch == d
+                    && r.payload.view == view
+                    && r.payload.outcomes.len() == n
+                    && self.state.is_eligible(&r.signer)
+                    && (!path.sealed()
+                        || commits
+                            .get(&r.signer)
+                            .is_some_and(|c| opens(&c.payload, &r.payload, &r.signer)))
+            })
+            .cloned()
+            .collect();
+        let before = self.strong_of(proposal, &tally.reveals, view);
+        if !extra.is_empty() {
+            let mut all = tally.reveals.clone();
+            all.extend(extra);
+            let after = self.strong_of(proposal, &all, view);
+            if before.iter().zip(&after).any(|(b, a)| a.is_some() && a != b) {
+                return Omission::Refuse;
+            }
+        }
+        let decider = match path {
+            Path::Authority(AuthorityLevel::High) => self.primary(view),
+            Path::Authority(AuthorityLevel::Medium) => self.state.seed(view),
+            _ => None,
+        };
+        let settled = before.iter().all(Option::is_some)
+            && decider.is_none_or(|x| in_tally.contains(&x));
+        let everyone = self
+            .state
+            .eligible()
+            .iter()
+            .all(|id| in_tally.contains(id));
+        if settled || everyone {
+            return Omission::Accept;
+        }
+        let until = self.round.started.saturating_add(self.timeout() / 2);
+        if self.now >= until {
+            Omission::Accept
+        } else {
+            Omission::Wait(until)
         }
     }
 
@@ -238,4 +329,14 @@ impl<S: ReplicaState> Node<S> {
         self.prune_absences();
         self.replay_future();
     }
+}
+
+/// What the omission rule says of a tally whose decisions follow the rules.
+enum Omission {
+    /// Reveals this member holds would change a decision: refuse it.
+    Refuse,
+    /// Unsettled: hold it until then, re-checking as reveals arrive.
+    Wait(u64),
+    /// Accept it.
+    Accept,
 }

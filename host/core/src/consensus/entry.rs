@@ -206,8 +206,9 @@ impl DecidedEntry {
     /// The round report for the trust ledger, derived from the certified entry only (so
     /// every node derives the same report).
     ///
-    /// The revealers in the tally are reported agreed (every revealed result matches the
-    /// canonical one) or dissented: a signed reveal is a fact. A member missing from the
+    /// The revealers in the tally are reported from their signed reveals (facts): agreed
+    /// when every revealed result matches the decided one on the sealed (Full BFT) path,
+    /// dissented when one contradicts an `Agreed` result; otherwise not at all. A member missing from the
     /// tally is *not* reported: the primary chose what to include, so a missing reveal is
     /// its word, not a fact (docs/PROTOCOL.md, "Penalties from facts"). Absence is
     /// penalised only from the quorum-attested [`AbsenceProof`]s the entry records, in
@@ -229,24 +230,33 @@ impl DecidedEntry {
         let tally = &self.tally.payload;
         let mut out: BTreeMap<NodeId, Participation> = BTreeMap::new();
         let eligible_set: BTreeSet<&NodeId> = eligible.iter().collect();
+        // Agreement is rewarded only where it was sealed (Full BFT: nobody could copy);
+        // dissent is penalised only against an `Agreed` result, which a quorum (or a light
+        // quorum, holding an honest member) revealed: never against an authority's or the
+        // resolver's choice, which an honest member may rightly contradict.
+        let sealed = self.mechanism().is_none_or(Mechanism::is_full_bft);
         for r in &tally.reveals {
-            if !eligible_set.contains(&r.signer) {
+            if !eligible_set.contains(&r.signer) || r.payload.outcomes.len() != tally.decisions.len()
+            {
                 continue;
             }
-            let agrees = r.payload.outcomes.len() == tally.decisions.len()
-                && r.payload
-                    .outcomes
-                    .iter()
-                    .zip(&tally.decisions)
-                    .all(|(o, d)| d.outcome().is_none_or(|canon| canon == o));
-            out.insert(
-                r.signer,
-                if agrees {
-                    Participation::Agreed
-                } else {
-                    Participation::Dissented
-                },
-            );
+            let (mut agrees, mut dissents) = (true, false);
+            for (o, d) in r.payload.outcomes.iter().zip(&tally.decisions) {
+                match d {
+                    Decision::Agreed(canon) if canon != o => dissents = true,
+                    Decision::Authority { outcome, .. } | Decision::Resolved { outcome, .. }
+                        if outcome != o =>
+                    {
+                        agrees = false;
+                    }
+                    _ => {}
+                }
+            }
+            if dissents {
+                out.insert(r.signer, Participation::Dissented);
+            } else if agrees && sealed {
+                out.insert(r.signer, Participation::Agreed);
+            }
         }
         for ev in self.evidence().iter().filter(|ev| counts(ev)) {
             if let Some(offender) = ev.offender() {

@@ -10,9 +10,9 @@ use super::evidence::Misbehaviour;
 use super::message::{Commit, Message, Proposal, Reveal, Tally};
 use super::rules::{self, Path, Roles};
 use super::{CallPurpose, Node, Reject, ReplicaState, limits};
-use crate::crypto::{Canonical, Signed, sha256_parts};
+use crate::crypto::{Signed, sha256_parts};
 use crate::ops::{AuthorityLevel, Outcome};
-use crate::types::{Digest, Layer, NodeId, TrustBps, View};
+use crate::types::{Digest, NodeId, TrustBps, View};
 
 impl<S: ReplicaState> Node<S> {
     /// Eligible members with their trust.
@@ -24,27 +24,14 @@ impl<S: ReplicaState> Node<S> {
             .collect()
     }
 
-    /// The layer of `id` in `view`.
-    fn layer_of(&self, id: &NodeId, view: View) -> Layer {
-        if self.state.primary(view) == Some(*id) {
-            Layer::Primary
-        } else if self.state.seed(view) == Some(*id) {
-            Layer::Seed
-        } else {
-            Layer::Latent
-        }
-    }
-
     /// Whether `id` gathers results (reveals) on `path` in `view`.
-    fn reveals_on(&self, id: &NodeId, path: Path, view: View) -> bool {
+    fn reveals_on(&self, id: &NodeId, path: Path, _view: View) -> bool {
         if !self.state.is_eligible(id) {
             return false;
         }
-        match path {
-            Path::Full => true,
-            Path::Empty => false,
-            Path::Authority(level) => self.layer_of(id, view) == level.layer(),
-        }
+        // Every eligible member reveals on every path: on an authority path the deciding
+        // layer's reveal decides, the others' are the fallback when it is silent.
+        path != Path::Empty
     }
 
     /// Structural checks of a proposal for the current slot.
@@ -524,92 +511,10 @@ impl<S: ReplicaState> Node<S> {
         let n = proposal.payload.batch.len();
         let valid = self.valid_reveals(d, n, path, view);
         let signers: BTreeSet<NodeId> = valid.iter().map(|r| r.signer).collect();
-        // Authority paths give the deciding layer until `authority_wait` after the
-        // proposal; a layer that stays silent gets its operations escalated (or, on the
-        // Low path, resolved from the reveals that did arrive) instead of stalling the log.
-        let wait = self.config.authority_wait.min(self.config.base_timeout / 2);
-        let waited = self.now >= self.round.started.saturating_add(wait);
-        if matches!(path, Path::Authority(_)) && self.round.grace_until.is_none() {
-            self.round.grace_until = Some(self.round.started.saturating_add(wait));
-        }
         let ready = match path {
             Path::Empty => true,
-            Path::Authority(AuthorityLevel::High) => {
-                self.primary(view).is_some_and(|p| signers.contains(&p))
-            }
-            Path::Authority(AuthorityLevel::Medium) => {
-                self.state.seed(view).is_some_and(|s| signers.contains(&s)) || waited
-            }
-            Path::Full | Path::Authority(AuthorityLevel::Low) => {
-                let enough = if path == Path::Full {
-                    self.is_quorum(&signers)
-                } else {
-                    self.state.is_light_quorum(view, &signers)
-                };
-                if !enough {
-                    if path == Path::Full || !waited {
-                        return;
-                    }
-                    true
-                } else {
-                    let expected: BTreeSet<NodeId> = if path == Path::Full {
-                        self.round
-                            .commits
-                            .values()
-                            .filter(|c| c.payload.batch == d)
-                            .map(|c| c.signer)
-                            .collect()
-                    } else {
-                        self.state
-                            .eligible()
-                            .into_iter()
-                            .filter(|id| self.reveals_on(id, path, view))
-                            .collect()
-                    };
-                    // Everyone who could still reveal: eligible members of the path
-                    // (a slow member may not even have committed yet).
-                    let everyone_in = self
-                        .state
-                        .eligible()
-                        .into_iter()
-                        .filter(|id| self.reveals_on(id, path, view))
-                        .all(|id| signers.contains(&id));
-                    let committed_in = expected.is_subset(&signers);
-                    if let Some(patience) = self.round.patience_until {
-                        everyone_in
-                            || self.now >= patience
-                            || self.every_op_has_a_quorum(&valid, n, path, view)
-                    } else {
-                        let grace = self.now.saturating_add(self.config.reveal_grace);
-                        let grace = *self
-                            .round
-                            .grace_until
-                            .insert(self.round.grace_until.map_or(grace, |g| g.min(grace)));
-                        if !committed_in && self.now < grace {
-                            false
-                        } else if everyone_in || self.every_op_has_a_quorum(&valid, n, path, view) {
-                            true
-                        } else {
-                            // Some operation has no matching quorum among the reveals
-                            // in, and members have still to reveal (or even commit): a
-                            // late honest result would decide it, so wait for them (until
-                            // half the base timeout after the proposal, leaving the other
-                            // half for the agreement phases) before the resolver.
-                            let patience = self
-                                .round
-                                .started
-                                .saturating_add(self.config.base_timeout / 2);
-                            if self.now >= patience {
-                                true
-                            } else {
-                                self.round.grace_until = None;
-                                self.round.patience_until = Some(patience);
-                                false
-                            }
-                        }
-                    }
-                }
-            }
+            Path::Full => self.full_ready(proposal, &valid, &signers, d, view),
+            Path::Authority(level) => self.authority_ready(proposal, &valid, &signers, level, view),
         };
         if !ready {
             return;
@@ -638,30 +543,152 @@ impl<S: ReplicaState> Node<S> {
         self.cast(Message::Tally(Box::new(Signed::new(tally, &self.key))));
     }
 
-    /// Whether, among `valid` reveals, every one of the `n` operations has a quorum (the
-    /// path's rule) of signers revealing the same outcome.
-    fn every_op_has_a_quorum(
-        &self,
+    /// When the primary's patience ends: half the progress timeout of the view after the
+    /// proposal, leaving the other half for the agreement phases. Like every gathering
+    /// wait it grows with the view (`scaled`), so slow honest members are waited for
+    /// longer in every view that follows a failed one.
+    fn patience_at(&self) -> u64 {
+        self.round.started.saturating_add(self.timeout() / 2)
+    }
+
+    /// Whether every operation has a decision without the resolver among `valid`.
+    fn all_strong(&self, proposal: &Signed<Proposal>, valid: &[Signed<Reveal>], view: View) -> bool {
+        self.strong_of(proposal, valid, view).iter().all(Option::is_some)
+    }
+
+    /// Full BFT: a quorum of reveals, then the grace for the committed members, then
+    /// patience while some operation lacks a matching quorum.
+    fn full_ready(
+        &mut self,
+        proposal: &Signed<Proposal>,
         valid: &[Signed<Reveal>],
-        n: usize,
-        path: Path,
+        signers: &BTreeSet<NodeId>,
+        d: Digest,
         view: View,
     ) -> bool {
-        (0..n).all(|i| {
-            let mut by_outcome: BTreeMap<Digest, BTreeSet<NodeId>> = BTreeMap::new();
-            for r in valid {
-                if let Some(o) = r.payload.outcomes.get(i) {
-                    by_outcome.entry(o.digest()).or_default().insert(r.signer);
-                }
-            }
-            by_outcome.values().any(|s| {
-                if path == Path::Full {
-                    self.is_quorum(s)
-                } else {
-                    self.state.is_light_quorum(view, s)
-                }
-            })
-        })
+        if !self.is_quorum(signers) {
+            return false;
+        }
+        let committed: BTreeSet<NodeId> = self
+            .round
+            .commits
+            .values()
+            .filter(|c| c.payload.batch == d)
+            .map(|c| c.signer)
+            .collect();
+        // Everyone who could still reveal: the eligible members (a slow member may not
+        // even have committed yet).
+        let everyone_in = self
+            .state
+            .eligible()
+            .into_iter()
+            .all(|id| signers.contains(&id));
+        if everyone_in {
+            return true;
+        }
+        let strong = self.all_strong(proposal, valid, view);
+        if let Some(patience) = self.round.patience_until {
+            return strong || self.now >= patience;
+        }
+        let grace = self.now.saturating_add(self.scaled(self.config.reveal_grace));
+        let grace = *self
+            .round
+            .grace_until
+            .insert(self.round.grace_until.map_or(grace, |g| g.min(grace)));
+        if !committed.is_subset(signers) && self.now < grace {
+            return false;
+        }
+        if strong {
+            return true;
+        }
+        // Some operation has no matching quorum among the reveals in, and members have
+        // still to reveal (or even commit): a late honest result would decide it, so wait
+        // for them until patience ends before the resolver.
+        let patience = self.patience_at();
+        if self.now >= patience {
+            return true;
+        }
+        self.round.grace_until = None;
+        self.round.patience_until = Some(patience);
+        false
+    }
+
+    /// Authority paths: the deciding layer's reveal decides at once; without it, after
+    /// `authority_wait` (Medium, High), the fallback rules of `rules::strong_decisions`
+    /// (light quorum, then quorum) decide once they match; the resolver only when
+    /// patience ends without a match.
+    fn authority_ready(
+        &mut self,
+        proposal: &Signed<Proposal>,
+        valid: &[Signed<Reveal>],
+        signers: &BTreeSet<NodeId>,
+        level: AuthorityLevel,
+        view: View,
+    ) -> bool {
+        let decider = match level {
+            AuthorityLevel::High => self.primary(view),
+            AuthorityLevel::Medium => self.state.seed(view),
+            AuthorityLevel::Low => None,
+        };
+        if decider.is_some_and(|x| signers.contains(&x)) {
+            return true;
+        }
+        let everyone_in = self
+            .state
+            .eligible()
+            .into_iter()
+            .all(|id| signers.contains(&id));
+        if everyone_in {
+            return true;
+        }
+        let wait = self
+            .scaled(self.config.authority_wait)
+            .min(self.timeout() / 2);
+        let waited_at = if level == AuthorityLevel::Low {
+            self.round.started
+        } else {
+            self.round.started.saturating_add(wait)
+        };
+        if self.now < waited_at {
+            self.round.grace_until = Some(waited_at);
+            return false;
+        }
+        if self.all_strong(proposal, valid, view) {
+            return true;
+        }
+        let patience = self.patience_at();
+        if self.now >= patience {
+            return true;
+        }
+        self.round.grace_until = None;
+        self.round.patience_until = Some(patience);
+        false
+    }
+
+    /// The resolver-free decisions of `proposal`'s batch from `reveals`.
+    pub(super) fn strong_of(
+        &self,
+        proposal: &Signed<Proposal>,
+        reveals: &[Signed<Reveal>],
+        view: View,
+    ) -> Vec<Option<Decision>> {
+        let batch = &proposal.payload.batch;
+        let eligible = self.eligible_map();
+        let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
+        let light = |s: &BTreeSet<NodeId>| self.state.is_light_quorum(view, s);
+        let roles = Roles {
+            slot: proposal.payload.slot,
+            primary: self.state.primary(view),
+            seed: self.state.seed(view),
+            eligible: &eligible,
+            quorum: &quorum,
+            light: &light,
+        };
+        let pairs: Vec<(NodeId, &[Outcome])> = reveals
+            .iter()
+            .map(|r| (r.signer, r.payload.outcomes.as_slice()))
+            .collect();
+        rules::strong_decisions(Path::of(batch), batch.len(), &pairs, &roles)
     }
 
     /// Structural checks of a received tally; on success it waits in `pending_tally`
@@ -736,18 +763,18 @@ impl<S: ReplicaState> Node<S> {
         let enough = match path {
             Path::Empty => tally.reveals.is_empty(),
             Path::Full => self.is_quorum(&revealed),
-            // The deciding layer may have stayed silent: fewer reveals are allowed (the
-            // rules then escalate or resolve), but never a reveal we sent left out.
-            Path::Authority(AuthorityLevel::Low) => true,
-            Path::Authority(AuthorityLevel::Medium) => revealed.len() <= 1,
-            Path::Authority(AuthorityLevel::High) => revealed.len() == 1,
+            // The deciding layer may have stayed silent: the rules fall back, and what a
+            // tally leaves out is checked against the reveals this member holds before it
+            // accepts (`agree.rs`, the omission rule).
+            Path::Authority(_) => true,
         };
         if !enough {
             return Err(Reject::Invalid("tally lacks the reveals its path needs"));
         }
-        let omitted_ours = self.own_vote(slot, view, "reveal").is_some()
+        let omitted_ours = path.sealed()
+            && self.own_vote(slot, view, "reveal").is_some()
             && !revealed.contains(&self.id)
-            && (!path.sealed() || committed.contains_key(&self.id));
+            && committed.contains_key(&self.id);
         if omitted_ours {
             return Err(Reject::Invalid("tally leaves out the reveal we sent"));
         }
@@ -773,6 +800,7 @@ impl<S: ReplicaState> Node<S> {
         if self.round.proposal.is_none() {
             self.round.digest = Some(d);
             self.round.proposal = Some(tally.proposal.clone());
+            self.round.started = self.now;
         }
         self.round.pending_tally = Some(t);
         Ok(())

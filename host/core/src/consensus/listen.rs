@@ -341,32 +341,40 @@ impl<S: ReplicaState> Node<S> {
         }
         let mut keys = BTreeSet::new();
         for p in proofs {
-            let Some((s, member)) = p.key() else {
-                return Err(Reject::Invalid("empty absence proof"));
-            };
-            if s >= slot || s.saturating_add(ABSENCE_WINDOW) < slot {
-                return Err(Reject::Invalid("absence proof outside the window"));
+            if !p.key().is_some_and(|k| keys.insert(k)) {
+                return Err(Reject::Invalid("absence proof empty or twice"));
             }
-            if !keys.insert((s, member)) || self.state.absence_recorded(s, &member) {
-                return Err(Reject::Invalid("absence recorded already"));
-            }
-            if !self.state.is_member(&member) {
-                return Err(Reject::NotMember(member));
-            }
-            p.verify(&|signers| self.is_quorum(signers))
-                .map_err(|_| Reject::Invalid("absence proof does not verify"))?;
+            self.check_absence(slot, p)?;
         }
         Ok(())
     }
 
-    /// The pending proofs a proposal carries.
+    /// Whether one absence proof may be recorded at `slot`: in the window, not recorded
+    /// yet, about a member, and a quorum by the rule in force now (membership and trust
+    /// move: a proof formed earlier may no longer be one, and is then dropped).
+    fn check_absence(&self, slot: Slot, p: &AbsenceProof) -> Result<(), Reject> {
+        let Some((s, member)) = p.key() else {
+            return Err(Reject::Invalid("empty absence proof"));
+        };
+        if s >= slot || s.saturating_add(ABSENCE_WINDOW) < slot {
+            return Err(Reject::Invalid("absence proof outside the window"));
+        }
+        if self.state.absence_recorded(s, &member) {
+            return Err(Reject::Invalid("absence recorded already"));
+        }
+        if !self.state.is_member(&member) {
+            return Err(Reject::NotMember(member));
+        }
+        p.verify(&|signers| self.is_quorum(signers))
+            .map_err(|_| Reject::Invalid("absence proof does not verify"))
+    }
+
+    /// The pending proofs a proposal carries (those still valid at this slot).
     pub(super) fn absences_to_propose(&self) -> Vec<AbsenceProof> {
+        let slot = self.round.slot;
         self.absences
             .values()
-            .filter(|p| {
-                p.key()
-                    .is_some_and(|(s, m)| !self.state.absence_recorded(s, &m))
-            })
+            .filter(|p| self.check_absence(slot, p).is_ok())
             .take(self.config.max_evidence)
             .cloned()
             .collect()
@@ -378,8 +386,14 @@ impl<S: ReplicaState> Node<S> {
         let floor = next.saturating_sub(ABSENCE_WINDOW);
         self.attests.retain(|s, _| *s >= floor);
         self.hearing.retain(|s, _| *s >= floor);
-        let state = &self.state;
-        self.absences
-            .retain(|(s, m), _| *s >= floor && !state.absence_recorded(*s, m));
+        let stale: Vec<(Slot, NodeId)> = self
+            .absences
+            .iter()
+            .filter(|(_, p)| self.check_absence(next, p).is_err())
+            .map(|(k, _)| *k)
+            .collect();
+        for k in stale {
+            self.absences.remove(&k);
+        }
     }
 }

@@ -253,6 +253,9 @@ pub struct Node<S: ReplicaState> {
     /// Test-only switch (control of the no-self-incrimination rule): reveal recomputed
     /// results without checking that they open this node's own commitment.
     reveal_unchecked: bool,
+    /// Test-only switch (control of the omission rule): accept a tally whose decisions
+    /// follow the rules without checking what it leaves out.
+    omission_unchecked: bool,
     /// Verified proofs not yet in a decided entry, by (offender, slot, kind).
     evidence: BTreeMap<(NodeId, Slot, &'static str), Misbehaviour>,
     /// Proofs already recorded in decided entries.
@@ -312,6 +315,7 @@ impl<S: ReplicaState> Node<S> {
             decided_ops: HashMap::new(),
             skip_authorization: false,
             reveal_unchecked: false,
+            omission_unchecked: false,
             evidence: BTreeMap::new(),
             recorded: HashSet::new(),
             log: VecDeque::new(),
@@ -346,6 +350,14 @@ impl<S: ReplicaState> Node<S> {
     #[cfg(any(test, feature = "broken-quorum"))]
     pub fn without_authorization(mut self) -> Self {
         self.skip_authorization = true;
+        self
+    }
+
+    /// DELIBERATELY UNSAFE, for the simulator's controls: accept tallies without the
+    /// omission rule (what a tally leaves out is not checked against held reveals).
+    #[cfg(any(test, feature = "broken-quorum"))]
+    pub fn without_omission_check(mut self) -> Self {
+        self.omission_unchecked = true;
         self
     }
 
@@ -695,14 +707,22 @@ impl<S: ReplicaState> Node<S> {
         });
     }
 
+    /// `ms` grown like the progress timeout: doubled per view the current slot has moved
+    /// past the view it started in (capped). Every gathering wait (reveal grace, authority
+    /// wait, patience, the members' omission wait) scales with it, so members slower than
+    /// the base waits are waited for in the views that follow a failed one.
+    fn scaled(&self, ms: u64) -> u64 {
+        let since = self.view.saturating_sub(self.slot_view);
+        let cap = u64::from(self.config.max_backoff_exp.min(32));
+        let exp = u32::try_from(since.min(cap)).unwrap_or(32);
+        ms.saturating_mul(1 << exp)
+    }
+
     /// Progress timeout of the current view: it grows with the number of views the slot
     /// has moved past the view it started in (not with how many view changes this node
     /// happened to time out of), so every honest node in one view runs on one clock.
     fn timeout(&self) -> u64 {
-        let since = self.view.saturating_sub(self.slot_view);
-        let cap = u64::from(self.config.max_backoff_exp.min(32));
-        let exp = u32::try_from(since.min(cap)).unwrap_or(32);
-        self.config.base_timeout.saturating_mul(1 << exp)
+        self.scaled(self.config.base_timeout)
     }
 
     /// Whether the progress timer may run: always in a view, but while view-changing to
@@ -749,6 +769,7 @@ impl<S: ReplicaState> Node<S> {
             self.deadline,
             self.round.grace_until,
             self.round.patience_until,
+            self.round.omission_until,
             self.resend_at,
             self.next_attest(),
         ]
@@ -774,6 +795,9 @@ impl<S: ReplicaState> Node<S> {
             self.timer_set = None;
         }
         if self.round.patience_until.is_some_and(|p| self.now >= p) {
+            self.timer_set = None;
+        }
+        if self.round.omission_until.is_some_and(|p| self.now >= p) {
             self.timer_set = None;
         }
         if self.resend_at.is_some_and(|r| self.now >= r) {

@@ -38,8 +38,11 @@ pub(super) struct Round {
     pub tally: Option<Signed<Tally>>,
     /// Whether `tally` was fixed by a new-view certificate (locking rule).
     pub fixed: bool,
-    /// A received tally whose decisions are being checked (waiting for resolver verdicts).
+    /// A received tally whose decisions are being checked (waiting for resolver verdicts,
+    /// or held by the omission rule).
     pub pending_tally: Option<Signed<Tally>>,
+    /// Until when the omission rule holds the pending tally (virtual ms).
+    pub omission_until: Option<u64>,
     /// First accept per signer.
     pub accepts: BTreeMap<NodeId, Signed<Accept>>,
     /// First confirm per signer.
@@ -69,6 +72,7 @@ impl Round {
             tally: None,
             fixed: false,
             pending_tally: None,
+            omission_until: None,
             accepts: BTreeMap::new(),
             confirms: BTreeMap::new(),
             echoed: BTreeSet::new(),

@@ -6,13 +6,17 @@
 //! uses it to build its tally, every member uses it to check one; a verdict it lacks is
 //! returned as a [`ResolverRequest`] that the node turns into a `CallResolver` effect.
 //!
-//! Per operation `i` (docs/PROTOCOL.md, "How a result is decided"):
-//! - Full BFT: an outcome revealed by a quorum is `Agreed`; otherwise the resolver gets
-//!   the primary's, the seed's and the most frequent latent outcome, with confidence
-//!   (bps of eligible trust revealing it) and agreement (bps of the layer revealing it).
+//! Per operation `i` (docs/PROTOCOL.md, "How a result is decided"), the first rule that
+//! applies ([`strong_decisions`]):
+//! - Full BFT: an outcome revealed by a quorum is `Agreed`.
 //! - High / Medium: the primary's / seed's outcome (`Authority`).
-//! - Low: an outcome revealed by a light quorum of latent members is `Agreed`;
-//!   otherwise the resolver decides as in Full BFT.
+//! - Low, or Medium whose seed is silent: an outcome revealed by a light quorum of latent
+//!   members is `Agreed`.
+//! - Any authority path whose deciding layer is silent: an outcome revealed by a quorum
+//!   of all members is `Agreed` (every eligible member reveals on every path).
+//! - Otherwise the resolver gets the primary's, the seed's and the most frequent latent
+//!   outcome, with confidence (bps of eligible trust revealing it) and agreement (bps of
+//!   the layer revealing it).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -116,45 +120,15 @@ pub fn decide(
 ) -> Result<Vec<Decision>, Vec<ResolverRequest>> {
     let mut decisions = Vec::with_capacity(batch_len);
     let mut missing = Vec::new();
-    for i in 0..batch_len {
-        let at = |who: Option<NodeId>| -> Option<&Outcome> {
-            let who = who?;
-            reveals
-                .iter()
-                .find(|(s, _)| *s == who)
-                .and_then(|(_, o)| o.get(i))
-        };
-        let decision = match path {
-            Path::Empty => continue,
-            Path::Authority(AuthorityLevel::High) => {
-                at(roles.primary).map(|o| Decision::Authority {
-                    layer: Layer::Primary,
-                    outcome: o.clone(),
-                })
-            }
-            Path::Authority(AuthorityLevel::Medium) => {
-                at(roles.seed).map(|o| Decision::Authority {
-                    layer: Layer::Seed,
-                    outcome: o.clone(),
-                })
-            }
-            Path::Full => quorum_match(i, reveals, |_| true, roles.quorum).map(Decision::Agreed),
-            Path::Authority(AuthorityLevel::Low) => {
-                quorum_match(i, reveals, |s| roles.layer(s) == Layer::Latent, roles.light)
-                    .map(Decision::Agreed)
-            }
-        };
-        let decision = match decision {
+    if path == Path::Empty {
+        return Ok(decisions);
+    }
+    for (i, strong) in strong_decisions(path, batch_len, reveals, roles)
+        .into_iter()
+        .enumerate()
+    {
+        let decision = match strong {
             Some(d) => d,
-            None if matches!(
-                path,
-                Path::Authority(AuthorityLevel::High | AuthorityLevel::Medium)
-            ) =>
-            {
-                Decision::Escalated {
-                    reason: "the deciding layer revealed no result".into(),
-                }
-            }
             None => {
                 let request = resolver_request(i, reveals, roles);
                 match verdicts(&request.key) {
@@ -175,6 +149,62 @@ pub fn decide(
     }
 }
 
+/// The decision of every operation that needs no resolver, `None` where the resolver
+/// must decide. Per path, the first rule that applies:
+/// - Full BFT: a quorum reveals one outcome (`Agreed`);
+/// - High: the primary's outcome (`Authority`); Medium: the seed's (`Authority`);
+/// - Low, and Medium whose seed revealed nothing: a light quorum of latent members
+///   reveals one outcome (`Agreed`);
+/// - every authority path whose deciding layer revealed nothing: a quorum of all members
+///   reveals one outcome (`Agreed`): a silent layer falls back to the next rule instead
+///   of escalating, and escalation is left for results that truly disagree.
+///
+/// Adding reveals never changes a `Some` here to another `Some` unless it supplies the
+/// missing deciding layer (quorums of one outcome are unique): this is what lets a member
+/// refuse a tally that leaves out reveals it holds without letting a Byzantine member
+/// stall an honest tally (see `agree.rs`).
+pub fn strong_decisions(
+    path: Path,
+    batch_len: usize,
+    reveals: &[(NodeId, &[Outcome])],
+    roles: &Roles<'_>,
+) -> Vec<Option<Decision>> {
+    (0..batch_len)
+        .map(|i| {
+            let at = |who: Option<NodeId>| -> Option<&Outcome> {
+                let who = who?;
+                reveals
+                    .iter()
+                    .find(|(s, _)| *s == who)
+                    .and_then(|(_, o)| o.get(i))
+            };
+            let full = || quorum_match(i, reveals, |_| true, roles.quorum).map(Decision::Agreed);
+            let light = || {
+                quorum_match(i, reveals, |s| roles.layer(s) == Layer::Latent, roles.light)
+                    .map(Decision::Agreed)
+            };
+            match path {
+                Path::Empty => None,
+                Path::Full => full(),
+                Path::Authority(AuthorityLevel::High) => at(roles.primary)
+                    .map(|o| Decision::Authority {
+                        layer: Layer::Primary,
+                        outcome: o.clone(),
+                    })
+                    .or_else(full),
+                Path::Authority(AuthorityLevel::Medium) => at(roles.seed)
+                    .map(|o| Decision::Authority {
+                        layer: Layer::Seed,
+                        outcome: o.clone(),
+                    })
+                    .or_else(light)
+                    .or_else(full),
+                Path::Authority(AuthorityLevel::Low) => light().or_else(full),
+            }
+        })
+        .collect()
+}
+
 /// The outcome of operation `i` revealed by a quorum (per `is_quorum`) of the counted
 /// signers, if any. At most one outcome can qualify when quorums intersect.
 fn quorum_match(
@@ -193,10 +223,16 @@ fn quorum_match(
                 .insert(*signer);
         }
     }
-    by_outcome
+    // Only a unique match counts: with quorums that intersect in an honest member there
+    // is never more than one, and a rule whose quorums could both be met (a light quorum
+    // under skewed trust) yields no decision rather than one picked by digest order.
+    let mut matches = by_outcome
         .into_values()
-        .find(|(_, signers)| is_quorum(signers))
-        .map(|(o, _)| o)
+        .filter(|(_, signers)| is_quorum(signers));
+    match (matches.next(), matches.next()) {
+        (Some((o, _)), None) => Some(o),
+        _ => None,
+    }
 }
 
 fn bps(part: u64, whole: u64) -> u32 {

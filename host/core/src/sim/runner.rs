@@ -29,7 +29,7 @@ use super::scenario::Scenario;
 use super::trace::Trace;
 use super::workload;
 use crate::consensus::{
-    CallId, Config, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist,
+    CallId, Config, DecidedEntry, Decision, Effect, Input, Message, ModuleReply, Node, Persist,
 };
 use crate::crypto::Keypair;
 use crate::genesis::{Genesis, GenesisModules, GenesisNode};
@@ -58,6 +58,8 @@ pub struct Report {
     pub decided_ops: u64,
     /// Workload operations recorded as escalated (at the same node).
     pub escalated_ops: u64,
+    /// Why they were escalated: reason -> operations (at the same node).
+    pub escalation_reasons: BTreeMap<String, u64>,
     /// Broken invariants.
     pub violations: Vec<Violation>,
     /// Honest nodes that were slashed or penalised in a way the invariants forbid.
@@ -158,6 +160,7 @@ pub fn run_scenario(scenario: &Scenario) -> Report {
             decided_slots: 0,
             decided_ops: 0,
             escalated_ops: 0,
+            escalation_reasons: BTreeMap::new(),
             violations: vec![Violation::Setup { error }],
             slashed_honest: BTreeSet::new(),
             slashed_byzantine: BTreeSet::new(),
@@ -249,6 +252,8 @@ struct World {
     client_rng: SimRng,
     trace: Trace,
     record: RunRecord,
+    /// Per honest node: the reason each escalated operation was escalated.
+    escalation_reasons: BTreeMap<NodeId, BTreeMap<Digest, String>>,
     workload: Vec<SignedOperation>,
     clients: SimClients,
     /// The replicated state as the honest log builds it, slot by slot, for the governance
@@ -392,6 +397,7 @@ impl World {
             client_rng,
             trace: Trace::new(),
             record,
+            escalation_reasons: BTreeMap::new(),
             workload: ops,
             clients,
             reference: genesis_state.clone(),
@@ -724,8 +730,12 @@ impl World {
                 .entry(d)
                 .or_default()
                 .insert(slot);
-            if decision.is_escalated() {
+            if let Decision::Escalated { reason } = decision {
                 self.record.escalated.entry(id).or_default().insert(d);
+                self.escalation_reasons
+                    .entry(id)
+                    .or_default()
+                    .insert(d, format!("{}: {reason}", path_name(entry)));
             }
         }
         for proof in entry.evidence() {
@@ -855,6 +865,14 @@ impl World {
             let escalated = esc.map_or(0, |e| e.iter().filter(in_workload).count()) as u64;
             (decided - escalated.min(decided), escalated)
         });
+        let mut escalation_reasons: BTreeMap<String, u64> = BTreeMap::new();
+        if let Some(reasons) = best.and_then(|id| self.escalation_reasons.get(&id)) {
+            for (d, reason) in reasons {
+                if self.record.required.contains(d) {
+                    *escalation_reasons.entry(reason.clone()).or_default() += 1;
+                }
+            }
+        }
         let nodes = self
             .instances
             .iter()
@@ -894,6 +912,7 @@ impl World {
             decided_slots,
             decided_ops,
             escalated_ops,
+            escalation_reasons,
             violations,
             slashed_honest,
             slashed_byzantine,
@@ -930,4 +949,16 @@ fn broken_rules(node: SimNode, s: &Scenario) -> SimNode {
 #[cfg(not(any(test, feature = "broken-quorum")))]
 fn broken_rules(node: SimNode, _s: &Scenario) -> SimNode {
     node
+}
+
+/// The path a decided entry's batch took, for the escalation breakdown.
+fn path_name(entry: &DecidedEntry) -> &'static str {
+    use crate::ops::{AuthorityLevel, Mechanism};
+    match entry.mechanism() {
+        None => "empty",
+        Some(Mechanism::FullBft) => "full BFT",
+        Some(Mechanism::Authority(AuthorityLevel::High)) => "authority high",
+        Some(Mechanism::Authority(AuthorityLevel::Medium)) => "authority medium",
+        Some(Mechanism::Authority(AuthorityLevel::Low)) => "authority low",
+    }
 }
