@@ -3,15 +3,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::commitment::opens;
 use super::effect::{Effect, Persist};
 use super::entry::DecidedEntry;
 use super::message::{Accept, Confirm, Message, PreparedCert};
-use super::commitment::opens;
 use super::round::Round;
 use super::rules::Path;
-use crate::ops::AuthorityLevel;
 use super::{Mode, Node, Reject, ReplicaState};
 use crate::crypto::Signed;
+use crate::ops::AuthorityLevel;
 use crate::types::{Digest, NodeId};
 
 impl<S: ReplicaState> Node<S> {
@@ -110,7 +110,11 @@ impl<S: ReplicaState> Node<S> {
             let mut all = tally.reveals.clone();
             all.extend(extra);
             let after = self.strong_of(proposal, &all, view);
-            if before.iter().zip(&after).any(|(b, a)| a.is_some() && a != b) {
+            if before
+                .iter()
+                .zip(&after)
+                .any(|(b, a)| a.is_some() && a != b)
+            {
                 return Omission::Refuse;
             }
         }
@@ -119,13 +123,9 @@ impl<S: ReplicaState> Node<S> {
             Path::Authority(AuthorityLevel::Medium) => self.state.seed(view),
             _ => None,
         };
-        let settled = before.iter().all(Option::is_some)
-            && decider.is_none_or(|x| in_tally.contains(&x));
-        let everyone = self
-            .state
-            .eligible()
-            .iter()
-            .all(|id| in_tally.contains(id));
+        let settled =
+            before.iter().all(Option::is_some) && decider.is_none_or(|x| in_tally.contains(&x));
+        let everyone = self.state.eligible().iter().all(|id| in_tally.contains(id));
         if settled || everyone {
             return Omission::Accept;
         }

@@ -236,7 +236,8 @@ impl DecidedEntry {
         // resolver's choice, which an honest member may rightly contradict.
         let sealed = self.mechanism().is_none_or(Mechanism::is_full_bft);
         for r in &tally.reveals {
-            if !eligible_set.contains(&r.signer) || r.payload.outcomes.len() != tally.decisions.len()
+            if !eligible_set.contains(&r.signer)
+                || r.payload.outcomes.len() != tally.decisions.len()
             {
                 continue;
             }

@@ -552,8 +552,15 @@ impl<S: ReplicaState> Node<S> {
     }
 
     /// Whether every operation has a decision without the resolver among `valid`.
-    fn all_strong(&self, proposal: &Signed<Proposal>, valid: &[Signed<Reveal>], view: View) -> bool {
-        self.strong_of(proposal, valid, view).iter().all(Option::is_some)
+    fn all_strong(
+        &self,
+        proposal: &Signed<Proposal>,
+        valid: &[Signed<Reveal>],
+        view: View,
+    ) -> bool {
+        self.strong_of(proposal, valid, view)
+            .iter()
+            .all(Option::is_some)
     }
 
     /// Full BFT: a quorum of reveals, then the grace for the committed members, then
@@ -590,7 +597,9 @@ impl<S: ReplicaState> Node<S> {
         if let Some(patience) = self.round.patience_until {
             return strong || self.now >= patience;
         }
-        let grace = self.now.saturating_add(self.scaled(self.config.reveal_grace));
+        let grace = self
+            .now
+            .saturating_add(self.scaled(self.config.reveal_grace));
         let grace = *self
             .round
             .grace_until

@@ -393,7 +393,11 @@ fn authority_high_is_decided_by_the_primary_in_one_round_trip() {
         e.tally.payload.commits.is_empty(),
         "no sealed round on the authority path"
     );
-    assert_eq!(e.tally.payload.reveals.len(), 1, "the primary's reveal decides");
+    assert_eq!(
+        e.tally.payload.reveals.len(),
+        1,
+        "the primary's reveal decides"
+    );
     // Every member ran the validator (its reveal is the fallback should the primary
     // stay silent).
     let calls: usize = c
@@ -966,7 +970,13 @@ fn a_tally_leaving_out_the_deciding_layer_is_refused() {
     let refused: u64 = c
         .nodes
         .iter()
-        .map(|n| n.stats().rejected.get("omits_reveals").copied().unwrap_or(0))
+        .map(|n| {
+            n.stats()
+                .rejected
+                .get("omits_reveals")
+                .copied()
+                .unwrap_or(0)
+        })
         .sum();
     assert!(refused >= 2, "the omission was refused ({refused})");
     assert!(c.decided[0][0].view > 0);
@@ -989,7 +999,12 @@ fn without_the_omission_rule_the_primary_steers_the_decision() {
     drop_seed_reveal(&mut c);
     assert!(c.run_until(20_000, |c| c.all_decided(1)));
     let stats: Vec<_> = c.nodes.iter().map(|n| n.stats().clone()).collect();
-    assert_eq!(c.decided[0][0].view, 0, "{stats:?} {:?}", c.decided[0][0].decisions());
+    assert_eq!(
+        c.decided[0][0].view,
+        0,
+        "{stats:?} {:?}",
+        c.decided[0][0].decisions()
+    );
     assert!(matches!(c.decided[0][0].decisions(), [Decision::Agreed(_)]));
 }
 

@@ -20,6 +20,9 @@
 //! - governance (checked by the runner as the honest log is applied): every ordered
 //!   operation passes the host's authorisation against the state before its slot, and no
 //!   honest member loses trust or eligibility to a governance operation;
+//! - results the primary cannot steer (checked by the runner on synchronous runs): every
+//!   operation is decided by the honest quorum's agreement, or by its authority, never
+//!   resolved or escalated, whatever a Byzantine primary includes in its tally;
 //! - determinism (checked by [`super::runner::check_scenario`]): the same seed gives the same
 //!   trace hash.
 
@@ -154,6 +157,17 @@ pub enum Violation {
         /// The state change.
         change: String,
     },
+    /// On a synchronous network, where the honest members (deterministic modules) form a
+    /// quorum and agree, an operation was not decided by them: resolved or escalated
+    /// (Full BFT, Low), or neither by its authority nor by a quorum (Medium, High).
+    NotAgreed {
+        /// The honest node whose log holds it.
+        node: NodeId,
+        /// The slot.
+        slot: Slot,
+        /// The decision it holds.
+        decision: String,
+    },
     /// The runner itself could not drive the scenario (e.g. the event budget ran out).
     Setup {
         /// What went wrong.
@@ -239,6 +253,14 @@ impl fmt::Display for Violation {
             } => write!(
                 f,
                 "governance: honest member {victim} cut at slot {slot} by governance: {change}"
+            ),
+            Violation::NotAgreed {
+                node,
+                slot,
+                decision,
+            } => write!(
+                f,
+                "results: node {node} slot {slot}: the honest quorum agreed, yet {decision}"
             ),
             Violation::Setup { error } => write!(f, "setup: {error}"),
         }

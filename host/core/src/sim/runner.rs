@@ -761,8 +761,28 @@ impl World {
                 .or_default()
                 .insert(*node, penalty.to_string());
         }
+        self.check_results(id, slot, entry);
         self.check_governance(slot, entry);
         self.done = self.finished();
+    }
+
+    /// On a synchronous network the honest members' deterministic results form a quorum
+    /// that agrees, so every operation must be decided by it (`Agreed`) or by its
+    /// authority: a resolved or escalated decision means a primary steered the input.
+    fn check_results(&mut self, node: NodeId, slot: Slot, entry: &DecidedEntry) {
+        if !self.scenario.is_synchronous() {
+            return;
+        }
+        for d in entry.decisions() {
+            if matches!(d, Decision::Resolved { .. } | Decision::Escalated { .. }) {
+                self.record.found.push(Violation::NotAgreed {
+                    node,
+                    slot,
+                    decision: format!("{}: {d:?}", path_name(entry)),
+                });
+                return;
+            }
+        }
     }
 
     /// Apply honest decisions to the reference state in slot order, checking before each
@@ -936,6 +956,11 @@ fn broken_rules(node: SimNode, s: &Scenario) -> SimNode {
     let node = match s.broken_quorum {
         Some(k) => node.with_broken_quorum(k),
         None => node,
+    };
+    let node = if s.unchecked_omission {
+        node.without_omission_check()
+    } else {
+        node
     };
     if s.unauthorized {
         node.without_authorization()

@@ -56,6 +56,9 @@ pub struct Scenario {
     /// moment they decide a slot instead of listening first, so an honest member whose
     /// voice arrives a little later is attested absent.
     pub hasty_attest: bool,
+    /// DELIBERATELY UNSAFE (control of the omission rule): honest nodes accept a tally
+    /// whose decisions follow the rules without checking the reveals it leaves out.
+    pub unchecked_omission: bool,
 }
 
 impl Default for Scenario {
@@ -80,6 +83,7 @@ impl Default for Scenario {
             broken_quorum: None,
             unauthorized: false,
             hasty_attest: false,
+            unchecked_omission: false,
         }
     }
 }
@@ -106,7 +110,11 @@ impl Scenario {
             return Err("min_delay must not exceed max_delay".into());
         }
         #[cfg(not(any(test, feature = "broken-quorum")))]
-        if self.broken_quorum.is_some() || self.unauthorized || self.hasty_attest {
+        if self.broken_quorum.is_some()
+            || self.unauthorized
+            || self.hasty_attest
+            || self.unchecked_omission
+        {
             return Err("the broken rules need the `broken-quorum` feature".into());
         }
         if self.behaviour == Behaviour::Twins && self.byzantine == 0 {

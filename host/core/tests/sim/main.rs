@@ -389,3 +389,40 @@ fn framing_primary_cannot_penalise_honest_members() {
     println!("omitting primary: {runs} runs clean; without listening caught in {caught}");
     assert!(caught > 0, "attesting without listening went unnoticed");
 }
+
+#[test]
+fn steering_primary_cannot_bend_results() {
+    // A Byzantine primary with wrong results tallies without the honest quorum so the
+    // resolver decides. On a synchronous network every operation must still be decided
+    // by the honest quorum (`NotAgreed` otherwise); with the omission rule switched off
+    // (the control) the steering succeeds and the simulator must say so.
+    let mut caught = 0;
+    let mut runs = 0;
+    for (n, f) in [(4, 1), (7, 2), (10, 3)] {
+        for seed in 0..6 {
+            let s = Scenario {
+                nodes: n,
+                byzantine: f,
+                behaviour: Behaviour::SteeringPrimary,
+                seed: 92_000 + seed,
+                operations: 30,
+                ..Scenario::default()
+            };
+            let r = run_scenario(&s);
+            runs += 1;
+            assert!(r.violations.is_empty(), "{}", describe(&s, &r));
+            assert!(r.decided_ops > 0, "{}", describe(&s, &r));
+            let off = run_scenario(&Scenario {
+                unchecked_omission: true,
+                ..s.clone()
+            });
+            caught += u32::from(
+                off.violations
+                    .iter()
+                    .any(|v| matches!(v, spore_core::sim::Violation::NotAgreed { .. })),
+            );
+        }
+    }
+    println!("steering primary: {runs} runs clean; without the omission rule caught in {caught}");
+    assert!(caught > 0, "switching the omission rule off went unnoticed");
+}

@@ -41,14 +41,17 @@ pub enum Behaviour {
     /// As primary, leaves a victim's reveal (or commit and reveal) out of its tallies and
     /// keeps proposals from it, to frame it as absent.
     OmittingPrimary,
+    /// Reports wrong results and, as primary, tallies without the honest quorum so the
+    /// resolver decides.
+    SteeringPrimary,
     /// Each faulty node picks one of the behaviours above by seed.
     #[default]
     Mixed,
 }
 
 impl Behaviour {
-    /// Every concrete faulty behaviour (not `Honest`, not `Mixed`): the fifteen above.
-    pub const FAULTY: [Behaviour; 15] = [
+    /// Every concrete faulty behaviour (not `Honest`, not `Mixed`): the sixteen above.
+    pub const FAULTY: [Behaviour; 16] = [
         Behaviour::Silent,
         Behaviour::WrongResult,
         Behaviour::Equivocator,
@@ -64,6 +67,7 @@ impl Behaviour {
         Behaviour::EvidenceReplayer,
         Behaviour::OpReplayer,
         Behaviour::OmittingPrimary,
+        Behaviour::SteeringPrimary,
     ];
 
     /// The command-line name.
@@ -85,6 +89,7 @@ impl Behaviour {
             Behaviour::EvidenceReplayer => "evidence-replayer",
             Behaviour::OpReplayer => "op-replayer",
             Behaviour::OmittingPrimary => "omitting-primary",
+            Behaviour::SteeringPrimary => "steering-primary",
             Behaviour::Mixed => "mixed",
         }
     }

@@ -18,7 +18,8 @@
 //! - one file per behaviour: [`silent`], [`wrong_result`], [`equivocator`],
 //!   [`bad_reveal`], [`copycat`], [`replayer`], [`forger`], [`conflicting_proposer`],
 //!   [`twins`], [`forged_exclusion`], [`sybil_flood`], [`anonymous_governor`],
-//!   [`evidence_replayer`], [`op_replayer`], [`omitting_primary`].
+//!   [`evidence_replayer`], [`op_replayer`], [`omitting_primary`],
+//!   [`steering_primary`].
 
 pub mod anonymous_governor;
 pub mod bad_reveal;
@@ -35,6 +36,7 @@ pub mod omitting_primary;
 pub mod op_replayer;
 pub mod replayer;
 pub mod silent;
+pub mod steering_primary;
 pub mod sybil_flood;
 pub mod tamper;
 pub mod twins;
@@ -99,6 +101,7 @@ pub fn actor(behaviour: Behaviour, node: SimNode) -> Box<dyn Adversary> {
         Behaviour::EvidenceReplayer => Box::new(evidence_replayer::EvidenceReplayer::new(node)),
         Behaviour::OpReplayer => Box::new(op_replayer::OpReplayer::new(node)),
         Behaviour::OmittingPrimary => Box::new(omitting_primary::OmittingPrimary::new(node)),
+        Behaviour::SteeringPrimary => Box::new(steering_primary::SteeringPrimary::new(node)),
         Behaviour::Twins | Behaviour::Honest | Behaviour::Mixed => Box::new(twins::Twin::new(node)),
     }
 }
