@@ -215,17 +215,20 @@ impl DecidedEntry {
     /// [`RoundReport::absences`]. Recorded evidence marks its offender as equivocated or
     /// bad reveal, whether or not it is still eligible.
     pub fn round_report(&self, eligible: &[NodeId]) -> RoundReport {
-        self.round_report_counting(eligible, |_| true, |_| true)
+        self.round_report_counting(eligible, |_| true, |_| true, self.tally.payload.view())
     }
 
     /// [`Self::round_report`], marking only the offenders of the proofs that `counts`
     /// accepts and the absences `absence_counts` accepts (the replicated state passes
-    /// those it has not punished yet).
+    /// those it has not punished yet). `slot_view` is the view the slot started in: a
+    /// tally of a later view rewards no agreement (a view change came first, and results
+    /// revealed in it could be copied into the deciding round).
     pub fn round_report_counting(
         &self,
         eligible: &[NodeId],
         counts: impl Fn(&Misbehaviour) -> bool,
         absence_counts: impl Fn(&AbsenceProof) -> bool,
+        slot_view: View,
     ) -> RoundReport {
         let tally = &self.tally.payload;
         let mut out: BTreeMap<NodeId, Participation> = BTreeMap::new();
@@ -234,7 +237,8 @@ impl DecidedEntry {
         // dissent is penalised only against an `Agreed` result, which a quorum (or a light
         // quorum, holding an honest member) revealed: never against an authority's or the
         // resolver's choice, which an honest member may rightly contradict.
-        let sealed = self.mechanism().is_none_or(Mechanism::is_full_bft);
+        let sealed =
+            self.mechanism().is_none_or(Mechanism::is_full_bft) && tally.view() <= slot_view;
         for r in &tally.reveals {
             if !eligible_set.contains(&r.signer)
                 || r.payload.outcomes.len() != tally.decisions.len()

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::commitment::opens;
 use super::message::{
-    Accept, Commit, Confirm, Message, NewView, Proposal, Reveal, Tally, ViewChange,
+    Accept, Commit, CommitSet, Confirm, Message, NewView, Proposal, Reveal, Tally, ViewChange,
 };
 use crate::crypto::{Signable, Signature, Signed, verify};
 use crate::types::{NodeId, Slot, View, hex_bytes};
@@ -39,6 +39,8 @@ pub enum VotePhase {
     Proposal,
     /// [`Commit`].
     Commit,
+    /// [`CommitSet`].
+    CommitSet,
     /// [`Reveal`].
     Reveal,
     /// [`Tally`].
@@ -59,6 +61,7 @@ impl VotePhase {
         match self {
             VotePhase::Proposal => Proposal::DOMAIN,
             VotePhase::Commit => Commit::DOMAIN,
+            VotePhase::CommitSet => CommitSet::DOMAIN,
             VotePhase::Reveal => Reveal::DOMAIN,
             VotePhase::Tally => Tally::DOMAIN,
             VotePhase::Accept => Accept::DOMAIN,
@@ -73,6 +76,7 @@ impl VotePhase {
         Some(match name {
             "proposal" => VotePhase::Proposal,
             "commit" => VotePhase::Commit,
+            "commit-set" => VotePhase::CommitSet,
             "reveal" => VotePhase::Reveal,
             "tally" => VotePhase::Tally,
             "accept" => VotePhase::Accept,
@@ -116,6 +120,7 @@ impl SignedVote {
         let (signer, phase, vote) = match msg {
             Message::Proposal(m) => (m.signer, VotePhase::Proposal, Self::of(m)),
             Message::Commit(m) => (m.signer, VotePhase::Commit, Self::of(m)),
+            Message::CommitSet(m) => (m.signer, VotePhase::CommitSet, Self::of(m.as_ref())),
             Message::Reveal(m) => (m.signer, VotePhase::Reveal, Self::of(m)),
             Message::Tally(m) => (m.signer, VotePhase::Tally, Self::of(m.as_ref())),
             Message::Accept(m) => (m.signer, VotePhase::Accept, Self::of(m)),

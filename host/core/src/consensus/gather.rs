@@ -7,7 +7,7 @@ use super::commitment::{commitment, opens, salt};
 use super::effect::{CallContext, Effect};
 use super::entry::Decision;
 use super::evidence::Misbehaviour;
-use super::message::{Commit, Message, Proposal, Reveal, Tally};
+use super::message::{Commit, CommitSet, Message, Proposal, Reveal, Tally};
 use super::rules::{self, Path, Roles};
 use super::{CallPurpose, Node, Reject, ReplicaState, limits};
 use crate::crypto::{Signed, sha256_parts};
@@ -106,6 +106,110 @@ impl<S: ReplicaState> Node<S> {
         Ok(())
     }
 
+    /// The primary's commit set: checked (signer, batch, a quorum of distinct eligible
+    /// signers' commits to the batch, every signature) and kept; its commits join the
+    /// round's. A second, different set of the same primary is caught as an equivocation
+    /// before this is called.
+    pub(super) fn on_commit_set(&mut self, cs: Signed<CommitSet>) -> Result<(), Reject> {
+        let body = &cs.payload;
+        if self.primary(body.view) != Some(cs.signer) {
+            return Err(Reject::WrongRole(cs.signer));
+        }
+        if self.round.commit_set.is_some() {
+            return Ok(());
+        }
+        if self.round.digest.is_some_and(|d| d != body.batch) {
+            return Err(Reject::Invalid("commit set for another batch"));
+        }
+        let mut signers = BTreeSet::new();
+        for c in &body.commits {
+            let b = &c.payload;
+            if b.slot != body.slot || b.view != body.view || b.batch != body.batch {
+                return Err(Reject::Invalid(
+                    "commit set holds a commit of another round",
+                ));
+            }
+            if !self.state.is_eligible(&c.signer) || !signers.insert(c.signer) {
+                return Err(Reject::Invalid("commit set signer not eligible, or twice"));
+            }
+        }
+        if !self.is_quorum(&signers) {
+            return Err(Reject::Invalid("commit set is not a quorum"));
+        }
+        for c in &body.commits {
+            self.check_sig(c)?;
+        }
+        for c in &body.commits {
+            if let Some(proof) = self.check_equivocation(&Message::Commit(c.clone())) {
+                self.add_evidence(proof);
+            }
+            self.round
+                .commits
+                .entry(c.signer)
+                .or_insert_with(|| c.clone());
+        }
+        self.round.commit_set = Some(cs);
+        Ok(())
+    }
+
+    /// The signers of the round's commit set for batch `d` (empty without one).
+    fn commit_set_signers(&self, d: Digest) -> BTreeSet<NodeId> {
+        self.round
+            .commit_set
+            .as_ref()
+            .filter(|cs| cs.payload.batch == d)
+            .map(|cs| cs.payload.commits.iter().map(|c| c.signer).collect())
+            .unwrap_or_default()
+    }
+
+    /// The commit of `signer` in the round's commit set for `d`.
+    fn set_commit(&self, d: Digest, signer: &NodeId) -> Option<&Signed<Commit>> {
+        self.round
+            .commit_set
+            .as_ref()
+            .filter(|cs| cs.payload.batch == d)
+            .and_then(|cs| cs.payload.commits.iter().find(|c| c.signer == *signer))
+    }
+
+    /// Primary, Full BFT: close the commit phase once a quorum committed to `d`, after
+    /// waiting the reveal grace for the rest (or at once when every member is in).
+    fn close_commits(&mut self, d: Digest) {
+        let (slot, view) = (self.round.slot, self.round.view);
+        if self.round.commit_set.is_some() || self.own_vote(slot, view, "commit-set").is_some() {
+            return;
+        }
+        let mut commits: Vec<Signed<Commit>> = self
+            .round
+            .commits
+            .values()
+            .filter(|c| c.payload.batch == d && c.payload.view == view)
+            .filter(|c| self.state.is_eligible(&c.signer))
+            .cloned()
+            .collect();
+        let signers: BTreeSet<NodeId> = commits.iter().map(|c| c.signer).collect();
+        if !self.is_quorum(&signers) {
+            return;
+        }
+        let everyone = self.state.eligible().iter().all(|id| signers.contains(id));
+        let grace = self.scaled(self.config.reveal_grace);
+        let due = *self
+            .round
+            .commit_set_due
+            .get_or_insert(self.now.saturating_add(grace));
+        if !everyone && self.now < due {
+            return;
+        }
+        commits.sort_by_key(|c| c.signer);
+        let cs = CommitSet {
+            slot,
+            view,
+            batch: d,
+            commits,
+        };
+        self.round.commit_set_due = None;
+        self.cast(Message::CommitSet(Box::new(Signed::new(cs, &self.key))));
+    }
+
     pub(super) fn on_reveal(&mut self, r: Signed<Reveal>) -> Result<(), Reject> {
         if !self.state.is_eligible(&r.signer) {
             return Err(Reject::NotMember(r.signer));
@@ -150,6 +254,11 @@ impl<S: ReplicaState> Node<S> {
                     .commits
                     .entry(c.signer)
                     .or_insert_with(|| c.clone());
+            }
+            Message::CommitSet(cs) => {
+                if self.round.commit_set.is_none() && cs.payload.view == self.round.view {
+                    self.round.commit_set = Some((**cs).clone());
+                }
             }
             Message::Reveal(r) => {
                 self.round
@@ -213,6 +322,9 @@ impl<S: ReplicaState> Node<S> {
         };
         let (slot, view) = (self.round.slot, self.round.view);
         self.echo_proposal(d);
+        if path.sealed() && self.is_primary() && !self.commit_set_unchecked {
+            self.close_commits(d);
+        }
         let must_reveal =
             self.reveals_on(&self.id, path, view) && self.own_vote(slot, view, "reveal").is_none();
         let must_tally = self.is_primary() && self.round.tally.is_none();
@@ -235,14 +347,25 @@ impl<S: ReplicaState> Node<S> {
                     };
                     self.cast(Message::Commit(Signed::new(msg, &self.key)));
                 }
-                let committed: BTreeSet<NodeId> = self
-                    .round
-                    .commits
-                    .values()
-                    .filter(|c| c.payload.batch == d)
-                    .map(|c| c.signer)
-                    .collect();
-                if self.is_quorum(&committed) {
+                // Reveal only once the commit phase is closed with this node's own
+                // commit in the primary's set: nobody can commit after seeing a result
+                // and be counted (docs/PROTOCOL.md, "Sealing"). (The test-only control
+                // reveals on any quorum of commits, as before the set existed.)
+                let may_reveal = if self.commit_set_unchecked {
+                    let committed: BTreeSet<NodeId> = self
+                        .round
+                        .commits
+                        .values()
+                        .filter(|c| c.payload.batch == d)
+                        .map(|c| c.signer)
+                        .collect();
+                    self.is_quorum(&committed)
+                } else {
+                    let own = self.own_vote(slot, view, "commit").cloned();
+                    matches!((own, self.set_commit(d, &self.id)),
+                        (Some(Message::Commit(mine)), Some(listed)) if mine == *listed)
+                };
+                if may_reveal {
                     let msg = Reveal {
                         slot,
                         view,
@@ -430,12 +553,14 @@ impl<S: ReplicaState> Node<S> {
                 continue;
             }
             if path.sealed() && !self.round.opened.contains(&signer) {
-                // Checked once per signer: recomputing commitments is the hot path.
-                let ok = self
-                    .round
-                    .commits
-                    .get(&signer)
-                    .is_some_and(|c| opens(&c.payload, &r.payload, &signer));
+                // Checked once per signer: recomputing commitments is the hot path. Only
+                // the commit set's members count.
+                let commit = if self.commit_set_unchecked {
+                    self.round.commits.get(&signer)
+                } else {
+                    self.set_commit(d, &signer)
+                };
+                let ok = commit.is_some_and(|c| opens(&c.payload, &r.payload, &signer));
                 if !ok {
                     continue;
                 }
@@ -522,15 +647,16 @@ impl<S: ReplicaState> Node<S> {
         let Some(decisions) = self.decisions_for(proposal, &valid, view) else {
             return;
         };
-        let commits = if path.sealed() {
-            self.round
+        let commits = match (&self.round.commit_set, path.sealed()) {
+            (_, false) => Vec::new(),
+            (Some(cs), true) if !self.commit_set_unchecked => cs.payload.commits.clone(),
+            (_, true) => self
+                .round
                 .commits
                 .values()
                 .filter(|c| c.payload.batch == d && self.state.is_eligible(&c.signer))
                 .cloned()
-                .collect()
-        } else {
-            Vec::new()
+                .collect(),
         };
         let tally = Tally {
             proposal: proposal.clone(),
@@ -576,20 +702,26 @@ impl<S: ReplicaState> Node<S> {
         if !self.is_quorum(signers) {
             return false;
         }
-        let committed: BTreeSet<NodeId> = self
-            .round
-            .commits
-            .values()
-            .filter(|c| c.payload.batch == d)
-            .map(|c| c.signer)
-            .collect();
-        // Everyone who could still reveal: the eligible members (a slow member may not
-        // even have committed yet).
-        let everyone_in = self
-            .state
-            .eligible()
-            .into_iter()
-            .all(|id| signers.contains(&id));
+        let committed: BTreeSet<NodeId> = if self.commit_set_unchecked {
+            self.round
+                .commits
+                .values()
+                .filter(|c| c.payload.batch == d)
+                .map(|c| c.signer)
+                .collect()
+        } else {
+            self.commit_set_signers(d)
+        };
+        // Everyone who could still reveal: the commit set's members (with the control,
+        // every eligible member: a slow one may not even have committed yet).
+        let everyone_in = if self.commit_set_unchecked {
+            self.state
+                .eligible()
+                .into_iter()
+                .all(|id| signers.contains(&id))
+        } else {
+            committed.is_subset(signers)
+        };
         if everyone_in {
             return true;
         }
@@ -745,6 +877,15 @@ impl<S: ReplicaState> Node<S> {
             if committed.insert(c.signer, c).is_some() {
                 return Err(Reject::Invalid("duplicate commit in tally"));
             }
+        }
+        if path.sealed()
+            && !self.commit_set_unchecked
+            && let Some(cs) = &self.round.commit_set
+            && (cs.payload.batch != d || !cs.payload.holds_exactly(&tally.commits))
+        {
+            // Its reveals were made against the set this member holds: a tally counting
+            // other commits counts a commit made after results were visible.
+            return Err(Reject::Invalid("tally commits differ from the commit set"));
         }
         let mut revealed = BTreeSet::new();
         for r in &tally.reveals {

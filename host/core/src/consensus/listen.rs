@@ -113,22 +113,20 @@ impl<S: ReplicaState> Node<S> {
         heard.extend(tally.commits.iter().map(|c| c.signer));
         heard.extend(tally.reveals.iter().map(|r| r.signer));
         heard.extend(entry.confirms.iter().map(|c| c.signer));
-        let mut commits: BTreeMap<NodeId, Signed<Commit>> = BTreeMap::new();
+        // Only the commit set's members were to reveal: a member that committed after the
+        // set closed is not expected to (its commit counts for nothing).
+        let commits: BTreeMap<NodeId, Signed<Commit>> = tally
+            .commits
+            .iter()
+            .map(|c| (c.signer, c.clone()))
+            .collect();
         let mut revealed: BTreeSet<NodeId> = tally.reveals.iter().map(|r| r.signer).collect();
         if self.round.slot == slot && self.round.view == view {
-            for c in self.round.commits.values() {
-                if c.payload.batch == batch {
-                    commits.insert(c.signer, c.clone());
-                }
-            }
             for r in self.round.reveals.values() {
                 if r.payload.batch == batch && r.payload.view == view {
                     revealed.insert(r.signer);
                 }
             }
-        }
-        for c in &tally.commits {
-            commits.entry(c.signer).or_insert_with(|| c.clone());
         }
         let eligible = self.state.eligible();
         self.answer_for_self(entry, batch, &revealed);
@@ -167,9 +165,7 @@ impl<S: ReplicaState> Node<S> {
                 view: entry.view,
                 value: entry.value(),
             };
-            self.effects.push(super::Effect::Broadcast {
-                msg: Message::Accept(Signed::new(a, &self.key)),
-            });
+            self.send_late(Message::Accept(Signed::new(a, &self.key)));
             return;
         }
         if revealed.contains(&self.id) || self.own_vote(slot, view, "reveal").is_some() {
@@ -178,7 +174,13 @@ impl<S: ReplicaState> Node<S> {
         let Some(Message::Commit(own)) = self.own_vote(slot, view, "commit").cloned() else {
             return;
         };
-        if own.payload.batch != batch {
+        let listed = entry
+            .tally
+            .payload
+            .commits
+            .iter()
+            .any(|c| c.signer == self.id && c.payload == own.payload);
+        if own.payload.batch != batch || !listed {
             return;
         }
         let outcomes: Option<Vec<_>> = entry
@@ -201,10 +203,16 @@ impl<S: ReplicaState> Node<S> {
             salt: salt(&self.key, slot, view),
         };
         if opens(&own.payload, &r, &self.id) {
-            self.effects.push(super::Effect::Broadcast {
-                msg: Message::Reveal(Signed::new(r, &self.key)),
-            });
+            self.send_late(Message::Reveal(Signed::new(r, &self.key)));
         }
+    }
+
+    /// Persist, then broadcast, a vote of a slot already decided (the discipline of every
+    /// vote, though no vote of a decided slot is ever needed again).
+    fn send_late(&mut self, msg: Message) {
+        self.effects
+            .push(super::Effect::Persist(super::Persist::Vote(msg.clone())));
+        self.effects.push(super::Effect::Broadcast { msg });
     }
 
     /// Attest every listened slot whose time is up.

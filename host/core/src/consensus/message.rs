@@ -11,6 +11,7 @@
 //! |---|---|---|
 //! | [`Proposal`] | gather 1 | primary |
 //! | [`Commit`] | gather 2 (sealed) | every eligible member (Full BFT) |
+//! | [`CommitSet`] | gather 2b (closes the commits) | primary (Full BFT) |
 //! | [`Reveal`] | gather 3 | committed members / the deciding layer |
 //! | [`Tally`] | pre-prepare | primary |
 //! | [`Accept`] | prepare | every eligible member |
@@ -70,6 +71,37 @@ pub struct Commit {
 
 impl Signable for Commit {
     const DOMAIN: &'static [u8] = b"spore/consensus/commit/v1";
+}
+
+/// Gather phase 2b (Full BFT): the primary closes the commit phase. The set holds a
+/// quorum of commits to one batch; only its members reveal, and only their reveals
+/// count, so no result can be formed after another was visible (docs/PROTOCOL.md,
+/// "Sealing").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitSet {
+    /// Slot.
+    pub slot: Slot,
+    /// View.
+    pub view: View,
+    /// Batch digest `d`.
+    pub batch: Digest,
+    /// The commits, one per signer, ascending by signer.
+    pub commits: Vec<Signed<Commit>>,
+}
+
+impl Signable for CommitSet {
+    const DOMAIN: &'static [u8] = b"spore/consensus/commit-set/v1";
+}
+
+impl CommitSet {
+    /// Whether it holds exactly `commits` (same signers, same signed commits).
+    pub fn holds_exactly(&self, commits: &[Signed<Commit>]) -> bool {
+        let mut a: Vec<&Signed<Commit>> = self.commits.iter().collect();
+        let mut b: Vec<&Signed<Commit>> = commits.iter().collect();
+        a.sort_by_key(|c| c.signer);
+        b.sort_by_key(|c| c.signer);
+        a == b
+    }
 }
 
 /// Gather phase 3: the member's results and the salt that opens its commitment.
@@ -222,6 +254,8 @@ pub enum Message {
     Proposal(Signed<Proposal>),
     /// Gather 2.
     Commit(Signed<Commit>),
+    /// Gather 2b: the primary's closed commit set.
+    CommitSet(Box<Signed<CommitSet>>),
     /// Gather 3.
     Reveal(Signed<Reveal>),
     /// Pre-prepare.
@@ -258,6 +292,7 @@ impl Message {
         Some(match self {
             Message::Proposal(m) => m.signer,
             Message::Commit(m) => m.signer,
+            Message::CommitSet(m) => m.signer,
             Message::Reveal(m) => m.signer,
             Message::Tally(m) => m.signer,
             Message::Accept(m) => m.signer,
@@ -277,6 +312,7 @@ impl Message {
         Some(match self {
             Message::Proposal(m) => m.payload.slot,
             Message::Commit(m) => m.payload.slot,
+            Message::CommitSet(m) => m.payload.slot,
             Message::Reveal(m) => m.payload.slot,
             Message::Tally(m) => m.payload.slot(),
             Message::Accept(m) => m.payload.slot,
@@ -296,6 +332,7 @@ impl Message {
         Some(match self {
             Message::Proposal(m) => m.payload.view,
             Message::Commit(m) => m.payload.view,
+            Message::CommitSet(m) => m.payload.view,
             Message::Reveal(m) => m.payload.view,
             Message::Tally(m) => m.payload.view(),
             Message::Accept(m) => m.payload.view,
@@ -315,6 +352,7 @@ impl Message {
         match self {
             Message::Proposal(_) => "proposal",
             Message::Commit(_) => "commit",
+            Message::CommitSet(_) => "commit-set",
             Message::Reveal(_) => "reveal",
             Message::Tally(_) => "tally",
             Message::Accept(_) => "accept",
@@ -335,6 +373,7 @@ impl Message {
         match self {
             Message::Proposal(m) => m.verify(),
             Message::Commit(m) => m.verify(),
+            Message::CommitSet(m) => m.verify(),
             Message::Reveal(m) => m.verify(),
             Message::Tally(m) => m.verify(),
             Message::Accept(m) => m.verify(),
@@ -357,6 +396,7 @@ impl Message {
         Some(match self {
             Message::Proposal(m) => sha256(&cb(&m.payload)),
             Message::Commit(m) => sha256(&cb(&m.payload)),
+            Message::CommitSet(m) => sha256(&cb(&m.payload)),
             Message::Reveal(m) => sha256(&cb(&m.payload)),
             Message::Tally(m) => sha256(&cb(&m.payload)),
             Message::Accept(m) => sha256(&cb(&m.payload)),

@@ -63,7 +63,8 @@ pub use error::Reject;
 pub use evidence::{EvidenceError, Misbehaviour, SignedVote, VotePhase};
 pub use input::{Input, ModuleReply, ResolverVerdict};
 pub use message::{
-    Accept, Commit, Confirm, Message, NewView, PreparedCert, Proposal, Reveal, Tally, ViewChange,
+    Accept, Commit, CommitSet, Confirm, Message, NewView, PreparedCert, Proposal, Reveal, Tally,
+    ViewChange,
 };
 pub use replica::ReplicaState;
 pub use view_change::MAX_VIEW_CHANGE_VIEWS;
@@ -256,6 +257,9 @@ pub struct Node<S: ReplicaState> {
     /// Test-only switch (control of the omission rule): accept a tally whose decisions
     /// follow the rules without checking what it leaves out.
     omission_unchecked: bool,
+    /// Test-only switch (control of sealing): no commit set; reveal on any quorum of
+    /// commits and count every commit that arrives before the tally.
+    commit_set_unchecked: bool,
     /// Verified proofs not yet in a decided entry, by (offender, slot, kind).
     evidence: BTreeMap<(NodeId, Slot, &'static str), Misbehaviour>,
     /// Proofs already recorded in decided entries.
@@ -316,6 +320,7 @@ impl<S: ReplicaState> Node<S> {
             skip_authorization: false,
             reveal_unchecked: false,
             omission_unchecked: false,
+            commit_set_unchecked: false,
             evidence: BTreeMap::new(),
             recorded: HashSet::new(),
             log: VecDeque::new(),
@@ -350,6 +355,15 @@ impl<S: ReplicaState> Node<S> {
     #[cfg(any(test, feature = "broken-quorum"))]
     pub fn without_authorization(mut self) -> Self {
         self.skip_authorization = true;
+        self
+    }
+
+    /// DELIBERATELY UNSAFE, for the simulator's controls: no commit set (reveal on any
+    /// quorum of commits, count every commit that arrives in time: the leak sealing
+    /// closes).
+    #[cfg(any(test, feature = "broken-quorum"))]
+    pub fn without_commit_set(mut self) -> Self {
+        self.commit_set_unchecked = true;
         self
     }
 
@@ -616,6 +630,7 @@ impl<S: ReplicaState> Node<S> {
         match vote {
             Message::Proposal(m) => self.check_sig(m),
             Message::Commit(m) => self.check_sig(m),
+            Message::CommitSet(m) => self.check_sig(m.as_ref()),
             Message::Reveal(m) => self.check_sig(m),
             Message::Tally(m) => self.check_sig(m.as_ref()),
             Message::Accept(m) => self.check_sig(m),
@@ -656,6 +671,7 @@ impl<S: ReplicaState> Node<S> {
         let key = match msg {
             Message::Proposal(m) => m.envelope_digest(),
             Message::Commit(m) => m.envelope_digest(),
+            Message::CommitSet(m) => m.envelope_digest(),
             Message::Reveal(m) => m.envelope_digest(),
             Message::Tally(m) => m.envelope_digest(),
             Message::Accept(m) => m.envelope_digest(),
@@ -770,6 +786,7 @@ impl<S: ReplicaState> Node<S> {
             self.round.grace_until,
             self.round.patience_until,
             self.round.omission_until,
+            self.round.commit_set_due,
             self.resend_at,
             self.next_attest(),
         ]
@@ -798,6 +815,9 @@ impl<S: ReplicaState> Node<S> {
             self.timer_set = None;
         }
         if self.round.omission_until.is_some_and(|p| self.now >= p) {
+            self.timer_set = None;
+        }
+        if self.round.commit_set_due.is_some_and(|p| self.now >= p) {
             self.timer_set = None;
         }
         if self.resend_at.is_some_and(|r| self.now >= r) {
@@ -968,6 +988,7 @@ impl<S: ReplicaState> Node<S> {
         match vote {
             Message::Proposal(p) => self.on_proposal(p),
             Message::Commit(c) => self.on_commit(c),
+            Message::CommitSet(cs) => self.on_commit_set(*cs),
             Message::Reveal(r) => self.on_reveal(r),
             Message::Tally(t) => self.on_tally(*t),
             Message::Accept(a) => self.on_accept(a),
@@ -1025,12 +1046,13 @@ pub fn phase_rank(phase: &str) -> Option<u8> {
     match phase {
         "proposal" => Some(0),
         "commit" => Some(1),
-        "reveal" => Some(2),
-        "tally" => Some(3),
-        "accept" => Some(4),
-        "confirm" => Some(5),
-        "view-change" => Some(6),
-        "new-view" => Some(7),
+        "commit-set" => Some(2),
+        "reveal" => Some(3),
+        "tally" => Some(4),
+        "accept" => Some(5),
+        "confirm" => Some(6),
+        "view-change" => Some(7),
+        "new-view" => Some(8),
         _ => None,
     }
 }

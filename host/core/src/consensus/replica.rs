@@ -164,7 +164,9 @@ impl ReplicaState for ReplicatedState {
             &eligible,
             |ev| ev.key().is_some_and(|k| fresh.contains(&k)),
             |p| p.key().is_some_and(|k| fresh_absences.contains(&k)),
+            self.slot_view(),
         );
+        self.set_slot_view(entry.view);
         let batch: Vec<(Operation, Outcome)> = entry
             .batch()
             .iter()

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::message::{Accept, Commit, Confirm, Proposal, Reveal, Tally};
+use super::message::{Accept, Commit, CommitSet, Confirm, Proposal, Reveal, Tally};
 use crate::crypto::Signed;
 use crate::types::{Digest, NodeId, Slot, View};
 
@@ -24,6 +24,10 @@ pub(super) struct Round {
     pub digest: Option<Digest>,
     /// First commit per signer (any digest; only those for `d` count).
     pub commits: BTreeMap<NodeId, Signed<Commit>>,
+    /// The primary's commit set for `d` (first received; a second is an equivocation).
+    pub commit_set: Option<Signed<CommitSet>>,
+    /// Primary only: when it closes the commit set once a quorum has committed.
+    pub commit_set_due: Option<u64>,
     /// First reveal per signer.
     pub reveals: BTreeMap<NodeId, Signed<Reveal>>,
     /// Signers whose reveal was checked to open their commit (first commit and reveal
@@ -65,6 +69,8 @@ impl Round {
             op_digests: Vec::new(),
             digest: None,
             commits: BTreeMap::new(),
+            commit_set: None,
+            commit_set_due: None,
             reveals: BTreeMap::new(),
             opened: BTreeSet::new(),
             grace_until: None,

@@ -23,6 +23,8 @@
 //! - results the primary cannot steer (checked by the runner on synchronous runs): every
 //!   operation is decided by the honest quorum's agreement, or by its authority, never
 //!   resolved or escalated, whatever a Byzantine primary includes in its tally;
+//! - sealing (checked by the runner as the honest log is applied): a member that never
+//!   computes and only copies revealed results never gains trust for agreement;
 //! - determinism (checked by [`super::runner::check_scenario`]): the same seed gives the same
 //!   trace hash.
 
@@ -168,6 +170,14 @@ pub enum Violation {
         /// The decision it holds.
         decision: String,
     },
+    /// A member that never computes (it copies revealed results) gained trust for
+    /// agreement.
+    CopyRewarded {
+        /// The copier.
+        copier: NodeId,
+        /// The slot that rewarded it.
+        slot: Slot,
+    },
     /// The runner itself could not drive the scenario (e.g. the event budget ran out).
     Setup {
         /// What went wrong.
@@ -261,6 +271,10 @@ impl fmt::Display for Violation {
             } => write!(
                 f,
                 "results: node {node} slot {slot}: the honest quorum agreed, yet {decision}"
+            ),
+            Violation::CopyRewarded { copier, slot } => write!(
+                f,
+                "sealing: copier {copier} gained trust for agreement at slot {slot}"
             ),
             Violation::Setup { error } => write!(f, "setup: {error}"),
         }

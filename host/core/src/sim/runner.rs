@@ -252,6 +252,9 @@ struct World {
     client_rng: SimRng,
     trace: Trace,
     record: RunRecord,
+    /// Byzantine identities that never compute (late copycats): any agreement reward
+    /// they get is a copied result rewarded.
+    copiers: BTreeSet<NodeId>,
     /// Per honest node: the reason each escalated operation was escalated.
     escalation_reasons: BTreeMap<NodeId, BTreeMap<Digest, String>>,
     workload: Vec<SignedOperation>,
@@ -398,6 +401,11 @@ impl World {
             trace: Trace::new(),
             record,
             escalation_reasons: BTreeMap::new(),
+            copiers: by_index
+                .iter()
+                .filter(|(_, b)| **b == Behaviour::LateCopycat)
+                .filter_map(|(i, _)| keys.get(*i).map(Keypair::id))
+                .collect(),
             workload: ops,
             clients,
             reference: genesis_state.clone(),
@@ -812,6 +820,16 @@ impl World {
                 let StateChange::Trust(TrustChange { node, cause, .. }) = &change else {
                     continue;
                 };
+                if let StateChange::Trust(c) = &change
+                    && c.delta() > 0
+                    && *cause == TrustCause::Round(Participation::Agreed)
+                    && self.copiers.contains(node)
+                {
+                    self.record.found.push(Violation::CopyRewarded {
+                        copier: *node,
+                        slot: entry.slot,
+                    });
+                }
                 let by_governance =
                     matches!(cause, TrustCause::Exclusion(_) | TrustCause::Governance(_));
                 let cut = match &change {
@@ -956,6 +974,11 @@ fn broken_rules(node: SimNode, s: &Scenario) -> SimNode {
     let node = match s.broken_quorum {
         Some(k) => node.with_broken_quorum(k),
         None => node,
+    };
+    let node = if s.unsealed {
+        node.without_commit_set()
+    } else {
+        node
     };
     let node = if s.unchecked_omission {
         node.without_omission_check()

@@ -59,6 +59,9 @@ pub struct Scenario {
     /// DELIBERATELY UNSAFE (control of the omission rule): honest nodes accept a tally
     /// whose decisions follow the rules without checking the reveals it leaves out.
     pub unchecked_omission: bool,
+    /// DELIBERATELY UNSAFE (control of sealing): no commit set; honest nodes reveal on
+    /// any quorum of commits and count every commit that arrives before the tally.
+    pub unsealed: bool,
 }
 
 impl Default for Scenario {
@@ -84,6 +87,7 @@ impl Default for Scenario {
             unauthorized: false,
             hasty_attest: false,
             unchecked_omission: false,
+            unsealed: false,
         }
     }
 }
@@ -114,6 +118,7 @@ impl Scenario {
             || self.unauthorized
             || self.hasty_attest
             || self.unchecked_omission
+            || self.unsealed
         {
             return Err("the broken rules need the `broken-quorum` feature".into());
         }

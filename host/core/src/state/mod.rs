@@ -138,6 +138,10 @@ pub struct ReplicatedState {
     /// Absences already penalised, by (slot, member), for the slots an absence proof may
     /// still be about (`consensus::absence::ABSENCE_WINDOW`).
     absences: std::collections::BTreeSet<(Slot, NodeId)>,
+    /// The view the next slot starts in: that of the last decided entry. A slot decided
+    /// by a tally of a later view had a view change, in which results may have been
+    /// revealed before the deciding round committed: no agreement is rewarded in it.
+    slot_view: View,
     /// Governance reconfiguration spent in the current epoch.
     budget: EpochBudget,
     /// The validator swapped in last, while it is on probation.
@@ -216,6 +220,7 @@ impl ReplicatedState {
             authority: genesis.authority.clone(),
             proofs: std::collections::BTreeSet::new(),
             absences: std::collections::BTreeSet::new(),
+            slot_view: 0,
             budget: EpochBudget::default(),
             probation: None,
         }
@@ -239,6 +244,16 @@ impl ReplicatedState {
     /// Whether the misbehaviour `key` (offender, slot, kind) was punished already.
     pub fn proof_applied(&self, key: &(NodeId, Slot, &'static str)) -> bool {
         self.proofs.contains(&(key.0, key.1, key.2.to_string()))
+    }
+
+    /// The view the next slot starts in (that of the last decided entry).
+    pub fn slot_view(&self) -> View {
+        self.slot_view
+    }
+
+    /// Record the view of the entry just applied.
+    pub(crate) fn set_slot_view(&mut self, view: View) {
+        self.slot_view = view;
     }
 
     /// Whether the absence of `member` in `slot` was penalised already.

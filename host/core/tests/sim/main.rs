@@ -426,3 +426,41 @@ fn steering_primary_cannot_bend_results() {
     println!("steering primary: {runs} runs clean; without the omission rule caught in {caught}");
     assert!(caught > 0, "switching the omission rule off went unnoticed");
 }
+
+#[test]
+fn late_copycat_never_gains_trust() {
+    // A member that never computes commits to copies of revealed results, late in one
+    // view or early in the next. No copied result may ever gain trust (`CopyRewarded`);
+    // without the commit set (the control) its late copies are counted and rewarded,
+    // and the simulator must say so.
+    let mut caught = 0;
+    let mut runs = 0;
+    for (n, f) in [(4, 1), (7, 2), (10, 3)] {
+        for seed in 0..6 {
+            let s = Scenario {
+                nodes: n,
+                byzantine: f,
+                behaviour: Behaviour::LateCopycat,
+                seed: 93_000 + seed,
+                operations: 30,
+                drop_ppm: if seed % 2 == 0 { 0 } else { 50_000 },
+                ..Scenario::default()
+            };
+            let r = run_scenario(&s);
+            runs += 1;
+            assert!(r.violations.is_empty(), "{}", describe(&s, &r));
+            assert!(r.decided_ops > 0, "{}", describe(&s, &r));
+            let off = run_scenario(&Scenario {
+                unsealed: true,
+                ..s.clone()
+            });
+            caught += u32::from(
+                off.violations
+                    .iter()
+                    .any(|v| matches!(v, spore_core::sim::Violation::CopyRewarded { .. })),
+            );
+        }
+    }
+    println!("late copycat: {runs} runs clean; without the commit set caught in {caught}");
+    assert!(caught > 0, "switching the commit set off went unnoticed");
+}

@@ -44,14 +44,17 @@ pub enum Behaviour {
     /// Reports wrong results and, as primary, tallies without the honest quorum so the
     /// resolver decides.
     SteeringPrimary,
+    /// Never computes: commits to a copy of results it saw revealed (in the same view,
+    /// late, or in a later view) and reveals them.
+    LateCopycat,
     /// Each faulty node picks one of the behaviours above by seed.
     #[default]
     Mixed,
 }
 
 impl Behaviour {
-    /// Every concrete faulty behaviour (not `Honest`, not `Mixed`): the sixteen above.
-    pub const FAULTY: [Behaviour; 16] = [
+    /// Every concrete faulty behaviour (not `Honest`, not `Mixed`): the seventeen above.
+    pub const FAULTY: [Behaviour; 17] = [
         Behaviour::Silent,
         Behaviour::WrongResult,
         Behaviour::Equivocator,
@@ -68,6 +71,7 @@ impl Behaviour {
         Behaviour::OpReplayer,
         Behaviour::OmittingPrimary,
         Behaviour::SteeringPrimary,
+        Behaviour::LateCopycat,
     ];
 
     /// The command-line name.
@@ -90,6 +94,7 @@ impl Behaviour {
             Behaviour::OpReplayer => "op-replayer",
             Behaviour::OmittingPrimary => "omitting-primary",
             Behaviour::SteeringPrimary => "steering-primary",
+            Behaviour::LateCopycat => "late-copycat",
             Behaviour::Mixed => "mixed",
         }
     }

@@ -19,7 +19,7 @@
 //!   [`bad_reveal`], [`copycat`], [`replayer`], [`forger`], [`conflicting_proposer`],
 //!   [`twins`], [`forged_exclusion`], [`sybil_flood`], [`anonymous_governor`],
 //!   [`evidence_replayer`], [`op_replayer`], [`omitting_primary`],
-//!   [`steering_primary`].
+//!   [`steering_primary`], [`late_copycat`].
 
 pub mod anonymous_governor;
 pub mod bad_reveal;
@@ -31,6 +31,7 @@ pub mod evidence_replayer;
 pub mod forged_exclusion;
 pub mod forger;
 pub mod inject;
+pub mod late_copycat;
 pub mod mixed;
 pub mod omitting_primary;
 pub mod op_replayer;
@@ -102,6 +103,7 @@ pub fn actor(behaviour: Behaviour, node: SimNode) -> Box<dyn Adversary> {
         Behaviour::OpReplayer => Box::new(op_replayer::OpReplayer::new(node)),
         Behaviour::OmittingPrimary => Box::new(omitting_primary::OmittingPrimary::new(node)),
         Behaviour::SteeringPrimary => Box::new(steering_primary::SteeringPrimary::new(node)),
+        Behaviour::LateCopycat => Box::new(late_copycat::LateCopycat::new(node)),
         Behaviour::Twins | Behaviour::Honest | Behaviour::Mixed => Box::new(twins::Twin::new(node)),
     }
 }
