@@ -328,6 +328,7 @@ impl<S: ReplicaState> Node<S> {
         }
         self.prune_absences();
         self.replay_future();
+        self.watch_censorship();
     }
 }
 

@@ -36,6 +36,7 @@
 pub mod absence;
 mod agree;
 mod catch_up;
+mod censorship;
 pub mod commitment;
 pub mod effect;
 pub mod entry;
@@ -107,6 +108,10 @@ pub struct Config {
     pub future_buffer: usize,
     /// Most misbehaviour proofs (and most absence proofs) carried by one proposal.
     pub max_evidence: usize,
+    /// Slots the oldest pending operation may stay at the front of this node's mempool
+    /// (undecided while others are) before the node asks for a view change: a primary
+    /// that keeps an operation out is replaced (see `censorship.rs`).
+    pub censor_slots: u64,
     /// How long after deciding a slot this node keeps listening for its members before
     /// it attests the absent ones (ms; see `absence.rs`). It must exceed the time an
     /// honest member needs to be heard after the decision (a few message delays).
@@ -130,6 +135,7 @@ impl Default for Config {
             future_buffer: 4_096,
             max_evidence: 8,
             absence_wait: 2_000,
+            censor_slots: 16,
         }
     }
 }
@@ -148,6 +154,8 @@ pub struct Stats {
     /// Reveals withheld because recomputed results (after a restart) did not open this
     /// node's own commitment: it abstained rather than sign a bad reveal.
     pub abstained: u64,
+    /// View changes asked for because an operation was kept out too long.
+    pub censorship_view_changes: u64,
 }
 
 /// Slots back from the current one that gossiped misbehaviour proofs may be about.
@@ -273,6 +281,8 @@ pub struct Node<S: ReplicaState> {
     attests: BTreeMap<Slot, BTreeMap<NodeId, Signed<absence::Attest>>>,
     /// Absence proofs waiting to be recorded, by (slot, member).
     absences: BTreeMap<(Slot, NodeId), absence::AbsenceProof>,
+    /// The oldest pending operation and the slot since which it has been the oldest.
+    front: Option<(Digest, Slot)>,
     validator_results: HashMap<(Slot, Digest), Outcome>,
     resolver_results: HashMap<Digest, ResolverVerdict>,
     calls: HashMap<CallId, CallPurpose>,
@@ -328,6 +338,7 @@ impl<S: ReplicaState> Node<S> {
             hearing: BTreeMap::new(),
             attests: BTreeMap::new(),
             absences: BTreeMap::new(),
+            front: None,
             validator_results: HashMap::new(),
             resolver_results: HashMap::new(),
             calls: HashMap::new(),

@@ -384,17 +384,28 @@ impl ReplicatedState {
         v.into_iter().map(|(_, id)| id).collect()
     }
 
-    /// The primary spore of `view`: rotation\[view mod n\].
-    pub fn primary(&self, view: View) -> Option<NodeId> {
-        let r = self.rotation();
-        pick(&r, view, 0)
+    /// How far the rotation has turned at the next slot: one step every
+    /// `timing.rotation-slots` slots, whatever the view, so a primary that keeps
+    /// deciding (its own filler operations, say) still hands over.
+    fn turn(&self) -> u64 {
+        self.next_slot / self.params.timing.rotation_slots.max(1)
     }
 
-    /// The seed spore of `view`: rotation\[(view + 1) mod n\] (none with fewer than two
-    /// eligible members).
+    /// The primary spore of `view` at the next slot: rotation\[(view + turn) mod n\].
+    pub fn primary(&self, view: View) -> Option<NodeId> {
+        let r = self.rotation();
+        pick(&r, view.wrapping_add(self.turn()), 0)
+    }
+
+    /// The seed spore of `view` at the next slot: rotation\[(view + turn + 1) mod n\]
+    /// (none with fewer than two eligible members): the primary of the next view.
     pub fn seed(&self, view: View) -> Option<NodeId> {
         let r = self.rotation();
-        if r.len() < 2 { None } else { pick(&r, view, 1) }
+        if r.len() < 2 {
+            None
+        } else {
+            pick(&r, view.wrapping_add(self.turn()), 1)
+        }
     }
 
     /// `id`'s layer in `view` (none if not eligible).

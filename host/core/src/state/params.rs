@@ -52,6 +52,9 @@ pub struct TimingParams {
     /// Share (bps) of failed calls (trap, fuel, output contract) during probation above
     /// which every node rolls the validator back (`timing.rollback-failure-bps`).
     pub rollback_failure_bps: u64,
+    /// Slots each primary serves before the rotation moves on, whatever the view
+    /// (`timing.rotation-slots`): no member keeps the primary's role by deciding.
+    pub rotation_slots: u64,
 }
 
 impl Default for TimingParams {
@@ -69,13 +72,14 @@ impl Default for TimingParams {
             max_output_bytes: 16 * 1024,
             probation_slots: 50,
             rollback_failure_bps: 5_000,
+            rotation_slots: 8,
         }
     }
 }
 
 impl TimingParams {
     /// Keys with their inclusive ranges, ascending by key.
-    pub const RANGES: [(&'static str, u64, u64); 12] = [
+    pub const RANGES: [(&'static str, u64, u64); 13] = [
         ("timing.admission-fuel", 100_000, 10_000_000_000),
         ("timing.max-batch", 1, 10_000),
         ("timing.max-output-bytes", 1_024, 1 << 20),
@@ -84,6 +88,7 @@ impl TimingParams {
         ("timing.propose-timeout", 1, 1_000_000),
         ("timing.resolver-fuel", 100_000, 10_000_000_000),
         ("timing.rollback-failure-bps", 1, 10_000),
+        ("timing.rotation-slots", 1, 1_000_000),
         ("timing.slots-per-epoch", 1, 1_000_000_000),
         ("timing.tick-ms", 1, 60_000),
         ("timing.validator-fuel", 100_000, 10_000_000_000),
@@ -100,6 +105,7 @@ impl TimingParams {
             "timing.propose-timeout" => &mut self.propose_timeout,
             "timing.resolver-fuel" => &mut self.resolver_fuel,
             "timing.rollback-failure-bps" => &mut self.rollback_failure_bps,
+            "timing.rotation-slots" => &mut self.rotation_slots,
             "timing.slots-per-epoch" => &mut self.slots_per_epoch,
             "timing.tick-ms" => &mut self.tick_ms,
             "timing.validator-fuel" => &mut self.validator_fuel,

@@ -464,3 +464,25 @@ fn late_copycat_never_gains_trust() {
     println!("late copycat: {runs} runs clean; without the commit set caught in {caught}");
     assert!(caught > 0, "switching the commit set off went unnoticed");
 }
+
+#[test]
+fn censoring_primary_cannot_keep_an_operation_out() {
+    // A member that never takes one client's operations into its mempool: as primary it
+    // decides everyone else's. Every operation must still be decided (liveness).
+    for (n, f) in [(4, 1), (7, 2), (10, 3)] {
+        for seed in 0..4 {
+            let s = Scenario {
+                nodes: n,
+                byzantine: f,
+                behaviour: Behaviour::Censor,
+                seed: 94_000 + seed,
+                operations: 40,
+                drop_ppm: if seed % 2 == 0 { 0 } else { 50_000 },
+                ..Scenario::default()
+            };
+            let r = run_scenario(&s);
+            assert!(r.violations.is_empty(), "{}", describe(&s, &r));
+            assert!(r.decided_ops > 0, "{}", describe(&s, &r));
+        }
+    }
+}

@@ -47,14 +47,17 @@ pub enum Behaviour {
     /// Never computes: commits to a copy of results it saw revealed (in the same view,
     /// late, or in a later view) and reveals them.
     LateCopycat,
+    /// Keeps one client's operations out of its mempool (and so out of its proposals),
+    /// deciding everyone else's.
+    Censor,
     /// Each faulty node picks one of the behaviours above by seed.
     #[default]
     Mixed,
 }
 
 impl Behaviour {
-    /// Every concrete faulty behaviour (not `Honest`, not `Mixed`): the seventeen above.
-    pub const FAULTY: [Behaviour; 17] = [
+    /// Every concrete faulty behaviour (not `Honest`, not `Mixed`): the eighteen above.
+    pub const FAULTY: [Behaviour; 18] = [
         Behaviour::Silent,
         Behaviour::WrongResult,
         Behaviour::Equivocator,
@@ -72,6 +75,7 @@ impl Behaviour {
         Behaviour::OmittingPrimary,
         Behaviour::SteeringPrimary,
         Behaviour::LateCopycat,
+        Behaviour::Censor,
     ];
 
     /// The command-line name.
@@ -95,6 +99,7 @@ impl Behaviour {
             Behaviour::OmittingPrimary => "omitting-primary",
             Behaviour::SteeringPrimary => "steering-primary",
             Behaviour::LateCopycat => "late-copycat",
+            Behaviour::Censor => "censor",
             Behaviour::Mixed => "mixed",
         }
     }

@@ -19,11 +19,12 @@
 //!   [`bad_reveal`], [`copycat`], [`replayer`], [`forger`], [`conflicting_proposer`],
 //!   [`twins`], [`forged_exclusion`], [`sybil_flood`], [`anonymous_governor`],
 //!   [`evidence_replayer`], [`op_replayer`], [`omitting_primary`],
-//!   [`steering_primary`], [`late_copycat`].
+//!   [`steering_primary`], [`late_copycat`], [`censor`].
 
 pub mod anonymous_governor;
 pub mod bad_reveal;
 pub mod behaviour;
+pub mod censor;
 pub mod conflicting_proposer;
 pub mod copycat;
 pub mod equivocator;
@@ -104,6 +105,7 @@ pub fn actor(behaviour: Behaviour, node: SimNode) -> Box<dyn Adversary> {
         Behaviour::OmittingPrimary => Box::new(omitting_primary::OmittingPrimary::new(node)),
         Behaviour::SteeringPrimary => Box::new(steering_primary::SteeringPrimary::new(node)),
         Behaviour::LateCopycat => Box::new(late_copycat::LateCopycat::new(node)),
+        Behaviour::Censor => Box::new(censor::Censor::new(node)),
         Behaviour::Twins | Behaviour::Honest | Behaviour::Mixed => Box::new(twins::Twin::new(node)),
     }
 }
