@@ -215,6 +215,7 @@ pub fn node(data: &[u8]) {
                         Proposal {
                             slot,
                             view,
+                            parent: d,
                             batch: vec![],
                             evidence: vec![],
                             absences: vec![],

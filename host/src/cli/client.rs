@@ -453,6 +453,16 @@ pub fn print_status(s: &StatusReport) {
             s.abstained_calls, s.dropped_blobs
         );
     }
+    if let Some(f) = &s.fork {
+        let culprits: Vec<String> = f.culprits.iter().map(ToString::to_string).collect();
+        println!(
+            "FORK at slot {}: values {} and {} are both certified; this node has stopped ordering.\n  members that confirmed both: {}\n  see docs/OPERATIONS.md, \"Forks\"",
+            f.slot,
+            &f.first.to_hex()[..16],
+            &f.second.to_hex()[..16],
+            culprits.join(" ")
+        );
+    }
     print_members(s);
     println!("modules:");
     for m in &s.modules {

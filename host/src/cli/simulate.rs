@@ -24,8 +24,13 @@ Examples:
 
 Behaviours: silent, wrong-result, equivocator, bad-reveal, copycat, replayer, forger,
 conflicting-proposer, twins; the governance attackers forged-exclusion, sybil-flood,
-anonymous-governor, evidence-replayer, op-replayer; mixed (each Byzantine node picks one of
-all these by seed), honest (no faults).")]
+anonymous-governor, evidence-replayer, op-replayer; the primary's attackers
+omitting-primary, steering-primary, late-copycat, censor; mixed (each Byzantine node picks
+one of all these by seed), honest (no faults).
+
+forker (a coalition of MORE than f, e.g. --nodes 4 --byzantine 2) forks the log on
+purpose: a run passes when every honest node detects the fork and halts with a proof
+naming at least f + 1 culprits, all in the coalition.")]
 pub struct SimulateArgs {
     /// Number of nodes in the cluster (n >= 3f + 1).
     #[arg(long, default_value_t = 4)]
@@ -99,7 +104,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     if args.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
-    if args.nodes < 3 * args.byzantine + 1 {
+    if behaviour != Behaviour::Forker && args.nodes < 3 * args.byzantine + 1 {
         bail!(
             "--byzantine {} is too many for --nodes {}: BFT needs n >= 3f + 1",
             args.byzantine,
@@ -130,7 +135,23 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         totals.liveness += report.liveness_failures();
         totals.slashed_honest += report.slashed_honest.len() as u64;
         totals.other += report.other_violations();
-        if !report.violations.is_empty() {
+        let failed = if behaviour == Behaviour::Forker {
+            // Beyond f, safety is lost by design: what must hold is that every honest node
+            // detects the fork and names at least f + 1 culprits, all in the coalition.
+            let forked = report.safety_violations() > 0;
+            totals.forks += u64::from(forked);
+            let f = (args.nodes.saturating_sub(1)) / 3;
+            let coalition: Vec<_> = report.byzantine.iter().map(|(id, _)| *id).collect();
+            forked
+                && (report.forks.len() < report.nodes.len()
+                    || report
+                        .forks
+                        .values()
+                        .any(|c| c.len() <= f || c.iter().any(|id| !coalition.contains(id))))
+        } else {
+            !report.violations.is_empty()
+        };
+        if failed {
             failures.push((seed, report));
         }
         if !args.quiet {
@@ -165,6 +186,12 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     println!("  liveness failures        {}", totals.liveness);
     println!("  slashed honest nodes     {}", totals.slashed_honest);
     println!("  other violations         {}", totals.other);
+    if behaviour == Behaviour::Forker {
+        println!(
+            "  forked runs              {} (each must be detected by every honest node)",
+            totals.forks
+        );
+    }
     println!("  wall time                {:.2}s", elapsed.as_secs_f64());
     if failures.is_empty() {
         return Ok(ExitCode::SUCCESS);
@@ -195,6 +222,7 @@ struct Totals {
     liveness: u64,
     slashed_honest: u64,
     other: u64,
+    forks: u64,
 }
 
 /// Redraw the progress bar on stderr; when stderr is not a terminal (a log file, CI),

@@ -308,6 +308,13 @@ impl Loop {
                     self.sync_modules();
                     decided = true;
                 }
+                Effect::Fork(proof) => {
+                    tracing::error!(
+                        slot = proof.slot(),
+                        culprits = ?proof.culprits(),
+                        "FORK: two certified values for one slot; this node has stopped ordering (see docs/OPERATIONS.md, \"Forks\")"
+                    );
+                }
                 Effect::Evidence(proof) => {
                     warn!(offender = ?proof.offender(), kind = proof.kind(), slot = ?proof.slot(), "misbehaviour detected");
                 }
@@ -761,6 +768,12 @@ impl Loop {
             chain_id: state.chain_id().to_owned(),
             abstained_calls: self.abstained,
             dropped_blobs: self.unsolicited_blobs,
+            fork: node.fork().map(|p| crate::node::proto::ForkRow {
+                slot: p.slot(),
+                first: p.first.value(),
+                second: p.second.value(),
+                culprits: p.culprits(),
+            }),
             genesis: state.genesis_digest(),
             slot: node.slot(),
             view,

@@ -150,10 +150,26 @@ pub struct StatusReport {
     pub abstained_calls: u64,
     /// Module blobs from peers dropped (unsolicited, or over the size limit).
     pub dropped_blobs: u64,
+    /// A fork this node detected and halted on: the slot, the two values and the
+    /// members that confirmed both (docs/OPERATIONS.md, "Forks").
+    pub fork: Option<ForkRow>,
     /// Recent state changes (slot, description), oldest first.
     pub events: Vec<(Slot, String)>,
     /// Digest of the replicated state.
     pub state_digest: Digest,
+}
+
+/// A detected fork, as `spore status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkRow {
+    /// The forked slot.
+    pub slot: Slot,
+    /// The value this node decided (or first saw).
+    pub first: Digest,
+    /// The conflicting value.
+    pub second: Digest,
+    /// Members whose confirms are in both certificates.
+    pub culprits: Vec<NodeId>,
 }
 
 #[cfg(test)]

@@ -195,12 +195,24 @@ impl<S: ReplicaState> Node<S> {
             .collect();
         let signers: BTreeSet<NodeId> = confirms.iter().map(|c| c.signer).collect();
         if self.is_quorum(&signers) {
+            // Members that confirmed another value for this slot: once decided, ask them
+            // for their entry to compare (a fork, if it is certified).
+            let others: Vec<NodeId> = self
+                .round
+                .confirms
+                .values()
+                .filter(|c| c.payload.value != value)
+                .map(|c| c.signer)
+                .collect();
             self.apply_entry(DecidedEntry {
                 slot,
                 view,
                 tally,
                 confirms,
             });
+            for peer in others {
+                self.probe_fork(peer, slot);
+            }
         }
     }
 
@@ -327,6 +339,7 @@ impl<S: ReplicaState> Node<S> {
             self.catch_up_asked = None;
         }
         self.prune_absences();
+        self.fork_probes.clear();
         self.replay_future();
         self.watch_censorship();
     }

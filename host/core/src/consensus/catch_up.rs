@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 
 use super::effect::Effect;
 use super::entry::DecidedEntry;
+use super::fork::ForkProof;
 use super::message::Message;
 use super::{Node, Reject, ReplicaState};
-use crate::types::{NodeId, Slot};
+use crate::types::{Digest, NodeId, Slot};
 
 impl<S: ReplicaState> Node<S> {
     /// Ask `peer` for the entries from `from` on, unless a request is already in flight
@@ -57,6 +58,70 @@ impl<S: ReplicaState> Node<S> {
         Ok(())
     }
 
+    /// Compare a certified entry for a slot this node decided with its own; a different
+    /// value with a valid certificate is a fork.
+    pub(super) fn compare(&mut self, entry: DecidedEntry) {
+        if self.fork_blind {
+            return;
+        }
+        let Some(mine) = self.entry(entry.slot) else {
+            return;
+        };
+        if mine.value() == entry.value() {
+            return;
+        }
+        let proof = ForkProof {
+            first: mine.clone(),
+            second: entry,
+        };
+        let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
+        if proof.verify(&self.state, &quorum).is_ok() {
+            self.halt_on(proof);
+        }
+    }
+
+    /// Ask `peer` for its entry of `slot` (ours differs from what it builds on), once per
+    /// peer and slot: the response is compared, never applied.
+    pub(super) fn probe_fork(&mut self, peer: NodeId, slot: Slot) {
+        if peer == self.id || self.fork_blind || self.fork_probes.len() >= 1_024 {
+            return;
+        }
+        if self.fork_probes.insert((peer, slot)) {
+            self.effects.push(Effect::Send {
+                to: peer,
+                msg: Message::CatchUpRequest { from: slot },
+            });
+        }
+    }
+
+    /// A gossiped fork proof: verify it and halt on it.
+    pub(super) fn on_fork(&mut self, proof: ForkProof) -> Result<(), Reject> {
+        if proof.slot() >= self.slot() {
+            // About a slot we have not decided: we cannot tell which side we are on yet;
+            // its certificates still show the culprits, so verify and halt all the same.
+        }
+        let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
+        proof
+            .verify(&self.state, &quorum)
+            .map_err(|_| Reject::Invalid("fork proof does not verify"))?;
+        self.halt_on(proof);
+        Ok(())
+    }
+
+    /// Stop ordering: keep the proof, report it and gossip it.
+    fn halt_on(&mut self, proof: ForkProof) {
+        if self.fork.is_some() {
+            return;
+        }
+        self.fork = Some(proof.clone());
+        self.deadline = None;
+        self.resend_at = None;
+        self.effects.push(Effect::Fork(Box::new(proof.clone())));
+        self.effects.push(Effect::Broadcast {
+            msg: Message::Fork(Box::new(proof)),
+        });
+    }
+
     /// Verify and apply entries, in slot order, as far as they connect to our log.
     pub(super) fn on_catch_up_response(
         &mut self,
@@ -71,10 +136,22 @@ impl<S: ReplicaState> Node<S> {
         entries.truncate(self.config.catch_up_batch);
         for entry in entries {
             if entry.slot < self.slot() {
+                // Never skip: an entry for a slot we decided must carry our value.
+                self.compare(entry);
+                if self.fork.is_some() {
+                    return Ok(());
+                }
                 continue;
             }
             if entry.slot > self.slot() {
                 break;
+            }
+            // An entry that builds on another value of our last slot is from another
+            // history: fetch that slot's entry to compare, never apply it on ours.
+            let (theirs, ours) = (entry.tally.payload.proposal.payload.parent, self.parent());
+            if theirs != ours && theirs != Digest::default() && ours != Digest::default() {
+                self.probe_fork(from, entry.slot.saturating_sub(1));
+                return Err(Reject::Invalid("entry extends another history"));
             }
             let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
             entry.verify(&self.state, &quorum)?;

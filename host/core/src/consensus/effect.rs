@@ -140,6 +140,9 @@ pub enum Effect {
     },
     /// Misbehaviour was detected (verified); for logs, metrics and forwarding.
     Evidence(Box<Misbehaviour>),
+    /// A fork was detected (verified): the node has stopped ordering. Report it, keep it,
+    /// and hand it to the operator (docs/OPERATIONS.md, "Forks").
+    Fork(Box<super::fork::ForkProof>),
     /// Deliver `Input::Tick` at virtual time `at` (or later). A later `SetTimer`
     /// replaces an earlier one.
     SetTimer {

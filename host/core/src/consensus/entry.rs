@@ -163,6 +163,21 @@ impl DecidedEntry {
         quorum: &dyn Fn(&BTreeSet<NodeId>) -> bool,
     ) -> Result<(), CertificateError> {
         let tally = &self.tally.payload;
+        if state.primary(tally.view()) != Some(self.tally.signer) {
+            return Err(CertificateError::NotPrimary(tally.view()));
+        }
+        self.verify_certificate(state, quorum)
+    }
+
+    /// [`Self::verify`] without the check that the tally's signer was the primary of its
+    /// view (which needs the state at the slot): what a fork proof about an older slot
+    /// can be checked against, since the conflict is in the confirms.
+    pub fn verify_certificate<S: ReplicaState + ?Sized>(
+        &self,
+        state: &S,
+        quorum: &dyn Fn(&BTreeSet<NodeId>) -> bool,
+    ) -> Result<(), CertificateError> {
+        let tally = &self.tally.payload;
         if tally.slot() != self.slot {
             return Err(CertificateError::WrongSlot {
                 expected: self.slot,
@@ -174,9 +189,7 @@ impl DecidedEntry {
                 "decision count differs from batch size",
             ));
         }
-        if state.primary(tally.view()) != Some(self.tally.signer)
-            || tally.proposal.signer != self.tally.signer
-        {
+        if tally.proposal.signer != self.tally.signer {
             return Err(CertificateError::NotPrimary(tally.view()));
         }
         let value = tally.value();

@@ -129,6 +129,7 @@ impl SignedVote {
             Message::NewView(m) => (m.signer, VotePhase::NewView, Self::of(m.as_ref())),
             Message::Evidence(_)
             | Message::Attest(_)
+            | Message::Fork(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
             | Message::CatchUpResponse { .. } => return None,

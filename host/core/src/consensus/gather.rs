@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::commitment::{commitment, opens, salt};
 use super::effect::{CallContext, Effect};
-use super::entry::Decision;
+use super::entry::{DecidedEntry, Decision};
 use super::evidence::Misbehaviour;
 use super::message::{Commit, CommitSet, Message, Proposal, Reveal, Tally};
 use super::rules::{self, Path, Roles};
@@ -34,14 +34,31 @@ impl<S: ReplicaState> Node<S> {
         path != Path::Empty
     }
 
+    /// The value of the previous slot's entry, if retained (all zero otherwise).
+    pub(super) fn parent(&self) -> Digest {
+        self.log
+            .back()
+            .filter(|e| e.slot.checked_add(1) == Some(self.slot()))
+            .map(DecidedEntry::value)
+            .unwrap_or_default()
+    }
+
     /// Structural checks of a proposal for the current slot.
-    pub(super) fn check_proposal(&self, p: &Signed<Proposal>) -> Result<(), Reject> {
+    pub(super) fn check_proposal(&mut self, p: &Signed<Proposal>) -> Result<(), Reject> {
         let body = &p.payload;
-        if self.primary(body.view) != Some(p.signer) {
-            return Err(Reject::WrongRole(p.signer));
-        }
         if body.slot != self.slot() {
             return Err(Reject::Stale);
+        }
+        let parent = self.parent();
+        if parent != Digest::default() && body.parent != Digest::default() && body.parent != parent
+        {
+            // The proposer decided another value for the previous slot: fetch its entry,
+            // whose comparison with ours is a fork proof (`fork.rs`).
+            self.probe_fork(p.signer, body.slot.saturating_sub(1));
+            return Err(Reject::Invalid("proposal extends another history"));
+        }
+        if self.primary(body.view) != Some(p.signer) {
+            return Err(Reject::WrongRole(p.signer));
         }
         let (max_ops, max_output) = self.state.batch_limits();
         let members = self.state.eligible().len();
@@ -291,6 +308,7 @@ impl<S: ReplicaState> Node<S> {
             }
             Message::NewView(_)
             | Message::Attest(_)
+            | Message::Fork(_)
             | Message::Evidence(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
@@ -487,6 +505,7 @@ impl<S: ReplicaState> Node<S> {
         let p = Proposal {
             slot: self.round.slot,
             view: self.round.view,
+            parent: self.parent(),
             batch,
             evidence,
             absences,

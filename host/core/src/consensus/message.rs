@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::absence::{AbsenceProof, Attest};
 use super::entry::{DecidedEntry, Decision};
 use super::evidence::Misbehaviour;
+use super::fork::ForkProof;
 use crate::crypto::{Canonical, Signable, Signed, sha256_parts};
 use crate::ops::{Outcome, SignedOperation};
 use crate::types::{Digest, NodeId, Slot, View};
@@ -38,6 +39,10 @@ pub struct Proposal {
     pub view: View,
     /// Signed operations, all of one mechanism, at most `max_batch`.
     pub batch: Vec<SignedOperation>,
+    /// The value digest `V` of the previous slot's decided entry, as the primary holds it
+    /// (all zero for the first slot or when unknown): a member holding another one has
+    /// met a fork (`fork.rs`).
+    pub parent: Digest,
     /// Verified misbehaviour proofs to be recorded (and slashed) with this slot.
     pub evidence: Vec<Misbehaviour>,
     /// Quorum-attested absences of earlier slots to be recorded (and penalised).
@@ -51,7 +56,12 @@ impl Signable for Proposal {
 impl Proposal {
     /// The batch digest `d`: SHA-256 over the slot, the batch and the evidence.
     pub fn batch_digest(&self) -> Digest {
-        let body = crate::crypto::canonical_bytes(&(&self.batch, &self.evidence, &self.absences));
+        let body = crate::crypto::canonical_bytes(&(
+            &self.parent,
+            &self.batch,
+            &self.evidence,
+            &self.absences,
+        ));
         sha256_parts(&[b"spore/consensus/batch/v1", &self.slot.to_le_bytes(), &body])
     }
 }
@@ -272,6 +282,8 @@ pub enum Message {
     Evidence(Box<Misbehaviour>),
     /// An attestation of who was absent from a decided slot.
     Attest(Box<Signed<Attest>>),
+    /// Two certified entries for one slot: a fork (carries its own proofs).
+    Fork(Box<ForkProof>),
     /// A client's signed operation, forwarded so every member's mempool holds it.
     Submit(Box<SignedOperation>),
     /// "Send me the decided entries from this slot on."
@@ -301,6 +313,7 @@ impl Message {
             Message::NewView(m) => m.signer,
             Message::Attest(m) => m.signer,
             Message::Evidence(_)
+            | Message::Fork(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
             | Message::CatchUpResponse { .. } => return None,
@@ -321,6 +334,7 @@ impl Message {
             Message::NewView(m) => m.payload.slot,
             Message::Attest(m) => m.payload.slot,
             Message::Evidence(_)
+            | Message::Fork(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
             | Message::CatchUpResponse { .. } => return None,
@@ -341,6 +355,7 @@ impl Message {
             Message::NewView(m) => m.payload.view,
             Message::Attest(_)
             | Message::Evidence(_)
+            | Message::Fork(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
             | Message::CatchUpResponse { .. } => return None,
@@ -361,6 +376,7 @@ impl Message {
             Message::NewView(_) => "new-view",
             Message::Evidence(_) => "evidence",
             Message::Attest(_) => "attest",
+            Message::Fork(_) => "fork",
             Message::Submit(_) => "submit",
             Message::CatchUpRequest { .. } => "catch-up-request",
             Message::CatchUpResponse { .. } => "catch-up-response",
@@ -382,6 +398,7 @@ impl Message {
             Message::NewView(m) => m.verify(),
             Message::Attest(m) => m.verify(),
             Message::Evidence(_)
+            | Message::Fork(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
             | Message::CatchUpResponse { .. } => Ok(()),
@@ -405,6 +422,7 @@ impl Message {
             Message::NewView(m) => sha256(&cb(&m.payload)),
             Message::Attest(m) => sha256(&cb(&m.payload)),
             Message::Evidence(_)
+            | Message::Fork(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
             | Message::CatchUpResponse { .. } => return None,

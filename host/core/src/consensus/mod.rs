@@ -42,6 +42,7 @@ pub mod effect;
 pub mod entry;
 mod error;
 pub mod evidence;
+pub mod fork;
 mod gather;
 pub mod input;
 pub mod limits;
@@ -62,6 +63,7 @@ pub use effect::{CallContext, CallId, Effect, LayerResult, Persist};
 pub use entry::{CertificateError, DecidedEntry, Decision};
 pub use error::Reject;
 pub use evidence::{EvidenceError, Misbehaviour, SignedVote, VotePhase};
+pub use fork::{ForkError, ForkProof};
 pub use input::{Input, ModuleReply, ResolverVerdict};
 pub use message::{
     Accept, Commit, CommitSet, Confirm, Message, NewView, PreparedCert, Proposal, Reveal, Tally,
@@ -283,6 +285,12 @@ pub struct Node<S: ReplicaState> {
     absences: BTreeMap<(Slot, NodeId), absence::AbsenceProof>,
     /// The oldest pending operation and the slot since which it has been the oldest.
     front: Option<(Digest, Slot)>,
+    /// A verified fork: once set, the node orders nothing more.
+    fork: Option<ForkProof>,
+    /// (peer, slot) entries asked for to compare with ours (cleared per decided slot).
+    fork_probes: BTreeSet<(NodeId, Slot)>,
+    /// Test-only switch (control of fork detection): never compare or probe.
+    fork_blind: bool,
     validator_results: HashMap<(Slot, Digest), Outcome>,
     resolver_results: HashMap<Digest, ResolverVerdict>,
     calls: HashMap<CallId, CallPurpose>,
@@ -339,6 +347,9 @@ impl<S: ReplicaState> Node<S> {
             attests: BTreeMap::new(),
             absences: BTreeMap::new(),
             front: None,
+            fork: None,
+            fork_probes: BTreeSet::new(),
+            fork_blind: false,
             validator_results: HashMap::new(),
             resolver_results: HashMap::new(),
             calls: HashMap::new(),
@@ -366,6 +377,14 @@ impl<S: ReplicaState> Node<S> {
     #[cfg(any(test, feature = "broken-quorum"))]
     pub fn without_authorization(mut self) -> Self {
         self.skip_authorization = true;
+        self
+    }
+
+    /// DELIBERATELY UNSAFE, for the simulator's controls: never compare certified entries
+    /// or probe a differing history (forks go unnoticed).
+    #[cfg(any(test, feature = "broken-quorum"))]
+    pub fn without_fork_detection(mut self) -> Self {
+        self.fork_blind = true;
         self
     }
 
@@ -585,6 +604,11 @@ impl<S: ReplicaState> Node<S> {
         self.mempool.len()
     }
 
+    /// The fork this node detected and halted on, if any.
+    pub fn fork(&self) -> Option<&ForkProof> {
+        self.fork.as_ref()
+    }
+
     /// A retained decided entry.
     pub fn entry(&self, slot: Slot) -> Option<&DecidedEntry> {
         let first = self.log.front()?.slot;
@@ -650,6 +674,7 @@ impl<S: ReplicaState> Node<S> {
             Message::NewView(m) => self.check_sig(m.as_ref()),
             Message::Attest(m) => self.check_sig(m.as_ref()),
             Message::Evidence(_)
+            | Message::Fork(_)
             | Message::Submit(_)
             | Message::CatchUpRequest { .. }
             | Message::CatchUpResponse { .. } => Ok(()),
@@ -781,6 +806,9 @@ impl<S: ReplicaState> Node<S> {
 
     /// Keep the progress deadline armed while there is work, and ask for a timer.
     fn arm_timer(&mut self) {
+        if self.fork.is_some() {
+            return;
+        }
         if self.has_work() {
             if self.deadline.is_none() && self.timer_may_run() {
                 self.deadline = Some(self.now.saturating_add(self.timeout()));
@@ -814,6 +842,9 @@ impl<S: ReplicaState> Node<S> {
 
     fn on_tick(&mut self, now: u64) {
         self.now = self.now.max(now);
+        if self.fork.is_some() {
+            return;
+        }
         if self.deadline.is_some_and(|d| self.now >= d) {
             self.deadline = None;
             self.timer_set = None;
@@ -910,6 +941,13 @@ impl<S: ReplicaState> Node<S> {
     }
 
     fn on_message(&mut self, from: NodeId, msg: Message) -> Result<(), Reject> {
+        if self.fork.is_some() {
+            // Halted on a fork: serve what we hold, order nothing.
+            return match msg {
+                Message::CatchUpRequest { from: slot } => self.on_catch_up_request(from, slot),
+                _ => Ok(()),
+            };
+        }
         match msg {
             Message::Submit(op) => {
                 if !self.state.is_member(&from) {
@@ -919,6 +957,7 @@ impl<S: ReplicaState> Node<S> {
             }
             Message::Evidence(proof) => self.on_evidence(*proof),
             Message::Attest(a) => self.on_attest(*a),
+            Message::Fork(proof) => self.on_fork(*proof),
             Message::CatchUpRequest { from: slot } => self.on_catch_up_request(from, slot),
             Message::CatchUpResponse { entries } => self.on_catch_up_response(from, entries),
             vote => self.on_vote(from, vote),
@@ -967,6 +1006,16 @@ impl<S: ReplicaState> Node<S> {
             if self.listening_to(slot, &vote) && self.check_vote_signature(&vote).is_ok() {
                 self.hear(&vote);
             }
+            // A member that confirmed another value for a slot we decided: fetch its
+            // entry to compare (a fork, if it is certified).
+            if let Message::Confirm(c) = &vote
+                && self
+                    .entry(slot)
+                    .is_some_and(|e| e.value() != c.payload.value)
+                && self.check_vote_signature(&vote).is_ok()
+            {
+                self.probe_fork(from, slot);
+            }
             return Err(Reject::Stale);
         }
         if slot > current {
@@ -1008,6 +1057,7 @@ impl<S: ReplicaState> Node<S> {
             Message::NewView(nv) => self.on_new_view(*nv),
             Message::Submit(_)
             | Message::Evidence(_)
+            | Message::Fork(_)
             | Message::Attest(_)
             | Message::CatchUpRequest { .. }
             | Message::CatchUpResponse { .. } => Err(Reject::Invalid("not a vote")),
@@ -1034,6 +1084,9 @@ impl<S: ReplicaState> Node<S> {
 
     /// Everything the current state allows, until nothing changes.
     fn progress(&mut self) {
+        if self.fork.is_some() {
+            return;
+        }
         for _ in 0..16 {
             let before = (self.slot(), self.view, self.mode, self.effects.len());
             match self.mode {

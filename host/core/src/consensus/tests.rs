@@ -151,6 +151,7 @@ impl Cluster {
                 }
                 Effect::Decided { entry, .. } => self.decided[i].push(*entry),
                 Effect::Evidence(proof) => self.evidence[i].push(*proof),
+                Effect::Fork(_) => {}
                 Effect::SetTimer { at } => self.timers[i] = Some(at),
             }
         }
@@ -1371,4 +1372,95 @@ fn a_commit_after_the_set_closed_does_not_count() {
     assert!(e.tally.payload.commits.iter().all(|c| c.signer != late_id));
     assert!(e.tally.payload.reveals.iter().all(|r| r.signer != late_id));
     assert!(matches!(e.decisions(), [Decision::Escalated { .. }]));
+}
+
+/// A second certified entry for `e`'s slot with another value: the same tally with one
+/// reveal fewer, re-signed by its primary, confirmed by `signers` (more than f of them
+/// must equivocate for this to exist).
+fn conflicting_entry(c: &Cluster, e: &DecidedEntry, signers: &[usize]) -> DecidedEntry {
+    let primary = c.index_of(e.tally.signer);
+    let mut tally = e.tally.payload.clone();
+    tally.reveals.pop();
+    let tally = Signed::new(tally, &c.keys[primary]);
+    let value = tally.payload.value();
+    let confirms = signers
+        .iter()
+        .map(|i| {
+            Signed::new(
+                Confirm {
+                    slot: e.slot,
+                    view: e.view,
+                    value,
+                },
+                &c.keys[*i],
+            )
+        })
+        .collect();
+    DecidedEntry {
+        slot: e.slot,
+        view: e.view,
+        tally,
+        confirms,
+    }
+}
+
+#[test]
+fn a_fork_met_in_catch_up_halts_every_honest_node_with_its_culprits() {
+    let mut c = Cluster::new(4);
+    c.submit(0, compute(1));
+    assert!(c.run_until(10_000, |c| c.all_decided(1)));
+    let mine = c.decided[0][0].clone();
+    // Three members (more than f = 1) confirm a second value for slot 0.
+    let other = conflicting_entry(&c, &mine, &[1, 2, 3]);
+    let proof = ForkProof {
+        first: mine.clone(),
+        second: other.clone(),
+    };
+    let expected: Vec<NodeId> = {
+        let a: BTreeSet<NodeId> = mine.confirms.iter().map(|c| c.signer).collect();
+        let mut v: Vec<NodeId> = [1, 2, 3]
+            .iter()
+            .map(|i| c.nodes[*i].id())
+            .filter(|id| a.contains(id))
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(expected.len() >= 2, "at least f + 1 culprits");
+    assert_eq!(proof.culprits(), expected);
+    // Node 0 meets the other certificate in a catch-up response: it compares instead of
+    // skipping, halts, and gossips the proof; every node halts on it.
+    let from = c.nodes[1].id();
+    c.input(
+        0,
+        Input::Message {
+            from,
+            msg: Message::CatchUpResponse {
+                entries: vec![other],
+            },
+        },
+    );
+    assert!(c.nodes[0].fork().is_some(), "the comparison found the fork");
+    assert!(c.run_until(1_000, |c| c.nodes.iter().all(|n| n.fork().is_some())));
+    assert_eq!(c.nodes[2].fork().map(ForkProof::culprits), Some(expected));
+    // Halted nodes order nothing more.
+    c.submit(0, compute(2));
+    c.run_until(5_000, |_| false);
+    assert!(c.decided.iter().all(|d| d.len() == 1));
+    // A proof that does not conflict, or whose certificate is short, is refused.
+    let same = ForkProof {
+        first: mine.clone(),
+        second: mine.clone(),
+    };
+    let st = c.nodes[3].state();
+    let quorum = |s: &BTreeSet<NodeId>| ReplicaState::is_quorum(st, s);
+    assert_eq!(same.verify(st, &quorum), Err(ForkError::SameValue));
+    let short = ForkProof {
+        first: mine.clone(),
+        second: conflicting_entry(&c, &mine, &[1]),
+    };
+    assert!(matches!(
+        short.verify(st, &quorum),
+        Err(ForkError::Certificate(_))
+    ));
 }

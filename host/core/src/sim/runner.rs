@@ -60,6 +60,8 @@ pub struct Report {
     pub escalated_ops: u64,
     /// Why they were escalated: reason -> operations (at the same node).
     pub escalation_reasons: BTreeMap<String, u64>,
+    /// Honest nodes that detected a fork and halted, with the culprits they named.
+    pub forks: BTreeMap<NodeId, Vec<NodeId>>,
     /// Broken invariants.
     pub violations: Vec<Violation>,
     /// Honest nodes that were slashed or penalised in a way the invariants forbid.
@@ -161,6 +163,7 @@ pub fn run_scenario(scenario: &Scenario) -> Report {
             decided_ops: 0,
             escalated_ops: 0,
             escalation_reasons: BTreeMap::new(),
+            forks: BTreeMap::new(),
             violations: vec![Violation::Setup { error }],
             slashed_honest: BTreeSet::new(),
             slashed_byzantine: BTreeSet::new(),
@@ -204,6 +207,9 @@ struct Instance {
     /// Crash/restart cycles so far.
     restarts: u32,
     rng: SimRng,
+    /// Which side of a forker coalition's split this endpoint is on: honest endpoints
+    /// alternate 0, 1, 0, ...; each forker copy talks to its side only.
+    side: usize,
 }
 
 /// A scheduled event.
@@ -252,6 +258,8 @@ struct World {
     client_rng: SimRng,
     trace: Trace,
     record: RunRecord,
+    /// Honest nodes that halted on a fork, with the culprits their proof names.
+    forks: BTreeMap<NodeId, Vec<NodeId>>,
     /// Byzantine identities that never compute (late copycats): any agreement reward
     /// they get is a copied result rewarded.
     copiers: BTreeSet<NodeId>,
@@ -329,12 +337,21 @@ impl World {
         let mut routes: BTreeMap<NodeId, Vec<Endpoint>> = BTreeMap::new();
         for (i, key) in keys.iter().enumerate() {
             let behaviour = by_index.get(&i).copied();
-            let copies = if behaviour == Some(Behaviour::Twins) {
+            let copies = if matches!(behaviour, Some(Behaviour::Twins | Behaviour::Forker)) {
                 2
             } else {
                 1
             };
-            for _ in 0..copies {
+            for copy in 0..copies {
+                let side = if behaviour.is_none() {
+                    instances
+                        .iter()
+                        .filter(|x: &&Instance| x.behaviour.is_none())
+                        .count()
+                        % 2
+                } else {
+                    copy
+                };
                 let endpoint = instances.len();
                 routes.entry(key.id()).or_default().push(endpoint);
                 let node = new_node(&config, key, genesis_state.clone(), s);
@@ -353,6 +370,7 @@ impl World {
                     clock: 0,
                     restarts: 0,
                     rng: root.fork(100 + endpoint as u64),
+                    side,
                 });
             }
         }
@@ -401,6 +419,7 @@ impl World {
             trace: Trace::new(),
             record,
             escalation_reasons: BTreeMap::new(),
+            forks: BTreeMap::new(),
             copiers: by_index
                 .iter()
                 .filter(|(_, b)| **b == Behaviour::LateCopycat)
@@ -664,6 +683,12 @@ impl World {
                     }
                     self.on_decided(from, slot, &entry);
                 }
+                Effect::Fork(proof) => {
+                    if self.instances[from].behaviour.is_none() {
+                        let id = self.instances[from].id;
+                        self.forks.insert(id, proof.culprits());
+                    }
+                }
                 Effect::Evidence(proof) => {
                     if self.instances[from].behaviour.is_none()
                         && let Some(offender) = proof.offender()
@@ -689,7 +714,15 @@ impl World {
         let Some(targets) = self.routes.get(&to).cloned() else {
             return;
         };
+        let forker = |e: Endpoint| self.instances[e].behaviour == Some(Behaviour::Forker);
         for dst in targets {
+            // A forker coalition splits the honest members in two: each copy of a forker
+            // talks to one side only (the honest members still talk to each other).
+            if (forker(from) || forker(dst))
+                && self.instances[from].side != self.instances[dst].side
+            {
+                continue;
+            }
             for at in self.net.route(self.now, from, dst) {
                 self.queue.push(
                     at,
@@ -865,7 +898,11 @@ impl World {
             .keys()
             .filter(|o| !self.record.honest.contains(o))
             .all(|o| self.record.slashed.values().any(|s| s.contains_key(o)));
-        all_decided && all_slashed
+        // A forker run goes on until every honest node has halted on the fork (or the
+        // run's time is up): detection is what it checks.
+        let forks_in = self.scenario.behaviour != Behaviour::Forker
+            || self.forks.len() >= self.record.honest.len();
+        all_decided && all_slashed && forks_in
     }
 
     fn report(self) -> Report {
@@ -951,6 +988,7 @@ impl World {
             decided_ops,
             escalated_ops,
             escalation_reasons,
+            forks: self.forks.clone(),
             violations,
             slashed_honest,
             slashed_byzantine,
@@ -974,6 +1012,11 @@ fn broken_rules(node: SimNode, s: &Scenario) -> SimNode {
     let node = match s.broken_quorum {
         Some(k) => node.with_broken_quorum(k),
         None => node,
+    };
+    let node = if s.blind_to_forks {
+        node.without_fork_detection()
+    } else {
+        node
     };
     let node = if s.unsealed {
         node.without_commit_set()

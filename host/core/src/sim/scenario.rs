@@ -62,6 +62,9 @@ pub struct Scenario {
     /// DELIBERATELY UNSAFE (control of sealing): no commit set; honest nodes reveal on
     /// any quorum of commits and count every commit that arrives before the tally.
     pub unsealed: bool,
+    /// DELIBERATELY UNSAFE (control of fork detection): honest nodes neither compare
+    /// certified entries nor probe a differing history.
+    pub blind_to_forks: bool,
 }
 
 impl Default for Scenario {
@@ -88,6 +91,7 @@ impl Default for Scenario {
             hasty_attest: false,
             unchecked_omission: false,
             unsealed: false,
+            blind_to_forks: false,
         }
     }
 }
@@ -99,7 +103,13 @@ impl Scenario {
         if self.nodes == 0 {
             return Err("a scenario needs at least one node".into());
         }
-        if self.nodes < 3 * self.byzantine + 1 {
+        if self.behaviour == Behaviour::Forker {
+            if self.byzantine == 0 || self.nodes < self.byzantine + 2 {
+                return Err(
+                    "a forker coalition needs at least one forker and two honest nodes".into(),
+                );
+            }
+        } else if self.nodes < 3 * self.byzantine + 1 {
             return Err(format!(
                 "{} Byzantine nodes need at least {} nodes (n >= 3f + 1), got {}",
                 self.byzantine,
@@ -119,6 +129,7 @@ impl Scenario {
             || self.hasty_attest
             || self.unchecked_omission
             || self.unsealed
+            || self.blind_to_forks
         {
             return Err("the broken rules need the `broken-quorum` feature".into());
         }

@@ -486,3 +486,53 @@ fn censoring_primary_cannot_keep_an_operation_out() {
         }
     }
 }
+
+#[test]
+fn every_fork_is_detected_by_every_honest_node() {
+    // More than f members each run two copies, one per half of the honest members: both
+    // halves reach quorums and decide different values (safety is lost, as it must be
+    // beyond f). Every honest node must then detect the fork and halt with a proof that
+    // names at least f + 1 culprits, all of them in the coalition. With comparison and
+    // probing switched off (the control) nobody notices.
+    for (n, coalition) in [(4usize, 2usize), (7, 3), (10, 4)] {
+        let f = (n - 1) / 3;
+        let mut forked = 0;
+        for seed in 0..3 {
+            let s = Scenario {
+                nodes: n,
+                byzantine: coalition,
+                behaviour: Behaviour::Forker,
+                seed: 95_000 + seed,
+                operations: 12,
+                ..Scenario::default()
+            };
+            let r = run_scenario(&s);
+            if r.safety_violations() == 0 {
+                continue;
+            }
+            forked += 1;
+            let byzantine: Vec<_> = r.byzantine.iter().map(|(id, _)| *id).collect();
+            let honest = r.nodes.len();
+            assert_eq!(
+                r.forks.len(),
+                honest,
+                "not every honest node detected the fork:\n{}",
+                describe(&s, &r)
+            );
+            for culprits in r.forks.values() {
+                assert!(culprits.len() > f, "{culprits:?}");
+                assert!(
+                    culprits.iter().all(|c| byzantine.contains(c)),
+                    "{culprits:?}"
+                );
+            }
+            let blind = run_scenario(&Scenario {
+                blind_to_forks: true,
+                ..s.clone()
+            });
+            assert!(blind.forks.is_empty(), "the control detected a fork");
+        }
+        println!("forker n={n}: {forked} of 3 runs forked, every honest node halted on the proof");
+        assert!(forked > 0, "the coalition never forked at n={n}");
+    }
+}

@@ -53,6 +53,11 @@ pub enum Behaviour {
     /// Each faulty node picks one of the behaviours above by seed.
     #[default]
     Mixed,
+    /// A coalition of more than f members, each running two copies that each talk to one
+    /// half of the honest members: both halves reach quorums and the log forks. Not in
+    /// `FAULTY` or `mixed` (it needs more than f faulty members): every honest node must
+    /// detect the fork and halt with a proof naming the coalition.
+    Forker,
 }
 
 impl Behaviour {
@@ -101,6 +106,7 @@ impl Behaviour {
             Behaviour::LateCopycat => "late-copycat",
             Behaviour::Censor => "censor",
             Behaviour::Mixed => "mixed",
+            Behaviour::Forker => "forker",
         }
     }
 
@@ -124,7 +130,7 @@ impl FromStr for Behaviour {
 
     fn from_str(s: &str) -> Result<Self, String> {
         let norm = s.trim().to_ascii_lowercase().replace('_', "-");
-        let all = [Behaviour::Honest, Behaviour::Mixed]
+        let all = [Behaviour::Honest, Behaviour::Mixed, Behaviour::Forker]
             .into_iter()
             .chain(Behaviour::FAULTY);
         for b in all {
@@ -132,7 +138,7 @@ impl FromStr for Behaviour {
                 return Ok(b);
             }
         }
-        let names: Vec<&str> = [Behaviour::Honest, Behaviour::Mixed]
+        let names: Vec<&str> = [Behaviour::Honest, Behaviour::Mixed, Behaviour::Forker]
             .into_iter()
             .chain(Behaviour::FAULTY)
             .map(Behaviour::name)

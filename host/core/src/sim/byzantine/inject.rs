@@ -241,6 +241,7 @@ mod tests {
         let honest = Proposal {
             slot: 9,
             view: 3,
+            parent: Digest::default(),
             batch: vec![compute(1, &key)],
             evidence: Vec::new(),
             absences: Vec::new(),

@@ -106,6 +106,8 @@ pub fn actor(behaviour: Behaviour, node: SimNode) -> Box<dyn Adversary> {
         Behaviour::SteeringPrimary => Box::new(steering_primary::SteeringPrimary::new(node)),
         Behaviour::LateCopycat => Box::new(late_copycat::LateCopycat::new(node)),
         Behaviour::Censor => Box::new(censor::Censor::new(node)),
-        Behaviour::Twins | Behaviour::Honest | Behaviour::Mixed => Box::new(twins::Twin::new(node)),
+        Behaviour::Twins | Behaviour::Forker | Behaviour::Honest | Behaviour::Mixed => {
+            Box::new(twins::Twin::new(node))
+        }
     }
 }

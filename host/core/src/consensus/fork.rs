@@ -1,0 +1,141 @@
+//! Accountable safety: two certified entries for one slot are a fork, and a fork names
+//! its culprits (docs/PROTOCOL.md, "Forks").
+//!
+//! # Design
+//! Safety holds while at most f eligible members are Byzantine. Beyond that, two
+//! quorums may confirm different values for one slot. Each honest node that sees both
+//! certificates holds a [`ForkProof`]: the two entries, each with its quorum of signed
+//! confirms. Two quorums of one membership intersect in at least f + 1 members, and every
+//! member of the intersection signed a confirm for each value: in one view that is two
+//! different votes of one (slot, view, phase), an equivocation no honest node commits;
+//! across views the culprits are those same signers (an honest member confirms a second
+//! value in a later view only after a new-view certificate that its own locked
+//! certificate forbids; the transcript that shows which of them lied is the view
+//! changes, which the proof does not carry, a documented limit).
+//!
+//! Where a node meets a fork:
+//! - every proposal names its parent, the value of the previous slot: a member whose own
+//!   previous value differs asks the proposer for that entry (catch-up);
+//! - catch-up compares every entry with the one it holds for the slot, never skips it;
+//! - a received proof is verified and adopted.
+//!
+//! A node that holds a proof stops ordering (it votes, proposes and applies nothing
+//! more), keeps serving catch-up, gossips the proof and reports it (`Effect::Fork`, the
+//! node status). Recovery is an operator's decision from there.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::entry::{CertificateError, DecidedEntry};
+use super::replica::ReplicaState;
+use crate::types::{NodeId, Slot};
+
+/// Two certified entries for one slot with different values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkProof {
+    /// One entry.
+    pub first: DecidedEntry,
+    /// The conflicting entry.
+    pub second: DecidedEntry,
+}
+
+/// Why a fork proof proves nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForkError {
+    /// The entries are for different slots.
+    #[error("the entries are for slots {0} and {1}")]
+    Slots(Slot, Slot),
+    /// The entries carry one value.
+    #[error("the entries carry the same value")]
+    SameValue,
+    /// A certificate does not verify.
+    #[error("a certificate does not verify: {0}")]
+    Certificate(#[from] CertificateError),
+    /// No member signed both (the certificates are of memberships that do not meet).
+    #[error("no member confirmed both values")]
+    NoCulprit,
+}
+
+impl ForkProof {
+    /// The forked slot.
+    pub fn slot(&self) -> Slot {
+        self.first.slot
+    }
+
+    /// The members whose signed confirms appear in both certificates, ascending.
+    pub fn culprits(&self) -> Vec<NodeId> {
+        let a: BTreeSet<NodeId> = self.first.confirms.iter().map(|c| c.signer).collect();
+        let b: BTreeSet<NodeId> = self.second.confirms.iter().map(|c| c.signer).collect();
+        a.intersection(&b).copied().collect()
+    }
+
+    /// Check that both entries are certified and conflict; returns the culprits.
+    ///
+    /// Each certificate must be a tally signed by its proposal's signer and confirms for
+    /// its (slot, view, value) signed by distinct members of `state` numbering at least
+    /// `n - f` of the members. The histories on the two sides of a fork apply different
+    /// entries, so trust and eligibility may differ between them: membership and a count
+    /// quorum are what both sides still share (`quorum` is used only when the current
+    /// rule already accepts the signers, as a cheaper path to the same answer).
+    pub fn verify<S: ReplicaState + ?Sized>(
+        &self,
+        state: &S,
+        quorum: &dyn Fn(&BTreeSet<NodeId>) -> bool,
+    ) -> Result<Vec<NodeId>, ForkError> {
+        if self.first.slot != self.second.slot {
+            return Err(ForkError::Slots(self.first.slot, self.second.slot));
+        }
+        if self.first.value() == self.second.value() {
+            return Err(ForkError::SameValue);
+        }
+        for entry in [&self.first, &self.second] {
+            certified(entry, state, quorum)?;
+        }
+        let culprits = self.culprits();
+        if culprits.is_empty() {
+            return Err(ForkError::NoCulprit);
+        }
+        Ok(culprits)
+    }
+}
+
+/// Whether `entry` carries a certificate of `state`'s membership (see [`ForkProof::verify`]).
+fn certified<S: ReplicaState + ?Sized>(
+    entry: &DecidedEntry,
+    state: &S,
+    quorum: &dyn Fn(&BTreeSet<NodeId>) -> bool,
+) -> Result<(), CertificateError> {
+    let tally = &entry.tally.payload;
+    if tally.slot() != entry.slot {
+        return Err(CertificateError::WrongSlot {
+            expected: entry.slot,
+            got: tally.slot(),
+        });
+    }
+    if tally.proposal.signer != entry.tally.signer {
+        return Err(CertificateError::NotPrimary(tally.view()));
+    }
+    let value = tally.value();
+    let mut signers = BTreeSet::new();
+    for c in &entry.confirms {
+        if c.payload.slot != entry.slot || c.payload.view != entry.view || c.payload.value != value
+        {
+            return Err(CertificateError::ConfirmMismatch);
+        }
+        if !state.is_member(&c.signer) {
+            return Err(CertificateError::NotEligible(c.signer));
+        }
+        signers.insert(c.signer);
+    }
+    let members = state.member_count();
+    let needed = members - crate::quorum::max_faults(members);
+    if !quorum(&signers) && signers.len() < needed {
+        return Err(CertificateError::NoQuorum(signers.len()));
+    }
+    entry.tally.verify()?;
+    for c in &entry.confirms {
+        c.verify()?;
+    }
+    Ok(())
+}
