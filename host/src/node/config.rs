@@ -90,7 +90,8 @@ pub struct ConsensusConfig {
     /// Progress timeout before a view change, doubled per consecutive view change.
     #[serde(default = "default_base_timeout")]
     pub base_timeout_ms: u64,
-    /// How long the primary waits for the remaining reveals once a quorum is in.
+    /// How long the primary waits for the remaining commits (before it closes the commit
+    /// set) and reveals once a quorum is in; doubled per view like the timeout.
     #[serde(default = "default_reveal_grace")]
     pub reveal_grace_ms: u64,
     /// How often a node re-sends its votes while a slot is undecided.
@@ -108,6 +109,14 @@ pub struct ConsensusConfig {
     /// Most pending operations of one submitter (one key cannot crowd out the others).
     #[serde(default = "default_mempool_per_submitter")]
     pub mempool_per_submitter: usize,
+    /// How long after deciding a slot the node listens for absent members before it
+    /// attests them (it must exceed the time an honest member needs to be heard).
+    #[serde(default = "default_absence_wait")]
+    pub absence_wait_ms: u64,
+    /// Decided slots the oldest pending operation may wait before the node asks for a
+    /// view change (a primary that keeps an operation out is replaced).
+    #[serde(default = "default_censor_slots")]
+    pub censor_slots: u64,
 }
 
 /// A deliberate misbehaviour, for the devnet and the cluster tests.
@@ -155,6 +164,12 @@ fn default_mempool_bytes() -> usize {
 fn default_mempool_per_submitter() -> usize {
     10_000
 }
+fn default_absence_wait() -> u64 {
+    2_000
+}
+fn default_censor_slots() -> u64 {
+    16
+}
 
 impl Default for ConsensusConfig {
     fn default() -> Self {
@@ -166,6 +181,8 @@ impl Default for ConsensusConfig {
             mempool_ops: default_mempool_ops(),
             mempool_bytes: default_mempool_bytes(),
             mempool_per_submitter: default_mempool_per_submitter(),
+            absence_wait_ms: default_absence_wait(),
+            censor_slots: default_censor_slots(),
         }
     }
 }
@@ -196,6 +213,8 @@ impl ConsensusConfig {
             mempool_limit: self.mempool_ops.max(1),
             mempool_bytes: self.mempool_bytes.max(1),
             mempool_per_submitter: self.mempool_per_submitter.max(1),
+            absence_wait: self.absence_wait_ms,
+            censor_slots: self.censor_slots.max(1),
             ..spore_core::consensus::Config::default()
         }
     }
@@ -257,7 +276,8 @@ tick_ms = {tick}
 [consensus]
 # Progress timeout before a view change (doubled per consecutive view change).
 base_timeout_ms = {base}
-# How long the primary waits for the remaining reveals once a quorum is in.
+# How long the primary waits for the remaining commits (then closes the commit set) and
+# reveals once a quorum is in.
 reveal_grace_ms = {grace}
 # How often votes are re-sent while a slot is undecided.
 resend_interval_ms = {resend}
@@ -269,6 +289,10 @@ mempool_ops = {mops}
 mempool_bytes = {mbytes}
 # Most pending operations of one submitter (one key cannot crowd out the others).
 mempool_per_submitter = {mper}
+# How long after deciding a slot to listen for absent members before attesting them.
+absence_wait_ms = {absence}
+# Decided slots the oldest pending operation may wait before asking for a view change.
+censor_slots = {censor}
 "#,
             key = d.key_file.display(),
             genesis = d.genesis_file.display(),
@@ -282,6 +306,8 @@ mempool_per_submitter = {mper}
             mops = c.mempool_ops,
             mbytes = c.mempool_bytes,
             mper = c.mempool_per_submitter,
+            absence = c.absence_wait_ms,
+            censor = c.censor_slots,
         )
     }
 
