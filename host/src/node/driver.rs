@@ -39,6 +39,9 @@ use crate::modules::{Runtime, SnapshotView};
 use crate::net::QuicTransport;
 use crate::store::{Store, StoreError, VoteKey};
 
+/// Store metadata key of the fork proof this node halted on.
+pub(crate) const FORK_META: &str = "fork";
+
 /// Recent state changes kept for the status report.
 const EVENT_HISTORY: usize = 512;
 
@@ -309,7 +312,19 @@ impl Loop {
                     decided = true;
                 }
                 Effect::Fork(proof) => {
-                    tracing::error!(
+                    // Kept across restarts: a halted node stays halted.
+                    let kept = postcard::to_allocvec(&proof)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| {
+                            self.d
+                                .store
+                                .set_meta(FORK_META, &b)
+                                .map_err(|e| e.to_string())
+                        });
+                    if let Err(e) = kept {
+                        error!(error = %e, "could not persist the fork proof");
+                    }
+                    error!(
                         slot = proof.slot(),
                         culprits = ?proof.culprits(),
                         "FORK: two certified values for one slot; this node has stopped ordering (see docs/OPERATIONS.md, \"Forks\")"

@@ -146,7 +146,20 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     .with_context(|| format!("binding the client listener {}", config.client_listen))?;
     let votes = stored_votes(&store, resumed)?;
     info!(node = %id, slot = resumed, votes = votes.len(), %listen, client = %config.client_listen, "node starting");
-    let initial = node.restore(votes);
+    let mut initial = node.restore(votes);
+    if let Some(bytes) = store.meta(super::driver::FORK_META)? {
+        let proof: spore_core::consensus::ForkProof =
+            postcard::from_bytes(&bytes).context("decoding the stored fork proof")?;
+        match node.adopt_fork(proof) {
+            Ok(effects) => {
+                warn!(
+                    "this node halted on a fork before it stopped and stays halted (docs/OPERATIONS.md, \"Forks\")"
+                );
+                initial.extend(effects);
+            }
+            Err(e) => warn!(error = %e, "the stored fork proof no longer verifies; ignored"),
+        }
+    }
     let (calls_tx, calls_rx) = mpsc::channel(1024);
     let server = tokio::spawn(client::serve(client_endpoint.clone(), calls_tx));
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -108,6 +108,15 @@ impl<S: ReplicaState> Node<S> {
         Ok(())
     }
 
+    /// Halt on a proof kept from before a restart (the driver persists every
+    /// `Effect::Fork`): a halted node stays halted. The proof is verified again.
+    pub fn adopt_fork(&mut self, proof: ForkProof) -> Result<Vec<Effect>, super::ForkError> {
+        let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
+        proof.verify(&self.state, &quorum)?;
+        self.halt_on(proof);
+        Ok(std::mem::take(&mut self.effects))
+    }
+
     /// Stop ordering: keep the proof, report it and gossip it.
     fn halt_on(&mut self, proof: ForkProof) {
         if self.fork.is_some() {
