@@ -870,6 +870,7 @@ mod tests {
         let phases = [
             "proposal",
             "commit",
+            "commit-set",
             "reveal",
             "tally",
             "accept",

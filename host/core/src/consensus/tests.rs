@@ -1463,4 +1463,16 @@ fn a_fork_met_in_catch_up_halts_every_honest_node_with_its_culprits() {
         short.verify(st, &quorum),
         Err(ForkError::Certificate(_))
     ));
+    // After a restart the kept proof halts the node again (and a bad one does not).
+    let (genesis, keys) = signed(4);
+    let mut fresh = Node::new(
+        Config::default(),
+        keys[0].clone(),
+        ReplicatedState::from_genesis_unverified(&genesis),
+    );
+    assert!(fresh.adopt_fork(same).is_err());
+    assert!(fresh.fork().is_none());
+    let effects = fresh.adopt_fork(proof);
+    assert!(effects.is_ok_and(|e| e.iter().any(|x| matches!(x, Effect::Fork(_)))));
+    assert!(fresh.fork().is_some());
 }
