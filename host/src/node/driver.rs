@@ -120,14 +120,21 @@ pub struct Driver {
     pub tick_ms: u64,
     /// Effects to execute first (from `Node::restore`).
     pub initial: Vec<Effect>,
-    /// Where every operation in the log was decided (slot, index in the batch): a
-    /// resubmission is answered from the stored entry at once. Kept small (no outcome
-    /// bytes), since it covers the whole log.
+    /// Where every unexpired operation in the log was decided (slot, index in the batch,
+    /// expiry slot): a resubmission is answered from the stored entry at once. Pruned
+    /// once an operation's expiry passes (its replay is then refused by the expiry
+    /// alone), so it covers a bounded window, not the whole log.
     pub decided: DecidedIndex,
 }
 
-/// Where each decided operation is in the log: its digest to (slot, index in the batch).
-pub type DecidedIndex = HashMap<Digest, (Slot, u32)>;
+/// Where each decided, unexpired operation is in the log: its digest to (slot, index in
+/// the batch, expiry slot).
+pub type DecidedIndex = HashMap<Digest, (Slot, u32, Slot)>;
+
+/// Drop the operations whose expiry is before `next` (the next slot to decide).
+pub fn prune_decided(index: &mut DecidedIndex, next: Slot) {
+    index.retain(|_, (_, _, expires)| *expires >= next);
+}
 
 /// The decision of every operation of `entry`, by operation digest.
 pub fn op_decisions(entry: &DecidedEntry) -> impl Iterator<Item = (Digest, OpDecision)> + '_ {
@@ -470,9 +477,17 @@ impl Loop {
                     let _ = w.try_send(Response::Decided(decision.clone()));
                 }
             }
+            let expires = entry
+                .batch()
+                .get(decision.index as usize)
+                .map_or(0, |op| op.expires);
             self.d
                 .decided
-                .insert(digest, (decision.slot, decision.index));
+                .insert(digest, (decision.slot, decision.index, expires));
+        }
+        let next = entry.slot.saturating_add(1);
+        if next.is_multiple_of(64) {
+            prune_decided(&mut self.d.decided, next);
         }
     }
 
@@ -654,7 +669,7 @@ impl Loop {
                     .d
                     .decided
                     .get(&digest)
-                    .and_then(|at| self.stored_decision(*at, &digest))
+                    .and_then(|(slot, index, _)| self.stored_decision((*slot, *index), &digest))
                 {
                     // Already in the log: answer with its decision, do not re-order it.
                     let _ = reply.try_send(Response::Accepted(digest));
@@ -864,6 +879,18 @@ pub fn stored_votes(store: &Store, from: Slot) -> Result<Vec<Message>, StoreErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_resubmission_index_forgets_expired_operations() {
+        let mut index = DecidedIndex::new();
+        index.insert(Digest([1; 32]), (3, 0, 10));
+        index.insert(Digest([2; 32]), (4, 1, 200));
+        prune_decided(&mut index, 10);
+        assert_eq!(index.len(), 2, "an operation expiring at the next slot is kept");
+        prune_decided(&mut index, 11);
+        assert_eq!(index.len(), 1);
+        assert!(index.contains_key(&Digest([2; 32])));
+    }
 
     #[test]
     fn every_vote_phase_has_its_own_store_byte() {

@@ -22,7 +22,9 @@ use tracing::{info, warn};
 
 use super::client;
 use super::config::NodeConfig;
-use super::driver::{DecidedIndex, Driver, op_decisions, peer_addresses, stored_votes};
+use super::driver::{
+    DecidedIndex, Driver, op_decisions, peer_addresses, prune_decided, stored_votes,
+};
 use super::keyfile;
 use crate::modules::{Runtime, RuntimeConfig};
 use crate::net::{NodeIdentity, QuicTransport, TransportConfig};
@@ -63,10 +65,17 @@ fn restore_node(
             );
             let entry: DecidedEntry = postcard::from_bytes(&bytes)
                 .with_context(|| format!("decoding stored entry {slot}"))?;
-            decided.extend(op_decisions(&entry).map(|(d, o)| (d, (o.slot, o.index))));
+            decided.extend(op_decisions(&entry).map(|(d, o)| {
+                let expires = entry
+                    .batch()
+                    .get(o.index as usize)
+                    .map_or(0, |op| op.expires);
+                (d, (o.slot, o.index, expires))
+            }));
             entries.push(entry);
         }
         node.restore_log(entries);
+        prune_decided(&mut decided, node.slot());
     }
     Ok((node, decided))
 }
