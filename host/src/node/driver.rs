@@ -886,7 +886,11 @@ mod tests {
         index.insert(Digest([1; 32]), (3, 0, 10));
         index.insert(Digest([2; 32]), (4, 1, 200));
         prune_decided(&mut index, 10);
-        assert_eq!(index.len(), 2, "an operation expiring at the next slot is kept");
+        assert_eq!(
+            index.len(),
+            2,
+            "an operation expiring at the next slot is kept"
+        );
         prune_decided(&mut index, 11);
         assert_eq!(index.len(), 1);
         assert!(index.contains_key(&Digest([2; 32])));
