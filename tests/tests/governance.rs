@@ -21,6 +21,7 @@ use spore_core::ops::{
     SecurityDomain, SecurityPolicyUpdate, SignedOperation, Sponsorship, TrustModification,
     TrustReason,
 };
+use spore_core::state::authority_key_param;
 use spore_core::types::{Digest, Hierarchy, NodeId, Slot};
 
 const DECIDE: Option<Duration> = Some(Duration::from_secs(60));
@@ -378,6 +379,55 @@ async fn outsiders_and_members_cannot_govern_and_the_governor_can() -> anyhow::R
         assert_eq!(times, 1, "node {i} holds the grant {times} times");
         assert_eq!(applied(&c.status(i).await?), 1, "node {i}");
     }
+
+    // The authority itself changes only by a decided Full-BFT operation of a governor:
+    // the attacker cannot grant itself a role; the governor hands governance to a fresh
+    // key and revokes its own; from then on the old key is refused and the new one
+    // governs, on every node.
+    let successor = Keypair::from_seed([0x5a; 32]);
+    let grant_to = |id: NodeId, mask: i64| {
+        Operation::NetworkConfigChange(NetworkConfigChange {
+            config_type: ConfigType::Authority,
+            changes: vec![Param {
+                key: authority_key_param(&id),
+                value: mask,
+            }],
+            impact: ImpactLevel::Critical,
+        })
+    };
+    let msg = expect_refused(&client, by(&attacker, grant_to(attacker.id(), 1))).await?;
+    names(&msg, &["governor", "network-config-change"]);
+    let governor = c.client_as(0, &c.governor).await?;
+    for op in [grant_to(successor.id(), 1), grant_to(c.governor.id(), 0)] {
+        let (_, d) = submit(&governor, by(&c.governor, op), DECIDE).await?;
+        let d = d.ok_or_else(|| anyhow::anyhow!("the authority change was not decided"))?;
+        assert!(
+            d.decision.outcome().is_some_and(|o| o.is_accepted()),
+            "the authority change was not accepted: {d:?}"
+        );
+    }
+    governor.close().await;
+    settled(&c).await?;
+    let nudge = Operation::TrustModification(TrustModification {
+        target: honest,
+        delta_bps: 10,
+        reason: TrustReason::RecoveryGrant,
+        justification: "handover check".to_owned(),
+    });
+    for i in 0..c.nodes.len() {
+        let old = c.client_as(i, &c.governor).await?;
+        let msg = expect_refused(&old, by(&c.governor, nudge.clone())).await?;
+        names(&msg, &["governor"]);
+        old.close().await;
+    }
+    let new = Client::connect(c.nodes[1].client_addr, c.nodes[1].id, &successor).await?;
+    let (_, d) = submit(&new, by(&successor, nudge), DECIDE).await?;
+    let d = d.ok_or_else(|| anyhow::anyhow!("the successor's operation was not decided"))?;
+    assert!(
+        d.decision.outcome().is_some_and(|o| o.is_accepted()),
+        "{d:?}"
+    );
+    new.close().await;
     client.close().await;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Client commands against a running node: `spore submit`, `status`, `log`, `trust`,
 //! `propose` (upload a module and submit its swap).
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,9 +12,10 @@ use clap::{Args, ValueEnum};
 use spore_core::consensus::Decision;
 use spore_core::crypto::{Keypair, Signature, sha256};
 use spore_core::ops::{
-    MAX_EXPIRY_WINDOW, Operation, Outcome, SecurityDomain, SecurityPolicyUpdate, SignedOperation,
-    Sponsorship,
+    ConfigType, ImpactLevel, MAX_EXPIRY_WINDOW, NetworkConfigChange, Operation, Outcome, Param,
+    SecurityDomain, SecurityPolicyUpdate, SignedOperation, Sponsorship,
 };
+use spore_core::state::{AUTHORITY_POLICY_PREFIX, Actor, Permission, authority_key_param};
 use spore_core::types::{Digest, Hierarchy, NodeId};
 
 use crate::modules::samples;
@@ -186,6 +188,23 @@ pub struct SubmitArgs {
     /// Trust change in bps (with `--trust-of`).
     #[arg(long, allow_hyphen_values = true)]
     delta: Option<i32>,
+    /// Grant this client or operator key (its id, hex) the roles of `--roles`, replacing
+    /// any it holds: an authority change (Full BFT, governors by default).
+    #[arg(long, group = "op", requires = "roles")]
+    grant: Option<NodeId>,
+    /// Comma-separated roles for `--grant` (governor, operator, client).
+    #[arg(long, value_delimiter = ',', value_parser = parse_actor)]
+    roles: Vec<Actor>,
+    /// Revoke every role of this key: an authority change.
+    #[arg(long, group = "op")]
+    revoke: Option<NodeId>,
+    /// Set which actors the policy allows this permission (e.g. `trust-modification`,
+    /// `compute`, `module-upload`) to, from `--actors`: an authority change.
+    #[arg(long, group = "op", requires = "actors", value_parser = parse_permission)]
+    allow: Option<Permission>,
+    /// Comma-separated actors for `--allow` (governor, operator, client, member).
+    #[arg(long, value_delimiter = ',', value_parser = parse_actor)]
+    actors: Vec<Actor>,
     /// The operation may be decided at most this many slots from now (replay protection;
     /// at most 10000).
     #[arg(long, default_value_t = 1_000)]
@@ -257,7 +276,56 @@ fn operation(a: &SubmitArgs, chain: &Digest) -> anyhow::Result<Operation> {
             justification: "operator adjustment".to_owned(),
         }));
     }
-    bail!("give the operation with --file, --json, --example, --admit, --exclude or --trust-of")
+    if let Some(change) = authority_param(a)? {
+        return Ok(Operation::NetworkConfigChange(NetworkConfigChange {
+            config_type: ConfigType::Authority,
+            changes: vec![change],
+            impact: ImpactLevel::Critical,
+        }));
+    }
+    bail!(
+        "give the operation with --file, --json, --example, --admit, --exclude, --trust-of, \
+         --grant, --revoke or --allow"
+    )
+}
+
+/// The `authority.*` parameter of `--grant`, `--revoke` or `--allow`, if one is given.
+fn authority_param(a: &SubmitArgs) -> anyhow::Result<Option<Param>> {
+    let key_param = |id: &NodeId, roles: &[Actor]| -> anyhow::Result<Param> {
+        if roles.contains(&Actor::Member) {
+            bail!("--roles: `member` is held by members' node keys, not granted");
+        }
+        let set: BTreeSet<Actor> = roles.iter().copied().collect();
+        Ok(Param {
+            key: authority_key_param(id),
+            value: Actor::mask(&set),
+        })
+    };
+    if let Some(id) = &a.grant {
+        return key_param(id, &a.roles).map(Some);
+    }
+    if let Some(id) = &a.revoke {
+        return key_param(id, &[]).map(Some);
+    }
+    if let Some(p) = a.allow {
+        let set: BTreeSet<Actor> = a.actors.iter().copied().collect();
+        return Ok(Some(Param {
+            key: format!("{AUTHORITY_POLICY_PREFIX}{}", p.name()),
+            value: Actor::mask(&set),
+        }));
+    }
+    Ok(None)
+}
+
+fn parse_actor(s: &str) -> Result<Actor, String> {
+    Actor::from_name(s).ok_or_else(|| format!("{s:?} is not governor, operator, client or member"))
+}
+
+fn parse_permission(s: &str) -> Result<Permission, String> {
+    Permission::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Permission::ALL.iter().map(|p| p.name()).collect();
+        format!("{s:?} is not a permission ({})", names.join(", "))
+    })
 }
 
 /// Arguments of `spore sponsor`.

@@ -48,7 +48,7 @@ pub enum Command {
     #[command(subcommand)]
     Node(node::NodeCommand),
     /// Submit an operation to a node and wait for its decision.
-    Submit(client::SubmitArgs),
+    Submit(Box<client::SubmitArgs>),
     /// Show a node's status: slot, view, primary, members, trust, active modules.
     Status(client::StatusArgs),
     /// Show the decided log with certificates.
@@ -72,7 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Keygen(args) => keygen::run(args),
         Command::Genesis(cmd) => genesis::run(cmd),
         Command::Node(cmd) => node::run(cmd),
-        Command::Submit(args) => client::run_submit(args),
+        Command::Submit(args) => client::run_submit(*args),
         Command::Sponsor(args) => client::run_sponsor(args),
         Command::Status(args) => client::run_status(args, false),
         Command::Log(args) => client::run_log(args),

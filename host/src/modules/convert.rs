@@ -262,6 +262,7 @@ fn config_type_to_wit(c: ops::ConfigType) -> wit::ConfigType {
         ops::ConfigType::Timing => wit::ConfigType::Timing,
         ops::ConfigType::Membership => wit::ConfigType::Membership,
         ops::ConfigType::Transport => wit::ConfigType::Transport,
+        ops::ConfigType::Authority => wit::ConfigType::Authority,
     }
 }
 

@@ -19,16 +19,58 @@ pub const TAG: u8 = 0;
 /// Whether a key is 1..=64 bytes of `[a-z0-9.-]`.
 fn is_valid_key(key: &str) -> bool {
     !key.is_empty()
-        && key.len() <= fields::MAX_NAME_LEN
+        && key.len() <= MAX_KEY_LEN
         && key
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-'))
 }
 
+/// Longest parameter key: `authority.key.` and 64 hex digits fit (the host's
+/// `MAX_KEY_LEN` bounds the free-form keys it stores).
+const MAX_KEY_LEN: usize = 96;
+
+/// The permissions an `authority.policy.*` key may name (the host's `Permission`).
+const PERMISSIONS: [&str; 12] = [
+    "network-config-change",
+    "trust-modification",
+    "node-admission",
+    "node-exclusion",
+    "proven-exclusion",
+    "security-policy-update",
+    "service-deployment",
+    "resource-allocation",
+    "maintenance-task",
+    "performance-optimization",
+    "compute",
+    "module-upload",
+];
+
 /// Range rule for one key: `Some(rule)` if `value` breaks it.
 fn range_violation(key: &str, value: i64) -> Option<&'static str> {
     let in_range = |lo: i64, hi: i64| (lo..=hi).contains(&value);
     let ok_rule = |ok: bool, rule| if ok { None } else { Some(rule) };
+    if let Some(hex) = key.strip_prefix("authority.key.") {
+        let is_hex = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !is_hex {
+            return Some("authority.key. must be followed by 64 lowercase hex digits");
+        }
+        return ok_rule(
+            in_range(0, 7),
+            "role mask 0..=7 (1 governor, 2 operator, 4 client)",
+        );
+    }
+    if let Some(name) = key.strip_prefix("authority.policy.") {
+        if !PERMISSIONS.contains(&name) {
+            return Some("not a permission");
+        }
+        return ok_rule(
+            in_range(0, 15),
+            "actor mask 0..=15 (1 governor, 2 operator, 4 client, 8 member)",
+        );
+    }
+    if key.starts_with("authority.") {
+        return Some("not authority.key.<hex> or authority.policy.<permission>");
+    }
     if key.starts_with("trust.") {
         if !TRUST_DEFAULTS.iter().any(|(k, _)| *k == key) {
             return Some("not a trust parameter");
@@ -149,7 +191,7 @@ pub fn check<H: Host + ?Sized>(
         if !is_valid_key(key) {
             f.fail(
                 RejectionCode::Malformed,
-                format!("parameter key {key:?} is not 1..=64 bytes of [a-z0-9.-]"),
+                format!("parameter key {key:?} is not 1..={MAX_KEY_LEN} bytes of [a-z0-9.-]"),
             );
             continue;
         }

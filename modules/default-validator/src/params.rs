@@ -42,6 +42,7 @@ pub fn namespace(config_type: ConfigType) -> &'static str {
         ConfigType::Timing => "timing",
         ConfigType::Membership => "membership",
         ConfigType::Transport => "transport",
+        ConfigType::Authority => "authority",
     }
 }
 
@@ -50,7 +51,7 @@ pub fn namespace(config_type: ConfigType) -> &'static str {
 /// takes part (high), timing affects only liveness (low).
 pub fn minimum_impact(config_type: ConfigType) -> ImpactLevel {
     match config_type {
-        ConfigType::Quorum | ConfigType::Trust => ImpactLevel::Critical,
+        ConfigType::Quorum | ConfigType::Trust | ConfigType::Authority => ImpactLevel::Critical,
         ConfigType::Membership | ConfigType::Transport => ImpactLevel::High,
         ConfigType::Timing => ImpactLevel::Low,
     }

@@ -47,6 +47,9 @@ pub enum ConfigType {
     Membership,
     /// Transport parameters (`transport.*`).
     Transport,
+    /// Authorised keys and the submission policy (`authority.*`, see
+    /// `state::Authority::with_changes`).
+    Authority,
 }
 
 impl ConfigType {
@@ -58,15 +61,16 @@ impl ConfigType {
             ConfigType::Timing => "timing",
             ConfigType::Membership => "membership",
             ConfigType::Transport => "transport",
+            ConfigType::Authority => "authority",
         }
     }
 
     /// The least impact a change of this type can have, whatever the proposer declares:
-    /// quorum and trust rules guard safety itself (Critical), membership and transport
+    /// quorum and trust rules and the authority guard safety itself (Critical), membership and transport
     /// decide who may take part (High), timing only affects liveness (Low).
     pub fn minimum_impact(self) -> ImpactLevel {
         match self {
-            ConfigType::Quorum | ConfigType::Trust => ImpactLevel::Critical,
+            ConfigType::Quorum | ConfigType::Trust | ConfigType::Authority => ImpactLevel::Critical,
             ConfigType::Membership | ConfigType::Transport => ImpactLevel::High,
             ConfigType::Timing => ImpactLevel::Low,
         }

@@ -175,7 +175,14 @@ fn enum_cases_match_in_order() {
     );
     use ConfigType as C;
     assert_eq!(
-        cases(&[C::Quorum, C::Trust, C::Timing, C::Membership, C::Transport]),
+        cases(&[
+            C::Quorum,
+            C::Trust,
+            C::Timing,
+            C::Membership,
+            C::Transport,
+            C::Authority
+        ]),
         wit("config-type")
     );
     use TrustReason as T;

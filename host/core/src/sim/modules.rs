@@ -46,6 +46,10 @@ pub fn validate(op: &Operation, members: &BTreeSet<NodeId>) -> Outcome {
         // Sponsorship is the host's to check (signatures, count, trust and level from
         // the replicated parameters) before an admission is ordered.
         Operation::NodeAdmission(_) => Outcome::Accepted(op.canonical_bytes()),
+        // The host checks an authority change against the replicated authority.
+        Operation::NetworkConfigChange(c) if c.config_type == ConfigType::Authority => {
+            Outcome::Accepted(op.canonical_bytes())
+        }
         Operation::NetworkConfigChange(c) => {
             let too_many_high = c.config_type == ConfigType::Quorum
                 && c.changes

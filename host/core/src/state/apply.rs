@@ -11,7 +11,7 @@ use std::collections::btree_map::Entry;
 
 use super::{MemberInfo, ModuleSlot, ReplicatedState, ServiceRecord, StateChange, StateError};
 use crate::crypto::{Canonical, sha256_parts};
-use crate::ops::{ExclusionReason, Operation, Outcome, Role};
+use crate::ops::{ConfigType, ExclusionReason, Operation, Outcome, Role};
 use crate::trust::{ExclusionCause, RoundReport};
 use crate::types::Slot;
 
@@ -165,6 +165,18 @@ impl ReplicatedState {
         }
         let tp = self.params.trust.clone();
         match op {
+            Operation::NetworkConfigChange(c) if c.config_type == ConfigType::Authority => {
+                match self.authority.with_changes(&c.changes) {
+                    Ok(next) => {
+                        self.authority = next;
+                        changes.push(StateChange::ParamsChanged {
+                            config_type: c.config_type,
+                            changes: c.changes.clone(),
+                        });
+                    }
+                    Err(e) => changes.push(ignored(&e.to_string())),
+                }
+            }
             Operation::NetworkConfigChange(c) => {
                 match self.params.with_changes(c.config_type, &c.changes) {
                     Ok(next) => {

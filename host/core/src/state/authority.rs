@@ -11,17 +11,40 @@
 //! Both the keys and the policy are part of the genesis, signed by every founder, and so
 //! of the replicated state: every node checks a submission against the same rules, from
 //! signatures alone.
+//!
+//! # Changing them
+//! Only a decided `network-config-change` of config type `authority` (Full BFT, Critical
+//! impact, governors by default) changes them, through parameters:
+//! - `authority.key.<64 hex digits>` = a role mask (1 governor, 2 operator, 4 client;
+//!   0 revokes the key): grants or replaces the roles of that key;
+//! - `authority.policy.<permission>` = an actor mask (1 governor, 2 operator, 4 client,
+//!   8 member): replaces the actors allowed that permission.
+//!
+//! [`Authority::with_changes`] applies such a list all or nothing, and refuses a result
+//! that nobody could change again (no key or member left allowed to submit a
+//! `network-config-change`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ops::{ExclusionReason, Operation};
+use crate::ops::{ExclusionReason, Operation, Param};
 use crate::types::NodeId;
 
 /// Most authorised keys a cluster may name.
 pub const MAX_AUTHORIZED_KEYS: usize = 256;
+
+/// Parameter-key prefix that sets an authorised key's roles (followed by 64 hex digits).
+pub const AUTHORITY_KEY_PREFIX: &str = "authority.key.";
+
+/// Parameter-key prefix that sets the actors of a permission (followed by its name).
+pub const AUTHORITY_POLICY_PREFIX: &str = "authority.policy.";
+
+/// The parameter key that sets the roles of `id` (`authority.key.<64 hex digits>`).
+pub fn authority_key_param(id: &NodeId) -> String {
+    format!("{AUTHORITY_KEY_PREFIX}{}", hex::encode(id.0))
+}
 
 /// A role in the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -46,6 +69,50 @@ impl Actor {
             Actor::Client => "client",
             Actor::Member => "member",
         }
+    }
+}
+
+impl Actor {
+    /// Every actor, in mask-bit order.
+    pub const ALL: [Actor; 4] = [
+        Actor::Governor,
+        Actor::Operator,
+        Actor::Client,
+        Actor::Member,
+    ];
+
+    /// The actor's bit in an `authority.*` parameter mask.
+    pub fn bit(self) -> i64 {
+        match self {
+            Actor::Governor => 1,
+            Actor::Operator => 2,
+            Actor::Client => 4,
+            Actor::Member => 8,
+        }
+    }
+
+    /// The mask of a set of actors.
+    pub fn mask(actors: &BTreeSet<Actor>) -> i64 {
+        actors.iter().map(|a| a.bit()).sum()
+    }
+
+    /// The actors of a mask, if every set bit names one.
+    pub fn from_mask(mask: i64) -> Option<BTreeSet<Actor>> {
+        let all: i64 = Actor::ALL.iter().map(|a| a.bit()).sum();
+        if mask < 0 || mask & !all != 0 {
+            return None;
+        }
+        Some(
+            Actor::ALL
+                .into_iter()
+                .filter(|a| mask & a.bit() != 0)
+                .collect(),
+        )
+    }
+
+    /// The actor of a name (`governor`, `operator`, `client`, `member`).
+    pub fn from_name(name: &str) -> Option<Actor> {
+        Actor::ALL.into_iter().find(|a| a.name() == name)
     }
 }
 
@@ -148,6 +215,13 @@ impl Permission {
     }
 }
 
+impl Permission {
+    /// The permission of a kebab-case name.
+    pub fn from_name(name: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -243,6 +317,21 @@ pub enum AuthorityError {
     /// A key is not a valid ed25519 public key.
     #[error("key {0} is not a valid ed25519 public key")]
     NotAKey(NodeId),
+    /// An `authority.*` parameter is malformed or out of range.
+    #[error("parameter {key}: {rule}")]
+    BadParam {
+        /// The parameter key.
+        key: String,
+        /// What it breaks.
+        rule: &'static str,
+    },
+    /// After the change, no key and no member could submit a `network-config-change`, so
+    /// the authority could never be changed again.
+    #[error(
+        "nobody would be left allowed to submit a network-config-change (the authority \
+         could never change again)"
+    )]
+    Ungovernable,
 }
 
 impl Authority {
@@ -268,6 +357,76 @@ impl Authority {
             }
         }
         Ok(())
+    }
+
+    /// The authority after a decided change of config type `authority` (see the module
+    /// documentation): all or nothing; the result validates and stays governable.
+    pub fn with_changes(&self, changes: &[Param]) -> Result<Authority, AuthorityError> {
+        let mut next = self.clone();
+        let mut seen = BTreeSet::new();
+        for c in changes {
+            let bad = |rule| AuthorityError::BadParam {
+                key: c.key.clone(),
+                rule,
+            };
+            if !seen.insert(c.key.as_str()) {
+                return Err(bad("set more than once"));
+            }
+            if let Some(hex) = c.key.strip_prefix(AUTHORITY_KEY_PREFIX) {
+                let canonical = hex.len() == 64
+                    && hex
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                let id = crate::types::decode_hex_array::<32>(hex)
+                    .ok()
+                    .filter(|_| canonical)
+                    .map(NodeId)
+                    .ok_or_else(|| bad("the key must be 64 lowercase hex digits"))?;
+                let roles = Actor::from_mask(c.value)
+                    .filter(|r| !r.contains(&Actor::Member))
+                    .ok_or_else(|| {
+                        bad("the role mask must be 0..=7 (1 governor, 2 operator, 4 client)")
+                    })?;
+                match next.keys.iter().position(|k| k.id == id) {
+                    Some(i) if roles.is_empty() => {
+                        next.keys.remove(i);
+                    }
+                    Some(i) => next.keys[i].roles = roles,
+                    None if roles.is_empty() => return Err(bad("revokes a key that is not named")),
+                    None => {
+                        let name = format!("key-{}", &hex[..8]);
+                        next.keys.push(AuthorizedKey { id, name, roles });
+                        next.keys.sort_by_key(|k| k.id);
+                    }
+                }
+            } else if let Some(name) = c.key.strip_prefix(AUTHORITY_POLICY_PREFIX) {
+                let p = Permission::from_name(name).ok_or_else(|| bad("not a permission"))?;
+                let actors = Actor::from_mask(c.value).ok_or_else(|| {
+                    bad("the actor mask must be 0..=15 (1 governor, 2 operator, 4 client, 8 member)")
+                })?;
+                next.policy.0.insert(p, actors);
+            } else {
+                return Err(bad(
+                    "not authority.key.<hex> or authority.policy.<permission>",
+                ));
+            }
+        }
+        next.validate()?;
+        if !next.governable() {
+            return Err(AuthorityError::Ungovernable);
+        }
+        Ok(next)
+    }
+
+    /// Whether some key or member may still submit a `network-config-change` (the only
+    /// operation that changes the authority).
+    pub fn governable(&self) -> bool {
+        let allowed = self.policy.allowed(Permission::NetworkConfigChange);
+        allowed.contains(&Actor::Member)
+            || self
+                .keys
+                .iter()
+                .any(|k| k.roles.iter().any(|r| allowed.contains(r)))
     }
 
     /// The named key, if any.

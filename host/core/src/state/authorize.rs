@@ -27,8 +27,8 @@ use super::authority::{Actor, Permission, is_provable};
 use super::{ReplicatedState, liveness};
 use crate::consensus::evidence::Misbehaviour;
 use crate::ops::{
-    EvidenceKind, ExclusionReason, MAX_EXPIRY_WINDOW, MAX_OPERATION_BYTES, NodeAdmission,
-    NodeExclusion, Operation, SignedOperation, TrustModification,
+    ConfigType, EvidenceKind, ExclusionReason, MAX_EXPIRY_WINDOW, MAX_OPERATION_BYTES,
+    NodeAdmission, NodeExclusion, Operation, SignedOperation, TrustModification,
 };
 use crate::types::{Digest, Hierarchy, NodeId, Slot, TrustBps};
 
@@ -222,6 +222,11 @@ impl ReplicatedState {
                 Ok(())
             }
             Operation::TrustModification(t) if self.removes(t) => self.check_budget_removal(),
+            Operation::NetworkConfigChange(c) if c.config_type == ConfigType::Authority => self
+                .authority()
+                .with_changes(&c.changes)
+                .map(|_| ())
+                .map_err(|e| AuthError::Configuration(e.to_string())),
             Operation::NetworkConfigChange(c) => {
                 let next = self
                     .params()

@@ -10,7 +10,7 @@ use crate::ops::{
     ConfigType, Evidence, ImpactLevel, NetworkConfigChange, NodeIdentity, Outcome, Param,
     SecurityDomain, SecurityPolicyUpdate, Sponsorship, TrustReason,
 };
-use crate::state::StateChange;
+use crate::state::{AUTHORITY_POLICY_PREFIX, StateChange};
 use crate::types::Digest;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -516,5 +516,115 @@ fn a_signed_workload_operation_round_trips_through_sign_op() -> TestResult {
     let s = state(4)?;
     let op = sign_op(s.genesis_digest(), trust_cut(keys(4)[1].id()));
     assert_eq!(s.authorize(&op), Ok(()));
+    Ok(())
+}
+
+fn authority_change(changes: &[(String, i64)]) -> Operation {
+    Operation::NetworkConfigChange(NetworkConfigChange {
+        config_type: ConfigType::Authority,
+        changes: changes
+            .iter()
+            .map(|(key, value)| Param {
+                key: key.clone(),
+                value: *value,
+            })
+            .collect(),
+        impact: ImpactLevel::Low,
+    })
+}
+
+fn key_param(id: &NodeId) -> String {
+    crate::state::authority_key_param(id)
+}
+
+#[test]
+fn the_authority_changes_only_by_a_governor_and_stays_governable() -> TestResult {
+    let mut s = state(4)?;
+    let [gov, operator, client] = authority_keys();
+    let newcomer = Keypair::from_seed([77; 32]);
+    let victim = keys(4)[1].id();
+    // Declared Low, an authority change is Critical and so Full BFT.
+    let grant = authority_change(&[(key_param(&newcomer.id()), Actor::Governor.bit())]);
+    assert!(grant.mechanism().is_full_bft());
+    // Only a governor may submit it (by the default policy); the error names the role.
+    for key in [&operator, &client, &newcomer, &keys(4)[0]] {
+        let err = s
+            .authorize(&signed_by(&s, grant.clone(), key))
+            .err()
+            .ok_or("refused")?;
+        assert!(err.to_string().contains("governor"), "{err}");
+    }
+    assert_eq!(s.authorize(&signed_by(&s, grant.clone(), &gov)), Ok(()));
+    // Before it is decided the newcomer cannot govern; after, it can, and the old
+    // governor, once revoked, cannot.
+    assert!(
+        s.authorize(&signed_by(&s, trust_cut(victim), &newcomer))
+            .is_err()
+    );
+    let changes = s.apply_slot(0, &[(grant, Outcome::Accepted(vec![1]))], None)?;
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, StateChange::ParamsChanged { .. })),
+        "{changes:?}"
+    );
+    assert_eq!(
+        s.authorize(&signed_by(&s, trust_cut(victim), &newcomer)),
+        Ok(())
+    );
+    let revoke = authority_change(&[(key_param(&gov.id()), 0)]);
+    s.apply_slot(1, &[(revoke, Outcome::Accepted(vec![1]))], None)?;
+    assert!(
+        s.authorize(&signed_by(&s, trust_cut(victim), &gov))
+            .is_err()
+    );
+    // The policy: give clients trust modification; then a client may submit it.
+    let policy = authority_change(&[(
+        format!("{AUTHORITY_POLICY_PREFIX}trust-modification"),
+        Actor::Governor.bit() | Actor::Client.bit(),
+    )]);
+    s.apply_slot(2, &[(policy, Outcome::Accepted(vec![1]))], None)?;
+    assert_eq!(
+        s.authorize(&signed_by(&s, trust_cut(victim), &client)),
+        Ok(())
+    );
+    // A change that would leave nobody able to change the authority is refused at
+    // submission and ignored if a faulty validator let it through.
+    let lockout = authority_change(&[(key_param(&newcomer.id()), 0)]);
+    let err = s
+        .authorize(&signed_by(&s, lockout.clone(), &newcomer))
+        .err()
+        .ok_or("lock-out refused")?;
+    assert!(
+        err.to_string().contains("could never change again"),
+        "{err}"
+    );
+    let before = s.authority().clone();
+    let changes = s.apply_slot(3, &[(lockout, Outcome::Accepted(vec![1]))], None)?;
+    assert!(
+        changes
+            .iter()
+            .any(|c| matches!(c, StateChange::Ignored { .. })),
+        "{changes:?}"
+    );
+    assert_eq!(s.authority(), &before);
+    // Malformed keys and masks are refused whole.
+    for bad in [
+        vec![("authority.key.00".to_string(), 1)],
+        vec![(key_param(&newcomer.id()).to_uppercase(), 1)],
+        vec![(key_param(&victim), 8)],
+        vec![(key_param(&victim), -1)],
+        vec![(format!("{AUTHORITY_POLICY_PREFIX}nope"), 1)],
+        vec![(format!("{AUTHORITY_POLICY_PREFIX}compute"), 16)],
+        vec![("authority.other".to_string(), 1)],
+        vec![(key_param(&victim), 1), (key_param(&victim), 2)],
+        vec![(key_param(&Keypair::from_seed([5; 32]).id()), 0)],
+    ] {
+        let r = s.authorize(&signed_by(&s, authority_change(&bad), &newcomer));
+        assert!(
+            matches!(r, Err(AuthError::Configuration(_))),
+            "{bad:?}: {r:?}"
+        );
+    }
     Ok(())
 }

@@ -32,8 +32,8 @@ mod params;
 mod snapshot;
 
 pub use authority::{
-    Actor, Authority, AuthorityError, AuthorizedKey, MAX_AUTHORIZED_KEYS, Permission, Policy,
-    is_provable,
+    AUTHORITY_KEY_PREFIX, AUTHORITY_POLICY_PREFIX, Actor, Authority, AuthorityError, AuthorizedKey,
+    MAX_AUTHORIZED_KEYS, Permission, Policy, authority_key_param, is_provable,
 };
 pub use authorize::{AuthError, EpochBudget, MembershipRules};
 pub use change::StateChange;

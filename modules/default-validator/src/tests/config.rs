@@ -86,7 +86,7 @@ fn empty_and_duplicate_and_bad_keys() {
         &host,
         change(ConfigType::Timing, ImpactLevel::Low, &[("Timing.X", 2)]),
         RejectionCode::Malformed,
-        "is not 1..=64 bytes of [a-z0-9.-]",
+        "is not 1..=96 bytes of [a-z0-9.-]",
     );
     assert_rejected(
         &host,
@@ -333,5 +333,50 @@ fn min_high_trust_must_be_reachable() {
         ),
         RejectionCode::QuorumViolation,
         "only 1 eligible member(s) have trust >= 8500 bps",
+    );
+}
+
+#[test]
+fn authority_changes_name_a_key_or_a_permission_with_a_mask_in_range() {
+    let host = Fixture::cluster(4);
+    let key = format!("authority.key.{}", "ab".repeat(32));
+    let e = effect(
+        &host,
+        change(
+            ConfigType::Authority,
+            ImpactLevel::Low,
+            &[(key.as_str(), 3), ("authority.policy.compute", 12)],
+        ),
+    );
+    // Whatever is declared, an authority change is Critical.
+    assert_eq!(
+        e[2..5],
+        [
+            ConfigType::Authority as u8,
+            ImpactLevel::Low as u8,
+            ImpactLevel::Critical as u8
+        ]
+    );
+    let short = format!("authority.key.{}", "ab".repeat(31));
+    for (k, v, why) in [
+        (short.as_str(), 1, "64 lowercase hex digits"),
+        (key.as_str(), 8, "role mask 0..=7"),
+        (key.as_str(), -1, "role mask 0..=7"),
+        ("authority.policy.compute", 16, "actor mask 0..=15"),
+        ("authority.policy.everything", 1, "not a permission"),
+        ("authority.other", 1, "not authority.key"),
+    ] {
+        assert_rejected(
+            &host,
+            change(ConfigType::Authority, ImpactLevel::Critical, &[(k, v)]),
+            RejectionCode::PolicyViolation,
+            why,
+        );
+    }
+    assert_rejected(
+        &host,
+        change(ConfigType::Trust, ImpactLevel::Critical, &[(key.as_str(), 1)]),
+        RejectionCode::PolicyViolation,
+        "outside the trust.* namespace",
     );
 }
