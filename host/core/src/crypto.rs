@@ -161,10 +161,17 @@ pub fn verify(id: &NodeId, domain: &[u8], msg: &[u8], sig: &Signature) -> Result
 pub trait Signable: Serialize {
     /// The domain tag its signatures are made under (unique per type).
     const DOMAIN: &'static [u8];
+
+    /// The bytes a signature covers: the canonical encoding, unless a type leaves out a
+    /// part that authenticates itself (a view change's prepared tally, whose digest the
+    /// signed part names).
+    fn signing_bytes(&self) -> Vec<u8> {
+        canonical_bytes(self)
+    }
 }
 
-/// A payload, its signer and the signer's signature over the payload's canonical encoding
-/// under `T::DOMAIN`.
+/// A payload, its signer and the signer's signature over the payload's signing bytes
+/// ([`Signable::signing_bytes`]) under `T::DOMAIN`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Signed<T> {
     /// The signed value.
@@ -178,7 +185,7 @@ pub struct Signed<T> {
 impl<T: Signable> Signed<T> {
     /// Sign `payload` with `key`.
     pub fn new(payload: T, key: &Keypair) -> Self {
-        let signature = key.sign(T::DOMAIN, &canonical_bytes(&payload));
+        let signature = key.sign(T::DOMAIN, &payload.signing_bytes());
         Signed {
             payload,
             signer: key.id(),
@@ -191,7 +198,7 @@ impl<T: Signable> Signed<T> {
         verify(
             &self.signer,
             T::DOMAIN,
-            &canonical_bytes(&self.payload),
+            &self.payload.signing_bytes(),
             &self.signature,
         )
     }

@@ -88,8 +88,9 @@ impl VotePhase {
     }
 }
 
-/// One signed vote as bytes: the canonical encoding of its payload and the signature over
-/// it (under the phase's domain).
+/// One signed vote as bytes: the signing bytes of its payload ([`Signable::signing_bytes`],
+/// the canonical encoding for every vote but a view change) and the signature over them
+/// (under the phase's domain).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedVote {
     /// Canonical (postcard) encoding of the vote's payload.
@@ -110,7 +111,7 @@ impl SignedVote {
 
     fn of<T: Signable>(s: &Signed<T>) -> SignedVote {
         SignedVote {
-            payload: crate::crypto::canonical_bytes(&s.payload),
+            payload: s.payload.signing_bytes(),
             signature: s.signature,
         }
     }

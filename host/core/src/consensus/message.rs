@@ -211,6 +211,47 @@ pub struct PreparedCert {
     pub accepts: Vec<Signed<Accept>>,
 }
 
+impl PreparedCert {
+    /// The certificate as a view change carries it (with its tally).
+    pub fn claim(&self) -> PreparedClaim {
+        PreparedClaim {
+            view: self.view,
+            value: self.tally.payload.value(),
+            accepts: self.accepts.clone(),
+            tally: Some(self.tally.clone()),
+        }
+    }
+}
+
+/// A prepared certificate as a view change carries it: the value, a quorum of accepts for
+/// it, and the tally whose value it is. The view change's signature covers the value and
+/// the accepts but not the tally, which authenticates itself (its digest is the value, and
+/// its primary signed it); so a new-view carries the tally of the one certificate it
+/// re-proposes and drops the others', and stays within a frame (docs/PROTOCOL.md, "View
+/// change").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedClaim {
+    /// View of the accepts.
+    pub view: View,
+    /// The value the accepts are for.
+    pub value: Digest,
+    /// A quorum of accepts for `(slot, view, value)`.
+    pub accepts: Vec<Signed<Accept>>,
+    /// The tally with that value (left out of all but one view change of a new-view).
+    pub tally: Option<Signed<Tally>>,
+}
+
+impl PreparedClaim {
+    /// The full certificate, if the tally is carried.
+    pub fn cert(&self) -> Option<PreparedCert> {
+        self.tally.as_ref().map(|tally| PreparedCert {
+            view: self.view,
+            tally: tally.clone(),
+            accepts: self.accepts.clone(),
+        })
+    }
+}
+
 /// "I leave my view for `new_view`", with the highest prepared certificate I hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViewChange {
@@ -219,11 +260,20 @@ pub struct ViewChange {
     /// The view the sender moves to.
     pub new_view: View,
     /// The sender's highest prepared certificate for the slot.
-    pub prepared: Option<PreparedCert>,
+    pub prepared: Option<PreparedClaim>,
 }
 
 impl Signable for ViewChange {
-    const DOMAIN: &'static [u8] = b"spore/consensus/view-change/v1";
+    const DOMAIN: &'static [u8] = b"spore/consensus/view-change/v2";
+
+    /// Slot, view, and the prepared certificate without its tally.
+    fn signing_bytes(&self) -> Vec<u8> {
+        let prepared = self
+            .prepared
+            .as_ref()
+            .map(|p| (p.view, p.value, &p.accepts));
+        crate::crypto::canonical_bytes(&(self.slot, self.new_view, prepared))
+    }
 }
 
 /// The new primary's proof that a quorum moved to its view, fixing what it may propose.
@@ -244,15 +294,17 @@ impl Signable for NewView {
 impl NewView {
     /// The certificate of the locking rule: the highest-view prepared certificate among
     /// the view changes (ties broken by the smaller value digest, so every node picks the
-    /// same one; by the safety argument two certificates of one view carry one value).
-    pub fn highest_prepared(&self) -> Option<&PreparedCert> {
+    /// same one; by the safety argument two certificates of one view carry one value), and
+    /// among equal ones one that carries its tally.
+    pub fn highest_prepared(&self) -> Option<&PreparedClaim> {
         self.view_changes
             .iter()
             .filter_map(|vc| vc.payload.prepared.as_ref())
             .max_by(|a, b| {
                 a.view
                     .cmp(&b.view)
-                    .then_with(|| b.tally.payload.value().cmp(&a.tally.payload.value()))
+                    .then_with(|| b.value.cmp(&a.value))
+                    .then_with(|| a.tally.is_some().cmp(&b.tally.is_some()))
             })
     }
 }

@@ -66,8 +66,8 @@ pub use evidence::{EvidenceError, Misbehaviour, SignedVote, VotePhase};
 pub use fork::{ForkError, ForkProof};
 pub use input::{Input, ModuleReply, ResolverVerdict};
 pub use message::{
-    Accept, Commit, CommitSet, Confirm, Message, NewView, PreparedCert, Proposal, Reveal, Tally,
-    ViewChange,
+    Accept, Commit, CommitSet, Confirm, Message, NewView, PreparedCert, PreparedClaim, Proposal,
+    Reveal, Tally, ViewChange,
 };
 pub use replica::ReplicaState;
 pub use view_change::MAX_VIEW_CHANGE_VIEWS;
@@ -487,7 +487,7 @@ impl<S: ReplicaState> Node<S> {
             first_view = Some(first_view.map_or(from_view, |f| f.min(from_view)));
             if let Message::ViewChange(vc) = &vote {
                 vc_view = vc_view.max(Some(vc.payload.new_view));
-                certs.extend(vc.payload.prepared.clone());
+                certs.extend(vc.payload.prepared.as_ref().and_then(|p| p.cert()));
             }
             self.own.insert((slot, view, phase), vote);
         }

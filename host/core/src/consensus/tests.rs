@@ -1476,3 +1476,59 @@ fn a_fork_met_in_catch_up_halts_every_honest_node_with_its_culprits() {
     assert!(effects.is_ok_and(|e| e.iter().any(|x| matches!(x, Effect::Fork(_)))));
     assert!(fresh.fork().is_some());
 }
+
+/// A new-view carries the tally of the one prepared certificate it re-proposes, not one per
+/// view change: with every member prepared on a large batch, it stays about one tally in
+/// size (it would be a quorum of tallies, past the frame limit for batches near it, if each
+/// view change kept its own), and the slot is decided with the prepared value.
+#[test]
+fn a_new_view_carries_one_tally_whatever_the_quorum_prepared() {
+    let mut c = Cluster::new(4);
+    c.tamper = Some(Box::new(|_, _, m| match &m {
+        Message::Confirm(x) if x.payload.view == 0 => None,
+        _ => Some(m),
+    }));
+    for k in 0..6u8 {
+        c.submit(
+            0,
+            Operation::Compute(ComputeTask {
+                kind: "median-price".into(),
+                input: vec![k; 60_000],
+            }),
+        );
+    }
+    assert!(c.run_until(1, |c| c.nodes.iter().all(|n| n.prepared.is_some())));
+    let prepared = c.nodes[0].prepared.as_ref().map(|p| {
+        (
+            p.tally.payload.value(),
+            crate::crypto::canonical_bytes(&p.tally).len(),
+        )
+    });
+    let Some((value, tally_bytes)) = prepared else {
+        panic!("not prepared");
+    };
+    assert!(tally_bytes > 60_000, "the batch is large: {tally_bytes}");
+    assert!(c.run_until(60_000, |c| c.decided.iter().all(|d| !d.is_empty())));
+    let new_views: Vec<usize> = c
+        .traces
+        .iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| match e {
+            Effect::Broadcast {
+                msg: m @ Message::NewView(_),
+            } => Some(crate::crypto::canonical_bytes(m).len()),
+            _ => None,
+        })
+        .collect();
+    assert!(!new_views.is_empty(), "no new-view was sent");
+    for size in &new_views {
+        assert!(
+            *size < tally_bytes + tally_bytes / 4,
+            "a new-view of {size} bytes for one tally of {tally_bytes}"
+        );
+    }
+    for d in &c.decided {
+        assert_eq!(d[0].value(), value, "the prepared value was not kept");
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::message::{Message, NewView, PreparedCert, ViewChange};
+use super::message::{Message, NewView, PreparedClaim, ViewChange};
 use super::round::Round;
 use super::{Mode, Node, Reject, ReplicaState};
 use crate::crypto::Signed;
@@ -34,7 +34,7 @@ impl<S: ReplicaState> Node<S> {
                 let vc = ViewChange {
                     slot,
                     new_view: target,
-                    prepared: self.prepared.clone(),
+                    prepared: self.prepared.as_ref().map(|p| p.claim()),
                 };
                 Message::ViewChange(Box::new(Signed::new(vc, &self.key)))
             }
@@ -44,18 +44,32 @@ impl<S: ReplicaState> Node<S> {
         }
     }
 
-    /// Check a prepared certificate for the current slot.
-    fn check_prepared(&mut self, cert: &PreparedCert) -> Result<(), Reject> {
-        let tally = &cert.tally;
-        if tally.payload.slot() != self.slot() {
-            return Err(Reject::Invalid("prepared certificate for another slot"));
+    /// Check a prepared certificate for the current slot: its accepts always, its tally
+    /// when carried; `need_tally` refuses one without (a view change sent to the new
+    /// primary must carry it, a new-view only for the certificate it re-proposes).
+    fn check_prepared(&mut self, cert: &PreparedClaim, need_tally: bool) -> Result<(), Reject> {
+        let value = cert.value;
+        match &cert.tally {
+            Some(tally) => {
+                if tally.payload.slot() != self.slot() {
+                    return Err(Reject::Invalid("prepared certificate for another slot"));
+                }
+                if self.primary(tally.payload.view()) != Some(tally.signer)
+                    || tally.payload.view() > cert.view
+                {
+                    return Err(Reject::WrongRole(tally.signer));
+                }
+                if tally.payload.value() != value {
+                    return Err(Reject::Invalid(
+                        "prepared certificate tally does not have its value",
+                    ));
+                }
+            }
+            None if need_tally => {
+                return Err(Reject::Invalid("prepared certificate without its tally"));
+            }
+            None => {}
         }
-        if self.primary(tally.payload.view()) != Some(tally.signer)
-            || tally.payload.view() > cert.view
-        {
-            return Err(Reject::WrongRole(tally.signer));
-        }
-        let value = tally.payload.value();
         let mut signers = BTreeSet::new();
         for a in &cert.accepts {
             let b = &a.payload;
@@ -73,7 +87,9 @@ impl<S: ReplicaState> Node<S> {
         if !self.is_quorum(&signers) {
             return Err(Reject::Invalid("prepared certificate without a quorum"));
         }
-        self.check_sig(tally)?;
+        if let Some(tally) = &cert.tally {
+            self.check_sig(tally)?;
+        }
         for a in &cert.accepts {
             self.check_sig(a)?;
         }
@@ -100,7 +116,7 @@ impl<S: ReplicaState> Node<S> {
             return Err(Reject::Stale);
         }
         if let Some(cert) = &vc.payload.prepared {
-            self.check_prepared(cert)?;
+            self.check_prepared(cert, true)?;
         }
         self.view_changes
             .entry(target)
@@ -141,11 +157,28 @@ impl<S: ReplicaState> Node<S> {
         if !self.is_quorum(&signers) {
             return;
         }
-        let nv = NewView {
+        let mut nv = NewView {
             slot,
             view,
             view_changes: vcs.values().cloned().collect(),
         };
+        // Only the tally the locking rule re-proposes travels: every other view change
+        // keeps its signed value and accepts, so the new-view is about one tally in size.
+        let keep = nv.highest_prepared().and_then(|best| {
+            nv.view_changes.iter().position(|vc| {
+                vc.payload
+                    .prepared
+                    .as_ref()
+                    .is_some_and(|p| std::ptr::eq(p, best))
+            })
+        });
+        for (i, vc) in nv.view_changes.iter_mut().enumerate() {
+            if let Some(p) = vc.payload.prepared.as_mut()
+                && Some(i) != keep
+            {
+                p.tally = None;
+            }
+        }
         let signed = Signed::new(nv, &self.key);
         if self.cast(Message::NewView(Box::new(signed.clone()))) {
             self.enter_view(signed);
@@ -182,8 +215,13 @@ impl<S: ReplicaState> Node<S> {
         for vc in &body.view_changes {
             self.check_sig(vc)?;
             if let Some(cert) = &vc.payload.prepared {
-                self.check_prepared(cert)?;
+                self.check_prepared(cert, false)?;
             }
+        }
+        if body.highest_prepared().is_some_and(|p| p.tally.is_none()) {
+            return Err(Reject::Invalid(
+                "new-view without the tally of its highest prepared certificate",
+            ));
         }
         self.enter_view(nv);
         Ok(())
@@ -197,10 +235,12 @@ impl<S: ReplicaState> Node<S> {
         self.view = nv.view;
         self.mode = Mode::Normal;
         self.round = Round::new(slot, nv.view);
-        if let Some(cert) = nv.highest_prepared() {
-            self.round.digest = Some(cert.tally.payload.proposal.payload.batch_digest());
-            self.round.proposal = Some(cert.tally.payload.proposal.clone());
-            self.round.tally = Some(cert.tally.clone());
+        // Checked on receipt (and built so by the primary): the highest certificate carries
+        // its tally.
+        if let Some(tally) = nv.highest_prepared().and_then(|p| p.tally.clone()) {
+            self.round.digest = Some(tally.payload.proposal.payload.batch_digest());
+            self.round.proposal = Some(tally.payload.proposal.clone());
+            self.round.tally = Some(tally);
             self.round.fixed = true;
         }
         self.view_changes.retain(|v, _| *v > nv.view);

@@ -375,7 +375,11 @@ fn authority_changes_name_a_key_or_a_permission_with_a_mask_in_range() {
     }
     assert_rejected(
         &host,
-        change(ConfigType::Trust, ImpactLevel::Critical, &[(key.as_str(), 1)]),
+        change(
+            ConfigType::Trust,
+            ImpactLevel::Critical,
+            &[(key.as_str(), 1)],
+        ),
         RejectionCode::PolicyViolation,
         "outside the trust.* namespace",
     );
