@@ -61,6 +61,10 @@ pub enum Command {
     /// Measure a real cluster on loopback (throughput, latency) against the single-node
     /// ceiling (validator calls and signature checks), in the same run.
     Bench(devnet::BenchArgs),
+    /// Compile one module for a node (internal: a node runs it as a bounded child process;
+    /// reads the request on stdin, writes the artifact to stdout).
+    #[command(hide = true)]
+    CompileWorker,
 }
 
 /// Parse the command line and run the command; the process exit code comes from the result.
@@ -79,5 +83,6 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Trust(args) => client::run_status(args, true),
         Command::Devnet(args) => devnet::run(args),
         Command::Bench(args) => devnet::bench(args),
+        Command::CompileWorker => Ok(crate::modules::compile::run_worker()),
     }
 }

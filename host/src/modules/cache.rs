@@ -5,7 +5,8 @@
 //! For module `H` and engine compatibility hash `E` the cache holds
 //! `<dir>/<H>-<E[..16]>.cwasm` (wasmtime's serialized component) and
 //! `<dir>/<H>-<E[..16]>.sha256`, a small record naming the module hash, the full engine hash
-//! and the SHA-256 of the `.cwasm` bytes.
+//! and the SHA-256 of the `.cwasm` bytes, and an HMAC-SHA256 of those three lines under
+//! the cache's key.
 //!
 //! # Trust
 //! A serialized artifact is native code: loading it is `unsafe` and only sound for bytes
@@ -15,9 +16,14 @@
 //! reported as [`LoadError::CacheTampered`]; the registry then recompiles from the module's
 //! (hash-verified) source and overwrites the entry. An artifact from another engine or host
 //! version lives under another name, or fails wasmtime's own compatibility check, and is
-//! recompiled likewise. The record detects corruption and naive tampering; an attacker who
-//! can write the cache directory *and* forge the record is out of scope (the directory must
-//! be private to the node).
+//! recompiled likewise.
+//!
+//! A node keys its cache with a secret derived from its own node key
+//! ([`CacheKey::of_node`]), so a record cannot be forged without that key: someone who can
+//! write the directory but not read the node's key file can at most make the node
+//! recompile. The directory is created owner-only (mode 0700) and set so again on every
+//! open; a directory owned by another user is refused. Tools without a node key use
+//! [`CacheKey::UNKEYED`], which detects corruption only.
 
 use std::fs;
 use std::io::Write as _;
@@ -30,11 +36,33 @@ use wasmtime::component::Component;
 
 use super::error::LoadError;
 
+/// The secret the integrity records are keyed with.
+#[derive(Clone)]
+pub struct CacheKey([u8; 32]);
+
+impl std::fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CacheKey(..)")
+    }
+}
+
+impl CacheKey {
+    /// A fixed, public key: the record then detects corruption, not forgery.
+    pub const UNKEYED: CacheKey = CacheKey([0; 32]);
+
+    /// The key of a node's cache, derived from its node key (never the key itself).
+    pub fn of_node(key: &spore_core::crypto::Keypair) -> CacheKey {
+        let seed = key.seed();
+        CacheKey(spore_core::crypto::sha256_parts(&[b"spore/artifact-cache-key/v1", &seed]).0)
+    }
+}
+
 /// The artifact cache of one engine.
 #[derive(Debug, Clone)]
 pub struct ArtifactCache {
     dir: PathBuf,
     engine_hash: String,
+    key: CacheKey,
 }
 
 /// What the cache found for a module.
@@ -50,13 +78,37 @@ pub enum CacheLookup {
 impl ArtifactCache {
     /// Open (creating if needed) the cache directory for artifacts of `engine`, whose
     /// compatibility hash is `engine_hash`.
-    pub fn open(dir: impl Into<PathBuf>, engine_hash: String) -> Result<Self, LoadError> {
+    pub fn open(
+        dir: impl Into<PathBuf>,
+        engine_hash: String,
+        key: CacheKey,
+    ) -> Result<Self, LoadError> {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
         let dir = dir.into();
-        fs::create_dir_all(&dir).map_err(|source| LoadError::CacheIo {
+        let io = |source| LoadError::CacheIo {
             path: dir.clone(),
             source,
-        })?;
-        Ok(Self { dir, engine_hash })
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(io)?;
+        let meta = fs::metadata(&dir).map_err(io)?;
+        if meta.uid() != rustix::process::geteuid().as_raw() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "the artifact cache directory belongs to another user",
+            )));
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io)?;
+        }
+        Ok(Self {
+            dir,
+            engine_hash,
+            key,
+        })
     }
 
     /// The cache directory.
@@ -80,12 +132,15 @@ impl ArtifactCache {
     }
 
     fn record_text(&self, module: &Digest, artifact: &Digest) -> String {
-        format!(
+        let body = format!(
             "module {}\nengine {}\nartifact-sha256 {}\n",
             module.to_hex(),
             self.engine_hash,
             artifact.to_hex()
-        )
+        );
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &self.key.0);
+        let tag = ring::hmac::sign(&key, body.as_bytes());
+        format!("{body}hmac-sha256 {}\n", hex::encode(tag.as_ref()))
     }
 
     /// Look `module` up; verify before deserializing.

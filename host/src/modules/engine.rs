@@ -24,7 +24,7 @@ use super::error::RuntimeError;
 
 /// Limits and budgets of the module runtime. Part of the replicated configuration in a
 /// cluster: nodes that disagree on fuel budgets or limits may disagree on outcomes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RuntimeConfig {
     /// Fuel budget of one validator call.
     pub validator_fuel: u64,

@@ -115,6 +115,16 @@ pub enum LoadError {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// Compiling exceeded its time or memory bound (or the worker failed).
+    #[error("compile bound: {0}")]
+    CompileBound(String),
+    /// This host cannot compile right now (the worker cannot be started): a local fault,
+    /// not a verdict on the module, and not remembered.
+    #[error("the compiler is unavailable on this host: {0}")]
+    CompilerUnavailable(String),
+    /// Compiling these bytes was refused before; the reason is remembered.
+    #[error("refused before: {0}")]
+    Refused(String),
     /// The component compiled but could not be linked against the host interface.
     #[error("cannot link the module against the host interface: {0}")]
     Link(String),

@@ -6,7 +6,8 @@
 //! - [`snapshot`], [`log`]: the two host interfaces modules may import (nothing else).
 //! - [`host_state`]: the per-call store data and the host linker.
 //! - [`engine`]: the deterministic engine configuration and per-call limits.
-//! - [`registry`], [`cache`]: content-addressed loading, type checks, verified artifact cache.
+//! - [`registry`], [`cache`]: content-addressed loading, type checks, verified artifact cache;
+//!   [`compile`]: compilation within a time and memory bound (in a worker process).
 //! - [`hotswap`]: the active module per role, swapped atomically, with rollback.
 //! - [`runtime`]: [`Runtime`], the API the node, CLI and tests call.
 //! - [`convert`]: core types to and from WIT types; [`samples`]: built-in sample inputs;
@@ -19,6 +20,7 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod compile;
 pub mod convert;
 pub mod engine;
 pub mod error;

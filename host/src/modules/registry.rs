@@ -5,13 +5,15 @@
 //! A module is addressed by the SHA-256 of its component bytes. Loading it
 //! 1. checks its size and, when the caller addresses it by hash, that the bytes match;
 //! 2. obtains a compiled `Component` from the artifact cache (verified before use) or by
-//!    compiling, then caches it;
+//!    compiling within the time and memory bounds of [`super::compile`], then caches it;
+//!    each hash is compiled at most once at a time, and a refusal is remembered (a hostile
+//!    blob sent again costs nothing);
 //! 3. checks its *type*: imports must be a subset of the host interface
 //!    (`spore:policy/{types,snapshot,log}@0.1.0`) and exports must be its role's world;
 //! 4. links it against the host interface once (`InstancePre`), so a call only instantiates.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use spore_core::crypto::sha256;
 use spore_core::types::Digest;
@@ -23,6 +25,8 @@ use super::bindings::admission::AdmissionPre;
 use super::bindings::resolver::ResolverPre;
 use super::bindings::validator::ValidatorPre;
 use super::cache::{ArtifactCache, CacheLookup};
+use super::compile::{CompileBounds, compile};
+use super::engine::RuntimeConfig;
 use super::error::LoadError;
 use super::host_state::HostState;
 
@@ -131,9 +135,19 @@ pub struct Registry {
     engine: Engine,
     linker: Linker<HostState>,
     cache: Option<ArtifactCache>,
-    max_module_bytes: usize,
+    config: RuntimeConfig,
+    bounds: CompileBounds,
     modules: RwLock<HashMap<Digest, Arc<LoadedModule>>>,
+    /// Modules refused when compiled, with the reason (bounded: see [`MAX_REMEMBERED`]).
+    refused: Mutex<HashMap<Digest, String>>,
+    /// Held while compiling, so one hash is never compiled twice at once and compiles
+    /// never pile up.
+    compiling: Mutex<()>,
 }
+
+/// Most compile refusals remembered (beyond that the oldest entries are forgotten; a blob
+/// then costs one more bounded compile).
+pub const MAX_REMEMBERED: usize = 1024;
 
 impl Registry {
     /// A registry compiling with `engine`, linking against `linker`, caching artifacts in
@@ -142,15 +156,29 @@ impl Registry {
         engine: Engine,
         linker: Linker<HostState>,
         cache: Option<ArtifactCache>,
-        max_module_bytes: usize,
+        config: RuntimeConfig,
+        bounds: CompileBounds,
     ) -> Self {
         Self {
             engine,
             linker,
             cache,
-            max_module_bytes,
+            config,
+            bounds,
             modules: RwLock::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
+            compiling: Mutex::new(()),
         }
+    }
+
+    /// The compile bounds.
+    pub fn bounds(&self) -> &CompileBounds {
+        &self.bounds
+    }
+
+    /// Set the compile bounds (before loading anything).
+    pub fn set_bounds(&mut self, bounds: CompileBounds) {
+        self.bounds = bounds;
     }
 
     /// The artifact cache, if any.
@@ -175,10 +203,10 @@ impl Registry {
         bytes: &[u8],
         expected: Option<Digest>,
     ) -> Result<Arc<LoadedModule>, LoadError> {
-        if bytes.len() > self.max_module_bytes {
+        if bytes.len() > self.config.max_module_bytes {
             return Err(LoadError::TooLarge {
                 len: bytes.len(),
-                limit: self.max_module_bytes,
+                limit: self.config.max_module_bytes,
             });
         }
         let hash = sha256(bytes);
@@ -190,7 +218,7 @@ impl Registry {
                 actual: hash,
             });
         }
-        if let Some(loaded) = self.get(&hash) {
+        let loaded_as = |loaded: Arc<LoadedModule>| {
             if loaded.role != role {
                 return Err(LoadError::WrongWorld {
                     role,
@@ -199,7 +227,22 @@ impl Registry {
                     detail: Some(format!("already loaded as a {} module", loaded.role)),
                 });
             }
-            return Ok(loaded);
+            Ok(loaded)
+        };
+        if let Some(loaded) = self.get(&hash) {
+            return loaded_as(loaded);
+        }
+        if let Some(reason) = self.refused_reason(&hash) {
+            return Err(LoadError::Refused(reason));
+        }
+        // One load at a time past this point: a second caller with the same bytes finds
+        // the first one's module (or its remembered refusal) instead of compiling again.
+        let _one_at_a_time = self
+            .compiling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(loaded) = self.get(&hash) {
+            return loaded_as(loaded);
         }
         let (component, source) = self.compile(&hash, bytes)?;
         let (imports, exports) = check_type(&self.engine, &component, role)?;
@@ -218,6 +261,15 @@ impl Registry {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(hash, Arc::clone(&module));
         Ok(module)
+    }
+
+    /// Why compiling `hash` was refused before, if it was.
+    pub fn refused_reason(&self, hash: &Digest) -> Option<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(hash)
+            .cloned()
     }
 
     /// Only from the cache, refusing a tampered entry: used to audit a cache.
@@ -255,8 +307,26 @@ impl Registry {
                 Err(err) => return Err(err),
             }
         }
-        let component = Component::from_binary(&self.engine, bytes)
-            .map_err(|err| LoadError::Invalid(format!("{err:#}")))?;
+        if let Some(reason) = self.refused_reason(hash) {
+            return Err(LoadError::Refused(reason));
+        }
+        let component = match compile(&self.engine, &self.config, &self.bounds, bytes) {
+            Ok(c) => c,
+            Err(err @ LoadError::CompilerUnavailable(_)) => return Err(err),
+            Err(err) => {
+                let mut refused = self
+                    .refused
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if refused.len() >= MAX_REMEMBERED
+                    && let Some(old) = refused.keys().next().copied()
+                {
+                    refused.remove(&old);
+                }
+                refused.insert(*hash, err.to_string());
+                return Err(err);
+            }
+        };
         if let Some(cache) = &self.cache
             && let Err(err) = cache.store(hash, &component)
         {

@@ -23,7 +23,8 @@ use spore_core::types::Digest;
 use wasmtime::{Engine, Store, Trap};
 
 use super::Role;
-use super::cache::ArtifactCache;
+use super::cache::{ArtifactCache, CacheKey};
+use super::compile::CompileBounds;
 use super::convert::{
     self, CallContext, Resolution, ResolverInput, Verdict, rejection_code_from_wit,
 };
@@ -108,18 +109,36 @@ impl Runtime {
         Self::build(config, None)
     }
 
-    /// A runtime caching compiled artifacts in `dir`.
+    /// A runtime caching compiled artifacts in `dir` (records detect corruption only).
     pub fn with_cache(config: RuntimeConfig, dir: impl AsRef<Path>) -> Result<Self, RuntimeError> {
-        Self::build(config, Some(dir.as_ref()))
+        Self::build(config, Some((dir.as_ref(), CacheKey::UNKEYED)))
     }
 
-    fn build(config: RuntimeConfig, cache_dir: Option<&Path>) -> Result<Self, RuntimeError> {
+    /// A runtime caching compiled artifacts in `dir`, records keyed by `key` (a node's).
+    pub fn with_keyed_cache(
+        config: RuntimeConfig,
+        dir: impl AsRef<Path>,
+        key: CacheKey,
+    ) -> Result<Self, RuntimeError> {
+        Self::build(config, Some((dir.as_ref(), key)))
+    }
+
+    fn build(
+        config: RuntimeConfig,
+        cache: Option<(&Path, CacheKey)>,
+    ) -> Result<Self, RuntimeError> {
         let engine = build_engine(&config)?;
         let linker = host_linker(&engine)?;
-        let cache = cache_dir
-            .map(|dir| ArtifactCache::open(dir, compatibility_hash(&engine)))
+        let cache = cache
+            .map(|(dir, key)| ArtifactCache::open(dir, compatibility_hash(&engine), key))
             .transpose()?;
-        let registry = Registry::new(engine.clone(), linker, cache, config.max_module_bytes);
+        let registry = Registry::new(
+            engine.clone(),
+            linker,
+            cache,
+            config.clone(),
+            CompileBounds::default(),
+        );
         Ok(Self {
             config,
             engine,
@@ -136,6 +155,11 @@ impl Runtime {
     /// The engine (one per node).
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Bound compilation by `bounds` (a node sets its own binary as the worker).
+    pub fn set_compile_bounds(&mut self, bounds: CompileBounds) {
+        self.registry.set_bounds(bounds);
     }
 
     /// The registry.

@@ -131,7 +131,8 @@ fn unfit_module_swap(
         Err(
             e @ crate::modules::RuntimeError::Load(
                 crate::modules::LoadError::CacheIo { .. }
-                | crate::modules::LoadError::CacheTampered { .. },
+                | crate::modules::LoadError::CacheTampered { .. }
+                | crate::modules::LoadError::CompilerUnavailable(_),
             ),
         ) => return Err(LocalFault::Unavailable(e.to_string())),
         Err(e) => {

@@ -78,6 +78,13 @@ pub struct NodeConfig {
     /// Consensus timers and batching.
     #[serde(default)]
     pub consensus: ConsensusConfig,
+    /// Wall-clock limit of compiling one module, in seconds. Default 60.
+    #[serde(default = "default_compile_timeout")]
+    pub compile_timeout_secs: u64,
+    /// Memory limit (data segment) of the process that compiles one module, in MiB.
+    /// Default 2048.
+    #[serde(default = "default_compile_memory")]
+    pub compile_memory_mib: u64,
     /// Test and demo only: make this node misbehave (see [`Byzantine`]). Default none.
     #[serde(default)]
     pub byzantine: Option<Byzantine>,
@@ -170,6 +177,12 @@ fn default_absence_wait() -> u64 {
 fn default_censor_slots() -> u64 {
     16
 }
+fn default_compile_timeout() -> u64 {
+    60
+}
+fn default_compile_memory() -> u64 {
+    2048
+}
 
 impl Default for ConsensusConfig {
     fn default() -> Self {
@@ -197,6 +210,8 @@ impl Default for NodeConfig {
             client_listen: default_client_listen(),
             tick_ms: default_tick_ms(),
             consensus: ConsensusConfig::default(),
+            compile_timeout_secs: default_compile_timeout(),
+            compile_memory_mib: default_compile_memory(),
             byzantine: None,
         }
     }
@@ -271,6 +286,11 @@ data_dir = "{data}"
 client_listen = "{client}"
 # Milliseconds between the ticks that drive the consensus timers.
 tick_ms = {tick}
+# Bounds of compiling one module (done in a child process of this binary): wall clock
+# in seconds and memory in MiB. A module that exceeds them is refused, and the refusal
+# remembered.
+compile_timeout_secs = {ctime}
+compile_memory_mib = {cmem}
 
 # Consensus timers (milliseconds) and batching; they may differ between nodes.
 [consensus]
@@ -299,6 +319,8 @@ censor_slots = {censor}
             data = d.data_dir.display(),
             client = d.client_listen,
             tick = d.tick_ms,
+            ctime = d.compile_timeout_secs,
+            cmem = d.compile_memory_mib,
             base = c.base_timeout_ms,
             grace = c.reveal_grace_ms,
             resend = c.resend_interval_ms,

@@ -26,6 +26,8 @@ use super::driver::{
     DecidedIndex, Driver, op_decisions, peer_addresses, prune_decided, stored_votes,
 };
 use super::keyfile;
+use crate::modules::cache::CacheKey;
+use crate::modules::compile::CompileBounds;
 use crate::modules::{Runtime, RuntimeConfig};
 use crate::net::{NodeIdentity, QuicTransport, TransportConfig};
 use crate::store::Store;
@@ -98,10 +100,18 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         ),
         None => store.put_genesis(&genesis_bytes)?,
     }
-    let runtime = Arc::new(
-        Runtime::with_cache(RuntimeConfig::default(), config.data_dir.join("artifacts"))
-            .context("starting the module runtime")?,
-    );
+    let mut runtime = Runtime::with_keyed_cache(
+        RuntimeConfig::default(),
+        config.data_dir.join("artifacts"),
+        CacheKey::of_node(&key),
+    )
+    .context("starting the module runtime")?;
+    runtime.set_compile_bounds(CompileBounds {
+        timeout: std::time::Duration::from_secs(config.compile_timeout_secs.max(1)),
+        max_memory_bytes: config.compile_memory_mib.max(64).saturating_mul(1 << 20),
+        worker: Some(std::env::current_exe().context("locating this executable")?),
+    });
+    let runtime = Arc::new(runtime);
     for (_, bytes) in embedded_modules() {
         store.put_module(bytes)?;
     }

@@ -178,3 +178,55 @@ fn oversized_and_invalid_modules_are_refused() -> anyhow::Result<()> {
     ));
     Ok(())
 }
+
+#[test]
+fn a_keyed_cache_trusts_only_records_made_with_its_key_in_an_owner_only_dir() -> anyhow::Result<()>
+{
+    use spore::core::crypto::Keypair;
+    use spore::modules::cache::CacheKey;
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("artifacts");
+    // A directory left open to others is closed on open.
+    std::fs::create_dir(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))?;
+    let node = CacheKey::of_node(&Keypair::from_seed([7; 32]));
+    let keyed = |key: CacheKey| Runtime::with_keyed_cache(RuntimeConfig::default(), &path, key);
+    let first = keyed(node.clone())?;
+    assert_eq!(
+        std::fs::metadata(&path)?.permissions().mode() & 0o777,
+        0o700
+    );
+    let hash = first.load(Role::Validator, MODULE.bytes)?.hash();
+    // The same node key: a verified hit.
+    assert_eq!(
+        keyed(node.clone())?
+            .load(Role::Validator, MODULE.bytes)?
+            .source(),
+        &ArtifactSource::Cached
+    );
+    // Records written without the node's key (someone who can write the directory but
+    // cannot read the key file): refused, recompiled.
+    for other in [
+        CacheKey::UNKEYED,
+        CacheKey::of_node(&Keypair::from_seed([8; 32])),
+    ] {
+        let probe = keyed(other)?;
+        assert!(matches!(
+            probe.registry().load_cached_artifact(&hash),
+            Err(LoadError::CacheTampered { .. })
+        ));
+    }
+    let unkeyed = Runtime::with_cache(RuntimeConfig::default(), &path)?;
+    assert!(matches!(
+        unkeyed.load(Role::Validator, MODULE.bytes)?.source(),
+        ArtifactSource::Recompiled { .. }
+    ));
+    // ...and the node, restarted, refuses the entry the unkeyed tool rewrote.
+    assert!(matches!(
+        keyed(node)?.load(Role::Validator, MODULE.bytes)?.source(),
+        ArtifactSource::Recompiled { .. }
+    ));
+    Ok(())
+}

@@ -13,6 +13,7 @@
 mod cache;
 mod cli;
 mod common;
+mod compile;
 mod defaults;
 mod determinism;
 mod examples;

@@ -1,0 +1,105 @@
+//! Compilation is bounded: in the node's worker process (the `spore` binary's hidden
+//! `compile-worker` command) by time and memory, on a thread by time; a module that
+//! exceeds a bound is refused, the refusal is remembered (the same bytes cost nothing the
+//! second time), and a module within the bounds loads and runs as before.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use spore::core::ops::Outcome;
+use spore::modules::compile::CompileBounds;
+use spore::modules::{LoadError, Role, Runtime, RuntimeConfig, RuntimeError, samples};
+
+const MODULE: spore_artifacts::Artifact = spore_artifacts::MEDIAN_PRICE;
+
+fn runtime(bounds: CompileBounds) -> anyhow::Result<Runtime> {
+    let mut r = Runtime::new(RuntimeConfig::default())?;
+    r.set_compile_bounds(bounds);
+    Ok(r)
+}
+
+fn worker() -> Option<PathBuf> {
+    Some(PathBuf::from(env!("CARGO_BIN_EXE_spore")))
+}
+
+fn refused_by_bound(
+    r: Result<std::sync::Arc<spore::modules::LoadedModule>, RuntimeError>,
+) -> String {
+    match r {
+        Err(RuntimeError::Load(LoadError::CompileBound(why))) => why,
+        other => panic!(
+            "expected a compile-bound refusal, got {:?}",
+            other.map(|m| m.hash())
+        ),
+    }
+}
+
+#[test]
+fn the_worker_compiles_a_module_that_then_runs() -> anyhow::Result<()> {
+    let r = runtime(CompileBounds {
+        worker: worker(),
+        ..CompileBounds::default()
+    })?;
+    let module = r.install(Role::Validator, MODULE.bytes)?;
+    let op = samples::compute_op();
+    let report = r.call_validator_on(&module, &op, &samples::context(&op), &samples::snapshot())?;
+    assert!(matches!(report.outcome(), Outcome::Accepted(ref b) if b.len() == 16));
+    Ok(())
+}
+
+#[test]
+fn a_compile_past_its_time_is_refused_and_remembered() -> anyhow::Result<()> {
+    for worker in [worker(), None] {
+        let r = runtime(CompileBounds {
+            timeout: Duration::from_millis(1),
+            worker: worker.clone(),
+            ..CompileBounds::default()
+        })?;
+        let why =
+            refused_by_bound(r.load(Role::Validator, spore_artifacts::DEFAULT_VALIDATOR.bytes));
+        assert!(why.contains("longer than"), "{why}");
+        // Remembered: refused again at once, without compiling.
+        let started = Instant::now();
+        match r.load(Role::Validator, spore_artifacts::DEFAULT_VALIDATOR.bytes) {
+            Err(RuntimeError::Load(LoadError::Refused(again))) => {
+                assert!(again.contains("longer than"), "{again}")
+            }
+            other => panic!("not remembered ({worker:?}): {:?}", other.map(|m| m.hash())),
+        }
+        assert!(started.elapsed() < Duration::from_millis(500));
+    }
+    Ok(())
+}
+
+#[test]
+fn a_compile_past_its_memory_is_refused_and_the_node_is_untouched() -> anyhow::Result<()> {
+    let r = runtime(CompileBounds {
+        max_memory_bytes: 8 << 20,
+        worker: worker(),
+        ..CompileBounds::default()
+    })?;
+    let why = refused_by_bound(r.load(Role::Validator, spore_artifacts::DEFAULT_VALIDATOR.bytes));
+    assert!(why.contains("8 MiB"), "{why}");
+    // This process still compiles and runs other modules (with a generous bound).
+    let fine = runtime(CompileBounds {
+        worker: worker(),
+        ..CompileBounds::default()
+    })?;
+    fine.install(Role::Validator, MODULE.bytes)?;
+    Ok(())
+}
+
+#[test]
+fn a_missing_worker_is_a_local_fault_not_a_verdict() -> anyhow::Result<()> {
+    let r = runtime(CompileBounds {
+        worker: Some(PathBuf::from("/nonexistent/spore")),
+        ..CompileBounds::default()
+    })?;
+    for _ in 0..2 {
+        match r.load(Role::Validator, MODULE.bytes) {
+            Err(RuntimeError::Load(LoadError::CompilerUnavailable(_))) => {}
+            other => panic!("expected a local fault: {:?}", other.map(|m| m.hash())),
+        }
+    }
+    Ok(())
+}
