@@ -100,6 +100,16 @@ pub struct CheckArgs {
     /// The role the module is meant for.
     #[arg(long, value_enum)]
     pub role: RoleArg,
+    /// The cluster's genesis file: check against its replicated limits (fuel budgets,
+    /// output cap) instead of the built-in defaults.
+    #[arg(long)]
+    pub genesis: Option<PathBuf>,
+    /// How many generated inputs to run besides the fixed samples.
+    #[arg(long, default_value_t = 64)]
+    pub generated: usize,
+    /// Seed of the generated inputs (the same seed gives the same inputs).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// Arguments of `spore module run`.
@@ -122,7 +132,11 @@ pub struct RunArgs {
     /// Epoch of the call context.
     #[arg(long, default_value_t = 1)]
     pub epoch: u64,
-    /// Override the role's fuel budget.
+    /// The cluster's genesis file: run with its replicated parameters (fuel budgets,
+    /// output cap, and every other parameter the module reads) over the snapshot's.
+    #[arg(long)]
+    pub genesis: Option<PathBuf>,
+    /// Override the role's fuel budget (after `--genesis`).
     #[arg(long)]
     pub fuel: Option<u64>,
     /// Print one JSON object instead of text.
@@ -154,6 +168,12 @@ fn hash(args: &HashArgs) -> anyhow::Result<ExitCode> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Shown {
     pub(crate) fuel_used: u64,
+    /// Host fuel the call's host imports used.
+    pub(crate) host_fuel_used: u64,
+    /// Log lines the call kept, their bytes, and the lines it dropped.
+    pub(crate) log_lines: usize,
+    pub(crate) log_bytes: usize,
+    pub(crate) dropped_logs: u64,
     pub(crate) failure: Option<ModuleFailure>,
     /// Canonical bytes of the value (what a node would commit to).
     pub(crate) canonical: Vec<u8>,
@@ -169,9 +189,17 @@ fn shown<T>(
     summary: impl Fn(&T) -> String,
     json: impl Fn(&T) -> serde_json::Value,
 ) -> Shown {
+    let host_fuel_used = report.host_fuel_used;
+    let log_lines = report.logs.len();
+    let log_bytes = report.logs.iter().map(|l| l.message.len()).sum();
+    let dropped_logs = report.dropped_logs;
     match &report.result {
         Ok(value) => Shown {
             fuel_used: report.fuel_used,
+            host_fuel_used,
+            log_lines,
+            log_bytes,
+            dropped_logs,
             failure: None,
             canonical: canonical(value),
             summary: summary(value),
@@ -179,6 +207,10 @@ fn shown<T>(
         },
         Err(failure) => Shown {
             fuel_used: report.fuel_used,
+            host_fuel_used,
+            log_lines,
+            log_bytes,
+            dropped_logs,
             failure: Some(failure.clone()),
             canonical: spore_core::ops::Outcome::Failed(failure.kind()).canonical_bytes(),
             summary: format!("FAILED: {failure}"),
@@ -274,37 +306,67 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         "exports    {} (the {role} world)",
         join_or_none(module.exports())
     );
-    let snapshot = samples::snapshot();
-    let samples = samples_for(role);
+    let params: Vec<(String, i64)> = match &args.genesis {
+        Some(path) => super::genesis::load(path)?.params.entries(),
+        None => spore_core::genesis::Params::default().entries(),
+    };
+    let snapshot = crate::modules::trial::trial_snapshot(params);
     println!(
-        "self-test  {} sample call(s), each on two independently built engines:",
-        samples.len()
+        "limits     fuel {} per call, output {} bytes ({})",
+        first.fuel_budget(role, &snapshot),
+        first.output_cap(&snapshot),
+        match &args.genesis {
+            Some(path) => format!("the cluster's, from {}", path.display()),
+            None => "the defaults; --genesis FILE for a cluster's".to_owned(),
+        }
+    );
+    let fixed = samples_for(role);
+    let generated = crate::modules::trial::generated_samples(role, args.generated, args.seed);
+    println!(
+        "self-test  {} sample call(s) and {} generated input(s) (seed {}), each on two \
+         independently built engines:",
+        fixed.len(),
+        generated.len(),
+        args.seed
     );
     let mut unfit = Vec::new();
-    for sample in &samples {
+    let mut volume = CallVolume::default();
+    let fixed_count = fixed.len();
+    for (k, sample) in fixed.iter().chain(generated.iter()).enumerate() {
+        let is_generated = k >= fixed_count;
         let ctx = sample_context(sample);
+        let started = std::time::Instant::now();
         let a = call_sample(&first, &module, sample, &ctx, &snapshot)?;
+        let elapsed = started.elapsed();
         let b = call_sample(&second, &twin, sample, &ctx, &snapshot)?;
+        volume.add(&a, elapsed, &sample.label());
         let same = a == b;
-        println!(
-            "  {:<26} {:>11} fuel  {}  {}",
-            sample.label(),
-            a.fuel_used,
-            if same { "identical" } else { "DIFFERENT" },
-            a.summary
-        );
+        let label = if is_generated {
+            format!("generated #{} ({})", k - fixed_count, sample.label())
+        } else {
+            sample.label()
+        };
+        // Generated inputs are shown only when they fail or differ.
+        if !is_generated || !same || a.failure.is_some() {
+            println!(
+                "  {:<26} {:>11} fuel  {}  {}",
+                label,
+                a.fuel_used,
+                if same { "identical" } else { "DIFFERENT" },
+                a.summary
+            );
+        }
         if !same {
             unfit.push(format!(
-                "{}: the two engines disagree ({} vs {})",
-                sample.label(),
-                a.summary,
-                b.summary
+                "{label}: the two engines disagree ({} vs {})",
+                a.summary, b.summary
             ));
         }
         if let Some(failure) = &a.failure {
-            unfit.push(format!("{}: the call ended in {failure}", sample.label()));
+            unfit.push(format!("{label}: the call ended in {failure}"));
         }
     }
+    volume.print(first.fuel_budget(role, &snapshot));
     if unfit.is_empty() {
         println!("verdict    FIT: deterministic on every sample, fit for the {role} role");
         Ok(ExitCode::SUCCESS)
@@ -314,6 +376,66 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             eprintln!("error: {reason}");
         }
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Fuel a call must use for its time to say something about the rate (below it, the
+/// fixed cost of instantiating dominates).
+const MIN_TIMED_FUEL: u64 = 1_000_000;
+
+/// What the calls of a check cost: time per fuel unit and log volume, worst case.
+#[derive(Default)]
+struct CallVolume {
+    /// Worst nanoseconds per 1,000 fuel among calls of at least [`MIN_TIMED_FUEL`], and
+    /// the sample.
+    worst_rate: Option<(f64, String)>,
+    /// The call that used the most fuel: fuel, time.
+    longest: (u64, std::time::Duration),
+    /// Most log lines kept in one call, and bytes of them.
+    max_lines: usize,
+    max_log_bytes: usize,
+    /// Most log lines dropped in one call.
+    max_dropped: u64,
+}
+
+impl CallVolume {
+    fn add(&mut self, shown: &Shown, elapsed: std::time::Duration, label: &str) {
+        let fuel = shown.fuel_used.saturating_add(shown.host_fuel_used);
+        if fuel >= MIN_TIMED_FUEL {
+            let rate = elapsed.as_nanos() as f64 * 1_000.0 / fuel as f64;
+            if self.worst_rate.as_ref().is_none_or(|(r, _)| rate > *r) {
+                self.worst_rate = Some((rate, label.to_owned()));
+            }
+        }
+        if fuel > self.longest.0 {
+            self.longest = (fuel, elapsed);
+        }
+        self.max_lines = self.max_lines.max(shown.log_lines);
+        self.max_log_bytes = self.max_log_bytes.max(shown.log_bytes);
+        self.max_dropped = self.max_dropped.max(shown.dropped_logs);
+    }
+
+    fn print(&self, budget: u64) {
+        match &self.worst_rate {
+            Some((rate, label)) => {
+                // Guest and host fuel are two meters with the same budget each.
+                let worst = rate * 2.0 * budget as f64 / 1_000.0 / 1e6;
+                println!(
+                    "time       worst {rate:.1} ns per 1,000 fuel, guest and host ({label}): a \
+                     call that spends both budgets would take about {worst:.0} ms on this machine"
+                );
+            }
+            None => println!(
+                "time       every call used less than {MIN_TIMED_FUEL} fuel (at most {} fuel, \
+                 {:.2} ms): too short to measure a rate",
+                self.longest.0,
+                self.longest.1.as_secs_f64() * 1e3
+            ),
+        }
+        println!(
+            "log        at most {} line(s), {} byte(s) kept and {} dropped in one call",
+            self.max_lines, self.max_log_bytes, self.max_dropped
+        );
     }
 }
 
@@ -334,23 +456,29 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow:
 fn run_one(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let role = Role::from(args.role);
     let bytes = read_module(&args.file)?;
-    let mut config = RuntimeConfig::default();
-    if let Some(fuel) = args.fuel {
-        match role {
-            Role::Validator => config.validator_fuel = fuel,
-            Role::Admission => config.admission_fuel = fuel,
-            Role::Resolver => config.resolver_fuel = fuel,
-        }
-    }
-    let budget = config.fuel_for(role);
-    let runtime = Runtime::new(config)?;
+    let runtime = Runtime::new(RuntimeConfig::default())?;
     let module = runtime
         .load(role, &bytes)
         .with_context(|| format!("module {} refused", args.file.display()))?;
-    let snapshot = match &args.snapshot {
-        Some(path) => Arc::new(read_json::<SnapshotSpec>(path, "snapshot")?.to_view()),
-        None => samples::snapshot(),
+    let mut snapshot = match &args.snapshot {
+        Some(path) => read_json::<SnapshotSpec>(path, "snapshot")?.to_view(),
+        None => (*samples::snapshot()).clone(),
     };
+    if let Some(path) = &args.genesis {
+        snapshot = snapshot.with_params(super::genesis::load(path)?.params.entries());
+    }
+    // The budget is the snapshot's `timing.<role>-fuel`, as in a cluster.
+    if let Some(fuel) = args.fuel {
+        let key = match role {
+            Role::Validator => "timing.validator-fuel",
+            Role::Admission => "timing.admission-fuel",
+            Role::Resolver => "timing.resolver-fuel",
+        };
+        snapshot =
+            snapshot.with_params([(key.to_owned(), i64::try_from(fuel).unwrap_or(i64::MAX))]);
+    }
+    let snapshot = Arc::new(snapshot);
+    let budget = runtime.fuel_budget(role, &snapshot);
     let (sample, ctx) = match role {
         Role::Validator => {
             let op: Operation = read_json(&args.input, "operation")?;

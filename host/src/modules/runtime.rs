@@ -43,6 +43,8 @@ pub struct CallReport<T> {
     pub module: Digest,
     /// Fuel the call used (instantiation included).
     pub fuel_used: u64,
+    /// Host fuel its host imports used (a meter of its own, with the same budget).
+    pub host_fuel_used: u64,
     /// The module's value, or its deterministic failure.
     pub result: Result<T, ModuleFailure>,
     /// Lines the module logged (bounded).
@@ -60,6 +62,7 @@ impl<T> CallReport<T> {
         CallReport {
             module: self.module,
             fuel_used: self.fuel_used,
+            host_fuel_used: self.host_fuel_used,
             result: self.result.map(f),
             logs: self.logs,
             dropped_logs: self.dropped_logs,
@@ -405,10 +408,12 @@ impl Runtime {
             Err(_) if store.data().host_exhausted => Err(ModuleFailure::OutOfFuel { budget }),
             Err(phase) => Err(classify(phase, budget, refused)?),
         };
+        let host_fuel_used = budget.saturating_sub(store.data().host_fuel);
         let (logs, dropped_logs) = std::mem::take(&mut store.data_mut().log).into_parts();
         Ok(CallReport {
             module: module.hash(),
             fuel_used,
+            host_fuel_used,
             result,
             logs,
             dropped_logs,

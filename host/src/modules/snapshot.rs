@@ -89,6 +89,13 @@ impl SnapshotView {
     pub fn params(&self) -> impl Iterator<Item = (&String, &i64)> {
         self.params.iter()
     }
+
+    /// The same snapshot with `params` set over its own.
+    pub fn with_params(&self, params: impl IntoIterator<Item = (String, i64)>) -> Self {
+        let mut next = self.clone();
+        next.params.extend(params);
+        next
+    }
 }
 
 /// Bytes one member record costs to copy out (id, level, trust, flags).

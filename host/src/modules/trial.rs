@@ -60,6 +60,82 @@ pub fn samples_for(role: Role) -> Vec<Sample> {
     }
 }
 
+/// Most bytes of a generated admission request or resolver input (an operation is
+/// bounded by its own decoder).
+const MAX_GENERATED_BYTES: usize = 64 * 1024;
+
+/// `count` inputs for `role` generated from its samples, deterministically from `seed`:
+/// each is a sample's canonical bytes with a few bytes overwritten, inserted or removed,
+/// kept if it still decodes (so the module sees odd but well-formed values: other kinds,
+/// lengths, levels, trust scores, strings, outcomes). `spore module check` runs them
+/// besides the fixed samples, so a module that misbehaves on inputs its author did not
+/// think of is caught before a cluster votes on it.
+pub fn generated_samples(role: Role, count: usize, seed: u64) -> Vec<Sample> {
+    let bases: Vec<(Sample, Vec<u8>)> = samples_for(role)
+        .into_iter()
+        .map(|s| {
+            let bytes = match &s {
+                Sample::Validate(op) => canonical_bytes(op),
+                Sample::Admit(request) => canonical_bytes(request),
+                Sample::Resolve(_, input) => canonical_bytes(input),
+            };
+            (s, bytes)
+        })
+        .collect();
+    let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        // splitmix64
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    if bases.is_empty() {
+        return out;
+    }
+    let pick = |n: u64, len: usize| usize::try_from(n % (len.max(1) as u64)).unwrap_or(0);
+    for _ in 0..count.saturating_mul(64) {
+        if out.len() >= count {
+            break;
+        }
+        let (base, bytes) = &bases[pick(next(), bases.len())];
+        let mut b = bytes.clone();
+        for _ in 0..1 + next() % 4 {
+            let at = pick(next(), b.len());
+            match next() % 4 {
+                0 | 1 if !b.is_empty() => b[at] = next() as u8,
+                2 => b.insert(at, next() as u8),
+                _ if !b.is_empty() => {
+                    b.remove(at);
+                }
+                _ => {}
+            }
+        }
+        if !seen.insert(b.clone()) {
+            continue;
+        }
+        let decoded = match base {
+            Sample::Validate(_) => Operation::decode(&b).ok().map(Sample::Validate),
+            Sample::Admit(_) if b.len() <= MAX_GENERATED_BYTES => {
+                postcard::from_bytes::<NodeAdmission>(&b)
+                    .ok()
+                    .map(Sample::Admit)
+            }
+            Sample::Resolve(..) if b.len() <= MAX_GENERATED_BYTES => {
+                postcard::from_bytes::<ResolverInput>(&b)
+                    .ok()
+                    .map(|i| Sample::Resolve("generated", i))
+            }
+            _ => None,
+        };
+        out.extend(decoded);
+    }
+    out
+}
+
 /// The call context of a sample (derived from its own bytes).
 pub fn sample_context(sample: &Sample) -> CallContext {
     match sample {

@@ -234,3 +234,55 @@ fn demo_runs_and_exits_zero() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn module_check_reports_limits_time_log_volume_and_generated_inputs() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    // The cluster's limits come from its genesis.
+    let mut params = spore::core::genesis::Params::default();
+    params.set("timing.validator-fuel", 30_000_000)?;
+    let genesis = spore::core::genesis::Genesis::new(
+        "check",
+        Vec::new(),
+        params,
+        spore::cli::genesis::default_modules(),
+    );
+    let genesis_path = dir.path().join("genesis.json");
+    spore::cli::genesis::save(&genesis_path, &genesis)?;
+    let path = write_module(dir.path(), &spore_artifacts::DEFAULT_VALIDATOR)?;
+    let out = spore(&[
+        "module",
+        "check",
+        &path.to_string_lossy(),
+        "--role",
+        "validator",
+        "--genesis",
+        &genesis_path.to_string_lossy(),
+        "--generated",
+        "40",
+    ])?;
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("fuel 30000000 per call"), "{shown}");
+    assert!(shown.contains("the cluster's"), "{shown}");
+    assert!(shown.contains("40 generated input(s)"), "{shown}");
+    assert!(shown.contains("\ntime       "), "{shown}");
+    assert!(shown.contains("\nlog        at most 1 line(s)"), "{shown}");
+
+    // A module that floods its log and burns host fuel: the volume and the time bound are
+    // reported, and it is unfit (it runs out of fuel on samples and generated inputs).
+    let path = write_module(dir.path(), &spore_artifacts::HOSTILE_HOST_ABUSE)?;
+    let out = spore(&[
+        "module",
+        "check",
+        &path.to_string_lossy(),
+        "--role",
+        "validator",
+    ])?;
+    let shown = text(&out);
+    assert!(!out.status.success(), "{shown}");
+    assert!(shown.contains("log        at most 64 line(s)"), "{shown}");
+    assert!(shown.contains("would take about"), "{shown}");
+    assert!(shown.contains("generated #"), "{shown}");
+    Ok(())
+}
