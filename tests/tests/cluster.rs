@@ -5,7 +5,7 @@
 //! kill -> view change; SIGTERM -> clean exit and resume; a wrong-result node slashed,
 //! then (after admitting a real joiner, which catches up) excluded; garbage client and
 //! peer frames, a wrong node key, a non-member and a forged vote signature refused and
-//! counted; an unfit module swap rejected, then a resolver hot swap under load taking
+//! counted; the client port's stream, byte, time and connection limits; an unfit module swap rejected, then a resolver hot swap under load taking
 //! effect at one slot everywhere; and `spore devnet` exiting 0.
 //!
 //! Every operation is signed by the key the cluster's genesis authorises for it
@@ -399,6 +399,108 @@ async fn garbage_client_frames_are_refused_and_the_node_keeps_serving() -> anyho
     let (_, d) = submit(&client, signed(&c, compute(7)), DECIDE).await?;
     assert!(d.is_some());
     client.close().await;
+    Ok(())
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc/{pid}/status"))
+}
+
+/// The client port's limits, on a running node: requests that announce the largest frame
+/// and stall cost the node what they sent, not what they announced; a connection gets 8
+/// streams at a time; a stalled request is answered with a timeout after 10 s; the
+/// 257th connection is refused; and other clients are served throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_limits_hold_on_a_running_node() -> anyhow::Result<()> {
+    use spore::node::client::{CLIENT_READ_TIMEOUT, Client, MAX_CLIENT_CONNECTIONS};
+    let _serial = serial().await;
+    let (_dir, c) = cluster(4, &[]).await?;
+    let pid = c.pid(0).ok_or_else(|| anyhow::anyhow!("n1 runs"))?;
+    let before = rss_kib(pid)?;
+
+    // 8 streams, each announcing a 16 MiB request and sending 1 KiB of it.
+    let staller = c.client(0).await?;
+    let mut stalled = Vec::new();
+    for _ in 0..8 {
+        let (mut send, answers) = staller.open_raw().await?;
+        send.write_all(&(16u32 << 20).to_be_bytes()).await?;
+        send.write_all(&[0u8; 1024]).await?;
+        stalled.push((send, answers));
+    }
+    // A ninth stream of that connection waits for one of them to end.
+    let ninth = tokio::time::timeout(Duration::from_secs(1), staller.open_raw()).await;
+    assert!(ninth.is_err(), "a ninth concurrent stream was opened");
+    // Another client is served meanwhile.
+    let other = tokio::time::timeout(Duration::from_secs(5), c.client(0))
+        .await
+        .map_err(|_| anyhow::anyhow!("another client could not connect within 5 s"))??;
+    let served = tokio::time::timeout(Duration::from_secs(5), other.call_one(&Request::Status))
+        .await
+        .map_err(|_| anyhow::anyhow!("another client was not served within 5 s"))??;
+    assert!(matches!(served, Response::Status(_)), "{served:?}");
+    let during = rss_kib(pid)?;
+    assert!(
+        during < before + 32 * 1024,
+        "8 stalled 16 MiB requests raised the node's memory from {before} to {during} KiB"
+    );
+    // Each stalled request is answered with the timeout.
+    for (_send, mut answers) in stalled {
+        let answer =
+            tokio::time::timeout(CLIENT_READ_TIMEOUT + Duration::from_secs(5), answers.next())
+                .await??;
+        match answer {
+            Some(Response::Error(e)) => assert!(e.contains("not received within"), "{e}"),
+            other => panic!("expected a timeout answer, got {other:?}"),
+        }
+    }
+    staller.close().await;
+
+    // Connections: up to the limit are accepted (one is already open), the next refused.
+    let mut open = Vec::new();
+    for _ in 1..MAX_CLIENT_CONNECTIONS {
+        open.push(Client::connect(c.nodes[0].client_addr, c.nodes[0].id, &c.client).await?);
+    }
+    let refused = tokio::time::timeout(
+        Duration::from_secs(10),
+        Client::connect(c.nodes[0].client_addr, c.nodes[0].id, &c.client),
+    )
+    .await;
+    assert!(
+        !matches!(refused, Ok(Ok(_))),
+        "connection {} was accepted",
+        MAX_CLIENT_CONNECTIONS + 1
+    );
+    // Closing one makes room again.
+    if let Some(first) = open.pop() {
+        first.close().await;
+    }
+    let again = eventually(
+        Duration::from_secs(10),
+        "a connection after one closed",
+        || async {
+            Ok(
+                Client::connect(c.nodes[0].client_addr, c.nodes[0].id, &c.client)
+                    .await
+                    .ok(),
+            )
+        },
+    )
+    .await?;
+    assert!(matches!(
+        again.call_one(&Request::Status).await?,
+        Response::Status(_)
+    ));
+    again.close().await;
+    for client in open {
+        client.close().await;
+    }
+    other.close().await;
     Ok(())
 }
 

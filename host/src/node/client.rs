@@ -93,10 +93,20 @@ pub const MAX_CLIENT_STREAMS: u32 = 8;
 /// How long a request may take to arrive once its stream is open.
 pub const CLIENT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Bytes of request bodies all clients together may have in flight: a request whose
-/// announced length does not fit waits for room (within the read timeout), so the
-/// memory clients can make a node hold is bounded whatever they announce.
+/// Bytes of large request bodies (module uploads) all clients together may have in
+/// flight. Room is taken as bytes arrive, not as announced, so a request that announces
+/// 16 MiB and stalls holds only what it sent; a chunk that does not fit waits for room
+/// (within the read timeout). The memory clients can make a node hold is bounded
+/// whatever they announce.
 pub const CLIENT_BUFFER_BUDGET: usize = 64 * 1024 * 1024;
+
+/// Requests announcing at most this many bytes (every request but a module upload: an
+/// operation is at most 64 KiB) draw on a pool of their own, [`CLIENT_SMALL_BUDGET`], so
+/// uploads, stalled or not, can never make a status or submit request wait.
+pub const SMALL_REQUEST_BYTES: usize = 256 * 1024;
+
+/// Bytes of small request bodies all clients together may have in flight.
+pub const CLIENT_SMALL_BUDGET: usize = 16 * 1024 * 1024;
 
 /// The QUIC transport limits of the client listener: few bidirectional streams per
 /// connection, no unidirectional ones, idle connections closed.
@@ -115,7 +125,10 @@ fn client_transport() -> Result<quinn::TransportConfig, ClientError> {
 /// connection, stream, byte and time limits above.
 pub async fn serve(endpoint: quinn::Endpoint, calls: mpsc::Sender<ClientCall>) {
     let connections = Arc::new(Semaphore::new(MAX_CLIENT_CONNECTIONS));
-    let budget = Arc::new(Semaphore::new(CLIENT_BUFFER_BUDGET));
+    let budget = Arc::new(Budgets {
+        large: Semaphore::new(CLIENT_BUFFER_BUDGET),
+        small: Semaphore::new(CLIENT_SMALL_BUDGET),
+    });
     while let Some(incoming) = endpoint.accept().await {
         let Ok(permit) = connections.clone().try_acquire_owned() else {
             debug!("client connection refused: too many connections");
@@ -159,10 +172,16 @@ fn client_key(conn: &quinn::Connection) -> Option<NodeId> {
     node_id_from_certificate(certs.first()?).ok()
 }
 
+/// The byte pools request bodies are read into (see [`CLIENT_BUFFER_BUDGET`]).
+struct Budgets {
+    large: Semaphore,
+    small: Semaphore,
+}
+
 /// Read one request within the byte budget and the read timeout.
 async fn read_request(
     recv: &mut quinn::RecvStream,
-    budget: &Semaphore,
+    budget: &Budgets,
 ) -> Result<Option<Request>, String> {
     let read = async {
         let Some(len) = frame::read_prefix(recv, MAX_CLIENT_FRAME)
@@ -171,13 +190,38 @@ async fn read_request(
         else {
             return Ok(None);
         };
-        let _room = budget
-            .acquire_many(u32::try_from(len).unwrap_or(u32::MAX))
-            .await
-            .map_err(|_| "the node is shutting down".to_string())?;
+        let pool = if len <= SMALL_REQUEST_BYTES {
+            &budget.small
+        } else {
+            &budget.large
+        };
+        // Room is taken for the bytes that arrived, chunk by chunk, and held until the
+        // request is decoded.
+        let mut room = Vec::new();
         let mut buf = Vec::new();
-        frame::read_body(recv, len, &mut buf)
-            .await
+        let mut chunk = vec![0u8; 16 * 1024];
+        while buf.len() < len {
+            let want = (len - buf.len()).min(chunk.len());
+            let n = recv
+                .read(&mut chunk[..want])
+                .await
+                .map_err(|e| format!("malformed request: {e}"))?
+                .unwrap_or(0);
+            if n == 0 {
+                return Err(format!(
+                    "malformed request: the stream ended after {} of {len} bytes",
+                    buf.len()
+                ));
+            }
+            room.push(
+                pool.acquire_many(u32::try_from(n).unwrap_or(u32::MAX))
+                    .await
+                    .map_err(|_| "the node is shutting down".to_string())?,
+            );
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        frame::decode_body(&buf)
+            .map(Some)
             .map_err(|e| format!("malformed request: {e}"))
     };
     tokio::time::timeout(CLIENT_READ_TIMEOUT, read)
@@ -195,7 +239,7 @@ async fn handle_stream(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
     calls: mpsc::Sender<ClientCall>,
-    budget: Arc<Semaphore>,
+    budget: Arc<Budgets>,
 ) {
     let request = match read_request(&mut recv, &budget).await {
         Ok(Some(r)) => r,
@@ -313,6 +357,23 @@ impl Client {
             recv,
             buf: Vec::new(),
         })
+    }
+
+    /// Open a request stream and return it unwritten, with its answers (tests of the
+    /// node's limits: a request written slowly, in part, or never finished).
+    pub async fn open_raw(&self) -> Result<(quinn::SendStream, Answers), ClientError> {
+        let (send, recv) = self
+            .conn
+            .open_bi()
+            .await
+            .map_err(|e| ClientError::Stream(e.to_string()))?;
+        Ok((
+            send,
+            Answers {
+                recv,
+                buf: Vec::new(),
+            },
+        ))
     }
 
     /// Send `request` and return its first answer.

@@ -250,6 +250,11 @@ impl Cluster {
         Ok(())
     }
 
+    /// The process id of node `i`, if it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes.get(i)?.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL node `i` and reap it.
     pub fn kill(&mut self, i: usize) -> anyhow::Result<()> {
         let node = self.nodes.get_mut(i).context("no such node")?;
