@@ -682,6 +682,34 @@ async fn non_member_and_forged_signature_are_refused_and_counted() -> anyhow::Re
     assert!(after >= before + 2);
     conn.close(0u32.into(), b"done");
     raw.wait_idle().await;
+    // Module blobs a member pushes unasked are dropped and counted (the store cannot be
+    // filled by a peer); a blob the replicated state names is kept, not counted.
+    let dropped_before = c.status(0).await?.dropped_blobs;
+    let unsolicited: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let dropped = eventually(
+        Duration::from_secs(30),
+        "unsolicited blob dropped",
+        || async {
+            let _ = forger.send(c.nodes[0].id, &Wire::ModuleBlob(unsolicited.clone()));
+            let n = c.status(0).await?.dropped_blobs;
+            Ok((n > dropped_before).then_some(n))
+        },
+    )
+    .await?;
+    assert!(dropped > dropped_before);
+    // (Copies of the unsolicited blob sent by the retries above may still be in flight.)
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let dropped = c.status(0).await?.dropped_blobs;
+    let named = spore_artifacts::HIERARCHY_RESOLVER.bytes.to_vec();
+    for _ in 0..3 {
+        forger.send(c.nodes[0].id, &Wire::ModuleBlob(named.clone()))?;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        c.status(0).await?.dropped_blobs,
+        dropped,
+        "a blob the state names was dropped"
+    );
     // The cluster is unaffected: it still decides with three honest nodes.
     let client = c.client(0).await?;
     let (_, d) = submit(&client, signed(&c, compute(77)), DECIDE).await?;
