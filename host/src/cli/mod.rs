@@ -7,6 +7,7 @@ pub mod genesis;
 pub mod keygen;
 pub mod module;
 pub mod node;
+pub mod recover;
 pub mod simulate;
 
 use clap::{Parser, Subcommand};
@@ -61,6 +62,11 @@ pub enum Command {
     /// Measure a real cluster on loopback (throughput, latency) against the single-node
     /// ceiling (validator calls and signature checks), in the same run.
     Bench(devnet::BenchArgs),
+    /// Bring the honest members of a forked cluster back to deciding without the
+    /// culprits: status, sign, combine, apply (docs/OPERATIONS.md, "Recovering from a
+    /// fork").
+    #[command(subcommand)]
+    Recover(recover::RecoverCommand),
     /// Compile one module for a node (internal: a node runs it as a bounded child process;
     /// reads the request on stdin, writes the artifact to stdout).
     #[command(hide = true)]
@@ -83,6 +89,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Trust(args) => client::run_status(args, true),
         Command::Devnet(args) => devnet::run(args),
         Command::Bench(args) => devnet::bench(args),
+        Command::Recover(cmd) => recover::run(cmd),
         Command::CompileWorker => Ok(crate::modules::compile::run_worker()),
     }
 }

@@ -35,5 +35,6 @@ pub mod config;
 pub mod driver;
 pub mod keyfile;
 pub mod proto;
+pub mod recovery;
 pub mod run;
 pub mod wire;

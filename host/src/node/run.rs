@@ -47,14 +47,42 @@ pub fn embedded_modules() -> Vec<(Role, &'static [u8])> {
 /// operations, recorded evidence, retained tail, view), and the index of where every
 /// operation was decided (to answer resubmissions) is built alongside. Chunked, so a long
 /// log is never held in memory at once.
-fn restore_node(
+pub(crate) fn restore_node(
+    store: &Store,
+    node: Node<ReplicatedState>,
+) -> anyhow::Result<(Node<ReplicatedState>, DecidedIndex)> {
+    replay(store, node, None)
+}
+
+/// Replay the stored log into `node` (up to and including slot `until`, if given),
+/// applying each kept recovery certificate right after its checkpoint's slot.
+pub(crate) fn replay(
     store: &Store,
     mut node: Node<ReplicatedState>,
+    until: Option<u64>,
 ) -> anyhow::Result<(Node<ReplicatedState>, DecidedIndex)> {
     let mut decided = DecidedIndex::new();
+    // Oldest first; each applies once, when the replay stands right after its slot.
+    let mut recoveries = std::collections::VecDeque::from(super::recovery::kept(store)?);
     loop {
         let from = node.slot();
-        let rows = store.decided_range(from, 256)?;
+        while let Some(cert) = recoveries
+            .front()
+            .filter(|c| c.checkpoint.slot.checked_add(1) == Some(from))
+        {
+            node.recover(cert).with_context(|| {
+                format!(
+                    "applying the kept recovery certificate of slot {}",
+                    cert.checkpoint.slot
+                )
+            })?;
+            recoveries.pop_front();
+        }
+        let room = until.map_or(256, |u| u.saturating_add(1).saturating_sub(from).min(256));
+        if room == 0 {
+            break;
+        }
+        let rows = store.decided_range(from, room as usize)?;
         if rows.is_empty() {
             break;
         }

@@ -64,6 +64,18 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Removes the decided entries after `slot` (a recovery abandons them; nothing else
+    /// may remove a decided entry); returns how many were removed.
+    pub fn truncate_decided_after(&mut self, slot: u64) -> Result<u64, StoreError> {
+        let mut table = self.txn.open_table(DECIDED)?;
+        let mut removed = 0;
+        table.retain_in(slot.saturating_add(1).., |_, _| {
+            removed += 1;
+            false
+        })?;
+        Ok(removed)
+    }
+
     /// Stores the replicated state (trust ledger, membership, ...) as of `slot`,
     /// replacing any snapshot at that slot.
     pub fn put_snapshot(&mut self, slot: u64, state: &[u8]) -> Result<(), StoreError> {
@@ -136,6 +148,15 @@ impl Writer<'_> {
             return Err(StoreError::ReservedKey(key.to_string()));
         }
         self.txn.open_table(META)?.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Removes a caller-defined metadata value (absent: nothing happens).
+    pub fn delete_meta(&mut self, key: &str) -> Result<(), StoreError> {
+        if key.starts_with(RESERVED_PREFIX) {
+            return Err(StoreError::ReservedKey(key.to_string()));
+        }
+        self.txn.open_table(META)?.remove(key)?;
         Ok(())
     }
 }

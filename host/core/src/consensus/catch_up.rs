@@ -122,6 +122,15 @@ impl<S: ReplicaState> Node<S> {
         if self.fork.is_some() {
             return;
         }
+        // After a recovery, entries of the abandoned history (from the resumed slot on, in
+        // a view below the one the checkpoint resumed in) conflict with the new history by
+        // design: they are not a fork of it.
+        if let Some((slot, view)) = self.resumed_at {
+            let abandoned = |e: &DecidedEntry| e.slot >= slot && e.view < view;
+            if abandoned(&proof.first) || abandoned(&proof.second) {
+                return;
+            }
+        }
         self.fork = Some(proof.clone());
         self.deadline = None;
         self.resend_at = None;

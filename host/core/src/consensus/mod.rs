@@ -49,6 +49,7 @@ pub mod limits;
 mod listen;
 pub mod mempool;
 pub mod message;
+pub mod recovery;
 pub mod replica;
 mod round;
 pub mod rules;
@@ -69,6 +70,7 @@ pub use message::{
     Accept, Commit, CommitSet, Confirm, Message, NewView, PreparedCert, PreparedClaim, Proposal,
     Reveal, Tally, ViewChange,
 };
+pub use recovery::{Checkpoint, CheckpointSignature, RecoveryCert, RecoveryError};
 pub use replica::ReplicaState;
 pub use view_change::MAX_VIEW_CHANGE_VIEWS;
 
@@ -287,6 +289,9 @@ pub struct Node<S: ReplicaState> {
     front: Option<(Digest, Slot)>,
     /// A verified fork: once set, the node orders nothing more.
     fork: Option<ForkProof>,
+    /// The slot and view a recovery certificate resumed at: votes of that slot from
+    /// earlier views belong to the abandoned history and yield no prepared certificate.
+    resumed_at: Option<(Slot, View)>,
     /// (peer, slot) entries asked for to compare with ours (cleared per decided slot).
     fork_probes: BTreeSet<(NodeId, Slot)>,
     /// Test-only switch (control of fork detection): never compare or probe.
@@ -348,6 +353,7 @@ impl<S: ReplicaState> Node<S> {
             absences: BTreeMap::new(),
             front: None,
             fork: None,
+            resumed_at: None,
             fork_probes: BTreeSet::new(),
             fork_blind: false,
             validator_results: HashMap::new(),
@@ -464,6 +470,13 @@ impl<S: ReplicaState> Node<S> {
         let mut accepts: Vec<Signed<Accept>> = Vec::new();
         for vote in votes {
             if vote.slot() != Some(slot) {
+                continue;
+            }
+            // Votes of the abandoned history, before a recovery resumed this slot.
+            if self
+                .resumed_at
+                .is_some_and(|(s, v)| s == slot && vote.view().is_some_and(|w| w < v))
+            {
                 continue;
             }
             // Records of the prepared certificate (the tally and the accepts of others).

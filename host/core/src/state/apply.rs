@@ -13,9 +13,24 @@ use super::{MemberInfo, ModuleSlot, ReplicatedState, ServiceRecord, StateChange,
 use crate::crypto::{Canonical, sha256_parts};
 use crate::ops::{ConfigType, ExclusionReason, Operation, Outcome, Role};
 use crate::trust::{ExclusionCause, RoundReport};
-use crate::types::Slot;
+use crate::types::{NodeId, Slot};
 
 impl ReplicatedState {
+    /// Exclude the culprits of a recovery (`consensus::recovery`): as for proven
+    /// misbehaviour, trust zero and no automatic readmission; outside any epoch budget (a
+    /// quorum of the remaining members signed for it).
+    pub fn exclude_culprits(&mut self, culprits: &[NodeId]) -> Vec<StateChange> {
+        let tp = self.params.trust.clone();
+        culprits
+            .iter()
+            .filter_map(|c| {
+                self.ledger
+                    .exclude(c, ExclusionCause::Misbehaviour, &tp)
+                    .map(StateChange::Trust)
+            })
+            .collect()
+    }
+
     /// Apply decided slot `slot`: the epoch boundary, then `report`, then every
     /// `(operation, outcome)` of its batch in order. Slots must increase; gaps are
     /// allowed (a slot that decided nothing need not be applied).

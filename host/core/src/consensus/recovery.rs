@@ -1,0 +1,314 @@
+//! Recovery from a compromised majority: a checkpoint signed by a quorum of the members
+//! outside the culprits, from which the honest members resume without them
+//! (docs/PROTOCOL.md, "Recovery").
+//!
+//! # Design
+//! After a fork (two certified entries for one slot, [`super::ForkProof`]) every honest
+//! node that saw it has halted. The histories agree up to the slot before the fork. The
+//! members that did not confirm both values sign a [`Checkpoint`]: the chain, that last
+//! agreed slot, the state digest after it, the culprits (the proof's, or more by the
+//! operators' declaration), and the view the next slot restarts in (above every view an
+//! honest signer used in the abandoned slots, so that no vote it signs afterwards
+//! conflicts with one it signed before). A [`RecoveryCert`] carries the checkpoint and the
+//! signatures; a node accepts it only with the same chain, slot and state digest as its
+//! own history, with every signer an eligible non-culprit, and with the signers a quorum
+//! of the membership that remains once the culprits are excluded. It then excludes the
+//! culprits (as for proven misbehaviour: trust zero, no automatic readmission), forgets
+//! the halt, and resumes at the next slot in the checkpoint's view. The node's driver
+//! first removes the abandoned entries from its store and keeps the certificate, so a
+//! restart replays the same recovery at the same point.
+//!
+//! # What this does not recover
+//! Only the members that remain can sign: the remaining membership must still hold a
+//! quorum of honest, reachable members. The checkpoint is no better than its signers: a
+//! quorum of the remaining members that is itself dishonest can sign anything, which is a
+//! compromise of more than the protocol tolerates, twice.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::round::Round;
+use super::{Mode, Node, ReplicaState};
+use crate::crypto::{Keypair, Signable, Signature, canonical_bytes, verify};
+use crate::state::{ReplicatedState, StateChange};
+use crate::types::{Digest, NodeId, Slot, View};
+
+/// Most culprits a checkpoint may name.
+pub const MAX_CULPRITS: usize = 256;
+
+/// What the remaining members agree to resume from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The cluster's genesis digest.
+    pub chain: Digest,
+    /// The last slot both sides of the fork agree on; the cluster resumes at `slot + 1`.
+    pub slot: Slot,
+    /// The state digest after `slot` (before the culprits are excluded).
+    pub state: Digest,
+    /// The members to exclude, ascending.
+    pub culprits: Vec<NodeId>,
+    /// The view `slot + 1` restarts in.
+    pub resume_view: View,
+}
+
+impl Signable for Checkpoint {
+    const DOMAIN: &'static [u8] = b"spore/recovery/checkpoint/v1";
+}
+
+/// One member's signature of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointSignature {
+    /// The signing member.
+    pub signer: NodeId,
+    /// Its signature over the checkpoint.
+    pub signature: Signature,
+}
+
+impl CheckpointSignature {
+    /// Sign `checkpoint` with `key`.
+    pub fn sign(checkpoint: &Checkpoint, key: &Keypair) -> Self {
+        CheckpointSignature {
+            signer: key.id(),
+            signature: key.sign(Checkpoint::DOMAIN, &canonical_bytes(checkpoint)),
+        }
+    }
+}
+
+/// A checkpoint with the signatures that make it binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryCert {
+    /// The checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Signatures of remaining members.
+    pub signatures: Vec<CheckpointSignature>,
+}
+
+/// Why a recovery certificate is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecoveryError {
+    /// The checkpoint is for another cluster.
+    #[error("the checkpoint is for chain {0}, this node's is {1}")]
+    Chain(Digest, Digest),
+    /// This history is not at the checkpoint's slot.
+    #[error("the checkpoint resumes at slot {resume}, this history is at slot {at}")]
+    Slot {
+        /// `checkpoint.slot + 1`.
+        resume: Slot,
+        /// The state's next slot.
+        at: Slot,
+    },
+    /// This history's state after the slot differs.
+    #[error("the state after slot {slot} is {ours} here, the checkpoint says {theirs}")]
+    State {
+        /// The checkpoint's slot.
+        slot: Slot,
+        /// This node's digest.
+        ours: Digest,
+        /// The checkpoint's.
+        theirs: Digest,
+    },
+    /// The culprit list is empty, unsorted, too long, or names a non-member.
+    #[error("bad culprit list: {0}")]
+    Culprits(&'static str),
+    /// A signer is a culprit, not an eligible member, or signs twice.
+    #[error("signer {0} may not sign the checkpoint (a culprit, not eligible, or twice)")]
+    Signer(NodeId),
+    /// A signature does not verify.
+    #[error("a checkpoint signature does not verify: {0}")]
+    Signature(#[from] crate::crypto::CryptoError),
+    /// The signers are not a quorum of the remaining membership.
+    #[error("{0} signatures are not a quorum of the members that remain")]
+    NoQuorum(usize),
+    /// Excluding the culprits would leave no eligible member.
+    #[error("excluding the culprits leaves no eligible member")]
+    Empty,
+}
+
+impl RecoveryCert {
+    /// Check the certificate against `state`, this node's replicated state after
+    /// `checkpoint.slot`; returns the state the cluster resumes from (the culprits
+    /// excluded) and what the exclusion changed.
+    pub fn verify(
+        &self,
+        state: &ReplicatedState,
+    ) -> Result<(ReplicatedState, Vec<StateChange>), RecoveryError> {
+        let cp = &self.checkpoint;
+        if cp.chain != state.genesis_digest() {
+            return Err(RecoveryError::Chain(cp.chain, state.genesis_digest()));
+        }
+        if cp.slot.checked_add(1) != Some(state.next_slot()) {
+            return Err(RecoveryError::Slot {
+                resume: cp.slot.saturating_add(1),
+                at: state.next_slot(),
+            });
+        }
+        let ours = state.state_digest();
+        if ours != cp.state {
+            return Err(RecoveryError::State {
+                slot: cp.slot,
+                ours,
+                theirs: cp.state,
+            });
+        }
+        if cp.culprits.is_empty() || cp.culprits.len() > MAX_CULPRITS {
+            return Err(RecoveryError::Culprits("between 1 and 256 culprits"));
+        }
+        if !cp.culprits.windows(2).all(|w| w[0] < w[1]) {
+            return Err(RecoveryError::Culprits("ascending, without repeats"));
+        }
+        if cp.culprits.iter().any(|c| !state.is_member(c)) {
+            return Err(RecoveryError::Culprits("a culprit is not a member"));
+        }
+        let culprits: BTreeSet<NodeId> = cp.culprits.iter().copied().collect();
+        let bytes = canonical_bytes(cp);
+        let mut signers = BTreeSet::new();
+        for s in &self.signatures {
+            if culprits.contains(&s.signer)
+                || !state.is_eligible(&s.signer)
+                || !signers.insert(s.signer)
+            {
+                return Err(RecoveryError::Signer(s.signer));
+            }
+            verify(&s.signer, Checkpoint::DOMAIN, &bytes, &s.signature)?;
+        }
+        let mut after = state.clone();
+        let changes = after.exclude_culprits(&cp.culprits);
+        if after.eligible().is_empty() {
+            return Err(RecoveryError::Empty);
+        }
+        if !after.is_quorum(&signers) {
+            return Err(RecoveryError::NoQuorum(signers.len()));
+        }
+        Ok((after, changes))
+    }
+}
+
+impl Node<ReplicatedState> {
+    /// Resume from a recovery certificate (see the module documentation): the node's
+    /// history must stand right after the checkpoint's slot. On success the culprits are
+    /// excluded, the fork halt is lifted and the next slot restarts in the checkpoint's
+    /// view; the changes are reported like an applied entry's.
+    pub fn recover(&mut self, cert: &RecoveryCert) -> Result<Vec<StateChange>, RecoveryError> {
+        let (after, changes) = cert.verify(&self.state)?;
+        let cp = &cert.checkpoint;
+        self.state = after;
+        self.changes.push_back((cp.slot, changes.clone()));
+        while self.changes.len() > self.config.log_retention {
+            self.changes.pop_front();
+        }
+        self.fork = None;
+        self.fork_probes.clear();
+        self.prepared = None;
+        self.view_changes.clear();
+        self.new_view_msg = None;
+        self.mode = Mode::Normal;
+        let next = self.state.next_slot();
+        self.view = cp.resume_view;
+        self.slot_view = cp.resume_view;
+        self.round = Round::new(next, cp.resume_view);
+        self.resumed_at = Some((next, cp.resume_view));
+        self.deadline = Some(self.now.saturating_add(self.timeout()));
+        Ok(changes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::Config;
+    use crate::genesis::tests::signed;
+
+    fn setup() -> (ReplicatedState, Vec<Keypair>) {
+        let (g, keys) = signed(4);
+        (ReplicatedState::from_genesis_unverified(&g), keys)
+    }
+
+    fn checkpoint(state: &ReplicatedState, culprits: &[&Keypair]) -> Checkpoint {
+        let mut culprits: Vec<NodeId> = culprits.iter().map(|k| k.id()).collect();
+        culprits.sort();
+        Checkpoint {
+            chain: state.genesis_digest(),
+            slot: state.next_slot().wrapping_sub(1),
+            state: state.state_digest(),
+            culprits,
+            resume_view: 7,
+        }
+    }
+
+    fn cert(cp: &Checkpoint, signers: &[&Keypair]) -> RecoveryCert {
+        RecoveryCert {
+            checkpoint: cp.clone(),
+            signatures: signers
+                .iter()
+                .map(|k| CheckpointSignature::sign(cp, k))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_quorum_of_the_remaining_members_resumes_without_the_culprits() {
+        let (mut state, k) = setup();
+        // The history stands after slot 0.
+        assert!(state.apply_slot(0, &[], None).is_ok());
+        let cp = checkpoint(&state, &[&k[2], &k[3]]);
+        let good = cert(&cp, &[&k[0], &k[1]]);
+        let (after, changes) = good.verify(&state).expect("a valid certificate");
+        assert_eq!(changes.len(), 2);
+        assert!(!after.is_eligible(&k[2].id()) && !after.is_eligible(&k[3].id()));
+        // Refused: too few signers, a culprit signing, a forged signature, another state,
+        // another slot, another chain, no culprit.
+        let refusals = [
+            cert(&cp, &[&k[0]]),
+            cert(&cp, &[&k[0], &k[2]]),
+            {
+                let mut c = good.clone();
+                c.signatures[1].signature.0[0] ^= 1;
+                c
+            },
+            cert(
+                &Checkpoint {
+                    state: Digest([1; 32]),
+                    ..cp.clone()
+                },
+                &[&k[0], &k[1]],
+            ),
+            cert(
+                &Checkpoint {
+                    slot: cp.slot + 1,
+                    ..cp.clone()
+                },
+                &[&k[0], &k[1]],
+            ),
+            cert(
+                &Checkpoint {
+                    chain: Digest([2; 32]),
+                    ..cp.clone()
+                },
+                &[&k[0], &k[1]],
+            ),
+            cert(
+                &Checkpoint {
+                    culprits: vec![],
+                    ..cp.clone()
+                },
+                &[&k[0], &k[1]],
+            ),
+        ];
+        for (i, bad) in refusals.iter().enumerate() {
+            assert!(bad.verify(&state).is_err(), "refusal {i} was accepted");
+        }
+        // A node resumes: culprits excluded, next slot in the checkpoint's view.
+        let mut behind = Node::new(Config::default(), k[1].clone(), setup().0);
+        assert!(matches!(
+            behind.recover(&good),
+            Err(RecoveryError::Slot { .. })
+        ));
+        let mut node = Node::new(Config::default(), k[0].clone(), state);
+        assert!(node.recover(&good).is_ok());
+        assert_eq!(node.view(), 7);
+        assert_eq!(node.slot(), 1);
+        assert!(!node.state().is_eligible(&k[3].id()));
+        assert!(node.fork().is_none());
+    }
+}
