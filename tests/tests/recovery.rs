@@ -154,7 +154,7 @@ async fn a_forked_cluster_halts_and_its_honest_members_recover() -> anyhow::Resu
         highest = highest.max(view);
     }
     let resume = (highest + 1).to_string();
-    let slot = (s - 1).to_string();
+    let slot = s.to_string();
     let mut signed_files = Vec::new();
     for i in [honest, late] {
         let out = c.nodes[i].dir.join("checkpoint.json");
@@ -163,7 +163,7 @@ async fn a_forked_cluster_halts_and_its_honest_members_recover() -> anyhow::Resu
             "sign".to_owned(),
             "--config".to_owned(),
             config(i).to_string_lossy().into_owned(),
-            "--slot".to_owned(),
+            "--resume-slot".to_owned(),
             slot.clone(),
             "--resume-view".to_owned(),
             resume.clone(),

@@ -2,7 +2,7 @@
 //! the culprits (docs/OPERATIONS.md, "Recovering from a fork").
 //!
 //! On each remaining member, stopped: `status` (where it stands: the fork, the culprits,
-//! the last agreed slot, the highest view it used after it), then `sign` (its signature
+//! the slot to resume at, the highest view it used from there), then `sign` (its signature
 //! of the checkpoint every remaining member signs alike); on one machine, `combine` the
 //! signatures into a certificate; on each remaining member, `apply` it, then start the
 //! node.
@@ -21,8 +21,8 @@ use crate::node::recovery::{Stopped, combine};
 /// `spore recover` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RecoverCommand {
-    /// Where a stopped node stands: its fork, the culprits, the last agreed slot, and the
-    /// highest view it used after it (the checkpoint must resume above every member's).
+    /// Where a stopped node stands: its fork, the culprits, the slot to resume at, and the
+    /// highest view it used from there (the checkpoint must resume above every member's).
     Status(ConfigArg),
     /// Sign the checkpoint with a stopped member's key (writes `{checkpoint, signature}`).
     Sign(SignArgs),
@@ -48,9 +48,9 @@ pub struct SignArgs {
     /// The node's config file.
     #[arg(long)]
     pub config: PathBuf,
-    /// The last slot both sides agree on (the fork's slot - 1).
+    /// The slot to resume at: the fork's slot (both sides agree on every slot before it).
     #[arg(long)]
-    pub slot: Slot,
+    pub resume_slot: Slot,
     /// A culprit's id (hex; repeat).
     #[arg(long = "culprit", required = true)]
     pub culprits: Vec<NodeId>,
@@ -121,8 +121,11 @@ pub fn run(cmd: RecoverCommand) -> anyhow::Result<ExitCode> {
                     println!("fork          none kept (an operator may still declare culprits)")
                 }
             }
-            println!("last agreed   slot {}", s.after);
-            println!("highest view  {} (after slot {})", s.highest_view, s.after);
+            println!("resume slot   {}", s.resume_slot);
+            println!(
+                "highest view  {} (from slot {})",
+                s.highest_view, s.resume_slot
+            );
             let culprits: String = s
                 .fork
                 .iter()
@@ -131,18 +134,18 @@ pub fn run(cmd: RecoverCommand) -> anyhow::Result<ExitCode> {
                 .collect();
             println!(
                 "next          on every remaining member, stopped: spore recover sign --config FILE \
-                 --slot {}{culprits} --resume-view V --out signed.json, with V above the highest \
-                 view of every remaining member",
-                s.after
+                 --resume-slot {}{culprits} --resume-view V --out signed.json, with V above the \
+                 highest view of every remaining member",
+                s.resume_slot
             );
             Ok(ExitCode::SUCCESS)
         }
         RecoverCommand::Sign(a) => {
             let (checkpoint, signature) =
-                Stopped::open(&a.config)?.sign(a.slot, &a.culprits, a.resume_view)?;
+                Stopped::open(&a.config)?.sign(a.resume_slot, &a.culprits, a.resume_view)?;
             println!(
-                "signed the checkpoint of slot {} (state {}) as {}",
-                checkpoint.slot,
+                "signed the checkpoint resuming at slot {} (state {}) as {}",
+                checkpoint.resume_slot,
                 checkpoint.state,
                 signature.signer.to_hex()
             );
@@ -166,8 +169,8 @@ pub fn run(cmd: RecoverCommand) -> anyhow::Result<ExitCode> {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let cert = combine(parts)?;
             println!(
-                "certificate of slot {} with {} signature(s)",
-                cert.checkpoint.slot,
+                "certificate resuming at slot {} with {} signature(s)",
+                cert.checkpoint.resume_slot,
                 cert.signatures.len()
             );
             write(&a.out, &cert)?;
@@ -180,7 +183,7 @@ pub fn run(cmd: RecoverCommand) -> anyhow::Result<ExitCode> {
                 "installed: {removed} abandoned entr{} removed; the node resumes at slot {} in view \
                  {} without {} culprit(s) when started",
                 if removed == 1 { "y" } else { "ies" },
-                cert.checkpoint.slot + 1,
+                cert.checkpoint.resume_slot,
                 cert.checkpoint.resume_view,
                 cert.checkpoint.culprits.len()
             );

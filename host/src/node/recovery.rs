@@ -6,9 +6,9 @@
 //! Everything here runs on a *stopped* node's store (redb allows one process at a time),
 //! from `spore recover`. The certificate is kept in the store's metadata
 //! ([`RECOVERY_META`]); the node applies it when its replay of the log reaches the
-//! checkpoint's slot (`run::replay`), at every start, so the recovered state is rebuilt
-//! the same way each time. Installing removes the abandoned entries (after the
-//! checkpoint's slot) and the kept fork proof; the node's own votes stay, so it never
+//! checkpoint's resume slot (`run::replay`), at every start, so the recovered state is
+//! rebuilt the same way each time. Installing removes the abandoned entries (from the
+//! resume slot on) and the kept fork proof; the node's own votes stay, so it never
 //! signs a vote conflicting with one it signed before (the checkpoint resumes in a view
 //! above them).
 
@@ -38,7 +38,7 @@ pub fn kept(store: &Store) -> anyhow::Result<Vec<RecoveryCert>> {
         Some(bytes) => {
             let mut certs: Vec<RecoveryCert> =
                 postcard::from_bytes(&bytes).context("decoding the kept recovery certificates")?;
-            certs.sort_by_key(|c| c.checkpoint.slot);
+            certs.sort_by_key(|c| c.checkpoint.resume_slot);
             Ok(certs)
         }
     }
@@ -61,10 +61,11 @@ pub struct Standing {
     pub next_slot: Slot,
     /// The fork it halted on: the slot and the culprits.
     pub fork: Option<(Slot, Vec<NodeId>)>,
-    /// The highest view of any vote this node signed or entry it holds after `after`.
+    /// The highest view of any vote this node signed or entry it holds from
+    /// `resume_slot` on.
     pub highest_view: View,
-    /// The slot the view is measured after (the fork's slot - 1, or the last slot).
-    pub after: Slot,
+    /// The slot to resume at: the fork's slot (or, without a kept fork, the next slot).
+    pub resume_slot: Slot,
 }
 
 impl Stopped {
@@ -85,14 +86,14 @@ impl Stopped {
         })
     }
 
-    /// This node's history replayed up to and including `until` (all of it if `None`).
-    fn replayed(&self, until: Option<Slot>) -> anyhow::Result<Node<ReplicatedState>> {
+    /// This node's history replayed up to `before` (exclusive; all of it if `None`).
+    fn replayed(&self, before: Option<Slot>) -> anyhow::Result<Node<ReplicatedState>> {
         let node = Node::new(
             self.config.consensus.to_core(),
             self.key.clone(),
             ReplicatedState::from_genesis(&self.genesis)?,
         );
-        Ok(super::run::replay(&self.store, node, until)?.0)
+        Ok(super::run::replay(&self.store, node, before)?.0)
     }
 
     /// The fork proof this node halted on, if it keeps one.
@@ -109,20 +110,20 @@ impl Stopped {
     pub fn standing(&self) -> anyhow::Result<Standing> {
         let node = self.replayed(None)?;
         let fork = self.fork()?;
-        let after = match &fork {
-            Some(p) => p.slot().saturating_sub(1),
-            None => node.slot().saturating_sub(1),
+        let resume_slot = match &fork {
+            Some(p) => p.slot(),
+            None => node.slot(),
         };
         let mut highest_view = self
             .store
-            .votes_from(after.saturating_add(1))?
+            .votes_from(resume_slot)?
             .iter()
             .map(|(k, _)| k.view)
             .max()
             .unwrap_or(0);
         for (_, bytes) in self
             .store
-            .decided_range(after.saturating_add(1), usize::MAX)?
+            .decided_range(resume_slot, usize::MAX)?
         {
             if let Ok(e) =
                 postcard::from_bytes::<spore_core::consensus::entry::DecidedEntry>(&bytes)
@@ -138,22 +139,22 @@ impl Stopped {
             next_slot: node.slot(),
             fork: fork.map(|p| (p.slot(), p.culprits())),
             highest_view,
-            after,
+            resume_slot,
         })
     }
 
-    /// The checkpoint of this node's history after `slot`, excluding `culprits`, resuming
-    /// in `resume_view`, and this node's signature of it.
+    /// The checkpoint of this node's history before `resume_slot`, excluding `culprits`,
+    /// resuming in `resume_view`, and this node's signature of it.
     pub fn sign(
         &self,
-        slot: Slot,
+        resume_slot: Slot,
         culprits: &[NodeId],
         resume_view: View,
     ) -> anyhow::Result<(Checkpoint, CheckpointSignature)> {
-        let node = self.replayed(Some(slot))?;
+        let node = self.replayed(Some(resume_slot))?;
         anyhow::ensure!(
-            node.slot() == slot.saturating_add(1),
-            "this node's history ends before slot {slot} (it stands at slot {})",
+            node.slot() == resume_slot,
+            "this node's history ends before slot {resume_slot} (it stands at slot {})",
             node.slot()
         );
         let mut culprits = culprits.to_vec();
@@ -161,7 +162,7 @@ impl Stopped {
         culprits.dedup();
         let checkpoint = Checkpoint {
             chain: node.state().genesis_digest(),
-            slot,
+            resume_slot,
             state: node.state().state_digest(),
             culprits,
             resume_view,
@@ -170,12 +171,12 @@ impl Stopped {
         Ok((checkpoint, signature))
     }
 
-    /// Check `cert` against this node's history and install it: the entries after its
-    /// slot are removed, the certificate kept, the fork proof dropped. Returns how many
+    /// Check `cert` against this node's history and install it: the entries from its
+    /// resume slot on are removed, the certificate kept, the fork proof dropped. Returns how many
     /// entries were removed.
     pub fn install(&self, cert: &RecoveryCert) -> anyhow::Result<u64> {
         let cp = &cert.checkpoint;
-        let node = self.replayed(Some(cp.slot))?;
+        let node = self.replayed(Some(cp.resume_slot))?;
         cert.verify(node.state())
             .context("the recovery certificate does not hold for this node's history")?;
         let mut certs = kept(&self.store)?;
@@ -187,7 +188,7 @@ impl Stopped {
         certs.push(cert.clone());
         let bytes = canonical_bytes(&certs);
         let removed = self.store.write(|w| {
-            let removed = w.truncate_decided_after(cp.slot)?;
+            let removed = w.truncate_decided_from(cp.resume_slot)?;
             w.set_meta(RECOVERY_META, &bytes)?;
             w.delete_meta(super::driver::FORK_META)?;
             Ok(removed)
@@ -195,7 +196,7 @@ impl Stopped {
         // The node must start from the certificate: check the replay does.
         let resumed = self.replayed(None)?;
         anyhow::ensure!(
-            resumed.slot() == cp.slot.saturating_add(1) && resumed.fork().is_none(),
+            resumed.slot() == cp.resume_slot && resumed.fork().is_none(),
             "after installing, the node stands at slot {}",
             resumed.slot()
         );
@@ -215,11 +216,11 @@ pub fn combine(parts: Vec<(Checkpoint, CheckpointSignature)>) -> anyhow::Result<
             cp == checkpoint,
             "{} signed another checkpoint (slot {}, state {}, culprits {:?}, view {}) than the first (slot {}, state {}, culprits {:?}, view {})",
             sig.signer,
-            cp.slot,
+            cp.resume_slot,
             cp.state,
             cp.culprits,
             cp.resume_view,
-            checkpoint.slot,
+            checkpoint.resume_slot,
             checkpoint.state,
             checkpoint.culprits,
             checkpoint.resume_view

@@ -54,12 +54,12 @@ pub(crate) fn restore_node(
     replay(store, node, None)
 }
 
-/// Replay the stored log into `node` (up to and including slot `until`, if given),
-/// applying each kept recovery certificate right after its checkpoint's slot.
+/// Replay the stored log into `node` (the slots before `before`, if given), applying each
+/// kept recovery certificate when the replay reaches its resume slot.
 pub(crate) fn replay(
     store: &Store,
     mut node: Node<ReplicatedState>,
-    until: Option<u64>,
+    before: Option<u64>,
 ) -> anyhow::Result<(Node<ReplicatedState>, DecidedIndex)> {
     let mut decided = DecidedIndex::new();
     // Oldest first; each applies once, when the replay stands right after its slot.
@@ -68,17 +68,17 @@ pub(crate) fn replay(
         let from = node.slot();
         while let Some(cert) = recoveries
             .front()
-            .filter(|c| c.checkpoint.slot.checked_add(1) == Some(from))
+            .filter(|c| c.checkpoint.resume_slot == from)
         {
             node.recover(cert).with_context(|| {
                 format!(
-                    "applying the kept recovery certificate of slot {}",
-                    cert.checkpoint.slot
+                    "applying the kept recovery certificate resuming at slot {}",
+                    cert.checkpoint.resume_slot
                 )
             })?;
             recoveries.pop_front();
         }
-        let room = until.map_or(256, |u| u.saturating_add(1).saturating_sub(from).min(256));
+        let room = before.map_or(256, |b| b.saturating_sub(from).min(256));
         if room == 0 {
             break;
         }

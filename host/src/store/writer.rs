@@ -64,12 +64,12 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Removes the decided entries after `slot` (a recovery abandons them; nothing else
+    /// Removes the decided entries from `slot` on (a recovery abandons them; nothing else
     /// may remove a decided entry); returns how many were removed.
-    pub fn truncate_decided_after(&mut self, slot: u64) -> Result<u64, StoreError> {
+    pub fn truncate_decided_from(&mut self, slot: u64) -> Result<u64, StoreError> {
         let mut table = self.txn.open_table(DECIDED)?;
         let mut removed = 0;
-        table.retain_in(slot.saturating_add(1).., |_, _| {
+        table.retain_in(slot.., |_, _| {
             removed += 1;
             false
         })?;

@@ -7,7 +7,7 @@
 //! node that saw it has halted. The histories agree up to the slot before the fork. The
 //! members that did not confirm both values sign a [`Checkpoint`]: the chain, that last
 //! agreed slot, the state digest after it, the culprits (the proof's, or more by the
-//! operators' declaration), and the view the next slot restarts in (above every view an
+//! operators' declaration), and the view the forked slot restarts in (above every view an
 //! honest signer used in the abandoned slots, so that no vote it signs afterwards
 //! conflicts with one it signed before). A [`RecoveryCert`] carries the checkpoint and the
 //! signatures; a node accepts it only with the same chain, slot and state digest as its
@@ -42,13 +42,14 @@ pub const MAX_CULPRITS: usize = 256;
 pub struct Checkpoint {
     /// The cluster's genesis digest.
     pub chain: Digest,
-    /// The last slot both sides of the fork agree on; the cluster resumes at `slot + 1`.
-    pub slot: Slot,
-    /// The state digest after `slot` (before the culprits are excluded).
+    /// The first slot the cluster decides again (the forked slot): both sides of the fork
+    /// agree on every slot before it.
+    pub resume_slot: Slot,
+    /// The state digest before `resume_slot` (before the culprits are excluded).
     pub state: Digest,
     /// The members to exclude, ascending.
     pub culprits: Vec<NodeId>,
-    /// The view `slot + 1` restarts in.
+    /// The view `resume_slot` restarts in.
     pub resume_view: View,
 }
 
@@ -93,15 +94,15 @@ pub enum RecoveryError {
     /// This history is not at the checkpoint's slot.
     #[error("the checkpoint resumes at slot {resume}, this history is at slot {at}")]
     Slot {
-        /// `checkpoint.slot + 1`.
+        /// The checkpoint's resume slot.
         resume: Slot,
         /// The state's next slot.
         at: Slot,
     },
-    /// This history's state after the slot differs.
-    #[error("the state after slot {slot} is {ours} here, the checkpoint says {theirs}")]
+    /// This history's state before the slot differs.
+    #[error("the state before slot {slot} is {ours} here, the checkpoint says {theirs}")]
     State {
-        /// The checkpoint's slot.
+        /// The checkpoint's resume slot.
         slot: Slot,
         /// This node's digest.
         ours: Digest,
@@ -126,8 +127,8 @@ pub enum RecoveryError {
 }
 
 impl RecoveryCert {
-    /// Check the certificate against `state`, this node's replicated state after
-    /// `checkpoint.slot`; returns the state the cluster resumes from (the culprits
+    /// Check the certificate against `state`, this node's replicated state before
+    /// `checkpoint.resume_slot`; returns the state the cluster resumes from (the culprits
     /// excluded) and what the exclusion changed.
     pub fn verify(
         &self,
@@ -137,16 +138,16 @@ impl RecoveryCert {
         if cp.chain != state.genesis_digest() {
             return Err(RecoveryError::Chain(cp.chain, state.genesis_digest()));
         }
-        if cp.slot.checked_add(1) != Some(state.next_slot()) {
+        if cp.resume_slot != state.next_slot() {
             return Err(RecoveryError::Slot {
-                resume: cp.slot.saturating_add(1),
+                resume: cp.resume_slot,
                 at: state.next_slot(),
             });
         }
         let ours = state.state_digest();
         if ours != cp.state {
             return Err(RecoveryError::State {
-                slot: cp.slot,
+                slot: cp.resume_slot,
                 ours,
                 theirs: cp.state,
             });
@@ -186,14 +187,14 @@ impl RecoveryCert {
 
 impl Node<ReplicatedState> {
     /// Resume from a recovery certificate (see the module documentation): the node's
-    /// history must stand right after the checkpoint's slot. On success the culprits are
+    /// history must stand right before the checkpoint's resume slot. On success the culprits are
     /// excluded, the fork halt is lifted and the next slot restarts in the checkpoint's
     /// view; the changes are reported like an applied entry's.
     pub fn recover(&mut self, cert: &RecoveryCert) -> Result<Vec<StateChange>, RecoveryError> {
         let (after, changes) = cert.verify(&self.state)?;
         let cp = &cert.checkpoint;
         self.state = after;
-        self.changes.push_back((cp.slot, changes.clone()));
+        self.changes.push_back((cp.resume_slot, changes.clone()));
         while self.changes.len() > self.config.log_retention {
             self.changes.pop_front();
         }
@@ -229,7 +230,7 @@ mod tests {
         culprits.sort();
         Checkpoint {
             chain: state.genesis_digest(),
-            slot: state.next_slot().wrapping_sub(1),
+            resume_slot: state.next_slot(),
             state: state.state_digest(),
             culprits,
             resume_view: 7,
@@ -275,7 +276,7 @@ mod tests {
             ),
             cert(
                 &Checkpoint {
-                    slot: cp.slot + 1,
+                    resume_slot: cp.resume_slot + 1,
                     ..cp.clone()
                 },
                 &[&k[0], &k[1]],
