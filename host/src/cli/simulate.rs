@@ -142,8 +142,14 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             totals.forks += u64::from(forked);
             let f = (args.nodes.saturating_sub(1)) / 3;
             let coalition: Vec<_> = report.byzantine.iter().map(|(id, _)| *id).collect();
+            let not_recovered = report
+                .violations
+                .iter()
+                .any(|v| matches!(v, spore_core::sim::Violation::NotRecovered { .. }));
+            totals.recovered += u64::from(forked && !not_recovered && report.recovered.is_some());
             forked
                 && (report.forks.len() < report.nodes.len()
+                    || not_recovered
                     || report
                         .forks
                         .values()
@@ -191,6 +197,10 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             "  forked runs              {} (each must be detected by every honest node)",
             totals.forks
         );
+        println!(
+            "  recovered runs           {} (the honest nodes decided again from a checkpoint)",
+            totals.recovered
+        );
     }
     println!("  wall time                {:.2}s", elapsed.as_secs_f64());
     if failures.is_empty() {
@@ -223,6 +233,7 @@ struct Totals {
     slashed_honest: u64,
     other: u64,
     forks: u64,
+    recovered: u64,
 }
 
 /// Redraw the progress bar on stderr; when stderr is not a terminal (a log file, CI),

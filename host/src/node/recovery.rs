@@ -121,10 +121,7 @@ impl Stopped {
             .map(|(k, _)| k.view)
             .max()
             .unwrap_or(0);
-        for (_, bytes) in self
-            .store
-            .decided_range(resume_slot, usize::MAX)?
-        {
+        for (_, bytes) in self.store.decided_range(resume_slot, usize::MAX)? {
             if let Ok(e) =
                 postcard::from_bytes::<spore_core::consensus::entry::DecidedEntry>(&bytes)
             {

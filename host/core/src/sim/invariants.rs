@@ -106,6 +106,14 @@ pub enum Violation {
         /// One of them.
         example: Digest,
     },
+    /// After a fork every honest node detected, an honest node did not decide again from
+    /// the recovery checkpoint (forker runs).
+    NotRecovered {
+        /// The node.
+        node: NodeId,
+        /// Why.
+        reason: String,
+    },
     /// An honest node was slashed for misbehaviour, or penalised although the network was
     /// synchronous.
     HonestSlashed {
@@ -199,7 +207,10 @@ impl Violation {
 
     /// Whether this is a liveness failure.
     pub fn is_liveness(&self) -> bool {
-        matches!(self, Violation::Liveness { .. })
+        matches!(
+            self,
+            Violation::Liveness { .. } | Violation::NotRecovered { .. }
+        )
     }
 }
 
@@ -221,6 +232,12 @@ impl fmt::Display for Violation {
                 write!(
                     f,
                     "validity: node {node} decided operation {op:?} in slots {slots:?}"
+                )
+            }
+            Violation::NotRecovered { node, reason } => {
+                write!(
+                    f,
+                    "recovery: node {node} did not resume after the fork: {reason}"
                 )
             }
             Violation::Liveness {

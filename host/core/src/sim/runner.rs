@@ -62,6 +62,9 @@ pub struct Report {
     pub escalation_reasons: BTreeMap<String, u64>,
     /// Honest nodes that detected a fork and halted, with the culprits they named.
     pub forks: BTreeMap<NodeId, Vec<NodeId>>,
+    /// Forker runs: the slot the honest nodes resumed at from a recovery checkpoint, and
+    /// the slots each then decided.
+    pub recovered: Option<(Slot, BTreeMap<NodeId, u64>)>,
     /// Broken invariants.
     pub violations: Vec<Violation>,
     /// Honest nodes that were slashed or penalised in a way the invariants forbid.
@@ -164,6 +167,7 @@ pub fn run_scenario(scenario: &Scenario) -> Report {
             escalated_ops: 0,
             escalation_reasons: BTreeMap::new(),
             forks: BTreeMap::new(),
+            recovered: None,
             violations: vec![Violation::Setup { error }],
             slashed_honest: BTreeSet::new(),
             slashed_byzantine: BTreeSet::new(),
@@ -260,6 +264,15 @@ struct World {
     record: RunRecord,
     /// Honest nodes that halted on a fork, with the culprits their proof names.
     forks: BTreeMap<NodeId, Vec<NodeId>>,
+    /// The slot the honest nodes resumed at from a recovery checkpoint (forker runs).
+    recovered_at: Option<Slot>,
+    /// Per honest node: what it decided from the recovery on.
+    after_recovery: BTreeMap<NodeId, BTreeMap<Slot, Digest>>,
+    /// Why the recovery could not be made, if it could not.
+    recovery_failure: Option<String>,
+    /// The recovery certificate the honest nodes resumed from (a restarted node replays
+    /// it at its slot, as the node driver does from its store).
+    recovery_cert: Option<crate::consensus::RecoveryCert>,
     /// Byzantine identities that never compute (late copycats): any agreement reward
     /// they get is a copied result rewarded.
     copiers: BTreeSet<NodeId>,
@@ -420,6 +433,10 @@ impl World {
             record,
             escalation_reasons: BTreeMap::new(),
             forks: BTreeMap::new(),
+            recovered_at: None,
+            after_recovery: BTreeMap::new(),
+            recovery_failure: None,
+            recovery_cert: None,
             copiers: by_index
                 .iter()
                 .filter(|(_, b)| **b == Behaviour::LateCopycat)
@@ -498,6 +515,13 @@ impl World {
             }
             self.now = at;
             self.dispatch(event);
+            if self.scenario.behaviour == Behaviour::Forker
+                && self.recovered_at.is_none()
+                && self.recovery_failure.is_none()
+                && self.forks.len() >= self.record.honest.len()
+            {
+                self.recover();
+            }
             if self.done {
                 break;
             }
@@ -591,7 +615,22 @@ impl World {
             self.genesis_state.clone(),
             &self.scenario,
         );
-        node.restore_log(inst.decided.iter().cloned());
+        match &self.recovery_cert {
+            Some(cert) => {
+                let resume = cert.checkpoint.resume_slot;
+                node.restore_log(inst.decided.iter().filter(|d| d.slot < resume).cloned());
+                if node.slot() == resume
+                    && let Err(err) = node.recover(cert)
+                {
+                    self.record.found.push(Violation::NotRecovered {
+                        node: inst.id,
+                        reason: format!("restarted: {err}"),
+                    });
+                }
+                node.restore_log(inst.decided.iter().filter(|d| d.slot >= resume).cloned());
+            }
+            None => node.restore_log(inst.decided.iter().cloned()),
+        }
         let mut effects = node.handle(Input::Tick { now: self.now });
         effects.extend(node.restore(inst.votes.clone()));
         let inst = &mut self.instances[to];
@@ -599,6 +638,109 @@ impl World {
         inst.clock = self.now;
         inst.restarts += 1;
         self.execute(to, effects);
+    }
+
+    /// Forker runs, once every honest node has halted on the fork: the recovery an operator
+    /// makes with `spore recover` (`consensus::recovery`). The culprits are stopped; every
+    /// honest node drops the entries from the forked slot on, replays the rest, and signs a
+    /// checkpoint that resumes there in a view above every view any of them used; each
+    /// resumes from the certificate of all their signatures, keeps its own votes, and is
+    /// given again the operations of the abandoned entries (the clients resubmit them).
+    fn recover(&mut self) {
+        use crate::consensus::{Checkpoint, CheckpointSignature, RecoveryCert};
+        let honest: Vec<Endpoint> = (0..self.instances.len())
+            .filter(|e| self.instances[*e].behaviour.is_none())
+            .collect();
+        let resume = honest
+            .iter()
+            .filter_map(|e| match &self.instances[*e].actor {
+                Actor::Honest(node) => node.fork().map(|p| p.slot()),
+                _ => None,
+            })
+            .min();
+        let Some(resume) = resume else {
+            self.recovery_failure = Some("no honest node holds the fork proof".into());
+            return;
+        };
+        let mut culprits: Vec<NodeId> = self.forks.values().flatten().copied().collect();
+        culprits.sort();
+        culprits.dedup();
+        // The view to resume in: above every view an honest node voted in or holds an
+        // entry of, from the forked slot on.
+        let mut highest = 0;
+        let mut abandoned: Vec<SignedOperation> = Vec::new();
+        for e in &honest {
+            let inst = &self.instances[*e];
+            for v in &inst.votes {
+                if v.slot().is_some_and(|s| s >= resume) {
+                    highest = highest.max(v.view().unwrap_or(0));
+                }
+            }
+            for entry in inst.decided.iter().filter(|d| d.slot >= resume) {
+                highest = highest.max(entry.view);
+                abandoned.extend(entry.batch().iter().cloned());
+            }
+        }
+        for i in &mut self.instances {
+            if i.behaviour == Some(Behaviour::Forker) {
+                i.actor = Actor::Down;
+            }
+        }
+        let mut nodes = Vec::new();
+        for e in &honest {
+            let inst = &mut self.instances[*e];
+            if !self.scenario.keep_abandoned {
+                inst.decided.retain(|d| d.slot < resume);
+            }
+            let mut node = new_node(
+                &self.config,
+                &inst.key,
+                self.genesis_state.clone(),
+                &self.scenario,
+            );
+            node.restore_log(inst.decided.iter().cloned());
+            nodes.push((*e, node));
+        }
+        let Some((_, first)) = nodes.first() else {
+            return;
+        };
+        let checkpoint = Checkpoint {
+            chain: first.state().genesis_digest(),
+            resume_slot: resume,
+            state: first.state().state_digest(),
+            culprits,
+            resume_view: highest.saturating_add(1),
+        };
+        let cert = RecoveryCert {
+            signatures: honest
+                .iter()
+                .map(|e| CheckpointSignature::sign(&checkpoint, &self.instances[*e].key))
+                .collect(),
+            checkpoint,
+        };
+        self.recovered_at = Some(resume);
+        self.recovery_cert = Some(cert.clone());
+        for (e, mut node) in nodes {
+            if let Err(err) = node.recover(&cert) {
+                let id = self.instances[e].id;
+                self.record.found.push(Violation::NotRecovered {
+                    node: id,
+                    reason: err.to_string(),
+                });
+                self.recovery_failure = Some(err.to_string());
+                continue;
+            }
+            let mut effects = node.handle(Input::Tick { now: self.now });
+            effects.extend(node.restore(self.instances[e].votes.clone()));
+            for op in &abandoned {
+                effects.extend(node.handle(Input::Submit(op.clone())));
+            }
+            let inst = &mut self.instances[e];
+            inst.actor = Actor::Honest(Box::new(node));
+            inst.clock = self.now;
+            self.execute(e, effects);
+        }
+        self.done = self.finished();
     }
 
     /// Feed `input` to endpoint `to` (after advancing its clock) and execute the effects.
@@ -745,6 +887,26 @@ impl World {
             return;
         }
         let id = inst.id;
+        if self.recovered_at.is_some_and(|r| slot >= r) {
+            // The history after the recovery: it must agree among the honest nodes.
+            for (other, slots) in &self.after_recovery {
+                if let Some(d) = slots.get(&slot)
+                    && *d != value
+                {
+                    self.record.found.push(Violation::Agreement {
+                        slot,
+                        a: (*other, *d),
+                        b: (id, value),
+                    });
+                }
+            }
+            self.after_recovery
+                .entry(id)
+                .or_default()
+                .insert(slot, value);
+            self.done = self.finished();
+            return;
+        }
         let slots = self.record.decided.entry(id).or_default();
         if let Some(old) = slots.get(&slot)
             && *old != value
@@ -898,14 +1060,44 @@ impl World {
             .keys()
             .filter(|o| !self.record.honest.contains(o))
             .all(|o| self.record.slashed.values().any(|s| s.contains_key(o)));
-        // A forker run goes on until every honest node has halted on the fork (or the
-        // run's time is up): detection is what it checks.
-        let forks_in = self.scenario.behaviour != Behaviour::Forker
-            || self.forks.len() >= self.record.honest.len();
-        all_decided && all_slashed && forks_in
+        // A forker run goes on until every honest node has halted on the fork and then
+        // decided again from the recovery checkpoint (or the run's time is up).
+        if self.scenario.behaviour == Behaviour::Forker {
+            return self.forks.len() >= self.record.honest.len()
+                && self.recovered_at.is_some()
+                && self
+                    .record
+                    .honest
+                    .iter()
+                    .all(|id| self.after_recovery.get(id).is_some_and(|s| !s.is_empty()));
+        }
+        all_decided && all_slashed
     }
 
-    fn report(self) -> Report {
+    fn report(mut self) -> Report {
+        // Forker runs: once every honest node halted on the fork, every honest node must
+        // decide again from the recovery checkpoint.
+        if self.scenario.behaviour == Behaviour::Forker
+            && self.forks.len() >= self.record.honest.len()
+            && self.recovery_failure.is_none()
+        {
+            for id in self.record.honest.clone() {
+                if self.after_recovery.get(&id).is_none_or(BTreeMap::is_empty) {
+                    self.record.found.push(Violation::NotRecovered {
+                        node: id,
+                        reason: "decided nothing after the recovery".into(),
+                    });
+                }
+            }
+        }
+        let recovered = self.recovered_at.map(|r| {
+            let decided = self
+                .after_recovery
+                .iter()
+                .map(|(id, s)| (*id, s.len() as u64))
+                .collect();
+            (r, decided)
+        });
         let violations = invariants::check(&self.record);
         let mut slashed_honest = BTreeSet::new();
         for v in &violations {
@@ -951,6 +1143,7 @@ impl World {
         let nodes = self
             .instances
             .iter()
+            .filter(|i| i.behaviour.is_none())
             .filter_map(|i| match &i.actor {
                 Actor::Honest(node) => Some(NodeSummary {
                     id: i.id,
@@ -989,6 +1182,7 @@ impl World {
             escalated_ops,
             escalation_reasons,
             forks: self.forks.clone(),
+            recovered,
             violations,
             slashed_honest,
             slashed_byzantine,

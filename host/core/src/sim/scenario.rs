@@ -65,6 +65,9 @@ pub struct Scenario {
     /// DELIBERATELY UNSAFE (control of fork detection): honest nodes neither compare
     /// certified entries nor probe a differing history.
     pub blind_to_forks: bool,
+    /// DELIBERATELY UNSAFE (control of the recovery): the honest nodes keep the entries of
+    /// the abandoned history when they recover, so no checkpoint holds for them.
+    pub keep_abandoned: bool,
 }
 
 impl Default for Scenario {
@@ -92,6 +95,7 @@ impl Default for Scenario {
             unchecked_omission: false,
             unsealed: false,
             blind_to_forks: false,
+            keep_abandoned: false,
         }
     }
 }
@@ -130,6 +134,7 @@ impl Scenario {
             || self.unchecked_omission
             || self.unsealed
             || self.blind_to_forks
+            || self.keep_abandoned
         {
             return Err("the broken rules need the `broken-quorum` feature".into());
         }

@@ -17,7 +17,7 @@
 //! A failing run prints its scenario, its violations, where each honest node stood, and
 //! the `spore simulate` command that replays it.
 
-use spore_core::sim::{Behaviour, Report, Scenario, check_scenario, run_scenario};
+use spore_core::sim::{Behaviour, Report, Scenario, Violation, check_scenario, run_scenario};
 
 /// Network conditions of a sweep: (name, drop probability in ppm, partition).
 const CONDITIONS: [(&str, u32, bool); 3] = [
@@ -531,8 +531,33 @@ fn every_fork_is_detected_by_every_honest_node() {
                 ..s.clone()
             });
             assert!(blind.forks.is_empty(), "the control detected a fork");
+            // Then the honest nodes recover from a checkpoint without the culprits and
+            // decide again, in agreement.
+            let not_recovered = |r: &Report| {
+                r.violations
+                    .iter()
+                    .filter(|v| matches!(v, Violation::NotRecovered { .. }))
+                    .count()
+            };
+            let (resumed, decided) = r
+                .recovered
+                .clone()
+                .unwrap_or_else(|| panic!("no recovery after the fork:\n{}", describe(&s, &r)));
+            assert_eq!(not_recovered(&r), 0, "{}", describe(&s, &r));
+            assert_eq!(decided.len(), honest, "resumed at {resumed}: {decided:?}");
+            assert!(decided.values().all(|d| *d > 0), "{decided:?}");
+            // Control: nodes that keep the abandoned entries cannot resume from the
+            // checkpoint.
+            let kept = run_scenario(&Scenario {
+                keep_abandoned: true,
+                ..s.clone()
+            });
+            assert!(not_recovered(&kept) > 0, "the control recovered");
         }
-        println!("forker n={n}: {forked} of 3 runs forked, every honest node halted on the proof");
+        println!(
+            "forker n={n}: {forked} of 3 runs forked, every honest node halted on the proof \
+             and resumed from the recovery checkpoint"
+        );
         assert!(forked > 0, "the coalition never forked at n={n}");
     }
 }
