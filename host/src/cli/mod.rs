@@ -1,5 +1,6 @@
 //! The `spore` command line: one file per command family, dispatched from here.
 
+pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod devnet;
@@ -59,9 +60,10 @@ pub enum Command {
     /// Run a local cluster of real node processes with a mixed workload, one node
     /// misbehaving, a resolver hot swap, and a summary.
     Devnet(devnet::DevnetArgs),
-    /// Measure a real cluster on loopback (throughput, latency) against the single-node
-    /// ceiling (validator calls and signature checks), in the same run.
-    Bench(devnet::BenchArgs),
+    /// Open-loop benchmark of a real cluster on loopback: a light-load step, a rate sweep
+    /// to saturation and a step at half of it (decided rate, batch, latency, CPU per
+    /// operation), next to a ceiling computed from costs measured in the same run.
+    Bench(bench::BenchArgs),
     /// Bring the honest members of a forked cluster back to deciding without the
     /// culprits: status, sign, combine, apply (docs/OPERATIONS.md, "Recovering from a
     /// fork").
@@ -88,7 +90,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Log(args) => client::run_log(args),
         Command::Trust(args) => client::run_status(args, true),
         Command::Devnet(args) => devnet::run(args),
-        Command::Bench(args) => devnet::bench(args),
+        Command::Bench(args) => bench::bench(args),
         Command::Recover(cmd) => recover::run(cmd),
         Command::CompileWorker => Ok(crate::modules::compile::run_worker()),
     }

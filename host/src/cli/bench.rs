@@ -1,0 +1,516 @@
+//! `spore bench`: an open-loop benchmark of a real cluster on loopback.
+//!
+//! # Design
+//! Clients submit at a fixed offered rate whatever the cluster does (open loop: each
+//! operation is its own task that submits and waits for the decision, at most
+//! [`MAX_IN_FLIGHT`] at a time), for a fixed time per step. A light-load step comes first,
+//! then a sweep that doubles the offered rate until the decided rate stops following it
+//! (saturation), then a step at half of saturation. Each step reports the offered and
+//! decided rates, the slots and the mean batch, latency percentiles, and the CPU each node
+//! process spent per decided operation (from `/proc/<pid>/stat`).
+//!
+//! The ceiling is computed in the same run from costs measured on this machine: one
+//! validator call, one signature check, one signature and one durable write with its sync,
+//! each charged per operation as a slot spreads them over its batch (a node checks about
+//! four votes per member per slot and signs four; it makes about ten durable writes per
+//! slot). `ratio` is the saturated decided rate over that ceiling. Everything also goes to
+//! a JSON file for plotting (`--json`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use spore_core::crypto::sha256;
+use spore_core::ops::Operation;
+
+use super::client::submit;
+use super::devnet::load_op;
+use crate::node::cluster::Cluster;
+
+/// Most operations waiting for their decision at once (beyond it the generator counts
+/// the operation as not offered: the step reports what it could offer).
+pub const MAX_IN_FLIGHT: u64 = 8_192;
+
+/// Slots of durable writes per decided slot (votes, entry, state): the ceiling's estimate.
+const WRITES_PER_SLOT: u32 = 10;
+
+/// The workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// Compute operations only (one mechanism).
+    Single,
+    /// Compute, resource allocation, maintenance and performance operations in turn
+    /// (Full BFT and authority paths).
+    Mixed,
+}
+
+/// Arguments of `spore bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 4)]
+    pub nodes: usize,
+    /// Misbehaving nodes (they report wrong results: outvoted, slashed, excluded).
+    #[arg(long, default_value_t = 0)]
+    pub byzantine: usize,
+    /// The workload.
+    #[arg(long, value_enum, default_value = "mixed")]
+    pub workload: Workload,
+    /// Seconds per step.
+    #[arg(long, default_value_t = 5)]
+    pub step_secs: u64,
+    /// Offered rate of the light-load step (operations/s).
+    #[arg(long, default_value_t = 20)]
+    pub light_rate: u64,
+    /// First offered rate of the sweep (operations/s); doubled each step.
+    #[arg(long, default_value_t = 100)]
+    pub start_rate: u64,
+    /// Highest offered rate the sweep tries.
+    #[arg(long, default_value_t = 51_200)]
+    pub max_rate: u64,
+    /// Write every figure to this JSON file as well.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// One step of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// What the step is: `light`, `sweep`, `half`.
+    pub kind: &'static str,
+    /// Offered rate (operations/s) the generator aimed at.
+    pub target_rate: u64,
+    /// Operations offered per second (submitted).
+    pub offered: f64,
+    /// Operations decided per second.
+    pub decided: f64,
+    /// Operations that failed or were not decided within the timeout.
+    pub failed: u64,
+    /// Slots decided during the step.
+    pub slots: u64,
+    /// Decided operations per slot.
+    pub mean_batch: f64,
+    /// Latency percentiles (ms): submit to decision.
+    pub p50_ms: f64,
+    /// 99th percentile (ms).
+    pub p99_ms: f64,
+    /// CPU microseconds per decided operation, per node (all node processes together
+    /// divided by the node count).
+    pub cpu_us_per_op_per_node: f64,
+}
+
+/// The costs measured in this run and the ceiling made of them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Costs {
+    /// One validator module call (us).
+    pub module_call_us: f64,
+    /// One signature check (us).
+    pub verify_us: f64,
+    /// One signature (us).
+    pub sign_us: f64,
+    /// One durable write with its sync (us).
+    pub durable_write_us: f64,
+    /// Signatures a node checks per slot.
+    pub verifies_per_slot: u32,
+    /// Signatures a node makes per slot.
+    pub signs_per_slot: u32,
+    /// Durable writes per slot.
+    pub writes_per_slot: u32,
+    /// Mean batch the ceiling assumes (the saturated step's).
+    pub batch: f64,
+    /// CPU per operation per node the ceiling charges (us).
+    pub per_op_us: f64,
+    /// Operations/s one node could decide at that cost on one core.
+    pub ceiling: f64,
+}
+
+/// The whole result.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    /// Nodes.
+    pub nodes: usize,
+    /// Misbehaving nodes.
+    pub byzantine: usize,
+    /// Workload.
+    pub workload: Workload,
+    /// Every step in order.
+    pub steps: Vec<Step>,
+    /// The highest decided rate of the sweep.
+    pub saturation: f64,
+    /// The measured costs and the ceiling.
+    pub costs: Costs,
+    /// `saturation / costs.ceiling`.
+    pub ratio: f64,
+}
+
+/// Run `spore bench`.
+pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.nodes >= 1, "need at least one node");
+    anyhow::ensure!(
+        args.nodes > 3 * args.byzantine,
+        "--byzantine {} needs at least {} nodes",
+        args.byzantine,
+        3 * args.byzantine + 1
+    );
+    anyhow::ensure!(args.step_secs >= 1, "--step-secs must be at least 1");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run(args))
+}
+
+fn operation(workload: Workload, i: usize) -> Operation {
+    match workload {
+        Workload::Single => load_op(4 * i),
+        Workload::Mixed => load_op(i),
+    }
+}
+
+/// CPU time (utime + stime) of a process, in microseconds.
+fn cpu_us(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    let total = ticks(11) + ticks(12);
+    // Clock ticks are 100 per second on Linux.
+    total * 10_000
+}
+
+fn percentile_ms(sorted: &[Duration], p: usize) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = (sorted.len() * p).div_ceil(100).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let dir = std::env::temp_dir().join(format!("spore-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let binary = std::env::current_exe().context("locating the spore binary")?;
+    let byzantine: Vec<usize> = (args.nodes - args.byzantine..args.nodes).collect();
+    let mut cluster = Cluster::create(&dir, &binary, args.nodes, &byzantine, "bench")?;
+    cluster.log = "warn".to_owned();
+    cluster.start_all()?;
+    for i in 0..args.nodes {
+        cluster
+            .wait_ready(i, Duration::from_secs(180))
+            .await
+            .with_context(|| cluster.log_tail(i, 20))?;
+    }
+    let genesis = crate::cli::genesis::load(&dir.join("genesis.json"))?;
+    let cluster = Arc::new(cluster);
+    let honest: Vec<usize> = (0..args.nodes - args.byzantine).collect();
+    let mut clients = Vec::new();
+    for i in &honest {
+        clients.push(Arc::new(cluster.client(*i).await?));
+    }
+    println!(
+        "bench: {} nodes ({} misbehaving) on loopback, {:?} workload, {} s per step",
+        args.nodes, args.byzantine, args.workload, args.step_secs
+    );
+    let next = Arc::new(AtomicU64::new(0));
+    let mut steps = Vec::new();
+    let step = |kind: &'static str, rate: u64| {
+        let (cluster, clients, next) = (cluster.clone(), clients.clone(), next.clone());
+        let pids: Vec<u32> = (0..args.nodes).filter_map(|i| cluster.pid(i)).collect();
+        let (secs, workload, nodes) = (args.step_secs, args.workload, args.nodes);
+        async move {
+            run_step(
+                kind, rate, secs, workload, nodes, &cluster, &clients, &next, &pids,
+            )
+            .await
+        }
+    };
+    let light = step("light", args.light_rate).await?;
+    print_step(&light);
+    steps.push(light);
+    let mut rate = args.start_rate.max(1);
+    let mut saturation: Option<Step> = None;
+    while rate <= args.max_rate {
+        let s = step("sweep", rate).await?;
+        print_step(&s);
+        let saturated = s.decided < 0.8 * s.offered || s.failed > 0;
+        if saturation
+            .as_ref()
+            .is_none_or(|best| s.decided > best.decided)
+        {
+            saturation = Some(s.clone());
+        }
+        steps.push(s);
+        if saturated {
+            break;
+        }
+        rate = rate.saturating_mul(2);
+    }
+    let sat = saturation.context("the sweep ran no step")?;
+    let half_rate = ((sat.decided / 2.0) as u64).max(1);
+    let half = step("half", half_rate).await?;
+    print_step(&half);
+    steps.push(half);
+    for c in clients {
+        if let Ok(c) = Arc::try_unwrap(c) {
+            c.close().await;
+        }
+    }
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let costs = measure_costs(&genesis, args.nodes, sat.mean_batch.max(1.0))?;
+    let ratio = sat.decided / costs.ceiling.max(1e-9);
+    println!(
+        "costs:    validator call {:.1} us, signature check {:.1} us, signature {:.1} us, durable write {:.1} us",
+        costs.module_call_us, costs.verify_us, costs.sign_us, costs.durable_write_us
+    );
+    println!(
+        "ceiling:  {:.0} operations/s: per operation and node {:.1} us = call + ({} checks + {} signatures + {} writes) per slot / batch {:.1}",
+        costs.ceiling,
+        costs.per_op_us,
+        costs.verifies_per_slot,
+        costs.signs_per_slot,
+        costs.writes_per_slot,
+        costs.batch
+    );
+    println!(
+        "result:   saturation {:.1} decided operations/s; light load p50 {:.1} ms p99 {:.1} ms; half of saturation p50 {:.1} ms p99 {:.1} ms",
+        sat.decided,
+        steps[0].p50_ms,
+        steps[0].p99_ms,
+        steps[steps.len() - 1].p50_ms,
+        steps[steps.len() - 1].p99_ms
+    );
+    println!("ratio:    saturation / ceiling = {ratio:.3}");
+    let result = BenchResult {
+        nodes: args.nodes,
+        byzantine: args.byzantine,
+        workload: args.workload,
+        steps,
+        saturation: sat.decided,
+        costs,
+        ratio,
+    };
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&result)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("figures written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_step(s: &Step) {
+    println!(
+        "  {:<6} offered {:>8.1}/s  decided {:>8.1}/s  failed {:>5}  slots {:>5}  batch {:>6.1}  p50 {:>8.1} ms  p99 {:>8.1} ms  cpu {:>8.1} us/op/node",
+        s.kind,
+        s.offered,
+        s.decided,
+        s.failed,
+        s.slots,
+        s.mean_batch,
+        s.p50_ms,
+        s.p99_ms,
+        s.cpu_us_per_op_per_node
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_step(
+    kind: &'static str,
+    rate: u64,
+    secs: u64,
+    workload: Workload,
+    nodes: usize,
+    cluster: &Arc<Cluster>,
+    clients: &[Arc<crate::node::client::Client>],
+    next: &Arc<AtomicU64>,
+    pids: &[u32],
+) -> anyhow::Result<Step> {
+    let slot0 = cluster.status(0).await?.slot;
+    let cpu0: u64 = pids.iter().map(|p| cpu_us(*p)).sum();
+    let in_flight = Arc::new(AtomicU64::new(0));
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let duration = Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    let mut offered = 0u64;
+    let mut tick = tokio::time::interval(interval.max(Duration::from_micros(20)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let per_tick = if interval < Duration::from_micros(20) {
+        (Duration::from_micros(20).as_secs_f64() / interval.as_secs_f64()).ceil() as u64
+    } else {
+        1
+    };
+    while started.elapsed() < duration {
+        tick.tick().await;
+        for _ in 0..per_tick {
+            if in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+                continue;
+            }
+            let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+            let op = cluster.sign(operation(workload, 10_000 + i), 0);
+            let client = clients[i % clients.len()].clone();
+            let in_flight = in_flight.clone();
+            in_flight.fetch_add(1, Ordering::Relaxed);
+            offered += 1;
+            tasks.push(tokio::spawn(async move {
+                let t = Instant::now();
+                let r = submit(&client, op, Some(Duration::from_secs(30))).await;
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                match r {
+                    Ok((_, Some(_))) => Some((t.elapsed(), Instant::now())),
+                    _ => None,
+                }
+            }));
+        }
+    }
+    let offered_secs = started.elapsed().as_secs_f64();
+    let mut lat = Vec::new();
+    let mut failed = 0u64;
+    let mut last = started;
+    for t in tasks {
+        match t.await {
+            Ok(Some((l, at))) => {
+                lat.push(l);
+                last = last.max(at);
+            }
+            _ => failed += 1,
+        }
+    }
+    let span = last.duration_since(started).as_secs_f64().max(offered_secs);
+    let cpu1: u64 = pids.iter().map(|p| cpu_us(*p)).sum();
+    let slot1 = cluster.status(0).await?.slot;
+    lat.sort();
+    let decided = lat.len() as u64;
+    let slots = slot1.saturating_sub(slot0);
+    Ok(Step {
+        kind,
+        target_rate: rate,
+        offered: offered as f64 / offered_secs,
+        decided: decided as f64 / span,
+        failed,
+        slots,
+        mean_batch: if slots == 0 {
+            0.0
+        } else {
+            decided as f64 / slots as f64
+        },
+        p50_ms: percentile_ms(&lat, 50),
+        p99_ms: percentile_ms(&lat, 99),
+        cpu_us_per_op_per_node: if decided == 0 {
+            0.0
+        } else {
+            cpu1.saturating_sub(cpu0) as f64 / decided as f64 / nodes as f64
+        },
+    })
+}
+
+/// Measure one validator call, one signature check and one signature, and one durable
+/// write with its sync, on this machine now; the ceiling charges them per operation as a
+/// slot of `batch` operations spreads them.
+fn measure_costs(
+    genesis: &spore_core::genesis::Genesis,
+    nodes: usize,
+    batch: f64,
+) -> anyhow::Result<Costs> {
+    let state = spore_core::state::ReplicatedState::from_genesis(genesis)?;
+    let snapshot = crate::node::calls::snapshot(&state, 0);
+    let runtime = crate::modules::Runtime::new(crate::modules::RuntimeConfig::default())?;
+    let module = runtime.load(
+        crate::modules::Role::Validator,
+        spore_artifacts::DEFAULT_VALIDATOR.bytes,
+    )?;
+    runtime.activate(crate::modules::Role::Validator, module.hash())?;
+    let slot_modules = crate::node::calls::SlotModules {
+        validator: module.hash(),
+        admission: module.hash(),
+        resolver: module.hash(),
+    };
+    let ops: Vec<Operation> = (0..400).map(|i| load_op(20_000 + i)).collect();
+    let t = Instant::now();
+    for (i, op) in ops.iter().enumerate() {
+        let ctx = spore_core::consensus::CallContext::new(i as u64, 0, op);
+        let _ = crate::node::calls::validate(
+            &runtime,
+            op,
+            &ctx,
+            &snapshot,
+            &|_| None,
+            &slot_modules,
+            None,
+        );
+    }
+    let module_call_us = t.elapsed().as_secs_f64() * 1e6 / ops.len() as f64;
+    let key = spore_core::crypto::Keypair::from_seed([3; 32]);
+    let confirm = |slot| spore_core::consensus::Confirm {
+        slot,
+        view: 0,
+        value: sha256(b"bench"),
+    };
+    let n = 2_000u64;
+    let t = Instant::now();
+    let votes: Vec<_> = (0..n)
+        .map(|s| spore_core::crypto::Signed::new(confirm(s), &key))
+        .collect();
+    let sign_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let t = Instant::now();
+    for v in &votes {
+        v.verify()?;
+    }
+    let verify_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let dir = tempfile_dir()?;
+    let store = crate::store::Store::open(
+        dir.join("bench.redb"),
+        spore_core::crypto::Keypair::from_seed([4; 32]).id(),
+    )?;
+    let writes = 200u64;
+    let t = Instant::now();
+    for s in 0..writes {
+        store.put_decided(s, &[7u8; 512])?;
+    }
+    let durable_write_us = t.elapsed().as_secs_f64() * 1e6 / writes as f64;
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
+    // Per slot a node checks the proposal, the commit set, the tally and about four votes
+    // per member (commit, reveal, accept, confirm); it signs its four and, as primary, a
+    // share of the proposal, commit set and tally.
+    let verifies_per_slot = 4 * nodes as u32 + 3;
+    let signs_per_slot = 5;
+    let per_op_us = module_call_us
+        + (f64::from(verifies_per_slot) * verify_us
+            + f64::from(signs_per_slot) * sign_us
+            + f64::from(WRITES_PER_SLOT) * durable_write_us)
+            / batch;
+    Ok(Costs {
+        module_call_us,
+        verify_us,
+        sign_us,
+        durable_write_us,
+        verifies_per_slot,
+        signs_per_slot,
+        writes_per_slot: WRITES_PER_SLOT,
+        batch,
+        per_op_us,
+        ceiling: 1e6 / per_op_us.max(1e-3),
+    })
+}
+
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("spore-bench-costs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
