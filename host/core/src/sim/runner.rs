@@ -662,6 +662,19 @@ impl World {
             self.recovery_failure = Some("no honest node holds the fork proof".into());
             return;
         };
+        // A proof names the slot where a node met the conflict, which can be later than
+        // the first slot the histories differ at: the operators compare the logs and
+        // resume at the first difference.
+        let mut values: BTreeMap<Slot, BTreeSet<Digest>> = BTreeMap::new();
+        for e in &honest {
+            for d in &self.instances[*e].decided {
+                values.entry(d.slot).or_default().insert(d.value());
+            }
+        }
+        let resume = values
+            .iter()
+            .find(|(_, v)| v.len() > 1)
+            .map_or(resume, |(s, _)| resume.min(*s));
         let mut culprits: Vec<NodeId> = self.forks.values().flatten().copied().collect();
         culprits.sort();
         culprits.dedup();
