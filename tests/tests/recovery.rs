@@ -153,6 +153,27 @@ async fn a_forked_cluster_halts_and_its_honest_members_recover() -> anyhow::Resu
             .ok_or_else(|| anyhow::anyhow!("no highest view in {status}"))?;
         highest = highest.max(view);
     }
+    // A resume view at or below a view a member used in the abandoned slots is refused:
+    // the member could then sign a vote conflicting with one it signed there.
+    let low = spore(&[
+        "recover",
+        "sign",
+        "--config",
+        &config(honest).to_string_lossy(),
+        "--resume-slot",
+        &s.to_string(),
+        "--culprit",
+        &want[0].to_hex(),
+        "--resume-view",
+        "0",
+        "--out",
+        &c.nodes[honest].dir.join("low.json").to_string_lossy(),
+    ]);
+    assert!(
+        low.as_ref()
+            .is_err_and(|e| format!("{e:#}").contains("must be above")),
+        "{low:?}"
+    );
     let resume = (highest + 1).to_string();
     let slot = s.to_string();
     let mut signed_files = Vec::new();

@@ -10,7 +10,7 @@
 //!   limits its own data segment to [`CompileBounds::max_memory_bytes`]
 //!   (`RLIMIT_DATA`: heap and every private writable mapping), builds the same engine,
 //!   precompiles, and writes the artifact to stdout. The parent kills it at
-//!   [`CompileBounds::timeout`] and reads at most [`MAX_ARTIFACT_BYTES`] of output. A
+//!   [`CompileBounds::timeout`] and reads at most [`artifact_cap`] bytes of output. A
 //!   compile that exhausts memory or time costs the worker, never the node.
 //! - **On a thread** otherwise (tools and tests, where the running binary is not `spore`):
 //!   bounded in time only; a compile that overruns is abandoned to finish in the
@@ -36,9 +36,18 @@ use wasmtime::component::Component;
 use super::engine::{RuntimeConfig, build_engine};
 use super::error::LoadError;
 
-/// Largest artifact a worker may return (native code of a module within the size cap is
-/// a few times its size).
-pub const MAX_ARTIFACT_BYTES: usize = 512 << 20;
+/// Largest artifact a worker may return, whatever the module's size.
+pub const MAX_ARTIFACT_BYTES: usize = 256 << 20;
+
+/// Largest artifact accepted for a module of `module_len` bytes: native code is a few
+/// times the size of the wasm it comes from; 16 times, plus 16 MiB, within
+/// [`MAX_ARTIFACT_BYTES`].
+pub fn artifact_cap(module_len: usize) -> usize {
+    module_len
+        .saturating_mul(16)
+        .saturating_add(16 << 20)
+        .min(MAX_ARTIFACT_BYTES)
+}
 
 /// Largest request a worker reads (a module within any sane size cap, and the config).
 const MAX_REQUEST_BYTES: u64 = 256 << 20;
@@ -140,6 +149,7 @@ fn compile_in_worker(
             exe.display()
         ))
     };
+    let cap = artifact_cap(bytes.len());
     let mut child = Command::new(exe)
         .arg("compile-worker")
         .stdin(Stdio::piped())
@@ -163,7 +173,7 @@ fn compile_in_worker(
     let reader = std::thread::spawn(move || {
         let mut out = Vec::new();
         let _ = stdout
-            .take(u64::try_from(MAX_ARTIFACT_BYTES).unwrap_or(u64::MAX) + 1)
+            .take(u64::try_from(cap).unwrap_or(u64::MAX) + 1)
             .read_to_end(&mut out);
         out
     });
@@ -211,9 +221,9 @@ fn compile_in_worker(
             )),
         });
     }
-    if artifact.len() > MAX_ARTIFACT_BYTES {
+    if artifact.len() > cap {
         return Err(LoadError::CompileBound(format!(
-            "the compiled artifact exceeds {MAX_ARTIFACT_BYTES} bytes"
+            "the compiled artifact exceeds {cap} bytes"
         )));
     }
     deserialize_own(engine, &artifact)

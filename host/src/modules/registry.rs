@@ -139,7 +139,7 @@ pub struct Registry {
     bounds: CompileBounds,
     modules: RwLock<HashMap<Digest, Arc<LoadedModule>>>,
     /// Modules refused when compiled, with the reason (bounded: see [`MAX_REMEMBERED`]).
-    refused: Mutex<HashMap<Digest, String>>,
+    refused: Mutex<Refusals>,
     /// Held while compiling, so one hash is never compiled twice at once and compiles
     /// never pile up.
     compiling: Mutex<()>,
@@ -148,6 +148,26 @@ pub struct Registry {
 /// Most compile refusals remembered (beyond that the oldest entries are forgotten; a blob
 /// then costs one more bounded compile).
 pub const MAX_REMEMBERED: usize = 1024;
+
+/// Compile refusals, oldest first.
+#[derive(Default)]
+struct Refusals {
+    reasons: HashMap<Digest, String>,
+    order: std::collections::VecDeque<Digest>,
+}
+
+impl Refusals {
+    fn remember(&mut self, hash: Digest, reason: String) {
+        if self.reasons.insert(hash, reason).is_none() {
+            self.order.push_back(hash);
+        }
+        while self.order.len() > MAX_REMEMBERED {
+            if let Some(old) = self.order.pop_front() {
+                self.reasons.remove(&old);
+            }
+        }
+    }
+}
 
 impl Registry {
     /// A registry compiling with `engine`, linking against `linker`, caching artifacts in
@@ -166,7 +186,7 @@ impl Registry {
             config,
             bounds,
             modules: RwLock::new(HashMap::new()),
-            refused: Mutex::new(HashMap::new()),
+            refused: Mutex::new(Refusals::default()),
             compiling: Mutex::new(()),
         }
     }
@@ -268,6 +288,7 @@ impl Registry {
         self.refused
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .reasons
             .get(hash)
             .cloned()
     }
@@ -318,12 +339,7 @@ impl Registry {
                     .refused
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if refused.len() >= MAX_REMEMBERED
-                    && let Some(old) = refused.keys().next().copied()
-                {
-                    refused.remove(&old);
-                }
-                refused.insert(*hash, err.to_string());
+                refused.remember(*hash, err.to_string());
                 return Err(err);
             }
         };

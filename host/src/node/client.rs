@@ -94,15 +94,15 @@ pub const MAX_CLIENT_STREAMS: u32 = 8;
 pub const CLIENT_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bytes of large request bodies (module uploads) all clients together may have in
-/// flight. Room is taken as bytes arrive, not as announced, so a request that announces
-/// 16 MiB and stalls holds only what it sent; a chunk that does not fit waits for room
+/// flight: an upload reserves its announced length before it is read, and waits for room
 /// (within the read timeout). The memory clients can make a node hold is bounded
 /// whatever they announce.
 pub const CLIENT_BUFFER_BUDGET: usize = 64 * 1024 * 1024;
 
 /// Requests announcing at most this many bytes (every request but a module upload: an
-/// operation is at most 64 KiB) draw on a pool of their own, [`CLIENT_SMALL_BUDGET`], so
-/// uploads, stalled or not, can never make a status or submit request wait.
+/// operation is at most 64 KiB) draw on a pool of their own, [`CLIENT_SMALL_BUDGET`], as
+/// their bytes arrive, so uploads, stalled or not, can never make a status or submit
+/// request wait.
 pub const SMALL_REQUEST_BYTES: usize = 256 * 1024;
 
 /// Bytes of small request bodies all clients together may have in flight.
@@ -190,15 +190,23 @@ async fn read_request(
         else {
             return Ok(None);
         };
-        let pool = if len <= SMALL_REQUEST_BYTES {
-            &budget.small
-        } else {
-            &budget.large
-        };
-        // Room is taken for the bytes that arrived, chunk by chunk, and held until the
-        // request is decoded.
+        let small = len <= SMALL_REQUEST_BYTES;
+        // Small requests take room for the bytes that arrived, chunk by chunk, so many
+        // stalled ones hold only what they sent. An upload takes room for its whole
+        // announced length before a byte is read (uploads that each held part of the pool
+        // while waiting for the rest could wait for each other until they time out);
+        // stalled uploads can hold the upload pool, never the small one.
         let mut room = Vec::new();
-        let mut buf = Vec::new();
+        if !small {
+            room.push(
+                budget
+                    .large
+                    .acquire_many(u32::try_from(len).unwrap_or(u32::MAX))
+                    .await
+                    .map_err(|_| "the node is shutting down".to_string())?,
+            );
+        }
+        let mut buf = Vec::with_capacity(if small { 0 } else { len });
         let mut chunk = vec![0u8; 16 * 1024];
         while buf.len() < len {
             let want = (len - buf.len()).min(chunk.len());
@@ -213,11 +221,15 @@ async fn read_request(
                     buf.len()
                 ));
             }
-            room.push(
-                pool.acquire_many(u32::try_from(n).unwrap_or(u32::MAX))
-                    .await
-                    .map_err(|_| "the node is shutting down".to_string())?,
-            );
+            if small {
+                room.push(
+                    budget
+                        .small
+                        .acquire_many(u32::try_from(n).unwrap_or(u32::MAX))
+                        .await
+                        .map_err(|_| "the node is shutting down".to_string())?,
+                );
+            }
             buf.extend_from_slice(&chunk[..n]);
         }
         frame::decode_body(&buf)

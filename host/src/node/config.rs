@@ -286,10 +286,10 @@ data_dir = "{data}"
 client_listen = "{client}"
 # Milliseconds between the ticks that drive the consensus timers.
 tick_ms = {tick}
-# Bounds of compiling one module (done in a child process of this binary): wall clock
-# in seconds and memory in MiB. A module that exceeds them is refused, and the refusal
-# remembered.
+# Wall-clock bound, in seconds, of compiling one module (done in a child process of
+# this binary). A module that exceeds it is refused, and the refusal remembered.
 compile_timeout_secs = {ctime}
+# Memory bound, in MiB, of the process that compiles one module.
 compile_memory_mib = {cmem}
 
 # Consensus timers (milliseconds) and batching; they may differ between nodes.

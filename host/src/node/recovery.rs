@@ -15,6 +15,7 @@
 use std::path::Path;
 
 use anyhow::Context;
+use spore_core::consensus::entry::DecidedEntry;
 use spore_core::consensus::{Checkpoint, CheckpointSignature, ForkProof, Node, RecoveryCert};
 use spore_core::crypto::{Keypair, canonical_bytes};
 use spore_core::genesis::Genesis;
@@ -114,20 +115,7 @@ impl Stopped {
             Some(p) => p.slot(),
             None => node.slot(),
         };
-        let mut highest_view = self
-            .store
-            .votes_from(resume_slot)?
-            .iter()
-            .map(|(k, _)| k.view)
-            .max()
-            .unwrap_or(0);
-        for (_, bytes) in self.store.decided_range(resume_slot, usize::MAX)? {
-            if let Ok(e) =
-                postcard::from_bytes::<spore_core::consensus::entry::DecidedEntry>(&bytes)
-            {
-                highest_view = highest_view.max(e.view);
-            }
-        }
+        let mut highest_view = self.highest_view_from(resume_slot)?;
         if let Some(p) = &fork {
             highest_view = highest_view.max(p.first.view).max(p.second.view);
         }
@@ -140,6 +128,36 @@ impl Stopped {
         })
     }
 
+    /// Refuse a resume view at or below a view this node voted in (or holds an entry of)
+    /// from `resume_slot` on: resuming there could make it sign a vote that conflicts with
+    /// one it signed before.
+    fn check_resume_view(&self, resume_slot: Slot, resume_view: View) -> anyhow::Result<()> {
+        let highest = self.highest_view_from(resume_slot)?;
+        anyhow::ensure!(
+            resume_view > highest && resume_view < u64::MAX / 2,
+            "the resume view {resume_view} must be above {highest}, the highest view this node \
+             used from slot {resume_slot} on (`spore recover status`)"
+        );
+        Ok(())
+    }
+
+    /// The highest view of a vote this node signed or an entry it holds from `slot` on.
+    fn highest_view_from(&self, slot: Slot) -> anyhow::Result<View> {
+        let mut highest = self
+            .store
+            .votes_from(slot)?
+            .iter()
+            .map(|(k, _)| k.view)
+            .max()
+            .unwrap_or(0);
+        for (_, bytes) in self.store.decided_range(slot, usize::MAX)? {
+            if let Ok(e) = postcard::from_bytes::<DecidedEntry>(&bytes) {
+                highest = highest.max(e.view);
+            }
+        }
+        Ok(highest)
+    }
+
     /// The checkpoint of this node's history before `resume_slot`, excluding `culprits`,
     /// resuming in `resume_view`, and this node's signature of it.
     pub fn sign(
@@ -148,6 +166,7 @@ impl Stopped {
         culprits: &[NodeId],
         resume_view: View,
     ) -> anyhow::Result<(Checkpoint, CheckpointSignature)> {
+        self.check_resume_view(resume_slot, resume_view)?;
         let node = self.replayed(Some(resume_slot))?;
         anyhow::ensure!(
             node.slot() == resume_slot,
@@ -173,6 +192,7 @@ impl Stopped {
     /// entries were removed.
     pub fn install(&self, cert: &RecoveryCert) -> anyhow::Result<u64> {
         let cp = &cert.checkpoint;
+        self.check_resume_view(cp.resume_slot, cp.resume_view)?;
         let node = self.replayed(Some(cp.resume_slot))?;
         cert.verify(node.state())
             .context("the recovery certificate does not hold for this node's history")?;
@@ -181,6 +201,9 @@ impl Stopped {
             !certs.iter().any(|c| c.checkpoint == *cp),
             "this certificate is installed already"
         );
+        // A recovery at an earlier slot replaces the ones at or after it: their slots are
+        // abandoned too, and their checkpoints no longer describe this history.
+        certs.retain(|c| c.checkpoint.resume_slot < cp.resume_slot);
         anyhow::ensure!(certs.len() < MAX_KEPT, "too many recoveries kept");
         certs.push(cert.clone());
         let bytes = canonical_bytes(&certs);

@@ -117,19 +117,23 @@ impl<S: ReplicaState> Node<S> {
         Ok(std::mem::take(&mut self.effects))
     }
 
+    /// Whether `entry` belongs to a history a recovery abandoned: from the resumed slot
+    /// on, in a view below the one the checkpoint resumed in (the new history's views never
+    /// go below it). Such an entry is never applied and never a fork.
+    pub(super) fn abandoned(&self, entry: &DecidedEntry) -> bool {
+        self.resumed_at
+            .is_some_and(|(slot, view)| entry.slot >= slot && entry.view < view)
+    }
+
     /// Stop ordering: keep the proof, report it and gossip it.
     fn halt_on(&mut self, proof: ForkProof) {
         if self.fork.is_some() {
             return;
         }
-        // After a recovery, entries of the abandoned history (from the resumed slot on, in
-        // a view below the one the checkpoint resumed in) conflict with the new history by
-        // design: they are not a fork of it.
-        if let Some((slot, view)) = self.resumed_at {
-            let abandoned = |e: &DecidedEntry| e.slot >= slot && e.view < view;
-            if abandoned(&proof.first) || abandoned(&proof.second) {
-                return;
-            }
+        // After a recovery, entries of the abandoned history conflict with the new history
+        // by design: they are not a fork of it.
+        if self.abandoned(&proof.first) || self.abandoned(&proof.second) {
+            return;
         }
         self.fork = Some(proof.clone());
         self.deadline = None;
@@ -170,6 +174,11 @@ impl<S: ReplicaState> Node<S> {
             if theirs != ours && theirs != Digest::default() && ours != Digest::default() {
                 self.probe_fork(from, entry.slot.saturating_sub(1));
                 return Err(Reject::Invalid("entry extends another history"));
+            }
+            if self.abandoned(&entry) {
+                return Err(Reject::Invalid(
+                    "entry of a history abandoned by a recovery",
+                ));
             }
             let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
             entry.verify(&self.state, &quorum)?;

@@ -72,7 +72,9 @@ impl<S: ReplicaState> Node<S> {
             return Err(Reject::Invalid("empty proposal"));
         }
         if !rules::homogeneous(&body.batch) {
-            return Err(Reject::Invalid("batch mixes mechanisms"));
+            return Err(Reject::Invalid(
+                "batch mixes mechanisms, or an authority change is not alone",
+            ));
         }
         let mut ids = BTreeSet::new();
         for op in &body.batch {
@@ -482,7 +484,9 @@ impl<S: ReplicaState> Node<S> {
             let len = op.encoded_len();
             let fits =
                 limits::batch_fits(batch.len() + 1, bytes + len, max_ops, members, max_output);
-            if !fits || mechanism.is_some_and(|x| x != m) {
+            let alone =
+                rules::changes_authority(op) || batch.first().is_some_and(rules::changes_authority);
+            if !fits || mechanism.is_some_and(|x| x != m) || (alone && !batch.is_empty()) {
                 break;
             }
             mechanism = Some(m);

@@ -472,10 +472,11 @@ impl<S: ReplicaState> Node<S> {
             if vote.slot() != Some(slot) {
                 continue;
             }
-            // Votes of the abandoned history, before a recovery resumed this slot.
+            // Votes of the abandoned history, before a recovery resumed at or below this
+            // slot.
             if self
                 .resumed_at
-                .is_some_and(|(s, v)| s == slot && vote.view().is_some_and(|w| w < v))
+                .is_some_and(|(s, v)| slot >= s && vote.view().is_some_and(|w| w < v))
             {
                 continue;
             }

@@ -56,8 +56,24 @@ impl Path {
     }
 }
 
-/// Whether every operation of `batch` takes the same mechanism.
+/// Whether `op` changes the authority (keys or policy): such an operation is decided in a
+/// batch of its own, because every operation of a batch is authorised against the state
+/// before the batch, and one ordered after an authority change in the same batch would
+/// escape the change (a key revoked by the first could still act in the second).
+pub fn changes_authority(op: &SignedOperation) -> bool {
+    matches!(
+        &op.op,
+        crate::ops::Operation::NetworkConfigChange(c)
+            if c.config_type == crate::ops::ConfigType::Authority
+    )
+}
+
+/// Whether every operation of `batch` takes the same mechanism, and an authority change
+/// is alone in its batch.
 pub fn homogeneous(batch: &[SignedOperation]) -> bool {
+    if batch.len() > 1 && batch.iter().any(changes_authority) {
+        return false;
+    }
     let mut mechanisms = batch.iter().map(SignedOperation::mechanism);
     match mechanisms.next() {
         None => true,
@@ -350,5 +366,38 @@ fn apply_verdict(verdict: &ResolverVerdict, req: &ResolverRequest) -> Decision {
         ResolverVerdict::Failed(kind) => Decision::Escalated {
             reason: format!("resolver failed: {kind:?}"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesis::tests::sign_op;
+    use crate::ops::{ConfigType, ImpactLevel, NetworkConfigChange, Operation, Param};
+    use crate::types::Digest;
+
+    #[test]
+    fn an_authority_change_is_alone_in_its_batch() {
+        let change = |config_type, key: &str| {
+            sign_op(
+                Digest([1; 32]),
+                Operation::NetworkConfigChange(NetworkConfigChange {
+                    config_type,
+                    changes: vec![Param {
+                        key: key.into(),
+                        value: 1,
+                    }],
+                    impact: ImpactLevel::Critical,
+                }),
+            )
+        };
+        let authority = change(ConfigType::Authority, "authority.policy.compute");
+        let quorum = change(ConfigType::Quorum, "quorum.min-high-trust");
+        assert!(changes_authority(&authority) && !changes_authority(&quorum));
+        assert!(homogeneous(std::slice::from_ref(&authority)));
+        // Both Full BFT, but the authority change must be alone.
+        assert!(homogeneous(&[quorum.clone(), quorum.clone()]));
+        assert!(!homogeneous(&[authority.clone(), quorum.clone()]));
+        assert!(!homogeneous(&[quorum, authority]));
     }
 }
