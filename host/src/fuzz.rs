@@ -312,7 +312,10 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         ("wire", canonical_bytes(&Wire::Consensus(accept(1)))),
         (
             "wire",
-            canonical_bytes(&Wire::ModuleRequest(Digest([5; 32]))),
+            canonical_bytes(&Wire::ModuleRequest {
+                hash: Digest([5; 32]),
+                offset: 0,
+            }),
         ),
         (
             "wire",

@@ -147,3 +147,31 @@ pub async fn expect_refused(client: &Client, op: SignedOperation) -> anyhow::Res
         }
     }
 }
+
+/// `component` with a custom section of `extra` bytes appended: the same module (custom
+/// sections do not change what it does) with another hash and size, e.g. to make a
+/// module larger than a peer frame.
+pub fn padded_component(component: &[u8], extra: usize) -> Vec<u8> {
+    let name = b"spore-test-padding";
+    let mut payload = Vec::with_capacity(extra + name.len() + 8);
+    leb128(&mut payload, name.len() as u64);
+    payload.extend_from_slice(name);
+    payload.extend(std::iter::repeat_n(0u8, extra));
+    let mut out = component.to_vec();
+    out.push(0); // custom section id
+    leb128(&mut out, payload.len() as u64);
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn leb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use spore::cli::client::{Example, SwapRole, example, propose, submit};
 use spore::node::proto::{Request, Response};
-use spore_cluster_tests::{cluster, eventually, full_log, serial, signed, values};
+use spore_cluster_tests::{
+    cluster, eventually, full_log, padded_component, serial, signed, values,
+};
 use spore_core::crypto::Keypair;
 use spore_core::crypto::sha256;
 use spore_core::ops::{
@@ -92,14 +94,16 @@ async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result
         client.close().await;
     }
     // The security policy update: upload the strict resolver to one node (the others
-    // get the bytes from the cluster, hash-checked) and swap the resolver to it, both
-    // as the governor.
-    let strict = sha256(spore_artifacts::STRICT_RESOLVER.bytes);
+    // get the bytes from the cluster, in parts, hash-checked) and swap the resolver to
+    // it, both as the governor. Padded past a peer frame (4 MiB), so it must travel in
+    // parts.
+    let padded = padded_component(spore_artifacts::STRICT_RESOLVER.bytes, 6 << 20);
+    let strict = sha256(&padded);
     let client = c.client_as(1, &c.governor).await?;
     let d = propose(
         &client,
         &c.governor,
-        spore_artifacts::STRICT_RESOLVER.bytes.to_vec(),
+        padded,
         SwapRole::Resolver,
         "test swap".into(),
     )
@@ -629,7 +633,10 @@ async fn non_member_and_forged_signature_are_refused_and_counted() -> anyhow::Re
     forged.signature.0[0] ^= 0xff;
     let forged = Wire::Consensus(Message::Commit(forged));
     let counted = eventually(Duration::from_secs(30), "refusals counted", || async {
-        let _ = outsider.broadcast(&Wire::ModuleRequest(Digest([0; 32])));
+        let _ = outsider.broadcast(&Wire::ModuleRequest {
+            hash: Digest([0; 32]),
+            offset: 0,
+        });
         let _ = forger.broadcast(&forged);
         let s = c.status(0).await?;
         let bad_sig = s
@@ -682,15 +689,22 @@ async fn non_member_and_forged_signature_are_refused_and_counted() -> anyhow::Re
     assert!(after >= before + 2);
     conn.close(0u32.into(), b"done");
     raw.wait_idle().await;
-    // Module blobs a member pushes unasked are dropped and counted (the store cannot be
-    // filled by a peer); a blob the replicated state names is kept, not counted.
+    // Module parts a member pushes unasked are dropped and counted (neither memory nor the
+    // store can be filled by a peer); a part of a module the replicated state names (and
+    // the node holds) is ignored, not counted.
     let dropped_before = c.status(0).await?.dropped_blobs;
     let unsolicited: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let part = |bytes: &[u8]| Wire::ModulePart {
+        hash: sha256(bytes),
+        total: bytes.len() as u64,
+        offset: 0,
+        bytes: bytes.to_vec(),
+    };
     let dropped = eventually(
         Duration::from_secs(30),
         "unsolicited blob dropped",
         || async {
-            let _ = forger.send(c.nodes[0].id, &Wire::ModuleBlob(unsolicited.clone()));
+            let _ = forger.send(c.nodes[0].id, &part(&unsolicited));
             let n = c.status(0).await?.dropped_blobs;
             Ok((n > dropped_before).then_some(n))
         },
@@ -702,7 +716,7 @@ async fn non_member_and_forged_signature_are_refused_and_counted() -> anyhow::Re
     let dropped = c.status(0).await?.dropped_blobs;
     let named = spore_artifacts::HIERARCHY_RESOLVER.bytes.to_vec();
     for _ in 0..3 {
-        forger.send(c.nodes[0].id, &Wire::ModuleBlob(named.clone()))?;
+        forger.send(c.nodes[0].id, &part(&named))?;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(

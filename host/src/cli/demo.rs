@@ -55,7 +55,7 @@ pub fn run(_args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     println!(
         "        NaN canonicalisation, no threads, {} MiB memory and {} KiB stack per call, output cap {} KiB,",
-        config.max_memory_bytes >> 20,
+        config.limits.memory_bytes >> 20,
         config.max_wasm_stack >> 10,
         config.max_output_bytes >> 10
     );

@@ -320,6 +320,31 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             None => "the defaults; --genesis FILE for a cluster's".to_owned(),
         }
     );
+    let limits = first.limits(&snapshot);
+    let mut unfit = Vec::new();
+    let needs = module.needs().against(&limits);
+    println!(
+        "resources  {} (needed / limit); memory grows to at most {} bytes, a table to {} \
+         elements",
+        needs
+            .iter()
+            .map(|e| format!(
+                "{} {}/{}",
+                e.key.trim_start_matches("timing.max-"),
+                e.needed,
+                e.limit
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        limits.memory_bytes,
+        limits.table_elements
+    );
+    for e in needs.iter().filter(|e| e.needed > e.limit) {
+        unfit.push(format!(
+            "the module needs {} for {}, the limit is {}: every call would fail",
+            e.needed, e.key, e.limit
+        ));
+    }
     let fixed = samples_for(role);
     let generated = crate::modules::trial::generated_samples(role, args.generated, args.seed);
     println!(
@@ -329,7 +354,6 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         generated.len(),
         args.seed
     );
-    let mut unfit = Vec::new();
     let mut volume = CallVolume::default();
     let fixed_count = fixed.len();
     for (k, sample) in fixed.iter().chain(generated.iter()).enumerate() {

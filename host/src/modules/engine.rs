@@ -8,8 +8,9 @@
 //! - **NaN canonicalisation** in Cranelift, so float operations give identical bits;
 //! - **relaxed SIMD in deterministic mode**;
 //! - **no threads, no shared memory**, no component-model async, no GC proposals;
-//! - **fixed limits**: linear memory and table sizes per instance, instances per store, and
-//!   a maximum wasm stack, enforced identically everywhere.
+//! - **replicated limits**: module size, core instances, memories and tables per
+//!   component, linear memory and table growth (see [`super::limits`]), and a fixed
+//!   maximum wasm stack, enforced identically everywhere.
 //!
 //! Instances come from the **pooling allocator**: slots are reserved once per engine, so a
 //! call's instantiation is a cheap slot reuse rather than an `mmap`.
@@ -21,6 +22,7 @@ use wasmtime::{
 
 use super::Role;
 use super::error::RuntimeError;
+use super::limits::ModuleLimits;
 
 /// Limits and budgets of the module runtime. Part of the replicated configuration in a
 /// cluster: nodes that disagree on fuel budgets or limits may disagree on outcomes.
@@ -32,19 +34,15 @@ pub struct RuntimeConfig {
     pub admission_fuel: u64,
     /// Fuel budget of one resolver call.
     pub resolver_fuel: u64,
-    /// Maximum size of one linear memory of a module instance, in bytes.
-    pub max_memory_bytes: u64,
-    /// Maximum number of elements of one table.
-    pub max_table_elements: u64,
-    /// Maximum number of core instances per store (one component is several core instances).
-    pub max_instances: usize,
+    /// Module limits (size, core instances, memories, tables, memory and table growth)
+    /// where a call's snapshot does not name them: local tools without cluster state. A
+    /// node's calls always use the replicated values (see [`super::limits`]).
+    pub limits: ModuleLimits,
     /// Maximum WebAssembly stack, in bytes.
     pub max_wasm_stack: usize,
     /// Maximum size of a module's output (result bytes; total text of a rejection or
     /// verdict), in bytes.
     pub max_output_bytes: u64,
-    /// Maximum size of a module's component binary, in bytes.
-    pub max_module_bytes: usize,
     /// How many calls may run at the same time (instance slots of the pooling allocator).
     pub max_concurrent_calls: u32,
     /// Maximum number of log lines a call may write; later lines are counted, not kept.
@@ -59,12 +57,9 @@ impl Default for RuntimeConfig {
             validator_fuel: 200_000_000,
             admission_fuel: 50_000_000,
             resolver_fuel: 50_000_000,
-            max_memory_bytes: 64 << 20,
-            max_table_elements: 10_000,
-            max_instances: 16,
+            limits: ModuleLimits::default(),
             max_wasm_stack: 512 << 10,
             max_output_bytes: 1 << 20,
-            max_module_bytes: 16 << 20,
             max_concurrent_calls: 64,
             max_log_lines: 64,
             max_log_line_bytes: 1024,
@@ -107,19 +102,27 @@ fn keep_resident_bytes() -> usize {
 /// Build a deterministic engine for `config`.
 ///
 /// Two engines built from equal configurations on the same host binary produce
-/// interchangeable compiled artifacts and identical results.
+/// interchangeable compiled artifacts and identical results. The per-component limits of
+/// the instance pool are the *ceilings* of the replicated module limits
+/// ([`ModuleLimits::ceilings`]), so every value a cluster may choose fits; a call is held
+/// to its snapshot's values before it instantiates anything.
 pub fn build_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
+    let ceilings = ModuleLimits::ceilings();
+    let per = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    let calls = config.max_concurrent_calls;
+    // Totals sized for the defaults, not the ceilings: a busy pool is a local fault (the
+    // call is retried), never an outcome.
+    let defaults = ModuleLimits::default();
     let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(config.max_concurrent_calls)
-        // A wit-component component is its main module plus small shim/fixup modules.
-        .max_core_instances_per_component(8)
-        .total_core_instances(config.max_concurrent_calls.saturating_mul(8))
-        .max_memories_per_component(2)
-        .total_memories(config.max_concurrent_calls.saturating_mul(2))
-        .max_tables_per_component(4)
-        .total_tables(config.max_concurrent_calls.saturating_mul(4))
-        .table_elements(usize::try_from(config.max_table_elements).unwrap_or(usize::MAX))
-        .max_memory_size(usize::try_from(config.max_memory_bytes).unwrap_or(usize::MAX))
+    pool.total_component_instances(calls)
+        .max_core_instances_per_component(per(ceilings.core_instances))
+        .total_core_instances(calls.saturating_mul(per(defaults.core_instances)))
+        .max_memories_per_component(per(ceilings.memories))
+        .total_memories(calls.saturating_mul(per(defaults.memories)))
+        .max_tables_per_component(per(ceilings.tables))
+        .total_tables(calls.saturating_mul(per(defaults.tables)))
+        .table_elements(usize::try_from(ceilings.table_elements).unwrap_or(usize::MAX))
+        .max_memory_size(usize::try_from(ceilings.memory_bytes).unwrap_or(usize::MAX))
         // Reset a slot's dirty pages in place (found with Linux's PAGEMAP_SCAN, where the
         // kernel has it) instead of dropping them with madvise: the next call does not
         // page-fault its stack and heap back in. Zeroed either way, so this changes speed
@@ -183,28 +186,32 @@ impl std::hash::Hasher for Sha256Hasher {
     }
 }
 
-/// Per-store resource limiter: refuses growth past the configured limits the standard way
+/// Per-store resource limiter: refuses growth past the call's limits the standard way
 /// (`memory.grow` returns -1, so a module may recover and e.g. allocate less) and remembers
 /// that it did: if the call then fails (typically the guest's allocator aborts), the
 /// failure is reported as [`ModuleFailure::MemoryLimit`].
 ///
 /// [`ModuleFailure::MemoryLimit`]: super::error::ModuleFailure::MemoryLimit
+///
+/// Counts of instances, memories and tables are checked before instantiation against the
+/// call's replicated limits ([`super::limits::ModuleNeeds`]); here they are only held to
+/// the ceilings.
 #[derive(Debug, Clone)]
 pub struct CallLimiter {
     max_memory_bytes: u64,
     max_table_elements: u64,
-    max_instances: usize,
+    ceilings: ModuleLimits,
     /// Set when a growth request was refused: (requested, limit).
     pub(crate) refused: Option<(u64, u64)>,
 }
 
 impl CallLimiter {
-    /// A limiter for one call under `config`.
-    pub fn new(config: &RuntimeConfig) -> Self {
+    /// A limiter for one call under `limits`.
+    pub fn new(limits: &ModuleLimits) -> Self {
         Self {
-            max_memory_bytes: config.max_memory_bytes,
-            max_table_elements: config.max_table_elements,
-            max_instances: config.max_instances,
+            max_memory_bytes: limits.memory_bytes,
+            max_table_elements: limits.table_elements,
+            ceilings: ModuleLimits::ceilings(),
             refused: None,
         }
     }
@@ -239,14 +246,14 @@ impl wasmtime::ResourceLimiter for CallLimiter {
     }
 
     fn instances(&self) -> usize {
-        self.max_instances
+        usize::try_from(self.ceilings.core_instances).unwrap_or(usize::MAX)
     }
 
     fn tables(&self) -> usize {
-        self.max_instances.saturating_mul(4)
+        usize::try_from(self.ceilings.tables).unwrap_or(usize::MAX)
     }
 
     fn memories(&self) -> usize {
-        self.max_instances.saturating_mul(2)
+        usize::try_from(self.ceilings.memories).unwrap_or(usize::MAX)
     }
 }

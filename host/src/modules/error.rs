@@ -54,6 +54,17 @@ pub enum ModuleFailure {
     /// out-of-range value lifted from its memory).
     #[error("invalid output: the module returned a value the host could not lift")]
     InvalidOutput,
+    /// The module needs more than the replicated module limits allow (its size, core
+    /// instances, memories or tables): refused before it instantiates anything.
+    #[error("resource limit: the module needs {needed} for {key}, the limit is {limit}")]
+    ResourceLimit {
+        /// The parameter key of the limit, e.g. `timing.max-core-instances`.
+        key: &'static str,
+        /// What the module needs.
+        needed: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 /// Why a module was refused at load time.

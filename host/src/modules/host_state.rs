@@ -11,6 +11,7 @@ use wasmtime::component::{HasSelf, Linker};
 use super::bindings;
 use super::engine::{CallLimiter, RuntimeConfig};
 use super::error::RuntimeError;
+use super::limits::ModuleLimits;
 use super::log::LogSink;
 use super::snapshot::SnapshotView;
 
@@ -67,13 +68,14 @@ impl HostState {
 impl HostState {
     /// State for one call of `module` under `config`.
     pub fn new(config: &RuntimeConfig, module: Digest, snapshot: Arc<SnapshotView>) -> Self {
-        Self::with_host_fuel(config, module, snapshot, u64::MAX)
+        Self::with_host_fuel(config, &config.limits, module, snapshot, u64::MAX)
     }
 
-    /// State for one call with `host_fuel` for its host imports (the runtime gives a call
-    /// as much host fuel as guest fuel).
+    /// State for one call under `limits` with `host_fuel` for its host imports (the
+    /// runtime gives a call as much host fuel as guest fuel).
     pub fn with_host_fuel(
         config: &RuntimeConfig,
+        limits: &ModuleLimits,
         module: Digest,
         snapshot: Arc<SnapshotView>,
         host_fuel: u64,
@@ -81,7 +83,7 @@ impl HostState {
         Self {
             snapshot,
             log: LogSink::new(config.max_log_lines, config.max_log_line_bytes),
-            limiter: CallLimiter::new(config),
+            limiter: CallLimiter::new(limits),
             module,
             host_fuel,
             host_exhausted: false,

@@ -5,7 +5,8 @@
 //! - [`bindings`]: `bindgen!` output for the `validator`, `admission` and `resolver` worlds.
 //! - [`snapshot`], [`log`]: the two host interfaces modules may import (nothing else).
 //! - [`host_state`]: the per-call store data and the host linker.
-//! - [`engine`]: the deterministic engine configuration and per-call limits.
+//! - [`engine`]: the deterministic engine configuration; [`limits`]: the replicated module
+//!   limits and what a module needs of them.
 //! - [`registry`], [`cache`]: content-addressed loading, type checks, verified artifact cache;
 //!   [`compile`]: compilation within a time and memory bound (in a worker process).
 //! - [`hotswap`]: the active module per role, swapped atomically, with rollback.
@@ -26,6 +27,7 @@ pub mod engine;
 pub mod error;
 pub mod host_state;
 pub mod hotswap;
+pub mod limits;
 pub mod log;
 pub mod registry;
 pub mod runtime;
@@ -36,6 +38,7 @@ pub mod trial;
 pub use convert::{CallContext, LayerResult, RejectionData, Resolution, ResolverInput, Verdict};
 pub use engine::RuntimeConfig;
 pub use error::{LoadError, ModuleFailure, RuntimeError};
+pub use limits::{ModuleLimits, ModuleNeeds};
 pub use registry::{ArtifactSource, LoadedModule};
 pub use runtime::{CallReport, Runtime, ValidatorResult};
 pub use snapshot::{MemberView, SnapshotView};

@@ -29,6 +29,7 @@ use super::compile::{CompileBounds, compile};
 use super::engine::RuntimeConfig;
 use super::error::LoadError;
 use super::host_state::HostState;
+use super::limits::{ModuleLimits, ModuleNeeds};
 
 /// The imports the host provides; anything else is refused.
 pub const ALLOWED_IMPORTS: [&str; 3] = [
@@ -84,6 +85,7 @@ pub struct LoadedModule {
     exports: Vec<String>,
     source: ArtifactSource,
     pre: RolePre,
+    needs: ModuleNeeds,
 }
 
 impl std::fmt::Debug for LoadedModule {
@@ -103,6 +105,10 @@ impl LoadedModule {
     /// SHA-256 of the component bytes.
     pub fn hash(&self) -> Digest {
         self.hash
+    }
+    /// What it needs of the module limits (size, core instances, memories, tables).
+    pub fn needs(&self) -> ModuleNeeds {
+        self.needs
     }
     /// The role (world) it was loaded for.
     pub fn role(&self) -> Role {
@@ -223,10 +229,13 @@ impl Registry {
         bytes: &[u8],
         expected: Option<Digest>,
     ) -> Result<Arc<LoadedModule>, LoadError> {
-        if bytes.len() > self.config.max_module_bytes {
+        // The ceiling, not the cluster's current limit: a call is held to that limit (a
+        // deterministic failure), while loading is only this node's work.
+        let ceiling = usize::try_from(ModuleLimits::ceilings().module_bytes).unwrap_or(usize::MAX);
+        if bytes.len() > ceiling {
             return Err(LoadError::TooLarge {
                 len: bytes.len(),
-                limit: self.config.max_module_bytes,
+                limit: ceiling,
             });
         }
         let hash = sha256(bytes);
@@ -267,6 +276,7 @@ impl Registry {
         let (component, source) = self.compile(&hash, bytes)?;
         let (imports, exports) = check_type(&self.engine, &component, role)?;
         let pre = self.link(&component, role, &exports)?;
+        let needs = ModuleNeeds::of(&component, bytes);
         let module = Arc::new(LoadedModule {
             hash,
             role,
@@ -275,6 +285,7 @@ impl Registry {
             exports,
             source,
             pre,
+            needs,
         });
         self.modules
             .write()

@@ -32,6 +32,7 @@ use super::engine::{RuntimeConfig, build_engine, compatibility_hash};
 use super::error::{ModuleFailure, RuntimeError};
 use super::host_state::{HostState, host_linker};
 use super::hotswap::ActiveModules;
+use super::limits::ModuleLimits;
 use super::log::LogLine;
 use super::registry::{LoadedModule, Registry, RolePre};
 use super::snapshot::SnapshotView;
@@ -94,6 +95,7 @@ impl ModuleFailure {
             ModuleFailure::Trap { .. } => FailureKind::Trap,
             ModuleFailure::OutputTooLarge { .. } => FailureKind::OutputTooLarge,
             ModuleFailure::InvalidOutput => FailureKind::InvalidOutput,
+            ModuleFailure::ResourceLimit { .. } => FailureKind::ResourceLimit,
         }
     }
 }
@@ -382,6 +384,12 @@ impl Runtime {
             .unwrap_or(self.config.max_output_bytes)
     }
 
+    /// The module limits of a call: the replicated `timing.max-*` limits the snapshot
+    /// names (a node's calls always name them), else this runtime's configured ones.
+    pub fn limits(&self, snapshot: &SnapshotView) -> ModuleLimits {
+        self.config.limits.in_snapshot(snapshot)
+    }
+
     /// Run `body` in a fresh store for `module` and classify how it ended.
     fn call<T>(
         &self,
@@ -390,10 +398,31 @@ impl Runtime {
         body: impl FnOnce(&mut Store<HostState>) -> Result<T, Phase>,
     ) -> Result<CallReport<T>, RuntimeError> {
         let budget = self.fuel_budget(module.role(), snapshot);
+        let limits = self.limits(snapshot);
+        if let Some(over) = module.needs().exceeded(&limits) {
+            // Decided by the bytes and the replicated limits alone: the same on every node.
+            return Ok(CallReport {
+                module: module.hash(),
+                fuel_used: 0,
+                host_fuel_used: 0,
+                result: Err(ModuleFailure::ResourceLimit {
+                    key: over.key,
+                    needed: over.needed,
+                    limit: over.limit,
+                }),
+                logs: Vec::new(),
+                dropped_logs: 0,
+            });
+        }
         // Host imports draw on their own meter with the same budget: guest and host time
         // of a call are each bounded by its fuel.
-        let state =
-            HostState::with_host_fuel(&self.config, module.hash(), Arc::clone(snapshot), budget);
+        let state = HostState::with_host_fuel(
+            &self.config,
+            &limits,
+            module.hash(),
+            Arc::clone(snapshot),
+            budget,
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store

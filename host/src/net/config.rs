@@ -11,6 +11,9 @@ pub struct TransportConfig {
     pub max_frame_bytes: u32,
     /// Frames queued per peer before the oldest is dropped (default 1024).
     pub queue_capacity: usize,
+    /// Bytes queued per peer before the oldest frame is dropped (default 64 MiB): a peer
+    /// that stops reading holds at most this much of the node's memory.
+    pub queue_bytes: usize,
     /// Decoded messages buffered towards the node before readers wait (default 4096). A full
     /// buffer stops reading, which QUIC flow control turns into backpressure on senders.
     pub incoming_capacity: usize,
@@ -36,6 +39,7 @@ impl Default for TransportConfig {
         Self {
             max_frame_bytes: 4 * 1024 * 1024,
             queue_capacity: 1024,
+            queue_bytes: 64 * 1024 * 1024,
             incoming_capacity: 4096,
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),

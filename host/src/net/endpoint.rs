@@ -332,7 +332,10 @@ impl Shared {
             if *id == me || peers.contains_key(id) {
                 continue;
             }
-            let queue = Arc::new(PeerQueue::new(self.config.queue_capacity));
+            let queue = Arc::new(PeerQueue::new(
+                self.config.queue_capacity,
+                self.config.queue_bytes,
+            ));
             let (stop, stop_rx) = watch::channel(false);
             let connected = Arc::new(AtomicBool::new(false));
             let task = self.runtime.spawn(run_peer(

@@ -14,7 +14,7 @@
 //! seconds the node asks its peers for entries past its own slot, so a node restarted
 //! into an idle cluster still catches up.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use spore_core::consensus::{
     CallId, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist, ReplicaState,
     SubmitError,
 };
-use spore_core::crypto::{canonical_bytes, sha256};
+use spore_core::crypto::canonical_bytes;
 use spore_core::ops::Role;
 use spore_core::state::{Permission, ReplicatedState};
 use spore_core::types::{Digest, NodeId, Slot};
@@ -33,6 +33,7 @@ use tracing::{debug, error, info, warn};
 use super::calls::{self, LocalFault};
 use super::client::ClientCall;
 use super::config::Byzantine;
+use super::fetch::{self, Fetches, Part, Step};
 use super::proto::{MemberRow, ModuleRow, OpDecision, Request, Response, StatusReport};
 use super::wire::Wire;
 use crate::modules::{Runtime, SnapshotView};
@@ -169,7 +170,10 @@ struct Loop {
     /// Module blobs from peers dropped (unsolicited or over the size limit).
     unsolicited_blobs: u64,
     waiters: HashMap<Digest, Vec<mpsc::Sender<Response>>>,
-    wanted: BTreeSet<Digest>,
+    /// Module blobs being fetched from peers, and the pacing of what this node serves.
+    fetches: Fetches,
+    /// The blob served last (parts of one blob are asked for in a row).
+    served: Option<(Digest, Arc<Vec<u8>>)>,
     events: VecDeque<(Slot, String)>,
     members: Vec<(NodeId, SocketAddr)>,
 }
@@ -203,7 +207,8 @@ impl Driver {
             abstained: 0,
             unsolicited_blobs: 0,
             waiters: HashMap::new(),
-            wanted: BTreeSet::new(),
+            fetches: Fetches::default(),
+            served: None,
             events: VecDeque::new(),
             members,
         };
@@ -223,7 +228,10 @@ impl Driver {
                     None => break,
                 },
                 Some(call) = l.d.clients.recv() => l.on_client(call)?,
-                _ = probe.tick() => l.probe_catch_up(),
+                _ = probe.tick() => {
+                    l.probe_catch_up();
+                    l.retry_fetches();
+                }
                 _ = ticker.tick() => {
                     let now = l.now();
                     l.input(Input::Tick { now })?;
@@ -451,10 +459,7 @@ impl Loop {
             return Ok(()); // the slot was decided meanwhile: nothing to answer
         }
         if let LocalFault::MissingModule(hash) = &fault {
-            self.wanted.insert(*hash);
-            if let Err(e) = self.d.net.broadcast(&Wire::ModuleRequest(*hash)) {
-                debug!(error = %e, "module request failed");
-            }
+            self.fetch_module(*hash);
         }
         p.attempts = p.attempts.saturating_add(1);
         if p.attempts == MAX_CALL_ATTEMPTS {
@@ -549,12 +554,10 @@ impl Loop {
                     Err(e) => error!(%role, hash = %want, error = %e, "module does not load"),
                 },
                 Ok(None) => {
-                    if self.wanted.insert(want) {
+                    if !self.fetches.wants(&want) {
                         warn!(%role, hash = %want, "module bytes missing: asking peers");
                     }
-                    if let Err(e) = self.d.net.broadcast(&Wire::ModuleRequest(want)) {
-                        debug!(error = %e, "module request failed");
-                    }
+                    self.fetch_module(want);
                 }
                 Err(e) => error!(hash = %want, error = %e, "reading module failed"),
             }
@@ -572,46 +575,116 @@ impl Loop {
                 Ok(())
             }
             Wire::Consensus(msg) => self.input(Input::Message { from, msg }),
-            Wire::ModuleRequest(hash) => {
-                match self.d.store.module(&hash) {
-                    Ok(Some(bytes)) => {
-                        if let Err(e) = self.d.net.send(from, &Wire::ModuleBlob(bytes)) {
-                            debug!(error = %e, "module blob send failed");
-                        }
-                    }
-                    Ok(None) => debug!(%hash, "asked for a module we lack"),
-                    Err(e) => warn!(%hash, error = %e, "reading module failed"),
-                }
+            Wire::ModuleRequest { hash, offset } => {
+                self.serve_module_part(from, hash, offset);
                 Ok(())
             }
-            Wire::ModuleBlob(bytes) => {
-                // Content-addressed: the bytes are stored under their own SHA-256, so a
-                // member cannot substitute a module; activation still needs a decided
-                // update naming the hash. Only solicited blobs are kept (asked for by
-                // this node, or named by the replicated state), within the module size
-                // limit: a member cannot fill the store with unsolicited bytes.
-                let hash = sha256(&bytes);
-                let asked = self.wanted.contains(&hash);
-                if !asked && !self.named_by_state(&hash) {
-                    self.unsolicited_blobs += 1;
-                    debug!(%hash, from = %from, "unsolicited module blob dropped");
-                    return Ok(());
-                }
-                let limit = self.d.runtime.config().max_module_bytes;
-                if bytes.len() > limit {
-                    self.unsolicited_blobs += 1;
-                    warn!(%hash, from = %from, size = bytes.len(), limit, "module blob over the size limit dropped");
-                    return Ok(());
-                }
-                self.wanted.remove(&hash);
-                if !self.d.store.has_module(&hash)? {
-                    self.d.store.put_module(&bytes)?;
-                    info!(%hash, from = %from, asked, "module bytes received (hash verified)");
-                }
-                self.sync_modules();
-                Ok(())
+            Wire::ModulePart {
+                hash,
+                total,
+                offset,
+                bytes,
+            } => self.on_module_part(
+                from,
+                Part {
+                    hash,
+                    total,
+                    offset,
+                    bytes,
+                },
+            ),
+        }
+    }
+
+    /// Ask peers for the start of module `hash`, unless a fetch of it progresses.
+    fn fetch_module(&mut self, hash: Digest) {
+        let now = self.now();
+        if self.fetches.want(hash, now) {
+            let ask = Wire::ModuleRequest { hash, offset: 0 };
+            if let Err(e) = self.d.net.broadcast(&ask) {
+                debug!(error = %e, "module request failed");
             }
         }
+    }
+
+    /// Restart fetches whose source stalled (called on a timer).
+    fn retry_fetches(&mut self) {
+        let wanted: Vec<Digest> = self.fetches.wanted().copied().collect();
+        for hash in wanted {
+            self.fetch_module(hash);
+        }
+    }
+
+    /// Answer a peer's request for a part of a module blob this node holds.
+    fn serve_module_part(&mut self, to: NodeId, hash: Digest, offset: u64) {
+        if !self.fetches.may_serve(to, self.now()) {
+            debug!(%hash, peer = %to, "module part not served: the peer asks too fast");
+            return;
+        }
+        let blob = match &self.served {
+            Some((h, blob)) if *h == hash => Arc::clone(blob),
+            _ => match self.d.store.module(&hash) {
+                Ok(Some(bytes)) => {
+                    let blob = Arc::new(bytes);
+                    self.served = Some((hash, Arc::clone(&blob)));
+                    blob
+                }
+                Ok(None) => return debug!(%hash, "asked for a module we lack"),
+                Err(e) => return warn!(%hash, error = %e, "reading module failed"),
+            },
+        };
+        let bytes = fetch::part_of(&blob, offset).to_vec();
+        if bytes.is_empty() {
+            return;
+        }
+        let part = Wire::ModulePart {
+            hash,
+            total: blob.len() as u64,
+            offset,
+            bytes,
+        };
+        if let Err(e) = self.d.net.send(to, &part) {
+            debug!(error = %e, "module part send failed");
+        }
+    }
+
+    /// A part of a module blob from a peer. Content-addressed: the assembled bytes are
+    /// kept only under their own SHA-256, so a member cannot substitute a module, and
+    /// activation still needs a decided update naming the hash. Only parts of blobs this
+    /// node fetches are kept, within the cluster's module size limit: a member cannot fill
+    /// memory or the store with unsolicited bytes.
+    fn on_module_part(&mut self, from: NodeId, part: Part) -> Result<(), DriverError> {
+        let (hash, total) = (part.hash, part.total);
+        if !self.fetches.wants(&hash) && self.named_by_state(&hash) {
+            return Ok(()); // a late answer for a module this node already has
+        }
+        let limit = self.d.node.state().params().timing.max_module_bytes;
+        let now = self.now();
+        match self.fetches.on_part(from, part, limit, now) {
+            Step::Ignored => {}
+            Step::Dropped(why) => {
+                self.unsolicited_blobs += 1;
+                debug!(%hash, from = %from, total, limit, "module part dropped: {why}");
+            }
+            Step::Ask { to, offset } => {
+                if let Err(e) = self.d.net.send(to, &Wire::ModuleRequest { hash, offset }) {
+                    debug!(error = %e, "module request failed");
+                }
+            }
+            Step::Restart => {
+                self.unsolicited_blobs += 1;
+                warn!(%hash, from = %from, "module bytes from a peer do not match their hash: fetching from others");
+                self.fetch_module(hash);
+            }
+            Step::Complete(bytes) => {
+                if !self.d.store.has_module(&hash)? {
+                    self.d.store.put_module(&bytes)?;
+                    info!(%hash, from = %from, size = bytes.len(), "module bytes received (hash verified)");
+                }
+                self.sync_modules();
+            }
+        }
+        Ok(())
     }
 
     fn serve_catch_up(&mut self, peer: NodeId, slot: Slot) {
@@ -735,8 +808,9 @@ impl Loop {
                     let _ = reply.try_send(Response::Error(format!("refused: {e}")));
                     return Ok(());
                 }
-                let limit = self.d.runtime.config().max_module_bytes;
-                if bytes.len() > limit {
+                // The cluster's replicated limit: a larger module could never run.
+                let limit = self.d.node.state().params().timing.max_module_bytes;
+                if bytes.len() as u64 > limit {
                     let _ = reply.try_send(Response::Error(format!(
                         "refused: the module is {} bytes, the limit is {limit}",
                         bytes.len()
@@ -909,7 +983,7 @@ mod tests {
             "view-change",
             "new-view",
         ];
-        let bytes: BTreeSet<u8> = phases.iter().map(|p| phase_byte(p)).collect();
+        let bytes: std::collections::BTreeSet<u8> = phases.iter().map(|p| phase_byte(p)).collect();
         assert_eq!(bytes.len(), phases.len());
         assert!(!bytes.contains(&255));
         assert_eq!(phase_byte("evidence"), 255);

@@ -33,6 +33,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod driver;
+pub mod fetch;
 pub mod keyfile;
 pub mod proto;
 pub mod recovery;

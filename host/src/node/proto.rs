@@ -14,8 +14,9 @@ use spore_core::types::{Digest, Hierarchy, NodeId, Slot, TrustBps, View};
 /// ALPN of the client protocol (distinct from the peer protocol).
 pub const CLIENT_ALPN: &[u8] = b"spore-client/1";
 
-/// Largest client frame (module uploads included).
-pub const MAX_CLIENT_FRAME: u32 = 16 * 1024 * 1024;
+/// Largest client frame (module uploads included): room for a module at the ceiling of
+/// `timing.max-module-bytes` (32 MiB) and the request around it.
+pub const MAX_CLIENT_FRAME: u32 = 33 * 1024 * 1024;
 
 /// A client request.
 // One request per stream, decoded once: the size of the signed operation inline is not

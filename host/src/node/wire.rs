@@ -2,9 +2,10 @@
 //!
 //! # Design
 //! Consensus traffic is the sans-IO machine's [`Message`]. Module blobs travel beside
-//! it: a node that must activate a module it lacks asks its peers by hash, and accepts a
-//! blob under its own SHA-256 (so it cannot be substituted) and activates it only when
-//! a decided operation names that hash; blobs nobody asked for are dropped.
+//! it, in parts (see [`super::fetch`]): a node that must activate a module it lacks asks
+//! its peers by hash, keeps the assembled bytes only under their own SHA-256 (so they
+//! cannot be substituted), and activates them only when a decided operation names that
+//! hash; parts nobody asked for are dropped.
 //!
 //! # Bounded decoding
 //! No type reachable from a [`Wire`] contains itself (misbehaviour proofs hold signed vote
@@ -20,10 +21,24 @@ use spore_core::types::Digest;
 pub enum Wire {
     /// A consensus message.
     Consensus(Message),
-    /// Ask for the module blob with this content hash.
-    ModuleRequest(Digest),
-    /// A module blob (its hash is recomputed on receipt).
-    ModuleBlob(Vec<u8>),
+    /// Ask for the part of the module blob `hash` that starts at `offset`.
+    ModuleRequest {
+        /// Content hash of the blob.
+        hash: Digest,
+        /// Where the wanted part starts.
+        offset: u64,
+    },
+    /// Part of a module blob (the whole blob's hash is recomputed once assembled).
+    ModulePart {
+        /// Content hash of the blob.
+        hash: Digest,
+        /// Size of the whole blob.
+        total: u64,
+        /// Where this part starts.
+        offset: u64,
+        /// At most [`super::fetch::PART_BYTES`] bytes.
+        bytes: Vec<u8>,
+    },
 }
 
 #[cfg(test)]

@@ -45,7 +45,7 @@ fn an_infinite_loop_runs_out_of_fuel() -> anyhow::Result<()> {
 fn a_memory_bomb_hits_the_memory_limit() -> anyhow::Result<()> {
     let runtime = runtime_with_defaults()?;
     let failure = hostile_call(&runtime, &spore_artifacts::HOSTILE_MEMORY_BOMB)?;
-    let limit = runtime.config().max_memory_bytes;
+    let limit = runtime.limits(&samples::snapshot()).memory_bytes;
     match failure {
         ModuleFailure::MemoryLimit {
             requested,

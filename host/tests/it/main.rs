@@ -20,5 +20,6 @@ mod examples;
 mod fuzz;
 mod hostile;
 mod hotswap;
+mod limits;
 mod swap_trial;
 mod twins;

@@ -52,6 +52,9 @@ pub enum FailureKind {
     InvalidOutput,
     /// The active module for the role is not available on this node.
     ModuleUnavailable,
+    /// The module needs more than the replicated module limits allow (size, core
+    /// instances, memories or tables).
+    ResourceLimit,
 }
 
 /// The agreed result of a module call for one operation.

@@ -55,6 +55,19 @@ pub struct TimingParams {
     /// Slots each primary serves before the rotation moves on, whatever the view
     /// (`timing.rotation-slots`): no member keeps the primary's role by deciding.
     pub rotation_slots: u64,
+    /// Largest module component binary in bytes (`timing.max-module-bytes`).
+    pub max_module_bytes: u64,
+    /// Most core module instances one module's component may create
+    /// (`timing.max-core-instances`; a component is its main module plus adapters and shims).
+    pub max_core_instances: u64,
+    /// Most linear memories one module's instances may define (`timing.max-memories`).
+    pub max_memories: u64,
+    /// Most tables one module's instances may define (`timing.max-tables`).
+    pub max_tables: u64,
+    /// Largest linear memory of a module call in bytes (`timing.max-memory-bytes`).
+    pub max_memory_bytes: u64,
+    /// Most elements of one table of a module call (`timing.max-table-elements`).
+    pub max_table_elements: u64,
 }
 
 impl Default for TimingParams {
@@ -73,16 +86,30 @@ impl Default for TimingParams {
             probation_slots: 50,
             rollback_failure_bps: 5_000,
             rotation_slots: 8,
+            max_module_bytes: 24 << 20,
+            max_core_instances: 64,
+            max_memories: 4,
+            max_tables: 16,
+            max_memory_bytes: 64 << 20,
+            max_table_elements: 20_000,
         }
     }
 }
 
 impl TimingParams {
     /// Keys with their inclusive ranges, ascending by key.
-    pub const RANGES: [(&'static str, u64, u64); 13] = [
+    /// The upper bounds of the module limits are the ceilings a node's engine is built
+    /// for, so that every value a cluster may choose is enforced the same on every node.
+    pub const RANGES: [(&'static str, u64, u64); 19] = [
         ("timing.admission-fuel", 100_000, 10_000_000_000),
         ("timing.max-batch", 1, 10_000),
+        ("timing.max-core-instances", 1, 64),
+        ("timing.max-memories", 1, 8),
+        ("timing.max-memory-bytes", 1 << 16, 256 << 20),
+        ("timing.max-module-bytes", 1 << 10, 32 << 20),
         ("timing.max-output-bytes", 1_024, 1 << 20),
+        ("timing.max-table-elements", 1, 100_000),
+        ("timing.max-tables", 1, 32),
         ("timing.phase-timeout", 1, 1_000_000),
         ("timing.probation-slots", 1, 1_000_000),
         ("timing.propose-timeout", 1, 1_000_000),
@@ -99,7 +126,13 @@ impl TimingParams {
         Some(match key {
             "timing.admission-fuel" => &mut self.admission_fuel,
             "timing.max-batch" => &mut self.max_batch,
+            "timing.max-core-instances" => &mut self.max_core_instances,
+            "timing.max-memories" => &mut self.max_memories,
+            "timing.max-memory-bytes" => &mut self.max_memory_bytes,
+            "timing.max-module-bytes" => &mut self.max_module_bytes,
             "timing.max-output-bytes" => &mut self.max_output_bytes,
+            "timing.max-table-elements" => &mut self.max_table_elements,
+            "timing.max-tables" => &mut self.max_tables,
             "timing.phase-timeout" => &mut self.phase_timeout,
             "timing.probation-slots" => &mut self.probation_slots,
             "timing.propose-timeout" => &mut self.propose_timeout,
@@ -124,6 +157,14 @@ impl TimingParams {
                     .map(|v| (k.to_string(), i64::try_from(*v).unwrap_or(i64::MAX)))
             })
             .collect()
+    }
+
+    /// The largest value `key` may take (its range's upper bound), if it is a key.
+    pub fn ceiling(key: &str) -> Option<u64> {
+        Self::RANGES
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, _, hi)| *hi)
     }
 
     /// Set one parameter (range-checked).

@@ -1,0 +1,447 @@
+//! Module blobs between nodes, in parts: what a node fetches and what it serves.
+//!
+//! # Design
+//! A module may be larger than a peer frame (modules go up to the ceiling of
+//! `timing.max-module-bytes`, 32 MiB; frames to 4 MiB), so blobs travel in parts of
+//! [`PART_BYTES`]. Fetching is pulled by the node that lacks the bytes: it broadcasts a
+//! request for the start, takes the first peer that answers as the source, and asks that
+//! peer for each next part in turn. The assembled bytes are kept only if they hash to the
+//! wanted digest (content-addressed: no peer can substitute a module).
+//!
+//! [`Fetches`] is a plain state machine over `now` in milliseconds; the driver sends what
+//! it says and stores what it completes.
+//!
+//! # Against hostile peers
+//! - Parts of a hash this node does not fetch are dropped (a peer cannot fill memory or
+//!   the store with unsolicited bytes); so is a blob announced over the cluster's module
+//!   size limit.
+//! - At most [`MAX_FETCHES`] fetches at once, each at most the size limit: the memory a
+//!   fetch can take is bounded.
+//! - A source that sends a malformed part, bytes that do not hash to the digest, or that
+//!   stalls for [`STALL_MS`] is shunned for that hash and the fetch starts over from the
+//!   others (once every peer was shunned, all are tried again).
+//! - Serving is paced: at most [`SERVE_PARTS_PER_SECOND`] parts per peer per second, so a
+//!   peer asking in a loop gets a bounded share of the node's reads and sends.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use spore_core::crypto::sha256;
+use spore_core::types::{Digest, NodeId};
+
+/// Bytes per part (a quarter of the default 4 MiB peer frame).
+pub const PART_BYTES: usize = 1 << 20;
+
+/// Most modules fetched at the same time.
+pub const MAX_FETCHES: usize = 4;
+
+/// A fetch whose source sent nothing for this long starts over from another peer.
+pub const STALL_MS: u64 = 2_000;
+
+/// Parts served to one peer per second, at most.
+pub const SERVE_PARTS_PER_SECOND: u32 = 32;
+
+/// One received part: `bytes` at `offset` of a blob of `total` bytes hashing to `hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// Content hash of the whole blob.
+    pub hash: Digest,
+    /// Size of the whole blob.
+    pub total: u64,
+    /// Where `bytes` start.
+    pub offset: u64,
+    /// The part's bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What to do with a received part.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Dropped, and counted as a peer's misbehaviour or waste (the reason is logged).
+    Dropped(&'static str),
+    /// Not wanted from this peer now, but not hostile either (e.g. a second answer to a
+    /// broadcast request, or a part of a module this node already has).
+    Ignored,
+    /// Ask `to` for the part at `offset`.
+    Ask {
+        /// The source.
+        to: NodeId,
+        /// The next offset.
+        offset: u64,
+    },
+    /// The whole blob arrived and hashes to the wanted digest.
+    Complete(Vec<u8>),
+    /// The assembled bytes do not hash to the digest: the source is shunned and the fetch
+    /// starts over (broadcast a request from offset 0).
+    Restart,
+}
+
+#[derive(Debug, Default)]
+struct Fetch {
+    source: Option<NodeId>,
+    total: u64,
+    buf: Vec<u8>,
+    /// When this fetch last made progress (or started).
+    progress_at: u64,
+    shunned: BTreeSet<NodeId>,
+}
+
+impl Fetch {
+    /// Start over without `source` (shunned for this hash).
+    fn restart(&mut self, now: u64) {
+        if let Some(source) = self.source.take() {
+            self.shunned.insert(source);
+        }
+        self.buf = Vec::new();
+        self.total = 0;
+        self.progress_at = now;
+    }
+}
+
+/// The module fetches of one node and the pacing of what it serves.
+#[derive(Debug, Default)]
+pub struct Fetches {
+    fetches: BTreeMap<Digest, Fetch>,
+    served: HashMap<NodeId, (u64, u32)>,
+}
+
+impl Fetches {
+    /// Whether `hash` is being fetched.
+    pub fn wants(&self, hash: &Digest) -> bool {
+        self.fetches.contains_key(hash)
+    }
+
+    /// Hashes being fetched.
+    pub fn wanted(&self) -> impl Iterator<Item = &Digest> {
+        self.fetches.keys()
+    }
+
+    /// This node needs `hash`: returns whether to broadcast a request for its start (a
+    /// new fetch, or one whose source stalled). `false` while a fetch progresses, or when
+    /// [`MAX_FETCHES`] are already under way.
+    pub fn want(&mut self, hash: Digest, now: u64) -> bool {
+        let full = self.fetches.len() >= MAX_FETCHES;
+        match self.fetches.get_mut(&hash) {
+            Some(fetch) if now.saturating_sub(fetch.progress_at) >= STALL_MS => {
+                fetch.restart(now);
+                true
+            }
+            Some(_) => false,
+            None if full => false,
+            None => {
+                self.fetches.insert(
+                    hash,
+                    Fetch {
+                        progress_at: now,
+                        ..Fetch::default()
+                    },
+                );
+                true
+            }
+        }
+    }
+
+    /// Forget `hash` (e.g. its bytes arrived by another way).
+    pub fn forget(&mut self, hash: &Digest) {
+        self.fetches.remove(hash);
+    }
+
+    /// A part from `from`; `limit` is the cluster's module size limit.
+    pub fn on_part(&mut self, from: NodeId, part: Part, limit: u64, now: u64) -> Step {
+        let Part {
+            hash,
+            total,
+            offset,
+            bytes,
+        } = part;
+        let Some(fetch) = self.fetches.get_mut(&hash) else {
+            return Step::Dropped("a part of a module this node does not fetch");
+        };
+        if total == 0 || total > limit {
+            fetch.shunned.insert(from);
+            return Step::Dropped("a module announced over the size limit");
+        }
+        if fetch.shunned.contains(&from) {
+            return Step::Ignored;
+        }
+        match fetch.source {
+            None if offset == 0 => {
+                fetch.source = Some(from);
+                fetch.total = total;
+            }
+            None => return Step::Ignored,
+            Some(source) if source != from => return Step::Ignored,
+            Some(_) => {}
+        }
+        let fits = usize::try_from(total)
+            .ok()
+            .zip(usize::try_from(offset).ok())
+            .is_some_and(|(total, offset)| {
+                offset == fetch.buf.len()
+                    && !bytes.is_empty()
+                    && bytes.len() <= PART_BYTES
+                    && offset.saturating_add(bytes.len()) <= total
+            });
+        if total != fetch.total || !fits {
+            fetch.restart(now);
+            return Step::Dropped("a malformed part (wrong offset, length or total)");
+        }
+        fetch.buf.extend_from_slice(&bytes);
+        fetch.progress_at = now;
+        if (fetch.buf.len() as u64) < total {
+            return Step::Ask {
+                to: from,
+                offset: fetch.buf.len() as u64,
+            };
+        }
+        if sha256(&fetch.buf) != hash {
+            fetch.restart(now);
+            if fetch.shunned.len() >= 64 {
+                fetch.shunned.clear();
+            }
+            return Step::Restart;
+        }
+        let done = std::mem::take(&mut fetch.buf);
+        self.fetches.remove(&hash);
+        Step::Complete(done)
+    }
+
+    /// Whether to serve one more part to `peer` now (at most [`SERVE_PARTS_PER_SECOND`]).
+    pub fn may_serve(&mut self, peer: NodeId, now: u64) -> bool {
+        if self.served.len() > 1_024 {
+            self.served
+                .retain(|_, (start, _)| now.saturating_sub(*start) < 1_000);
+        }
+        let (start, count) = self.served.entry(peer).or_insert((now, 0));
+        if now.saturating_sub(*start) >= 1_000 {
+            *start = now;
+            *count = 0;
+        }
+        if *count >= SERVE_PARTS_PER_SECOND {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+}
+
+/// The part of `blob` starting at `offset` (empty past the end).
+pub fn part_of(blob: &[u8], offset: u64) -> &[u8] {
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(blob.len());
+    let end = start.saturating_add(PART_BYTES).min(blob.len());
+    &blob[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(n: u8) -> NodeId {
+        NodeId([n; 32])
+    }
+
+    /// Feed `blob` from `from` through `fetches` as a serving peer would.
+    fn transfer(fetches: &mut Fetches, from: NodeId, blob: &[u8], hash: Digest) -> Step {
+        let mut offset = 0u64;
+        loop {
+            let part = part_of(blob, offset).to_vec();
+            match fetches.on_part(
+                from,
+                Part {
+                    hash,
+                    total: blob.len() as u64,
+                    offset,
+                    bytes: part,
+                },
+                1 << 30,
+                0,
+            ) {
+                Step::Ask { offset: next, .. } => offset = next,
+                other => return other,
+            }
+        }
+    }
+
+    #[test]
+    fn a_blob_larger_than_a_frame_arrives_in_parts_and_is_hash_checked() {
+        let blob: Vec<u8> = (0..(5 * PART_BYTES + 7)).map(|i| (i % 251) as u8).collect();
+        let hash = sha256(&blob);
+        let mut f = Fetches::default();
+        assert!(f.want(hash, 0));
+        assert!(!f.want(hash, 1), "one request while it progresses");
+        assert_eq!(transfer(&mut f, node(1), &blob, hash), Step::Complete(blob));
+        assert!(!f.wants(&hash));
+    }
+
+    #[test]
+    fn substituted_bytes_shun_the_source_and_restart() {
+        let blob = vec![7u8; 3 * PART_BYTES];
+        let hash = sha256(&blob);
+        let mut f = Fetches::default();
+        f.want(hash, 0);
+        let forged = vec![8u8; 3 * PART_BYTES];
+        assert_eq!(transfer(&mut f, node(1), &forged, hash), Step::Restart);
+        // The forger is not heard again for this hash; an honest peer completes it.
+        let part = part_of(&blob, 0).to_vec();
+        assert_eq!(
+            f.on_part(
+                node(1),
+                Part {
+                    hash,
+                    total: blob.len() as u64,
+                    offset: 0,
+                    bytes: part
+                },
+                1 << 30,
+                0
+            ),
+            Step::Ignored
+        );
+        assert_eq!(transfer(&mut f, node(2), &blob, hash), Step::Complete(blob));
+    }
+
+    #[test]
+    fn unsolicited_oversized_and_malformed_parts_are_dropped() {
+        let blob = vec![1u8; 10];
+        let hash = sha256(&blob);
+        let mut f = Fetches::default();
+        assert!(matches!(
+            f.on_part(
+                node(1),
+                Part {
+                    hash,
+                    total: 10,
+                    offset: 0,
+                    bytes: blob.clone()
+                },
+                100,
+                0
+            ),
+            Step::Dropped(_)
+        ));
+        f.want(hash, 0);
+        assert!(matches!(
+            f.on_part(
+                node(1),
+                Part {
+                    hash,
+                    total: 101,
+                    offset: 0,
+                    bytes: blob.clone()
+                },
+                100,
+                0
+            ),
+            Step::Dropped(_)
+        ));
+        // Wrong offset from the chosen source: dropped, and the source is shunned.
+        assert_eq!(
+            f.on_part(
+                node(2),
+                Part {
+                    hash,
+                    total: 10,
+                    offset: 0,
+                    bytes: vec![1; 4]
+                },
+                100,
+                0
+            ),
+            Step::Ask {
+                to: node(2),
+                offset: 4
+            }
+        );
+        assert!(matches!(
+            f.on_part(
+                node(2),
+                Part {
+                    hash,
+                    total: 10,
+                    offset: 7,
+                    bytes: vec![1; 3]
+                },
+                100,
+                0
+            ),
+            Step::Dropped(_)
+        ));
+        assert_eq!(
+            f.on_part(
+                node(2),
+                Part {
+                    hash,
+                    total: 10,
+                    offset: 0,
+                    bytes: blob.clone()
+                },
+                100,
+                0
+            ),
+            Step::Ignored
+        );
+        assert_eq!(
+            f.on_part(
+                node(3),
+                Part {
+                    hash,
+                    total: 10,
+                    offset: 0,
+                    bytes: blob.clone()
+                },
+                100,
+                0
+            ),
+            Step::Complete(blob)
+        );
+    }
+
+    #[test]
+    fn a_stalled_source_is_replaced_and_fetches_are_bounded() {
+        let hash = Digest([9; 32]);
+        let mut f = Fetches::default();
+        assert!(f.want(hash, 0));
+        f.on_part(
+            node(1),
+            Part {
+                hash,
+                total: 10,
+                offset: 0,
+                bytes: vec![0; 4],
+            },
+            100,
+            0,
+        );
+        assert!(!f.want(hash, STALL_MS - 1));
+        assert!(f.want(hash, STALL_MS), "stalled: ask again");
+        assert_eq!(
+            f.on_part(
+                node(1),
+                Part {
+                    hash,
+                    total: 10,
+                    offset: 0,
+                    bytes: vec![0; 4]
+                },
+                100,
+                STALL_MS
+            ),
+            Step::Ignored,
+            "the stalled source is shunned"
+        );
+        for n in 1..MAX_FETCHES as u8 {
+            assert!(f.want(Digest([n; 32]), 0));
+        }
+        assert!(!f.want(Digest([200; 32]), 0), "at most MAX_FETCHES at once");
+    }
+
+    #[test]
+    fn serving_is_paced_per_peer() {
+        let mut f = Fetches::default();
+        let served = (0..100).filter(|_| f.may_serve(node(1), 10)).count();
+        assert_eq!(served, SERVE_PARTS_PER_SECOND as usize);
+        assert!(f.may_serve(node(2), 10), "another peer has its own share");
+        assert!(f.may_serve(node(1), 1_010), "the next second");
+    }
+}
