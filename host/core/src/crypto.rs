@@ -10,8 +10,21 @@
 //! The core draws no randomness: [`Keypair::generate`] takes the caller's RNG, and
 //! [`Keypair::from_seed`] builds a key from 32 seed bytes for tests and simulations.
 //! The canonical encoding of any value is its postcard encoding ([`canonical_bytes`]).
+//!
+//! # Checking a signature once
+//! A signature is checked where it arrives and again wherever it is carried (an operation
+//! in a proposal and in the decided entry, a vote in a tally, a certificate, a view change
+//! or an absence proof). Verification is a pure function of (key, domain, message,
+//! signature), so [`verify`] remembers the ones that passed: a bounded set of digests of
+//! those four ([`VERIFIED_CACHE`] entries, oldest forgotten first), consulted before the
+//! curve arithmetic, and a bounded map of decompressed public keys ([`KEY_CACHE`]
+//! entries). Only successes are remembered, so the cache changes how fast an answer comes,
+//! never the answer; an attacker filling it with valid signatures of its own only evicts
+//! entries that are then checked again.
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::{Mutex, OnceLock};
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -149,12 +162,104 @@ impl Keypair {
     }
 }
 
-/// Check that `sig` is `id`'s signature of `msg` under `domain` (strict verification).
-pub fn verify(id: &NodeId, domain: &[u8], msg: &[u8], sig: &Signature) -> Result<(), CryptoError> {
+/// Signatures remembered as verified, at most.
+pub const VERIFIED_CACHE: usize = 1 << 16;
+
+/// Decompressed public keys remembered, at most.
+pub const KEY_CACHE: usize = 4_096;
+
+/// A bounded set, oldest entries forgotten first.
+struct Remembered<K, V> {
+    map: HashMap<K, V>,
+    order: VecDeque<K>,
+    capacity: usize,
+}
+
+impl<K: std::hash::Hash + Eq + Copy, V: Clone> Remembered<K, V> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+        }
+    }
+
+    fn get(&self, key: &K) -> Option<V> {
+        self.map.get(key).cloned()
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        if self.map.insert(key, value).is_some() {
+            return;
+        }
+        self.order.push_back(key);
+        while self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.map.remove(&old);
+            }
+        }
+    }
+}
+
+struct Caches {
+    verified: Mutex<Remembered<[u8; 32], ()>>,
+    keys: Mutex<Remembered<[u8; 32], VerifyingKey>>,
+}
+
+fn caches() -> &'static Caches {
+    static CACHES: OnceLock<Caches> = OnceLock::new();
+    CACHES.get_or_init(|| Caches {
+        verified: Mutex::new(Remembered::new(VERIFIED_CACHE)),
+        keys: Mutex::new(Remembered::new(KEY_CACHE)),
+    })
+}
+
+/// Whether verification caching is on (tests switch it off to show it changes no answer).
+static CACHING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Switch the verification caches on or off (process-wide; on by default). Off, every
+/// [`verify`] does the full check: the control for the claim that caching changes no
+/// answer.
+pub fn set_verify_caching(on: bool) {
+    CACHING.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section is a map operation that leaves the cache consistent.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// `id`'s public key, decompressed (from the cache when it was seen before).
+fn verifying_key(id: &NodeId) -> Result<VerifyingKey, CryptoError> {
+    let caching = CACHING.load(std::sync::atomic::Ordering::Relaxed);
+    if caching && let Some(key) = lock(&caches().keys).get(&id.0) {
+        return Ok(key);
+    }
     let key = VerifyingKey::from_bytes(&id.0).map_err(|_| CryptoError::InvalidKey(*id))?;
-    let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-    key.verify_strict(&signing_input(domain, msg), &sig)
-        .map_err(|_| CryptoError::BadSignature(*id))
+    if caching {
+        lock(&caches().keys).insert(id.0, key);
+    }
+    Ok(key)
+}
+
+/// Check that `sig` is `id`'s signature of `msg` under `domain` (strict verification).
+/// A signature that passed before is not checked again (see the module doc).
+pub fn verify(id: &NodeId, domain: &[u8], msg: &[u8], sig: &Signature) -> Result<(), CryptoError> {
+    let caching = CACHING.load(std::sync::atomic::Ordering::Relaxed);
+    let seen = caching.then(|| sha256_parts(&[&id.0, domain, msg, &sig.0]).0);
+    if let Some(seen) = &seen
+        && lock(&caches().verified).get(seen).is_some()
+    {
+        return Ok(());
+    }
+    let key = verifying_key(id)?;
+    let signature = ed25519_dalek::Signature::from_bytes(&sig.0);
+    key.verify_strict(&signing_input(domain, msg), &signature)
+        .map_err(|_| CryptoError::BadSignature(*id))?;
+    if let Some(seen) = seen {
+        lock(&caches().verified).insert(seen, ());
+    }
+    Ok(())
 }
 
 /// A payload type that can be wrapped in [`Signed`]: it names its signature domain.
@@ -298,5 +403,35 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_ne!(sha256_parts(&[b"ab", b"c"]), sha256_parts(&[b"a", b"bc"]));
+    }
+
+    /// A remembered success never vouches for anything else: another message, another
+    /// signer, another domain or a changed signature is checked in full and refused.
+    #[test]
+    fn a_cached_success_vouches_for_nothing_else() {
+        let key = Keypair::from_seed([7; 32]);
+        let other = Keypair::from_seed([8; 32]);
+        let sig = key.sign(b"d", b"msg");
+        for _ in 0..2 {
+            assert_eq!(verify(&key.id(), b"d", b"msg", &sig), Ok(()));
+        }
+        assert!(verify(&key.id(), b"d", b"other msg", &sig).is_err());
+        assert!(verify(&key.id(), b"e", b"msg", &sig).is_err());
+        assert!(verify(&other.id(), b"d", b"msg", &sig).is_err());
+        let mut flipped = sig;
+        flipped.0[5] ^= 1;
+        assert!(verify(&key.id(), b"d", b"msg", &flipped).is_err());
+        assert!(verify(&NodeId([0xff; 32]), b"d", b"msg", &sig).is_err());
+    }
+
+    #[test]
+    fn the_bounded_cache_forgets_the_oldest() {
+        let mut r: Remembered<[u8; 32], ()> = Remembered::new(2);
+        for n in 0..3u8 {
+            r.insert([n; 32], ());
+        }
+        assert!(r.get(&[0; 32]).is_none());
+        assert!(r.get(&[1; 32]).is_some() && r.get(&[2; 32]).is_some());
+        assert_eq!(r.order.len(), 2);
     }
 }

@@ -18,12 +18,16 @@
 //! - At most [`MAX_FETCHES`] fetches at once, each at most the size limit: the memory a
 //!   fetch can take is bounded.
 //! - A source that sends a malformed part, bytes that do not hash to the digest, or that
-//!   stalls for [`STALL_MS`] is shunned for that hash and the fetch starts over from the
-//!   others (once every peer was shunned, all are tried again).
+//!   stalls for [`STALL_MS`] is shunned for that hash for [`SHUN_MS`] and the fetch
+//!   starts over from the others (shunning expires, so an honest peer that was merely
+//!   slow is asked again).
+//! - A fetch that made no progress for [`GIVE_UP_MS`] is forgotten (if the bytes are still
+//!   needed, the next need starts a new one): an unanswerable hash does not hold a slot.
 //! - Serving is paced: at most [`SERVE_PARTS_PER_SECOND`] parts per peer per second, so a
-//!   peer asking in a loop gets a bounded share of the node's reads and sends.
+//!   peer asking in a loop gets a bounded share of the node's reads and sends (enough for
+//!   two fetches of a module at the size ceiling per second).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use spore_core::crypto::sha256;
 use spore_core::types::{Digest, NodeId};
@@ -37,8 +41,14 @@ pub const MAX_FETCHES: usize = 4;
 /// A fetch whose source sent nothing for this long starts over from another peer.
 pub const STALL_MS: u64 = 2_000;
 
+/// How long a source that stalled or misbehaved is not asked for that hash again.
+pub const SHUN_MS: u64 = 30_000;
+
+/// A fetch with no progress for this long is forgotten.
+pub const GIVE_UP_MS: u64 = 60_000;
+
 /// Parts served to one peer per second, at most.
-pub const SERVE_PARTS_PER_SECOND: u32 = 32;
+pub const SERVE_PARTS_PER_SECOND: u32 = 64;
 
 /// One received part: `bytes` at `offset` of a blob of `total` bytes hashing to `hash`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,20 +90,33 @@ struct Fetch {
     source: Option<NodeId>,
     total: u64,
     buf: Vec<u8>,
-    /// When this fetch last made progress (or started).
+    /// When this fetch last received a part (or started).
     progress_at: u64,
-    shunned: BTreeSet<NodeId>,
+    /// When the start was last asked for; `None`: ask at the next chance.
+    asked_at: Option<u64>,
+    /// Peers not heard for this hash, until when.
+    shunned: BTreeMap<NodeId, u64>,
 }
 
 impl Fetch {
-    /// Start over without `source` (shunned for this hash).
+    /// Start over without the current source (shunned for this hash for [`SHUN_MS`]);
+    /// the start is to be asked for again at once.
     fn restart(&mut self, now: u64) {
         if let Some(source) = self.source.take() {
-            self.shunned.insert(source);
+            self.shun(source, now);
         }
         self.buf = Vec::new();
         self.total = 0;
-        self.progress_at = now;
+        self.asked_at = None;
+    }
+
+    fn shun(&mut self, peer: NodeId, now: u64) {
+        self.shunned.retain(|_, until| *until > now);
+        self.shunned.insert(peer, now.saturating_add(SHUN_MS));
+    }
+
+    fn shuns(&self, peer: &NodeId, now: u64) -> bool {
+        self.shunned.get(peer).is_some_and(|until| now < *until)
     }
 }
 
@@ -116,22 +139,31 @@ impl Fetches {
     }
 
     /// This node needs `hash`: returns whether to broadcast a request for its start (a
-    /// new fetch, or one whose source stalled). `false` while a fetch progresses, or when
-    /// [`MAX_FETCHES`] are already under way.
+    /// new fetch, one that restarted, or one whose source stalled). `false` while a fetch
+    /// progresses, or when [`MAX_FETCHES`] are already under way.
     pub fn want(&mut self, hash: Digest, now: u64) -> bool {
+        self.fetches
+            .retain(|_, f| now.saturating_sub(f.progress_at) < GIVE_UP_MS);
         let full = self.fetches.len() >= MAX_FETCHES;
         match self.fetches.get_mut(&hash) {
-            Some(fetch) if now.saturating_sub(fetch.progress_at) >= STALL_MS => {
-                fetch.restart(now);
+            Some(fetch) => {
+                let idle_since = fetch.progress_at.max(fetch.asked_at.unwrap_or(0));
+                if fetch.asked_at.is_some() && now.saturating_sub(idle_since) < STALL_MS {
+                    return false;
+                }
+                if fetch.asked_at.is_some() {
+                    fetch.restart(now); // stalled: another source
+                }
+                fetch.asked_at = Some(now);
                 true
             }
-            Some(_) => false,
             None if full => false,
             None => {
                 self.fetches.insert(
                     hash,
                     Fetch {
                         progress_at: now,
+                        asked_at: Some(now),
                         ..Fetch::default()
                     },
                 );
@@ -157,10 +189,10 @@ impl Fetches {
             return Step::Dropped("a part of a module this node does not fetch");
         };
         if total == 0 || total > limit {
-            fetch.shunned.insert(from);
+            fetch.shun(from, now);
             return Step::Dropped("a module announced over the size limit");
         }
-        if fetch.shunned.contains(&from) {
+        if fetch.shuns(&from, now) {
             return Step::Ignored;
         }
         match fetch.source {
@@ -195,9 +227,6 @@ impl Fetches {
         }
         if sha256(&fetch.buf) != hash {
             fetch.restart(now);
-            if fetch.shunned.len() >= 64 {
-                fetch.shunned.clear();
-            }
             return Step::Restart;
         }
         let done = std::mem::take(&mut fetch.buf);
@@ -431,9 +460,51 @@ mod tests {
             "the stalled source is shunned"
         );
         for n in 1..MAX_FETCHES as u8 {
-            assert!(f.want(Digest([n; 32]), 0));
+            assert!(f.want(Digest([n; 32]), STALL_MS));
         }
-        assert!(!f.want(Digest([200; 32]), 0), "at most MAX_FETCHES at once");
+        assert!(
+            !f.want(Digest([200; 32]), STALL_MS),
+            "at most MAX_FETCHES at once"
+        );
+        // The shunned source is heard again once its time is up.
+        let back = STALL_MS + SHUN_MS;
+        assert!(f.want(hash, back));
+        assert!(matches!(
+            f.on_part(
+                node(1),
+                Part {
+                    hash,
+                    total: 10,
+                    offset: 0,
+                    bytes: vec![0; 4]
+                },
+                100,
+                back
+            ),
+            Step::Ask { .. }
+        ));
+        // A fetch nobody answers is forgotten, freeing its slot.
+        assert!(
+            f.want(Digest([200; 32]), back + GIVE_UP_MS),
+            "a slot was freed"
+        );
+        assert!(!f.wants(&Digest([1; 32])));
+    }
+
+    #[test]
+    fn after_substituted_bytes_the_start_is_asked_for_at_once() {
+        let blob = vec![3u8; 10];
+        let hash = sha256(&blob);
+        let mut f = Fetches::default();
+        assert!(f.want(hash, 0));
+        let forged = Part {
+            hash,
+            total: 10,
+            offset: 0,
+            bytes: vec![4u8; 10],
+        };
+        assert_eq!(f.on_part(node(1), forged, 100, 5), Step::Restart);
+        assert!(f.want(hash, 6), "asked again without waiting for a stall");
     }
 
     #[test]

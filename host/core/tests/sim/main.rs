@@ -132,6 +132,26 @@ fn n10_every_behaviour_and_network() {
     sweep(10, 3, 4);
 }
 
+/// Remembering verified signatures changes how fast a node answers, never what: a
+/// Byzantine mix (forged and equivocating votes) gives the same trace with the cache off.
+#[test]
+fn signature_caching_changes_no_trace() {
+    let s = Scenario {
+        nodes: 4,
+        byzantine: 1,
+        behaviour: Behaviour::Mixed,
+        seed: 7,
+        drop_ppm: 50_000,
+        ..Scenario::default()
+    };
+    let cached = run_scenario(&s);
+    spore_core::crypto::set_verify_caching(false);
+    let uncached = run_scenario(&s);
+    spore_core::crypto::set_verify_caching(true);
+    assert_eq!(cached.trace_hash, uncached.trace_hash);
+    assert!(cached.decided_slots > 0);
+}
+
 #[test]
 fn same_seed_same_trace() {
     let mut hashes = Vec::new();
