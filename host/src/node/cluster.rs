@@ -70,7 +70,6 @@ fn loopback_config(client: SocketAddr, listen: SocketAddr) -> NodeConfig {
     let mut c = NodeConfig {
         listen: Some(listen),
         client_listen: client,
-        tick_ms: 10,
         ..NodeConfig::default()
     };
     c.consensus.base_timeout_ms = 1_500;

@@ -13,7 +13,7 @@
 //! data_dir = "data"              # redb store and module artifact cache
 //! # listen = "127.0.0.1:7000"    # peer QUIC address; default: this node's genesis address
 //! client_listen = "127.0.0.1:7100"
-//! tick_ms = 20                   # how often virtual time advances
+//! tick_ms = 1                    # clock resolution of the consensus timers
 //! [consensus]
 //! base_timeout_ms = 1000
 //! reveal_grace_ms = 200
@@ -72,7 +72,9 @@ pub struct NodeConfig {
     /// Client QUIC listen address (submit, status, log, trust). Default 127.0.0.1:7100.
     #[serde(default = "default_client_listen")]
     pub client_listen: SocketAddr,
-    /// Milliseconds between virtual-time ticks fed to consensus. Default 20.
+    /// Clock resolution in milliseconds: the consensus machine's clock advances before an
+    /// input once this much time passed, and its timer fires at its deadline rounded up to
+    /// it (timers are event-driven, never polled). Default 1.
     #[serde(default = "default_tick_ms")]
     pub tick_ms: u64,
     /// Consensus timers and batching.
@@ -148,7 +150,7 @@ fn default_client_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7100))
 }
 fn default_tick_ms() -> u64 {
-    20
+    1
 }
 fn default_base_timeout() -> u64 {
     1_000
@@ -284,7 +286,8 @@ data_dir = "{data}"
 # listen = "0.0.0.0:7000"
 # Client QUIC address (`spore submit`, `status`, `log`, `trust`, `module propose`).
 client_listen = "{client}"
-# Milliseconds between the ticks that drive the consensus timers.
+# Clock resolution of the consensus timers, in milliseconds (timers fire at their
+# deadline rounded up to it; they are event-driven, never polled).
 tick_ms = {tick}
 # Wall-clock bound, in seconds, of compiling one module (done in a child process of
 # this binary). A module that exceeds it is refused, and the refusal remembered.

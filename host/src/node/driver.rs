@@ -7,7 +7,8 @@
 //! runs, so a vote is on disk before it is on the wire; `Send`/`Broadcast` go to the
 //! transport, which never blocks; module calls run on tokio's blocking pool and come
 //! back as `ModuleResult`; `Decided` stores the entry with its certificate, then
-//! followers are answered; `SetTimer` arms the next tick. After each batch the runtime's
+//! followers are answered; `SetTimer` arms the one timer (no polling: the machine's
+//! clock is advanced before each input, as in the simulator). After each batch the runtime's
 //! active modules are brought in line with the replicated state (hot swap at the
 //! deciding slot), fetching missing module bytes from peers by hash. Catch-up requests
 //! are served from the store (every decided entry, with its certificate), and every few
@@ -88,7 +89,25 @@ enum CallInput {
     },
 }
 
+/// Durable writes the machine asked for, committed together by `Loop::flush`.
+#[derive(Default)]
+struct Unflushed {
+    /// This node's own votes.
+    votes: Vec<(VoteKey, Vec<u8>)>,
+    /// Others' messages that make up a prepared certificate (tallies, accepts).
+    certs: Vec<(Slot, Message)>,
+    /// Decided entries with their certificates.
+    decided: Vec<(Slot, Vec<u8>)>,
+}
+
+impl Unflushed {
+    fn is_empty(&self) -> bool {
+        self.votes.is_empty() && self.certs.is_empty() && self.decided.is_empty()
+    }
+}
+
 /// A module call in flight, kept until answered.
+#[derive(Clone)]
 struct PendingCall {
     slot: Slot,
     what: CallInput,
@@ -117,7 +136,8 @@ pub struct Driver {
     pub clients: mpsc::Receiver<ClientCall>,
     /// Shutdown signal.
     pub shutdown: watch::Receiver<bool>,
-    /// Tick period (ms).
+    /// Clock resolution (ms): the machine's clock is advanced before an input once at
+    /// least this much time passed, and its timer fires at its deadline rounded up to it.
     pub tick_ms: u64,
     /// Effects to execute first (from `Node::restore`).
     pub initial: Vec<Effect>,
@@ -170,6 +190,14 @@ struct Loop {
     /// Module blobs from peers dropped (unsolicited or over the size limit).
     unsolicited_blobs: u64,
     waiters: HashMap<Digest, Vec<mpsc::Sender<Response>>>,
+    /// Writes asked for and not yet committed (see `flush`).
+    unflushed: Unflushed,
+    /// Module calls asked for by the effects being executed, started together at the end.
+    new_calls: Vec<(CallId, PendingCall)>,
+    /// The machine's clock as last handed to it (ms since `start`).
+    clock: u64,
+    /// The machine's armed timer (ms since `start`), from its last `SetTimer`.
+    timer: Option<u64>,
     /// Module blobs being fetched from peers, and the pacing of what this node serves.
     fetches: Fetches,
     /// The blob served last (parts of one blob are asked for in a row).
@@ -207,6 +235,10 @@ impl Driver {
             abstained: 0,
             unsolicited_blobs: 0,
             waiters: HashMap::new(),
+            unflushed: Unflushed::default(),
+            new_calls: Vec::new(),
+            clock: 0,
+            timer: None,
             fetches: Fetches::default(),
             served: None,
             events: VecDeque::new(),
@@ -215,11 +247,22 @@ impl Driver {
         let initial = std::mem::take(&mut l.d.initial);
         l.execute(initial)?;
         l.sync_modules();
-        let mut ticker =
-            tokio::time::interval(std::time::Duration::from_millis(l.d.tick_ms.max(1)));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut probe = tokio::time::interval(CATCH_UP_PROBE);
+        let origin = tokio::time::Instant::from_std(l.start);
+        let timer = tokio::time::sleep_until(origin);
+        tokio::pin!(timer);
+        // The core's timer, armed by its `SetTimer` effects (one timer model with the
+        // simulator: no polling); the deadline the sleep is set to.
+        let mut armed: Option<u64> = None;
         loop {
+            if l.timer != armed {
+                armed = l.timer;
+                if let Some(at) = armed {
+                    let step = l.d.tick_ms.max(1);
+                    let due = at.div_ceil(step).saturating_mul(step);
+                    timer.as_mut().reset(origin + Duration::from_millis(due));
+                }
+            }
             tokio::select! {
                 _ = l.d.shutdown.changed() => break,
                 Some((call, result)) = l.results_rx.recv() => l.on_call_result(call, result)?,
@@ -232,9 +275,10 @@ impl Driver {
                     l.probe_catch_up();
                     l.retry_fetches();
                 }
-                _ = ticker.tick() => {
-                    let now = l.now();
-                    l.input(Input::Tick { now })?;
+                () = &mut timer, if armed.is_some() => {
+                    l.timer = None;
+                    armed = None;
+                    l.tick()?;
                 }
             }
         }
@@ -248,13 +292,29 @@ impl Loop {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// Hand `input` to the machine, first advancing its clock (as the simulator does
+    /// before every input) so that deadlines it sets count from the present.
     fn input(&mut self, input: Input) -> Result<(), DriverError> {
+        if self.now() >= self.clock.saturating_add(self.d.tick_ms.max(1)) {
+            self.tick()?;
+        }
         let effects = self.d.node.handle(input);
+        self.execute(effects)
+    }
+
+    /// Advance the machine's clock to now.
+    fn tick(&mut self) -> Result<(), DriverError> {
+        let now = self.now();
+        self.clock = now;
+        let effects = self.d.node.handle(Input::Tick { now });
         self.execute(effects)
     }
 
     fn execute(&mut self, effects: Vec<Effect>) -> Result<(), DriverError> {
         let mut decided = false;
+        // The machine's state is the same for every effect of one batch (it changed while
+        // the input was handled), so the module calls of a batch share one snapshot.
+        let mut snapshot: Option<Arc<SnapshotView>> = None;
         for effect in effects {
             match effect {
                 Effect::Persist(Persist::Vote(msg)) => {
@@ -267,17 +327,19 @@ impl Loop {
                             view,
                             phase: phase_byte(msg.phase()),
                         };
-                        self.d.store.record_vote(key, &canonical_bytes(&msg))?;
+                        self.unflushed.votes.push((key, canonical_bytes(&msg)));
                     } else {
-                        persist_cert_record(&self.d.store, slot, msg)?;
+                        self.unflushed.certs.push((slot, msg));
                     }
                 }
                 Effect::Send { to, msg } => {
+                    self.flush()?;
                     if let Err(e) = self.d.net.send(to, &Wire::Consensus(msg)) {
                         debug!(peer = %to, error = %e, "send failed");
                     }
                 }
                 Effect::Broadcast { msg } => {
+                    self.flush()?;
                     if let Err(e) = self.d.net.broadcast(&Wire::Consensus(msg)) {
                         debug!(error = %e, "broadcast failed");
                     }
@@ -289,7 +351,9 @@ impl Loop {
                     ctx,
                     ..
                 } => {
-                    let snapshot = calls::snapshot(self.d.node.state(), self.d.node.view());
+                    let snapshot = Arc::clone(snapshot.get_or_insert_with(|| {
+                        calls::snapshot(self.d.node.state(), self.d.node.view())
+                    }));
                     let what = CallInput::Validator { op, ctx };
                     self.start_call(call, slot, what, snapshot);
                 }
@@ -302,7 +366,9 @@ impl Loop {
                     ctx,
                     ..
                 } => {
-                    let snapshot = calls::snapshot(self.d.node.state(), self.d.node.view());
+                    let snapshot = Arc::clone(snapshot.get_or_insert_with(|| {
+                        calls::snapshot(self.d.node.state(), self.d.node.view())
+                    }));
                     let what = CallInput::Resolver {
                         primary,
                         seed,
@@ -312,7 +378,11 @@ impl Loop {
                     self.start_call(call, slot, what, snapshot);
                 }
                 Effect::Decided { slot, entry } => {
-                    self.d.store.put_decided(slot, &canonical_bytes(&*entry))?;
+                    self.unflushed
+                        .decided
+                        .push((slot, canonical_bytes(&*entry)));
+                    // Durable (with every vote before it) before any client hears of it.
+                    self.flush()?;
                     info!(
                         slot,
                         view = entry.view,
@@ -348,15 +418,55 @@ impl Loop {
                 Effect::Evidence(proof) => {
                     warn!(offender = ?proof.offender(), kind = proof.kind(), slot = ?proof.slot(), "misbehaviour detected");
                 }
-                Effect::SetTimer { .. } => {
-                    // The periodic ticker delivers ticks every `tick_ms`, which bounds
-                    // how late a timer fires.
+                Effect::SetTimer { at } => {
+                    // A later timer replaces an earlier one (the machine's contract).
+                    self.timer = Some(at);
                 }
             }
         }
+        self.flush()?;
+        let jobs = std::mem::take(&mut self.new_calls);
+        self.spawn_calls(jobs, Duration::ZERO);
         if decided {
             self.after_decisions();
         }
+        Ok(())
+    }
+
+    /// Commit every write the machine asked for since the last flush in one durable
+    /// transaction (one sync): called before anything that depends on them leaves the
+    /// node (a send, a broadcast, a client's answer) and at the end of every batch of
+    /// effects. A vote is thus on disk before it is on the wire, as the machine's contract
+    /// asks, for the price of one sync per batch instead of one per record.
+    fn flush(&mut self) -> Result<(), DriverError> {
+        if self.unflushed.is_empty() {
+            return Ok(());
+        }
+        let w = std::mem::take(&mut self.unflushed);
+        let certs = if w.certs.is_empty() {
+            None
+        } else {
+            let mut records = cert_records(&self.d.store)?;
+            for (slot, msg) in w.certs {
+                records.retain(|m| m.slot().is_some_and(|s| s >= slot));
+                if !records.contains(&msg) {
+                    records.push(msg);
+                }
+            }
+            Some(canonical_bytes(&records))
+        };
+        self.d.store.write(|tx| {
+            for (key, vote) in &w.votes {
+                tx.record_vote(*key, vote)?;
+            }
+            if let Some(records) = &certs {
+                tx.set_meta(CERT_RECORDS, records)?;
+            }
+            for (slot, entry) in &w.decided {
+                tx.put_decided(*slot, entry)?;
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -397,38 +507,51 @@ impl Loop {
             modules,
             attempts: 0,
         };
-        self.spawn_call(call, &pending, Duration::ZERO);
+        // Run with the other calls of this batch of effects (see `execute`).
+        self.new_calls.push((call, pending.clone()));
         self.pending.insert(call, pending);
     }
 
     fn spawn_call(&self, call: CallId, p: &PendingCall, delay: Duration) {
+        self.spawn_calls(vec![(call, p.clone())], delay);
+    }
+
+    /// Run `jobs` one after another on one blocking worker (after `delay`): the calls a
+    /// batch of effects asked for cost one task, not one each. Each result is sent as
+    /// soon as it is known.
+    fn spawn_calls(&self, jobs: Vec<(CallId, PendingCall)>, delay: Duration) {
+        if jobs.is_empty() {
+            return;
+        }
         let runtime = self.d.runtime.clone();
         let tx = self.results_tx.clone();
         let byz = self.d.byzantine;
         let store = self.d.store.clone();
-        let what = p.what.clone();
-        let snapshot = p.snapshot.clone();
-        let modules = p.modules;
         tokio::spawn(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
             let _ = tokio::task::spawn_blocking(move || {
                 let lookup = |hash: &Digest| store.module(hash).ok().flatten();
-                let reply = match &what {
-                    CallInput::Validator { op, ctx } => {
-                        calls::validate(&runtime, op, ctx, &snapshot, &lookup, &modules, byz)
+                for (call, p) in jobs {
+                    let (snapshot, modules) = (&p.snapshot, &p.modules);
+                    let reply = match &p.what {
+                        CallInput::Validator { op, ctx } => {
+                            calls::validate(&runtime, op, ctx, snapshot, &lookup, modules, byz)
+                        }
+                        CallInput::Resolver {
+                            primary,
+                            seed,
+                            latent,
+                            ctx,
+                        } => calls::resolve(
+                            &runtime, primary, seed, latent, ctx, snapshot, &lookup, modules,
+                        ),
+                    };
+                    if tx.send((call, reply)).is_err() {
+                        return; // the node loop stopped
                     }
-                    CallInput::Resolver {
-                        primary,
-                        seed,
-                        latent,
-                        ctx,
-                    } => calls::resolve(
-                        &runtime, primary, seed, latent, ctx, &snapshot, &lookup, &modules,
-                    ),
-                };
-                let _ = tx.send((call, reply));
+                }
             })
             .await;
         });
@@ -905,17 +1028,6 @@ impl Loop {
 
 /// Metadata key of the persisted certificate records (others' tallies and accepts).
 pub const CERT_RECORDS: &str = "node.cert-records";
-
-/// Durably add a record of another node's vote (part of a prepared certificate) to the
-/// records of `slot`; records of earlier slots are dropped.
-fn persist_cert_record(store: &Store, slot: Slot, msg: Message) -> Result<(), StoreError> {
-    let mut records = cert_records(store)?;
-    records.retain(|m| m.slot().is_some_and(|s| s >= slot));
-    if !records.contains(&msg) {
-        records.push(msg);
-    }
-    store.set_meta(CERT_RECORDS, &canonical_bytes(&records))
-}
 
 fn cert_records(store: &Store) -> Result<Vec<Message>, StoreError> {
     Ok(match store.meta(CERT_RECORDS)? {

@@ -12,8 +12,11 @@
 //!
 //! # Driver contract
 //! - Execute the effects of one `handle` call **strictly in order**; a
-//!   [`Effect::Persist`] must be durable before the next effect runs. Every vote is
-//!   preceded by its `Persist`, so a vote is never sent before it is stored.
+//!   [`Effect::Persist`] must be durable before any later effect that leaves the node
+//!   (a `Send`, a `Broadcast`, the acknowledgement of a `Decided` entry) runs. Every vote
+//!   is preceded by its `Persist`, so a vote is never sent before it is stored. A driver
+//!   may commit several `Persist`s (and `Decided` entries) together, with one sync, as
+//!   long as that commit precedes the first such effect (group commit).
 //! - Answer every `CallValidator` / `CallResolver` with `Input::ModuleResult` carrying
 //!   the same [`CallId`] (any time later, in any order).
 //! - Deliver `Input::Tick` no later than the last `SetTimer{at}` asked for (earlier
