@@ -36,6 +36,10 @@ use crate::node::cluster::Cluster;
 /// the operation as not offered: the step reports what it could offer).
 pub const MAX_IN_FLIGHT: u64 = 8_192;
 
+/// Client connections the bench opens to each honest node (each carries at most
+/// `MAX_CLIENT_STREAMS` requests at once; a node serves 256 connections).
+pub const CONNECTIONS_PER_NODE: usize = 64;
+
 /// Slots of durable writes per decided slot (votes, entry, state): the ceiling's estimate.
 const WRITES_PER_SLOT: u32 = 10;
 
@@ -217,9 +221,16 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let genesis = crate::cli::genesis::load(&dir.join("genesis.json"))?;
     let cluster = Arc::new(cluster);
     let honest: Vec<usize> = (0..args.nodes - args.byzantine).collect();
+    // Enough connections that the requests in flight never cap the offered rate: a node
+    // serves MAX_CLIENT_STREAMS requests per connection at once, and each waits for its
+    // decision (a closed loop of 8 per connection would cut batches to what 8 x nodes
+    // clients keep in flight).
+    let per_node = CONNECTIONS_PER_NODE;
     let mut clients = Vec::new();
-    for i in &honest {
-        clients.push(Arc::new(cluster.client(*i).await?));
+    for _ in 0..per_node {
+        for i in &honest {
+            clients.push(Arc::new(cluster.client(*i).await?));
+        }
     }
     println!(
         "bench: {} nodes ({} misbehaving) on loopback, {:?} workload, {} s per step",

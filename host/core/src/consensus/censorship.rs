@@ -1,8 +1,9 @@
 //! Censorship: an operation kept out of the log forces a view change (docs/PROTOCOL.md,
 //! "Rotation and fairness").
 //!
-//! The primary proposes the longest single-mechanism prefix of its mempool, oldest
-//! first, so under an honest primary the oldest pending operation is in the next batch.
+//! The primary proposes the oldest valid operation of its mempool with the operations of
+//! the same mechanism that follow it (oldest first, others skipped), so under an honest
+//! primary the oldest pending operation is in the next batch.
 //! A node watches the front of its own mempool: when the same operation has been the
 //! oldest for more than `censor_slots` decided slots, the primaries of those slots kept
 //! it out, and the node asks for the next view (its primary is the next member of the

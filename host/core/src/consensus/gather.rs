@@ -12,6 +12,10 @@ use super::rules::{self, Path, Roles};
 use super::{CallPurpose, Node, Reject, ReplicaState, limits};
 use crate::crypto::{Signed, sha256_parts};
 use crate::ops::{AuthorityLevel, Outcome};
+
+/// Mempool entries a primary looks at, at most, to fill one batch (past the first one it
+/// takes): operations of other mechanisms are skipped, not scanned without end.
+pub const MAX_BATCH_SCAN: usize = 4_096;
 use crate::types::{Digest, NodeId, TrustBps, View};
 
 impl<S: ReplicaState> Node<S> {
@@ -475,18 +479,30 @@ impl<S: ReplicaState> Node<S> {
         let mut stale: std::collections::HashSet<Digest> = std::collections::HashSet::new();
         let mut bytes = 0usize;
         let mut mechanism = None;
-        for (id, op) in self.mempool.iter() {
+        // The batch takes the mechanism of the oldest valid operation and then every
+        // operation of that mechanism, oldest first, skipping the others (they lead a later
+        // batch): one lane per mechanism, so a mixed mempool still fills batches. The
+        // oldest pending operation is always in the batch (what `censorship.rs` watches).
+        // The scan is bounded, so a mempool of other mechanisms costs at most
+        // `MAX_BATCH_SCAN` look-ups.
+        for (looked, (id, op)) in self.mempool.iter().enumerate() {
+            if looked >= MAX_BATCH_SCAN && !batch.is_empty() {
+                break;
+            }
+            let m = op.mechanism();
+            if mechanism.is_some_and(|x| x != m) {
+                continue;
+            }
             if !self.skip_authorization && self.state.authorize(op).is_err() {
                 stale.insert(*id);
                 continue;
             }
-            let m = op.mechanism();
             let len = op.encoded_len();
             let fits =
                 limits::batch_fits(batch.len() + 1, bytes + len, max_ops, members, max_output);
             let alone =
                 rules::changes_authority(op) || batch.first().is_some_and(rules::changes_authority);
-            if !fits || mechanism.is_some_and(|x| x != m) || (alone && !batch.is_empty()) {
+            if !fits || (alone && !batch.is_empty()) {
                 break;
             }
             mechanism = Some(m);
