@@ -517,7 +517,14 @@ fn every_fork_is_detected_by_every_honest_node() {
     for (n, coalition) in [(4usize, 2usize), (7, 3), (10, 4)] {
         let f = (n - 1) / 3;
         let mut forked = 0;
-        for seed in 0..3 {
+        let mut runs = 0;
+        // Whether a coalition forks depends on the seed's timing (about 40% of seeds at
+        // n = 10): seeds are tried until two forked runs were checked.
+        for seed in 0..12 {
+            if forked == 2 {
+                break;
+            }
+            runs += 1;
             let s = Scenario {
                 nodes: n,
                 byzantine: coalition,
@@ -575,8 +582,8 @@ fn every_fork_is_detected_by_every_honest_node() {
             assert!(not_recovered(&kept) > 0, "the control recovered");
         }
         println!(
-            "forker n={n}: {forked} of 3 runs forked, every honest node halted on the proof \
-             and resumed from the recovery checkpoint"
+            "forker n={n}: {forked} of {runs} runs forked, every honest node halted on the \
+             proof and resumed from the recovery checkpoint"
         );
         assert!(forked > 0, "the coalition never forked at n={n}");
     }
