@@ -39,9 +39,16 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<ExitCode> {
             if args.byzantine_behaviour.is_some() {
                 config.byzantine = args.byzantine_behaviour;
             }
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let rt = if config.threads <= 1 {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+            } else {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(config.threads)
+                    .enable_all()
+                    .build()?
+            };
             rt.block_on(crate::node::run::run(config))?;
             Ok(ExitCode::SUCCESS)
         }

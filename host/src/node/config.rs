@@ -87,6 +87,13 @@ pub struct NodeConfig {
     /// Default 2048.
     #[serde(default = "default_compile_memory")]
     pub compile_memory_mib: u64,
+    /// Threads of the node's async runtime. 1 (the default): the consensus loop, the
+    /// peer transport and the client port share one thread, with no hand-offs between
+    /// threads; more: a multi-threaded runtime with this many workers (QUIC work of many
+    /// peers and clients spread over cores). Module calls and compilations run on their
+    /// own blocking threads either way.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
     /// Test and demo only: make this node misbehave (see [`Byzantine`]). Default none.
     #[serde(default)]
     pub byzantine: Option<Byzantine>,
@@ -148,6 +155,9 @@ fn default_data_dir() -> PathBuf {
 }
 fn default_client_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7100))
+}
+fn default_threads() -> usize {
+    1
 }
 fn default_tick_ms() -> u64 {
     1
@@ -214,6 +224,7 @@ impl Default for NodeConfig {
             consensus: ConsensusConfig::default(),
             compile_timeout_secs: default_compile_timeout(),
             compile_memory_mib: default_compile_memory(),
+            threads: default_threads(),
             byzantine: None,
         }
     }
@@ -294,6 +305,9 @@ tick_ms = {tick}
 compile_timeout_secs = {ctime}
 # Memory bound, in MiB, of the process that compiles one module.
 compile_memory_mib = {cmem}
+# Threads of the node's async runtime: 1 runs the consensus loop, the peer transport and
+# the client port on one thread (no hand-offs); more spreads QUIC work over cores.
+threads = {threads}
 
 # Consensus timers (milliseconds) and batching; they may differ between nodes.
 [consensus]
@@ -324,6 +338,7 @@ censor_slots = {censor}
             tick = d.tick_ms,
             ctime = d.compile_timeout_secs,
             cmem = d.compile_memory_mib,
+            threads = d.threads,
             base = c.base_timeout_ms,
             grace = c.reveal_grace_ms,
             resend = c.resend_interval_ms,
