@@ -7,10 +7,13 @@ fn main() -> ExitCode {
     let cli = spore::cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        spore::cli::LogFormat::Text => logs.init(),
+        spore::cli::LogFormat::Json => logs.json().init(),
+    }
     match spore::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {

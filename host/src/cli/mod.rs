@@ -13,6 +13,15 @@ pub mod simulate;
 
 use clap::{Parser, Subcommand};
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Spore: a Byzantine-fault-tolerant host for sandboxed WebAssembly policy modules.
 #[derive(Debug, Parser)]
 #[command(name = "spore", version, about, long_about = None, propagate_version = true)]
@@ -20,6 +29,11 @@ pub struct Cli {
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `spore=debug`.
     #[arg(long, global = true, env = "SPORE_LOG", default_value = "warn")]
     pub log: String,
+
+    /// Log line format on stderr: `text` for people, `json` (one object per line:
+    /// timestamp, level, target, message and fields) for log collectors.
+    #[arg(long, global = true, env = "SPORE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 
     /// The command to run.
     #[command(subcommand)]
