@@ -18,7 +18,7 @@ use std::time::Duration;
 use spore::cli::client::{Example, SwapRole, example, propose, submit};
 use spore::node::proto::{Request, Response};
 use spore_cluster_tests::{
-    cluster, eventually, full_log, padded_component, serial, signed, values,
+    cluster, eventually, full_log, http_get, http_request, padded_component, serial, signed, values,
 };
 use spore_core::crypto::Keypair;
 use spore_core::crypto::sha256;
@@ -114,6 +114,37 @@ async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result
     );
     client.close().await;
     assert_eq!(slots.len(), 9);
+    // The operator endpoint of a running node: Prometheus metrics of every area, health
+    // and readiness, and clear refusals of anything else.
+    let addr = c.nodes[0].metrics_addr;
+    let (code, metrics) = http_get(addr, "/metrics").await?;
+    assert_eq!(code, 200, "{metrics}");
+    for name in [
+        "spore_slots_decided_total",
+        "spore_batch_operations_bucket",
+        "spore_operations_decided_total{outcome=\"accepted\"}",
+        "spore_member_trust_bps{",
+        "spore_module_call_seconds_bucket{",
+        "spore_module_active{",
+        "spore_net_bytes_in_total",
+        "spore_net_peer_queue_frames{",
+        "spore_store_commit_seconds_bucket",
+        "spore_store_decided_entries",
+        "spore_ready 1",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
+    }
+    assert_eq!(http_get(addr, "/health").await?.0, 200);
+    assert_eq!(http_get(addr, "/ready").await?.0, 200);
+    assert_eq!(http_get(addr, "/nope").await?.0, 404);
+    assert_eq!(
+        http_request(addr, "POST /metrics HTTP/1.1\r\n\r\n")
+            .await?
+            .0,
+        405
+    );
+    let huge = format!("GET /metrics HTTP/1.1\r\nx: {}\r\n\r\n", "a".repeat(10_000));
+    assert_eq!(http_request(addr, &huge).await?.0, 400);
     // Every node reaches the same slot, with the same state and log.
     let target = c.status(0).await?.slot;
     let mut logs = Vec::new();

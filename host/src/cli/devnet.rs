@@ -212,6 +212,14 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         print!(" {}", cluster.nodes[i].name);
     }
     println!("  ready in {:.1} s", started.elapsed().as_secs_f64());
+    println!("metrics (Prometheus), health and readiness of each node:");
+    for n in &cluster.nodes {
+        println!(
+            "  {:<4} http://{addr}/metrics  http://{addr}/health  http://{addr}/ready",
+            n.name,
+            addr = n.metrics_addr
+        );
+    }
     let first = cluster.status(0).await?;
     let trust_start = trust_line(&first, &byz);
     println!("trust at start: {trust_start}\n");

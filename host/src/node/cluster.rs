@@ -35,6 +35,8 @@ pub struct LocalNode {
     pub dir: PathBuf,
     /// Its client address.
     pub client_addr: SocketAddr,
+    /// Its metrics, health and readiness endpoint (HTTP).
+    pub metrics_addr: SocketAddr,
     /// Its misbehaviour, if any.
     pub byzantine: Option<Byzantine>,
     child: Option<Child>,
@@ -65,11 +67,18 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Consensus timers suited to loopback.
-fn loopback_config(client: SocketAddr, listen: SocketAddr) -> NodeConfig {
+fn free_tcp_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Consensus timers suited to loopback, and the metrics endpoint on.
+fn loopback_config(client: SocketAddr, listen: SocketAddr, metrics: SocketAddr) -> NodeConfig {
     let mut c = NodeConfig {
         listen: Some(listen),
         client_listen: client,
+        metrics_listen: Some(metrics),
         ..NodeConfig::default()
     };
     c.consensus.base_timeout_ms = 1_500;
@@ -100,7 +109,8 @@ impl Cluster {
             keyfile::write(&ndir.join("node.key"), &key, true)?;
             let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
             let client = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-            let mut config = loopback_config(client, listen);
+            let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()?));
+            let mut config = loopback_config(client, listen, metrics);
             config.genesis_file = PathBuf::from("../genesis.json");
             config.byzantine = byzantine.contains(&i).then_some(Byzantine::WrongResult);
             std::fs::write(ndir.join("node.toml"), config.to_toml()?)?;
@@ -120,6 +130,7 @@ impl Cluster {
                 name,
                 dir: ndir,
                 client_addr: client,
+                metrics_addr: metrics,
                 byzantine: config.byzantine,
                 child: None,
             });
@@ -193,7 +204,8 @@ impl Cluster {
         keyfile::write(&ndir.join("node.key"), &key, true)?;
         let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let client = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-        let mut config = loopback_config(client, listen);
+        let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()?));
+        let mut config = loopback_config(client, listen, metrics);
         config.genesis_file = PathBuf::from("../genesis.json");
         std::fs::write(ndir.join("node.toml"), config.to_toml()?)?;
         self.nodes.push(LocalNode {
@@ -201,6 +213,7 @@ impl Cluster {
             name: name.to_owned(),
             dir: ndir,
             client_addr: client,
+            metrics_addr: metrics,
             byzantine: None,
             child: None,
         });

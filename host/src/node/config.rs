@@ -72,6 +72,10 @@ pub struct NodeConfig {
     /// Client QUIC listen address (submit, status, log, trust). Default 127.0.0.1:7100.
     #[serde(default = "default_client_listen")]
     pub client_listen: SocketAddr,
+    /// Address of the HTTP endpoint serving `/metrics` (Prometheus), `/health` and
+    /// `/ready`. Default: none (off); the devnet turns it on. Bind it to a private address.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Clock resolution in milliseconds: the consensus machine's clock advances before an
     /// input once this much time passed, and its timer fires at its deadline rounded up to
     /// it (timers are event-driven, never polled). Default 1.
@@ -225,6 +229,7 @@ impl Default for NodeConfig {
             compile_timeout_secs: default_compile_timeout(),
             compile_memory_mib: default_compile_memory(),
             threads: default_threads(),
+            metrics_listen: None,
             byzantine: None,
         }
     }
@@ -297,6 +302,9 @@ data_dir = "{data}"
 # listen = "0.0.0.0:7000"
 # Client QUIC address (`spore submit`, `status`, `log`, `trust`, `module propose`).
 client_listen = "{client}"
+# HTTP endpoint for /metrics (Prometheus), /health and /ready; off unless set. Bind it
+# to a private address: it is for the operator's scraper.
+# metrics_listen = "127.0.0.1:9100"
 # Clock resolution of the consensus timers, in milliseconds (timers fire at their
 # deadline rounded up to it; they are event-driven, never polled).
 tick_ms = {tick}

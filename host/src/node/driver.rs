@@ -35,6 +35,8 @@ use super::calls::{self, LocalFault};
 use super::client::ClientCall;
 use super::config::Byzantine;
 use super::fetch::{self, Fetches, Part, Step};
+use super::http::{Scrape, ScrapeAsk};
+use super::metrics::{self, Recorder, StoreFacts};
 use super::proto::{MemberRow, ModuleRow, OpDecision, Request, Response, StatusReport};
 use super::wire::Wire;
 use crate::modules::{Runtime, SnapshotView};
@@ -89,6 +91,9 @@ enum CallInput {
     },
 }
 
+/// A finished module call: its id, its reply or local fault, and how long it ran.
+type CallDone = (CallId, Result<ModuleReply, LocalFault>, Duration);
+
 /// Durable writes the machine asked for, committed together by `Loop::flush`.
 #[derive(Default)]
 struct Unflushed {
@@ -136,6 +141,8 @@ pub struct Driver {
     pub clients: mpsc::Receiver<ClientCall>,
     /// Shutdown signal.
     pub shutdown: watch::Receiver<bool>,
+    /// Scrapes of the metrics endpoint (closed when it is off).
+    pub scrapes: mpsc::Receiver<ScrapeAsk>,
     /// Clock resolution (ms): the machine's clock is advanced before an input once at
     /// least this much time passed, and its timer fires at its deadline rounded up to it.
     pub tick_ms: u64,
@@ -181,8 +188,8 @@ pub fn op_decisions(entry: &DecidedEntry) -> impl Iterator<Item = (Digest, OpDec
 struct Loop {
     d: Driver,
     start: Instant,
-    results_tx: mpsc::UnboundedSender<(CallId, Result<ModuleReply, LocalFault>)>,
-    results_rx: mpsc::UnboundedReceiver<(CallId, Result<ModuleReply, LocalFault>)>,
+    results_tx: mpsc::UnboundedSender<CallDone>,
+    results_rx: mpsc::UnboundedReceiver<CallDone>,
     /// Module calls asked for and not answered yet, kept to retry a local fault.
     pending: HashMap<CallId, PendingCall>,
     /// Calls abandoned after repeated local faults (the node abstained).
@@ -190,6 +197,8 @@ struct Loop {
     /// Module blobs from peers dropped (unsolicited or over the size limit).
     unsolicited_blobs: u64,
     waiters: HashMap<Digest, Vec<mpsc::Sender<Response>>>,
+    /// Distributions recorded for the metrics endpoint.
+    rec: Recorder,
     /// Writes asked for and not yet committed (see `flush`).
     unflushed: Unflushed,
     /// Module calls asked for by the effects being executed, started together at the end.
@@ -235,6 +244,7 @@ impl Driver {
             abstained: 0,
             unsolicited_blobs: 0,
             waiters: HashMap::new(),
+            rec: Recorder::default(),
             unflushed: Unflushed::default(),
             new_calls: Vec::new(),
             clock: 0,
@@ -265,7 +275,14 @@ impl Driver {
             }
             tokio::select! {
                 _ = l.d.shutdown.changed() => break,
-                Some((call, result)) = l.results_rx.recv() => l.on_call_result(call, result)?,
+                Some((call, result, took)) = l.results_rx.recv() => {
+                    l.record_call(call, &result, took);
+                    l.on_call_result(call, result)?;
+                }
+                Some(ask) = l.d.scrapes.recv() => {
+                    let scrape = l.scrape();
+                    let _ = ask.send(scrape);
+                }
                 frame = l.d.net.recv() => match frame {
                     Some((from, wire)) => l.on_wire(from, wire)?,
                     None => break,
@@ -390,6 +407,15 @@ impl Loop {
                         escalated = entry.escalations().count(),
                         "decided"
                     );
+                    self.rec.decided(
+                        entry.batch().len(),
+                        op_decisions(&entry).map(|(_, d)| match d.decision.outcome() {
+                            Some(spore_core::ops::Outcome::Accepted(_)) => "accepted",
+                            Some(spore_core::ops::Outcome::Rejected { .. }) => "rejected",
+                            Some(spore_core::ops::Outcome::Failed(_)) => "failed",
+                            None => "escalated",
+                        }),
+                    );
                     self.acknowledge(&entry);
                     // Switch modules before any later effect of this batch: a module
                     // call for the next slot must already run the module that slot uses.
@@ -443,6 +469,8 @@ impl Loop {
             return Ok(());
         }
         let w = std::mem::take(&mut self.unflushed);
+        let started = Instant::now();
+        let records = w.votes.len() + w.certs.len() + w.decided.len();
         let certs = if w.certs.is_empty() {
             None
         } else {
@@ -467,7 +495,40 @@ impl Loop {
             }
             Ok(())
         })?;
+        self.rec.flushed(records, started.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Record a finished module call's time and result.
+    fn record_call(&self, call: CallId, result: &Result<ModuleReply, LocalFault>, took: Duration) {
+        let role = match self.pending.get(&call).map(|p| &p.what) {
+            Some(CallInput::Validator { .. }) => "validator",
+            Some(CallInput::Resolver { .. }) => "resolver",
+            None => return,
+        };
+        let label = match result {
+            Ok(ModuleReply::Validator(spore_core::ops::Outcome::Failed(kind))) => {
+                failure_label(*kind)
+            }
+            Ok(_) => "ok",
+            Err(_) => "local_fault",
+        };
+        self.rec.call(role, label, took.as_secs_f64());
+    }
+
+    /// Everything a metrics scrape shows.
+    fn scrape(&self) -> Scrape {
+        let status = self.status();
+        let peers = self.d.net.peers();
+        let store = StoreFacts {
+            decided_entries: self.d.store.decided_count().unwrap_or(0),
+            file_bytes: std::fs::metadata(self.d.store.path()).map_or(0, |m| m.len()),
+        };
+        let net = self.d.net.metrics().snapshot();
+        Scrape {
+            metrics: metrics::render(&self.rec, &status, &net, &peers, &store),
+            ready: metrics::ready(&status, &peers),
+        }
     }
 
     /// The decision of the operation `digest` at `(slot, index)`, read from the store.
@@ -534,6 +595,7 @@ impl Loop {
             let _ = tokio::task::spawn_blocking(move || {
                 let lookup = |hash: &Digest| store.module(hash).ok().flatten();
                 for (call, p) in jobs {
+                    let started = Instant::now();
                     let (snapshot, modules) = (&p.snapshot, &p.modules);
                     let reply = match &p.what {
                         CallInput::Validator { op, ctx } => {
@@ -548,7 +610,7 @@ impl Loop {
                             &runtime, primary, seed, latent, ctx, snapshot, &lookup, modules,
                         ),
                     };
-                    if tx.send((call, reply)).is_err() {
+                    if tx.send((call, reply, started.elapsed())).is_err() {
                         return; // the node loop stopped
                     }
                 }
@@ -622,6 +684,11 @@ impl Loop {
     fn after_decisions(&mut self) {
         for (slot, changes) in self.d.node.drain_changes() {
             for change in changes {
+                if let spore_core::state::StateChange::Trust(t) = &change {
+                    let excluded =
+                        matches!(t.status, Some(spore_core::trust::StatusChange::Excluded(_)));
+                    self.rec.trust_change(t.delta(), excluded);
+                }
                 info!(slot, "{change}");
                 if self.events.len() >= EVENT_HISTORY {
                     self.events.pop_front();
@@ -1060,6 +1127,21 @@ pub fn stored_votes(store: &Store, from: Slot) -> Result<Vec<Message>, StoreErro
                 .filter(|m| m.slot().is_some_and(|s| s >= from)),
         )
         .collect())
+}
+
+/// The metric label of a failure kind.
+fn failure_label(kind: spore_core::ops::FailureKind) -> &'static str {
+    use spore_core::ops::FailureKind as K;
+    match kind {
+        K::OutOfFuel => "out_of_fuel",
+        K::Trap => "trap",
+        K::StackOverflow => "stack_overflow",
+        K::MemoryLimit => "memory_limit",
+        K::OutputTooLarge => "output_too_large",
+        K::InvalidOutput => "invalid_output",
+        K::ModuleUnavailable => "module_unavailable",
+        K::ResourceLimit => "resource_limit",
+    }
 }
 
 #[cfg(test)]

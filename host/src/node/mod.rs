@@ -27,6 +27,9 @@
 //! - [`wire`]: node-to-node frames; [`proto`]: the client protocol; [`client`]: the
 //!   client listener and the client.
 //! - [`driver`]: the event loop; [`calls`]: module calls; [`run`]: start-up and restart.
+//! - [`fetch`]: module blobs between nodes, in parts; [`metrics`], [`http`]: the
+//!   Prometheus, health and readiness endpoint.
+//! - [`recovery`]: recovering a stopped node after a fork.
 //! - [`cluster`]: a local multi-process cluster (devnet, cluster tests).
 pub mod calls;
 pub mod client;
@@ -34,7 +37,9 @@ pub mod cluster;
 pub mod config;
 pub mod driver;
 pub mod fetch;
+pub mod http;
 pub mod keyfile;
+pub mod metrics;
 pub mod proto;
 pub mod recovery;
 pub mod run;

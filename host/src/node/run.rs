@@ -207,6 +207,19 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             Err(e) => warn!(error = %e, "the stored fork proof no longer verifies; ignored"),
         }
     }
+    let (scrape_tx, scrapes) = mpsc::channel(16);
+    let metrics_server = match config.metrics_listen {
+        Some(addr) => Some(
+            super::http::serve(addr, scrape_tx)
+                .await
+                .with_context(|| format!("binding the metrics listener {addr}"))?
+                .1,
+        ),
+        None => {
+            drop(scrape_tx);
+            None
+        }
+    };
     let (calls_tx, calls_rx) = mpsc::channel(1024);
     let server = tokio::spawn(client::serve(client_endpoint.clone(), calls_tx));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -226,6 +239,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         byzantine: config.byzantine,
         clients: calls_rx,
         shutdown: stop_rx,
+        scrapes,
         tick_ms: config.tick_ms,
         initial,
         decided,
@@ -233,6 +247,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let net = driver.run().await?;
     client_endpoint.close(0u32.into(), b"shutdown");
     server.abort();
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     net.shutdown().await;
     info!("node stopped");
     Ok(())
