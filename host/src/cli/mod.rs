@@ -5,6 +5,7 @@ pub mod client;
 pub mod demo;
 pub mod devnet;
 pub mod genesis;
+pub mod init;
 pub mod keygen;
 pub mod module;
 pub mod node;
@@ -51,6 +52,9 @@ pub enum Command {
     Module(module::ModuleCommand),
     /// Run seeded Byzantine scenarios through the deterministic simulator.
     Simulate(simulate::SimulateArgs),
+    /// Set up a node in one step: a key, a documented config and, with `--genesis`, the
+    /// verified genesis it runs under (or, with `--new-genesis`, a new one it founds).
+    Init(init::InitArgs),
     /// Create a key file (owner-only permissions) and print its id: a node key or a
     /// client key (named with roles by `spore genesis add-key`).
     Keygen(keygen::KeygenArgs),
@@ -95,6 +99,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Module(cmd) => module::run(cmd),
         Command::Simulate(args) => simulate::run(args),
+        Command::Init(args) => init::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Genesis(cmd) => genesis::run(cmd),
         Command::Node(cmd) => node::run(cmd),

@@ -286,3 +286,71 @@ fn module_check_reports_limits_time_log_volume_and_generated_inputs() -> anyhow:
     assert!(shown.contains("generated #"), "{shown}");
     Ok(())
 }
+
+/// `spore init`: a node's key, documented config and genesis in one step; nothing is
+/// overwritten, and a refused init writes nothing.
+#[test]
+fn init_sets_up_a_node_in_one_step_and_never_overwrites() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let node = dir.path().join("a");
+    let node_s = node.to_string_lossy().into_owned();
+    let out = spore(&[
+        "init",
+        &node_s,
+        "--new-genesis",
+        "prod",
+        "--listen",
+        "127.0.0.1:7000",
+        "--metrics-listen",
+        "127.0.0.1:9100",
+    ])?;
+    assert!(out.status.success(), "{}", text(&out));
+    let key = spore::node::keyfile::read(&node.join("node.key"))?;
+    let mode = std::fs::metadata(node.join("node.key"))?
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let config = spore::node::config::NodeConfig::load(&node.join("node.toml"))?;
+    assert_eq!(config.listen, Some("127.0.0.1:7000".parse()?));
+    assert_eq!(config.metrics_listen, Some("127.0.0.1:9100".parse()?));
+    let genesis = spore::cli::genesis::load(&node.join("genesis.json"))?;
+    assert_eq!(genesis.chain_id, "prod");
+    assert_eq!(genesis.nodes.first().map(|n| n.id), Some(key.id()));
+    assert!(text(&out).contains(&key.id().to_hex()));
+
+    // Again: refused, and the key is the same.
+    let before = std::fs::read(node.join("node.key"))?;
+    let out = spore(&["init", &node_s])?;
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("already holds a node"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read(node.join("node.key"))?, before);
+
+    // An unsigned genesis is refused before anything is written.
+    let other = dir.path().join("b");
+    let other_s = other.to_string_lossy().into_owned();
+    let unsigned = node.join("genesis.json");
+    let out = spore(&["init", &other_s, "--genesis", &unsigned.to_string_lossy()])?;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("nothing was written"), "{}", text(&out));
+    assert!(!other.join("node.key").exists());
+
+    // A signed genesis that does not name the new key: a joiner, told how to be admitted.
+    let mut g = genesis.clone();
+    g.sign(&key)?;
+    let signed = dir.path().join("signed.json");
+    spore::cli::genesis::save(&signed, &g)?;
+    let out = spore(&["init", &other_s, "--genesis", &signed.to_string_lossy()])?;
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains("not in the genesis") && shown.contains("spore sponsor"),
+        "{shown}"
+    );
+    assert!(other.join("genesis.json").exists());
+    Ok(())
+}
