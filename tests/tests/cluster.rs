@@ -296,6 +296,67 @@ async fn n4_kill9_and_restart_catches_up_with_identical_logs() -> anyhow::Result
     Ok(())
 }
 
+/// Group commit keeps the persist rule: a node crashed (abort, as kill -9) just before or
+/// just after each of its first durable commits (votes of every phase, certificate
+/// records, decided entries) restarts, catches up and agrees: it loses nothing it had
+/// acknowledged and never signs a conflicting vote (no node holds evidence against it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_at_each_persist_point_loses_nothing_and_never_equivocates() -> anyhow::Result<()> {
+    let _serial = serial().await;
+    let (_dir, mut c) = cluster(4, &[]).await?;
+    let primary = c.status(0).await?.primary;
+    let victim = (0..4)
+        .rev()
+        .find(|i| Some(c.nodes[*i].id) != primary)
+        .ok_or_else(|| anyhow::anyhow!("no victim"))?;
+    let other = (0..4)
+        .find(|i| *i != victim)
+        .ok_or_else(|| anyhow::anyhow!("no other"))?;
+    let client = c.client(other).await?;
+    let mut op = 1_000u64;
+    let points = [
+        "2:before", "3:after", "4:before", "5:after", "6:before", "7:after",
+    ];
+    for point in points {
+        c.kill(victim)?;
+        c.start_with_env(victim, &[(spore::node::driver::CRASH_ENV, point)])?;
+        // Load until the hook stops the victim.
+        let started = std::time::Instant::now();
+        while !c.exited(victim)? {
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(60),
+                "the crash hook {point} never fired"
+            );
+            op += 1;
+            submit(&client, signed(&c, compute(op)), DECIDE).await?;
+        }
+        c.start(victim)?;
+        c.wait_ready(victim, Duration::from_secs(120)).await?;
+    }
+    for _ in 0..3 {
+        op += 1;
+        submit(&client, signed(&c, compute(op)), DECIDE).await?;
+    }
+    client.close().await;
+    let target = c.status(other).await?.slot;
+    eventually(
+        Duration::from_secs(60),
+        "the crashed node caught up",
+        || async { Ok((c.status(victim).await?.slot >= target).then_some(())) },
+    )
+    .await?;
+    let n = target as usize;
+    let reference = values(&full_log(&c, other).await?);
+    let crashed = values(&full_log(&c, victim).await?);
+    assert_eq!(crashed[..n], reference[..n], "logs differ slot by slot");
+    for i in 0..4 {
+        let s = c.status(i).await?;
+        assert_eq!(s.evidence, 0, "node {i} holds misbehaviour evidence");
+        assert!(s.fork.is_none());
+    }
+    Ok(())
+}
+
 /// A node restarted behind slots whose entries are large (batches of 60 KB operations,
 /// each entry hundreds of KB, a catch-up of them more than twice the 4 MiB peer frame) catches
 /// up: responses are cut by bytes, not only by count, and its log and state end

@@ -231,6 +231,12 @@ impl Cluster {
 
     /// Start node `i` (a separate process; output to `n<i>/node.log`).
     pub fn start(&mut self, i: usize) -> anyhow::Result<()> {
+        self.start_with_env(i, &[])
+    }
+
+    /// Start node `i` with extra environment variables (e.g. the crash hook of
+    /// [`CRASH_ENV`](super::driver::CRASH_ENV)).
+    pub fn start_with_env(&mut self, i: usize, env: &[(&str, &str)]) -> anyhow::Result<()> {
         let binary = self.binary.clone();
         let log = self.log.clone();
         let node = self.nodes.get_mut(i).context("no such node")?;
@@ -245,6 +251,7 @@ impl Cluster {
             .args(["node", "run", "--config"])
             .arg(node.dir.join("node.toml"))
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
@@ -265,6 +272,19 @@ impl Cluster {
     /// The process id of node `i`, if it runs.
     pub fn pid(&self, i: usize) -> Option<u32> {
         self.nodes.get(i)?.child.as_ref().map(Child::id)
+    }
+
+    /// Whether node `i`'s process has exited (it crashed or stopped); reaps it.
+    pub fn exited(&mut self, i: usize) -> anyhow::Result<bool> {
+        let node = self.nodes.get_mut(i).context("no such node")?;
+        let Some(child) = node.child.as_mut() else {
+            return Ok(true);
+        };
+        if child.try_wait()?.is_some() {
+            node.child = None;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     /// SIGKILL node `i` and reap it.

@@ -43,6 +43,37 @@ use crate::modules::{Runtime, SnapshotView};
 use crate::net::QuicTransport;
 use crate::store::{Store, StoreError, VoteKey};
 
+/// Test hook: `N:before` or `N:after` makes the process abort (as a kill -9 would stop it:
+/// no clean-up) just before, or just after, its Nth durable commit, the points where a
+/// crash could lose a vote or send one that is not stored. Read once at start; used by
+/// the cluster test that crashes a node at each persist point.
+pub const CRASH_ENV: &str = "SPORE_TEST_CRASH_AT_COMMIT";
+
+/// Where the crash hook stops the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashAt {
+    /// The durable commit (1-based) it stops at.
+    pub commit: u64,
+    /// Before the commit (nothing of it is durable) or after it (durable, nothing sent).
+    pub after: bool,
+}
+
+impl CrashAt {
+    /// The hook from the environment, if set and well-formed.
+    pub fn from_env() -> Option<Self> {
+        let v = std::env::var(CRASH_ENV).ok()?;
+        let (n, when) = v.split_once(':')?;
+        Some(CrashAt {
+            commit: n.parse().ok()?,
+            after: match when {
+                "after" => true,
+                "before" => false,
+                _ => return None,
+            },
+        })
+    }
+}
+
 /// Store metadata key of the fork proof this node halted on.
 pub(crate) const FORK_META: &str = "fork";
 
@@ -143,6 +174,8 @@ pub struct Driver {
     pub shutdown: watch::Receiver<bool>,
     /// Scrapes of the metrics endpoint (closed when it is off).
     pub scrapes: mpsc::Receiver<ScrapeAsk>,
+    /// Test hook: abort at a durable commit ([`CRASH_ENV`]).
+    pub crash_at: Option<CrashAt>,
     /// Clock resolution (ms): the machine's clock is advanced before an input once at
     /// least this much time passed, and its timer fires at its deadline rounded up to it.
     pub tick_ms: u64,
@@ -199,6 +232,8 @@ struct Loop {
     waiters: HashMap<Digest, Vec<mpsc::Sender<Response>>>,
     /// Distributions recorded for the metrics endpoint.
     rec: Recorder,
+    /// Durable commits made by this process.
+    commits: u64,
     /// Writes asked for and not yet committed (see `flush`).
     unflushed: Unflushed,
     /// Module calls asked for by the effects being executed, started together at the end.
@@ -245,6 +280,7 @@ impl Driver {
             unsolicited_blobs: 0,
             waiters: HashMap::new(),
             rec: Recorder::default(),
+            commits: 0,
             unflushed: Unflushed::default(),
             new_calls: Vec::new(),
             clock: 0,
@@ -469,6 +505,15 @@ impl Loop {
             return Ok(());
         }
         let w = std::mem::take(&mut self.unflushed);
+        self.commits += 1;
+        let crash = self.d.crash_at.filter(|c| c.commit == self.commits);
+        if crash.is_some_and(|c| !c.after) {
+            error!(
+                commit = self.commits,
+                "test hook: aborting before a durable commit"
+            );
+            std::process::abort();
+        }
         let started = Instant::now();
         let records = w.votes.len() + w.certs.len() + w.decided.len();
         let certs = if w.certs.is_empty() {
@@ -496,6 +541,13 @@ impl Loop {
             Ok(())
         })?;
         self.rec.flushed(records, started.elapsed().as_secs_f64());
+        if crash.is_some() {
+            error!(
+                commit = self.commits,
+                "test hook: aborting after a durable commit"
+            );
+            std::process::abort();
+        }
         Ok(())
     }
 

@@ -240,6 +240,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         clients: calls_rx,
         shutdown: stop_rx,
         scrapes,
+        crash_at: super::driver::CrashAt::from_env(),
         tick_ms: config.tick_ms,
         initial,
         decided,
