@@ -176,31 +176,15 @@ fn leb128(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
-/// Send `request` (a raw HTTP/1.1 request) to `addr` and return the status code and body
-/// of the answer (the node's metrics endpoint closes after one answer).
+/// Send `request` (a raw HTTP/1.1 request) to a node's metrics endpoint.
 pub async fn http_request(
     addr: std::net::SocketAddr,
     request: &str,
 ) -> anyhow::Result<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.write_all(request.as_bytes()).await?;
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await??;
-    let answer = String::from_utf8_lossy(&answer).into_owned();
-    let code = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .context("no status line")?;
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((code, body))
+    Ok(spore::node::http::request(addr, request).await?)
 }
 
-/// `GET path` from `addr`.
+/// `GET path` from a node's metrics endpoint.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
-    http_request(addr, &format!("GET {path} HTTP/1.1\r\nhost: spore\r\n\r\n")).await
+    Ok(spore::node::http::get(addr, path).await?)
 }

@@ -94,6 +94,8 @@ pub struct Step {
     pub offered: f64,
     /// Operations decided per second.
     pub decided: f64,
+    /// Operations decided in the step.
+    pub decided_ops: u64,
     /// Operations that failed or were not decided within the timeout.
     pub failed: u64,
     /// Slots decided during the step.
@@ -107,6 +109,57 @@ pub struct Step {
     /// CPU microseconds per decided operation, per node (all node processes together
     /// divided by the node count).
     pub cpu_us_per_op_per_node: f64,
+    /// What the nodes' metrics endpoints counted during the step (all nodes together).
+    pub profile: Profile,
+}
+
+/// Work the nodes report on their metrics endpoints, summed over nodes: the difference
+/// between the end and the start of a step.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Profile {
+    /// Seconds spent in module calls.
+    pub module_seconds: f64,
+    /// Seconds spent in durable commits (with their sync).
+    pub commit_seconds: f64,
+    /// Durable commits.
+    pub commits: f64,
+    /// Signatures checked in full.
+    pub checks: f64,
+    /// Signature checks answered from the cache.
+    pub cached_checks: f64,
+    /// Signatures made.
+    pub signatures: f64,
+}
+
+impl Profile {
+    /// Sum the metrics of every node that answers.
+    async fn scrape(cluster: &Cluster) -> Profile {
+        use crate::node::http::{get, metric_sum};
+        let mut p = Profile::default();
+        for n in &cluster.nodes {
+            let Ok((200, text)) = get(n.metrics_addr, "/metrics").await else {
+                continue;
+            };
+            p.module_seconds += metric_sum(&text, "spore_module_call_seconds_sum");
+            p.commit_seconds += metric_sum(&text, "spore_store_commit_seconds_sum");
+            p.commits += metric_sum(&text, "spore_store_commit_seconds_count");
+            p.checks += metric_sum(&text, "spore_signatures_checked_total");
+            p.cached_checks += metric_sum(&text, "spore_signatures_cached_total");
+            p.signatures += metric_sum(&text, "spore_signatures_made_total");
+        }
+        p
+    }
+
+    fn minus(self, o: Profile) -> Profile {
+        Profile {
+            module_seconds: self.module_seconds - o.module_seconds,
+            commit_seconds: self.commit_seconds - o.commit_seconds,
+            commits: self.commits - o.commits,
+            checks: self.checks - o.checks,
+            cached_checks: self.cached_checks - o.cached_checks,
+            signatures: self.signatures - o.signatures,
+        }
+    }
 }
 
 /// The costs measured in this run and the ceiling made of them.
@@ -307,6 +360,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         steps[steps.len() - 1].p99_ms
     );
     println!("ratio:    saturation / ceiling = {ratio:.3}");
+    print_breakdown(&sat, &costs, args.nodes);
     let result = BenchResult {
         nodes: args.nodes,
         byzantine: args.byzantine,
@@ -322,6 +376,38 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         println!("figures written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where a node's CPU went at saturation, per decided operation: what its metrics
+/// endpoint measured (module call time) or counted (signatures, priced at the costs
+/// measured in this run), the rest by difference; and the durable commits beside it
+/// (their time is mostly waiting for the disk, not CPU).
+fn print_breakdown(sat: &Step, costs: &Costs, nodes: usize) {
+    let ops = sat.decided_ops as f64;
+    if ops <= 0.0 {
+        return;
+    }
+    let per = |v: f64| v / ops / nodes as f64;
+    let p = &sat.profile;
+    let module = per(p.module_seconds) * 1e6;
+    let checks = per(p.checks) * costs.verify_us;
+    let signs = per(p.signatures) * costs.sign_us;
+    let rest = (sat.cpu_us_per_op_per_node - module - checks - signs).max(0.0);
+    println!(
+        "cpu:      at saturation, per operation and node {:.1} us = module calls {module:.1} + signature checks {checks:.1} ({:.2} full, {:.2} cached) + signatures {signs:.1} ({:.2}) + the rest {rest:.1} (network, encoding, hashing, consensus logic, store)",
+        sat.cpu_us_per_op_per_node,
+        per(p.checks),
+        per(p.cached_checks),
+        per(p.signatures),
+    );
+    if p.commits > 0.0 {
+        println!(
+            "store:    {:.2} durable commits per operation and node, {:.2} ms each on average ({:.1} us of commit time per operation and node)",
+            per(p.commits),
+            p.commit_seconds / p.commits * 1e3,
+            per(p.commit_seconds) * 1e6
+        );
+    }
 }
 
 fn print_step(s: &Step) {
@@ -352,6 +438,7 @@ async fn run_step(
     pids: &[u32],
 ) -> anyhow::Result<Step> {
     let slot0 = cluster.status(0).await?.slot;
+    let profile0 = Profile::scrape(cluster).await;
     let cpu0: u64 = pids.iter().map(|p| cpu_us(*p)).sum();
     let in_flight = Arc::new(AtomicU64::new(0));
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
@@ -404,6 +491,7 @@ async fn run_step(
     }
     let span = last.duration_since(started).as_secs_f64().max(offered_secs);
     let cpu1: u64 = pids.iter().map(|p| cpu_us(*p)).sum();
+    let profile = Profile::scrape(cluster).await.minus(profile0);
     let slot1 = cluster.status(0).await?.slot;
     lat.sort();
     let decided = lat.len() as u64;
@@ -413,6 +501,7 @@ async fn run_step(
         target_rate: rate,
         offered: offered as f64 / offered_secs,
         decided: decided as f64 / span,
+        decided_ops: decided,
         failed,
         slots,
         mean_batch: if slots == 0 {
@@ -427,6 +516,7 @@ async fn run_step(
         } else {
             cpu1.saturating_sub(cpu0) as f64 / decided as f64 / nodes as f64
         },
+        profile,
     })
 }
 

@@ -13,6 +13,8 @@
 //! data_dir = "data"              # redb store and module artifact cache
 //! # listen = "127.0.0.1:7000"    # peer QUIC address; default: this node's genesis address
 //! client_listen = "127.0.0.1:7100"
+//! # metrics_listen = "127.0.0.1:9100"  # /metrics, /health, /ready (off unless set)
+//! threads = 1                    # async runtime threads (1: one thread, no hand-offs)
 //! tick_ms = 1                    # clock resolution of the consensus timers
 //! [consensus]
 //! base_timeout_ms = 1000

@@ -3,8 +3,9 @@
 //! # Design
 //! The loop waits for the next input (a peer frame, a module result, a client request,
 //! a timer tick or shutdown), hands it to the machine, and executes the returned effects
-//! strictly in order: `Persist` is committed to the store (fsync) before the next effect
-//! runs, so a vote is on disk before it is on the wire; `Send`/`Broadcast` go to the
+//! strictly in order: every `Persist` (and `Decided` entry) since the last commit is
+//! committed to the store in one transaction (one fsync) before the next effect that
+//! leaves the node, so a vote is on disk before it is on the wire; `Send`/`Broadcast` go to the
 //! transport, which never blocks; module calls run on tokio's blocking pool and come
 //! back as `ModuleResult`; `Decided` stores the entry with its certificate, then
 //! followers are answered; `SetTimer` arms the one timer (no polling: the machine's
@@ -315,10 +316,14 @@ impl Driver {
                     l.record_call(call, &result, took);
                     l.on_call_result(call, result)?;
                 }
-                Some(ask) = l.d.scrapes.recv() => {
-                    let scrape = l.scrape();
-                    let _ = ask.send(scrape);
-                }
+                Some(ask) = l.d.scrapes.recv() => match ask {
+                    ScrapeAsk::Ping(tx) => {
+                        let _ = tx.send(());
+                    }
+                    ScrapeAsk::Scrape(tx) => {
+                        let _ = tx.send(l.scrape());
+                    }
+                },
                 frame = l.d.net.recv() => match frame {
                     Some((from, wire)) => l.on_wire(from, wire)?,
                     None => break,
@@ -559,7 +564,8 @@ impl Loop {
             None => return,
         };
         let label = match result {
-            Ok(ModuleReply::Validator(spore_core::ops::Outcome::Failed(kind))) => {
+            Ok(ModuleReply::Validator(spore_core::ops::Outcome::Failed(kind)))
+            | Ok(ModuleReply::Resolver(spore_core::consensus::ResolverVerdict::Failed(kind))) => {
                 failure_label(*kind)
             }
             Ok(_) => "ok",

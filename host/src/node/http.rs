@@ -40,8 +40,15 @@ pub struct Scrape {
     pub ready: bool,
 }
 
-/// A request to the event loop for a [`Scrape`].
-pub type ScrapeAsk = oneshot::Sender<Scrape>;
+/// A request to the event loop: a ping (`/health`: does the loop answer?) or a
+/// [`Scrape`] (`/metrics`, `/ready`).
+#[derive(Debug)]
+pub enum ScrapeAsk {
+    /// Answer at once.
+    Ping(oneshot::Sender<()>),
+    /// Build a scrape.
+    Scrape(oneshot::Sender<Scrape>),
+}
 
 /// Bind `addr` (a port of 0 picks one); returns the listener's address and the task
 /// serving it.
@@ -70,8 +77,13 @@ pub async fn serve(
             let ask = ask.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                if let Err(e) = answer(stream, &ask).await {
-                    debug!(%peer, error = %e, "metrics request failed");
+                // The whole exchange is bounded: a client that never reads the answer
+                // cannot hold a connection slot.
+                let bound = READ_TIMEOUT + LOOP_TIMEOUT + READ_TIMEOUT;
+                match tokio::time::timeout(bound, answer(stream, &ask)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => debug!(%peer, error = %e, "metrics request failed"),
+                    Err(_) => debug!(%peer, "metrics request timed out"),
                 }
             });
         }
@@ -86,15 +98,12 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<String>> {
     let read = async {
         loop {
             let n = stream.read(&mut buf).await?;
-            if n == 0 {
+            if n == 0 || head.len() + n > MAX_HEAD_BYTES {
                 return Ok(None);
             }
             head.extend_from_slice(&buf[..n]);
             if head.windows(4).any(|w| w == b"\r\n\r\n") {
                 return Ok(Some(String::from_utf8_lossy(&head).into_owned()));
-            }
-            if head.len() > MAX_HEAD_BYTES {
-                return Ok(None);
             }
         }
     };
@@ -115,6 +124,28 @@ async fn answer(mut stream: TcpStream, ask: &mpsc::Sender<ScrapeAsk>) -> std::io
     }
     if method != "GET" {
         return respond(&mut stream, 405, "text/plain", "only GET\n").await;
+    }
+    if path == "/health" {
+        let (tx, rx) = oneshot::channel();
+        let alive = tokio::time::timeout(LOOP_TIMEOUT, async {
+            ask.send(ScrapeAsk::Ping(tx)).await.ok()?;
+            rx.await.ok()
+        })
+        .await
+        .ok()
+        .flatten()
+        .is_some();
+        return if alive {
+            respond(&mut stream, 200, "text/plain", "ok\n").await
+        } else {
+            respond(
+                &mut stream,
+                503,
+                "text/plain",
+                "the node's event loop did not answer\n",
+            )
+            .await
+        };
     }
     let scrape = scrape(ask).await;
     match (path, scrape) {
@@ -147,7 +178,7 @@ async fn answer(mut stream: TcpStream, ask: &mpsc::Sender<ScrapeAsk>) -> std::io
 async fn scrape(ask: &mpsc::Sender<ScrapeAsk>) -> Option<Scrape> {
     let (tx, rx) = oneshot::channel();
     tokio::time::timeout(LOOP_TIMEOUT, async {
-        ask.send(tx).await.ok()?;
+        ask.send(ScrapeAsk::Scrape(tx)).await.ok()?;
         rx.await.ok()
     })
     .await
@@ -175,4 +206,45 @@ async fn respond(
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body.as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// A client of this endpoint (the bench and tests): send `request` (a raw HTTP/1.1
+/// request) to `addr` and return the status code and body; bounded by [`READ_TIMEOUT`]
+/// and 64 MiB.
+pub async fn request(addr: SocketAddr, request: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    let mut limited = (&mut stream).take(64 << 20);
+    tokio::time::timeout(READ_TIMEOUT, limited.read_to_end(&mut answer))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))??;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let code = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no status line"))?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+/// `GET path` from `addr`.
+pub async fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    request(addr, &format!("GET {path} HTTP/1.1\r\nhost: spore\r\n\r\n")).await
+}
+
+/// The sum of every series of metric `name` (all label sets) in a text exposition.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

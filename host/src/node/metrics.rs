@@ -118,13 +118,22 @@ pub struct StoreFacts {
     pub file_bytes: u64,
 }
 
-/// Whether the node is ready to serve: not halted on a fork, running every module the
-/// state names, and connected to enough peers to form a quorum with itself.
+/// Whether the node is ready to serve: an eligible member, not halted on a fork, running
+/// every module the state names, and connected to enough eligible peers to make, with
+/// itself, more than two thirds of the eligible members (a count, not the trust-weighted
+/// quorum rule: a readiness probe, not a safety decision).
 pub fn ready(status: &StatusReport, peers: &[PeerStatus]) -> bool {
-    let n = status.members.len().max(1);
-    let quorum = n - (n - 1) / 3;
-    let connected = peers.iter().filter(|p| p.connected).count();
-    status.fork.is_none() && status.modules.iter().all(|m| m.loaded) && connected + 1 >= quorum
+    let eligible: Vec<_> = status.members.iter().filter(|m| m.eligible).collect();
+    let me = eligible.iter().any(|m| m.id == status.node);
+    let n = eligible.len().max(1);
+    let needed = n - (n - 1) / 3;
+    let connected = peers
+        .iter()
+        .filter(|p| p.connected && eligible.iter().any(|m| m.id == p.id))
+        .count();
+    me && status.fork.is_none()
+        && status.modules.iter().all(|m| m.loaded)
+        && connected + 1 >= needed
 }
 
 fn gauge(r: &mut Registry, name: &str, help: &str, v: i64) {
@@ -270,6 +279,20 @@ pub fn render(
         "Calls abandoned after repeated local faults (the node abstained)",
         status.abstained_calls,
     );
+    let sigs = spore_core::crypto::signature_counts();
+    counter(&mut r, "signatures_made", "Signatures made", sigs.made);
+    counter(
+        &mut r,
+        "signatures_checked",
+        "Signatures checked in full (curve arithmetic)",
+        sigs.checked,
+    );
+    counter(
+        &mut r,
+        "signatures_cached",
+        "Signature checks answered from the cache of verified signatures",
+        sigs.cached,
+    );
     // Network.
     counter(&mut r, "net_frames_in", "Frames received", net.frames_in);
     counter(&mut r, "net_frames_out", "Frames sent", net.frames_out);
@@ -278,8 +301,32 @@ pub fn render(
     counter(
         &mut r,
         "net_rejected_frames",
-        "Frames refused (oversized, truncated, undecodable, non-member)",
+        "Frames refused (oversized, truncated, undecodable)",
         net.rejected_frames(),
+    );
+    counter(
+        &mut r,
+        "net_rejected_non_member",
+        "Decoded frames dropped because their sender left the membership",
+        net.rejected_non_member,
+    );
+    counter(
+        &mut r,
+        "net_connections",
+        "Outgoing connections established",
+        net.connections,
+    );
+    counter(
+        &mut r,
+        "net_refused_by_peer",
+        "Outgoing streams a peer stopped (it refused a frame)",
+        net.refused_by_peer,
+    );
+    counter(
+        &mut r,
+        "net_connections_reset",
+        "Outgoing connections ended by a stateless reset (the peer restarted)",
+        net.connections_reset,
     );
     counter(
         &mut r,
@@ -290,7 +337,7 @@ pub fn render(
     counter(
         &mut r,
         "net_dropped_queue_full",
-        "Queued frames dropped because a peer's queue was full",
+        "Queued frames dropped (a peer's queue full, or cleared when it left the membership)",
         net.dropped_queue_full,
     );
     counter(

@@ -459,7 +459,8 @@ impl<S: ReplicaState> Node<S> {
         }
     }
 
-    /// The primary proposes the longest single-mechanism prefix of its mempool.
+    /// The primary proposes the oldest valid operation of its mempool and the later
+    /// operations of the same mechanism (one lane per mechanism).
     fn propose(&mut self) {
         if self
             .own_vote(self.round.slot, self.round.view, "proposal")
