@@ -81,6 +81,11 @@ pub struct BenchArgs {
     /// Write every figure to this JSON file as well.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The degradation curve: run the whole bench once for every number of misbehaving
+    /// nodes from 0 to `--byzantine` (a fresh cluster each) and print throughput and
+    /// latency against it.
+    #[arg(long)]
+    pub curve: bool,
 }
 
 /// One step of the run.
@@ -219,7 +224,55 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run(args))
+    rt.block_on(run_all(args))
+}
+
+/// One bench run, or the degradation curve of several.
+async fn run_all(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let faults: Vec<usize> = if args.curve {
+        (0..=args.byzantine).collect()
+    } else {
+        vec![args.byzantine]
+    };
+    let mut results = Vec::new();
+    for f in faults {
+        results.push(run(&args, f).await?);
+        println!();
+    }
+    if args.curve {
+        println!(
+            "degradation ({} nodes, {:?} workload): misbehaving nodes against throughput and latency",
+            args.nodes, args.workload
+        );
+        println!(
+            "  {:>2}  {:>12}  {:>10}  {:>14}  {:>14}",
+            "f", "saturation/s", "vs f = 0", "light p50/p99", "half p50/p99"
+        );
+        let base = results.first().map_or(1.0, |r| r.saturation.max(1e-9));
+        for r in &results {
+            let (light, half) = (r.steps.first(), r.steps.last());
+            println!(
+                "  {:>2}  {:>12.1}  {:>9.0}%  {:>6.1}/{:>5.1} ms  {:>6.1}/{:>5.1} ms",
+                r.byzantine,
+                r.saturation,
+                100.0 * r.saturation / base,
+                light.map_or(0.0, |s| s.p50_ms),
+                light.map_or(0.0, |s| s.p99_ms),
+                half.map_or(0.0, |s| s.p50_ms),
+                half.map_or(0.0, |s| s.p99_ms),
+            );
+        }
+    }
+    if let Some(path) = &args.json {
+        let text = if args.curve {
+            serde_json::to_string_pretty(&results)?
+        } else {
+            serde_json::to_string_pretty(&results.first())?
+        };
+        std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+        println!("figures written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn operation(workload: Workload, i: usize) -> Operation {
@@ -257,12 +310,13 @@ fn percentile_ms(sorted: &[Duration], p: usize) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
-async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+/// One run with `byzantine` misbehaving nodes: a fresh cluster, the steps, the costs.
+async fn run(args: &BenchArgs, byzantine: usize) -> anyhow::Result<BenchResult> {
     let dir = std::env::temp_dir().join(format!("spore-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let binary = std::env::current_exe().context("locating the spore binary")?;
-    let byzantine: Vec<usize> = (args.nodes - args.byzantine..args.nodes).collect();
-    let mut cluster = Cluster::create(&dir, &binary, args.nodes, &byzantine, "bench")?;
+    let misbehaving: Vec<usize> = (args.nodes - byzantine..args.nodes).collect();
+    let mut cluster = Cluster::create(&dir, &binary, args.nodes, &misbehaving, "bench")?;
     cluster.log = "warn".to_owned();
     cluster.start_all()?;
     for i in 0..args.nodes {
@@ -273,7 +327,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let genesis = crate::cli::genesis::load(&dir.join("genesis.json"))?;
     let cluster = Arc::new(cluster);
-    let honest: Vec<usize> = (0..args.nodes - args.byzantine).collect();
+    let honest: Vec<usize> = (0..args.nodes - byzantine).collect();
     // Enough connections that the requests in flight never cap the offered rate: a node
     // serves MAX_CLIENT_STREAMS requests per connection at once, and each waits for its
     // decision (a closed loop of 8 per connection would cut batches to what 8 x nodes
@@ -287,7 +341,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     println!(
         "bench: {} nodes ({} misbehaving) on loopback, {:?} workload, {} s per step",
-        args.nodes, args.byzantine, args.workload, args.step_secs
+        args.nodes, byzantine, args.workload, args.step_secs
     );
     let next = Arc::new(AtomicU64::new(0));
     let mut steps = Vec::new();
@@ -361,21 +415,15 @@ async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     );
     println!("ratio:    saturation / ceiling = {ratio:.3}");
     print_breakdown(&sat, &costs, args.nodes);
-    let result = BenchResult {
+    Ok(BenchResult {
         nodes: args.nodes,
-        byzantine: args.byzantine,
+        byzantine,
         workload: args.workload,
         steps,
         saturation: sat.decided,
         costs,
         ratio,
-    };
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&result)? + "\n")
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("figures written to {}", path.display());
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Where a node's CPU went at saturation, per decided operation: what its metrics
@@ -568,11 +616,14 @@ fn measure_costs(
         .map(|s| spore_core::crypto::Signed::new(confirm(s), &key))
         .collect();
     let sign_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    // The full check, never the cache of verified signatures (an earlier run in this
+    // process checked the same votes).
+    spore_core::crypto::set_verify_caching(false);
     let t = Instant::now();
-    for v in &votes {
-        v.verify()?;
-    }
+    let checked: Result<(), _> = votes.iter().try_for_each(|v| v.verify());
     let verify_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    spore_core::crypto::set_verify_caching(true);
+    checked?;
     let dir = tempfile_dir()?;
     let store = crate::store::Store::open(
         dir.join("bench.redb"),

@@ -56,7 +56,7 @@ impl<S: ReplicaState> Node<S> {
             Omission::Accept => {
                 self.round.pending_tally = None;
                 self.round.omission_until = None;
-                self.round.tally = Some(t);
+                self.round.set_tally(t);
             }
         }
     }
@@ -141,31 +141,40 @@ impl<S: ReplicaState> Node<S> {
     pub(super) fn agree(&mut self) {
         self.check_pending_tally();
         let (slot, view) = (self.round.slot, self.round.view);
-        let Some(tally) = self.round.tally.clone() else {
+        // The tally and the votes are cloned only when a certificate or an entry is made:
+        // a pass that changes nothing costs no copy and no hash of the tally.
+        let Some(value) = self.round.tally_value() else {
             // Confirmed by a quorum but we never got the value: fetch the entry.
             if let Some(peer) = self.confirmed_without_value() {
                 self.ask_catch_up(peer, slot);
             }
             return;
         };
-        let value = tally.payload.value();
         let voter = self.state.is_eligible(&self.id);
         if voter && self.own_vote(slot, view, "accept").is_none() {
             let a = Accept { slot, view, value };
             self.cast(Message::Accept(Signed::new(a, &self.key)));
         }
-        let accepts: Vec<Signed<Accept>> = self
+        let signers: BTreeSet<NodeId> = self
             .round
             .accepts
             .values()
             .filter(|a| a.payload.value == value)
-            .cloned()
+            .map(|a| a.signer)
             .collect();
-        let signers: BTreeSet<NodeId> = accepts.iter().map(|a| a.signer).collect();
         if !self.is_quorum(&signers) {
             return;
         }
-        if self.prepared.as_ref().is_none_or(|p| p.view < view) {
+        if self.prepared.as_ref().is_none_or(|p| p.view < view)
+            && let Some(tally) = self.round.tally().cloned()
+        {
+            let accepts: Vec<Signed<Accept>> = self
+                .round
+                .accepts
+                .values()
+                .filter(|a| a.payload.value == value)
+                .cloned()
+                .collect();
             // Persist the certificate before confirming: a restarted node must still
             // report it in a view change (the locking rule depends on it).
             self.effects
@@ -178,7 +187,7 @@ impl<S: ReplicaState> Node<S> {
             }
             self.prepared = Some(PreparedCert {
                 view,
-                tally: tally.clone(),
+                tally,
                 accepts,
             });
         }
@@ -186,15 +195,23 @@ impl<S: ReplicaState> Node<S> {
             let c = Confirm { slot, view, value };
             self.cast(Message::Confirm(Signed::new(c, &self.key)));
         }
-        let confirms: Vec<Signed<Confirm>> = self
+        let signers: BTreeSet<NodeId> = self
             .round
             .confirms
             .values()
             .filter(|c| c.payload.value == value)
-            .cloned()
+            .map(|c| c.signer)
             .collect();
-        let signers: BTreeSet<NodeId> = confirms.iter().map(|c| c.signer).collect();
-        if self.is_quorum(&signers) {
+        if self.is_quorum(&signers)
+            && let Some(tally) = self.round.tally().cloned()
+        {
+            let confirms: Vec<Signed<Confirm>> = self
+                .round
+                .confirms
+                .values()
+                .filter(|c| c.payload.value == value)
+                .cloned()
+                .collect();
             // Members that confirmed another value for this slot: once decided, ask them
             // for their entry to compare (a fork, if it is certified).
             let others: Vec<NodeId> = self

@@ -290,8 +290,8 @@ impl<S: ReplicaState> Node<S> {
                     .or_insert_with(|| r.clone());
             }
             Message::Tally(t) => {
-                if self.round.tally.is_none() && !self.round.fixed {
-                    self.round.tally = Some((**t).clone());
+                if self.round.tally().is_none() && !self.round.fixed {
+                    self.round.set_tally((**t).clone());
                 }
             }
             Message::Accept(a) => {
@@ -331,7 +331,7 @@ impl<S: ReplicaState> Node<S> {
         if self.is_primary()
             && self.round.proposal.is_none()
             && !self.round.fixed
-            && self.round.tally.is_none()
+            && self.round.tally().is_none()
         {
             self.propose();
         }
@@ -351,7 +351,7 @@ impl<S: ReplicaState> Node<S> {
         }
         let must_reveal =
             self.reveals_on(&self.id, path, view) && self.own_vote(slot, view, "reveal").is_none();
-        let must_tally = self.is_primary() && self.round.tally.is_none();
+        let must_tally = self.is_primary() && self.round.tally().is_none();
         if !must_reveal && !must_tally {
             return;
         }
@@ -883,7 +883,7 @@ impl<S: ReplicaState> Node<S> {
         if self.round.fixed {
             return Err(Reject::Invalid("the new view fixed the value of this view"));
         }
-        if self.round.tally.is_some() || self.round.pending_tally.is_some() {
+        if self.round.tally().is_some() || self.round.pending_tally.is_some() {
             return Ok(());
         }
         self.check_sig(&tally.proposal)?;

@@ -817,7 +817,7 @@ impl<S: ReplicaState> Node<S> {
             || !self.evidence.is_empty()
             || !self.absences.is_empty()
             || self.round.proposal.is_some()
-            || self.round.tally.is_some()
+            || self.round.tally().is_some()
             || self.prepared.is_some()
     }
 

@@ -38,8 +38,11 @@ pub(super) struct Round {
     /// Primary only: past the grace, some operation still lacks a matching quorum while
     /// reveals are outstanding; it waits for them until then before the resolver.
     pub patience_until: Option<u64>,
-    /// The value this view votes on: the primary's tally, or the one a new-view fixed.
-    pub tally: Option<Signed<Tally>>,
+    /// The value this view votes on: the primary's tally, or the one a new-view fixed,
+    /// with its value digest (computed once: hashing a tally of a large batch is the
+    /// costliest part of a pass). Private: set only through [`Round::set_tally`], so the
+    /// digest always belongs to the tally.
+    tally: Option<(Signed<Tally>, Digest)>,
     /// Whether `tally` was fixed by a new-view certificate (locking rule).
     pub fixed: bool,
     /// A received tally whose decisions are being checked (waiting for resolver verdicts,
@@ -84,5 +87,21 @@ impl Round {
             echoed: BTreeSet::new(),
             abstained: BTreeSet::new(),
         }
+    }
+
+    /// The tally this view votes on, if any.
+    pub fn tally(&self) -> Option<&Signed<Tally>> {
+        self.tally.as_ref().map(|(t, _)| t)
+    }
+
+    /// Its value digest ([`Tally::value`]).
+    pub fn tally_value(&self) -> Option<Digest> {
+        self.tally.as_ref().map(|(_, v)| *v)
+    }
+
+    /// Set the tally this view votes on.
+    pub fn set_tally(&mut self, tally: Signed<Tally>) {
+        let value = tally.payload.value();
+        self.tally = Some((tally, value));
     }
 }

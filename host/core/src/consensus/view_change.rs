@@ -240,7 +240,7 @@ impl<S: ReplicaState> Node<S> {
         if let Some(tally) = nv.highest_prepared().and_then(|p| p.tally.clone()) {
             self.round.digest = Some(tally.payload.proposal.payload.batch_digest());
             self.round.proposal = Some(tally.payload.proposal.clone());
-            self.round.tally = Some(tally);
+            self.round.set_tally(tally);
             self.round.fixed = true;
         }
         self.view_changes.retain(|v, _| *v > nv.view);
