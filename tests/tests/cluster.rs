@@ -403,7 +403,9 @@ async fn a_node_restarted_behind_large_entries_catches_up() -> anyhow::Result<()
         .iter()
         .map(|e| spore_core::crypto::canonical_bytes(e).len())
         .sum();
-    assert!(biggest > 300_000, "entries are not large: {biggest} bytes");
+    // How many operations a batch gets depends on how fast they arrive against the
+    // slot time; at least two of 60 KB make an entry far above any vote.
+    assert!(biggest > 100_000, "entries are not large: {biggest} bytes");
     assert!(
         total > 2 * 4 * 1024 * 1024,
         "too little to catch up: {total} bytes"
