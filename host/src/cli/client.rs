@@ -515,10 +515,10 @@ pub fn print_status(s: &StatusReport) {
         let r: Vec<String> = s.rejected.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("refused messages: {}", r.join(" "));
     }
-    if s.abstained_calls > 0 || s.dropped_blobs > 0 {
+    if s.abstained_calls > 0 || s.dropped_blobs > 0 || s.collected_blobs > 0 {
         println!(
-            "abstained module calls (local faults) {}  dropped module blobs {}",
-            s.abstained_calls, s.dropped_blobs
+            "abstained module calls (local faults) {}  dropped module blobs {}  collected module blobs {}",
+            s.abstained_calls, s.dropped_blobs, s.collected_blobs
         );
     }
     if let Some(f) = &s.fork {

@@ -100,6 +100,13 @@ pub struct NodeConfig {
     /// own blocking threads either way.
     #[serde(default = "default_threads")]
     pub threads: usize,
+    /// Bytes of module blobs, in MiB, the store may hold: an upload that would exceed it
+    /// first collects the unreferenced blobs (named by no role's active or previous module,
+    /// no pending operation, and not uploaded in the last 10 minutes), and is refused if
+    /// that is not enough. Blobs the cluster needs are fetched whatever the quota.
+    /// Default 512.
+    #[serde(default = "default_module_store")]
+    pub module_store_mib: u64,
     /// Test and demo only: make this node misbehave (see [`Byzantine`]). Default none.
     #[serde(default)]
     pub byzantine: Option<Byzantine>,
@@ -161,6 +168,9 @@ fn default_data_dir() -> PathBuf {
 }
 fn default_client_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7100))
+}
+fn default_module_store() -> u64 {
+    512
 }
 fn default_threads() -> usize {
     1
@@ -231,6 +241,7 @@ impl Default for NodeConfig {
             compile_timeout_secs: default_compile_timeout(),
             compile_memory_mib: default_compile_memory(),
             threads: default_threads(),
+            module_store_mib: default_module_store(),
             metrics_listen: None,
             byzantine: None,
         }
@@ -318,6 +329,9 @@ compile_memory_mib = {cmem}
 # Threads of the node's async runtime: 1 runs the consensus loop, the peer transport and
 # the client port on one thread (no hand-offs); more spreads QUIC work over cores.
 threads = {threads}
+# Module blobs the store may hold, in MiB: an upload beyond it first collects blobs no
+# role, pending operation or recent upload names, and is refused if that is not enough.
+module_store_mib = {mstore}
 
 # Consensus timers (milliseconds) and batching; they may differ between nodes.
 [consensus]
@@ -349,6 +363,7 @@ censor_slots = {censor}
             ctime = d.compile_timeout_secs,
             cmem = d.compile_memory_mib,
             threads = d.threads,
+            mstore = d.module_store_mib,
             base = c.base_timeout_ms,
             grace = c.reveal_grace_ms,
             resend = c.resend_interval_ms,

@@ -87,6 +87,9 @@ const CATCH_UP_BATCH: usize = 32;
 /// How often an idle node asks its peers whether it missed decisions.
 const CATCH_UP_PROBE: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// How long a client's upload is kept from collection, so it can be proposed.
+const UPLOAD_GRACE: Duration = Duration::from_secs(600);
+
 /// Most log entries per client log request.
 const MAX_LOG_PAGE: u32 = 256;
 
@@ -177,6 +180,8 @@ pub struct Driver {
     pub scrapes: mpsc::Receiver<ScrapeAsk>,
     /// Test hook: abort at a durable commit ([`CRASH_ENV`]).
     pub crash_at: Option<CrashAt>,
+    /// Bytes of module blobs the store may hold before uploads must make room.
+    pub module_quota: u64,
     /// Clock resolution (ms): the machine's clock is advanced before an input once at
     /// least this much time passed, and its timer fires at its deadline rounded up to it.
     pub tick_ms: u64,
@@ -230,6 +235,11 @@ struct Loop {
     abstained: u64,
     /// Module blobs from peers dropped (unsolicited or over the size limit).
     unsolicited_blobs: u64,
+    /// Unreferenced module blobs deleted to make room within the quota.
+    collected_blobs: u64,
+    /// Blobs clients uploaded recently, kept from collection for [`UPLOAD_GRACE`] so they
+    /// can be proposed.
+    uploads: HashMap<Digest, Instant>,
     waiters: HashMap<Digest, Vec<mpsc::Sender<Response>>>,
     /// Distributions recorded for the metrics endpoint.
     rec: Recorder,
@@ -279,6 +289,8 @@ impl Driver {
             pending: HashMap::new(),
             abstained: 0,
             unsolicited_blobs: 0,
+            collected_blobs: 0,
+            uploads: HashMap::new(),
             waiters: HashMap::new(),
             rec: Recorder::default(),
             commits: 0,
@@ -1065,11 +1077,19 @@ impl Loop {
                     )));
                     return Ok(());
                 }
+                // Within the store's module quota, collecting unreferenced blobs first.
+                if let Err(e) = self.make_room(bytes.len() as u64) {
+                    info!(client = %client, error = %e, "module upload refused");
+                    let _ = reply.try_send(Response::Error(format!("refused: {e}")));
+                    return Ok(());
+                }
                 // Stored here only: peers fetch the bytes by hash when a proposed swap
                 // names them (they drop blobs nobody asked for).
                 let answer = match self.d.store.put_module(&bytes) {
                     Ok(hash) => {
                         info!(%hash, size = bytes.len(), client = %client, "module uploaded by a client");
+                        self.uploads.retain(|_, at| at.elapsed() < UPLOAD_GRACE);
+                        self.uploads.insert(hash, Instant::now());
                         Response::Uploaded(hash)
                     }
                     Err(e) => Response::Error(e.to_string()),
@@ -1077,6 +1097,47 @@ impl Loop {
                 let _ = reply.try_send(answer);
             }
         }
+        Ok(())
+    }
+
+    /// Make room for a blob of `len` bytes within the module quota: when the stored blobs
+    /// and it would exceed the quota, delete the unreferenced blobs (not named by the
+    /// replicated state as any role's active or previous module, not named by a pending
+    /// operation, not uploaded within [`UPLOAD_GRACE`]); if that is not enough, refuse.
+    fn make_room(&mut self, len: u64) -> Result<(), String> {
+        let sizes = self.d.store.module_sizes().map_err(|e| e.to_string())?;
+        let state = self.d.node.state();
+        let mut keep: std::collections::BTreeSet<Digest> = ROLES
+            .iter()
+            .filter_map(|r| state.module_slot(*r))
+            .flat_map(|s| std::iter::once(s.active).chain(s.previous))
+            .collect();
+        for op in self.d.node.pending_ops() {
+            if let spore_core::ops::Operation::SecurityPolicyUpdate(u) = &op.op {
+                keep.insert(u.new_policy);
+                keep.insert(u.rollback_to);
+            }
+        }
+        keep.extend(
+            self.uploads
+                .iter()
+                .filter(|(_, at)| at.elapsed() < UPLOAD_GRACE)
+                .map(|(h, _)| *h),
+        );
+        let hashes = super::quota::to_collect(&sizes, &keep, len, self.d.module_quota)?;
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        let n = self
+            .d
+            .store
+            .delete_modules(&hashes)
+            .map_err(|e| e.to_string())?;
+        self.collected_blobs += n;
+        info!(
+            collected = n,
+            "unreferenced module blobs collected to make room for an upload"
+        );
         Ok(())
     }
 
@@ -1120,6 +1181,7 @@ impl Loop {
             chain_id: state.chain_id().to_owned(),
             abstained_calls: self.abstained,
             dropped_blobs: self.unsolicited_blobs,
+            collected_blobs: self.collected_blobs,
             fork: node.fork().map(|p| crate::node::proto::ForkRow {
                 slot: p.slot(),
                 first: p.first.value(),

@@ -29,7 +29,8 @@
 //! - [`driver`]: the event loop; [`calls`]: module calls; [`run`]: start-up and restart.
 //! - [`fetch`]: module blobs between nodes, in parts; [`metrics`], [`http`]: the
 //!   Prometheus, health and readiness endpoint.
-//! - [`recovery`]: recovering a stopped node after a fork.
+//! - [`recovery`]: recovering a stopped node after a fork; [`quota`]: which module blobs
+//!   an upload may displace.
 //! - [`cluster`]: a local multi-process cluster (devnet, cluster tests).
 pub mod calls;
 pub mod client;
@@ -41,6 +42,7 @@ pub mod http;
 pub mod keyfile;
 pub mod metrics;
 pub mod proto;
+pub mod quota;
 pub mod recovery;
 pub mod run;
 pub mod wire;

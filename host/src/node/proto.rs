@@ -151,6 +151,9 @@ pub struct StatusReport {
     pub abstained_calls: u64,
     /// Module blobs from peers dropped (unsolicited, or over the size limit).
     pub dropped_blobs: u64,
+    /// Unreferenced module blobs deleted to make room for uploads within the quota.
+    #[serde(default)]
+    pub collected_blobs: u64,
     /// A fork this node detected and halted on: the slot, the two values and the
     /// members that confirmed both (docs/OPERATIONS.md, "Forks").
     pub fork: Option<ForkRow>,

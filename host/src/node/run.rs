@@ -241,6 +241,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         shutdown: stop_rx,
         scrapes,
         crash_at: super::driver::CrashAt::from_env(),
+        module_quota: config.module_store_mib.saturating_mul(1 << 20),
         tick_ms: config.tick_ms,
         initial,
         decided,

@@ -294,6 +294,30 @@ impl Store {
         Ok(table.get(hash.as_bytes())?.is_some())
     }
 
+    /// Every stored module blob's hash and size in bytes.
+    pub fn module_sizes(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(MODULES)?;
+        table
+            .iter()?
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((Digest::from(*k.value()), v.value().len() as u64))
+            })
+            .collect()
+    }
+
+    /// Durably deletes the module blobs `hashes`; returns how many were stored.
+    pub fn delete_modules(&self, hashes: &[Digest]) -> Result<u64, StoreError> {
+        self.write(|w| {
+            let mut n = 0;
+            for h in hashes {
+                n += u64::from(w.delete_module(h)?);
+            }
+            Ok(n)
+        })
+    }
+
     /// Hashes of every stored module blob.
     pub fn module_hashes(&self) -> Result<Vec<Digest>, StoreError> {
         let txn = self.db.begin_read()?;

@@ -104,6 +104,12 @@ impl Writer<'_> {
         Ok(Digest::from(hash))
     }
 
+    /// Deletes the module blob stored under `hash`; whether there was one.
+    pub fn delete_module(&mut self, hash: &Digest) -> Result<bool, StoreError> {
+        let mut table = self.txn.open_table(MODULES)?;
+        Ok(table.remove(hash.as_bytes())?.is_some())
+    }
+
     /// Makes `hash` the active module of `role` from `since_slot` on; the module it
     /// replaces is kept as `previous` for rollback. The blob need not be present yet (a
     /// node may learn of a swap before the bytes reach it).

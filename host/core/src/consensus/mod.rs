@@ -617,6 +617,11 @@ impl<S: ReplicaState> Node<S> {
     }
 
     /// Pending operations.
+    pub fn pending_ops(&self) -> impl Iterator<Item = &SignedOperation> {
+        self.mempool.iter().map(|(_, op)| op)
+    }
+
+    /// Number of pending operations.
     pub fn mempool_len(&self) -> usize {
         self.mempool.len()
     }
