@@ -319,6 +319,15 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "wire",
+            canonical_bytes(&Wire::ModulePart {
+                hash: Digest([6; 32]),
+                total: 4,
+                offset: 0,
+                bytes: vec![0, b'a', b's', b'm'],
+            }),
+        ),
+        (
+            "wire",
             canonical_bytes(&Wire::Consensus(Message::Submit(Box::new(signed.clone())))),
         ),
         (
