@@ -39,15 +39,17 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<ExitCode> {
             if args.byzantine_behaviour.is_some() {
                 config.byzantine = args.byzantine_behaviour;
             }
-            let rt = if config.threads <= 1 {
-                tokio::runtime::Builder::new_current_thread()
+            let rt = match config.threads {
+                1 => tokio::runtime::Builder::new_current_thread()
                     .enable_all()
-                    .build()?
-            } else {
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(config.threads)
+                    .build()?,
+                0 => tokio::runtime::Builder::new_multi_thread()
                     .enable_all()
-                    .build()?
+                    .build()?,
+                n => tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(n)
+                    .enable_all()
+                    .build()?,
             };
             rt.block_on(crate::node::run::run(config))?;
             Ok(ExitCode::SUCCESS)
