@@ -9,6 +9,7 @@
 //!   gated, bounded postcard frames, per-peer queues, reconnect with backoff).
 //! - [`store`]: the node's durable redb database (decided log, own votes, snapshots,
 //!   module blobs, active modules, genesis, metadata).
+//! - [`project`]: module projects (`spore module new`, `build`, `test`, `verify`).
 //! - [`cli`]: the `spore` command line; [`fuzz`]: the fuzz targets (run bounded by `cargo test`,
 //!   at length by cargo-fuzz in `fuzz/`).
 
@@ -19,4 +20,5 @@ pub mod fuzz;
 pub mod modules;
 pub mod net;
 pub mod node;
+pub mod project;
 pub mod store;

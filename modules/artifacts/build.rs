@@ -177,42 +177,14 @@ fn ensure_wasm_target(root: &Path) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Whether an inherited environment variable must not reach the nested cargo.
-fn leaks_from_outer_build(key: &str) -> bool {
-    // Keep the user's cargo configuration (home, registries, network) and the
-    // jobserver, so the nested build shares the outer build's job slots.
-    const KEEP: &[&str] = &[
-        "CARGO_HOME",
-        "CARGO_MAKEFLAGS",
-        "CARGO_NET_",
-        "CARGO_HTTP_",
-        "CARGO_REGISTRIES_",
-        "CARGO_REGISTRY_",
-    ];
-    if key.starts_with("CARGO_") {
-        return !KEEP.iter().any(|k| key.starts_with(k));
-    }
-    matches!(
-        key,
-        "RUSTFLAGS" | "RUSTDOCFLAGS" | "RUSTC_WORKSPACE_WRAPPER" | "CLIPPY_ARGS" | "CARGO"
-    )
-}
-
 /// Run one nested `cargo build` for `packages`; returns package name -> core `.wasm`.
 fn cargo_build(
     root: &Path,
     target_dir: &Path,
     packages: &[&str],
 ) -> Result<BTreeMap<String, PathBuf>, BoxError> {
-    let cargo = env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from);
-    let mut cmd = Command::new(cargo);
-    for (key, _) in env::vars_os() {
-        if let Some(key) = key.to_str()
-            && leaks_from_outer_build(key)
-        {
-            cmd.env_remove(key);
-        }
-    }
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = spore_buildkit::toolchain::clean_cargo(cargo);
     cmd.current_dir(root)
         .arg("build")
         .arg("--release")
@@ -285,13 +257,8 @@ fn cargo_build(
 /// Turn the core module at `core` into a component at `dest`.
 fn componentize(core: &Path, dest: &Path, name: &str) -> Result<(), BoxError> {
     let bytes = fs::read(core).map_err(|e| format!("reading {}: {e}", core.display()))?;
-    let component = wit_component::ComponentEncoder::default()
-        .module(&bytes)
-        .and_then(|enc| enc.validate(true).encode())
-        .map_err(|e| format!("componentizing `{name}` ({}): {e:#}", core.display()))?;
+    let component = spore_buildkit::component::componentize(&bytes, name)?;
     // Leave an unchanged file untouched, so dependants are not rebuilt for nothing.
-    if fs::read(dest).ok().as_deref() != Some(component.as_slice()) {
-        fs::write(dest, component).map_err(|e| format!("writing {}: {e}", dest.display()))?;
-    }
+    spore_buildkit::write_if_changed(dest, &component)?;
     Ok(())
 }

@@ -727,6 +727,9 @@ pub fn run_propose(a: ProposeArgs) -> anyhow::Result<ExitCode> {
                 a.file.display()
             )
         })?;
+    println!("proposing {} as the {role} module", a.file.display());
+    println!("hash  {}", spore_core::crypto::sha256(&bytes).to_hex());
+    super::module::print_build_info(&bytes);
     runtime()?.block_on(async {
         let (client, key) = a.target.connect_signing().await?;
         let d = propose(&client, &key, bytes, a.role, a.description).await?;

@@ -58,6 +58,21 @@ pub enum ModuleCommand {
     /// Run one call of a module on a JSON input and print the result and the fuel used.
     #[command(long_about = RUN_LONG_ABOUT)]
     Run(RunArgs),
+    /// Create a module project in folder NAME: a small working module of the role in the
+    /// language, with a native test of its logic, its own copy of the WIT package and
+    /// (Rust) the guest SDK. Build it with `spore module build` inside the folder.
+    New(NewArgs),
+    /// Build the project in DIR (default: the current folder) into
+    /// target/spore/NAME.wasm, reproducibly, with its build information (source digest,
+    /// toolchain versions) in a `spore-build` section. The first build installs the
+    /// pinned toolchain into target/toolchains (SPORE_TOOLCHAINS names another folder);
+    /// later builds run offline.
+    Build(BuildArgs),
+    /// Run the native tests of the project in DIR (default: the current folder).
+    Test(ProjectArgs),
+    /// Rebuild a clean copy of the project's sources in a temporary folder and say
+    /// whether the result has the given hash (exit 0) or not (exit 1).
+    Verify(VerifyArgs),
     /// Upload a module to a node and submit the Full-BFT security policy update that
     /// swaps it in (the current module of the role becomes the rollback plan); waits for
     /// the decision.
@@ -83,6 +98,49 @@ impl From<RoleArg> for Role {
             RoleArg::Resolver => Role::Resolver,
         }
     }
+}
+
+/// Arguments of `spore module new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The module's name and the folder to create (lowercase letters, digits, `-`).
+    pub name: PathBuf,
+    /// The role (world) the module exports.
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// The source language.
+    #[arg(long, value_enum)]
+    pub lang: crate::project::Lang,
+}
+
+/// A project folder argument.
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// The project folder (holding spore-module.toml).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+/// Arguments of `spore module build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The project folder (holding spore-module.toml).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Also run `spore module check` on the result (exit non-zero if it is unfit).
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Arguments of `spore module verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The project folder (holding spore-module.toml).
+    pub dir: PathBuf,
+    /// The expected module hash (hex SHA-256, as `spore module hash` and `spore status`
+    /// print it).
+    #[arg(long)]
+    pub hash: String,
 }
 
 /// Arguments of `spore module hash`.
@@ -150,7 +208,110 @@ pub fn run(cmd: ModuleCommand) -> anyhow::Result<ExitCode> {
         ModuleCommand::Hash(args) => hash(&args),
         ModuleCommand::Check(args) => check(&args),
         ModuleCommand::Run(args) => run_one(&args),
+        ModuleCommand::New(args) => new_project(&args),
+        ModuleCommand::Build(args) => build_project(&args),
+        ModuleCommand::Test(args) => {
+            crate::project::test(&args.dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ModuleCommand::Verify(args) => verify_project(&args),
         ModuleCommand::Propose(args) => super::client::run_propose(args),
+    }
+}
+
+fn new_project(args: &NewArgs) -> anyhow::Result<ExitCode> {
+    let name = args
+        .name
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| anyhow::anyhow!("{} names no folder", args.name.display()))?;
+    let role = Role::from(args.role);
+    crate::project::templates::create(&args.name, name, role, args.lang)?;
+    println!(
+        "created {} ({} {role} module)\n  cd {}\n  spore module build\n  spore module test\n  \
+         spore module check target/spore/{name}.wasm --role {role}",
+        args.name.display(),
+        args.lang.name(),
+        args.name.display(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print a module's build information, if it carries any.
+pub(crate) fn print_build_info(bytes: &[u8]) {
+    match spore_buildkit::buildinfo::BuildInfo::read(bytes) {
+        Some(info) => {
+            println!("build information (spore-build section):");
+            for (key, value) in info.entries() {
+                println!("  {key:<14} {value}");
+            }
+        }
+        None => println!("build information: none (not built by `spore module build`)"),
+    }
+}
+
+fn build_project(args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    let built = crate::project::build(&args.dir)?;
+    println!(
+        "built {} ({} bytes)",
+        built.path.display(),
+        built.bytes.len()
+    );
+    println!("hash  {}", built.hash);
+    print_build_info(&built.bytes);
+    if args.check {
+        return check(&CheckArgs {
+            file: built.path,
+            role: role_arg(built.manifest.module.role),
+            genesis: None,
+            generated: 64,
+            seed: 1,
+        });
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn role_arg(role: Role) -> RoleArg {
+    match role {
+        Role::Validator => RoleArg::Validator,
+        Role::Admission => RoleArg::Admission,
+        Role::Resolver => RoleArg::Resolver,
+    }
+}
+
+fn verify_project(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let expected = args.hash.trim().to_ascii_lowercase();
+    anyhow::ensure!(
+        expected.len() == 64 && expected.bytes().all(|b| b.is_ascii_hexdigit()),
+        "--hash must be 64 hex digits (a SHA-256), got `{}`",
+        args.hash
+    );
+    let built = crate::project::verify(&args.dir)?;
+    print_build_info(&built.bytes);
+    if built.hash == expected {
+        println!(
+            "verified: a clean rebuild of {} has hash {expected}",
+            args.dir.display()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "MISMATCH: a clean rebuild of {} has hash {}, not {expected}\n\
+             (compare the build information above with `spore module check` of the \
+             proposed module: a different source digest means different sources, a \
+             different toolchain line means a different toolchain)",
+            args.dir.display(),
+            built.hash
+        );
+        if built.manifest.module.lang == crate::project::Lang::Python {
+            println!(
+                "note: Python builds are not yet byte-reproducible (componentize-py's \
+                 snapshot differs in 12-16 bytes between builds; docs/MODULES.md, \
+                 \"Reproducible builds\"): with the same source digest and toolchain \
+                 lines, the module was built from these sources."
+            );
+        }
+        Ok(ExitCode::FAILURE)
     }
 }
 
@@ -285,6 +446,14 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     println!("hash       {}", sha256(&bytes).to_hex());
     println!("size       {} bytes", bytes.len());
     println!("role       {role}");
+    match spore_buildkit::buildinfo::BuildInfo::read(&bytes) {
+        Some(info) => {
+            for (key, value) in info.entries() {
+                println!("build      {key} = {value}");
+            }
+        }
+        None => println!("build      no build information recorded"),
+    }
     let config = RuntimeConfig::default();
     // Two engines built independently: the self-test compares them.
     let first = Runtime::new(config.clone())?;

@@ -21,5 +21,6 @@ mod fuzz;
 mod hostile;
 mod hotswap;
 mod limits;
+mod projects;
 mod swap_trial;
 mod twins;
