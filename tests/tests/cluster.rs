@@ -930,12 +930,15 @@ async fn resolver_hot_swap_under_load_switches_every_node_at_one_slot() -> anyho
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn devnet_exits_zero_with_its_summary() -> anyhow::Result<()> {
+async fn devnet_exits_zero_with_its_summary_and_report() -> anyhow::Result<()> {
     let _serial = serial().await;
     let dir = tempfile::tempdir()?;
+    let report = tempfile::tempdir()?;
     let out = tokio::process::Command::new(spore_cluster_tests::spore_binary()?)
         .args(["devnet", "--ops", "8", "--dir"])
         .arg(dir.path())
+        .arg("--report")
+        .arg(report.path())
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(300), out).await??;
@@ -950,5 +953,24 @@ async fn devnet_exits_zero_with_its_summary() -> anyhow::Result<()> {
         "{stdout}"
     );
     assert!(stdout.contains("latency p50"), "{stdout}");
+    // The report: one page with the trust, throughput and latency plots inline, every
+    // member in the trust plot's legend, and the exclusion among the events.
+    let page = std::fs::read_to_string(report.path().join("index.html"))?;
+    assert_eq!(page.matches("<svg").count(), 3, "three plots");
+    for heading in [
+        "Trust of every member over slots",
+        "Throughput over time",
+        "Latency distribution",
+        "excluded",
+    ] {
+        assert!(page.contains(heading), "the report lacks {heading}");
+    }
+    for n in ["n1", "n2", "n3", "n4 (misbehaving)", "n5"] {
+        assert!(
+            page.contains(&format!("\n{n}\n")),
+            "the trust plot lacks {n}"
+        );
+    }
+    assert!(!page.contains("<script"), "the page is static");
     Ok(())
 }

@@ -81,6 +81,10 @@ pub struct BenchArgs {
     /// Write every figure to this JSON file as well.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write an HTML report with plots (decided against offered rate, latency against
+    /// offered rate, the degradation curve with `--curve`) into this folder (index.html).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
     /// The degradation curve: run the whole bench once for every number of misbehaving
     /// nodes from 0 to `--byzantine` (a fresh cluster each) and print throughput and
     /// latency against it.
@@ -272,7 +276,147 @@ async fn run_all(args: BenchArgs) -> anyhow::Result<ExitCode> {
         std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
         println!("figures written to {}", path.display());
     }
+    if let Some(dir) = &args.report {
+        let page = write_report(dir, &args, &results)?;
+        println!("report: {}", page.display());
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bench's HTML report (cli/report.rs).
+fn write_report(
+    dir: &std::path::Path,
+    args: &BenchArgs,
+    results: &[BenchResult],
+) -> anyhow::Result<PathBuf> {
+    use super::report::{Report, Section, Series};
+    let mut report = Report::new(
+        "Spore bench report",
+        format!(
+            "{} nodes, {:?} workload, {} s steps: open-loop rate sweep of a real loopback cluster",
+            args.nodes, args.workload, args.step_secs
+        ),
+    );
+    for r in results {
+        let c = &r.costs;
+        report.push(Section::Figures(
+            format!("{} misbehaving", r.byzantine),
+            vec![
+                (
+                    "saturation".into(),
+                    format!("{:.0} decided ops/s", r.saturation),
+                ),
+                (
+                    "in-run ceiling".into(),
+                    format!("{:.0} ops/s (ratio {:.2})", c.ceiling, r.ratio),
+                ),
+                ("mean batch at saturation".into(), format!("{:.1}", c.batch)),
+                ("module call".into(), format!("{:.1} us", c.module_call_us)),
+                (
+                    "signature check / signature".into(),
+                    format!("{:.1} / {:.1} us", c.verify_us, c.sign_us),
+                ),
+                (
+                    "durable write".into(),
+                    format!("{:.0} us", c.durable_write_us),
+                ),
+            ],
+        ));
+    }
+    let sweep = |r: &BenchResult, f: fn(&Step) -> f64| -> Vec<(f64, f64)> {
+        let mut points: Vec<(f64, f64)> = r.steps.iter().map(|s| (s.offered, f(s))).collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points
+    };
+    let mut decided: Vec<Series> = results
+        .iter()
+        .map(|r| Series {
+            label: format!("decided, f = {}", r.byzantine),
+            points: sweep(r, |s| s.decided),
+        })
+        .collect();
+    let top = results
+        .iter()
+        .flat_map(|r| r.steps.iter().map(|s| s.offered))
+        .fold(0.0f64, f64::max);
+    decided.push(Series {
+        label: "offered (ideal)".into(),
+        points: vec![(0.0, 0.0), (top, top)],
+    });
+    report.push(Section::Lines {
+        title: "Decided against offered rate".into(),
+        x: "offered operations/s".into(),
+        y: "decided operations/s".into(),
+        series: decided,
+    });
+    let mut latency = Vec::new();
+    for r in results {
+        latency.push(Series {
+            label: format!("p50, f = {}", r.byzantine),
+            points: sweep(r, |s| s.p50_ms),
+        });
+        latency.push(Series {
+            label: format!("p99, f = {}", r.byzantine),
+            points: sweep(r, |s| s.p99_ms),
+        });
+    }
+    report.push(Section::Lines {
+        title: "Latency against offered rate".into(),
+        x: "offered operations/s".into(),
+        y: "milliseconds (submit to decision)".into(),
+        series: latency,
+    });
+    if results.len() > 1 {
+        report.push(Section::Lines {
+            title: "Degradation: saturation against misbehaving nodes".into(),
+            x: "misbehaving nodes".into(),
+            y: "decided operations/s".into(),
+            series: vec![Series {
+                label: "saturation".into(),
+                points: results
+                    .iter()
+                    .map(|r| (r.byzantine as f64, r.saturation))
+                    .collect(),
+            }],
+        });
+    }
+    let header = [
+        "f",
+        "step",
+        "target/s",
+        "offered/s",
+        "decided/s",
+        "slots",
+        "batch",
+        "p50 ms",
+        "p99 ms",
+        "CPU us/op/node",
+    ];
+    let rows = results
+        .iter()
+        .flat_map(|r| {
+            r.steps.iter().map(move |s| {
+                vec![
+                    r.byzantine.to_string(),
+                    s.kind.to_owned(),
+                    s.target_rate.to_string(),
+                    format!("{:.0}", s.offered),
+                    format!("{:.0}", s.decided),
+                    s.slots.to_string(),
+                    format!("{:.1}", s.mean_batch),
+                    format!("{:.1}", s.p50_ms),
+                    format!("{:.1}", s.p99_ms),
+                    format!("{:.0}", s.cpu_us_per_op_per_node),
+                ]
+            })
+        })
+        .collect();
+    report.push(Section::Table(
+        "Every step".into(),
+        header.iter().map(|h| (*h).to_owned()).collect(),
+        rows,
+    ));
+    report.write(dir)
 }
 
 fn operation(workload: Workload, i: usize) -> Operation {
@@ -319,12 +463,14 @@ async fn run(args: &BenchArgs, byzantine: usize) -> anyhow::Result<BenchResult> 
     let mut cluster = Cluster::create(&dir, &binary, args.nodes, &misbehaving, "bench")?;
     cluster.log = "warn".to_owned();
     cluster.start_all()?;
+    let starting = super::progress::spinner(format!("starting {} nodes", args.nodes));
     for i in 0..args.nodes {
         cluster
             .wait_ready(i, Duration::from_secs(180))
             .await
             .with_context(|| cluster.log_tail(i, 20))?;
     }
+    starting.finish_and_clear();
     let genesis = crate::cli::genesis::load(&dir.join("genesis.json"))?;
     let cluster = Arc::new(cluster);
     let honest: Vec<usize> = (0..args.nodes - byzantine).collect();
@@ -501,8 +647,10 @@ async fn run_step(
     } else {
         1
     };
+    let bar = super::progress::bar(secs, format!("{kind} step at {rate}/s"));
     while started.elapsed() < duration {
         tick.tick().await;
+        bar.set_position(started.elapsed().as_secs().min(secs));
         for _ in 0..per_tick {
             if in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
                 continue;
@@ -525,6 +673,7 @@ async fn run_step(
         }
     }
     let offered_secs = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
     let mut lat = Vec::new();
     let mut failed = 0u64;
     let mut last = started;

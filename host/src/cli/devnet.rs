@@ -43,12 +43,18 @@ pub struct DevnetArgs {
     /// Leave the cluster running after the summary (for `spore status` / `submit`).
     #[arg(long)]
     pub keep_running: bool,
+    /// Write an HTML report with plots (trust of every member over slots, throughput
+    /// over time, latency distribution, events) into this folder (index.html).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
 }
 
 /// What the run observed.
 #[derive(Default)]
 struct Record {
     latencies: Vec<Duration>,
+    /// When each decided operation was decided, and its latency.
+    decisions: Vec<(Instant, Duration)>,
     decided: usize,
     escalated: usize,
     failures: Vec<String>,
@@ -59,6 +65,7 @@ impl Record {
         match r {
             Ok(Some(d)) => {
                 self.latencies.push(started.elapsed());
+                self.decisions.push((Instant::now(), started.elapsed()));
                 self.decided += 1;
                 if matches!(d.decision, Decision::Escalated { .. }) {
                     self.escalated += 1;
@@ -72,6 +79,12 @@ impl Record {
             }
         }
     }
+}
+
+/// Whether a status event is one the summary and the report show: a slashing, an
+/// exclusion, an admission or a module swap.
+fn notable_event(e: &str) -> bool {
+    e.contains("excluded") || e.contains("(-") || e.contains("swapped") || e.contains("admitted")
 }
 
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
@@ -203,6 +216,7 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         dir.display()
     );
     cluster.start_all()?;
+    let starting = super::progress::spinner("starting nodes (compiling modules)");
     print!("starting nodes (compiling modules)...");
     for i in 0..args.nodes {
         cluster
@@ -211,6 +225,7 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| cluster.log_tail(i, 20))?;
         print!(" {}", cluster.nodes[i].name);
     }
+    starting.finish_and_clear();
     println!("  ready in {:.1} s", started.elapsed().as_secs_f64());
     println!("metrics (Prometheus), health and readiness of each node:");
     for n in &cluster.nodes {
@@ -220,6 +235,13 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             addr = n.metrics_addr
         );
     }
+    let sampler = match &args.report {
+        Some(_) => Some(super::devnet_report::Sampler::start(
+            cluster.client(0).await?,
+            started,
+        )),
+        None => None,
+    };
     let first = cluster.status(0).await?;
     let trust_start = trust_line(&first, &byz);
     println!("trust at start: {trust_start}\n");
@@ -341,7 +363,7 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         let done = done.clone();
         let total = args.ops;
         tokio::spawn(async move {
-            let mut out: Vec<(Duration, anyhow::Result<Option<OpDecision>>)> = Vec::new();
+            let mut out: Vec<(Instant, Duration, anyhow::Result<Option<OpDecision>>)> = Vec::new();
             let mut handles = Vec::new();
             for w in 0..4usize {
                 let cluster = cluster.clone();
@@ -350,13 +372,13 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
                     let mut mine = Vec::new();
                     let client = match cluster.client(w % n).await {
                         Ok(c) => c,
-                        Err(e) => return vec![(Duration::ZERO, Err(e))],
+                        Err(e) => return vec![(Instant::now(), Duration::ZERO, Err(e))],
                     };
                     for i in (w..total).step_by(4) {
                         let t = Instant::now();
                         let op = cluster.sign(load_op(i), slot0);
                         let r = submit(&client, op, wait).await.map(|(_, d)| d);
-                        mine.push((t.elapsed(), r));
+                        mine.push((t, t.elapsed(), r));
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                     client.close().await;
@@ -366,7 +388,11 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             for h in handles {
                 match h.await {
                     Ok(v) => out.extend(v),
-                    Err(e) => out.push((Duration::ZERO, Err(anyhow::anyhow!("worker: {e}")))),
+                    Err(e) => out.push((
+                        Instant::now(),
+                        Duration::ZERO,
+                        Err(anyhow::anyhow!("worker: {e}")),
+                    )),
                 }
             }
             out
@@ -398,8 +424,10 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
         client.close().await;
     }
     let mut last_progress = Instant::now();
+    let bar = super::progress::bar(args.ops as u64, "load operations answered");
     while !load.is_finished() {
         tokio::time::sleep(Duration::from_millis(250)).await;
+        bar.set_position(done.load(Ordering::Relaxed) as u64);
         if last_progress.elapsed() > Duration::from_secs(2) {
             last_progress = Instant::now();
             if let Ok(s) = cluster.status(0).await {
@@ -413,11 +441,13 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    bar.finish_and_clear();
     let mut load_ok = 0;
-    for (t, r) in load.await.context("load task")? {
+    for (at, t, r) in load.await.context("load task")? {
         match r {
             Ok(Some(d)) => {
                 rec.latencies.push(t);
+                rec.decisions.push((at + t, t));
                 rec.decided += 1;
                 load_ok += 1;
                 if d.decision.is_escalated() {
@@ -470,15 +500,11 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     println!("  trust after the exclusion: {trust_mid}");
     println!("  trust at end:   {}", trust_line(&end, &byz));
     println!("  slashing and exclusion events:");
-    let notable: Vec<&(u64, String)> = end
+    let notable: Vec<(u64, String)> = end
         .events
         .iter()
-        .filter(|(_, e)| {
-            e.contains("excluded")
-                || e.contains("(-")
-                || e.contains("swapped")
-                || e.contains("admitted")
-        })
+        .filter(|(_, e)| notable_event(e))
+        .cloned()
         .collect();
     for (slot, e) in notable.iter().rev().take(12).rev() {
         println!("    slot {slot:<5} {e}");
@@ -504,6 +530,54 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
     }
 
     let mut problems = rec.failures.clone();
+    if let (Some(report_dir), Some(sampler)) = (&args.report, sampler) {
+        let samples = sampler.finish().await;
+        let decisions: Vec<(f64, Duration)> = rec
+            .decisions
+            .iter()
+            .map(|(at, l)| (at.saturating_duration_since(started).as_secs_f64(), *l))
+            .collect();
+        let figures = vec![
+            ("nodes".to_owned(), format!("{} (+1 admitted)", args.nodes)),
+            ("misbehaving".to_owned(), args.byzantine.to_string()),
+            (
+                "operations decided".to_owned(),
+                format!("{} ({} escalated)", rec.decided, rec.escalated),
+            ),
+            ("failures".to_owned(), rec.failures.len().to_string()),
+            (
+                "latency p50 / p99".to_owned(),
+                format!(
+                    "{} / {} ms",
+                    percentile(&lat, 50).as_millis(),
+                    percentile(&lat, 99).as_millis()
+                ),
+            ),
+            (
+                "slots decided, views".to_owned(),
+                format!("{}, {}", end.slot, end.view),
+            ),
+            (
+                "resolver swap".to_owned(),
+                match swap_slots.first().copied().flatten() {
+                    Some(slot) => format!("strict-resolver active from slot {slot}"),
+                    None => "not observed".to_owned(),
+                },
+            ),
+        ];
+        let page = super::devnet_report::write(
+            report_dir,
+            "Spore devnet report",
+            &super::devnet_report::RunData {
+                figures,
+                samples: &samples,
+                decisions: &decisions,
+                events: &notable,
+                byzantine: &byz,
+            },
+        )?;
+        println!("\nreport: {}", page.display());
+    }
     if !finals
         .windows(2)
         .all(|w| w[0].slot == w[1].slot && w[0].state_digest == w[1].state_digest)

@@ -4,12 +4,15 @@ pub mod bench;
 pub mod client;
 pub mod demo;
 pub mod devnet;
+pub mod devnet_report;
 pub mod genesis;
 pub mod init;
 pub mod keygen;
 pub mod module;
 pub mod node;
+pub mod progress;
 pub mod recover;
+pub mod report;
 pub mod simulate;
 
 use clap::{Parser, Subcommand};
