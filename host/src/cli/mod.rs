@@ -5,6 +5,8 @@ pub mod client;
 pub mod demo;
 pub mod devnet;
 pub mod devnet_report;
+pub mod e2e;
+pub mod e2e_relay;
 pub mod genesis;
 pub mod init;
 pub mod keygen;
@@ -81,6 +83,10 @@ pub enum Command {
     /// Run a local cluster of real node processes with a mixed workload, one node
     /// misbehaving, a resolver hot swap, and a summary.
     Devnet(devnet::DevnetArgs),
+    /// Run a real cluster from a manifest, perturb it on a schedule (kill, restart,
+    /// pause, resume, partition, heal, delay, loss) and check liveness after healing,
+    /// identical logs on the honest nodes and the trust outcome (tests/e2e/ has examples).
+    E2e(e2e::E2eArgs),
     /// Open-loop benchmark of a real cluster on loopback: a light-load step, a rate sweep
     /// to saturation and a step at half of it (decided rate, batch, latency, CPU per
     /// operation), next to a ceiling computed from costs measured in the same run.
@@ -113,6 +119,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Trust(args) => client::run_status(args, true),
         Command::Devnet(args) => devnet::run(args),
         Command::Bench(args) => bench::bench(args),
+        Command::E2e(args) => e2e::run(args),
         Command::Recover(cmd) => recover::run(cmd),
         Command::CompileWorker => Ok(crate::modules::compile::run_worker()),
     }

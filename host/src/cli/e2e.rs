@@ -1,0 +1,577 @@
+//! `spore e2e MANIFEST.toml`: a real cluster from a manifest, perturbed on a schedule,
+//! then checked.
+//!
+//! # Manifest
+//! ```toml
+//! name = "partition-and-heal"
+//! nodes = 4            # node processes, n1..nN (n1 the sclerotia anchor)
+//! byzantine = 0        # the last ones report wrong validator results
+//! load_secs = 12       # operations are submitted steadily for this long...
+//! rate = 10            # ...at this many per second, to the nodes that are up
+//! final_ops = 8        # after the last perturbation: these must all be decided
+//! [[step]]
+//! at_secs = 3
+//! action = "partition" # kill | restart | pause | resume | partition | heal | delay | loss
+//! nodes = ["n1", "n2"] # kill/restart/pause/resume: these; partition: one side
+//! [[step]]
+//! at_secs = 8
+//! action = "heal"      # restores links, removes delay and loss
+//! [expect]
+//! excluded = []        # the members that must end excluded (and no other)
+//! ```
+//! `delay` takes `ms`, `loss` takes `percent` (of datagrams, between every pair).
+//!
+//! # What runs
+//! Every node's peer traffic passes through the fault-injecting relay
+//! (`cli/e2e_relay.rs`) on loopback; kill is SIGKILL, restart starts the same node again
+//! on its store, pause and resume are SIGSTOP and SIGCONT. No clock is touched.
+//!
+//! # What is checked
+//! After the schedule and the final operations: every final operation decided (liveness
+//! after healing); every honest node at the same slot with the same state digest and
+//! the same decided entries (identical logs); the expected members excluded and no
+//! other. The verdict is the exit code.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+
+use super::client::submit;
+use super::devnet::load_op;
+use super::e2e_relay::Relays;
+use crate::node::client::Client;
+use crate::node::cluster::Cluster;
+use crate::node::config::NodeConfig;
+use crate::node::proto::{Request, Response};
+
+/// Arguments of `spore e2e`.
+#[derive(Debug, Args)]
+pub struct E2eArgs {
+    /// The manifest (TOML; see `spore e2e --help` and tests/e2e/).
+    pub manifest: PathBuf,
+    /// Folder for keys, genesis, stores and logs (default: a temporary one, removed
+    /// after a passing run).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// A manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Name shown in the output.
+    pub name: String,
+    /// Node processes.
+    pub nodes: usize,
+    /// Misbehaving nodes (the last ones).
+    #[serde(default)]
+    pub byzantine: usize,
+    /// Seconds of steady load.
+    #[serde(default = "default_load_secs")]
+    pub load_secs: u64,
+    /// Operations per second during the load.
+    #[serde(default = "default_rate")]
+    pub rate: u64,
+    /// Operations submitted after the schedule, all of which must be decided.
+    #[serde(default = "default_final_ops")]
+    pub final_ops: usize,
+    /// The perturbations, in time order.
+    #[serde(default)]
+    pub step: Vec<Step>,
+    /// The expected outcome.
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+fn default_load_secs() -> u64 {
+    10
+}
+fn default_rate() -> u64 {
+    10
+}
+fn default_final_ops() -> usize {
+    8
+}
+
+/// One perturbation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// Seconds after the load starts.
+    pub at_secs: f64,
+    /// What to do.
+    pub action: Action,
+    /// The nodes it applies to (names).
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// `delay`: milliseconds.
+    #[serde(default)]
+    pub ms: u64,
+    /// `loss`: percent of datagrams.
+    #[serde(default)]
+    pub percent: u8,
+}
+
+/// A perturbation's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// SIGKILL.
+    Kill,
+    /// Start a killed node again on its store.
+    Restart,
+    /// SIGSTOP.
+    Pause,
+    /// SIGCONT.
+    Resume,
+    /// Cut every link between `nodes` and the rest.
+    Partition,
+    /// Restore every link, remove delay and loss.
+    Heal,
+    /// Delay every datagram by `ms`.
+    Delay,
+    /// Drop `percent` of datagrams.
+    Loss,
+}
+
+/// The expected outcome.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Members that must end excluded (and no other).
+    #[serde(default)]
+    pub excluded: Vec<String>,
+}
+
+impl Manifest {
+    /// Read and check a manifest.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let m: Manifest =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        anyhow::ensure!(
+            (1..=16).contains(&m.nodes),
+            "nodes = {}: between 1 and 16",
+            m.nodes
+        );
+        anyhow::ensure!(
+            m.nodes > 3 * m.byzantine,
+            "byzantine = {} needs at least {} nodes",
+            m.byzantine,
+            3 * m.byzantine + 1
+        );
+        anyhow::ensure!((1..=1000).contains(&m.rate), "rate = {}: 1..=1000", m.rate);
+        anyhow::ensure!(
+            m.load_secs <= 600,
+            "load_secs = {}: at most 600",
+            m.load_secs
+        );
+        for s in &m.step {
+            anyhow::ensure!(
+                s.at_secs >= 0.0 && s.at_secs.is_finite(),
+                "at_secs = {}: a time from the start of the load",
+                s.at_secs
+            );
+            for name in &s.nodes {
+                m.index(name)?;
+            }
+            let needs_nodes = matches!(
+                s.action,
+                Action::Kill | Action::Restart | Action::Pause | Action::Resume | Action::Partition
+            );
+            anyhow::ensure!(
+                !needs_nodes || !s.nodes.is_empty(),
+                "a {:?} step needs nodes = [...]",
+                s.action
+            );
+        }
+        for name in &m.expect.excluded {
+            m.index(name)?;
+        }
+        Ok(m)
+    }
+
+    fn index(&self, name: &str) -> anyhow::Result<usize> {
+        name.strip_prefix('n')
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| (1..=self.nodes).contains(n))
+            .map(|n| n - 1)
+            .with_context(|| format!("no node `{name}` (nodes are n1..n{})", self.nodes))
+    }
+}
+
+/// Run `spore e2e`.
+pub fn run(args: E2eArgs) -> anyhow::Result<ExitCode> {
+    let manifest = Manifest::load(&args.manifest)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(e2e(manifest, args.dir))
+}
+
+async fn e2e(m: Manifest, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("spore-e2e-{}-{}", m.name, std::process::id()))
+    });
+    std::fs::create_dir_all(&dir)?;
+    let binary = std::env::current_exe().context("locating the spore binary")?;
+    let byz: Vec<usize> = (m.nodes - m.byzantine..m.nodes).collect();
+    let mut cluster = Cluster::create(&dir, &binary, m.nodes, &byz, &format!("e2e-{}", m.name))?;
+    // Each node listens on a private port; the genesis address is the relay's.
+    let mut advertised = Vec::new();
+    let mut private = Vec::new();
+    for node in &cluster.nodes {
+        let path = node.dir.join("node.toml");
+        let mut config = NodeConfig::load(&path)?;
+        let genesis = crate::cli::genesis::load(&dir.join("genesis.json"))?;
+        let addr: std::net::SocketAddr = genesis
+            .nodes
+            .iter()
+            .find(|g| g.id == node.id)
+            .context("a node missing from its genesis")?
+            .address
+            .parse()?;
+        let own = std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            std::net::UdpSocket::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port(),
+        ));
+        config.listen = Some(own);
+        std::fs::write(&path, config.to_toml()?)?;
+        advertised.push(addr);
+        private.push(own);
+    }
+    let relays = Relays::start(&advertised, &private).await?;
+    println!(
+        "e2e {}: {} nodes ({} misbehaving), peer traffic through the fault relay, in {}",
+        m.name,
+        m.nodes,
+        m.byzantine,
+        dir.display()
+    );
+    cluster.start_all()?;
+    for i in 0..m.nodes {
+        cluster
+            .wait_ready(i, Duration::from_secs(180))
+            .await
+            .with_context(|| cluster.log_tail(i, 20))?;
+    }
+    println!("  ready in {:.1} s", started.elapsed().as_secs_f64());
+    let cluster = Arc::new(tokio::sync::Mutex::new(cluster));
+
+    // Steady load on every node that answers, for load_secs.
+    let submitted = Arc::new(AtomicU64::new(0));
+    let decided = Arc::new(AtomicU64::new(0));
+    let load = {
+        let (cluster, submitted, decided) = (cluster.clone(), submitted.clone(), decided.clone());
+        let (secs, rate, n) = (m.load_secs, m.rate, m.nodes);
+        tokio::spawn(async move {
+            let t0 = Instant::now();
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+            let mut i = 0usize;
+            let mut inflight = Vec::new();
+            while t0.elapsed() < Duration::from_secs(secs) {
+                tick.tick().await;
+                // Sign and read the address under the lock; connect outside it (a
+                // paused or killed node must not hold up the schedule).
+                let (op, addr, id, key) = {
+                    let c = cluster.lock().await;
+                    let node = &c.nodes[i % n];
+                    (
+                        c.sign(load_op(i), 0),
+                        node.client_addr,
+                        node.id,
+                        c.client.clone(),
+                    )
+                };
+                i += 1;
+                submitted.fetch_add(1, Ordering::Relaxed);
+                let decided = decided.clone();
+                inflight.push(tokio::spawn(async move {
+                    let connect = Client::connect(addr, id, &key);
+                    let Ok(Ok(client)) =
+                        tokio::time::timeout(Duration::from_secs(5), connect).await
+                    else {
+                        return;
+                    };
+                    if let Ok((_, Some(_))) =
+                        submit(&client, op, Some(Duration::from_secs(20))).await
+                    {
+                        decided.fetch_add(1, Ordering::Relaxed);
+                    }
+                    client.close().await;
+                }));
+            }
+            for t in inflight {
+                let _ = t.await;
+            }
+        })
+    };
+
+    // The schedule.
+    let t0 = Instant::now();
+    let mut steps = m.step.clone();
+    steps.sort_by(|a, b| a.at_secs.total_cmp(&b.at_secs));
+    for s in &steps {
+        let at = Duration::from_secs_f64(s.at_secs);
+        if let Some(wait) = at.checked_sub(t0.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+        let targets: Vec<usize> = s
+            .nodes
+            .iter()
+            .map(|n| m.index(n))
+            .collect::<Result<_, _>>()?;
+        let mut c = cluster.lock().await;
+        match s.action {
+            Action::Kill => {
+                for i in &targets {
+                    c.kill(*i)?;
+                }
+            }
+            Action::Restart => {
+                for i in &targets {
+                    c.start(*i)?;
+                }
+            }
+            Action::Pause | Action::Resume => {
+                let signal = if s.action == Action::Pause {
+                    "-STOP"
+                } else {
+                    "-CONT"
+                };
+                for i in &targets {
+                    let pid = c
+                        .pid(*i)
+                        .with_context(|| format!("{} is not running", s.nodes.join(",")))?;
+                    let status = std::process::Command::new("kill")
+                        .args([signal, &pid.to_string()])
+                        .status()?;
+                    anyhow::ensure!(status.success(), "kill {signal} {pid} failed");
+                }
+            }
+            Action::Partition => lock(&relays).partition(&targets, m.nodes),
+            Action::Heal => lock(&relays).heal(),
+            Action::Delay => lock(&relays).set_delay(Duration::from_millis(s.ms)),
+            Action::Loss => lock(&relays).set_loss(s.percent, 0x5eed),
+        }
+        println!(
+            "  {:>6.1} s  {:?} {}{}",
+            t0.elapsed().as_secs_f64(),
+            s.action,
+            s.nodes.join(","),
+            match s.action {
+                Action::Delay => format!("{} ms", s.ms),
+                Action::Loss => format!("{}%", s.percent),
+                _ => String::new(),
+            }
+        );
+    }
+    load.await.context("load task")?;
+    println!(
+        "  load: {} of {} operations decided during the schedule",
+        decided.load(Ordering::Relaxed),
+        submitted.load(Ordering::Relaxed)
+    );
+
+    let mut problems = Vec::new();
+    // Liveness after healing: the final operations, to the first honest running node.
+    let honest: Vec<usize> = (0..m.nodes).filter(|i| !byz.contains(i)).collect();
+    {
+        let c = cluster.lock().await;
+        let mut running = Vec::new();
+        for i in &honest {
+            if c.pid(*i).is_some() {
+                running.push(*i);
+            }
+        }
+        let target = *running.first().context("no honest node is running")?;
+        let client = Arc::new(c.client(target).await?);
+        let mut tasks = Vec::new();
+        for k in 0..m.final_ops {
+            let op = c.sign(load_op(100_000 + k), 0);
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                submit(&client, op, Some(Duration::from_secs(60))).await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            if matches!(t.await, Ok(Ok((_, Some(_))))) {
+                ok += 1;
+            }
+        }
+        println!(
+            "  after the schedule: {ok}/{} final operations decided",
+            m.final_ops
+        );
+        if ok < m.final_ops {
+            problems.push(format!(
+                "only {ok} of {} final operations decided",
+                m.final_ops
+            ));
+        }
+        if let Ok(client) = Arc::try_unwrap(client) {
+            client.close().await;
+        }
+    }
+
+    // Convergence and identical logs on the honest nodes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let finals = loop {
+        let c = cluster.lock().await;
+        let mut finals = Vec::new();
+        for i in &honest {
+            if let Ok(s) = c.status(*i).await {
+                finals.push((*i, s));
+            }
+        }
+        let same = finals.len() == honest.len()
+            && finals
+                .windows(2)
+                .all(|w| w[0].1.slot == w[1].1.slot && w[0].1.state_digest == w[1].1.state_digest);
+        if same || Instant::now() > deadline {
+            break finals;
+        }
+        drop(c);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    if finals.len() < honest.len()
+        || !finals
+            .windows(2)
+            .all(|w| w[0].1.slot == w[1].1.slot && w[0].1.state_digest == w[1].1.state_digest)
+    {
+        problems.push("the honest nodes did not converge to one slot and state".into());
+    } else {
+        let c = cluster.lock().await;
+        let mut logs = Vec::new();
+        for (i, _) in &finals {
+            logs.push(decided_log(&c, *i).await?);
+        }
+        if !logs.windows(2).all(|w| w[0] == w[1]) {
+            problems.push("the honest nodes' decided logs differ".into());
+        }
+        println!(
+            "  honest nodes agree: slot {}, {} decided entries compared",
+            finals[0].1.slot,
+            logs.first().map_or(0, Vec::len)
+        );
+    }
+    // The trust outcome.
+    if let Some((_, s)) = finals.first() {
+        for row in &s.members {
+            let name = &row.name;
+            let expected = m.expect.excluded.contains(name);
+            if expected == row.eligible {
+                problems.push(format!(
+                    "{name} is {} but the manifest expects it {}",
+                    if row.eligible { "eligible" } else { "excluded" },
+                    if expected { "excluded" } else { "eligible" }
+                ));
+            }
+        }
+    }
+    drop(relays);
+    println!(
+        "verdict: {}  ({:.1} s)",
+        if problems.is_empty() {
+            "passed".to_owned()
+        } else {
+            format!("FAILED: {}", problems.join("; "))
+        },
+        started.elapsed().as_secs_f64()
+    );
+    drop(cluster);
+    if problems.is_empty() {
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("  logs kept in {}", dir.display());
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn lock(relays: &Relays) -> std::sync::MutexGuard<'_, super::e2e_relay::Faults> {
+    relays
+        .faults
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Node `i`'s decided log as (slot, encoded decided tally) pairs.
+async fn decided_log(c: &Cluster, i: usize) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
+    let client = c.client(i).await?;
+    let mut out = Vec::new();
+    let mut from = 0;
+    loop {
+        let entries = match client.call_one(&Request::Log { from, limit: 256 }).await? {
+            Response::Log(entries) => entries,
+            other => anyhow::bail!("unexpected answer {other:?}"),
+        };
+        let Some(last) = entries.last().map(|e| e.slot) else {
+            break;
+        };
+        for e in entries {
+            out.push((e.slot, postcard::to_allocvec(&e.tally)?));
+        }
+        from = last + 1;
+    }
+    client.close().await;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> anyhow::Result<Manifest> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, text)?;
+        Manifest::load(&path)
+    }
+
+    #[test]
+    fn manifests_are_checked_before_anything_starts() -> anyhow::Result<()> {
+        let m = parse(
+            "name = \"x\"\nnodes = 4\nbyzantine = 1\n[[step]]\nat_secs = 2\naction = \"pause\"\nnodes = [\"n2\"]\n[expect]\nexcluded = [\"n4\"]\n",
+        )?;
+        assert_eq!(
+            (m.nodes, m.byzantine, m.step[0].action),
+            (4, 1, Action::Pause)
+        );
+        assert_eq!(m.index("n4")?, 3);
+        for (bad, why) in [
+            (
+                "name = \"x\"\nnodes = 3\nbyzantine = 1\n",
+                "needs at least 4",
+            ),
+            (
+                "name = \"x\"\nnodes = 4\n[[step]]\nat_secs = 1\naction = \"kill\"\n",
+                "needs nodes",
+            ),
+            (
+                "name = \"x\"\nnodes = 4\n[[step]]\nat_secs = 1\naction = \"explode\"\n",
+                "explode",
+            ),
+            (
+                "name = \"x\"\nnodes = 4\n[expect]\nexcluded = [\"n0\"]\n",
+                "no node `n0`",
+            ),
+            ("name = \"x\"\nnodes = 4\nsurprise = 1\n", "surprise"),
+        ] {
+            let err = format!("{:#}", parse(bad).expect_err(bad));
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        Ok(())
+    }
+}
