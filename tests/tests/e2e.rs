@@ -8,19 +8,18 @@
 use std::path::Path;
 use std::time::Duration;
 
-async fn e2e(manifest: &str) -> anyhow::Result<()> {
+async fn e2e(manifest: &str, report: Option<&Path>) -> anyhow::Result<()> {
     let _serial = spore_cluster_tests::serial().await;
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("e2e")
         .join(manifest);
     let dir = tempfile::tempdir()?;
-    let out = tokio::process::Command::new(spore_cluster_tests::spore_binary()?)
-        .arg("e2e")
-        .arg(&path)
-        .arg("--dir")
-        .arg(dir.path())
-        .kill_on_drop(true)
-        .output();
+    let mut cmd = tokio::process::Command::new(spore_cluster_tests::spore_binary()?);
+    cmd.arg("e2e").arg(&path).arg("--dir").arg(dir.path());
+    if let Some(report) = report {
+        cmd.arg("--report").arg(report);
+    }
+    let out = cmd.kill_on_drop(true).output();
     let out = tokio::time::timeout(Duration::from_secs(300), out).await??;
     let stdout = String::from_utf8_lossy(&out.stdout);
     anyhow::ensure!(
@@ -33,18 +32,29 @@ async fn e2e(manifest: &str) -> anyhow::Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partition_and_heal_passes() -> anyhow::Result<()> {
-    e2e("partition-heal.toml").await
+async fn partition_and_heal_passes_with_its_report() -> anyhow::Result<()> {
+    let report = tempfile::tempdir()?;
+    e2e("partition-heal.toml", Some(report.path())).await?;
+    let page = std::fs::read_to_string(report.path().join("index.html"))?;
+    assert_eq!(page.matches("<svg").count(), 3, "three plots");
+    for text in [
+        "Trust of every member over slots",
+        "Partition n1,n2",
+        "Heal",
+    ] {
+        assert!(page.contains(text), "the report lacks {text}");
+    }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_and_restart_passes() -> anyhow::Result<()> {
-    e2e("kill-restart.toml").await
+    e2e("kill-restart.toml", None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_misbehaving_member_under_a_partition_is_excluded() -> anyhow::Result<()> {
-    e2e("byzantine-partition.toml").await
+    e2e("byzantine-partition.toml", None).await
 }
 
 /// A manifest naming a node that does not exist is refused before anything starts.

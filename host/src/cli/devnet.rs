@@ -83,7 +83,7 @@ impl Record {
 
 /// Whether a status event is one the summary and the report show: a slashing, an
 /// exclusion, an admission or a module swap.
-fn notable_event(e: &str) -> bool {
+pub(crate) fn notable_event(e: &str) -> bool {
     e.contains("excluded") || e.contains("(-") || e.contains("swapped") || e.contains("admitted")
 }
 
@@ -235,13 +235,14 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
             addr = n.metrics_addr
         );
     }
-    let sampler = match &args.report {
-        Some(_) => Some(super::devnet_report::Sampler::start(
-            cluster.client(0).await?,
+    let sampler = args.report.as_ref().map(|_| {
+        super::devnet_report::Sampler::start(
+            cluster.nodes[0].client_addr,
+            cluster.nodes[0].id,
+            cluster.client.clone(),
             started,
-        )),
-        None => None,
-    };
+        )
+    });
     let first = cluster.status(0).await?;
     let trust_start = trust_line(&first, &byz);
     println!("trust at start: {trust_start}\n");
@@ -565,14 +566,19 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<ExitCode> {
                 },
             ),
         ];
+        let events: Vec<(String, String)> = notable
+            .iter()
+            .map(|(slot, e)| (format!("slot {slot}"), e.clone()))
+            .collect();
         let page = super::devnet_report::write(
             report_dir,
             "Spore devnet report",
+            "spore devnet: real node processes on loopback QUIC with durable stores",
             &super::devnet_report::RunData {
                 figures,
                 samples: &samples,
                 decisions: &decisions,
-                events: &notable,
+                events: &events,
                 byzantine: &byz,
             },
         )?;

@@ -1,4 +1,5 @@
-//! The devnet's report (`spore devnet --report DIR`): what a sampler saw of the cluster
+//! The report of a run (`spore devnet --report DIR`, `spore e2e --report DIR`): what a
+//! sampler saw of the cluster
 //! during the run (slot and every member's trust, from an honest node's status every
 //! 200 ms) and what the clients saw (when each operation was decided, and its latency),
 //! drawn as an HTML page with plots (cli/report.rs).
@@ -8,6 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddr;
+
+use spore_core::crypto::Keypair;
 use spore_core::types::NodeId;
 
 use super::report::{Report, Section, Series};
@@ -46,20 +50,37 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Start sampling, over `client`, its node's status every 200 ms, times relative to
-    /// `epoch`.
-    pub fn start(client: Client, epoch: Instant) -> Self {
+    /// Start sampling the status of the node at `addr` (id `id`, as the holder of `key`)
+    /// every 200 ms, times relative to `epoch`; reconnects when the node goes away (a
+    /// killed or paused node leaves a gap, not an end).
+    pub fn start(addr: SocketAddr, id: NodeId, key: Keypair, epoch: Instant) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let task = tokio::spawn(async move {
             let mut samples = Vec::new();
+            let mut client: Option<Client> = None;
             while !flag.load(Ordering::Relaxed) {
-                if let Ok(Response::Status(s)) = client.call_one(&Request::Status).await {
-                    samples.push(Sample::of(epoch.elapsed().as_secs_f64(), &s));
+                if client.is_none() {
+                    let connect = Client::connect(addr, id, &key);
+                    client = tokio::time::timeout(Duration::from_secs(1), connect)
+                        .await
+                        .ok()
+                        .and_then(Result::ok);
+                }
+                if let Some(c) = &client {
+                    let call = c.call_one(&Request::Status);
+                    match tokio::time::timeout(Duration::from_secs(1), call).await {
+                        Ok(Ok(Response::Status(s))) => {
+                            samples.push(Sample::of(epoch.elapsed().as_secs_f64(), &s));
+                        }
+                        _ => client = None,
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            client.close().await;
+            if let Some(c) = client {
+                c.close().await;
+            }
             samples
         });
         Self { stop, task }
@@ -80,18 +101,20 @@ pub struct RunData<'a> {
     pub samples: &'a [Sample],
     /// Each decided operation: seconds since the start at which it was decided, latency.
     pub decisions: &'a [(f64, Duration)],
-    /// The final status's events (slot, text).
-    pub events: &'a [(u64, String)],
+    /// Events: when (a slot, or a time for a perturbation) and what.
+    pub events: &'a [(String, String)],
     /// Misbehaving members.
     pub byzantine: &'a [NodeId],
 }
 
 /// Write the report into `dir`; returns the page.
-pub fn write(dir: &Path, title: &str, data: &RunData<'_>) -> anyhow::Result<PathBuf> {
-    let mut report = Report::new(
-        title,
-        "spore devnet: real node processes on loopback QUIC with durable stores",
-    );
+pub fn write(
+    dir: &Path,
+    title: &str,
+    subtitle: &str,
+    data: &RunData<'_>,
+) -> anyhow::Result<PathBuf> {
+    let mut report = Report::new(title, subtitle);
     report.push(Section::Figures("Run".into(), data.figures.clone()));
 
     // Trust of every member over slots (members that appear later start later).
@@ -179,11 +202,11 @@ pub fn write(dir: &Path, title: &str, data: &RunData<'_>) -> anyhow::Result<Path
             .collect(),
     });
     report.push(Section::Table(
-        "Events (slashing, exclusion, admission, swaps)".into(),
-        vec!["slot".into(), "event".into()],
+        "Events (perturbations, slashing, exclusion, admission, swaps)".into(),
+        vec!["when".into(), "event".into()],
         data.events
             .iter()
-            .map(|(slot, e)| vec![slot.to_string(), e.clone()])
+            .map(|(when, e)| vec![when.clone(), e.clone()])
             .collect(),
     ));
     report.write(dir)

@@ -59,6 +59,10 @@ pub struct E2eArgs {
     /// after a passing run).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Write an HTML report with plots (trust of every member over slots, throughput
+    /// over time, latency distribution, the perturbations and events) into this folder.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
 }
 
 /// A manifest.
@@ -213,10 +217,14 @@ pub fn run(args: E2eArgs) -> anyhow::Result<ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(e2e(manifest, args.dir))
+        .block_on(e2e(manifest, args.dir, args.report))
 }
 
-async fn e2e(m: Manifest, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+async fn e2e(
+    m: Manifest,
+    dir: Option<PathBuf>,
+    report: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let dir = dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("spore-e2e-{}-{}", m.name, std::process::id()))
@@ -266,6 +274,18 @@ async fn e2e(m: Manifest, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             .with_context(|| cluster.log_tail(i, 20))?;
     }
     println!("  ready in {:.1} s", started.elapsed().as_secs_f64());
+    let sampler = report.as_ref().map(|_| {
+        super::devnet_report::Sampler::start(
+            cluster.nodes[0].client_addr,
+            cluster.nodes[0].id,
+            cluster.client.clone(),
+            started,
+        )
+    });
+    let byz_ids: Vec<spore_core::types::NodeId> =
+        byz.iter().map(|i| cluster.nodes[*i].id).collect();
+    let decisions = Arc::new(std::sync::Mutex::new(Vec::<(f64, Duration)>::new()));
+    let mut events: Vec<(String, String)> = Vec::new();
     let cluster = Arc::new(tokio::sync::Mutex::new(cluster));
 
     // Steady load on every node that answers, for load_secs.
@@ -273,6 +293,7 @@ async fn e2e(m: Manifest, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let decided = Arc::new(AtomicU64::new(0));
     let load = {
         let (cluster, submitted, decided) = (cluster.clone(), submitted.clone(), decided.clone());
+        let decisions = decisions.clone();
         let (secs, rate, n) = (m.load_secs, m.rate, m.nodes);
         tokio::spawn(async move {
             let t0 = Instant::now();
@@ -296,6 +317,7 @@ async fn e2e(m: Manifest, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                 i += 1;
                 submitted.fetch_add(1, Ordering::Relaxed);
                 let decided = decided.clone();
+                let decisions = decisions.clone();
                 inflight.push(tokio::spawn(async move {
                     let connect = Client::connect(addr, id, &key);
                     let Ok(Ok(client)) =
@@ -303,10 +325,14 @@ async fn e2e(m: Manifest, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
                     else {
                         return;
                     };
+                    let t = Instant::now();
                     if let Ok((_, Some(_))) =
                         submit(&client, op, Some(Duration::from_secs(20))).await
                     {
                         decided.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut d) = decisions.lock() {
+                            d.push((started.elapsed().as_secs_f64(), t.elapsed()));
+                        }
                     }
                     client.close().await;
                 }));
@@ -364,6 +390,10 @@ async fn e2e(m: Manifest, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             Action::Delay => lock(&relays).set_delay(Duration::from_millis(s.ms)),
             Action::Loss => lock(&relays).set_loss(s.percent, 0x5eed),
         }
+        events.push((
+            format!("{:.1} s", started.elapsed().as_secs_f64()),
+            format!("{:?} {}", s.action, s.nodes.join(",")),
+        ));
         println!(
             "  {:>6.1} s  {:?} {}{}",
             t0.elapsed().as_secs_f64(),
@@ -481,6 +511,53 @@ async fn e2e(m: Manifest, dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         }
     }
     drop(relays);
+    if let (Some(report_dir), Some(sampler)) = (&report, sampler) {
+        let samples = sampler.finish().await;
+        if let Some((_, s)) = finals.first() {
+            for (slot, e) in &s.events {
+                if super::devnet::notable_event(e) {
+                    events.push((format!("slot {slot}"), e.clone()));
+                }
+            }
+        }
+        let decisions = decisions.lock().map(|d| d.clone()).unwrap_or_default();
+        let figures = vec![
+            ("manifest".to_owned(), m.name.clone()),
+            (
+                "nodes".to_owned(),
+                format!("{} ({} misbehaving)", m.nodes, m.byzantine),
+            ),
+            (
+                "load".to_owned(),
+                format!(
+                    "{} of {} operations decided during the schedule",
+                    decided.load(Ordering::Relaxed),
+                    submitted.load(Ordering::Relaxed)
+                ),
+            ),
+            (
+                "verdict".to_owned(),
+                if problems.is_empty() {
+                    "passed".to_owned()
+                } else {
+                    format!("FAILED: {}", problems.join("; "))
+                },
+            ),
+        ];
+        let page = super::devnet_report::write(
+            report_dir,
+            &format!("Spore e2e report: {}", m.name),
+            "spore e2e: real node processes, peer traffic through the fault relay",
+            &super::devnet_report::RunData {
+                figures,
+                samples: &samples,
+                decisions: &decisions,
+                events: &events,
+                byzantine: &byz_ids,
+            },
+        )?;
+        println!("report: {}", page.display());
+    }
     println!(
         "verdict: {}  ({:.1} s)",
         if problems.is_empty() {
