@@ -465,21 +465,13 @@ async fn e2e(
                 finals.push((*i, s));
             }
         }
-        let same = finals.len() == honest.len()
-            && finals
-                .windows(2)
-                .all(|w| w[0].1.slot == w[1].1.slot && w[0].1.state_digest == w[1].1.state_digest);
-        if same || Instant::now() > deadline {
+        if converged(&finals, honest.len()) || Instant::now() > deadline {
             break finals;
         }
         drop(c);
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
-    if finals.len() < honest.len()
-        || !finals
-            .windows(2)
-            .all(|w| w[0].1.slot == w[1].1.slot && w[0].1.state_digest == w[1].1.state_digest)
-    {
+    if !converged(&finals, honest.len()) {
         problems.push("the honest nodes did not converge to one slot and state".into());
     } else {
         let c = cluster.lock().await;
@@ -510,6 +502,11 @@ async fn e2e(
             }
         }
     }
+    let verdict = if problems.is_empty() {
+        "passed".to_owned()
+    } else {
+        format!("FAILED: {}", problems.join("; "))
+    };
     drop(relays);
     if let (Some(report_dir), Some(sampler)) = (&report, sampler) {
         let samples = sampler.finish().await;
@@ -535,14 +532,7 @@ async fn e2e(
                     submitted.load(Ordering::Relaxed)
                 ),
             ),
-            (
-                "verdict".to_owned(),
-                if problems.is_empty() {
-                    "passed".to_owned()
-                } else {
-                    format!("FAILED: {}", problems.join("; "))
-                },
-            ),
+            ("verdict".to_owned(), verdict.clone()),
         ];
         let page = super::devnet_report::write(
             report_dir,
@@ -559,12 +549,7 @@ async fn e2e(
         println!("report: {}", page.display());
     }
     println!(
-        "verdict: {}  ({:.1} s)",
-        if problems.is_empty() {
-            "passed".to_owned()
-        } else {
-            format!("FAILED: {}", problems.join("; "))
-        },
+        "verdict: {verdict}  ({:.1} s)",
         started.elapsed().as_secs_f64()
     );
     drop(cluster);
@@ -582,6 +567,15 @@ fn lock(relays: &Relays) -> std::sync::MutexGuard<'_, super::e2e_relay::Faults> 
         .faults
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether every one of `expected` honest nodes answered and all stand at one slot with
+/// one state digest.
+fn converged(finals: &[(usize, crate::node::proto::StatusReport)], expected: usize) -> bool {
+    finals.len() == expected
+        && finals
+            .windows(2)
+            .all(|w| w[0].1.slot == w[1].1.slot && w[0].1.state_digest == w[1].1.state_digest)
 }
 
 /// Node `i`'s decided log as (slot, encoded decided tally) pairs.

@@ -137,8 +137,11 @@ async fn relay(
         let Ok((len, source)) = front.recv_from(&mut buf).await else {
             continue;
         };
-        // Traffic from something that is not a node passes unfaulted (none expected).
-        let peer = node_of(&peers, source);
+        // Only the nodes' own sockets are relayed: anything else on loopback is dropped,
+        // so the upstream sockets stay one per node.
+        let Some(peer) = node_of(&peers, source) else {
+            continue;
+        };
         let up = match upstream.get(&source) {
             Some(up) => up.clone(),
             None => {
@@ -148,28 +151,21 @@ async fn relay(
                 let sock = Arc::new(sock);
                 upstream.insert(source, sock.clone());
                 // Replies from the node to this source.
-                let (front, sock2, faults, peers) =
-                    (front.clone(), sock.clone(), faults.clone(), peers.clone());
+                let (front, sock2, faults) = (front.clone(), sock.clone(), faults.clone());
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; MAX_DATAGRAM];
                     loop {
                         let Ok((len, _)) = sock2.recv_from(&mut buf).await else {
                             continue;
                         };
-                        let verdict = match node_of(&peers, source) {
-                            Some(p) => lock(&faults).verdict(me, p),
-                            None => Some(Duration::ZERO),
-                        };
+                        let verdict = lock(&faults).verdict(me, peer);
                         deliver(&front, source, buf[..len].to_vec(), verdict);
                     }
                 });
                 sock
             }
         };
-        let verdict = match peer {
-            Some(p) => lock(&faults).verdict(p, me),
-            None => Some(Duration::ZERO),
-        };
+        let verdict = lock(&faults).verdict(peer, me);
         if let Some(delay) = verdict {
             let data = buf[..len].to_vec();
             if delay.is_zero() {

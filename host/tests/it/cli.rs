@@ -3,20 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::common::text;
+
 use spore::core::crypto::sha256;
 
 fn spore(args: &[&str]) -> anyhow::Result<Output> {
     Ok(Command::new(env!("CARGO_BIN_EXE_spore"))
         .args(args)
         .output()?)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn write_module(dir: &Path, artifact: &spore_artifacts::Artifact) -> anyhow::Result<PathBuf> {

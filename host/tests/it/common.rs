@@ -1,5 +1,6 @@
 //! Shared helpers: runtimes and artifacts.
 
+use std::process::Output;
 use std::sync::Arc;
 
 use spore::modules::{LoadedModule, Role, Runtime, RuntimeConfig};
@@ -35,4 +36,13 @@ pub fn runtime_with_defaults() -> anyhow::Result<Runtime> {
         install(&runtime, &artifact)?;
     }
     Ok(runtime)
+}
+
+/// A finished command's stdout and stderr, as one text for assertions and messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }

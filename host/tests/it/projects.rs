@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::common::text;
+
 use spore::core::crypto::sha256;
 
 fn toolchains() -> PathBuf {
@@ -24,14 +26,6 @@ fn spore(dir: &Path, args: &[&str]) -> anyhow::Result<Output> {
         .env("SPORE_TOOLCHAINS", toolchains())
         .args(args)
         .output()?)
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// `spore module new`, then `build --check` inside the project; returns the project
