@@ -3,8 +3,21 @@
 //! # Design
 //! Every signature covers `len(domain) as u64 LE || domain || message`, so a signature made
 //! for one purpose (a commit vote, a genesis, a reveal) can never be replayed as another.
-//! Verification uses `verify_strict` (rejects small-order keys and non-canonical
-//! signatures), so signature malleability cannot produce two valid encodings of one vote.
+//! # Which signatures are valid
+//! Every node must give the same answer for every signature, whether it checks it alone
+//! or inside a batch, or nodes split on whether an operation or a vote counts. The rule is
+//! ZIP-215 (the cofactored equation `[8](s·B − R − k·A) = 0`, `S` canonical, `R` and `A`
+//! any encoding that decompresses), checked by `ed25519-consensus`, whose batch check
+//! accepts exactly what its single check accepts (up to the 2^-128 chance that a batch
+//! with a bad signature passes its random coefficients). On top of it, a key must be the
+//! canonical encoding of a point of the prime-order subgroup other than the identity
+//! ([`check_key`]), as every generated key is: a small-order key would let anyone sign as
+//! it, and a second encoding of a key, or the key plus a torsion point, would be a second
+//! identity for one secret. Signatures `verify_strict` accepted are all still accepted
+//! (cofactorless validity implies cofactored validity). Nobody but the key's holder can
+//! make a second valid signature of a message: `S` must be canonical, and `R`'s bytes are
+//! hashed into `k`, so re-encoding `R` needs a new `S`. Identities never hash signatures
+//! (an operation's id leaves its signature out; see [`crate::ops::SignedOperation::id`]).
 //!
 //! # Determinism
 //! The core draws no randomness: [`Keypair::generate`] takes the caller's RNG, and
@@ -21,12 +34,24 @@
 //! entries). Only successes are remembered, so the cache changes how fast an answer comes,
 //! never the answer; an attacker filling it with valid signatures of its own only evicts
 //! entries that are then checked again.
+//!
+//! # Checking many at once
+//! [`verify_batch`] checks a set of signatures in one multiscalar multiplication (about a
+//! third of the cost per signature at 32) and, when the whole batch passes, remembers
+//! each as verified, so that the [`verify`] calls that follow are answered from the cache.
+//! A batch that fails remembers nothing: it is split in halves that are checked again,
+//! down to [`MIN_BATCH`] and within a budget of twice the signatures given, and the single
+//! checks of [`verify`] find the bad ones. A sender of bad signatures so costs the node at
+//! most about what checking everything alone costs, never a wrong answer. The random coefficients come from the caller
+//! (the node's OS generator): the core itself stays free of randomness and only calls
+//! [`verify`].
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_consensus::VerificationKey;
+use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
@@ -204,7 +229,7 @@ impl<K: std::hash::Hash + Eq + Copy, V: Clone> Remembered<K, V> {
 
 struct Caches {
     verified: Mutex<Remembered<[u8; 32], ()>>,
-    keys: Mutex<Remembered<[u8; 32], VerifyingKey>>,
+    keys: Mutex<Remembered<[u8; 32], VerificationKey>>,
 }
 
 fn caches() -> &'static Caches {
@@ -219,6 +244,8 @@ fn caches() -> &'static Caches {
 static SIGNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 static CHECKED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 static CACHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static BATCHED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static BATCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// How many signatures this process made, checked in full and answered from the cache
 /// (for metrics and the bench's CPU breakdown).
@@ -228,6 +255,8 @@ pub fn signature_counts() -> SignatureCounts {
         made: SIGNED.load(Relaxed),
         checked: CHECKED.load(Relaxed),
         cached: CACHED.load(Relaxed),
+        batched: BATCHED.load(Relaxed),
+        batches: BATCHES.load(Relaxed),
     }
 }
 
@@ -240,14 +269,19 @@ pub struct SignatureCounts {
     pub checked: u64,
     /// Checks answered from the cache of verified signatures.
     pub cached: u64,
+    /// Signatures confirmed inside a batch that passed ([`verify_batch`]).
+    pub batched: u64,
+    /// Batch checks run (passed or not).
+    pub batches: u64,
 }
 
 /// Whether verification caching is on (tests switch it off to show it changes no answer).
 static CACHING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-/// Switch the verification caches on or off (process-wide; on by default). Off, every
-/// [`verify`] does the full check: the control for the claim that caching changes no
-/// answer.
+/// Switch the cache of verified signatures on or off (process-wide; on by default). Off,
+/// every [`verify`] does the full check and [`verify_batch`] does nothing: the control
+/// for the claim that caching changes no answer. (Checked keys are remembered either
+/// way: a key's check does not depend on what it signs.)
 pub fn set_verify_caching(on: bool) {
     CACHING.store(on, std::sync::atomic::Ordering::Relaxed);
 }
@@ -257,24 +291,41 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// `id`'s public key, decompressed (from the cache when it was seen before).
-fn verifying_key(id: &NodeId) -> Result<VerifyingKey, CryptoError> {
-    let caching = CACHING.load(std::sync::atomic::Ordering::Relaxed);
-    if caching && let Some(key) = lock(&caches().keys).get(&id.0) {
+/// Whether `id` is a key signatures may be made under: the canonical encoding of a curve
+/// point of the prime-order subgroup other than the identity, as every key made by
+/// ed25519 key generation is (see the module doc). Admission and the authority
+/// use it for the keys they accept, [`verify`] for every signer.
+pub fn check_key(id: &NodeId) -> Result<(), CryptoError> {
+    let invalid = || CryptoError::InvalidKey(*id);
+    let compressed = curve25519_dalek::edwards::CompressedEdwardsY(id.0);
+    let point = compressed.decompress().ok_or_else(invalid)?;
+    if point.compress() != compressed || point.is_small_order() || !point.is_torsion_free() {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+/// `id`'s public key, checked and decompressed (from the cache when it was seen before).
+fn verifying_key(id: &NodeId) -> Result<VerificationKey, CryptoError> {
+    if let Some(key) = lock(&caches().keys).get(&id.0) {
         return Ok(key);
     }
-    let key = VerifyingKey::from_bytes(&id.0).map_err(|_| CryptoError::InvalidKey(*id))?;
-    if caching {
-        lock(&caches().keys).insert(id.0, key);
-    }
+    check_key(id)?;
+    let key = VerificationKey::try_from(id.0).map_err(|_| CryptoError::InvalidKey(*id))?;
+    lock(&caches().keys).insert(id.0, key);
     Ok(key)
 }
 
-/// Check that `sig` is `id`'s signature of `msg` under `domain` (strict verification).
-/// A signature that passed before is not checked again (see the module doc).
+/// What the verified-signature cache files a check under.
+fn seen_digest(id: &NodeId, domain: &[u8], msg: &[u8], sig: &Signature) -> [u8; 32] {
+    sha256_parts(&[&id.0, domain, msg, &sig.0]).0
+}
+
+/// Check that `sig` is `id`'s signature of `msg` under `domain` (the rule in the module
+/// doc). A signature that passed before, alone or in a batch, is not checked again.
 pub fn verify(id: &NodeId, domain: &[u8], msg: &[u8], sig: &Signature) -> Result<(), CryptoError> {
     let caching = CACHING.load(std::sync::atomic::Ordering::Relaxed);
-    let seen = caching.then(|| sha256_parts(&[&id.0, domain, msg, &sig.0]).0);
+    let seen = caching.then(|| seen_digest(id, domain, msg, sig));
     if let Some(seen) = &seen
         && lock(&caches().verified).get(seen).is_some()
     {
@@ -282,14 +333,123 @@ pub fn verify(id: &NodeId, domain: &[u8], msg: &[u8], sig: &Signature) -> Result
         return Ok(());
     }
     CHECKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let key = verifying_key(id)?;
-    let signature = ed25519_dalek::Signature::from_bytes(&sig.0);
-    key.verify_strict(&signing_input(domain, msg), &signature)
-        .map_err(|_| CryptoError::BadSignature(*id))?;
+    verify_uncached(id, domain, msg, sig)?;
     if let Some(seen) = seen {
         lock(&caches().verified).insert(seen, ());
     }
     Ok(())
+}
+
+/// The single check itself, without the cache.
+fn verify_uncached(
+    id: &NodeId,
+    domain: &[u8],
+    msg: &[u8],
+    sig: &Signature,
+) -> Result<(), CryptoError> {
+    let key = verifying_key(id)?;
+    key.verify(
+        &ed25519_consensus::Signature::from(sig.0),
+        &signing_input(domain, msg),
+    )
+    .map_err(|_| CryptoError::BadSignature(*id))
+}
+
+/// A signature to check: its signer, domain, signed bytes and signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// Who signed.
+    pub signer: NodeId,
+    /// The domain it was signed under.
+    pub domain: &'static [u8],
+    /// The signed bytes (without the domain).
+    pub msg: Vec<u8>,
+    /// The signature.
+    pub signature: Signature,
+}
+
+/// Batches smaller than this are not worth a multiscalar multiplication: their
+/// signatures are left to the single checks of [`verify`].
+pub const MIN_BATCH: usize = 4;
+
+/// Most signatures one batch check takes; longer lists are checked in parts.
+pub const MAX_BATCH: usize = 256;
+
+/// Check `claims` in batches and remember every signature of a batch that passes, so that
+/// the [`verify`] calls that follow are answered from the cache (see the module doc).
+/// Signatures already remembered, repeated, under invalid keys or in batches that fail
+/// are left for [`verify`] to decide alone: this call never rejects anything. Returns how
+/// many it confirmed. With caching off it does nothing (there is nowhere to keep the
+/// answer).
+pub fn verify_batch<R: rand_core::RngCore + rand_core::CryptoRng>(
+    claims: &[Claim],
+    rng: &mut R,
+) -> usize {
+    if !CACHING.load(std::sync::atomic::Ordering::Relaxed) || claims.len() < MIN_BATCH {
+        return 0;
+    }
+    let mut fresh: Vec<([u8; 32], &Claim)> = Vec::with_capacity(claims.len());
+    {
+        let verified = lock(&caches().verified);
+        let mut seen_now = std::collections::HashSet::with_capacity(claims.len());
+        for c in claims {
+            let seen = seen_digest(&c.signer, c.domain, &c.msg, &c.signature);
+            if verified.get(&seen).is_none() && seen_now.insert(seen) {
+                fresh.push((seen, c));
+            }
+        }
+    }
+    fresh.retain(|(_, c)| verifying_key(&c.signer).is_ok());
+    // Splitting failed batches may check each signature again at every level; the work
+    // is capped at twice the list, so a sender of bad signatures costs a node at most
+    // about as much as checking everything alone.
+    let mut budget = fresh.len().saturating_mul(2);
+    // Breadth first, so that the halves of every failed batch are tried before anyone's
+    // quarters: a bad signature costs the good ones beside it as little as it can.
+    let mut parts: VecDeque<&[([u8; 32], &Claim)]> = fresh.chunks(MAX_BATCH).collect();
+    let mut confirmed = 0;
+    while let Some(part) = parts.pop_front() {
+        if part.len() < MIN_BATCH || budget < part.len() {
+            continue;
+        }
+        budget -= part.len();
+        if confirm_batch(part, rng) {
+            confirmed += part.len();
+        } else {
+            let (a, b) = part.split_at(part.len() / 2);
+            parts.extend([a, b]);
+        }
+    }
+    confirmed
+}
+
+/// Check one part as a batch and remember its signatures if it passes.
+fn confirm_batch<R: rand_core::RngCore + rand_core::CryptoRng>(
+    part: &[([u8; 32], &Claim)],
+    rng: &mut R,
+) -> bool {
+    BATCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let inputs: Vec<Vec<u8>> = part
+        .iter()
+        .map(|(_, c)| signing_input(c.domain, &c.msg))
+        .collect();
+    let mut batch = ed25519_consensus::batch::Verifier::new();
+    for ((_, c), input) in part.iter().zip(&inputs) {
+        batch.queue((
+            ed25519_consensus::VerificationKeyBytes::from(c.signer.0),
+            ed25519_consensus::Signature::from(c.signature.0),
+            input.as_slice(),
+        ));
+    }
+    if batch.verify(&mut *rng).is_err() {
+        return false;
+    }
+    BATCHED.fetch_add(part.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    let mut verified = lock(&caches().verified);
+    for (seen, _) in part {
+        verified.insert(*seen, ());
+    }
+    true
 }
 
 /// A payload type that can be wrapped in [`Signed`]: it names its signature domain.
@@ -325,6 +485,16 @@ impl<T: Signable> Signed<T> {
             payload,
             signer: key.id(),
             signature,
+        }
+    }
+
+    /// The signature as a [`Claim`], for [`verify_batch`].
+    pub fn claim(&self) -> Claim {
+        Claim {
+            signer: self.signer,
+            domain: T::DOMAIN,
+            msg: self.payload.signing_bytes(),
+            signature: self.signature,
         }
     }
 
@@ -463,5 +633,192 @@ mod tests {
         assert!(r.get(&[0; 32]).is_none());
         assert!(r.get(&[1; 32]).is_some() && r.get(&[2; 32]).is_some());
         assert_eq!(r.order.len(), 2);
+    }
+
+    mod batch {
+        //! The batch check and the single check accept the same signatures, including the
+        //! crafted ones on which Ed25519 verifiers are known to disagree.
+        use super::*;
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+        use curve25519_dalek::edwards::EdwardsPoint;
+        use curve25519_dalek::scalar::Scalar;
+        use curve25519_dalek::traits::Identity;
+        use sha2::Sha512;
+
+        fn scalar(tag: &[u8]) -> Scalar {
+            Scalar::from_bytes_mod_order_wide(&Sha512::digest(tag).into())
+        }
+
+        /// A signature of `msg` under `domain` by the secret `a`, with the key published
+        /// as `a·B + key_torsion` and the nonce point as `r·B + r_torsion`; `s` is
+        /// `r + k·a` plus `s_extra` (to make it non-canonical).
+        fn crafted(
+            tag: &[u8],
+            key_torsion: EdwardsPoint,
+            r_torsion: EdwardsPoint,
+            non_canonical_s: bool,
+            msg: &[u8],
+        ) -> Claim {
+            let a = scalar(&[tag, b"/a"].concat());
+            let r = scalar(&[tag, b"/r"].concat());
+            let key = (a * ED25519_BASEPOINT_POINT + key_torsion)
+                .compress()
+                .to_bytes();
+            let big_r = (r * ED25519_BASEPOINT_POINT + r_torsion)
+                .compress()
+                .to_bytes();
+            let input = signing_input(b"spore/test/batch", msg);
+            let k = Scalar::from_bytes_mod_order_wide(
+                &Sha512::new()
+                    .chain_update(big_r)
+                    .chain_update(key)
+                    .chain_update(&input)
+                    .finalize()
+                    .into(),
+            );
+            let mut s_bytes = (r + k * a).to_bytes();
+            if non_canonical_s {
+                // s + l, still below 2^256: the same scalar, a second encoding.
+                // l = 2^252 + 27742317777372353535851937790883648493, little-endian.
+                let mut l = [0u8; 32];
+                l[..16].copy_from_slice(&[
+                    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde,
+                    0xf9, 0xde, 0x14,
+                ]);
+                l[31] = 0x10;
+                let mut carry = 0u16;
+                for (x, y) in s_bytes.iter_mut().zip(l) {
+                    let sum = u16::from(*x) + u16::from(y) + carry;
+                    *x = sum as u8;
+                    carry = sum >> 8;
+                }
+            }
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&big_r);
+            sig[32..].copy_from_slice(&s_bytes);
+            Claim {
+                signer: NodeId(key),
+                domain: b"spore/test/batch",
+                msg: msg.to_vec(),
+                signature: Signature(sig),
+            }
+        }
+
+        fn honest(tag: &[u8], msg: &[u8]) -> Claim {
+            let key = Keypair::from_seed(Sha256::digest(tag).into());
+            Claim {
+                signer: key.id(),
+                domain: b"spore/test/batch",
+                msg: msg.to_vec(),
+                signature: key.sign(b"spore/test/batch", msg),
+            }
+        }
+
+        fn single(c: &Claim) -> bool {
+            verify_uncached(&c.signer, c.domain, &c.msg, &c.signature).is_ok()
+        }
+
+        /// Whether a batch of `c` and three fresh good signatures confirms `c` (checked
+        /// through the cache the batch fills, then cleared by using fresh messages).
+        fn batched(c: &Claim, tag: &str) -> bool {
+            let mut claims = vec![c.clone()];
+            claims.extend((0..3).map(|i| honest(format!("{tag}/{i}").as_bytes(), b"m")));
+            let mut rng = rand_core::OsRng;
+            let confirmed = verify_batch(&claims, &mut rng);
+            let seen = seen_digest(&c.signer, c.domain, &c.msg, &c.signature);
+            let cached = lock(&caches().verified).get(&seen).is_some();
+            assert!(confirmed == 0 || confirmed == 4 || !cached);
+            cached
+        }
+
+        #[test]
+        fn batch_and_single_checks_agree_on_crafted_signatures() {
+            let id = EdwardsPoint::identity();
+            let t8 = EIGHT_TORSION[1];
+            let cases: Vec<(&str, Claim, bool)> = vec![
+                ("honest", crafted(b"c1", id, id, false, b"x"), true),
+                // R with an order-8 component: valid by the cofactored equation only.
+                ("torsion in R", crafted(b"c2", id, t8, false, b"x"), true),
+                // A key with a torsion component: refused as a key.
+                ("torsion in A", crafted(b"c3", t8, id, false, b"x"), false),
+                ("non-canonical S", crafted(b"c4", id, id, true, b"x"), false),
+                (
+                    "wrong message",
+                    {
+                        let mut c = crafted(b"c5", id, id, false, b"x");
+                        c.msg = b"y".to_vec();
+                        c
+                    },
+                    false,
+                ),
+            ];
+            for (name, claim, valid) in &cases {
+                assert_eq!(single(claim), *valid, "{name}: single check");
+                assert_eq!(batched(claim, name), *valid, "{name}: batch check");
+            }
+            // The control: the strict cofactorless check this rule replaced refuses the
+            // torsion-in-R signature that a batch (cofactored) accepts; a node checking
+            // alone by it and one checking in batches would split on it.
+            let (_, torsion_r, _) = &cases[1];
+            let strict = ed25519_dalek::VerifyingKey::from_bytes(&torsion_r.signer.0)
+                .expect("a valid key")
+                .verify_strict(
+                    &signing_input(torsion_r.domain, &torsion_r.msg),
+                    &ed25519_dalek::Signature::from_bytes(&torsion_r.signature.0),
+                );
+            assert!(strict.is_err());
+        }
+
+        /// Keys of small order would let anyone sign; non-canonical encodings and torsion
+        /// components would give one secret several identities. All are refused.
+        #[test]
+        fn unusable_keys_are_refused() {
+            for t in EIGHT_TORSION {
+                assert!(check_key(&NodeId(t.compress().to_bytes())).is_err());
+            }
+            // A forgery under the identity key: any s with R = s·B satisfies the equation.
+            let s = scalar(b"forge");
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&(s * ED25519_BASEPOINT_POINT).compress().to_bytes());
+            sig[32..].copy_from_slice(&s.to_bytes());
+            let identity = NodeId(EdwardsPoint::identity().compress().to_bytes());
+            let forged = Claim {
+                signer: identity,
+                domain: b"spore/test/batch",
+                msg: b"anything".to_vec(),
+                signature: Signature(sig),
+            };
+            assert!(!single(&forged));
+            assert!(!batched(&forged, "forged"));
+            assert_eq!(
+                verify(&identity, forged.domain, &forged.msg, &forged.signature),
+                Err(CryptoError::InvalidKey(identity))
+            );
+            // y = 1 + p: a non-canonical encoding of the identity's y coordinate.
+            let mut non_canonical = [0xffu8; 32];
+            non_canonical[0] = 0xee;
+            non_canonical[31] = 0x7f;
+            assert!(check_key(&NodeId(non_canonical)).is_err());
+            assert!(check_key(&Keypair::from_seed([9; 32]).id()).is_ok());
+        }
+
+        /// One bad signature among good ones: the good ones that share no batch with it
+        /// are confirmed, the bad one is not, and the single checks still refuse it.
+        #[test]
+        fn a_bad_signature_spoils_only_its_batch() {
+            let mut claims: Vec<Claim> = (0..16)
+                .map(|i| honest(format!("mix/{i}").as_bytes(), b"op"))
+                .collect();
+            claims[5].signature.0[40] ^= 1;
+            let confirmed = verify_batch(&claims, &mut rand_core::OsRng);
+            assert!((8..16).contains(&confirmed), "confirmed {confirmed}");
+            for (i, c) in claims.iter().enumerate() {
+                let answer = verify(&c.signer, c.domain, &c.msg, &c.signature);
+                assert_eq!(answer.is_ok(), i != 5, "claim {i}");
+            }
+            // Nothing to do the second time: the good ones are remembered, the bad one is
+            // alone (below a batch).
+            assert_eq!(verify_batch(&claims, &mut rand_core::OsRng), 0);
+        }
     }
 }

@@ -216,6 +216,11 @@ where
         self.incoming.recv().await
     }
 
+    /// A message that has already arrived, if any (never waits).
+    pub fn try_recv(&mut self) -> Option<(NodeId, M)> {
+        self.incoming.try_recv().ok()
+    }
+
     /// Stops accepting, lets each peer's queued frames drain (up to
     /// [`TransportConfig::shutdown_grace`] in total), then closes every connection and
     /// waits (within the same bound) for the peers to acknowledge the close.

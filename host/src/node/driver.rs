@@ -32,6 +32,7 @@ use spore_core::types::{Digest, NodeId, Slot};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
+use super::batch_check::{BatchCheck, MAX_DRAIN};
 use super::calls::{self, LocalFault};
 use super::client::ClientCall;
 use super::config::Byzantine;
@@ -258,6 +259,8 @@ struct Loop {
     /// The blob served last (parts of one blob are asked for in a row).
     served: Option<(Digest, Arc<Vec<u8>>)>,
     events: VecDeque<(Slot, String)>,
+    /// Signatures of arrived inputs checked in batches before the machine sees them.
+    batch_check: BatchCheck,
     members: Vec<(NodeId, SocketAddr)>,
 }
 
@@ -301,6 +304,7 @@ impl Driver {
             fetches: Fetches::default(),
             served: None,
             events: VecDeque::new(),
+            batch_check: BatchCheck::default(),
             members,
         };
         let initial = std::mem::take(&mut l.d.initial);
@@ -337,10 +341,10 @@ impl Driver {
                     }
                 },
                 frame = l.d.net.recv() => match frame {
-                    Some((from, wire)) => l.on_wire(from, wire)?,
+                    Some(first) => l.on_wires(first)?,
                     None => break,
                 },
-                Some(call) = l.d.clients.recv() => l.on_client(call)?,
+                Some(call) = l.d.clients.recv() => l.on_clients(call)?,
                 _ = probe.tick() => {
                     l.probe_catch_up();
                     l.retry_fetches();
@@ -822,6 +826,37 @@ impl Loop {
                 Err(e) => error!(hash = %want, error = %e, "reading module failed"),
             }
         }
+    }
+
+    /// Handle `first` and every frame that arrived behind it (at most [`MAX_DRAIN`]), their
+    /// signatures checked in batches first (`batch_check.rs`).
+    fn on_wires(&mut self, first: (NodeId, Wire)) -> Result<(), DriverError> {
+        let mut frames = vec![first];
+        while frames.len() < MAX_DRAIN
+            && let Some(next) = self.d.net.try_recv()
+        {
+            frames.push(next);
+        }
+        self.batch_check.frames(self.d.node.state(), &frames);
+        for (from, wire) in frames {
+            self.on_wire(from, wire)?;
+        }
+        Ok(())
+    }
+
+    /// Handle `first` and every client call that arrived behind it, as [`Self::on_wires`].
+    fn on_clients(&mut self, first: ClientCall) -> Result<(), DriverError> {
+        let mut calls = vec![first];
+        while calls.len() < MAX_DRAIN
+            && let Ok(next) = self.d.clients.try_recv()
+        {
+            calls.push(next);
+        }
+        self.batch_check.calls(self.d.node.state(), &calls);
+        for call in calls {
+            self.on_client(call)?;
+        }
+        Ok(())
     }
 
     fn on_wire(&mut self, from: NodeId, wire: Wire) -> Result<(), DriverError> {

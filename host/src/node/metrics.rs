@@ -293,6 +293,18 @@ pub fn render(
         "Signature checks answered from the cache of verified signatures",
         sigs.cached,
     );
+    counter(
+        &mut r,
+        "signatures_batched",
+        "Signatures confirmed ahead in batch checks that passed",
+        sigs.batched,
+    );
+    counter(
+        &mut r,
+        "signature_batches",
+        "Batch checks of signatures run (passed or split)",
+        sigs.batches,
+    );
     // Network.
     counter(&mut r, "net_frames_in", "Frames received", net.frames_in);
     counter(&mut r, "net_frames_out", "Frames sent", net.frames_out);

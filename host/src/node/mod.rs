@@ -26,12 +26,14 @@
 //! - [`keyfile`]: node key files (owner-only permissions).
 //! - [`wire`]: node-to-node frames; [`proto`]: the client protocol; [`client`]: the
 //!   client listener and the client.
-//! - [`driver`]: the event loop; [`calls`]: module calls; [`run`]: start-up and restart.
+//! - [`driver`]: the event loop; [`batch_check`]: signatures checked in batches ahead of
+//!   it; [`calls`]: module calls; [`run`]: start-up and restart.
 //! - [`fetch`]: module blobs between nodes, in parts; [`metrics`], [`http`]: the
 //!   Prometheus, health and readiness endpoint.
 //! - [`recovery`]: recovering a stopped node after a fork; [`quota`]: which module blobs
 //!   an upload may displace.
 //! - [`cluster`]: a local multi-process cluster (devnet, cluster tests).
+pub mod batch_check;
 pub mod calls;
 pub mod client;
 pub mod cluster;

@@ -17,7 +17,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::Operation;
-use crate::crypto::{CryptoError, Keypair, Signature, canonical_bytes, sha256_parts, verify};
+use crate::crypto::{
+    Claim, CryptoError, Keypair, Signature, canonical_bytes, sha256_parts, verify,
+};
 use crate::types::{Digest, NodeId, Slot};
 
 /// Signature domain of a submitted operation.
@@ -71,6 +73,16 @@ impl SignedOperation {
             OPERATION_DOMAIN,
             &signing_bytes(&self.op, &self.submitter, &self.chain, self.expires),
         ])
+    }
+
+    /// The submitter's signature as a [`Claim`], for [`crate::crypto::verify_batch`].
+    pub fn claim(&self) -> Claim {
+        Claim {
+            signer: self.submitter,
+            domain: OPERATION_DOMAIN,
+            msg: signing_bytes(&self.op, &self.submitter, &self.chain, self.expires),
+            signature: self.signature,
+        }
     }
 
     /// Check the submitter's signature.

@@ -314,8 +314,8 @@ pub enum AuthorityError {
         "key {0}: roles must be governor, operator or client (at least one), name 1..=64 bytes"
     )]
     InvalidKey(NodeId),
-    /// A key is not a valid ed25519 public key.
-    #[error("key {0} is not a valid ed25519 public key")]
+    /// A key is not a usable ed25519 public key (canonical and not of small order).
+    #[error("key {0} is not a usable ed25519 public key (canonical, not of small order)")]
     NotAKey(NodeId),
     /// An `authority.*` parameter is malformed or out of range.
     #[error("parameter {key}: {rule}")]
@@ -352,7 +352,7 @@ impl Authority {
             {
                 return Err(AuthorityError::InvalidKey(k.id));
             }
-            if ed25519_dalek::VerifyingKey::from_bytes(&k.id.0).is_err() {
+            if crate::crypto::check_key(&k.id).is_err() {
                 return Err(AuthorityError::NotAKey(k.id));
             }
         }

@@ -321,9 +321,9 @@ impl ReplicatedState {
                 c.id
             )));
         }
-        if ed25519_dalek::VerifyingKey::from_bytes(&c.id.0).is_err() {
+        if crate::crypto::check_key(&c.id).is_err() {
             return Err(AuthError::Sponsorship(format!(
-                "candidate {} is not a valid ed25519 key",
+                "candidate {} is not a usable ed25519 key (canonical, not of small order)",
                 c.id
             )));
         }
