@@ -2,6 +2,7 @@
 //! (docs/PROTOCOL.md, phases 1-4), plus the checks a member applies to a received tally.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::commitment::{commitment, opens, salt};
 use super::effect::{CallContext, Effect};
@@ -104,7 +105,7 @@ impl<S: ReplicaState> Node<S> {
         }
         if self.round.proposal.is_none() {
             self.round.digest = Some(p.payload.batch_digest());
-            self.round.proposal = Some(p);
+            self.round.proposal = Some(Arc::new(p));
             self.round.started = self.now;
         }
         Ok(())
@@ -268,7 +269,7 @@ impl<S: ReplicaState> Node<S> {
             Message::Proposal(p) => {
                 if self.round.proposal.is_none() && p.payload.view == self.round.view {
                     self.round.digest = Some(p.payload.batch_digest());
-                    self.round.proposal = Some(p.clone());
+                    self.round.proposal = Some(Arc::new(p.clone()));
                     self.round.started = self.now;
                 }
             }
@@ -454,7 +455,7 @@ impl<S: ReplicaState> Node<S> {
             self.round.echoed.insert(to);
             self.effects.push(Effect::Send {
                 to,
-                msg: Message::Proposal(proposal.clone()),
+                msg: Message::Proposal((*proposal).clone()),
             });
         }
     }
@@ -545,14 +546,25 @@ impl<S: ReplicaState> Node<S> {
                 .map(crate::ops::SignedOperation::id)
                 .collect();
         }
-        let mut out = Vec::with_capacity(proposal.payload.batch.len());
-        let mut complete = true;
+        let result = |i: usize| {
+            let d = self.round.op_digests.get(i).copied().unwrap_or_default();
+            self.validator_results.get(&(slot, d))
+        };
+        // Most passes find results still missing (one arrives per input): look first,
+        // copy only when the batch is complete.
+        let count = proposal.payload.batch.len();
+        if (0..count).all(|i| result(i).is_some()) {
+            return (0..count).map(|i| result(i).cloned()).collect();
+        }
+        if self.round.calls_asked {
+            return None;
+        }
+        self.round.calls_asked = true;
         for (i, op) in proposal.payload.batch.iter().enumerate() {
             let d = self.round.op_digests.get(i).copied().unwrap_or_default();
             match self.validator_results.get(&(slot, d)) {
-                Some(o) => out.push(o.clone()),
+                Some(_) => {}
                 None => {
-                    complete = false;
                     let key = sha256_parts(&[b"validator", &slot.to_le_bytes(), d.as_ref()]);
                     if self.requested.insert(key) {
                         let call = self.fresh_call(CallPurpose::Validator { slot, op: d });
@@ -569,7 +581,7 @@ impl<S: ReplicaState> Node<S> {
                 }
             }
         }
-        complete.then_some(out)
+        None
     }
 
     /// Reveals of the round that count for batch `d` on `path`.
@@ -989,7 +1001,7 @@ impl<S: ReplicaState> Node<S> {
         }
         if self.round.proposal.is_none() {
             self.round.digest = Some(d);
-            self.round.proposal = Some(tally.proposal.clone());
+            self.round.proposal = Some(Arc::new(tally.proposal.clone()));
             self.round.started = self.now;
         }
         self.round.pending_tally = Some(t);

@@ -2,6 +2,7 @@
 //! value being agreed on, and the agreement votes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use super::message::{Accept, Commit, CommitSet, Confirm, Proposal, Reveal, Tally};
 use crate::crypto::Signed;
@@ -14,12 +15,16 @@ pub(super) struct Round {
     pub slot: Slot,
     /// The view.
     pub view: View,
-    /// The primary's proposal, once seen.
-    pub proposal: Option<Signed<Proposal>>,
+    /// The primary's proposal, once seen (shared: the phase logic reads it on every
+    /// input, and a batch is too large to copy each time).
+    pub proposal: Option<Arc<Signed<Proposal>>>,
     /// When the proposal entered the round (virtual ms).
     pub started: u64,
     /// Digests of the proposal's operations (computed once).
     pub op_digests: Vec<Digest>,
+    /// Whether the validator calls of the proposal's operations were asked for (each is
+    /// asked for once; later passes only look for the results).
+    pub calls_asked: bool,
     /// Its batch digest `d`.
     pub digest: Option<Digest>,
     /// First commit per signer (any digest; only those for `d` count).
@@ -68,6 +73,7 @@ impl Round {
             slot,
             view,
             proposal: None,
+            calls_asked: false,
             started: 0,
             op_digests: Vec::new(),
             digest: None,

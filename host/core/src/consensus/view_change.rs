@@ -239,7 +239,7 @@ impl<S: ReplicaState> Node<S> {
         // its tally.
         if let Some(tally) = nv.highest_prepared().and_then(|p| p.tally.clone()) {
             self.round.digest = Some(tally.payload.proposal.payload.batch_digest());
-            self.round.proposal = Some(tally.payload.proposal.clone());
+            self.round.proposal = Some(std::sync::Arc::new(tally.payload.proposal.clone()));
             self.round.set_tally(tally);
             self.round.fixed = true;
         }
