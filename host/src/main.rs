@@ -3,6 +3,11 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: a node allocates and frees small buffers for every
+/// message and operation, and glibc's allocator took about a tenth of its CPU under load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = spore::cli::Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)

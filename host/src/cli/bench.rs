@@ -90,6 +90,23 @@ pub struct BenchArgs {
     /// latency against it.
     #[arg(long)]
     pub curve: bool,
+    /// Set a replicated parameter of the bench cluster's genesis, e.g.
+    /// `--param timing.max-output-bytes=4096` (repeatable; ranges in docs/TRUST.md), to
+    /// measure what a setting costs or buys.
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, i64)>,
+}
+
+/// `KEY=VALUE` with an integer value.
+fn parse_param(s: &str) -> Result<(String, i64), String> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected KEY=VALUE"))?;
+    let value = value
+        .trim()
+        .parse::<i64>()
+        .map_err(|e| format!("{s:?}: the value is not an integer: {e}"))?;
+    Ok((key.trim().to_owned(), value))
 }
 
 /// One step of the run.
@@ -466,7 +483,14 @@ async fn run(args: &BenchArgs, byzantine: usize) -> anyhow::Result<BenchResult> 
     std::fs::create_dir_all(&dir)?;
     let binary = std::env::current_exe().context("locating the spore binary")?;
     let misbehaving: Vec<usize> = (args.nodes - byzantine..args.nodes).collect();
-    let mut cluster = Cluster::create(&dir, &binary, args.nodes, &misbehaving, "bench")?;
+    let mut cluster = Cluster::create_with(
+        &dir,
+        &binary,
+        args.nodes,
+        &misbehaving,
+        "bench",
+        &args.params,
+    )?;
     cluster.log = "warn".to_owned();
     cluster.start_all()?;
     let starting = super::progress::spinner(format!("starting {} nodes", args.nodes));
@@ -492,8 +516,15 @@ async fn run(args: &BenchArgs, byzantine: usize) -> anyhow::Result<BenchResult> 
         }
     }
     println!(
-        "bench: {} nodes ({} misbehaving) on loopback, {:?} workload, {} s per step",
-        args.nodes, byzantine, args.workload, args.step_secs
+        "bench: {} nodes ({} misbehaving) on loopback, {:?} workload, {} s per step{}",
+        args.nodes,
+        byzantine,
+        args.workload,
+        args.step_secs,
+        args.params
+            .iter()
+            .map(|(k, v)| format!(", {k} = {v}"))
+            .collect::<String>()
     );
     let next = Arc::new(AtomicU64::new(0));
     let mut steps = Vec::new();

@@ -81,6 +81,9 @@ fn loopback_config(client: SocketAddr, listen: SocketAddr, metrics: SocketAddr) 
         metrics_listen: Some(metrics),
         ..NodeConfig::default()
     };
+    // The replicated `timing.max-batch` and the byte budgets bound batches; no local cap
+    // below them (so a genesis parameter set for a bench takes effect).
+    c.consensus.max_batch = 10_000;
     c.consensus.base_timeout_ms = 1_500;
     c.consensus.reveal_grace_ms = 100;
     c.consensus.resend_interval_ms = 250;
@@ -96,6 +99,19 @@ impl Cluster {
         n: usize,
         byzantine: &[usize],
         chain_id: &str,
+    ) -> anyhow::Result<Self> {
+        Self::create_with(dir, binary, n, byzantine, chain_id, &[])
+    }
+
+    /// [`Cluster::create`] with replicated parameters of the genesis set (each checked
+    /// against its range, after the devnet's own settings).
+    pub fn create_with(
+        dir: &Path,
+        binary: &Path,
+        n: usize,
+        byzantine: &[usize],
+        chain_id: &str,
+        params: &[(String, i64)],
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(n >= 1, "a cluster needs at least one node");
         let mut keys = Vec::new();
@@ -156,16 +172,21 @@ impl Cluster {
         let (client, c) = grant("client", Actor::Client)?;
         let mut authorized = vec![g, o, c];
         authorized.sort_by_key(|k| k.id);
-        let mut params = Params::default();
+        let mut genesis_params = Params::default();
         // The devnet's governor may remove every misbehaving node within one epoch.
-        params.set(
+        genesis_params.set(
             "membership.max-removals-per-epoch",
             i64::try_from(byzantine.len().max(1)).unwrap_or(1),
         )?;
+        for (key, value) in params {
+            genesis_params
+                .set(key, *value)
+                .with_context(|| format!("genesis parameter {key} = {value}"))?;
+        }
         let mut genesis = Genesis::new(
             chain_id,
             founders,
-            params,
+            genesis_params,
             crate::cli::genesis::default_modules(),
         );
         genesis.authority = Authority {
