@@ -17,7 +17,7 @@ use bytes::Bytes;
 use quinn::VarInt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
@@ -29,7 +29,7 @@ use super::identity::NodeIdentity;
 use super::membership::Membership;
 use super::metrics::NetMetrics;
 use super::queue::PeerQueue;
-use super::reader::accept_loop;
+use super::reader::{Arrival, accept_loop, charge_of};
 use super::tls::{self, SERVER_NAME};
 use super::transport::Transport;
 use super::writer::{PeerLink, run_peer};
@@ -61,7 +61,7 @@ pub struct PeerStatus {
 /// A node's QUIC transport for messages of type `M`.
 pub struct QuicTransport<M> {
     shared: Arc<Shared>,
-    incoming: mpsc::Receiver<(NodeId, M)>,
+    incoming: mpsc::Receiver<Arrival<M>>,
 }
 
 /// State shared by the transport handle and its tasks.
@@ -74,6 +74,8 @@ pub(super) struct Shared {
     pub(super) runtime: tokio::runtime::Handle,
     peers: Mutex<HashMap<NodeId, Peer>>,
     inbound: Mutex<HashMap<NodeId, Vec<quinn::Connection>>>,
+    /// Each member's byte budget for frames read and not yet taken (`reader.rs`).
+    incoming_budgets: Mutex<HashMap<NodeId, Arc<Semaphore>>>,
     pub(super) shutdown: watch::Sender<bool>,
 }
 
@@ -131,6 +133,7 @@ where
             runtime,
             peers: Mutex::new(HashMap::new()),
             inbound: Mutex::new(HashMap::new()),
+            incoming_budgets: Mutex::new(HashMap::new()),
             shutdown,
         });
         shared.runtime.spawn(accept_loop::<M>(shared.clone(), tx));
@@ -211,14 +214,19 @@ where
         Ok(())
     }
 
-    /// The next message from a member; `None` after shutdown.
+    /// The next message from a member; `None` after shutdown. Taking it gives its bytes
+    /// back to the sender's budget.
     pub async fn recv(&mut self) -> Option<(NodeId, M)> {
-        self.incoming.recv().await
+        self.incoming.recv().await.map(|a| (a.from, a.msg))
     }
 
-    /// A message that has already arrived, if any (never waits).
-    pub fn try_recv(&mut self) -> Option<(NodeId, M)> {
-        self.incoming.try_recv().ok()
+    /// A message that has already arrived, if any (never waits), with the bytes it was
+    /// charged (so a caller taking several can bound what it holds).
+    pub fn try_recv(&mut self) -> Option<(NodeId, M, usize)> {
+        self.incoming
+            .try_recv()
+            .ok()
+            .map(|a| (a.from, a.msg, a.charge.bytes))
     }
 
     /// Stops accepting, lets each peer's queued frames drain (up to
@@ -290,7 +298,7 @@ where
     }
 
     fn recv(&mut self) -> impl Future<Output = Option<(NodeId, M)>> + Send {
-        self.incoming.recv()
+        QuicTransport::recv(self)
     }
 }
 
@@ -379,6 +387,20 @@ impl Shared {
 
     /// Tracks an accepted connection; beyond [`MAX_INBOUND_PER_PEER`] the oldest ones are
     /// closed (a restarted peer's new connection replaces the stale one).
+    /// `peer`'s byte budget for frames read and not yet taken (made on first use; members
+    /// only reach the readers, so the map is bounded by the membership).
+    pub(super) fn incoming_budget(&self, peer: &NodeId) -> Arc<Semaphore> {
+        let bytes = self
+            .config
+            .incoming_bytes_per_peer
+            .max(charge_of(self.config.max_frame_bytes as usize))
+            .min(Semaphore::MAX_PERMITS);
+        lock(&self.incoming_budgets)
+            .entry(*peer)
+            .or_insert_with(|| Arc::new(Semaphore::new(bytes)))
+            .clone()
+    }
+
     pub(super) fn register_inbound(&self, peer: NodeId, conn: quinn::Connection) {
         let mut inbound = lock(&self.inbound);
         let conns = inbound.entry(peer).or_default();

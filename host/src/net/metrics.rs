@@ -21,6 +21,8 @@ pub struct NetMetrics {
     dropped_queue_full: AtomicU64,
     refused_by_peer: AtomicU64,
     connections_reset: AtomicU64,
+    /// Bytes charged to frames read and not yet taken by the node (a gauge).
+    incoming_held: AtomicU64,
 }
 
 /// A point-in-time copy of [`NetMetrics`].
@@ -71,6 +73,20 @@ fn bump(counter: &AtomicU64, by: u64) {
 }
 
 impl NetMetrics {
+    /// Bytes charged to frames read from peers and not yet taken by the node (each frame
+    /// is charged for its body and its decoded form: `reader::charge_of`).
+    pub fn incoming_held(&self) -> u64 {
+        self.incoming_held.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn hold(&self, bytes: u64) {
+        bump(&self.incoming_held, bytes);
+    }
+
+    pub(super) fn release(&self, bytes: u64) {
+        self.incoming_held.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
     /// A copy of every counter.
     pub fn snapshot(&self) -> NetMetricsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);

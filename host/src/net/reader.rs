@@ -6,21 +6,76 @@
 //! frames into the node's bounded incoming channel (a full channel stops reading, which
 //! QUIC flow control turns into backpressure on the sender). A bad frame stops that
 //! stream with [`ERR_BAD_FRAME`] and is counted; the connection and the node go on.
+//!
+//! # Byte budget
+//! Counting messages does not bound memory (4,096 frames of 4 MiB are 16 GiB), so each
+//! peer has a byte budget ([`TransportConfig::incoming_bytes_per_peer`]): a reader takes
+//! [`charge_of`] its frame's length from the peer's budget after the length prefix and
+//! before reading the body, and the charge travels with the decoded message until the
+//! node takes it ([`Arrival`]). A member sending large frames faster than the node takes
+//! them waits for its own budget (QUIC flow control stops it), while other members'
+//! frames keep flowing. A reader also lets go of a large read buffer after each frame.
+//!
+//! [`TransportConfig::incoming_bytes_per_peer`]: super::TransportConfig::incoming_bytes_per_peer
 
 use std::sync::Arc;
 
 use quinn::VarInt;
 use serde::de::DeserializeOwned;
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::{debug, warn};
 
 use super::endpoint::{ERR_NOT_MEMBER, Shared};
 use super::frame::{self, ERR_BAD_FRAME, LEN_PREFIX};
 use super::identity::node_id_from_certificate;
+use super::metrics::NetMetrics;
 use crate::core::types::NodeId;
 
+/// Read buffers larger than this are released after their frame, not kept for the next.
+const KEEP_BUFFER: usize = 64 * 1024;
+
+/// What a frame of `len` body bytes is charged while it is read, decoded and waits for
+/// the node: the body, its decoded form (about as large), and a little for the rest.
+pub fn charge_of(len: usize) -> usize {
+    len.saturating_mul(2).saturating_add(1024)
+}
+
+/// A decoded message from a member, with the share of the member's byte budget it holds
+/// until the node takes it.
+pub(super) struct Arrival<M> {
+    pub from: NodeId,
+    pub msg: M,
+    pub charge: Charge,
+}
+
+/// Bytes of a peer's budget held by one frame; given back when dropped.
+pub(super) struct Charge {
+    _permit: OwnedSemaphorePermit,
+    pub bytes: usize,
+    metrics: Arc<NetMetrics>,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.metrics.release(self.bytes as u64);
+    }
+}
+
+/// Take `charge_of(len)` from `budget`, waiting for room.
+async fn charge(budget: &Arc<Semaphore>, len: usize, metrics: &Arc<NetMetrics>) -> Option<Charge> {
+    let bytes = charge_of(len);
+    let permits = u32::try_from(bytes).ok()?;
+    let permit = budget.clone().acquire_many_owned(permits).await.ok()?;
+    metrics.hold(bytes as u64);
+    Some(Charge {
+        _permit: permit,
+        bytes,
+        metrics: metrics.clone(),
+    })
+}
+
 /// Accepts incoming connections until shutdown.
-pub(super) async fn accept_loop<M>(shared: Arc<Shared>, tx: mpsc::Sender<(NodeId, M)>)
+pub(super) async fn accept_loop<M>(shared: Arc<Shared>, tx: mpsc::Sender<Arrival<M>>)
 where
     M: DeserializeOwned + Send + 'static,
 {
@@ -50,7 +105,7 @@ fn peer_of(conn: &quinn::Connection) -> Option<NodeId> {
 async fn serve_connection<M>(
     shared: Arc<Shared>,
     incoming: quinn::Incoming,
-    tx: mpsc::Sender<(NodeId, M)>,
+    tx: mpsc::Sender<Arrival<M>>,
 ) where
     M: DeserializeOwned + Send + 'static,
 {
@@ -81,22 +136,43 @@ async fn read_stream<M>(
     shared: Arc<Shared>,
     peer: NodeId,
     mut recv: quinn::RecvStream,
-    tx: mpsc::Sender<(NodeId, M)>,
+    tx: mpsc::Sender<Arrival<M>>,
 ) where
     M: DeserializeOwned + Send + 'static,
 {
     let max = shared.config.max_frame_bytes;
+    let budget = shared.incoming_budget(&peer);
     let mut buf = Vec::new();
     loop {
-        match frame::read_frame::<_, M>(&mut recv, max, &mut buf).await {
-            Ok(Some(msg)) => {
+        let body = async {
+            let Some(len) = frame::read_prefix(&mut recv, max).await? else {
+                return Ok(None);
+            };
+            let Some(charge) = charge(&budget, len, &shared.metrics).await else {
+                return Ok(None);
+            };
+            let msg = frame::read_body::<_, M>(&mut recv, len, &mut buf).await?;
+            Ok(msg.map(|m| (m, charge)))
+        };
+        let read: Result<Option<(M, Charge)>, frame::FrameError> = body.await;
+        let frame_len = buf.len() + LEN_PREFIX;
+        if buf.capacity() > KEEP_BUFFER {
+            buf = Vec::new();
+        }
+        match read {
+            Ok(Some((msg, charge))) => {
                 if !shared.membership.contains(&peer) {
                     shared.metrics.non_member();
                     let _ = recv.stop(VarInt::from_u32(ERR_NOT_MEMBER));
                     return;
                 }
-                shared.metrics.frame_in(buf.len() + LEN_PREFIX);
-                if tx.send((peer, msg)).await.is_err() {
+                shared.metrics.frame_in(frame_len);
+                let arrival = Arrival {
+                    from: peer,
+                    msg,
+                    charge,
+                };
+                if tx.send(arrival).await.is_err() {
                     return;
                 }
             }

@@ -32,9 +32,13 @@ use crate::node::proto::Request;
 use crate::node::wire::Wire;
 use spore_core::types::NodeId;
 
-/// Most inputs taken from a channel at once (frames are at most 4 MiB each and already
-/// held by the channel, so draining them adds no memory).
+/// Most inputs taken from a channel at once.
 pub const MAX_DRAIN: usize = 256;
+
+/// Most frame bytes (as the transport charges them) taken at once: frames taken leave
+/// their senders' byte budgets, so what the loop holds beyond those budgets is bounded
+/// here.
+pub const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
 
 /// The node's batch checker.
 pub struct BatchCheck {

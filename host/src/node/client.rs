@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::{debug, warn};
 
 use super::proto::{CLIENT_ALPN, MAX_CLIENT_FRAME, Request, Response};
@@ -81,6 +81,16 @@ pub struct ClientCall {
     pub request: Request,
     /// Answers (the stream finishes when the sender is dropped).
     pub reply: mpsc::Sender<Response>,
+    /// The request's bytes in the client byte pools, held until the call is dropped (after
+    /// the node handled it): a request waiting for the node counts against the pools as
+    /// much as one being read, so clients cannot queue more than the pools hold.
+    pub room: Room,
+}
+
+/// Bytes of the client byte pools held by one request (see [`ClientCall::room`]).
+#[derive(Debug, Default)]
+pub struct Room {
+    _permits: Vec<OwnedSemaphorePermit>,
 }
 
 /// Most client connections served at once; further ones are refused at once.
@@ -126,8 +136,8 @@ fn client_transport() -> Result<quinn::TransportConfig, ClientError> {
 pub async fn serve(endpoint: quinn::Endpoint, calls: mpsc::Sender<ClientCall>) {
     let connections = Arc::new(Semaphore::new(MAX_CLIENT_CONNECTIONS));
     let budget = Arc::new(Budgets {
-        large: Semaphore::new(CLIENT_BUFFER_BUDGET),
-        small: Semaphore::new(CLIENT_SMALL_BUDGET),
+        large: Arc::new(Semaphore::new(CLIENT_BUFFER_BUDGET)),
+        small: Arc::new(Semaphore::new(CLIENT_SMALL_BUDGET)),
     });
     while let Some(incoming) = endpoint.accept().await {
         let Ok(permit) = connections.clone().try_acquire_owned() else {
@@ -174,15 +184,16 @@ fn client_key(conn: &quinn::Connection) -> Option<NodeId> {
 
 /// The byte pools request bodies are read into (see [`CLIENT_BUFFER_BUDGET`]).
 struct Budgets {
-    large: Semaphore,
-    small: Semaphore,
+    large: Arc<Semaphore>,
+    small: Arc<Semaphore>,
 }
 
-/// Read one request within the byte budget and the read timeout.
+/// Read one request within the byte budget and the read timeout; the room it took in the
+/// pools comes with it.
 async fn read_request(
     recv: &mut quinn::RecvStream,
     budget: &Budgets,
-) -> Result<Option<Request>, String> {
+) -> Result<Option<(Request, Room)>, String> {
     let read = async {
         let Some(len) = frame::read_prefix(recv, MAX_CLIENT_FRAME)
             .await
@@ -201,7 +212,8 @@ async fn read_request(
             room.push(
                 budget
                     .large
-                    .acquire_many(u32::try_from(len).unwrap_or(u32::MAX))
+                    .clone()
+                    .acquire_many_owned(u32::try_from(len).unwrap_or(u32::MAX))
                     .await
                     .map_err(|_| "the node is shutting down".to_string())?,
             );
@@ -225,7 +237,8 @@ async fn read_request(
                 room.push(
                     budget
                         .small
-                        .acquire_many(u32::try_from(n).unwrap_or(u32::MAX))
+                        .clone()
+                        .acquire_many_owned(u32::try_from(n).unwrap_or(u32::MAX))
                         .await
                         .map_err(|_| "the node is shutting down".to_string())?,
                 );
@@ -233,7 +246,7 @@ async fn read_request(
             buf.extend_from_slice(&chunk[..n]);
         }
         frame::decode_body(&buf)
-            .map(Some)
+            .map(|request| Some((request, Room { _permits: room })))
             .map_err(|e| format!("malformed request: {e}"))
     };
     tokio::time::timeout(CLIENT_READ_TIMEOUT, read)
@@ -253,7 +266,7 @@ async fn handle_stream(
     calls: mpsc::Sender<ClientCall>,
     budget: Arc<Budgets>,
 ) {
-    let request = match read_request(&mut recv, &budget).await {
+    let (request, room) = match read_request(&mut recv, &budget).await {
         Ok(Some(r)) => r,
         Ok(None) => return,
         Err(e) => {
@@ -269,6 +282,7 @@ async fn handle_stream(
         client,
         request,
         reply: tx,
+        room,
     };
     if calls.send(call).await.is_err() {
         let _ = write(&mut send, &Response::Error("node is shutting down".into())).await;

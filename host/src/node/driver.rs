@@ -32,7 +32,7 @@ use spore_core::types::{Digest, NodeId, Slot};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
-use super::batch_check::{BatchCheck, MAX_DRAIN};
+use super::batch_check::{BatchCheck, MAX_DRAIN, MAX_DRAIN_BYTES};
 use super::calls::{self, LocalFault};
 use super::client::ClientCall;
 use super::config::Byzantine;
@@ -828,14 +828,18 @@ impl Loop {
         }
     }
 
-    /// Handle `first` and every frame that arrived behind it (at most [`MAX_DRAIN`]), their
-    /// signatures checked in batches first (`batch_check.rs`).
+    /// Handle `first` and every frame that arrived behind it (at most [`MAX_DRAIN`] frames
+    /// and [`MAX_DRAIN_BYTES`] of them), their signatures checked in batches first
+    /// (`batch_check.rs`).
     fn on_wires(&mut self, first: (NodeId, Wire)) -> Result<(), DriverError> {
         let mut frames = vec![first];
+        let mut bytes = 0usize;
         while frames.len() < MAX_DRAIN
-            && let Some(next) = self.d.net.try_recv()
+            && bytes < MAX_DRAIN_BYTES
+            && let Some((from, wire, charged)) = self.d.net.try_recv()
         {
-            frames.push(next);
+            bytes = bytes.saturating_add(charged);
+            frames.push((from, wire));
         }
         self.batch_check.frames(self.d.node.state(), &frames);
         for (from, wire) in frames {
@@ -1025,10 +1029,12 @@ impl Loop {
     }
 
     fn on_client(&mut self, call: ClientCall) -> Result<(), DriverError> {
+        // `_room` holds the request's bytes in the client pools until it is handled.
         let ClientCall {
             client,
             request,
             reply,
+            room: _room,
         } = call;
         match request {
             Request::Submit { op, follow } => {
