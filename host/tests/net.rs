@@ -589,13 +589,16 @@ fn bind_budget(seed: u8, per_peer: usize) -> Result<QuicTransport<Msg>> {
         [],
         TransportConfig {
             incoming_bytes_per_peer: per_peer,
+            // Frames of at most 1 MiB, so a budget of 33 MiB (one such frame's charge)
+            // is not raised.
+            max_frame_bytes: 1024 * 1024,
             ..config()
         },
     )?)
 }
 
-/// Sends 48 frames of 512 KiB from `a` to a receiver that takes nothing for a second
-/// after the first arrived,
+/// Sends 48 frames of 128 KiB (each charged 4 MiB: 32 times, the worst decoded size)
+/// from `a` to a receiver that takes nothing for a second after the first arrived,
 /// and returns the most bytes the receiver held meanwhile; then takes them all (none
 /// lost, in order) and checks that `c`, another member, got through while `a` waited.
 async fn held_while_not_taking(per_peer: usize, seeds: (u8, u8, u8)) -> Result<u64> {
@@ -611,7 +614,7 @@ async fn held_while_not_taking(per_peer: usize, seeds: (u8, u8, u8)) -> Result<u
     const FRAMES: u64 = 48;
     let sender = tokio::spawn(async move {
         for i in 0..FRAMES {
-            let mut data = vec![0u8; 512 * 1024];
+            let mut data = vec![0u8; 128 * 1024];
             data[..8].copy_from_slice(&i.to_le_bytes());
             a.send_wait(to, &Msg::Data(data)).await?;
         }
@@ -646,7 +649,7 @@ async fn held_while_not_taking(per_peer: usize, seeds: (u8, u8, u8)) -> Result<u
         0,
         "taken frames give their bytes back"
     );
-    if per_peer < 16 * 1024 * 1024 {
+    if per_peer < 64 * 1024 * 1024 {
         // The budgeted sender was still waiting when the other member's ping came.
         assert!(
             ping_after < Some(FRAMES),
@@ -662,10 +665,10 @@ async fn held_while_not_taking(per_peer: usize, seeds: (u8, u8, u8)) -> Result<u
 /// above what is sent, the same traffic makes the receiver hold several times more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_is_held_to_its_incoming_byte_budget() -> Result<()> {
-    let budget = 8 * 1024 * 1024 + 2048;
+    let budget = 33 * 1024 * 1024;
     let bounded = held_while_not_taking(budget, (70, 71, 72)).await?;
     assert!(bounded > 0 && bounded <= budget as u64, "held {bounded}");
-    let unbounded = held_while_not_taking(256 * 1024 * 1024, (73, 74, 75)).await?;
+    let unbounded = held_while_not_taking(1024 * 1024 * 1024, (73, 74, 75)).await?;
     assert!(
         unbounded > 2 * budget as u64,
         "control held only {unbounded}"

@@ -13,8 +13,11 @@
 //! canonical encoding of a point of the prime-order subgroup other than the identity
 //! ([`check_key`]), as every generated key is: a small-order key would let anyone sign as
 //! it, and a second encoding of a key, or the key plus a torsion point, would be a second
-//! identity for one secret. Signatures `verify_strict` accepted are all still accepted
-//! (cofactorless validity implies cofactored validity). Nobody but the key's holder can
+//! identity for one secret. Signatures `verify_strict` accepted under keys that pass the
+//! key rule are all still accepted (cofactorless validity implies cofactored validity);
+//! keys with a torsion component or a non-canonical encoding, which `verify_strict`
+//! took, are refused now, so nodes of the two rules must not share a chain (there is no
+//! activation slot: every node of a cluster runs one binary). Nobody but the key's holder can
 //! make a second valid signature of a message: `S` must be canonical, and `R`'s bytes are
 //! hashed into `k`, so re-encoding `R` needs a new `S`. Identities never hash signatures
 //! (an operation's id leaves its signature out; see [`crate::ops::SignedOperation::id`]).
@@ -388,12 +391,16 @@ pub fn verify_batch<R: rand_core::RngCore + rand_core::CryptoRng>(
     if !CACHING.load(std::sync::atomic::Ordering::Relaxed) || claims.len() < MIN_BATCH {
         return 0;
     }
+    // Hashed before the cache is locked (messages may be large; other threads check too).
+    let digests: Vec<[u8; 32]> = claims
+        .iter()
+        .map(|c| seen_digest(&c.signer, c.domain, &c.msg, &c.signature))
+        .collect();
     let mut fresh: Vec<([u8; 32], &Claim)> = Vec::with_capacity(claims.len());
     {
         let verified = lock(&caches().verified);
         let mut seen_now = std::collections::HashSet::with_capacity(claims.len());
-        for c in claims {
-            let seen = seen_digest(&c.signer, c.domain, &c.msg, &c.signature);
+        for (seen, c) in digests.into_iter().zip(claims) {
             if verified.get(&seen).is_none() && seen_now.insert(seen) {
                 fresh.push((seen, c));
             }

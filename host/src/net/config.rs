@@ -17,8 +17,11 @@ pub struct TransportConfig {
     /// Decoded messages buffered towards the node before readers wait (default 4096). A full
     /// buffer stops reading, which QUIC flow control turns into backpressure on senders.
     pub incoming_capacity: usize,
-    /// Bytes one peer's frames may hold between being read and being taken by the node
-    /// (default 64 MiB; at least what one frame of [`Self::max_frame_bytes`] is charged).
+    /// Bytes one peer's frames may hold between being read and being taken by the node,
+    /// each frame charged at its worst decoded size (`net::reader::charge_of`: 32 times
+    /// its length). Default 128 MiB: one frame of the largest size, or about 12,000
+    /// operations of 300 bytes; never less than one frame of [`Self::max_frame_bytes`] is
+    /// charged.
     /// A reader waits for room before it reads a frame's body, so a member sending large
     /// frames faster than the node takes them meets backpressure instead of filling memory,
     /// and other members' frames keep flowing.
@@ -47,7 +50,7 @@ impl Default for TransportConfig {
             queue_capacity: 1024,
             queue_bytes: 64 * 1024 * 1024,
             incoming_capacity: 4096,
-            incoming_bytes_per_peer: 64 * 1024 * 1024,
+            incoming_bytes_per_peer: 128 * 1024 * 1024,
             backoff_initial: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),

@@ -29,7 +29,7 @@ use super::identity::NodeIdentity;
 use super::membership::Membership;
 use super::metrics::NetMetrics;
 use super::queue::PeerQueue;
-use super::reader::{Arrival, accept_loop, charge_of};
+use super::reader::{Arrival, MAX_BUDGET, accept_loop, charge_of};
 use super::tls::{self, SERVER_NAME};
 use super::transport::Transport;
 use super::writer::{PeerLink, run_peer};
@@ -394,6 +394,7 @@ impl Shared {
             .config
             .incoming_bytes_per_peer
             .max(charge_of(self.config.max_frame_bytes as usize))
+            .min(MAX_BUDGET)
             .min(Semaphore::MAX_PERMITS);
         lock(&self.incoming_budgets)
             .entry(*peer)

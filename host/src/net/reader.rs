@@ -10,8 +10,8 @@
 //! # Byte budget
 //! Counting messages does not bound memory (4,096 frames of 4 MiB are 16 GiB), so each
 //! peer has a byte budget ([`TransportConfig::incoming_bytes_per_peer`]): a reader takes
-//! [`charge_of`] its frame's length from the peer's budget after the length prefix and
-//! before reading the body, and the charge travels with the decoded message until the
+//! [`charge_of`] its frame's length (its decoded form at the worst expansion) from the
+//! peer's budget after the length prefix and before reading the body, and the charge travels with the decoded message until the
 //! node takes it ([`Arrival`]). A member sending large frames faster than the node takes
 //! them waits for its own budget (QUIC flow control stops it), while other members'
 //! frames keep flowing. A reader also lets go of a large read buffer after each frame.
@@ -31,13 +31,25 @@ use super::identity::node_id_from_certificate;
 use super::metrics::NetMetrics;
 use crate::core::types::NodeId;
 
+/// The largest budget a peer may have (a semaphore takes at most `u32::MAX` permits at
+/// once; a frame is charged at most this).
+pub const MAX_BUDGET: usize = u32::MAX as usize;
+
 /// Read buffers larger than this are released after their frame, not kept for the next.
 const KEEP_BUFFER: usize = 64 * 1024;
 
+/// How many times its encoded size a decoded message may take in memory, at most: an
+/// empty vector or string is one byte on the wire and 24 in memory, an outcome or a
+/// parameter two bytes and about 32, so 32 covers every message type, allocator rounding
+/// included.
+pub const DECODED_EXPANSION: usize = 32;
+
 /// What a frame of `len` body bytes is charged while it is read, decoded and waits for
-/// the node: the body, its decoded form (about as large), and a little for the rest.
+/// the node: its decoded form at the worst expansion, and a little for the rest. Honest
+/// traffic is mostly small frames (an operation, a vote) and rarely more than one large
+/// one (a tally, a catch-up response) per peer at a time.
 pub fn charge_of(len: usize) -> usize {
-    len.saturating_mul(2).saturating_add(1024)
+    len.saturating_mul(DECODED_EXPANSION).saturating_add(1024)
 }
 
 /// A decoded message from a member, with the share of the member's byte budget it holds
@@ -61,9 +73,9 @@ impl Drop for Charge {
     }
 }
 
-/// Take `charge_of(len)` from `budget`, waiting for room.
+/// Take `charge_of(len)` from `budget` (at most [`MAX_BUDGET`]), waiting for room.
 async fn charge(budget: &Arc<Semaphore>, len: usize, metrics: &Arc<NetMetrics>) -> Option<Charge> {
-    let bytes = charge_of(len);
+    let bytes = charge_of(len).min(MAX_BUDGET);
     let permits = u32::try_from(bytes).ok()?;
     let permit = budget.clone().acquire_many_owned(permits).await.ok()?;
     metrics.hold(bytes as u64);

@@ -2,8 +2,8 @@
 //!
 //! # Design
 //! The event loop takes every frame and client call that has already arrived (at most
-//! [`MAX_DRAIN`] at a time), collects the signatures they carry ([`Message::claims`],
-//! [`SignedOperation::claim`]) and checks them with [`verify_batch`], which remembers the
+//! [`MAX_DRAIN`] at a time), collects the signatures the machine would check in them
+//! ([`Node::claims_to_check`], [`SignedOperation::claim`]) and checks them with [`verify_batch`], which remembers the
 //! ones that pass in the core's cache of verified signatures. The machine then handles
 //! the inputs one by one as before, and its own checks are answered from that cache.
 //!
@@ -13,16 +13,19 @@
 //! to batch; under load the backlog the loop has not read yet is the batch, so no input
 //! waits for one to fill.
 //!
-//! Only signatures the machine would check are checked ahead: votes of members, and
-//! operations whose submitter holds the permission they need (the machine refuses the
-//! others before any curve arithmetic, and so does this).
+//! Only signatures the machine would check are checked ahead: current-slot votes of
+//! eligible members, what the primary of a view sends and the distinct members' votes
+//! it carries ([`Node::claims_to_check`]), and operations whose submitter holds the
+//! permission they need (the machine refuses the others before any curve arithmetic,
+//! and so does this). A member stuffing a frame with votes it did not get, or sending
+//! a tally it has no role to send, costs no curve arithmetic ahead.
 //!
 //! The batch coefficients come from a ChaCha20 generator seeded once from the OS: a
 //! sender cannot predict them, which is what makes a batch with a bad signature fail.
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use spore_core::consensus::{Message, ReplicaState};
+use spore_core::consensus::{Message, Node};
 use spore_core::crypto::{Claim, verify_batch};
 use spore_core::ops::SignedOperation;
 use spore_core::state::{Permission, ReplicatedState};
@@ -55,31 +58,18 @@ impl Default for BatchCheck {
 
 impl BatchCheck {
     /// Check the signatures of peer frames ahead; returns how many passed in batches.
-    pub fn frames(&mut self, state: &ReplicatedState, frames: &[(NodeId, Wire)]) -> usize {
+    pub fn frames(&mut self, node: &Node<ReplicatedState>, frames: &[(NodeId, Wire)]) -> usize {
         if frames.len() < 2 {
             return 0;
         }
         let mut claims = Vec::new();
         for (_, wire) in frames {
             match wire {
-                Wire::Consensus(Message::Submit(op)) if may_submit(state, op) => {
+                Wire::Consensus(Message::Submit(op)) if may_submit(node.state(), op) => {
                     claims.push(op.claim());
                 }
                 Wire::Consensus(Message::Submit(_)) => {}
-                Wire::Consensus(msg) => {
-                    let from = claims.len();
-                    msg.claims(&mut claims);
-                    // Votes count only from members: checking a stranger's key and
-                    // signature ahead would be work the machine never asks for.
-                    let mut i = from;
-                    while i < claims.len() {
-                        if state.is_member(&claims[i].signer) {
-                            i += 1;
-                        } else {
-                            claims.swap_remove(i);
-                        }
-                    }
-                }
+                Wire::Consensus(msg) => node.claims_to_check(msg, &mut claims),
                 _ => {}
             }
         }
@@ -111,7 +101,7 @@ fn may_submit(state: &ReplicatedState, op: &SignedOperation) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use spore_core::consensus::Confirm;
+    use spore_core::consensus::{Commit, Config, Confirm, Proposal, Tally};
     use spore_core::crypto::{Keypair, Signed, sha256};
     use spore_core::genesis::{Genesis, GenesisModules, GenesisNode, Params};
     use spore_core::types::{Digest, Hierarchy};
@@ -153,7 +143,7 @@ mod tests {
         Keypair::from_seed([45; 32])
     }
 
-    fn vote(key: &Keypair, slot: u64, tag: &[u8]) -> (NodeId, Wire) {
+    fn confirm(key: &Keypair, slot: u64, tag: &[u8]) -> (NodeId, Wire) {
         let confirm = Confirm {
             slot,
             view: 0,
@@ -175,34 +165,105 @@ mod tests {
         (key.id(), Wire::Consensus(Message::Submit(Box::new(op))))
     }
 
-    /// Members' votes and permitted submissions are checked ahead; a stranger's votes and
-    /// submissions the machine would refuse before looking at the signature are not (the
-    /// control: the same frames from a member are).
+    /// A tally of the current slot signed by `by`, carrying `commits` (junk digests).
+    fn tally(by: &Keypair, slot: u64, commits: &[&Keypair]) -> (NodeId, Wire) {
+        let proposal = Proposal {
+            slot,
+            view: 0,
+            batch: vec![],
+            parent: Digest::default(),
+            evidence: vec![],
+            absences: vec![],
+        };
+        let commits = commits
+            .iter()
+            .map(|k| {
+                let c = Commit {
+                    slot,
+                    view: 0,
+                    batch: Digest([9; 32]),
+                    commitment: sha256(k.id().0.as_slice()),
+                };
+                Signed::new(c, k)
+            })
+            .collect();
+        let t = Tally {
+            proposal: Signed::new(proposal, by),
+            commits,
+            reveals: vec![],
+            decisions: vec![],
+        };
+        (
+            by.id(),
+            Wire::Consensus(Message::Tally(Box::new(Signed::new(t, by)))),
+        )
+    }
+
+    /// Only what the machine would check is checked ahead: current-slot votes of members
+    /// (not a stranger's, not another slot's), permitted submissions (not refused ones),
+    /// and a tally only from the primary, with one vote per member it carries (a member
+    /// stuffing a tally it has no role to send with votes costs nothing ahead). Each has
+    /// its control: the same kind of input from the right signer is checked.
     #[test]
     fn only_what_the_machine_would_check_is_checked_ahead() {
         let members: Vec<Keypair> = (40..44u8).map(|i| Keypair::from_seed([i; 32])).collect();
         let stranger = Keypair::from_seed([50; 32]);
         let st = state(&members);
+        let slot = st.next_slot();
+        let node = Node::new(Config::default(), members[0].clone(), st.clone());
         let mut bc = BatchCheck::default();
 
-        let votes: Vec<_> = (0..6)
-            .map(|s| vote(&members[s % 4], s as u64, b"v"))
+        let votes: Vec<_> = (0..8)
+            .map(|i| confirm(&members[i % 4], slot, &[i as u8]))
             .collect();
-        assert_eq!(bc.frames(&st, &votes), 6);
-        let strangers: Vec<_> = (0..6).map(|s| vote(&stranger, s, b"v")).collect();
-        assert_eq!(bc.frames(&st, &strangers), 0);
+        assert_eq!(bc.frames(&node, &votes), 8);
+        let later: Vec<_> = (0..8)
+            .map(|i| confirm(&members[i % 4], slot + 1, &[i as u8]))
+            .collect();
+        assert_eq!(bc.frames(&node, &later), 0);
+        let strangers: Vec<_> = (0..8)
+            .map(|i| confirm(&stranger, slot, &[i as u8 + 20]))
+            .collect();
+        assert_eq!(bc.frames(&node, &strangers), 0);
 
         let refused: Vec<_> = (0..6).map(|i| submit(&stranger, &st, i)).collect();
         assert!(
             st.check_permission(&stranger.id(), Permission::Compute)
                 .is_err()
         );
-        assert_eq!(bc.frames(&st, &refused), 0);
+        assert_eq!(bc.frames(&node, &refused), 0);
         let permitted: Vec<_> = (0..6).map(|i| submit(&client(), &st, i)).collect();
         assert!(
             st.check_permission(&client().id(), Permission::Compute)
                 .is_ok()
         );
-        assert_eq!(bc.frames(&st, &permitted), 6);
+        assert_eq!(bc.frames(&node, &permitted), 6);
+
+        let primary = st.primary(0).expect("a primary");
+        let by_primary = members
+            .iter()
+            .find(|k| k.id() == primary)
+            .expect("a member");
+        let other = members
+            .iter()
+            .find(|k| k.id() != primary)
+            .expect("a member");
+        // Every member's commit, each listed three times.
+        let stuffed: Vec<&Keypair> = members.iter().cycle().take(12).collect();
+        let not_primary = vec![tally(other, slot, &stuffed), confirm(other, slot, b"x")];
+        assert_eq!(
+            bc.frames(&node, &not_primary),
+            0,
+            "only the lone vote, below a batch"
+        );
+        let from_primary = vec![
+            tally(by_primary, slot, &stuffed),
+            confirm(other, slot, b"y"),
+        ];
+        assert_eq!(
+            bc.frames(&node, &from_primary),
+            1 + 4 + 1,
+            "envelope, 4 distinct, vote"
+        );
     }
 }

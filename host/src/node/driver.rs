@@ -841,7 +841,7 @@ impl Loop {
             bytes = bytes.saturating_add(charged);
             frames.push((from, wire));
         }
-        self.batch_check.frames(self.d.node.state(), &frames);
+        self.batch_check.frames(&self.d.node, &frames);
         for (from, wire) in frames {
             self.on_wire(from, wire)?;
         }

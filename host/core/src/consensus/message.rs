@@ -25,7 +25,7 @@ use super::absence::{AbsenceProof, Attest};
 use super::entry::{DecidedEntry, Decision};
 use super::evidence::Misbehaviour;
 use super::fork::ForkProof;
-use crate::crypto::{Canonical, Claim, Signable, Signed, sha256_parts};
+use crate::crypto::{Canonical, Signable, Signed, sha256_parts};
 use crate::ops::{Outcome, SignedOperation};
 use crate::types::{Digest, NodeId, Slot, View};
 
@@ -351,37 +351,6 @@ pub enum Message {
 }
 
 impl Message {
-    /// The signatures worth checking ahead in a batch ([`crate::crypto::verify_batch`]):
-    /// the envelope's, a forwarded operation's, and the commits and reveals a tally
-    /// carries. A proposal's operations are left out: they were checked, and remembered,
-    /// when their submissions arrived.
-    pub fn claims(&self, out: &mut Vec<Claim>) {
-        match self {
-            Message::Proposal(m) => out.push(m.claim()),
-            Message::Commit(m) => out.push(m.claim()),
-            Message::CommitSet(m) => {
-                out.push(m.claim());
-                out.extend(m.payload.commits.iter().map(Signed::claim));
-            }
-            Message::Reveal(m) => out.push(m.claim()),
-            Message::Tally(m) => {
-                out.push(m.claim());
-                out.extend(m.payload.commits.iter().map(Signed::claim));
-                out.extend(m.payload.reveals.iter().map(Signed::claim));
-            }
-            Message::Accept(m) => out.push(m.claim()),
-            Message::Confirm(m) => out.push(m.claim()),
-            Message::ViewChange(m) => out.push(m.claim()),
-            Message::NewView(m) => out.push(m.claim()),
-            Message::Attest(m) => out.push(m.claim()),
-            Message::Submit(op) => out.push(op.claim()),
-            Message::Evidence(_)
-            | Message::Fork(_)
-            | Message::CatchUpRequest { .. }
-            | Message::CatchUpResponse { .. } => {}
-        }
-    }
-
     /// The signer of a signed vote (`None` for evidence and catch-up).
     pub fn signer(&self) -> Option<NodeId> {
         Some(match self {

@@ -77,7 +77,7 @@ pub use recovery::{Checkpoint, CheckpointSignature, RecoveryCert, RecoveryError}
 pub use replica::ReplicaState;
 pub use view_change::MAX_VIEW_CHANGE_VIEWS;
 
-use crate::crypto::{Keypair, Signed};
+use crate::crypto::{Claim, Keypair, Signed};
 use crate::ops::{Outcome, SignedOperation};
 use crate::types::{Digest, NodeId, Slot, View};
 use round::Round;
@@ -563,6 +563,50 @@ impl<S: ReplicaState> Node<S> {
         self.progress();
         self.arm_timer();
         std::mem::take(&mut self.effects)
+    }
+
+    /// The signatures of `msg` this node would check if it handled `msg` now, for a driver
+    /// that checks the signatures of several inputs ahead in a batch
+    /// ([`crate::crypto::verify_batch`]). Only what the phase logic would check, so a
+    /// batch costs no more than handling the messages would: votes of eligible members for
+    /// the current slot; a proposal, commit set, tally or new view only from the primary
+    /// of its view, and the commits and reveals it carries only of distinct eligible
+    /// members, at most one each; view changes and attestations of eligible members. A
+    /// forwarded operation is left to the driver (its permission is the state's rule).
+    pub fn claims_to_check(&self, msg: &Message, out: &mut Vec<Claim>) {
+        if !msg.signer().is_some_and(|s| self.state.is_eligible(&s)) {
+            return;
+        }
+        let current = msg.slot() == Some(self.slot());
+        let from_primary = || msg.view().and_then(|v| self.primary(v)) == msg.signer();
+        let inner = |votes: &mut dyn Iterator<Item = Claim>, out: &mut Vec<Claim>| {
+            let mut seen = BTreeSet::new();
+            for c in votes {
+                if self.state.is_eligible(&c.signer) && seen.insert(c.signer) {
+                    out.push(c);
+                }
+            }
+        };
+        match msg {
+            Message::Commit(m) if current => out.push(m.claim()),
+            Message::Reveal(m) if current => out.push(m.claim()),
+            Message::Accept(m) if current => out.push(m.claim()),
+            Message::Confirm(m) if current => out.push(m.claim()),
+            Message::Proposal(m) if current && from_primary() => out.push(m.claim()),
+            Message::CommitSet(m) if current && from_primary() => {
+                out.push(m.claim());
+                inner(&mut m.payload.commits.iter().map(Signed::claim), out);
+            }
+            Message::Tally(m) if current && from_primary() => {
+                out.push(m.claim());
+                inner(&mut m.payload.commits.iter().map(Signed::claim), out);
+                inner(&mut m.payload.reveals.iter().map(Signed::claim), out);
+            }
+            Message::NewView(m) if current && from_primary() => out.push(m.claim()),
+            Message::ViewChange(m) if current => out.push(m.claim()),
+            Message::Attest(m) => out.push(m.claim()),
+            _ => {}
+        }
     }
 
     /// This node's id.
