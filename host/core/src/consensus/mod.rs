@@ -761,11 +761,32 @@ impl<S: ReplicaState> Node<S> {
         }
         self.own.insert(key, msg.clone());
         let _ = self.mark_own_verified(&msg);
-        self.effects
-            .push(Effect::Persist(Persist::Vote(msg.clone())));
+        if !self.fixed_by_own_commit(&msg) {
+            self.effects
+                .push(Effect::Persist(Persist::Vote(msg.clone())));
+        }
         self.absorb_own(&msg);
         self.effects.push(Effect::Broadcast { msg });
         true
+    }
+
+    /// Whether `msg` is a reveal that opens this node's own commit of its (slot, view): such
+    /// a reveal needs no record of its own. The commit (persisted before it was sent)
+    /// binds the slot, view, batch, every outcome and the salt, and the salt is derived
+    /// from the key, slot and view; so the only reveal that opens it is this one, and
+    /// ed25519 signs it to the same bytes every time. A node that restarts before its
+    /// reveal is durable recomputes its results and reveals only if they open its
+    /// persisted commit (else it abstains): the same message, never a conflicting one.
+    /// A reveal on the authority path has no commit before it and is recorded as every
+    /// other vote (docs/PROTOCOL.md, "Persistence rules").
+    fn fixed_by_own_commit(&self, msg: &Message) -> bool {
+        let Message::Reveal(r) = msg else {
+            return false;
+        };
+        matches!(
+            self.own.get(&(r.payload.slot, r.payload.view, "commit")),
+            Some(Message::Commit(c)) if commitment::opens(&c.payload, &r.payload, &self.id)
+        )
     }
 
     /// Record one of our own votes as verified (we signed it).

@@ -656,6 +656,9 @@ fn conflicting_proposals_yield_evidence() {
     c.assert_agreement();
 }
 
+/// Every vote is persisted before it is sent, except a reveal that opens the node's own
+/// persisted commit (it is fixed by that commit: `Node::fixed_by_own_commit`); a reveal
+/// on the authority path, which has no commit before it, is persisted like the rest.
 #[test]
 fn a_vote_is_never_sent_before_its_persist_effect() {
     let mut c = Cluster::new(4);
@@ -663,7 +666,7 @@ fn a_vote_is_never_sent_before_its_persist_effect() {
     c.submit(1, compute(1));
     c.submit(2, deploy("x"));
     assert!(c.run_until(60_000, |c| c.all_decided(2)));
-    let mut votes = 0;
+    let (mut votes, mut sealed_reveals, mut open_reveals) = (0, 0, 0);
     for (i, trace) in c.traces.iter().enumerate() {
         let me = c.nodes[i].id();
         // Persisted in this batch before the send, or in an earlier batch (a re-send).
@@ -682,6 +685,26 @@ fn a_vote_is_never_sent_before_its_persist_effect() {
                     continue;
                 }
                 votes += 1;
+                if let Message::Reveal(r) = msg {
+                    let own_commit = persisted.iter().find_map(|m| match m {
+                        Message::Commit(cm)
+                            if cm.payload.slot == r.payload.slot
+                                && cm.payload.view == r.payload.view =>
+                        {
+                            Some(cm)
+                        }
+                        _ => None,
+                    });
+                    if let Some(cm) = own_commit {
+                        assert!(
+                            commitment::opens(&cm.payload, &r.payload, &me),
+                            "node {i} revealed what its persisted commit does not bind"
+                        );
+                        sealed_reveals += 1;
+                        continue;
+                    }
+                    open_reveals += 1;
+                }
                 assert!(
                     persisted.contains(msg),
                     "node {i} sent a {} vote before persisting it",
@@ -690,7 +713,7 @@ fn a_vote_is_never_sent_before_its_persist_effect() {
             }
         }
     }
-    assert!(votes > 20);
+    assert!(votes > 20 && sealed_reveals > 0 && open_reveals > 0);
 }
 
 /// A restart between commit and reveal: node 2 recomputes its results after the restart
