@@ -410,12 +410,15 @@ impl Shared {
             }
             keep
         });
+        drop(inbound);
+        // A member that left has had its connections closed above; its readers end and
+        // release what they hold, so its budget can go (a later return starts afresh).
+        lock(&self.incoming_budgets).retain(|id, _| members.contains_key(id));
     }
 
-    /// Tracks an accepted connection; beyond [`MAX_INBOUND_PER_PEER`] the oldest ones are
-    /// closed (a restarted peer's new connection replaces the stale one).
-    /// `peer`'s byte budget for frames read and not yet taken (made on first use; members
-    /// only reach the readers, so the map is bounded by the membership).
+    /// `peer`'s byte budget for frames read and not yet taken (made on first use; only
+    /// members reach the readers, and [`Self::reconcile`] drops the budgets of members that
+    /// left, so the map is bounded by the current membership).
     pub(super) fn incoming_budget(&self, peer: &NodeId) -> Arc<Semaphore> {
         let bytes = self
             .config
@@ -429,6 +432,8 @@ impl Shared {
             .clone()
     }
 
+    /// Tracks an accepted connection; beyond [`MAX_INBOUND_PER_PEER`] the oldest ones are
+    /// closed (a restarted peer's new connection replaces the stale one).
     pub(super) fn register_inbound(&self, peer: NodeId, conn: quinn::Connection) {
         let mut inbound = lock(&self.inbound);
         let conns = inbound.entry(peer).or_default();
@@ -472,6 +477,32 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_dalek::SigningKey;
+
+    /// A member that leaves takes its incoming byte budget with it, so members coming and
+    /// going cannot grow the map (control: without the prune in `reconcile`, both stay).
+    #[tokio::test]
+    async fn a_leaving_member_takes_its_byte_budget_with_it() -> Result<(), NetError> {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let ids: Vec<NodeId> = (1..=3u8)
+            .map(|seed| Ok(NodeIdentity::new(&SigningKey::from_bytes(&[seed; 32]))?.node_id()))
+            .collect::<Result<_, NetError>>()?;
+        let me = NodeIdentity::new(&SigningKey::from_bytes(&[9; 32]))?;
+        let t: QuicTransport<Vec<u8>> = QuicTransport::bind(
+            me,
+            any,
+            ids.iter().map(|id| (*id, any)),
+            TransportConfig::default(),
+        )?;
+        for id in &ids {
+            t.shared.incoming_budget(id);
+        }
+        assert_eq!(lock(&t.shared.incoming_budgets).len(), 3);
+        t.update_membership(ids[..1].iter().map(|id| (*id, any)));
+        let kept: Vec<NodeId> = lock(&t.shared.incoming_budgets).keys().copied().collect();
+        assert_eq!(kept, vec![ids[0]]);
+        Ok(())
+    }
 
     /// The socket gets the larger buffer where the kernel allows it (the control is the
     /// kernel's default, 208 KiB on Linux, which a plain bind keeps).
