@@ -6,6 +6,11 @@
 //! name = "partition-and-heal"
 //! nodes = 4            # node processes, n1..nN (n1 the sclerotia anchor)
 //! byzantine = 0        # the last ones report wrong validator results
+//! [[node]]             # optional, per node: level, starting trust, misbehaviour
+//! name = "n3"
+//! level = "hyphae"     # sclerotia | rhizomorph | hyphae (default: n1 sclerotia, the
+//! trust = 5000         #   rest rhizomorph; trust 8000)
+//! behaviour = "wrong-result"  # misbehaves like the `byzantine` ones
 //! load_secs = 12       # operations are submitted steadily for this long...
 //! rate = 10            # ...at this many per second, to the nodes that are up
 //! final_ops = 8        # after the last perturbation: these must all be decided
@@ -18,6 +23,8 @@
 //! action = "heal"      # restores links, removes delay and loss
 //! [expect]
 //! excluded = []        # the members that must end excluded (and no other)
+//! trust_at_least = { n1 = 8000 }  # final trust bounds, as the honest nodes record it
+//! trust_below = { n3 = 5000 }
 //! ```
 //! `delay` takes `ms`, `loss` takes `percent` (of datagrams, between every pair).
 //!
@@ -32,6 +39,7 @@
 //! the same decided entries (identical logs); the expected members excluded and no
 //! other. The verdict is the exit code.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -41,13 +49,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
+use spore_core::types::{Hierarchy, TrustBps};
 
 use super::client::submit;
 use super::devnet::load_op;
 use super::e2e_relay::Relays;
 use crate::node::client::Client;
-use crate::node::cluster::Cluster;
-use crate::node::config::NodeConfig;
+use crate::node::cluster::{Cluster, Founder};
+use crate::node::config::{Byzantine, NodeConfig};
 use crate::node::proto::{Request, Response};
 
 /// Arguments of `spore e2e`.
@@ -76,6 +85,9 @@ pub struct Manifest {
     /// Misbehaving nodes (the last ones).
     #[serde(default)]
     pub byzantine: usize,
+    /// Per-node settings; a node not listed keeps the devnet's shape.
+    #[serde(default)]
+    pub node: Vec<NodeSpec>,
     /// Seconds of steady load.
     #[serde(default = "default_load_secs")]
     pub load_secs: u64,
@@ -101,6 +113,23 @@ fn default_rate() -> u64 {
 }
 fn default_final_ops() -> usize {
     8
+}
+
+/// One node's place in the genesis and its behaviour.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Which node (`n1`..).
+    pub name: String,
+    /// Hierarchy level.
+    #[serde(default)]
+    pub level: Option<Hierarchy>,
+    /// Starting trust (bps; the genesis rules apply: at least the exclusion threshold).
+    #[serde(default)]
+    pub trust: Option<TrustBps>,
+    /// A deliberate misbehaviour (the node is then not honest).
+    #[serde(default)]
+    pub behaviour: Option<Byzantine>,
 }
 
 /// One perturbation.
@@ -151,6 +180,12 @@ pub struct Expect {
     /// Members that must end excluded (and no other).
     #[serde(default)]
     pub excluded: Vec<String>,
+    /// Members whose final trust must be at least this.
+    #[serde(default)]
+    pub trust_at_least: BTreeMap<String, TrustBps>,
+    /// Members whose final trust must be below this.
+    #[serde(default)]
+    pub trust_below: BTreeMap<String, TrustBps>,
 }
 
 impl Manifest {
@@ -166,10 +201,28 @@ impl Manifest {
             m.nodes
         );
         anyhow::ensure!(
-            m.nodes > 3 * m.byzantine,
-            "byzantine = {} needs at least {} nodes",
+            m.byzantine <= m.nodes,
+            "byzantine = {} is more than the {} nodes",
             m.byzantine,
-            3 * m.byzantine + 1
+            m.nodes
+        );
+        let mut named = std::collections::BTreeSet::new();
+        for spec in &m.node {
+            m.index(&spec.name)?;
+            anyhow::ensure!(
+                named.insert(spec.name.as_str()),
+                "node `{}` is listed twice",
+                spec.name
+            );
+            if let Some(t) = spec.trust {
+                anyhow::ensure!(t <= 10_000, "{}: trust = {t}: at most 10000", spec.name);
+            }
+        }
+        let bad = m.misbehaving().len();
+        anyhow::ensure!(
+            m.nodes > 3 * bad,
+            "{bad} misbehaving: a cluster of at least {} nodes needed",
+            3 * bad + 1
         );
         anyhow::ensure!((1..=1000).contains(&m.rate), "rate = {}: 1..=1000", m.rate);
         anyhow::ensure!(
@@ -196,10 +249,46 @@ impl Manifest {
                 s.action
             );
         }
-        for name in &m.expect.excluded {
+        let bounded = m
+            .expect
+            .trust_at_least
+            .keys()
+            .chain(m.expect.trust_below.keys());
+        for name in m.expect.excluded.iter().chain(bounded) {
             m.index(name)?;
         }
         Ok(m)
+    }
+
+    /// The misbehaving nodes (0-based): the last `byzantine` ones and those given a
+    /// `behaviour`.
+    pub fn misbehaving(&self) -> Vec<usize> {
+        let mut bad: Vec<usize> = (self.nodes.saturating_sub(self.byzantine)..self.nodes).collect();
+        for spec in &self.node {
+            if let (Some(_), Ok(i)) = (spec.behaviour, self.index(&spec.name)) {
+                bad.push(i);
+            }
+        }
+        bad.sort_unstable();
+        bad.dedup();
+        bad
+    }
+
+    /// Every founder's level and starting trust: the devnet's shape, changed where a
+    /// `[[node]]` says so.
+    pub fn founders(&self) -> Vec<Founder> {
+        let mut shape = Founder::default_shape(self.nodes);
+        for spec in &self.node {
+            if let Ok(i) = self.index(&spec.name) {
+                if let Some(level) = spec.level {
+                    shape[i].level = level;
+                }
+                if let Some(trust) = spec.trust {
+                    shape[i].trust = trust;
+                }
+            }
+        }
+        shape
     }
 
     fn index(&self, name: &str) -> anyhow::Result<usize> {
@@ -231,8 +320,15 @@ async fn e2e(
     });
     std::fs::create_dir_all(&dir)?;
     let binary = std::env::current_exe().context("locating the spore binary")?;
-    let byz: Vec<usize> = (m.nodes - m.byzantine..m.nodes).collect();
-    let mut cluster = Cluster::create(&dir, &binary, m.nodes, &byz, &format!("e2e-{}", m.name))?;
+    let byz = m.misbehaving();
+    let mut cluster = Cluster::create_shaped(
+        &dir,
+        &binary,
+        &m.founders(),
+        &byz,
+        &format!("e2e-{}", m.name),
+        &[],
+    )?;
     // Each node listens on a private port; the genesis address is the relay's.
     let mut advertised = Vec::new();
     let mut private = Vec::new();
@@ -263,7 +359,7 @@ async fn e2e(
         "e2e {}: {} nodes ({} misbehaving), peer traffic through the fault relay, in {}",
         m.name,
         m.nodes,
-        m.byzantine,
+        byz.len(),
         dir.display()
     );
     cluster.start_all()?;
@@ -490,6 +586,15 @@ async fn e2e(
     }
     // The trust outcome.
     if let Some((_, s)) = finals.first() {
+        let rows: Vec<String> = s
+            .members
+            .iter()
+            .map(|r| {
+                let state = if r.eligible { "" } else { " excluded" };
+                format!("{} {} {}{state}", r.name, r.level, r.trust)
+            })
+            .collect();
+        println!("  trust: {}", rows.join(", "));
         for row in &s.members {
             let name = &row.name;
             let expected = m.expect.excluded.contains(name);
@@ -498,6 +603,20 @@ async fn e2e(
                     "{name} is {} but the manifest expects it {}",
                     if row.eligible { "eligible" } else { "excluded" },
                     if expected { "excluded" } else { "eligible" }
+                ));
+            }
+            if let Some(min) = m
+                .expect
+                .trust_at_least
+                .get(name)
+                .filter(|t| row.trust < **t)
+            {
+                problems.push(format!("{name} ends at trust {}, below {min}", row.trust));
+            }
+            if let Some(max) = m.expect.trust_below.get(name).filter(|t| row.trust >= **t) {
+                problems.push(format!(
+                    "{name} ends at trust {}, not below {max}",
+                    row.trust
                 ));
             }
         }
@@ -522,7 +641,7 @@ async fn e2e(
             ("manifest".to_owned(), m.name.clone()),
             (
                 "nodes".to_owned(),
-                format!("{} ({} misbehaving)", m.nodes, m.byzantine),
+                format!("{} ({} misbehaving)", m.nodes, byz.len()),
             ),
             (
                 "load".to_owned(),
@@ -624,7 +743,7 @@ mod tests {
         for (bad, why) in [
             (
                 "name = \"x\"\nnodes = 3\nbyzantine = 1\n",
-                "needs at least 4",
+                "at least 4 nodes",
             ),
             (
                 "name = \"x\"\nnodes = 4\n[[step]]\nat_secs = 1\naction = \"kill\"\n",
@@ -639,10 +758,84 @@ mod tests {
                 "no node `n0`",
             ),
             ("name = \"x\"\nnodes = 4\nsurprise = 1\n", "surprise"),
+            (
+                "name = \"x\"\nnodes = 4\nbyzantine = 1\n[[node]]\nname = \"n1\"\nbehaviour = \"wrong-result\"\n",
+                "2 misbehaving: a cluster of at least 7",
+            ),
+            (
+                "name = \"x\"\nnodes = 4\n[[node]]\nname = \"n2\"\n[[node]]\nname = \"n2\"\n",
+                "listed twice",
+            ),
+            (
+                "name = \"x\"\nnodes = 4\n[[node]]\nname = \"n2\"\nlevel = \"king\"\n",
+                "king",
+            ),
+            (
+                "name = \"x\"\nnodes = 4\n[[node]]\nname = \"n2\"\ntrust = 10001\n",
+                "at most 10000",
+            ),
+            (
+                "name = \"x\"\nnodes = 4\n[expect]\ntrust_below = { n5 = 3000 }\n",
+                "no node `n5`",
+            ),
         ] {
             let err = format!("{:#}", parse(bad).expect_err(bad));
             assert!(err.contains(why), "{bad}: {err}");
         }
+        Ok(())
+    }
+
+    /// `[[node]]` entries shape the genesis the cluster starts from, and a shape no node
+    /// would start from is refused before any process runs, with the genesis rule named.
+    #[test]
+    fn node_entries_shape_the_genesis() -> anyhow::Result<()> {
+        let m = parse(concat!(
+            "name = \"x\"\nnodes = 4\nbyzantine = 0\n",
+            "[[node]]\nname = \"n3\"\nlevel = \"hyphae\"\ntrust = 6000\n",
+            "[[node]]\nname = \"n4\"\nbehaviour = \"wrong-result\"\ntrust = 4000\n",
+            "[expect]\nexcluded = [\"n4\"]\ntrust_at_least = { n1 = 8000 }\n",
+        ))?;
+        assert_eq!(m.misbehaving(), vec![3]);
+        let shape = m.founders();
+        assert_eq!(
+            shape.iter().map(|f| (f.level, f.trust)).collect::<Vec<_>>(),
+            vec![
+                (Hierarchy::Sclerotia, 8_000),
+                (Hierarchy::Rhizomorph, 8_000),
+                (Hierarchy::Hyphae, 6_000),
+                (Hierarchy::Rhizomorph, 4_000),
+            ]
+        );
+        let dir = tempfile::tempdir()?;
+        let binary = Path::new("spore");
+        let c = Cluster::create_shaped(dir.path(), binary, &shape, &m.misbehaving(), "x", &[])?;
+        let genesis = crate::cli::genesis::load(&dir.path().join("genesis.json"))?;
+        let got: Vec<(Hierarchy, TrustBps)> = c
+            .nodes
+            .iter()
+            .map(|n| {
+                let g = genesis.nodes.iter().find(|g| g.id == n.id);
+                g.map_or((Hierarchy::Hyphae, 0), |g| (g.level, g.trust))
+            })
+            .collect();
+        assert_eq!(
+            got,
+            shape.iter().map(|f| (f.level, f.trust)).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            c.nodes.iter().map(|n| n.byzantine).collect::<Vec<_>>(),
+            vec![None, None, None, Some(Byzantine::WrongResult)]
+        );
+        // Below the exclusion threshold: no genesis admits it.
+        let mut low = shape.clone();
+        low[1].trust = 100;
+        let other = tempfile::tempdir()?;
+        let err = Cluster::create_shaped(other.path(), binary, &low, &[], "x", &[])
+            .err()
+            .context("a founder under the exclusion threshold was admitted")?;
+        let text = format!("{err:#}");
+        assert!(text.contains("no node would start from"), "{text}");
+        assert!(text.contains("100"), "{text}");
         Ok(())
     }
 }

@@ -17,7 +17,7 @@ use spore_core::crypto::Keypair;
 use spore_core::genesis::{Genesis, GenesisNode, Params};
 use spore_core::ops::{MAX_EXPIRY_WINDOW, NodeIdentity, Operation, SignedOperation, Sponsorship};
 use spore_core::state::{Actor, Authority, AuthorizedKey, Permission, Policy};
-use spore_core::types::{Digest, Hierarchy, NodeId, Slot};
+use spore_core::types::{Digest, Hierarchy, NodeId, Slot, TrustBps};
 
 use super::client::Client;
 use super::config::{Byzantine, NodeConfig};
@@ -90,6 +90,31 @@ fn loopback_config(client: SocketAddr, listen: SocketAddr, metrics: SocketAddr) 
     c
 }
 
+/// A founder's place in a cluster's genesis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Founder {
+    /// Hierarchy level.
+    pub level: Hierarchy,
+    /// Starting trust (bps).
+    pub trust: TrustBps,
+}
+
+impl Founder {
+    /// The devnet's shape: the first node sclerotia, the rest rhizomorph, all at 8000.
+    pub fn default_shape(n: usize) -> Vec<Founder> {
+        (0..n)
+            .map(|i| Founder {
+                level: if i == 0 {
+                    Hierarchy::Sclerotia
+                } else {
+                    Hierarchy::Rhizomorph
+                },
+                trust: 8_000,
+            })
+            .collect()
+    }
+}
+
 impl Cluster {
     /// Create keys, a signed genesis (first node sclerotia, the rest rhizomorph) and
     /// configs for `n` nodes in `dir`; nodes in `byzantine` (0-based) misbehave.
@@ -113,11 +138,27 @@ impl Cluster {
         chain_id: &str,
         params: &[(String, i64)],
     ) -> anyhow::Result<Self> {
+        let shape = Founder::default_shape(n);
+        Self::create_shaped(dir, binary, &shape, byzantine, chain_id, params)
+    }
+
+    /// [`Cluster::create_with`] with each founder's level and starting trust given
+    /// (`founders[i]` is node `n{i+1}`); the genesis is checked as every node checks it,
+    /// so a shape no cluster could start from is refused here with the reason.
+    pub fn create_shaped(
+        dir: &Path,
+        binary: &Path,
+        founders_shape: &[Founder],
+        byzantine: &[usize],
+        chain_id: &str,
+        params: &[(String, i64)],
+    ) -> anyhow::Result<Self> {
+        let n = founders_shape.len();
         anyhow::ensure!(n >= 1, "a cluster needs at least one node");
         let mut keys = Vec::new();
         let mut founders = Vec::new();
         let mut nodes = Vec::new();
-        for i in 0..n {
+        for (i, shape) in founders_shape.iter().enumerate() {
             let name = format!("n{}", i + 1);
             let ndir = dir.join(&name);
             std::fs::create_dir_all(&ndir)?;
@@ -132,12 +173,8 @@ impl Cluster {
             std::fs::write(ndir.join("node.toml"), config.to_toml()?)?;
             founders.push(GenesisNode {
                 id: key.id(),
-                level: if i == 0 {
-                    Hierarchy::Sclerotia
-                } else {
-                    Hierarchy::Rhizomorph
-                },
-                trust: 8_000,
+                level: shape.level,
+                trust: shape.trust,
                 name: name.clone(),
                 address: listen.to_string(),
             });
@@ -196,7 +233,9 @@ impl Cluster {
         for key in &keys {
             genesis.sign(key)?;
         }
-        genesis.verify()?;
+        genesis
+            .verify()
+            .context("the cluster's genesis is one no node would start from")?;
         crate::cli::genesis::save(&dir.join("genesis.json"), &genesis)?;
         Ok(Cluster {
             chain: genesis.digest(),
