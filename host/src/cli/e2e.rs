@@ -586,8 +586,9 @@ async fn e2e(
     }
     // The trust outcome.
     if let Some((_, s)) = finals.first() {
-        let rows: Vec<String> = s
-            .members
+        let mut members: Vec<_> = s.members.iter().collect();
+        members.sort_by_key(|r| m.index(&r.name).unwrap_or(usize::MAX));
+        let rows: Vec<String> = members
             .iter()
             .map(|r| {
                 let state = if r.eligible { "" } else { " excluded" };
