@@ -18,6 +18,7 @@
 pub mod buildinfo;
 pub mod c;
 pub mod component;
+pub mod deadstack;
 pub mod digest;
 pub mod toolchain;
 

@@ -305,10 +305,10 @@ fn verify_project(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         );
         if built.manifest.module.lang == crate::project::Lang::Python {
             println!(
-                "note: Python builds are not yet byte-reproducible (componentize-py's \
-                 snapshot differs in 12-16 bytes between builds; docs/MODULES.md, \
-                 \"Reproducible builds\"): with the same source digest and toolchain \
-                 lines, the module was built from these sources."
+                "note: Python builds are not yet byte-reproducible (one byte of \
+                 componentize-py's heap snapshot differs between some builds; \
+                 docs/MODULES.md, \"Reproducible builds\"): with the same source digest \
+                 and toolchain lines, the module was built from these sources."
             );
         }
         Ok(ExitCode::FAILURE)

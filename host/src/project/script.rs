@@ -13,9 +13,14 @@
 //! - on copies of the sources and of the WIT package in that folder, so that neither the
 //!   project's location nor files a build leaves behind (Python's `.pyc`) matter.
 //!
+//! - and the snapshot's dead shadow stack (below the stack pointer) is zeroed
+//!   ([`spore_buildkit::deadstack`]): componentize-py's start-up leaves host-dependent
+//!   bytes there (11 in every Python build measured) that no later code reads.
+//!
 //! Measured: JavaScript builds are byte-identical from any location, offline. Python
-//! builds still differ in 12-16 bytes (two in dead stack memory, one or two in the
-//! heap, not yet traced); `spore module verify` says so rather than hide it.
+//! builds of the median-price twin are too; the `module new` validator still differs in
+//! one heap byte between some builds (docs/MODULES.md), and `spore module verify` says
+//! so rather than hide it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -225,7 +230,10 @@ pub fn component(
             .into());
         }
     }
-    fs::read(&out).map_err(|e| io("reading", &out)(e))
+    let mut bytes = fs::read(&out).map_err(|e| io("reading", &out)(e))?;
+    // What start-up left below the stack pointer varies between builds and is dead.
+    spore_buildkit::deadstack::zero_dead_stack(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Run the native tests; whether they passed.
