@@ -1,6 +1,6 @@
 //! `spore e2e` on the shipped manifests (tests/e2e/): real node processes, peer traffic
 //! through the fault-injecting relay, perturbations on a schedule, then liveness after
-//! healing, identical logs on the honest nodes and the trust outcome. Three manifests
+//! healing, identical logs on the honest nodes and the trust outcome. Four manifests
 //! run here; `pause-lossy.toml` is run by hand (`spore e2e tests/e2e/pause-lossy.toml`).
 //! The relay's own control (a partition that never heals fails the liveness check)
 //! was run by hand too: it takes a minute of waiting.
@@ -55,6 +55,11 @@ async fn kill_and_restart_passes() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_misbehaving_member_under_a_partition_is_excluded() -> anyhow::Result<()> {
     e2e("byzantine-partition.toml", None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_withholds_its_reveals_is_excluded() -> anyhow::Result<()> {
+    e2e("withhold-reveal.toml", None).await
 }
 
 /// A manifest naming a node that does not exist is refused before anything starts.

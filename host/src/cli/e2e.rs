@@ -10,7 +10,7 @@
 //! name = "n3"
 //! level = "hyphae"     # sclerotia | rhizomorph | hyphae (default: n1 sclerotia, the
 //! trust = 5000         #   rest rhizomorph; trust 8000)
-//! behaviour = "wrong-result"  # misbehaves like the `byzantine` ones
+//! behaviour = "withhold-reveal"  # or "wrong-result", as the `byzantine` ones do
 //! load_secs = 12       # operations are submitted steadily for this long...
 //! rate = 10            # ...at this many per second, to the nodes that are up
 //! final_ops = 8        # after the last perturbation: these must all be decided
@@ -127,7 +127,8 @@ pub struct NodeSpec {
     /// Starting trust (bps; the genesis rules apply: at least the exclusion threshold).
     #[serde(default)]
     pub trust: Option<TrustBps>,
-    /// A deliberate misbehaviour (the node is then not honest).
+    /// A deliberate misbehaviour (the node is then not honest): `wrong-result` or
+    /// `withhold-reveal`.
     #[serde(default)]
     pub behaviour: Option<Byzantine>,
 }
@@ -274,10 +275,16 @@ impl Manifest {
         bad
     }
 
-    /// Every founder's level and starting trust: the devnet's shape, changed where a
-    /// `[[node]]` says so.
+    /// Every founder's level, starting trust and misbehaviour: the devnet's shape, the
+    /// last `byzantine` nodes reporting wrong results, changed where a `[[node]]` says so.
     pub fn founders(&self) -> Vec<Founder> {
         let mut shape = Founder::default_shape(self.nodes);
+        for f in shape
+            .iter_mut()
+            .skip(self.nodes.saturating_sub(self.byzantine))
+        {
+            f.behaviour = Some(Byzantine::WrongResult);
+        }
         for spec in &self.node {
             if let Ok(i) = self.index(&spec.name) {
                 if let Some(level) = spec.level {
@@ -285,6 +292,9 @@ impl Manifest {
                 }
                 if let Some(trust) = spec.trust {
                     shape[i].trust = trust;
+                }
+                if spec.behaviour.is_some() {
+                    shape[i].behaviour = spec.behaviour;
                 }
             }
         }
@@ -325,7 +335,6 @@ async fn e2e(
         &dir,
         &binary,
         &m.founders(),
-        &byz,
         &format!("e2e-{}", m.name),
         &[],
     )?;
@@ -809,7 +818,7 @@ mod tests {
         );
         let dir = tempfile::tempdir()?;
         let binary = Path::new("spore");
-        let c = Cluster::create_shaped(dir.path(), binary, &shape, &m.misbehaving(), "x", &[])?;
+        let c = Cluster::create_shaped(dir.path(), binary, &shape, "x", &[])?;
         let genesis = crate::cli::genesis::load(&dir.path().join("genesis.json"))?;
         let got: Vec<(Hierarchy, TrustBps)> = c
             .nodes
@@ -831,7 +840,7 @@ mod tests {
         let mut low = shape.clone();
         low[1].trust = 100;
         let other = tempfile::tempdir()?;
-        let err = Cluster::create_shaped(other.path(), binary, &low, &[], "x", &[])
+        let err = Cluster::create_shaped(other.path(), binary, &low, "x", &[])
             .err()
             .context("a founder under the exclusion threshold was admitted")?;
         let text = format!("{err:#}");

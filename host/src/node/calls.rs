@@ -225,7 +225,7 @@ pub fn validate(
             bytes.extend_from_slice(&ctx.slot.to_le_bytes());
             Outcome::Accepted(bytes)
         }
-        None => outcome,
+        Some(Byzantine::WithholdReveal) | None => outcome,
     };
     Ok(ModuleReply::Validator(outcome))
 }

@@ -97,6 +97,8 @@ pub struct Founder {
     pub level: Hierarchy,
     /// Starting trust (bps).
     pub trust: TrustBps,
+    /// A deliberate misbehaviour, if any.
+    pub behaviour: Option<Byzantine>,
 }
 
 impl Founder {
@@ -110,6 +112,7 @@ impl Founder {
                     Hierarchy::Rhizomorph
                 },
                 trust: 8_000,
+                behaviour: None,
             })
             .collect()
     }
@@ -138,23 +141,32 @@ impl Cluster {
         chain_id: &str,
         params: &[(String, i64)],
     ) -> anyhow::Result<Self> {
-        let shape = Founder::default_shape(n);
-        Self::create_shaped(dir, binary, &shape, byzantine, chain_id, params)
+        let mut shape = Founder::default_shape(n);
+        for i in byzantine {
+            if let Some(f) = shape.get_mut(*i) {
+                f.behaviour = Some(Byzantine::WrongResult);
+            }
+        }
+        Self::create_shaped(dir, binary, &shape, chain_id, params)
     }
 
-    /// [`Cluster::create_with`] with each founder's level and starting trust given
-    /// (`founders[i]` is node `n{i+1}`); the genesis is checked as every node checks it,
-    /// so a shape no cluster could start from is refused here with the reason.
+    /// [`Cluster::create_with`] with each founder's level, starting trust and
+    /// misbehaviour given (`founders[i]` is node `n{i+1}`); the genesis is checked as
+    /// every node checks it, so a shape no cluster could start from is refused here with
+    /// the reason.
     pub fn create_shaped(
         dir: &Path,
         binary: &Path,
         founders_shape: &[Founder],
-        byzantine: &[usize],
         chain_id: &str,
         params: &[(String, i64)],
     ) -> anyhow::Result<Self> {
         let n = founders_shape.len();
         anyhow::ensure!(n >= 1, "a cluster needs at least one node");
+        let misbehaving = founders_shape
+            .iter()
+            .filter(|f| f.behaviour.is_some())
+            .count();
         let mut keys = Vec::new();
         let mut founders = Vec::new();
         let mut nodes = Vec::new();
@@ -169,7 +181,7 @@ impl Cluster {
             let metrics = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()?));
             let mut config = loopback_config(client, listen, metrics);
             config.genesis_file = PathBuf::from("../genesis.json");
-            config.byzantine = byzantine.contains(&i).then_some(Byzantine::WrongResult);
+            config.byzantine = shape.behaviour;
             std::fs::write(ndir.join("node.toml"), config.to_toml()?)?;
             founders.push(GenesisNode {
                 id: key.id(),
@@ -213,7 +225,7 @@ impl Cluster {
         // The devnet's governor may remove every misbehaving node within one epoch.
         genesis_params.set(
             "membership.max-removals-per-epoch",
-            i64::try_from(byzantine.len().max(1)).unwrap_or(1),
+            i64::try_from(misbehaving.max(1)).unwrap_or(1),
         )?;
         for (key, value) in params {
             genesis_params

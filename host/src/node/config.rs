@@ -157,6 +157,10 @@ pub enum Byzantine {
     /// Report a wrong validator result for every operation (it is outvoted, slashed for
     /// dissent, and eventually excluded).
     WrongResult,
+    /// Commit to its results and never reveal them (the commit-reveal protocol's
+    /// withholding attack: it is attested as committed without a reveal, slashed for
+    /// that, and eventually excluded).
+    WithholdReveal,
 }
 
 fn default_key_file() -> PathBuf {

@@ -406,6 +406,7 @@ impl Loop {
                         self.unflushed.certs.push((slot, msg));
                     }
                 }
+                Effect::Send { msg, .. } | Effect::Broadcast { msg } if self.withholds(&msg) => {}
                 Effect::Send { to, msg } => {
                     self.flush()?;
                     if let Err(e) = self.d.net.send(to, &Wire::Consensus(msg)) {
@@ -514,6 +515,12 @@ impl Loop {
             self.after_decisions();
         }
         Ok(())
+    }
+
+    /// Whether this node, set to withhold its reveals (a test misbehaviour), keeps `msg`
+    /// to itself.
+    fn withholds(&self, msg: &Message) -> bool {
+        self.d.byzantine == Some(Byzantine::WithholdReveal) && matches!(msg, Message::Reveal(_))
     }
 
     /// Commit every write the machine asked for since the last flush in one durable
