@@ -122,6 +122,10 @@ async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result
     for name in [
         "spore_slots_decided_total",
         "spore_batch_operations_bucket",
+        "spore_phase_seconds_count{phase=\"commit\"}",
+        "spore_phase_seconds_count{phase=\"accept\"}",
+        "spore_phase_seconds_count{phase=\"confirm\"}",
+        "spore_phase_seconds_count{phase=\"decided\"}",
         "spore_operations_decided_total{outcome=\"accepted\"}",
         "spore_member_trust_bps{",
         "spore_module_call_seconds_bucket{",

@@ -39,6 +39,7 @@ use super::config::Byzantine;
 use super::fetch::{self, Fetches, Part, Step};
 use super::http::{Scrape, ScrapeAsk};
 use super::metrics::{self, Recorder, StoreFacts};
+use super::phase_clock::PhaseClock;
 use super::proto::{MemberRow, ModuleRow, OpDecision, Request, Response, StatusReport};
 use super::wire::Wire;
 use crate::modules::{Runtime, SnapshotView};
@@ -244,6 +245,8 @@ struct Loop {
     waiters: HashMap<Digest, Vec<mpsc::Sender<Response>>>,
     /// Distributions recorded for the metrics endpoint.
     rec: Recorder,
+    /// When this node's votes of a slot left it, for the phase latency histogram.
+    phases: PhaseClock,
     /// Durable commits made by this process.
     commits: u64,
     /// Writes asked for and not yet committed (see `flush`).
@@ -296,6 +299,7 @@ impl Driver {
             uploads: HashMap::new(),
             waiters: HashMap::new(),
             rec: Recorder::default(),
+            phases: PhaseClock::default(),
             commits: 0,
             unflushed: Unflushed::default(),
             new_calls: Vec::new(),
@@ -409,12 +413,14 @@ impl Loop {
                 Effect::Send { msg, .. } | Effect::Broadcast { msg } if self.withholds(&msg) => {}
                 Effect::Send { to, msg } => {
                     self.flush()?;
+                    self.time_phase(&msg);
                     if let Err(e) = self.d.net.send(to, &Wire::Consensus(msg)) {
                         debug!(peer = %to, error = %e, "send failed");
                     }
                 }
                 Effect::Broadcast { msg } => {
                     self.flush()?;
+                    self.time_phase(&msg);
                     if let Err(e) = self.d.net.broadcast(&Wire::Consensus(msg)) {
                         debug!(error = %e, "broadcast failed");
                     }
@@ -458,6 +464,9 @@ impl Loop {
                         .push((slot, canonical_bytes(&*entry)));
                     // Durable (with every vote before it) before any client hears of it.
                     self.flush()?;
+                    if let Some(secs) = self.phases.decided(slot, Instant::now()) {
+                        self.rec.phase("decided", secs);
+                    }
                     info!(
                         slot,
                         view = entry.view,
@@ -515,6 +524,20 @@ impl Loop {
             self.after_decisions();
         }
         Ok(())
+    }
+
+    /// Feed the phase clock with a message this node sends: its own proposal opens the
+    /// slot, its own votes are measured.
+    fn time_phase(&mut self, msg: &Message) {
+        if msg.signer() != Some(self.d.net.node_id()) {
+            return;
+        }
+        let now = Instant::now();
+        if let (Message::Proposal(_), Some(slot)) = (msg, msg.slot()) {
+            self.phases.proposal(slot, self.d.node.slot(), now);
+        } else if let Some((phase, secs)) = self.phases.sent(msg, now) {
+            self.rec.phase(phase, secs);
+        }
     }
 
     /// Whether this node, set to withhold its reveals (a test misbehaviour), keeps `msg`
@@ -880,7 +903,13 @@ impl Loop {
                 self.serve_catch_up(from, slot);
                 Ok(())
             }
-            Wire::Consensus(msg) => self.input(Input::Message { from, msg }),
+            Wire::Consensus(msg) => {
+                if let (Message::Proposal(_), Some(slot)) = (&msg, msg.slot()) {
+                    self.phases
+                        .proposal(slot, self.d.node.slot(), Instant::now());
+                }
+                self.input(Input::Message { from, msg })
+            }
             Wire::ModuleRequest { hash, offset } => {
                 self.serve_module_part(from, hash, offset);
                 Ok(())

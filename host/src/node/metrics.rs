@@ -2,8 +2,8 @@
 //!
 //! # Design
 //! Distributions the node observes as they happen (batch sizes, the time between
-//! decisions, module call latency by role and result, the latency and size of durable
-//! commits) live in [`Recorder`], owned by the event loop and updated in place. Everything
+//! decisions, phase latencies from `phase_clock.rs`, module call latency by role and
+//! result, the latency and size of durable commits) live in [`Recorder`], owned by the event loop and updated in place. Everything
 //! else is read when a scrape asks: [`render`] builds a fresh registry from the node's
 //! [`StatusReport`] (slot, view, mempool, members and trust, modules, refusals), the
 //! transport's counters and queues and the store, adds the recorded histograms, and encodes
@@ -36,6 +36,9 @@ pub struct Recorder {
     slot_interval: Histogram,
     /// Module call seconds, by role and result.
     calls: Family<Labels, Histogram>,
+    /// Seconds from a slot's proposal to this node's vote of each phase, and to its
+    /// decision, by phase.
+    phases: Family<Labels, Histogram>,
     /// Seconds of one durable commit (with its sync).
     flush: Histogram,
     /// Records per durable commit.
@@ -55,6 +58,9 @@ impl Default for Recorder {
             slot_interval: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             calls: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.000_005, 2.0, 20))
+            }),
+            phases: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_1, 2.0, 18))
             }),
             flush: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
             flush_records: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
@@ -90,6 +96,14 @@ impl Recorder {
                 ("role".to_owned(), role.to_owned()),
                 ("result".to_owned(), result.to_owned()),
             ])
+            .observe(seconds);
+    }
+
+    /// This node's vote of `phase` (or its decision, `decided`) left it `seconds` after it
+    /// first saw the slot's proposal.
+    pub fn phase(&self, phase: &str, seconds: f64) {
+        self.phases
+            .get_or_create(&vec![("phase".to_owned(), phase.to_owned())])
             .observe(seconds);
     }
 
@@ -215,6 +229,12 @@ pub fn render(
         "batch_operations",
         "Operations per decided slot",
         rec.batch.clone(),
+    );
+    r.register(
+        "phase_seconds",
+        "Time from first seeing a slot's proposal to this node's vote of each phase \
+         (commit, reveal, tally as primary, accept, confirm) and to its decision",
+        rec.phases.clone(),
     );
     r.register(
         "slot_interval_seconds",

@@ -43,6 +43,7 @@ pub mod fetch;
 pub mod http;
 pub mod keyfile;
 pub mod metrics;
+pub mod phase_clock;
 pub mod proto;
 pub mod quota;
 pub mod recovery;
