@@ -21,6 +21,8 @@
 //! [[step]]
 //! at_secs = 8
 //! action = "heal"      # restores links, removes delay and loss
+//! [params]             # optional: replicated parameters of the genesis (docs/TRUST.md)
+//! "trust.silence-penalty" = 300
 //! [expect]
 //! excluded = []        # the members that must end excluded (and no other)
 //! trust_at_least = { n1 = 8000 }  # final trust bounds, as the honest nodes record it
@@ -88,6 +90,10 @@ pub struct Manifest {
     /// Per-node settings; a node not listed keeps the devnet's shape.
     #[serde(default)]
     pub node: Vec<NodeSpec>,
+    /// Replicated parameters of the genesis (docs/TRUST.md), each checked against its
+    /// range, e.g. `"trust.silence-penalty" = 300`.
+    #[serde(default)]
+    pub params: BTreeMap<String, i64>,
     /// Seconds of steady load.
     #[serde(default = "default_load_secs")]
     pub load_secs: u64,
@@ -336,7 +342,10 @@ async fn e2e(
         &binary,
         &m.founders(),
         &format!("e2e-{}", m.name),
-        &[],
+        &m.params
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect::<Vec<_>>(),
     )?;
     // Each node listens on a private port; the genesis address is the relay's.
     let mut advertised = Vec::new();
@@ -836,6 +845,15 @@ mod tests {
             c.nodes.iter().map(|n| n.byzantine).collect::<Vec<_>>(),
             vec![None, None, None, Some(Byzantine::WrongResult)]
         );
+        // A replicated parameter out of its range is refused with its name.
+        let bad = parse("name = \"x\"\nnodes = 4\n[params]\n\"trust.max\" = 0\n")?;
+        assert_eq!(bad.params.get("trust.max"), Some(&0));
+        let params: Vec<(String, i64)> = bad.params.into_iter().collect();
+        let third = tempfile::tempdir()?;
+        let err = Cluster::create_shaped(third.path(), binary, &shape, "x", &params)
+            .err()
+            .context("trust.max = 0 was accepted")?;
+        assert!(format!("{err:#}").contains("trust.max"), "{err:#}");
         // Below the exclusion threshold: no genesis admits it.
         let mut low = shape.clone();
         low[1].trust = 100;
