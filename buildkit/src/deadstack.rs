@@ -47,7 +47,7 @@ impl Module {
     fn global(&self, index: Option<u32>) -> Option<u32> {
         let i = index?.checked_sub(self.imported_globals)?;
         let value = (*self.globals.get(usize::try_from(i).ok()?)?)?;
-        u32::try_from(value).ok()
+        Some(unsigned(value))
     }
 
     /// The dead stack, if this module defines its memory 0 and exports both globals.
@@ -59,6 +59,21 @@ impl Module {
         let sp = self.global(self.stack_pointer)?;
         (low < sp).then(|| u64::from(low)..u64::from(sp))
     }
+}
+
+/// The value of a constant expression that is exactly `i32.const V; end` (anything else,
+/// such as an extended-const sum, is not read: its segment or global is left alone).
+fn i32_const(expr: &wasmparser::ConstExpr<'_>) -> Option<i32> {
+    let mut ops = expr.get_operators_reader();
+    let Ok(Operator::I32Const { value }) = ops.read() else {
+        return None;
+    };
+    matches!(ops.read(), Ok(Operator::End)).then_some(value)
+}
+
+/// A wasm32 address held in an i32 (addresses are unsigned).
+fn unsigned(value: i32) -> u32 {
+    u32::from_le_bytes(value.to_le_bytes())
 }
 
 /// Zero, in place, the bytes of `component` (or core module) that initialise a dead
@@ -89,12 +104,7 @@ pub fn zero_dead_stack(component: &mut [u8]) -> Result<DeadStack> {
             Payload::GlobalSection(reader) => {
                 let Some(m) = stack.last_mut() else { continue };
                 for global in reader {
-                    let mut ops = global.map_err(bad)?.init_expr.get_operators_reader();
-                    let value = match ops.read().map_err(bad)? {
-                        Operator::I32Const { value } => Some(value),
-                        _ => None,
-                    };
-                    m.globals.push(value);
+                    m.globals.push(i32_const(&global.map_err(bad)?.init_expr));
                 }
             }
             Payload::ExportSection(reader) => {
@@ -125,15 +135,10 @@ pub fn zero_dead_stack(component: &mut [u8]) -> Result<DeadStack> {
                     else {
                         continue;
                     };
-                    let Ok(Operator::I32Const { value }) =
-                        offset_expr.get_operators_reader().read()
-                    else {
+                    let Some(value) = i32_const(&offset_expr) else {
                         continue;
                     };
-                    let Ok(start) = u32::try_from(value) else {
-                        continue;
-                    };
-                    let start = u64::from(start);
+                    let start = u64::from(unsigned(value));
                     let len = data.data.len() as u64;
                     let from = start.max(dead.start);
                     let to = (start + len).min(dead.end);
@@ -167,36 +172,67 @@ mod tests {
 
     use wasm_encoder::{
         ConstExpr, DataSection, ExportKind, ExportSection, GlobalSection, GlobalType,
-        MemorySection, MemoryType, Module as Encoder, ValType,
+        ImportSection, MemorySection, MemoryType, Module as Encoder, ValType,
     };
+
+    /// What the test module imports besides what it defines.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Imports {
+        Nothing,
+        /// A global first, so the defined globals' indices shift by one.
+        Global,
+        /// Its memory (then not the module's own: nothing may be zeroed).
+        Memory,
+    }
 
     /// A module shaped like a dynamic linker's main module (`exports`: export the stack
     /// globals): one segment across the top of the stack and one above it.
     fn module(stack_low: i32, stack_pointer: i32, exports: bool) -> Vec<u8> {
+        encoder(stack_low, stack_pointer, exports, Imports::Nothing).finish()
+    }
+
+    fn encoder(stack_low: i32, stack_pointer: i32, exports: bool, imports: Imports) -> Encoder {
         let mut m = Encoder::new();
-        let mut memories = MemorySection::new();
-        memories.memory(MemoryType {
+        let memory = MemoryType {
             minimum: 1,
             maximum: None,
             memory64: false,
             shared: false,
             page_size_log2: None,
-        });
-        m.section(&memories);
-        let mut globals = GlobalSection::new();
+        };
         let ty = GlobalType {
             val_type: ValType::I32,
             mutable: true,
             shared: false,
         };
+        let mut imported = ImportSection::new();
+        match imports {
+            Imports::Nothing => {}
+            Imports::Global => {
+                imported.import("env", "g", ty);
+            }
+            Imports::Memory => {
+                imported.import("env", "memory", memory);
+            }
+        }
+        if imports != Imports::Nothing {
+            m.section(&imported);
+        }
+        if imports != Imports::Memory {
+            let mut memories = MemorySection::new();
+            memories.memory(memory);
+            m.section(&memories);
+        }
+        let mut globals = GlobalSection::new();
         globals.global(ty, &ConstExpr::i32_const(stack_pointer));
         globals.global(ty, &ConstExpr::i32_const(stack_low));
         m.section(&globals);
+        let first = u32::from(imports == Imports::Global);
         let mut names = ExportSection::new();
         names.export("memory", ExportKind::Memory, 0);
         if exports {
-            names.export("__stack_pointer", ExportKind::Global, 0);
-            names.export("__stack_low", ExportKind::Global, 1);
+            names.export("__stack_pointer", ExportKind::Global, first);
+            names.export("__stack_low", ExportKind::Global, first + 1);
         }
         m.section(&names);
         let mut data = DataSection::new();
@@ -207,7 +243,27 @@ mod tests {
         );
         data.active(0, &ConstExpr::i32_const(2000), b"heap".to_vec());
         m.section(&data);
-        m.finish()
+        m
+    }
+
+    /// An imported global shifts the index space; an imported memory is not the module's
+    /// own stack; a module nested in a component is patched at its place in the file.
+    #[test]
+    fn index_spaces_imports_and_nesting_are_honoured() -> Result<()> {
+        let mut shifted = encoder(0, 1004, true, Imports::Global).finish();
+        assert_eq!(zero_dead_stack(&mut shifted)?.changed, 4);
+        let mut foreign = encoder(0, 1004, true, Imports::Memory).finish();
+        let before = foreign.clone();
+        assert_eq!(zero_dead_stack(&mut foreign)?, DeadStack::default());
+        assert_eq!(foreign, before);
+        let inner = encoder(0, 1004, true, Imports::Nothing);
+        let mut component = wasm_encoder::Component::new();
+        component.section(&wasm_encoder::ModuleSection(&inner));
+        let mut bytes = component.finish();
+        let at = segment(&bytes, b"\x01\x02\x03\x04\x05").expect("the test segment");
+        assert_eq!(zero_dead_stack(&mut bytes)?.changed, 4);
+        assert_eq!(&bytes[at..at + 8], b"\0\0\0\0\x05\x06\x07\x08");
+        Ok(())
     }
 
     fn segment(bytes: &[u8], needle: &[u8]) -> Option<usize> {

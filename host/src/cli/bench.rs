@@ -31,6 +31,7 @@ use spore_core::ops::Operation;
 use super::client::submit;
 use super::devnet::load_op;
 use crate::node::cluster::Cluster;
+use crate::node::phase_clock::PHASES;
 
 /// Most operations waiting for their decision at once (beyond it the generator counts
 /// the operation as not offered: the step reports what it could offer).
@@ -157,6 +158,11 @@ pub struct Profile {
     pub batched_checks: f64,
     /// Signatures made.
     pub signatures: f64,
+    /// Seconds from seeing a slot's proposal to each phase of
+    /// [`crate::node::phase_clock::PHASES`], summed, and how many were measured.
+    pub phase_seconds: [f64; 6],
+    /// Phases measured, as [`Self::phase_seconds`].
+    pub phase_counts: [f64; 6],
 }
 
 impl Profile {
@@ -175,8 +181,24 @@ impl Profile {
             p.cached_checks += metric_sum(&text, "spore_signatures_cached_total");
             p.batched_checks += metric_sum(&text, "spore_signatures_batched_total");
             p.signatures += metric_sum(&text, "spore_signatures_made_total");
+            for (i, phase) in PHASES.iter().enumerate() {
+                let series =
+                    |part: &str| format!("spore_phase_seconds_{part}{{phase=\"{phase}\"}}");
+                p.phase_seconds[i] += metric_sum(&text, &series("sum"));
+                p.phase_counts[i] += metric_sum(&text, &series("count"));
+            }
         }
         p
+    }
+
+    /// The mean time to each phase measured, in ms (phases never measured left out).
+    fn phases_ms(&self) -> Vec<(&'static str, f64)> {
+        PHASES
+            .iter()
+            .zip(self.phase_seconds.iter().zip(&self.phase_counts))
+            .filter(|(_, (_, n))| **n > 0.0)
+            .map(|(p, (s, n))| (*p, s / n * 1e3))
+            .collect()
     }
 
     fn minus(self, o: Profile) -> Profile {
@@ -188,6 +210,8 @@ impl Profile {
             cached_checks: self.cached_checks - o.cached_checks,
             batched_checks: self.batched_checks - o.batched_checks,
             signatures: self.signatures - o.signatures,
+            phase_seconds: std::array::from_fn(|i| self.phase_seconds[i] - o.phase_seconds[i]),
+            phase_counts: std::array::from_fn(|i| self.phase_counts[i] - o.phase_counts[i]),
         }
     }
 }
@@ -541,6 +565,17 @@ async fn run(args: &BenchArgs, byzantine: usize) -> anyhow::Result<BenchResult> 
     };
     let light = step("light", args.light_rate).await?;
     print_step(&light);
+    let phases = light.profile.phases_ms();
+    if !phases.is_empty() {
+        println!(
+            "  phases at light load, mean ms from a node's first sight of the proposal: {} (the rest of p50: submission, forwarding to the primary, the answer)",
+            phases
+                .iter()
+                .map(|(p, ms)| format!("{p} {ms:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     steps.push(light);
     let mut rate = args.start_rate.max(1);
     let mut saturation: Option<Step> = None;

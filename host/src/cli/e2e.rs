@@ -25,7 +25,7 @@
 //! "trust.silence-penalty" = 300
 //! [expect]
 //! excluded = []        # the members that must end excluded (and no other)
-//! trust_at_least = { n1 = 8000 }  # final trust bounds, as the honest nodes record it
+//! trust_at_least = { n1 = 8000 }  # final trust bounds, in the honest nodes' state
 //! trust_below = { n3 = 5000 }
 //! ```
 //! `delay` takes `ms`, `loss` takes `percent` (of datagrams, between every pair).
@@ -221,9 +221,6 @@ impl Manifest {
                 "node `{}` is listed twice",
                 spec.name
             );
-            if let Some(t) = spec.trust {
-                anyhow::ensure!(t <= 10_000, "{}: trust = {t}: at most 10000", spec.name);
-            }
         }
         let bad = m.misbehaving().len();
         anyhow::ensure!(
@@ -267,30 +264,21 @@ impl Manifest {
         Ok(m)
     }
 
-    /// The misbehaving nodes (0-based): the last `byzantine` ones and those given a
-    /// `behaviour`.
+    /// The misbehaving nodes (0-based), as [`Self::founders`] gives them a behaviour.
     pub fn misbehaving(&self) -> Vec<usize> {
-        let mut bad: Vec<usize> = (self.nodes.saturating_sub(self.byzantine)..self.nodes).collect();
-        for spec in &self.node {
-            if let (Some(_), Ok(i)) = (spec.behaviour, self.index(&spec.name)) {
-                bad.push(i);
-            }
-        }
-        bad.sort_unstable();
-        bad.dedup();
-        bad
+        self.founders()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.behaviour.is_some())
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Every founder's level, starting trust and misbehaviour: the devnet's shape, the
     /// last `byzantine` nodes reporting wrong results, changed where a `[[node]]` says so.
     pub fn founders(&self) -> Vec<Founder> {
-        let mut shape = Founder::default_shape(self.nodes);
-        for f in shape
-            .iter_mut()
-            .skip(self.nodes.saturating_sub(self.byzantine))
-        {
-            f.behaviour = Some(Byzantine::WrongResult);
-        }
+        let last: Vec<usize> = (self.nodes.saturating_sub(self.byzantine)..self.nodes).collect();
+        let mut shape = Founder::shape_with_wrong_results(self.nodes, &last);
         for spec in &self.node {
             if let Ok(i) = self.index(&spec.name) {
                 if let Some(level) = spec.level {
@@ -307,11 +295,11 @@ impl Manifest {
         shape
     }
 
+    /// The 0-based index of node `name`, written exactly `n1`..`nN` (so that each node has
+    /// one name, the one its status rows carry).
     fn index(&self, name: &str) -> anyhow::Result<usize> {
-        name.strip_prefix('n')
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|n| (1..=self.nodes).contains(n))
-            .map(|n| n - 1)
+        (0..self.nodes)
+            .find(|i| format!("n{}", i + 1) == name)
             .with_context(|| format!("no node `{name}` (nodes are n1..n{})", self.nodes))
     }
 }
@@ -602,8 +590,19 @@ async fn e2e(
             logs.first().map_or(0, Vec::len)
         );
     }
-    // The trust outcome.
+    // The trust outcome (the honest nodes agree on it: their states were compared above).
     if let Some((_, s)) = finals.first() {
+        let named = m
+            .expect
+            .excluded
+            .iter()
+            .chain(m.expect.trust_at_least.keys())
+            .chain(m.expect.trust_below.keys());
+        for name in named {
+            if !s.members.iter().any(|r| &r.name == name) {
+                problems.push(format!("{name} is not a member at the end"));
+            }
+        }
         let mut members: Vec<_> = s.members.iter().collect();
         members.sort_by_key(|r| m.index(&r.name).unwrap_or(usize::MAX));
         let rows: Vec<String> = members
@@ -790,8 +789,8 @@ mod tests {
                 "king",
             ),
             (
-                "name = \"x\"\nnodes = 4\n[[node]]\nname = \"n2\"\ntrust = 10001\n",
-                "at most 10000",
+                "name = \"x\"\nnodes = 4\n[[node]]\nname = \"n02\"\n",
+                "no node `n02`",
             ),
             (
                 "name = \"x\"\nnodes = 4\n[expect]\ntrust_below = { n5 = 3000 }\n",

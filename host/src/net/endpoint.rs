@@ -418,7 +418,8 @@ impl Shared {
 
     /// `peer`'s byte budget for frames read and not yet taken (made on first use; only
     /// members reach the readers, and [`Self::reconcile`] drops the budgets of members that
-    /// left, so the map is bounded by the current membership).
+    /// left, so the map holds the current members and at most the few whose handshake
+    /// raced a membership change, until the next one).
     pub(super) fn incoming_budget(&self, peer: &NodeId) -> Arc<Semaphore> {
         let bytes = self
             .config

@@ -116,6 +116,18 @@ impl Founder {
             })
             .collect()
     }
+
+    /// [`Founder::default_shape`] with the nodes of `wrong` (0-based) reporting wrong
+    /// validator results (the devnet's and the bench's misbehaving nodes).
+    pub fn shape_with_wrong_results(n: usize, wrong: &[usize]) -> Vec<Founder> {
+        let mut shape = Self::default_shape(n);
+        for i in wrong {
+            if let Some(f) = shape.get_mut(*i) {
+                f.behaviour = Some(Byzantine::WrongResult);
+            }
+        }
+        shape
+    }
 }
 
 impl Cluster {
@@ -141,12 +153,7 @@ impl Cluster {
         chain_id: &str,
         params: &[(String, i64)],
     ) -> anyhow::Result<Self> {
-        let mut shape = Founder::default_shape(n);
-        for i in byzantine {
-            if let Some(f) = shape.get_mut(*i) {
-                f.behaviour = Some(Byzantine::WrongResult);
-            }
-        }
+        let shape = Founder::shape_with_wrong_results(n, byzantine);
         Self::create_shaped(dir, binary, &shape, chain_id, params)
     }
 

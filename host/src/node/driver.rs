@@ -410,7 +410,6 @@ impl Loop {
                         self.unflushed.certs.push((slot, msg));
                     }
                 }
-                Effect::Send { msg, .. } | Effect::Broadcast { msg } if self.withholds(&msg) => {}
                 Effect::Send { to, msg } => {
                     self.flush()?;
                     self.time_phase(&msg);
@@ -538,12 +537,6 @@ impl Loop {
         } else if let Some((phase, secs)) = self.phases.sent(msg, now) {
             self.rec.phase(phase, secs);
         }
-    }
-
-    /// Whether this node, set to withhold its reveals (a test misbehaviour), keeps `msg`
-    /// to itself.
-    fn withholds(&self, msg: &Message) -> bool {
-        self.d.byzantine == Some(Byzantine::WithholdReveal) && matches!(msg, Message::Reveal(_))
     }
 
     /// Commit every write the machine asked for since the last flush in one durable

@@ -5,7 +5,10 @@
 //! An observer of the driver, not a fact of the protocol: it reads the messages the node
 //! sends and receives and never changes them. Peers choose which proposals arrive, so
 //! the clock opens only slots within [`WINDOW`] of the node's next slot and holds at most
-//! [`MAX_OPEN`] of them; a decision closes its slot and every one before it.
+//! [`MAX_OPEN`] of them; a decision closes its slot and every one before it. A received
+//! proposal opens its slot before the machine checks it, so a hostile member can make
+//! the figures larger by sending a proposal early (forged or not): a diagnostic, never
+//! an input to anything the node decides.
 
 use std::collections::BTreeMap;
 use std::time::Instant;

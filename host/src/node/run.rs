@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use super::client;
-use super::config::NodeConfig;
+use super::config::{Byzantine, NodeConfig};
 use super::driver::{
     DecidedIndex, Driver, op_decisions, peer_addresses, prune_decided, stored_votes,
 };
@@ -143,11 +143,14 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     for (_, bytes) in embedded_modules() {
         store.put_module(bytes)?;
     }
-    let node = Node::new(
+    let mut node = Node::new(
         config.consensus.to_core(),
         key.clone(),
         ReplicatedState::from_genesis(&genesis)?,
     );
+    if config.byzantine == Some(Byzantine::WithholdReveal) {
+        node = node.withholding_reveals();
+    }
     let (mut node, decided) = restore_node(&store, node)?;
     let state = node.state();
     let resumed = state.next_slot();

@@ -408,7 +408,9 @@ impl<S: ReplicaState> Node<S> {
                         }
                         _ => true,
                     };
-                    if opens_own {
+                    if self.withhold_reveals {
+                        // The misbehaviour: committed, and silent from here on.
+                    } else if opens_own {
                         self.cast(Message::Reveal(Signed::new(msg, &self.key)));
                     } else if self.round.abstained.insert(d) {
                         self.stats.abstained += 1;
@@ -422,7 +424,9 @@ impl<S: ReplicaState> Node<S> {
                     outcomes,
                     salt: Digest::default(),
                 };
-                self.cast(Message::Reveal(Signed::new(msg, &self.key)));
+                if !self.withhold_reveals {
+                    self.cast(Message::Reveal(Signed::new(msg, &self.key)));
+                }
             }
         }
         if must_tally {

@@ -202,7 +202,7 @@ impl<S: ReplicaState> Node<S> {
             outcomes,
             salt: salt(&self.key, slot, view),
         };
-        if opens(&own.payload, &r, &self.id) {
+        if opens(&own.payload, &r, &self.id) && !self.withhold_reveals {
             self.send_late(Message::Reveal(Signed::new(r, &self.key)));
         }
     }

@@ -269,6 +269,8 @@ pub struct Node<S: ReplicaState> {
     /// Test-only switch (control of the no-self-incrimination rule): reveal recomputed
     /// results without checking that they open this node's own commitment.
     reveal_unchecked: bool,
+    /// A deliberate misbehaviour for devnets and end-to-end runs: commit, never reveal.
+    withhold_reveals: bool,
     /// Test-only switch (control of the omission rule): accept a tally whose decisions
     /// follow the rules without checking what it leaves out.
     omission_unchecked: bool,
@@ -345,6 +347,7 @@ impl<S: ReplicaState> Node<S> {
             decided_ops: HashMap::new(),
             skip_authorization: false,
             reveal_unchecked: false,
+            withhold_reveals: false,
             omission_unchecked: false,
             commit_set_unchecked: false,
             evidence: BTreeMap::new(),
@@ -411,6 +414,15 @@ impl<S: ReplicaState> Node<S> {
     #[cfg(any(test, feature = "broken-quorum"))]
     pub fn without_omission_check(mut self) -> Self {
         self.omission_unchecked = true;
+        self
+    }
+
+    /// A DELIBERATE MISBEHAVIOUR, for devnets and end-to-end runs (node setting
+    /// `byzantine = "withhold-reveal"`): the node commits to its results and never reveals
+    /// them, late reveals and its own tallies as primary included, so the others attest
+    /// it `unrevealed` and slash it. Never set on an honest node.
+    pub fn withholding_reveals(mut self) -> Self {
+        self.withhold_reveals = true;
         self
     }
 

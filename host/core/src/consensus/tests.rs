@@ -334,6 +334,43 @@ fn happy_path_full_bft_n4_decides_identically_everywhere() -> TestResult {
     Ok(())
 }
 
+/// The withholding misbehaviour (`Node::withholding_reveals`) keeps every reveal of the
+/// node to itself, as primary too: none leaves it, none is in its tally, and the slot is
+/// still decided on the others' reveals. Control: the same node without the switch
+/// reveals, and its reveal is in the tally.
+#[test]
+fn a_withholding_node_reveals_nothing_even_as_primary() {
+    for withhold in [true, false] {
+        let mut c = Cluster::new(4);
+        let p = c.layer(Layer::Primary, 0);
+        let id = c.nodes[p].id();
+        if withhold {
+            let node = c.nodes.remove(p);
+            c.nodes.insert(p, node.withholding_reveals());
+        }
+        c.submit(0, compute(1));
+        assert!(c.run_until(10_000, |c| c.up().iter().all(|i| !c.decided[*i].is_empty())));
+        c.assert_agreement();
+        let sent = c.traces[p].iter().flatten().any(|e| match e {
+            Effect::Send { msg, .. } | Effect::Broadcast { msg } => {
+                matches!(msg, Message::Reveal(r) if r.signer == id)
+            }
+            _ => false,
+        });
+        let tallied = c.decided[0][0]
+            .tally
+            .payload
+            .reveals
+            .iter()
+            .any(|r| r.signer == id);
+        assert_eq!(
+            (sent, tallied),
+            (!withhold, !withhold),
+            "withhold = {withhold}"
+        );
+    }
+}
+
 /// Lets a test evaluate the real quorum rule of a state.
 struct ReaderState<'a>(&'a ReplicatedState);
 
