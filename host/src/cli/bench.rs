@@ -96,6 +96,11 @@ pub struct BenchArgs {
     /// measure what a setting costs or buys.
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, i64)>,
+    /// Async runtime threads of each node process (the node setting `threads`; 0: one
+    /// worker per core). The cluster's default is 1: with every node on one machine, one
+    /// thread per node spares the cross-thread wake-ups.
+    #[arg(long, default_value_t = 1)]
+    pub node_threads: usize,
 }
 
 /// `KEY=VALUE` with an integer value.
@@ -516,6 +521,7 @@ async fn run(args: &BenchArgs, byzantine: usize) -> anyhow::Result<BenchResult> 
         &args.params,
     )?;
     cluster.log = "warn".to_owned();
+    cluster.set_threads(args.node_threads)?;
     cluster.start_all()?;
     let starting = super::progress::spinner(format!("starting {} nodes", args.nodes));
     for i in 0..args.nodes {

@@ -87,6 +87,10 @@ fn loopback_config(client: SocketAddr, listen: SocketAddr, metrics: SocketAddr) 
     c.consensus.base_timeout_ms = 1_500;
     c.consensus.reveal_grace_ms = 100;
     c.consensus.resend_interval_ms = 250;
+    // Every node of a local cluster shares the machine: one runtime thread each spares
+    // the cross-thread wake-ups (measured on 2 cores, n = 7, one session: 969 against
+    // 900 ops/s, 254 against 281 us of CPU per operation and node).
+    c.threads = 1;
     c
 }
 
@@ -131,6 +135,18 @@ impl Founder {
 }
 
 impl Cluster {
+    /// Set every node's async runtime threads (the node setting `threads`; 0: one worker
+    /// per core) before the nodes start.
+    pub fn set_threads(&self, threads: usize) -> anyhow::Result<()> {
+        for node in &self.nodes {
+            let path = node.dir.join("node.toml");
+            let mut config = NodeConfig::load(&path)?;
+            config.threads = threads;
+            std::fs::write(&path, config.to_toml()?)?;
+        }
+        Ok(())
+    }
+
     /// Create keys, a signed genesis (first node sclerotia, the rest rhizomorph) and
     /// configs for `n` nodes in `dir`; nodes in `byzantine` (0-based) misbehave.
     pub fn create(
