@@ -291,8 +291,19 @@ pub fn version_line(
 ) -> Result<String> {
     let mut cmd = Command::new(program);
     cmd.args(args).current_dir(dir);
-    let output = run(&mut cmd, "asking a tool for its version")?;
-    let text = String::from_utf8_lossy(&output.stdout);
+    first_line(&mut cmd)
+}
+
+/// Run `cmd` (a tool asked for its version) and take the first line it prints, from
+/// standard output or, if that is empty, standard error (where some tools print it).
+pub fn first_line(cmd: &mut Command) -> Result<String> {
+    let output = run(cmd, "asking a tool for its version")?;
+    let out = String::from_utf8_lossy(&output.stdout);
+    let text = if out.trim().is_empty() {
+        String::from_utf8_lossy(&output.stderr)
+    } else {
+        out
+    };
     Ok(text.lines().next().unwrap_or_default().trim().to_owned())
 }
 

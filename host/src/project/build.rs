@@ -337,8 +337,7 @@ fn version_line_in(dir: &Path, tool: &str) -> Result<String, ProjectError> {
     cmd.current_dir(dir)
         .env_remove("RUSTUP_TOOLCHAIN")
         .arg("-V");
-    let out = spore_buildkit::run(&mut cmd, &format!("{tool} -V"))?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    Ok(spore_buildkit::toolchain::first_line(&mut cmd)?)
 }
 
 /// Compile the C project; the core module's bytes.

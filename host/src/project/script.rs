@@ -277,13 +277,7 @@ pub fn test(
 fn version(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Result<String, ProjectError> {
     let mut cmd = Command::new(program);
     cmd.args(args);
-    let out = spore_buildkit::run(&mut cmd, "asking a tool for its version")?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(text.lines().next().unwrap_or_default().trim().to_owned())
+    Ok(spore_buildkit::toolchain::first_line(&mut cmd)?)
 }
 
 /// The version an installed npm package declares, or `unknown`.

@@ -75,21 +75,20 @@ const C_STRING: &str = include_str!("../../../modules/median-price-c/include/str
 
 /// The Rust toolchain channel this build of Spore pins (`rust-toolchain.toml`).
 pub fn rust_channel() -> &'static str {
-    TOOLCHAIN
-        .lines()
-        .find_map(|line| {
-            let (key, value) = line.split_once('=')?;
-            (key.trim() == "channel").then(|| value.trim().trim_matches('"'))
-        })
-        .unwrap_or("stable")
+    channel_in(TOOLCHAIN).unwrap_or("stable")
 }
 
 /// The channel a project's `rust-toolchain.toml` pins, if it has one.
 pub fn rust_channel_of(dir: &Path) -> Option<String> {
     let text = fs::read_to_string(dir.join("rust-toolchain.toml")).ok()?;
+    channel_in(&text).map(str::to_owned)
+}
+
+/// The `channel = "..."` value of a `rust-toolchain.toml` text.
+fn channel_in(text: &str) -> Option<&str> {
     text.lines().find_map(|line| {
         let (key, value) = line.split_once('=')?;
-        (key.trim() == "channel").then(|| value.trim().trim_matches('"').to_owned())
+        (key.trim() == "channel").then(|| value.trim().trim_matches('"'))
     })
 }
 
