@@ -118,6 +118,15 @@ pub const SMALL_REQUEST_BYTES: usize = 256 * 1024;
 /// Bytes of small request bodies all clients together may have in flight.
 pub const CLIENT_SMALL_BUDGET: usize = 16 * 1024 * 1024;
 
+/// A client connection with no packet for this long is closed by the node.
+pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A [`Client`] pings its node this often while it holds the connection, so an idle
+/// client is not cut off by [`CLIENT_IDLE_TIMEOUT`] (a bench or an application that
+/// submits once a minute would otherwise find its connection closed).
+pub const CLIENT_KEEP_ALIVE: Duration = Duration::from_secs(10);
+const _: () = assert!(CLIENT_KEEP_ALIVE.as_secs() * 2 < CLIENT_IDLE_TIMEOUT.as_secs());
+
 /// The QUIC transport limits of the client listener: few bidirectional streams per
 /// connection, no unidirectional ones, idle connections closed.
 fn client_transport() -> Result<quinn::TransportConfig, ClientError> {
@@ -125,7 +134,7 @@ fn client_transport() -> Result<quinn::TransportConfig, ClientError> {
     t.max_concurrent_bidi_streams(MAX_CLIENT_STREAMS.into())
         .max_concurrent_uni_streams(0u32.into())
         .max_idle_timeout(Some(
-            quinn::IdleTimeout::try_from(Duration::from_secs(30))
+            quinn::IdleTimeout::try_from(CLIENT_IDLE_TIMEOUT)
                 .map_err(|e| ClientError::Config(e.to_string()))?,
         ));
     Ok(t)
@@ -339,7 +348,11 @@ impl Client {
         };
         let connect_err = |reason: String| ClientError::Connect { addr, reason };
         let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| connect_err(e.to_string()))?;
-        endpoint.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+        let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+        let mut transport = quinn::TransportConfig::default();
+        transport.keep_alive_interval(Some(CLIENT_KEEP_ALIVE));
+        config.transport_config(Arc::new(transport));
+        endpoint.set_default_client_config(config);
         let conn = endpoint
             .connect(addr, SERVER_NAME)
             .map_err(|e| connect_err(e.to_string()))?
