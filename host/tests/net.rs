@@ -7,34 +7,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use spore::core::types::NodeId;
 use spore::net::frame::ERR_BAD_FRAME;
 use spore::net::tls::{self, SERVER_NAME};
 use spore::net::{Membership, NetMetrics, NodeIdentity, QuicTransport, Transport, TransportConfig};
 
-/// Guard against hangs only: generous, never a performance assertion.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-enum Msg {
-    Ping(u64),
-    Data(Vec<u8>),
-}
-
-fn key(seed: u8) -> SigningKey {
-    SigningKey::from_bytes(&[seed; 32])
-}
-
-fn config() -> TransportConfig {
-    TransportConfig {
-        backoff_initial: Duration::from_millis(20),
-        backoff_max: Duration::from_millis(400),
-        shutdown_grace: Duration::from_millis(500),
-        ..TransportConfig::default()
-    }
-}
+mod net_common;
+use net_common::{Msg, PATIENCE, config, key};
 
 fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
