@@ -532,9 +532,9 @@ impl Loop {
             return;
         }
         let now = Instant::now();
-        if let (Message::Proposal(_), Some(slot)) = (msg, msg.slot()) {
-            self.phases.proposal(slot, self.d.node.slot(), now);
-        } else if let Some((phase, secs)) = self.phases.sent(msg, now) {
+        if !self.phases.saw(msg, self.d.node.slot(), now)
+            && let Some((phase, secs)) = self.phases.sent(msg, now)
+        {
             self.rec.phase(phase, secs);
         }
     }
@@ -897,10 +897,7 @@ impl Loop {
                 Ok(())
             }
             Wire::Consensus(msg) => {
-                if let (Message::Proposal(_), Some(slot)) = (&msg, msg.slot()) {
-                    self.phases
-                        .proposal(slot, self.d.node.slot(), Instant::now());
-                }
+                self.phases.saw(&msg, self.d.node.slot(), Instant::now());
                 self.input(Input::Message { from, msg })
             }
             Wire::ModuleRequest { hash, offset } => {

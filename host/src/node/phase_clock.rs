@@ -40,6 +40,16 @@ impl PhaseClock {
         self.open.entry(slot).or_insert((now, 0));
     }
 
+    /// `msg`, sent or received at `now`, opens its slot if it is a proposal; whether it
+    /// was one.
+    pub fn saw(&mut self, msg: &Message, next: Slot, now: Instant) -> bool {
+        let (Message::Proposal(_), Some(slot)) = (msg, msg.slot()) else {
+            return false;
+        };
+        self.proposal(slot, next, now);
+        true
+    }
+
     /// This node sent `msg` at `now`: the seconds since its slot opened, if this is the
     /// first of its phase in an open slot.
     pub fn sent(&mut self, msg: &Message, now: Instant) -> Option<(&'static str, f64)> {
