@@ -3,12 +3,13 @@
 //! # Design
 //! The loop waits for the next input (a peer frame, a module result, a client request,
 //! a timer tick or shutdown), hands it to the machine, and executes the returned effects
-//! strictly in order: every `Persist` (and `Decided` entry) since the last commit is
-//! committed to the store in one transaction (one fsync) before the next effect that
-//! leaves the node, so a vote is on disk before it is on the wire; `Send`/`Broadcast` go to the
-//! transport, which never blocks; module calls run on tokio's blocking pool and come
-//! back as `ModuleResult`; `Decided` stores the entry with its certificate, then
-//! followers are answered; `SetTimer` arms the one timer (no polling: the machine's
+//! strictly in order: every `Persist` (and `Decided` entry) goes to the storage thread
+//! ([`super::flusher`]), which commits what collected in one transaction (one fsync) off
+//! the loop; a `Send`/`Broadcast` or a client answer made after a record waits, in order,
+//! for the commit that covers it, so a vote is on disk before it is on the wire, and the
+//! loop goes on with other inputs meanwhile; the transport never blocks; module calls
+//! run on tokio's blocking pool and come back as `ModuleResult`; `Decided` stores the
+//! entry with its certificate, then followers are answered; `SetTimer` arms the one timer (no polling: the machine's
 //! clock is advanced before each input, as in the simulator). After each batch the runtime's
 //! active modules are brought in line with the replicated state (hot swap at the
 //! deciding slot), fetching missing module bytes from peers by hash. Catch-up requests
@@ -25,7 +26,6 @@ use spore_core::consensus::{
     CallId, DecidedEntry, Effect, Input, Message, ModuleReply, Node, Persist, ReplicaState,
     SubmitError,
 };
-use spore_core::crypto::canonical_bytes;
 use spore_core::ops::Role;
 use spore_core::state::{Permission, ReplicatedState};
 use spore_core::types::{Digest, NodeId, Slot};
@@ -37,6 +37,7 @@ use super::calls::{self, LocalFault};
 use super::client::ClientCall;
 use super::config::Byzantine;
 use super::fetch::{self, Fetches, Part, Step};
+use super::flusher::{self, Flusher, Held};
 use super::http::{Scrape, ScrapeAsk};
 use super::metrics::{self, Recorder, StoreFacts};
 use super::phase_clock::PhaseClock;
@@ -101,6 +102,9 @@ pub enum DriverError {
     /// Persisting a vote or a decision failed: continuing could lose data or equivocate.
     #[error("storage failure: {0}")]
     Store(#[from] StoreError),
+    /// The storage thread could not be started.
+    #[error("cannot start the storage thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// The store's byte for a consensus phase.
@@ -130,23 +134,6 @@ enum CallInput {
 
 /// A finished module call: its id, its reply or local fault, and how long it ran.
 type CallDone = (CallId, Result<ModuleReply, LocalFault>, Duration);
-
-/// Durable writes the machine asked for, committed together by `Loop::flush`.
-#[derive(Default)]
-struct Unflushed {
-    /// This node's own votes.
-    votes: Vec<(VoteKey, Vec<u8>)>,
-    /// Others' messages that make up a prepared certificate (tallies, accepts).
-    certs: Vec<(Slot, Message)>,
-    /// Decided entries with their certificates.
-    decided: Vec<(Slot, Vec<u8>)>,
-}
-
-impl Unflushed {
-    fn is_empty(&self) -> bool {
-        self.votes.is_empty() && self.certs.is_empty() && self.decided.is_empty()
-    }
-}
 
 /// A module call in flight, kept until answered.
 #[derive(Clone)]
@@ -247,10 +234,8 @@ struct Loop {
     rec: Recorder,
     /// When this node's votes of a slot left it, for the phase latency histogram.
     phases: PhaseClock,
-    /// Durable commits made by this process.
-    commits: u64,
-    /// Writes asked for and not yet committed (see `flush`).
-    unflushed: Unflushed,
+    /// Durable writes, committed off the loop; the sends that wait for them.
+    flusher: Flusher,
     /// Module calls asked for by the effects being executed, started together at the end.
     new_calls: Vec<(CallId, PendingCall)>,
     /// The machine's clock as last handed to it (ms since `start`).
@@ -287,6 +272,8 @@ impl Driver {
     pub async fn run(self) -> Result<QuicTransport<Wire>, DriverError> {
         let (results_tx, results_rx) = mpsc::unbounded_channel();
         let members = peer_addresses(self.node.state());
+        let flusher =
+            Flusher::start(self.store.clone(), self.crash_at).map_err(DriverError::Thread)?;
         let mut l = Loop {
             d: self,
             start: Instant::now(),
@@ -300,8 +287,7 @@ impl Driver {
             waiters: HashMap::new(),
             rec: Recorder::default(),
             phases: PhaseClock::default(),
-            commits: 0,
-            unflushed: Unflushed::default(),
+            flusher,
             new_calls: Vec::new(),
             clock: 0,
             timer: None,
@@ -336,6 +322,7 @@ impl Driver {
                     l.record_call(call, &result, took);
                     l.on_call_result(call, result)?;
                 }
+                Some(done) = l.flusher.finished() => l.on_flushed(done)?,
                 Some(ask) = l.d.scrapes.recv() => match ask {
                     ScrapeAsk::Ping(tx) => {
                         let _ = tx.send(());
@@ -405,25 +392,13 @@ impl Loop {
                             view,
                             phase: phase_byte(msg.phase()),
                         };
-                        self.unflushed.votes.push((key, canonical_bytes(&msg)));
+                        self.flusher.vote(key, &msg);
                     } else {
-                        self.unflushed.certs.push((slot, msg));
+                        self.flusher.cert(slot, msg);
                     }
                 }
-                Effect::Send { to, msg } => {
-                    self.flush()?;
-                    self.time_phase(&msg);
-                    if let Err(e) = self.d.net.send(to, &Wire::Consensus(msg)) {
-                        debug!(peer = %to, error = %e, "send failed");
-                    }
-                }
-                Effect::Broadcast { msg } => {
-                    self.flush()?;
-                    self.time_phase(&msg);
-                    if let Err(e) = self.d.net.broadcast(&Wire::Consensus(msg)) {
-                        debug!(error = %e, "broadcast failed");
-                    }
-                }
+                Effect::Send { to, msg } => self.leave(Held::Send { to, msg }),
+                Effect::Broadcast { msg } => self.leave(Held::Broadcast { msg }),
                 Effect::CallValidator {
                     call,
                     slot,
@@ -458,31 +433,9 @@ impl Loop {
                     self.start_call(call, slot, what, snapshot);
                 }
                 Effect::Decided { slot, entry } => {
-                    self.unflushed
-                        .decided
-                        .push((slot, canonical_bytes(&*entry)));
                     // Durable (with every vote before it) before any client hears of it.
-                    self.flush()?;
-                    if let Some(secs) = self.phases.decided(slot, Instant::now()) {
-                        self.rec.phase("decided", secs);
-                    }
-                    info!(
-                        slot,
-                        view = entry.view,
-                        ops = entry.batch().len(),
-                        escalated = entry.escalations().count(),
-                        "decided"
-                    );
-                    self.rec.decided(
-                        entry.batch().len(),
-                        op_decisions(&entry).map(|(_, d)| match d.decision.outcome() {
-                            Some(spore_core::ops::Outcome::Accepted(_)) => "accepted",
-                            Some(spore_core::ops::Outcome::Rejected { .. }) => "rejected",
-                            Some(spore_core::ops::Outcome::Failed(_)) => "failed",
-                            None => "escalated",
-                        }),
-                    );
-                    self.acknowledge(&entry);
+                    self.flusher.decided(slot, &entry);
+                    self.leave(Held::Decided(entry));
                     // Switch modules before any later effect of this batch: a module
                     // call for the next slot must already run the module that slot uses.
                     self.sync_modules();
@@ -516,7 +469,7 @@ impl Loop {
                 }
             }
         }
-        self.flush()?;
+        self.flusher.kick();
         let jobs = std::mem::take(&mut self.new_calls);
         self.spawn_calls(jobs, Duration::ZERO);
         if decided {
@@ -539,60 +492,64 @@ impl Loop {
         }
     }
 
-    /// Commit every write the machine asked for since the last flush in one durable
-    /// transaction (one sync): called before anything that depends on them leaves the
-    /// node (a send, a broadcast, a client's answer) and at the end of every batch of
-    /// effects. A vote is thus on disk before it is on the wire, as the machine's contract
-    /// asks, for the price of one sync per batch instead of one per record.
-    fn flush(&mut self) -> Result<(), DriverError> {
-        if self.unflushed.is_empty() {
-            return Ok(());
+    /// An effect that leaves the node: now, if every record made before it is durable,
+    /// else when the commit covering them reports (`on_flushed`).
+    fn leave(&mut self, item: Held) {
+        if let Some(item) = self.flusher.hold(item) {
+            self.release(item);
         }
-        let w = std::mem::take(&mut self.unflushed);
-        self.commits += 1;
-        let crash = self.d.crash_at.filter(|c| c.commit == self.commits);
-        if crash.is_some_and(|c| !c.after) {
-            error!(
-                commit = self.commits,
-                "test hook: aborting before a durable commit"
-            );
-            std::process::abort();
-        }
-        let started = Instant::now();
-        let records = w.votes.len() + w.certs.len() + w.decided.len();
-        let certs = if w.certs.is_empty() {
-            None
-        } else {
-            let mut records = cert_records(&self.d.store)?;
-            for (slot, msg) in w.certs {
-                records.retain(|m| m.slot().is_some_and(|s| s >= slot));
-                if !records.contains(&msg) {
-                    records.push(msg);
-                }
-            }
-            Some(canonical_bytes(&records))
-        };
-        self.d.store.write(|tx| {
-            for (key, vote) in &w.votes {
-                tx.record_vote(*key, vote)?;
-            }
-            if let Some(records) = &certs {
-                tx.set_meta(CERT_RECORDS, records)?;
-            }
-            for (slot, entry) in &w.decided {
-                tx.put_decided(*slot, entry)?;
-            }
-            Ok(())
-        })?;
-        self.rec.flushed(records, started.elapsed().as_secs_f64());
-        if crash.is_some() {
-            error!(
-                commit = self.commits,
-                "test hook: aborting after a durable commit"
-            );
-            std::process::abort();
+    }
+
+    /// A commit finished: release what waited for it, in order (a failed commit stops
+    /// the node: continuing could lose a vote).
+    fn on_flushed(&mut self, done: flusher::Done) -> Result<(), DriverError> {
+        let released = self.flusher.complete(done)?;
+        self.rec.flushed(released.records, released.seconds);
+        for item in released.held {
+            self.release(item);
         }
         Ok(())
+    }
+
+    /// Execute an effect whose records are durable.
+    fn release(&mut self, item: Held) {
+        match item {
+            Held::Send { to, msg } => {
+                self.time_phase(&msg);
+                if let Err(e) = self.d.net.send(to, &Wire::Consensus(msg)) {
+                    debug!(peer = %to, error = %e, "send failed");
+                }
+            }
+            Held::Broadcast { msg } => {
+                self.time_phase(&msg);
+                if let Err(e) = self.d.net.broadcast(&Wire::Consensus(msg)) {
+                    debug!(error = %e, "broadcast failed");
+                }
+            }
+            Held::Decided(entry) => {
+                let slot = entry.slot;
+                if let Some(secs) = self.phases.decided(slot, Instant::now()) {
+                    self.rec.phase("decided", secs);
+                }
+                info!(
+                    slot,
+                    view = entry.view,
+                    ops = entry.batch().len(),
+                    escalated = entry.escalations().count(),
+                    "decided"
+                );
+                self.rec.decided(
+                    entry.batch().len(),
+                    op_decisions(&entry).map(|(_, d)| match d.decision.outcome() {
+                        Some(spore_core::ops::Outcome::Accepted(_)) => "accepted",
+                        Some(spore_core::ops::Outcome::Rejected { .. }) => "rejected",
+                        Some(spore_core::ops::Outcome::Failed(_)) => "failed",
+                        None => "escalated",
+                    }),
+                );
+                self.acknowledge(&entry);
+            }
+        }
     }
 
     /// Record a finished module call's time and result.
@@ -1081,6 +1038,8 @@ impl Loop {
                 match self.d.node.check_submission(&op) {
                     // Pending already (e.g. a retry): follow it like a fresh submission.
                     Ok(()) | Err(SubmitError::Pending) => {}
+                    // Decided, its entry not durable yet: answered when it is.
+                    Err(SubmitError::AlreadyDecided) if self.flusher.holds_decision(&digest) => {}
                     Err(e) => {
                         info!(submitter = %op.submitter, kind = op.op.kind_name(), error = %e, "submission refused");
                         let _ = reply.try_send(Response::Error(format!("refused: {e}")));
@@ -1283,7 +1242,7 @@ impl Loop {
 /// Metadata key of the persisted certificate records (others' tallies and accepts).
 pub const CERT_RECORDS: &str = "node.cert-records";
 
-fn cert_records(store: &Store) -> Result<Vec<Message>, StoreError> {
+pub(super) fn cert_records(store: &Store) -> Result<Vec<Message>, StoreError> {
     Ok(match store.meta(CERT_RECORDS)? {
         Some(bytes) => postcard::from_bytes(&bytes).unwrap_or_else(|e| {
             warn!(error = %e, "certificate records undecodable; ignored");

@@ -26,8 +26,8 @@
 //! - [`keyfile`]: node key files (owner-only permissions).
 //! - [`wire`]: node-to-node frames; [`proto`]: the client protocol; [`client`]: the
 //!   client listener and the client.
-//! - [`driver`]: the event loop; [`batch_check`]: signatures checked in batches ahead of
-//!   it; [`calls`]: module calls; [`run`]: start-up and restart.
+//! - [`driver`]: the event loop; [`flusher`]: its durable writes, committed off the loop
+//!   (group commit); [`batch_check`]: signatures checked in batches ahead of it; [`calls`]: module calls; [`run`]: start-up and restart.
 //! - [`fetch`]: module blobs between nodes, in parts; [`metrics`], [`http`]: the
 //!   Prometheus, health and readiness endpoint.
 //! - [`recovery`]: recovering a stopped node after a fork; [`quota`]: which module blobs
@@ -40,6 +40,7 @@ pub mod cluster;
 pub mod config;
 pub mod driver;
 pub mod fetch;
+pub mod flusher;
 pub mod http;
 pub mod keyfile;
 pub mod metrics;

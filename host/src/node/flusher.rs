@@ -1,0 +1,438 @@
+//! Durable writes off the event loop: one storage thread, group commit, and the sends
+//! that wait for the commit covering them.
+//!
+//! # Design
+//! The machine's contract (`spore_core::consensus::Effect`) is that a `Persist` is durable
+//! before any later effect that leaves the node, and a decided entry before its clients
+//! hear of it. The loop used to keep it by committing inline: every sync (about a
+//! millisecond) stopped the whole node, its client submissions, signature checks and
+//! module results included.
+//!
+//! Now the loop hands records to a [`Flusher`] and goes on:
+//! - at most one commit is in flight, on the storage thread; records asked for while it
+//!   runs collect and go together in the next one (group commit: one sync for all);
+//! - a send, a broadcast or a client answer made after a record is [`Held`], tagged with
+//!   the commit that will carry every record made before it, and leaves when that commit
+//!   reports durable; held items leave in the order they were made, and an item made
+//!   while others are held waits behind them, so the order of effects is the machine's;
+//! - everything else goes on meanwhile: inputs, module calls, timers. The machine already
+//!   counts its votes as cast; nothing of them leaves the node before the disk has them.
+//!
+//! A failed commit is returned to the loop, which stops the node (continuing could lose
+//! a vote and equivocate after a restart), as it did when commits were inline.
+//!
+//! The crash hook ([`CrashAt`]) aborts the process on the storage thread just before or
+//! just after the Nth commit: a vote held for that commit is then never sent, which is
+//! the point the cluster test kills at.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use spore_core::consensus::{DecidedEntry, Message};
+use spore_core::crypto::canonical_bytes;
+use spore_core::types::{Digest, NodeId, Slot};
+use tokio::sync::mpsc;
+use tracing::error;
+
+use super::driver::{CERT_RECORDS, CrashAt, cert_records};
+use crate::store::{Store, StoreError, VoteKey};
+
+/// Durable writes the machine asked for and not yet handed to the storage thread.
+#[derive(Default)]
+struct Records {
+    /// This node's own votes.
+    votes: Vec<(VoteKey, Vec<u8>)>,
+    /// Others' messages that make up a prepared certificate (tallies, accepts).
+    certs: Vec<(Slot, Message)>,
+    /// Decided entries with their certificates.
+    decided: Vec<(Slot, Vec<u8>)>,
+}
+
+impl Records {
+    fn is_empty(&self) -> bool {
+        self.votes.is_empty() && self.certs.is_empty() && self.decided.is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.votes.len() + self.certs.len() + self.decided.len()
+    }
+}
+
+/// An effect that must not leave the node before the records made before it are durable.
+pub enum Held {
+    /// Send to one peer.
+    Send {
+        /// Recipient.
+        to: NodeId,
+        /// The message.
+        msg: Message,
+    },
+    /// Send to every member.
+    Broadcast {
+        /// The message.
+        msg: Message,
+    },
+    /// A decided entry, to be announced and answered to its clients.
+    Decided(Box<DecidedEntry>),
+}
+
+/// One commit handed to the storage thread.
+struct Job {
+    seq: u64,
+    records: Records,
+}
+
+/// A finished commit: its number and the records it held with the time it took, or why
+/// it failed.
+pub struct Done {
+    seq: u64,
+    result: Result<(usize, f64), StoreError>,
+}
+
+/// What a finished commit released: the held effects, in order, and the commit's size
+/// and duration for the metrics.
+pub struct Released {
+    /// Effects to execute now, in the order they were made.
+    pub held: Vec<Held>,
+    /// Records in the commit.
+    pub records: usize,
+    /// Seconds the commit took on the storage thread.
+    pub seconds: f64,
+}
+
+/// The loop's side of the storage thread (see the module doc).
+pub struct Flusher {
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    done: mpsc::UnboundedReceiver<Done>,
+    thread: Option<JoinHandle<()>>,
+    records: Records,
+    /// The last commit handed to the storage thread (commits are numbered from 1).
+    submitted: u64,
+    /// The last commit reported durable.
+    durable: u64,
+    /// Effects waiting for a commit: the commit each needs, and the effect.
+    held: VecDeque<(u64, Held)>,
+}
+
+impl Flusher {
+    /// Start the storage thread for `store`.
+    pub fn start(store: Arc<Store>, crash_at: Option<CrashAt>) -> std::io::Result<Self> {
+        let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<Job>();
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name("spore-store".into())
+            .spawn(move || {
+                while let Ok(job) = jobs_rx.recv() {
+                    let seq = job.seq;
+                    let result = commit(&store, crash_at, job);
+                    if done_tx.send(Done { seq, result }).is_err() {
+                        return; // the loop stopped
+                    }
+                }
+            })?;
+        Ok(Flusher {
+            jobs: Some(jobs_tx),
+            done: done_rx,
+            thread: Some(thread),
+            records: Records::default(),
+            submitted: 0,
+            durable: 0,
+            held: VecDeque::new(),
+        })
+    }
+
+    /// Record one of this node's own votes.
+    pub fn vote(&mut self, key: VoteKey, msg: &Message) {
+        self.records.votes.push((key, canonical_bytes(msg)));
+    }
+
+    /// Record another member's message that is part of a prepared certificate.
+    pub fn cert(&mut self, slot: Slot, msg: Message) {
+        self.records.certs.push((slot, msg));
+    }
+
+    /// Record a decided entry.
+    pub fn decided(&mut self, slot: Slot, entry: &DecidedEntry) {
+        self.records.decided.push((slot, canonical_bytes(entry)));
+    }
+
+    /// `item` if it may leave now (every record made before it is durable and nothing
+    /// made before it is still held); otherwise it is held, in order, and `None`.
+    pub fn hold(&mut self, item: Held) -> Option<Held> {
+        let needs = if self.records.is_empty() {
+            self.submitted
+        } else {
+            self.submitted + 1
+        };
+        if self.held.is_empty() && needs <= self.durable {
+            return Some(item);
+        }
+        self.held.push_back((needs, item));
+        None
+    }
+
+    /// Hand the records made so far to the storage thread unless a commit is in flight
+    /// (they then go with the next one, when it reports).
+    pub fn kick(&mut self) {
+        if self.submitted != self.durable || self.records.is_empty() {
+            return;
+        }
+        let Some(jobs) = &self.jobs else {
+            return;
+        };
+        self.submitted += 1;
+        let job = Job {
+            seq: self.submitted,
+            records: std::mem::take(&mut self.records),
+        };
+        if jobs.send(job).is_err() {
+            // The thread is gone (it only stops with the loop or a crash hook); nothing
+            // held will be released, which keeps the rule.
+            error!("the storage thread has stopped");
+        }
+    }
+
+    /// The next finished commit (for the loop's `select!`); pending forever once the
+    /// storage thread is gone.
+    pub async fn finished(&mut self) -> Option<Done> {
+        self.done.recv().await
+    }
+
+    /// A commit finished: what it released, or its error (the node must stop).
+    pub fn complete(&mut self, done: Done) -> Result<Released, StoreError> {
+        let (records, seconds) = done.result?;
+        self.durable = done.seq;
+        let mut held = Vec::new();
+        while self
+            .held
+            .front()
+            .is_some_and(|(needs, _)| *needs <= self.durable)
+        {
+            if let Some((_, item)) = self.held.pop_front() {
+                held.push(item);
+            }
+        }
+        self.kick();
+        Ok(Released {
+            held,
+            records,
+            seconds,
+        })
+    }
+
+    /// Whether a held (decided, not yet durable) entry holds the operation `digest`.
+    pub fn holds_decision(&self, digest: &Digest) -> bool {
+        self.held.iter().any(|(_, item)| match item {
+            Held::Decided(entry) => entry.batch().iter().any(|op| op.id() == *digest),
+            _ => false,
+        })
+    }
+
+    /// Commits handed to the storage thread by this process.
+    pub fn commits(&self) -> u64 {
+        self.submitted
+    }
+
+    /// Effects waiting for a commit.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+}
+
+impl Drop for Flusher {
+    /// Let the commit in flight finish (the store stays consistent and can be reopened by
+    /// this process), then stop the thread. What was never handed over is dropped, as a
+    /// crash would drop it: none of it was sent.
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One durable commit of `job` (on the storage thread).
+fn commit(store: &Store, crash_at: Option<CrashAt>, job: Job) -> Result<(usize, f64), StoreError> {
+    let crash = crash_at.filter(|c| c.commit == job.seq);
+    if crash.is_some_and(|c| !c.after) {
+        error!(
+            commit = job.seq,
+            "test hook: aborting before a durable commit"
+        );
+        std::process::abort();
+    }
+    let started = Instant::now();
+    let w = job.records;
+    let records = w.len();
+    let certs = if w.certs.is_empty() {
+        None
+    } else {
+        let mut records = cert_records(store)?;
+        for (slot, msg) in w.certs {
+            records.retain(|m| m.slot().is_some_and(|s| s >= slot));
+            if !records.contains(&msg) {
+                records.push(msg);
+            }
+        }
+        Some(canonical_bytes(&records))
+    };
+    store.write(|tx| {
+        for (key, vote) in &w.votes {
+            tx.record_vote(*key, vote)?;
+        }
+        if let Some(records) = &certs {
+            tx.set_meta(CERT_RECORDS, records)?;
+        }
+        for (slot, entry) in &w.decided {
+            tx.put_decided(*slot, entry)?;
+        }
+        Ok(())
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    if crash.is_some() {
+        error!(
+            commit = job.seq,
+            "test hook: aborting after a durable commit"
+        );
+        std::process::abort();
+    }
+    Ok((records, seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use spore_core::consensus::{Accept, Message};
+    use spore_core::crypto::{Keypair, Signed};
+    use spore_core::types::Digest;
+
+    use super::*;
+
+    fn accept(key: &Keypair, slot: Slot) -> Message {
+        Message::Accept(Signed::new(
+            Accept {
+                slot,
+                view: 0,
+                value: Digest([7; 32]),
+            },
+            key,
+        ))
+    }
+
+    fn key_of(slot: Slot) -> VoteKey {
+        VoteKey {
+            slot,
+            view: 0,
+            phase: 5,
+        }
+    }
+
+    fn sent(item: Held) -> Slot {
+        match item {
+            Held::Send { msg, .. } | Held::Broadcast { msg } => msg.slot().unwrap_or(u64::MAX),
+            Held::Decided(e) => e.slot,
+        }
+    }
+
+    /// A vote leaves only after the commit that holds it reports, and it is then on disk;
+    /// effects leave in the order they were made, also one made with nothing to wait
+    /// for behind one still held; records made during a commit go in the next one.
+    #[tokio::test]
+    async fn a_send_waits_for_the_commit_that_covers_it_and_order_is_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = Keypair::from_seed([3; 32]);
+        let store = Arc::new(Store::open(dir.path().join("s.redb"), key.id()).expect("open"));
+        let mut f = Flusher::start(store.clone(), None).expect("start");
+
+        // Nothing recorded: leaves at once.
+        let free = f.hold(Held::Broadcast {
+            msg: accept(&key, 1),
+        });
+        assert!(free.is_some(), "nothing to wait for");
+
+        // A vote, then its broadcast: held until the commit reports.
+        f.vote(key_of(2), &accept(&key, 2));
+        assert!(
+            f.hold(Held::Broadcast {
+                msg: accept(&key, 2)
+            })
+            .is_none()
+        );
+        f.kick();
+        // Made with no record of its own, but behind a held one: waits too.
+        assert!(
+            f.hold(Held::Send {
+                to: key.id(),
+                msg: accept(&key, 3)
+            })
+            .is_none()
+        );
+        // Recorded while the first commit is in flight: goes with the next one.
+        f.vote(key_of(4), &accept(&key, 4));
+        assert!(
+            f.hold(Held::Broadcast {
+                msg: accept(&key, 4)
+            })
+            .is_none()
+        );
+        f.kick(); // a commit is in flight: nothing handed over
+        assert_eq!(f.commits(), 1);
+
+        let done = f.finished().await.expect("first commit");
+        let first = f.complete(done).expect("durable");
+        assert_eq!(first.records, 1);
+        assert!(
+            store.vote(key_of(2)).expect("read").is_some(),
+            "on disk when released"
+        );
+        let order: Vec<Slot> = first.held.into_iter().map(sent).collect();
+        assert_eq!(
+            order,
+            vec![2, 3],
+            "released in order, the later vote still held"
+        );
+        assert_eq!(f.held(), 1);
+        assert_eq!(
+            f.commits(),
+            2,
+            "the waiting record went out when the first reported"
+        );
+
+        let done = f.finished().await.expect("second commit");
+        let second = f.complete(done).expect("durable");
+        assert!(store.vote(key_of(4)).expect("read").is_some());
+        assert_eq!(
+            second.held.into_iter().map(sent).collect::<Vec<_>>(),
+            vec![4]
+        );
+        assert_eq!(f.held(), 0);
+    }
+
+    /// A commit the store refuses (a conflicting vote: equivocation) is an error for the
+    /// loop and releases nothing.
+    #[tokio::test]
+    async fn a_refused_commit_releases_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = Keypair::from_seed([4; 32]);
+        let store = Arc::new(Store::open(dir.path().join("s.redb"), key.id()).expect("open"));
+        store
+            .record_vote(key_of(9), b"another vote")
+            .expect("first vote");
+        let mut f = Flusher::start(store, None).expect("start");
+        f.vote(key_of(9), &accept(&key, 9));
+        assert!(
+            f.hold(Held::Broadcast {
+                msg: accept(&key, 9)
+            })
+            .is_none()
+        );
+        f.kick();
+        let done = f.finished().await.expect("commit");
+        assert!(matches!(
+            f.complete(done),
+            Err(StoreError::ConflictingVote { slot: 9, .. })
+        ));
+        assert_eq!(f.held(), 1, "the conflicting vote never leaves");
+    }
+}
