@@ -17,7 +17,11 @@
 use redb::TableDefinition;
 
 /// Version of this layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: the votes and certificates it holds are signed over the signing bytes of consensus
+/// v2 (proposals, reveals, tallies and new-views name their contents by digest), which a
+/// version-1 file's are not: its votes would be refused by every peer.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Node metadata.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");

@@ -12,7 +12,7 @@
 //! restart without being stored. It binds the view: a reveal in view `v` discloses the
 //! salt of `v` only, so a commitment in view `v + 1` (a fresh salt) still hides.
 
-use super::message::{Commit, Reveal};
+use super::message::{Commit, Reveal, RevealSeal};
 use crate::crypto::{Canonical, Keypair, sha256_parts};
 use crate::ops::Outcome;
 use crate::types::{Digest, NodeId, Slot, View};
@@ -37,9 +37,21 @@ pub fn commitment(
     node: &NodeId,
 ) -> Digest {
     let digests: Vec<Digest> = outcomes.iter().map(Canonical::digest).collect();
+    commitment_of_digests(slot, view, batch, &digests, salt, node)
+}
+
+/// The commitment to the outcomes with `digests` (see [`commitment`]).
+pub fn commitment_of_digests(
+    slot: Slot,
+    view: View,
+    batch: &Digest,
+    digests: &[Digest],
+    salt: &Digest,
+    node: &NodeId,
+) -> Digest {
     let slot_bytes = slot.to_le_bytes();
     let view_bytes = view.to_le_bytes();
-    let count = (outcomes.len() as u64).to_le_bytes();
+    let count = (digests.len() as u64).to_le_bytes();
     let mut parts: Vec<&[u8]> = Vec::with_capacity(digests.len() + 6);
     parts.push(b"spore/consensus/commitment/v2");
     parts.push(&slot_bytes);
@@ -50,6 +62,21 @@ pub fn commitment(
     parts.push(salt.as_ref());
     parts.push(node.as_ref());
     sha256_parts(&parts)
+}
+
+/// Whether the reveal sealed in `seal` (by `signer`) opens `commit`.
+pub fn seal_opens(commit: &Commit, seal: &RevealSeal, signer: &NodeId) -> bool {
+    commit.slot == seal.slot
+        && commit.view == seal.view
+        && commit.batch == seal.batch
+        && commitment_of_digests(
+            seal.slot,
+            seal.view,
+            &seal.batch,
+            &seal.outcomes,
+            &seal.salt,
+            signer,
+        ) == commit.commitment
 }
 
 /// Whether `reveal` (by `signer`) opens `commit`.

@@ -21,9 +21,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::commitment::opens;
+use super::commitment::seal_opens;
 use super::message::{
-    Accept, Commit, CommitSet, Confirm, Message, NewView, Proposal, Reveal, Tally, ViewChange,
+    Accept, Commit, CommitSet, Confirm, Message, NewView, Proposal, Reveal, RevealSeal, Tally,
+    ViewChange,
 };
 use crate::crypto::{Signable, Signature, Signed, verify};
 use crate::types::{NodeId, Slot, View, hex_bytes};
@@ -157,8 +158,9 @@ pub enum Misbehaviour {
     BadReveal {
         /// The signed commitment.
         commit: Box<Signed<Commit>>,
-        /// The signed reveal that does not open it.
-        reveal: Box<Signed<Reveal>>,
+        /// The sealed reveal that does not open it (the reveal's signature covers its
+        /// seal: outcome digests, not outcomes, so the proof stays small).
+        reveal: Box<Signed<RevealSeal>>,
     },
 }
 
@@ -290,7 +292,7 @@ impl Misbehaviour {
                 if c.slot != r.slot || c.view != r.view || c.batch != r.batch {
                     return Err(EvidenceError::Unrelated);
                 }
-                if opens(c, r, &commit.signer) {
+                if seal_opens(c, r, &commit.signer) {
                     return Err(EvidenceError::RevealOpens);
                 }
                 commit.verify()?;

@@ -68,8 +68,15 @@ impl<S: ReplicaState> Node<S> {
         let (max_ops, max_output) = self.state.batch_limits();
         let members = self.state.eligible().len();
         let bytes = limits::batch_bytes(&body.batch);
-        if !limits::batch_fits(body.batch.len(), bytes, max_ops, members, max_output)
-            || body.evidence.len() > self.config.max_evidence
+        let proof_bytes = limits::proof_bytes(&body.evidence, &body.absences);
+        if !limits::batch_fits(
+            body.batch.len(),
+            bytes,
+            proof_bytes,
+            max_ops,
+            members,
+            max_output,
+        ) || body.evidence.len() > self.config.max_evidence
         {
             return Err(Reject::Invalid("oversized proposal"));
         }
@@ -121,7 +128,7 @@ impl<S: ReplicaState> Node<S> {
         {
             let proof = Misbehaviour::BadReveal {
                 commit: Box::new(c.clone()),
-                reveal: Box::new(r.clone()),
+                reveal: Box::new(r.sealed()),
             };
             self.round.reveals.remove(&c.signer);
             self.add_evidence(proof);
@@ -253,7 +260,7 @@ impl<S: ReplicaState> Node<S> {
         {
             let proof = Misbehaviour::BadReveal {
                 commit: Box::new(c.clone()),
-                reveal: Box::new(r.clone()),
+                reveal: Box::new(r.sealed()),
             };
             self.add_evidence(proof);
             return Err(Reject::Invalid("reveal does not open its commitment"));
@@ -481,6 +488,26 @@ impl<S: ReplicaState> Node<S> {
         let (max_ops, max_output) = self.state.batch_limits();
         let max_ops = max_ops.min(self.config.max_batch);
         let members = self.state.eligible().len();
+        // Proofs first, within their byte budget (each is small: it carries signing
+        // bytes), so that the batch is cut with their bytes counted.
+        let mut evidence: Vec<Misbehaviour> = Vec::new();
+        let mut absences = Vec::new();
+        let mut proof_bytes = limits::proof_bytes(&evidence, &absences);
+        for proof in self.evidence.values().take(self.config.max_evidence) {
+            let len = proof.encode().len();
+            if proof_bytes + len <= limits::MAX_PROOF_BYTES_PER_PROPOSAL {
+                proof_bytes += len;
+                evidence.push(proof.clone());
+            }
+        }
+        for absence in self.absences_to_propose() {
+            let len = crate::crypto::canonical_bytes(&absence).len();
+            if proof_bytes + len <= limits::MAX_PROOF_BYTES_PER_PROPOSAL {
+                proof_bytes += len;
+                absences.push(absence);
+            }
+        }
+        let proof_bytes = limits::proof_bytes(&evidence, &absences);
         let mut batch = Vec::new();
         let mut stale: std::collections::HashSet<Digest> = std::collections::HashSet::new();
         let mut bytes = 0usize;
@@ -504,8 +531,14 @@ impl<S: ReplicaState> Node<S> {
                 continue;
             }
             let len = op.encoded_len();
-            let fits =
-                limits::batch_fits(batch.len() + 1, bytes + len, max_ops, members, max_output);
+            let fits = limits::batch_fits(
+                batch.len() + 1,
+                bytes + len,
+                proof_bytes,
+                max_ops,
+                members,
+                max_output,
+            );
             let alone =
                 rules::changes_authority(op) || batch.first().is_some_and(rules::changes_authority);
             if !fits || (alone && !batch.is_empty()) {
@@ -518,13 +551,6 @@ impl<S: ReplicaState> Node<S> {
         if !stale.is_empty() {
             self.mempool.retain(|id, _| !stale.contains(id));
         }
-        let evidence: Vec<Misbehaviour> = self
-            .evidence
-            .values()
-            .take(self.config.max_evidence)
-            .cloned()
-            .collect();
-        let absences = self.absences_to_propose();
         if batch.is_empty() && evidence.is_empty() && absences.is_empty() {
             return;
         }

@@ -67,7 +67,7 @@ impl<S: ReplicaState> Node<S> {
                     Some(c) if !opens(&c.payload, &r.payload, &signer) => {
                         proof = Some(Misbehaviour::BadReveal {
                             commit: Box::new(c.clone()),
-                            reveal: Box::new(r.clone()),
+                            reveal: Box::new(r.sealed()),
                         });
                     }
                     _ => {

@@ -18,6 +18,25 @@
 //! | [`Confirm`] | commit | every eligible member |
 //! | [`ViewChange`] | view change | any member |
 //! | [`NewView`] | view change | the new primary |
+//!
+//! # Signing bytes
+//! A signature covers a payload's *signing bytes* ([`Signable::signing_bytes`]), which
+//! always begin with its `(slot, view)`. For the messages whose size grows with the
+//! batch or its results, they are small and name the rest by digest:
+//! - a [`Proposal`]: `(slot, view, batch digest)`; the batch digest covers the parent,
+//!   the batch, the evidence and the absences;
+//! - a [`Reveal`]: its [`RevealSeal`], every outcome as its digest;
+//! - a [`Tally`]: `(slot, view, value digest V)`; `V` covers the whole tally;
+//! - a [`NewView`]: `(slot, view, digest of its view changes)`;
+//! - a [`ViewChange`]: its prepared certificate without the tally (the tally
+//!   authenticates itself by its digest).
+//!
+//! A receiver computes the digests from the payload it holds, so a signature still
+//! authenticates every byte of it (SHA-256's collision resistance). What changes is the
+//! size of a misbehaviour proof, which carries signing bytes (`evidence.rs`): two
+//! conflicting tallies of 3 MiB each are a proof of a few hundred bytes, which fits any
+//! proposal. Before, such a proof was larger than a frame, and an honest primary carrying
+//! it could never send its proposal: one equivocating member stalled the cluster.
 
 use serde::{Deserialize, Serialize};
 
@@ -50,7 +69,13 @@ pub struct Proposal {
 }
 
 impl Signable for Proposal {
-    const DOMAIN: &'static [u8] = b"spore/consensus/proposal/v1";
+    const DOMAIN: &'static [u8] = b"spore/consensus/proposal/v2";
+
+    /// Slot, view and the batch digest, which covers everything else (module doc,
+    /// "Signing bytes").
+    fn signing_bytes(&self) -> Vec<u8> {
+        crate::crypto::canonical_bytes(&(self.slot, self.view, self.batch_digest()))
+    }
 }
 
 impl Proposal {
@@ -130,7 +155,59 @@ pub struct Reveal {
 }
 
 impl Signable for Reveal {
-    const DOMAIN: &'static [u8] = b"spore/consensus/reveal/v1";
+    const DOMAIN: &'static [u8] = b"spore/consensus/reveal/v2";
+
+    /// The seal: the outcomes as their digests (module doc, "Signing bytes").
+    fn signing_bytes(&self) -> Vec<u8> {
+        crate::crypto::canonical_bytes(&self.seal())
+    }
+}
+
+impl Reveal {
+    /// What the reveal's signature covers: every field, each outcome as its digest (the
+    /// digests the commitment binds).
+    pub fn seal(&self) -> RevealSeal {
+        RevealSeal {
+            slot: self.slot,
+            view: self.view,
+            batch: self.batch,
+            outcomes: self.outcomes.iter().map(Canonical::digest).collect(),
+            salt: self.salt,
+        }
+    }
+}
+
+/// A [`Reveal`] with its outcomes as digests: what a reveal's signature covers, so a
+/// `Signed<RevealSeal>` made from a signed reveal verifies with the reveal's signature.
+/// A misbehaviour proof carries it instead of the reveal: its size is bounded by the
+/// batch's operation count, not by the outcomes' bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevealSeal {
+    /// Slot.
+    pub slot: Slot,
+    /// View.
+    pub view: View,
+    /// Batch digest `d`.
+    pub batch: Digest,
+    /// The digest of each outcome, in batch order.
+    pub outcomes: Vec<Digest>,
+    /// The salt of the commitment.
+    pub salt: Digest,
+}
+
+impl Signable for RevealSeal {
+    const DOMAIN: &'static [u8] = Reveal::DOMAIN;
+}
+
+impl Signed<Reveal> {
+    /// The seal of the reveal under the same signature.
+    pub fn sealed(&self) -> Signed<RevealSeal> {
+        Signed {
+            payload: self.payload.seal(),
+            signer: self.signer,
+            signature: self.signature,
+        }
+    }
 }
 
 /// Pre-prepare: the primary's tally of the gathered results and the decision of every
@@ -148,7 +225,13 @@ pub struct Tally {
 }
 
 impl Signable for Tally {
-    const DOMAIN: &'static [u8] = b"spore/consensus/tally/v1";
+    const DOMAIN: &'static [u8] = b"spore/consensus/tally/v2";
+
+    /// Slot, view and the value digest, which covers everything else (module doc,
+    /// "Signing bytes").
+    fn signing_bytes(&self) -> Vec<u8> {
+        crate::crypto::canonical_bytes(&(self.slot(), self.view(), self.value()))
+    }
 }
 
 impl Canonical for Tally {}
@@ -288,7 +371,17 @@ pub struct NewView {
 }
 
 impl Signable for NewView {
-    const DOMAIN: &'static [u8] = b"spore/consensus/new-view/v1";
+    const DOMAIN: &'static [u8] = b"spore/consensus/new-view/v2";
+
+    /// Slot, view and the digest of the view changes, tallies included (module doc,
+    /// "Signing bytes").
+    fn signing_bytes(&self) -> Vec<u8> {
+        let changes = sha256_parts(&[
+            b"spore/consensus/new-view-changes/v1",
+            &crate::crypto::canonical_bytes(&self.view_changes),
+        ]);
+        crate::crypto::canonical_bytes(&(self.slot, self.view, changes))
+    }
 }
 
 impl NewView {

@@ -59,6 +59,8 @@ pub mod rules;
 mod view_change;
 
 #[cfg(test)]
+mod frame_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -71,7 +73,7 @@ pub use fork::{ForkError, ForkProof};
 pub use input::{Input, ModuleReply, ResolverVerdict};
 pub use message::{
     Accept, Commit, CommitSet, Confirm, Message, NewView, PreparedCert, PreparedClaim, Proposal,
-    Reveal, Tally, ViewChange,
+    Reveal, RevealSeal, Tally, ViewChange,
 };
 pub use recovery::{Checkpoint, CheckpointSignature, RecoveryCert, RecoveryError};
 pub use replica::ReplicaState;

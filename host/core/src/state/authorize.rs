@@ -258,13 +258,7 @@ impl ReplicatedState {
                 // every member revealing the output cap.
                 let members = self.members().len().max(trust.len());
                 let cap = usize::try_from(next.timing.max_output_bytes).unwrap_or(usize::MAX);
-                let bound = crate::consensus::limits::tally_bound(
-                    1,
-                    crate::ops::MAX_OPERATION_BYTES,
-                    members,
-                    cap,
-                );
-                if bound > crate::consensus::limits::MAX_TALLY_BYTES {
+                if !crate::consensus::limits::one_operation_fits(members, cap) {
                     return Err(AuthError::Configuration(format!(
                         "timing.max-output-bytes {cap} is too large for {members} members: \
                          one operation's tally could exceed a message"
