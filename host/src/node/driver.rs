@@ -1210,8 +1210,8 @@ impl Loop {
             collected_blobs: self.collected_blobs,
             fork: node.fork().map(|p| crate::node::proto::ForkRow {
                 slot: p.slot(),
-                first: p.first.value(),
-                second: p.second.value(),
+                first: p.first.value,
+                second: p.second.value,
                 culprits: p.culprits(),
             }),
             genesis: state.genesis_digest(),

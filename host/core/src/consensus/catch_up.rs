@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 use super::effect::Effect;
 use super::entry::DecidedEntry;
-use super::fork::ForkProof;
+use super::fork::{CertifiedValue, ForkProof};
 use super::message::Message;
 use super::{Node, Reject, ReplicaState};
-use crate::types::{Digest, NodeId, Slot};
+use crate::types::{Digest, NodeId, Slot, View};
 
 impl<S: ReplicaState> Node<S> {
     /// Ask `peer` for the entries from `from` on, unless a request is already in flight
@@ -71,8 +71,8 @@ impl<S: ReplicaState> Node<S> {
             return;
         }
         let proof = ForkProof {
-            first: mine.clone(),
-            second: entry,
+            first: CertifiedValue::of(mine),
+            second: CertifiedValue::of(&entry),
         };
         let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
         if proof.verify(&self.state, &quorum).is_ok() {
@@ -121,8 +121,13 @@ impl<S: ReplicaState> Node<S> {
     /// on, in a view below the one the checkpoint resumed in (the new history's views never
     /// go below it). Such an entry is never applied and never a fork.
     pub(super) fn abandoned(&self, entry: &DecidedEntry) -> bool {
+        self.abandoned_at(entry.slot, entry.view)
+    }
+
+    /// [`Self::abandoned`] for a certified value of `slot` in `view`.
+    fn abandoned_at(&self, slot: Slot, view: View) -> bool {
         self.resumed_at
-            .is_some_and(|(slot, view)| entry.slot >= slot && entry.view < view)
+            .is_some_and(|(from, resumed)| slot >= from && view < resumed)
     }
 
     /// Stop ordering: keep the proof, report it and gossip it.
@@ -132,7 +137,9 @@ impl<S: ReplicaState> Node<S> {
         }
         // After a recovery, entries of the abandoned history conflict with the new history
         // by design: they are not a fork of it.
-        if self.abandoned(&proof.first) || self.abandoned(&proof.second) {
+        if self.abandoned_at(proof.first.slot, proof.first.view)
+            || self.abandoned_at(proof.second.slot, proof.second.view)
+        {
             return;
         }
         self.fork = Some(proof.clone());

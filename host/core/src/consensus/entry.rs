@@ -107,6 +107,11 @@ pub enum CertificateError {
     /// The confirm signers do not form a quorum.
     #[error("{0} confirms do not form a quorum")]
     NoQuorum(usize),
+    /// A member's confirm appears twice (refused before any signature is checked: a
+    /// member can sign one message many ways, and a certificate padded with its copies
+    /// would cost a check each).
+    #[error("two confirms by {0}")]
+    DuplicateSigner(NodeId),
     /// The tally is malformed (decision count differs from the batch size).
     #[error("malformed tally: {0}")]
     Malformed(&'static str),
@@ -204,7 +209,9 @@ impl DecidedEntry {
             if !state.is_eligible(&c.signer) {
                 return Err(CertificateError::NotEligible(c.signer));
             }
-            signers.insert(c.signer);
+            if !signers.insert(c.signer) {
+                return Err(CertificateError::DuplicateSigner(c.signer));
+            }
         }
         if !quorum(&signers) {
             return Err(CertificateError::NoQuorum(signers.len()));

@@ -4,8 +4,8 @@
 //! # Design
 //! Safety holds while at most f eligible members are Byzantine. Beyond that, two
 //! quorums may confirm different values for one slot. Each honest node that sees both
-//! certificates holds a [`ForkProof`]: the two entries, each with its quorum of signed
-//! confirms. Two quorums of one membership intersect in at least f + 1 members, and every
+//! certificates holds a [`ForkProof`]: the two values, each with its quorum of signed
+//! confirms ([`CertifiedValue`]; the tallies are left out, so a proof fits a frame). Two quorums of one membership intersect in at least f + 1 members, and every
 //! member of the intersection signed a confirm for each value: in one view that is two
 //! different votes of one (slot, view, phase), an equivocation no honest node commits;
 //! across views the culprits are those same signers (an honest member confirms a second
@@ -28,16 +28,47 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::entry::{CertificateError, DecidedEntry};
+use super::message::Confirm;
 use super::replica::ReplicaState;
-use crate::types::{NodeId, Slot};
+use crate::crypto::Signed;
+use crate::types::{Digest, NodeId, Slot, View};
 
-/// Two certified entries for one slot with different values.
+/// One side of a fork: a slot's value with the quorum of confirms that certify it.
+///
+/// The tally is left out: the confirms sign its value, and they alone name the culprits.
+/// So a proof is a few KiB whatever the size of the entries (two entries of up to a frame
+/// each made a proof no frame could carry, and it could not be gossiped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertifiedValue {
+    /// The slot.
+    pub slot: Slot,
+    /// The view of the confirms.
+    pub view: View,
+    /// The value digest `V` they confirm.
+    pub value: Digest,
+    /// The confirms, one per signer.
+    pub confirms: Vec<Signed<Confirm>>,
+}
+
+impl CertifiedValue {
+    /// The certified value of a decided entry.
+    pub fn of(entry: &DecidedEntry) -> Self {
+        CertifiedValue {
+            slot: entry.slot,
+            view: entry.view,
+            value: entry.value(),
+            confirms: entry.confirms.clone(),
+        }
+    }
+}
+
+/// Two certified values for one slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForkProof {
-    /// One entry.
-    pub first: DecidedEntry,
-    /// The conflicting entry.
-    pub second: DecidedEntry,
+    /// One side.
+    pub first: CertifiedValue,
+    /// The conflicting side.
+    pub second: CertifiedValue,
 }
 
 /// Why a fork proof proves nothing.
@@ -86,7 +117,7 @@ impl ForkProof {
         if self.first.slot != self.second.slot {
             return Err(ForkError::Slots(self.first.slot, self.second.slot));
         }
-        if self.first.value() == self.second.value() {
+        if self.first.value == self.second.value {
             return Err(ForkError::SameValue);
         }
         for entry in [&self.first, &self.second] {
@@ -100,41 +131,34 @@ impl ForkProof {
     }
 }
 
-/// Whether `entry` carries a certificate of `state`'s membership (see [`ForkProof::verify`]).
+/// Whether `side` carries a certificate of `state`'s membership (see [`ForkProof::verify`]).
 fn certified<S: ReplicaState + ?Sized>(
-    entry: &DecidedEntry,
+    side: &CertifiedValue,
     state: &S,
     quorum: &dyn Fn(&BTreeSet<NodeId>) -> bool,
 ) -> Result<(), CertificateError> {
-    let tally = &entry.tally.payload;
-    if tally.slot() != entry.slot {
-        return Err(CertificateError::WrongSlot {
-            expected: entry.slot,
-            got: tally.slot(),
-        });
-    }
-    if tally.proposal.signer != entry.tally.signer {
-        return Err(CertificateError::NotPrimary(tally.view()));
-    }
-    let value = tally.value();
     let mut signers = BTreeSet::new();
-    for c in &entry.confirms {
-        if c.payload.slot != entry.slot || c.payload.view != entry.view || c.payload.value != value
+    for c in &side.confirms {
+        if c.payload.slot != side.slot
+            || c.payload.view != side.view
+            || c.payload.value != side.value
         {
             return Err(CertificateError::ConfirmMismatch);
         }
         if !state.is_member(&c.signer) {
             return Err(CertificateError::NotEligible(c.signer));
         }
-        signers.insert(c.signer);
+        // Before any signature is checked (a member can sign one confirm many ways).
+        if !signers.insert(c.signer) {
+            return Err(CertificateError::DuplicateSigner(c.signer));
+        }
     }
     let members = state.member_count();
     let needed = members - crate::quorum::max_faults(members);
     if !quorum(&signers) && signers.len() < needed {
         return Err(CertificateError::NoQuorum(signers.len()));
     }
-    entry.tally.verify()?;
-    for c in &entry.confirms {
+    for c in &side.confirms {
         c.verify()?;
     }
     Ok(())

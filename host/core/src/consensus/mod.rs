@@ -69,7 +69,7 @@ pub use effect::{CallContext, CallId, Effect, LayerResult, Persist};
 pub use entry::{CertificateError, DecidedEntry, Decision};
 pub use error::Reject;
 pub use evidence::{EvidenceError, Misbehaviour, SignedVote, VotePhase};
-pub use fork::{ForkError, ForkProof};
+pub use fork::{CertifiedValue, ForkError, ForkProof};
 pub use input::{Input, ModuleReply, ResolverVerdict};
 pub use message::{
     Accept, Commit, CommitSet, Confirm, Message, NewView, PreparedCert, PreparedClaim, Proposal,

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::*;
-use crate::crypto::Canonical;
+use crate::crypto::{Canonical, canonical_bytes};
 use crate::genesis::tests::{sign_op, signed};
 use crate::ops::*;
 use crate::state::ReplicatedState;
@@ -322,6 +322,14 @@ fn happy_path_full_bft_n4_decides_identically_everywhere() -> TestResult {
     let (genesis, _) = signed(4);
     let fresh = ReplicatedState::from_genesis_unverified(&genesis);
     entry.verify(&fresh, &|s| ReaderState(&fresh).quorum(s))?;
+    // A certificate padded with a member's confirm twice is refused before any signature
+    // is checked (a member can sign one confirm many ways: each copy would cost a check).
+    let mut padded = entry.clone();
+    padded.confirms.push(padded.confirms[0].clone());
+    assert!(matches!(
+        padded.verify(&fresh, &|s| ReaderState(&fresh).quorum(s)),
+        Err(CertificateError::DuplicateSigner(_))
+    ));
     // Trust: every member agreed.
     let report = entry.round_report(&ReplicaState::eligible(&fresh));
     assert!(
@@ -1473,8 +1481,8 @@ fn a_fork_met_in_catch_up_halts_every_honest_node_with_its_culprits() {
     // Three members (more than f = 1) confirm a second value for slot 0.
     let other = conflicting_entry(&c, &mine, &[1, 2, 3]);
     let proof = ForkProof {
-        first: mine.clone(),
-        second: other.clone(),
+        first: CertifiedValue::of(&mine),
+        second: CertifiedValue::of(&other),
     };
     let expected: Vec<NodeId> = {
         let a: BTreeSet<NodeId> = mine.confirms.iter().map(|c| c.signer).collect();
@@ -1509,20 +1517,32 @@ fn a_fork_met_in_catch_up_halts_every_honest_node_with_its_culprits() {
     assert!(c.decided.iter().all(|d| d.len() == 1));
     // A proof that does not conflict, or whose certificate is short, is refused.
     let same = ForkProof {
-        first: mine.clone(),
-        second: mine.clone(),
+        first: CertifiedValue::of(&mine),
+        second: CertifiedValue::of(&mine),
     };
     let st = c.nodes[3].state();
     let quorum = |s: &BTreeSet<NodeId>| ReplicaState::is_quorum(st, s);
     assert_eq!(same.verify(st, &quorum), Err(ForkError::SameValue));
     let short = ForkProof {
-        first: mine.clone(),
-        second: conflicting_entry(&c, &mine, &[1]),
+        first: CertifiedValue::of(&mine),
+        second: CertifiedValue::of(&conflicting_entry(&c, &mine, &[1])),
     };
     assert!(matches!(
         short.verify(st, &quorum),
         Err(ForkError::Certificate(_))
     ));
+    // Nor one that pads a certificate with a member's confirm twice (refused before any
+    // signature is checked); the same certificate without the copy verifies.
+    let mut padded = proof.clone();
+    let copy = padded.second.confirms[0].clone();
+    padded.second.confirms.push(copy);
+    assert!(matches!(
+        padded.verify(st, &quorum),
+        Err(ForkError::Certificate(CertificateError::DuplicateSigner(_)))
+    ));
+    assert!(proof.verify(st, &quorum).is_ok());
+    // A proof is small whatever the entries: it carries values and confirms.
+    assert!(canonical_bytes(&proof).len() < 2 * (canonical_bytes(&mine.confirms).len() + 256));
     // After a restart the kept proof halts the node again (and a bad one does not).
     let (genesis, keys) = signed(4);
     let mut fresh = Node::new(

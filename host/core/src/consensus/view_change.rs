@@ -82,7 +82,13 @@ impl<S: ReplicaState> Node<S> {
                     "prepared certificate accept does not match",
                 ));
             }
-            signers.insert(a.signer);
+            // Before any signature is checked: a member can sign one accept many ways, and
+            // a certificate padded with its copies would cost a check each.
+            if !signers.insert(a.signer) {
+                return Err(Reject::Invalid(
+                    "prepared certificate holds an accept twice",
+                ));
+            }
         }
         if !self.is_quorum(&signers) {
             return Err(Reject::Invalid("prepared certificate without a quorum"));
