@@ -214,7 +214,18 @@ where
     /// Queues `msg` for `to` without waiting; if `to`'s queue is full, its oldest frame is
     /// dropped (and counted in `dropped_queue_full`).
     pub fn send(&self, to: NodeId, msg: &M) -> Result<(), NetError> {
-        let frame = frame::encode(msg, self.shared.config.max_frame_bytes)?;
+        let frame = self.encode(msg)?;
+        self.send_frame(to, frame)
+    }
+
+    /// `msg` as the frame [`Self::send_frame`] and [`Self::broadcast_frame`] take (for a
+    /// caller that holds a message before sending it and must know its size).
+    pub fn encode(&self, msg: &M) -> Result<Bytes, NetError> {
+        Ok(frame::encode(msg, self.shared.config.max_frame_bytes)?)
+    }
+
+    /// [`Self::send`] of a frame from [`Self::encode`].
+    pub fn send_frame(&self, to: NodeId, frame: Bytes) -> Result<(), NetError> {
         let queue = self.shared.queue_of(&to)?;
         self.shared.push(&queue, frame)
     }
@@ -230,7 +241,12 @@ where
     /// Queues `msg` for every member but this node (encoded once), dropping the oldest
     /// frame of any full queue.
     pub fn broadcast(&self, msg: &M) -> Result<(), NetError> {
-        let frame = frame::encode(msg, self.shared.config.max_frame_bytes)?;
+        let frame = self.encode(msg)?;
+        self.broadcast_frame(frame)
+    }
+
+    /// [`Self::broadcast`] of a frame from [`Self::encode`].
+    pub fn broadcast_frame(&self, frame: Bytes) -> Result<(), NetError> {
         let queues: Vec<Arc<PeerQueue>> = lock(&self.shared.peers)
             .values()
             .map(|p| p.queue.clone())

@@ -37,7 +37,7 @@ use super::calls::{self, LocalFault};
 use super::client::ClientCall;
 use super::config::Byzantine;
 use super::fetch::{self, Fetches, Part, Step};
-use super::flusher::{self, Flusher, Held};
+use super::flusher::{self, Flusher, Held, Hold};
 use super::http::{Scrape, ScrapeAsk};
 use super::metrics::{self, Recorder, StoreFacts};
 use super::phase_clock::PhaseClock;
@@ -105,6 +105,9 @@ pub enum DriverError {
     /// The storage thread could not be started.
     #[error("cannot start the storage thread: {0}")]
     Thread(#[source] std::io::Error),
+    /// The storage thread stopped (it panicked): no vote can be made durable any more.
+    #[error("the storage thread stopped")]
+    StorageThread,
 }
 
 /// The store's byte for a consensus phase.
@@ -322,7 +325,12 @@ impl Driver {
                     l.record_call(call, &result, took);
                     l.on_call_result(call, result)?;
                 }
-                Some(done) = l.flusher.finished() => l.on_flushed(done)?,
+                done = l.flusher.finished() => match done {
+                    Some(done) => l.on_flushed(done)?,
+                    // The storage thread is gone (it panicked): nothing held can ever be
+                    // released, so the node must stop rather than stall.
+                    None => return Err(DriverError::StorageThread),
+                },
                 Some(ask) = l.d.scrapes.recv() => match ask {
                     ScrapeAsk::Ping(tx) => {
                         let _ = tx.send(());
@@ -397,8 +405,14 @@ impl Loop {
                         self.flusher.cert(slot, msg);
                     }
                 }
-                Effect::Send { to, msg } => self.leave(Held::Send { to, msg }),
-                Effect::Broadcast { msg } => self.leave(Held::Broadcast { msg }),
+                Effect::Send { to, msg } => match self.frame_of(msg) {
+                    Ok((msg, frame)) => self.leave(Held::Send { to, msg, frame }),
+                    Err(e) => debug!(peer = %to, error = %e, "send failed"),
+                },
+                Effect::Broadcast { msg } => match self.frame_of(msg) {
+                    Ok((msg, frame)) => self.leave(Held::Broadcast { msg, frame }),
+                    Err(e) => debug!(error = %e, "broadcast failed"),
+                },
                 Effect::CallValidator {
                     call,
                     slot,
@@ -494,9 +508,23 @@ impl Loop {
 
     /// An effect that leaves the node: now, if every record made before it is durable,
     /// else when the commit covering them reports (`on_flushed`).
+    /// `msg` with its frame (encoded once, without a copy of the message).
+    fn frame_of(&self, msg: Message) -> Result<(Message, bytes::Bytes), crate::net::NetError> {
+        let wire = Wire::Consensus(msg);
+        let frame = self.d.net.encode(&wire)?;
+        match wire {
+            Wire::Consensus(msg) => Ok((msg, frame)),
+            _ => Err(crate::net::NetError::Shutdown),
+        }
+    }
+
     fn leave(&mut self, item: Held) {
-        if let Some(item) = self.flusher.hold(item) {
-            self.release(item);
+        match self.flusher.hold(item) {
+            Hold::Now(item) => self.release(item),
+            Hold::Held => {}
+            Hold::Dropped => {
+                debug!("send dropped: the sends waiting for a commit are at their byte budget");
+            }
         }
     }
 
@@ -514,15 +542,15 @@ impl Loop {
     /// Execute an effect whose records are durable.
     fn release(&mut self, item: Held) {
         match item {
-            Held::Send { to, msg } => {
+            Held::Send { to, msg, frame } => {
                 self.time_phase(&msg);
-                if let Err(e) = self.d.net.send(to, &Wire::Consensus(msg)) {
+                if let Err(e) = self.d.net.send_frame(to, frame) {
                     debug!(peer = %to, error = %e, "send failed");
                 }
             }
-            Held::Broadcast { msg } => {
+            Held::Broadcast { msg, frame } => {
                 self.time_phase(&msg);
-                if let Err(e) = self.d.net.broadcast(&Wire::Consensus(msg)) {
+                if let Err(e) = self.d.net.broadcast_frame(frame) {
                     debug!(error = %e, "broadcast failed");
                 }
             }

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use bytes::Bytes;
 use spore_core::consensus::{DecidedEntry, Message};
 use spore_core::crypto::canonical_bytes;
 use spore_core::types::{Digest, NodeId, Slot};
@@ -60,6 +61,14 @@ impl Records {
     }
 }
 
+/// Bytes of point-to-point sends that may wait for a commit at once; a send beyond it is
+/// dropped (as the network could drop it). Sends are mostly answers to peers (catch-up
+/// responses of up to 3 MiB, a new-view handed to a member behind): a peer replaying
+/// cheap requests while a commit is in flight could otherwise make the node hold without
+/// bound what the transport's own queues (64 MiB a peer, the oldest dropped) would have
+/// bounded. Broadcasts are this node's own votes and gossip, a few per slot: never dropped.
+pub const MAX_HELD_SEND_BYTES: usize = 32 * 1024 * 1024;
+
 /// An effect that must not leave the node before the records made before it are durable.
 pub enum Held {
     /// Send to one peer.
@@ -68,11 +77,15 @@ pub enum Held {
         to: NodeId,
         /// The message.
         msg: Message,
+        /// Its frame, encoded when it was held (its size is what the budget counts).
+        frame: Bytes,
     },
     /// Send to every member.
     Broadcast {
         /// The message.
         msg: Message,
+        /// Its frame.
+        frame: Bytes,
     },
     /// A decided entry, to be announced and answered to its clients.
     Decided(Box<DecidedEntry>),
@@ -114,6 +127,22 @@ pub struct Flusher {
     durable: u64,
     /// Effects waiting for a commit: the commit each needs, and the effect.
     held: VecDeque<(u64, Held)>,
+    /// Frame bytes of the held point-to-point sends.
+    held_send_bytes: usize,
+    /// Sends dropped because the held ones were at [`MAX_HELD_SEND_BYTES`].
+    dropped: u64,
+}
+
+/// What became of an effect handed to [`Flusher::hold`] (a return value, never stored:
+/// boxing its large variant would cost an allocation per send).
+#[allow(clippy::large_enum_variant)]
+pub enum Hold {
+    /// It may leave now.
+    Now(Held),
+    /// It waits for a commit.
+    Held,
+    /// A send over the budget of held sends: dropped, as the network could drop it.
+    Dropped,
 }
 
 impl Flusher {
@@ -140,6 +169,8 @@ impl Flusher {
             submitted: 0,
             durable: 0,
             held: VecDeque::new(),
+            held_send_bytes: 0,
+            dropped: 0,
         })
     }
 
@@ -160,17 +191,24 @@ impl Flusher {
 
     /// `item` if it may leave now (every record made before it is durable and nothing
     /// made before it is still held); otherwise it is held, in order, and `None`.
-    pub fn hold(&mut self, item: Held) -> Option<Held> {
+    pub fn hold(&mut self, item: Held) -> Hold {
         let needs = if self.records.is_empty() {
             self.submitted
         } else {
             self.submitted + 1
         };
         if self.held.is_empty() && needs <= self.durable {
-            return Some(item);
+            return Hold::Now(item);
+        }
+        if let Held::Send { frame, .. } = &item {
+            if self.held_send_bytes + frame.len() > MAX_HELD_SEND_BYTES {
+                self.dropped += 1;
+                return Hold::Dropped;
+            }
+            self.held_send_bytes += frame.len();
         }
         self.held.push_back((needs, item));
-        None
+        Hold::Held
     }
 
     /// Hand the records made so far to the storage thread unless a commit is in flight
@@ -194,8 +232,8 @@ impl Flusher {
         }
     }
 
-    /// The next finished commit (for the loop's `select!`); pending forever once the
-    /// storage thread is gone.
+    /// The next finished commit (for the loop's `select!`); `None` once the storage
+    /// thread is gone (it panicked), which the loop must treat as fatal.
     pub async fn finished(&mut self) -> Option<Done> {
         self.done.recv().await
     }
@@ -211,6 +249,9 @@ impl Flusher {
             .is_some_and(|(needs, _)| *needs <= self.durable)
         {
             if let Some((_, item)) = self.held.pop_front() {
+                if let Held::Send { frame, .. } = &item {
+                    self.held_send_bytes -= frame.len();
+                }
                 held.push(item);
             }
         }
@@ -238,6 +279,11 @@ impl Flusher {
     /// Effects waiting for a commit.
     pub fn held(&self) -> usize {
         self.held.len()
+    }
+
+    /// Sends dropped over the budget of held sends, since start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 }
 
@@ -330,52 +376,67 @@ mod tests {
 
     fn sent(item: Held) -> Slot {
         match item {
-            Held::Send { msg, .. } | Held::Broadcast { msg } => msg.slot().unwrap_or(u64::MAX),
+            Held::Send { msg, .. } | Held::Broadcast { msg, .. } => msg.slot().unwrap_or(u64::MAX),
             Held::Decided(e) => e.slot,
         }
+    }
+
+    fn frame(len: usize) -> Bytes {
+        Bytes::from(vec![0; len])
+    }
+
+    fn broadcast(msg: Message) -> Held {
+        Held::Broadcast {
+            msg,
+            frame: frame(100),
+        }
+    }
+
+    fn send(key: &Keypair, slot: Slot, len: usize) -> Held {
+        Held::Send {
+            to: key.id(),
+            msg: accept(key, slot),
+            frame: frame(len),
+        }
+    }
+
+    fn is_now(h: Hold) -> bool {
+        matches!(h, Hold::Now(_))
+    }
+
+    fn is_held(h: Hold) -> bool {
+        matches!(h, Hold::Held)
+    }
+
+    fn flusher(seed: u8) -> (tempfile::TempDir, Keypair, Arc<Store>, Flusher) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = Keypair::from_seed([seed; 32]);
+        let store = Arc::new(Store::open(dir.path().join("s.redb"), key.id()).expect("open"));
+        let f = Flusher::start(store.clone(), None).expect("start");
+        (dir, key, store, f)
     }
 
     /// A vote leaves only after the commit that holds it reports, and it is then on disk;
     /// effects leave in the order they were made, also one made with nothing to wait
     /// for behind one still held; records made during a commit go in the next one.
+    /// Control: with nothing recorded, an effect leaves at once.
     #[tokio::test]
     async fn a_send_waits_for_the_commit_that_covers_it_and_order_is_kept() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key = Keypair::from_seed([3; 32]);
-        let store = Arc::new(Store::open(dir.path().join("s.redb"), key.id()).expect("open"));
-        let mut f = Flusher::start(store.clone(), None).expect("start");
-
-        // Nothing recorded: leaves at once.
-        let free = f.hold(Held::Broadcast {
-            msg: accept(&key, 1),
-        });
-        assert!(free.is_some(), "nothing to wait for");
+        let (_dir, key, store, mut f) = flusher(3);
+        assert!(
+            is_now(f.hold(broadcast(accept(&key, 1)))),
+            "nothing to wait for"
+        );
 
         // A vote, then its broadcast: held until the commit reports.
         f.vote(key_of(2), &accept(&key, 2));
-        assert!(
-            f.hold(Held::Broadcast {
-                msg: accept(&key, 2)
-            })
-            .is_none()
-        );
+        assert!(is_held(f.hold(broadcast(accept(&key, 2)))));
         f.kick();
         // Made with no record of its own, but behind a held one: waits too.
-        assert!(
-            f.hold(Held::Send {
-                to: key.id(),
-                msg: accept(&key, 3)
-            })
-            .is_none()
-        );
+        assert!(is_held(f.hold(send(&key, 3, 100))));
         // Recorded while the first commit is in flight: goes with the next one.
         f.vote(key_of(4), &accept(&key, 4));
-        assert!(
-            f.hold(Held::Broadcast {
-                msg: accept(&key, 4)
-            })
-            .is_none()
-        );
+        assert!(is_held(f.hold(broadcast(accept(&key, 4)))));
         f.kick(); // a commit is in flight: nothing handed over
         assert_eq!(f.commits(), 1);
 
@@ -409,24 +470,42 @@ mod tests {
         assert_eq!(f.held(), 0);
     }
 
+    /// Sends waiting for a commit are bounded in bytes: past the budget a send is dropped
+    /// (counted), a broadcast (this node's own vote) never is; the budget is given back
+    /// when they leave. Control: within the budget, the same send is held.
+    #[tokio::test]
+    async fn held_sends_are_bounded_in_bytes() {
+        let (_dir, key, _store, mut f) = flusher(5);
+        f.vote(key_of(1), &accept(&key, 1));
+        f.kick();
+        let half = MAX_HELD_SEND_BYTES / 2;
+        assert!(is_held(f.hold(send(&key, 2, half))));
+        assert!(
+            is_held(f.hold(send(&key, 3, half))),
+            "control: within the budget"
+        );
+        assert!(matches!(f.hold(send(&key, 4, half)), Hold::Dropped));
+        assert_eq!(f.dropped(), 1);
+        assert!(is_held(f.hold(broadcast(accept(&key, 5)))), "never dropped");
+        let done = f.finished().await.expect("commit");
+        let released = f.complete(done).expect("durable");
+        assert_eq!(released.held.len(), 3);
+        // The budget is free again: with a commit in flight, a full one is held.
+        f.vote(key_of(6), &accept(&key, 6));
+        f.kick();
+        assert!(is_held(f.hold(send(&key, 7, MAX_HELD_SEND_BYTES))));
+    }
+
     /// A commit the store refuses (a conflicting vote: equivocation) is an error for the
     /// loop and releases nothing.
     #[tokio::test]
     async fn a_refused_commit_releases_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key = Keypair::from_seed([4; 32]);
-        let store = Arc::new(Store::open(dir.path().join("s.redb"), key.id()).expect("open"));
+        let (_dir, key, store, mut f) = flusher(4);
         store
             .record_vote(key_of(9), b"another vote")
             .expect("first vote");
-        let mut f = Flusher::start(store, None).expect("start");
         f.vote(key_of(9), &accept(&key, 9));
-        assert!(
-            f.hold(Held::Broadcast {
-                msg: accept(&key, 9)
-            })
-            .is_none()
-        );
+        assert!(is_held(f.hold(broadcast(accept(&key, 9)))));
         f.kick();
         let done = f.finished().await.expect("commit");
         assert!(matches!(

@@ -89,12 +89,13 @@ impl VotePhase {
     }
 }
 
-/// One signed vote as bytes: the signing bytes of its payload ([`Signable::signing_bytes`],
-/// the canonical encoding for every vote but a view change) and the signature over them
-/// (under the phase's domain).
+/// One signed vote as bytes: the signing bytes of its payload ([`Signable::signing_bytes`]:
+/// for a proposal, reveal, tally or new-view a few fields and a digest of the rest, for a
+/// view change its certificate without the tally, for the other votes the canonical
+/// encoding) and the signature over them (under the phase's domain).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedVote {
-    /// Canonical (postcard) encoding of the vote's payload.
+    /// The signing bytes of the vote's payload.
     #[serde(with = "hex_bytes")]
     pub payload: Vec<u8>,
     /// The signer's signature over `payload`.

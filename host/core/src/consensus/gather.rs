@@ -970,12 +970,22 @@ impl<S: ReplicaState> Node<S> {
             return Err(Reject::Invalid("tally commits differ from the commit set"));
         }
         let mut revealed = BTreeSet::new();
+        let (_, max_output) = self.state.batch_limits();
         for r in &tally.reveals {
             let b = &r.payload;
             if b.slot != slot || b.view != view || b.batch != d || b.outcomes.len() != n {
                 return Err(Reject::Invalid(
                     "tally reveal for another slot, view or batch",
                 ));
+            }
+            // The cap a reveal met when it arrived alone holds inside a tally too: the
+            // primary's own reveal reaches members only here, and one outcome near a frame
+            // would make every new-view carrying this tally unsendable.
+            if b.outcomes
+                .iter()
+                .any(|o| limits::outcome_bytes(o) > max_output)
+            {
+                return Err(Reject::Invalid("tally reveal outcome above the output cap"));
             }
             if !self.reveals_on(&r.signer, path, view) || !revealed.insert(r.signer) {
                 return Err(Reject::Invalid(

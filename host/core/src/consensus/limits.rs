@@ -24,7 +24,12 @@
 //!
 //! Misbehaviour proofs are small whatever the size of the messages they convict, because
 //! they carry signing bytes, which name large contents by digest (`message.rs`, "Signing
-//! bytes"); the proof budget then holds every proof a node can hold.
+//! bytes"). Proofs against commit sets and view changes still grow with the membership
+//! (their signing bytes list a vote per member, about 150 bytes each); a proof that alone
+//! exceeds the proof budget is left out of proposals (it is never proposed, nothing
+//! breaks). A membership past what one operation's worst-case tally allows in a frame
+//! ([`one_operation_fits`]: about 98 members at the default output cap of 16 KiB) is
+//! refused at admission, as a larger output cap is refused at a parameter change.
 
 use crate::ops::{Outcome, SignedOperation};
 

@@ -1031,6 +1031,33 @@ fn drop_seed_reveal(c: &mut Cluster) -> usize {
     primary
 }
 
+/// A primary whose own reveal carries an outcome above the output cap (it reaches members
+/// only inside its tally) has its tally refused, and the next view decides: a tally that
+/// large could make every view change carrying it larger than a frame. Control: the
+/// members refuse nothing when the primary's outcome is within the cap.
+#[test]
+fn a_tally_carrying_an_outcome_above_the_cap_is_refused() {
+    for oversized in [true, false] {
+        let mut c = Cluster::new(4);
+        let primary = c.layer(Layer::Primary, 0);
+        c.validator = Box::new(move |i, _| {
+            if i == primary && oversized {
+                Outcome::Accepted(vec![1; 20 * 1024])
+            } else {
+                Outcome::Accepted(vec![7])
+            }
+        });
+        c.submit(primary, compute(1));
+        assert!(c.run_until(20_000, |c| c.all_decided(1)));
+        c.assert_agreement();
+        let entry = &c.decided[0][0];
+        assert_eq!(entry.view > 0, oversized, "view {}", entry.view);
+        assert!(
+            matches!(entry.decisions(), [Decision::Agreed(Outcome::Accepted(b))] if b == &vec![7])
+        );
+    }
+}
+
 #[test]
 fn a_tally_leaving_out_the_deciding_layer_is_refused() {
     // Every member holds the seed's reveal: the fallback tally is refused by all, and

@@ -235,11 +235,22 @@ impl ReplicatedState {
                     .is_some_and(|max| {
                         i64::try_from(self.members.len()).unwrap_or(i64::MAX) >= max
                     });
+                // Every member's reveal rides in a tally, and every member's view change in
+                // a new-view: past this size one operation's worst-case tally would not fit
+                // a frame (about 98 members at the default output cap of 16 KiB).
+                let cap =
+                    usize::try_from(self.params.timing.max_output_bytes).unwrap_or(usize::MAX);
+                let too_many =
+                    !crate::consensus::limits::one_operation_fits(self.members.len() + 1, cap);
                 match self.members.entry(id) {
                     Entry::Occupied(_) => changes.push(ignored("already a member")),
                     Entry::Vacant(_) if full => {
                         changes.push(ignored("membership.max-members reached"))
                     }
+                    Entry::Vacant(_) if too_many => changes.push(ignored(
+                        "one more member and one operation's worst-case tally would not fit a \
+                         frame at timing.max-output-bytes",
+                    )),
                     Entry::Vacant(v) => {
                         let c = a.candidate.clone();
                         v.insert(MemberInfo {

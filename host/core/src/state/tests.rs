@@ -198,6 +198,35 @@ fn membership_limit_is_respected() -> TestResult {
     Ok(())
 }
 
+/// An admission that would make one operation's worst-case tally too large for a frame
+/// is ignored (the output cap admits 4 members here, not 5); control: at a cap that
+/// admits 5, the same admission applies.
+#[test]
+fn an_admission_past_what_a_frame_holds_is_ignored() -> TestResult {
+    use crate::consensus::limits::one_operation_fits;
+    let cap = 650_000;
+    assert!(one_operation_fits(4, cap) && !one_operation_fits(5, cap));
+    for (cap, admitted) in [(650_000, false), (16 * 1024, true)] {
+        let (mut s, _) = state(4)?;
+        s.apply_slot(
+            0,
+            &[(
+                config(ConfigType::Timing, "timing.max-output-bytes", cap),
+                accepted(),
+            )],
+            None,
+        )?;
+        assert_eq!(s.params().timing.max_output_bytes, u64::try_from(cap)?);
+        let op = admission(&s, newcomer_id(), Hierarchy::Hyphae);
+        let changes = s.apply_slot(1, &[(op, accepted())], None)?;
+        let ignored = matches!(changes.as_slice(),
+            [StateChange::Ignored { reason, .. }] if reason.contains("would not fit a frame"));
+        assert_eq!(ignored, !admitted, "cap {cap}: {changes:?}");
+        assert_eq!(s.members().len(), if admitted { 5 } else { 4 });
+    }
+    Ok(())
+}
+
 #[test]
 fn exclusion_removes_from_rotation_and_shrinks_the_quorum() -> TestResult {
     let (mut s, ids) = state(5)?;
