@@ -249,6 +249,16 @@ impl Genesis {
         }
         let trust: Vec<TrustBps> = self.nodes.iter().map(|n| n.trust).collect();
         crate::state::liveness::check(&self.params, &trust).map_err(GenesisError::Liveness)?;
+        // The rule a change of the output cap and every admission are held to: one
+        // operation's worst-case tally, inside a new-view, fits a frame.
+        let cap = usize::try_from(self.params.timing.max_output_bytes).unwrap_or(usize::MAX);
+        if !crate::consensus::limits::one_operation_fits(self.nodes.len(), cap) {
+            return Err(GenesisError::Liveness(format!(
+                "timing.max-output-bytes {cap} is too large for {} founders: one operation's \
+                 tally could exceed a message",
+                self.nodes.len()
+            )));
+        }
         self.authority.validate()?;
         Ok(())
     }
@@ -451,6 +461,16 @@ pub(crate) mod tests {
         let mut empty = g.clone();
         empty.nodes.clear();
         assert_eq!(empty.verify(), Err(GenesisError::NodeCount(0)));
+
+        // An output cap whose one-operation tally no frame holds for these founders (the
+        // rule admissions and cap changes are held to); control: the default cap passes.
+        let mut big_outputs = g.clone();
+        big_outputs.params.timing.max_output_bytes = 1 << 20;
+        assert!(matches!(
+            big_outputs.validate_content(),
+            Err(GenesisError::Liveness(m)) if m.contains("max-output-bytes")
+        ));
+        assert_eq!(g.validate_content(), Ok(()));
 
         for bad_id in ["", "Spore", "a b", &"x".repeat(65)] {
             let mut c = g.clone();
