@@ -79,19 +79,10 @@ pub fn seal_opens(commit: &Commit, seal: &RevealSeal, signer: &NodeId) -> bool {
         ) == commit.commitment
 }
 
-/// Whether `reveal` (by `signer`) opens `commit`.
+/// Whether `reveal` (by `signer`) opens `commit` (through its seal: the commitment binds
+/// the outcomes' digests).
 pub fn opens(commit: &Commit, reveal: &Reveal, signer: &NodeId) -> bool {
-    commit.slot == reveal.slot
-        && commit.view == reveal.view
-        && commit.batch == reveal.batch
-        && commitment(
-            reveal.slot,
-            reveal.view,
-            &reveal.batch,
-            &reveal.outcomes,
-            &reveal.salt,
-            signer,
-        ) == commit.commitment
+    seal_opens(commit, &reveal.seal(), signer)
 }
 
 #[cfg(test)]

@@ -492,7 +492,9 @@ impl<S: ReplicaState> Node<S> {
         // bytes), so that the batch is cut with their bytes counted.
         let mut evidence: Vec<Misbehaviour> = Vec::new();
         let mut absences = Vec::new();
-        let mut proof_bytes = limits::proof_bytes(&evidence, &absences);
+        // The pair's encoding is its two counts and the proofs' own encodings; 4 bytes
+        // cover the counts' growth past one byte each, so the sum bounds the exact size.
+        let mut proof_bytes = limits::proof_bytes(&[], &[]) + 4;
         for proof in self.evidence.values().take(self.config.max_evidence) {
             let len = proof.encode().len();
             if proof_bytes + len <= limits::MAX_PROOF_BYTES_PER_PROPOSAL {
@@ -507,7 +509,6 @@ impl<S: ReplicaState> Node<S> {
                 absences.push(absence);
             }
         }
-        let proof_bytes = limits::proof_bytes(&evidence, &absences);
         let mut batch = Vec::new();
         let mut stale: std::collections::HashSet<Digest> = std::collections::HashSet::new();
         let mut bytes = 0usize;
