@@ -286,6 +286,19 @@ pub fn node(data: &[u8]) {
         let c = Config::default();
         assert!(f.mempool <= c.mempool_limit && f.mempool_bytes <= c.mempool_bytes);
         assert!(f.future <= c.future_buffer);
+        // Four signers at most (the fixture's members): each within its share.
+        let members = keys.len();
+        assert!(f.future <= members * spore_core::consensus::FUTURE_PER_SIGNER);
+        assert!(f.future_bytes <= members * spore_core::consensus::FUTURE_BYTES_PER_SIGNER);
+        // Votes remembered: at most one per signer, phase and view, views from the slot's
+        // first to `SEEN_VIEWS` above the node's current one.
+        let views = usize::try_from(
+            node.view()
+                .saturating_add(spore_core::consensus::SEEN_VIEWS),
+        )
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+        assert!(f.seen_votes <= members.saturating_mul(9).saturating_mul(views));
         assert!(f.evidence <= spore_core::consensus::MAX_PENDING_EVIDENCE);
         assert!(f.view_change_views <= spore_core::consensus::MAX_VIEW_CHANGE_VIEWS);
     }

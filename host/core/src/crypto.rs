@@ -101,6 +101,13 @@ pub fn canonical_bytes<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     }
 }
 
+/// The length of `value`'s canonical encoding, computed without encoding it.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+        // As `canonical_bytes`: unreachable for the types encoded here.
+        .unwrap_or(usize::MAX)
+}
+
 /// Values with a canonical encoding and a digest of it.
 pub trait Canonical: Serialize {
     /// The canonical (postcard) encoding.

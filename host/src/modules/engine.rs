@@ -10,7 +10,12 @@
 //! - **no threads, no shared memory**, no component-model async, no GC proposals;
 //! - **replicated limits**: module size, core instances, memories and tables per
 //!   component, linear memory and table growth (see [`super::limits`]), and a fixed
-//!   maximum wasm stack, enforced identically everywhere.
+//!   maximum wasm stack. The stack limit is in native bytes: the depth at which a
+//!   recursion overflows depends on the frames Cranelift makes, which may differ between
+//!   CPU architectures and detected CPU features (docs/PROTOCOL.md, "Known limits");
+//! - **host faults are not results**: a memory growth the limits allowed that the host
+//!   could not make stops the call as a local fault ([`CallLimiter`]), never `-1` to the
+//!   module.
 //!
 //! Instances come from the **pooling allocator**: slots are reserved once per engine, so a
 //! call's instantiation is a cheap slot reuse rather than an `mmap`.
@@ -203,6 +208,10 @@ pub struct CallLimiter {
     ceilings: ModuleLimits,
     /// Set when a growth request was refused: (requested, limit).
     pub(crate) refused: Option<(u64, u64)>,
+    /// Set when a growth this limiter allowed failed on the host (an `mprotect` refused
+    /// under strict overcommit, the process out of mappings): the call is a local fault,
+    /// never a result, since another node would have grown.
+    pub(crate) host_fault: Option<String>,
 }
 
 impl CallLimiter {
@@ -213,6 +222,7 @@ impl CallLimiter {
             max_table_elements: limits.table_elements,
             ceilings: ModuleLimits::ceilings(),
             refused: None,
+            host_fault: None,
         }
     }
 
@@ -226,14 +236,36 @@ impl CallLimiter {
     }
 }
 
+/// What wasmtime reports when a growth exceeds what the memory's index type can address
+/// (checked before the limiter is asked): the module's doing, deterministic.
+const TYPE_LIMIT: &str = "memory growth exceeds memory type's limits";
+
 impl wasmtime::ResourceLimiter for CallLimiter {
     fn memory_growing(
         &mut self,
         _current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        // The module's own declared maximum refuses deterministically here, so that a
+        // growth this limiter allows can fail afterwards only on the host.
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
         Ok(self.allow(desired as u64, self.max_memory_bytes))
+    }
+
+    /// A growth failed after the checks: past the memory type's range (the module's
+    /// doing: `memory.grow` returns -1 as the standard says), or on the host, which must
+    /// not reach the module as -1 (it could allocate less and return another value than
+    /// every other node): the call stops with an error and is marked a host fault.
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        let text = format!("{error:#}");
+        if text.contains(TYPE_LIMIT) {
+            return Ok(());
+        }
+        self.host_fault.get_or_insert(text);
+        Err(error)
     }
 
     fn table_growing(
@@ -255,5 +287,44 @@ impl wasmtime::ResourceLimiter for CallLimiter {
 
     fn memories(&self) -> usize {
         usize::try_from(self.ceilings.memories).unwrap_or(usize::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::ResourceLimiter;
+
+    use super::*;
+
+    /// A growth past the memory type's range (the module's doing) stays the standard -1;
+    /// a growth the limiter allowed that fails afterwards is the host's: an error, marked,
+    /// never -1 to the module. The control is the type-range failure, which must not be
+    /// marked (with every failure marked, a module asking for 2^32 pages would make every
+    /// node report a local fault instead of agreeing on -1).
+    #[test]
+    fn a_host_side_growth_failure_is_a_fault_not_a_result() {
+        let mut limiter = CallLimiter::new(&ModuleLimits::default());
+        let type_limit = wasmtime::format_err!("{TYPE_LIMIT}");
+        assert!(limiter.memory_grow_failed(type_limit).is_ok());
+        assert_eq!(limiter.host_fault, None);
+        let host = wasmtime::format_err!("mprotect failed: Cannot allocate memory");
+        assert!(limiter.memory_grow_failed(host).is_err());
+        assert!(
+            limiter
+                .host_fault
+                .as_deref()
+                .is_some_and(|f| f.contains("mprotect"))
+        );
+    }
+
+    /// The module's declared maximum refuses in the limiter itself (so that only a host
+    /// failure can follow an allowed growth), without counting as the cluster's limit.
+    #[test]
+    fn the_declared_maximum_refuses_before_the_host_is_asked() -> wasmtime::Result<()> {
+        let mut limiter = CallLimiter::new(&ModuleLimits::default());
+        assert!(!limiter.memory_growing(0, 2 << 16, Some(1 << 16))?);
+        assert_eq!(limiter.refused, None);
+        assert!(limiter.memory_growing(0, 1 << 16, Some(1 << 16))?);
+        Ok(())
     }
 }

@@ -178,4 +178,8 @@ pub enum RuntimeError {
     /// too many concurrent calls); retry later.
     #[error("cannot instantiate the module on this host: {0}")]
     Instantiate(String),
+    /// A call failed for a reason of this host, not of the module (a memory growth within
+    /// the limits that the host could not make); retry later.
+    #[error("the call failed on this host (not a result of the module): {0}")]
+    HostFault(String),
 }

@@ -420,5 +420,24 @@ pub fn check_type(
             detail: None,
         });
     }
+    // One role per component: the registry keeps a module by hash, loaded as one role, so
+    // a component exporting two roles' functions would be fit for whichever role a node
+    // happened to load it as first, and refused as the other (nodes that judged a trial
+    // of it as a resolver would refuse it as a validator, nodes that restarted would not).
+    if let Some(other) = Role::ALL
+        .into_iter()
+        .filter(|r| *r != role)
+        .map(world_export)
+        .find(|other| exports.iter().any(|name| name == other))
+    {
+        return Err(LoadError::WrongWorld {
+            role,
+            expected: wanted,
+            found: exports.join(", "),
+            detail: Some(format!(
+                "it also exports `{other}`, another role's function: a component serves one role"
+            )),
+        });
+    }
     Ok((imports, exports))
 }

@@ -432,6 +432,10 @@ impl Runtime {
         let remaining = store.get_fuel().unwrap_or(0);
         let fuel_used = budget.saturating_sub(remaining);
         let refused = store.data().limiter.refused;
+        if let Some(fault) = store.data().limiter.host_fault.clone() {
+            // A growth the limits allowed failed on this host: not a result.
+            return Err(RuntimeError::HostFault(fault));
+        }
         let result = match outcome {
             Ok(value) => Ok(value),
             Err(_) if store.data().host_exhausted => Err(ModuleFailure::OutOfFuel { budget }),

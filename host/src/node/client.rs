@@ -11,6 +11,15 @@
 //! their submitter's signature besides, so a relayed operation is judged by its signer.
 //! Each request is one bidirectional stream (see [`super::proto`]); a malformed request
 //! frame gets an `Error` answer and closes only that stream.
+//!
+//! # Answers
+//! The node's answers reach the stream's task as [`Answer`]s. Each one is written within
+//! [`CLIENT_WRITE_TIMEOUT`], and the end of the stream is waited for as long: a client
+//! that does not take an answer (it never opens its flow-control window) has its stream
+//! reset ([`ERR_ANSWER_NOT_TAKEN`]) and the answer dropped. Log pages, the large answers,
+//! hold room in a node-wide [`AnswerBudget`] of [`LOG_ANSWER_BUDGET`] bytes from when the
+//! node reads them out of its store until they are written or dropped
+//! ([`Answer::room`]); a Log request that finds no room is answered `busy`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +57,9 @@ pub enum ClientError {
     /// A frame could not be encoded or decoded.
     #[error(transparent)]
     Frame(#[from] frame::FrameError),
+    /// The client did not take an answer in time (the node reset the stream).
+    #[error("the client did not take the answer within {0:?}")]
+    NotTaken(Duration),
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -80,7 +92,7 @@ pub struct ClientCall {
     /// The request.
     pub request: Request,
     /// Answers (the stream finishes when the sender is dropped).
-    pub reply: mpsc::Sender<Response>,
+    pub reply: mpsc::Sender<Answer>,
     /// The request's bytes in the client byte pools, held until the call is dropped (after
     /// the node handled it): a request waiting for the node counts against the pools as
     /// much as one being read, so clients cannot queue more than the pools hold.
@@ -93,6 +105,75 @@ pub struct Room {
     _permits: Vec<OwnedSemaphorePermit>,
 }
 
+/// One answer on its way to a client, with the room it holds in the [`AnswerBudget`]
+/// (released when the answer was written, or dropped unwritten).
+#[derive(Debug)]
+pub struct Answer {
+    /// The answer.
+    pub response: Response,
+    /// Its bytes in the answer budget, if it is charged there (Log pages).
+    pub room: Option<OwnedSemaphorePermit>,
+}
+
+impl From<Response> for Answer {
+    fn from(response: Response) -> Self {
+        Self {
+            response,
+            room: None,
+        }
+    }
+}
+
+/// Bytes of Log pages all clients together may have on their way (read out of the store
+/// and not yet written to the client). With [`CLIENT_WRITE_TIMEOUT`], what clients that
+/// never read can make a node hold in answers is bounded by this, not by the number of
+/// streams (2,048 streams each holding a 16 MiB page would be 33 GiB).
+pub const LOG_ANSWER_BUDGET: usize = 64 * 1024 * 1024;
+
+/// A Log request that finds no room in the [`AnswerBudget`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "busy: the node's answer budget is taken by other clients' log pages; try again \
+     (or ask for fewer entries)"
+)]
+pub struct Busy;
+
+/// The node-wide byte budget of Log answers ([`LOG_ANSWER_BUDGET`]). Owned by the event
+/// loop, which never waits for it: it takes room at once or answers [`Busy`].
+#[derive(Debug, Clone)]
+pub struct AnswerBudget {
+    pool: Arc<Semaphore>,
+}
+
+impl AnswerBudget {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> Self {
+        Self {
+            pool: Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))),
+        }
+    }
+
+    /// Bytes free now.
+    pub fn available(&self) -> usize {
+        self.pool.available_permits()
+    }
+
+    /// How many bytes an answer of at most `cap` bytes may be read up to now (0: none).
+    pub fn room(&self, cap: usize) -> usize {
+        self.available().min(cap)
+    }
+
+    /// Take room for an answer of `bytes`, held until the permit is dropped; [`Busy`]
+    /// when the budget has less room free.
+    pub fn take(&self, bytes: usize) -> Result<OwnedSemaphorePermit, Busy> {
+        let n = u32::try_from(bytes).map_err(|_| Busy)?;
+        self.pool
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| Busy)
+    }
+}
+
 /// Most client connections served at once; further ones are refused at once.
 pub const MAX_CLIENT_CONNECTIONS: usize = 256;
 
@@ -102,6 +183,16 @@ pub const MAX_CLIENT_STREAMS: u32 = 8;
 
 /// How long a request may take to arrive once its stream is open.
 pub const CLIENT_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the client may take to read one answer, and to acknowledge the end of the
+/// stream; past it the stream is reset ([`ERR_ANSWER_NOT_TAKEN`]) and the answer dropped.
+/// A Log page of up to 16.5 MiB needs about 1.7 MB/s; a client on a slower link asks for
+/// fewer entries per page.
+pub const CLIENT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// QUIC application error code of a stream reset because the client did not take its
+/// answer within [`CLIENT_WRITE_TIMEOUT`].
+pub const ERR_ANSWER_NOT_TAKEN: u32 = 0x5b10;
 
 /// Bytes of large request bodies (module uploads) all clients together may have in
 /// flight: an upload reserves its announced length before it is read, and waits for room
@@ -143,6 +234,15 @@ fn client_transport() -> Result<quinn::TransportConfig, ClientError> {
 /// Accept client connections on `endpoint` and hand every request to `calls`, within the
 /// connection, stream, byte and time limits above.
 pub async fn serve(endpoint: quinn::Endpoint, calls: mpsc::Sender<ClientCall>) {
+    serve_with(endpoint, calls, CLIENT_WRITE_TIMEOUT).await;
+}
+
+/// [`serve`] with answers written within `write_timeout` (tests shorten it).
+async fn serve_with(
+    endpoint: quinn::Endpoint,
+    calls: mpsc::Sender<ClientCall>,
+    write_timeout: Duration,
+) {
     let connections = Arc::new(Semaphore::new(MAX_CLIENT_CONNECTIONS));
     let budget = Arc::new(Budgets {
         large: Arc::new(Semaphore::new(CLIENT_BUFFER_BUDGET)),
@@ -176,6 +276,7 @@ pub async fn serve(endpoint: quinn::Endpoint, calls: mpsc::Sender<ClientCall>) {
                     recv,
                     calls.clone(),
                     budget.clone(),
+                    write_timeout,
                 ));
             }
         });
@@ -268,12 +369,15 @@ async fn read_request(
         })?
 }
 
+/// Serve one request stream: read the request, hand it to the node, write its answers
+/// (each within `write_timeout`, the stream reset when one is not taken), finish.
 async fn handle_stream(
     client: NodeId,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
     calls: mpsc::Sender<ClientCall>,
     budget: Arc<Budgets>,
+    write_timeout: Duration,
 ) {
     let (request, room) = match read_request(&mut recv, &budget).await {
         Ok(Some(r)) => r,
@@ -281,8 +385,12 @@ async fn handle_stream(
         Err(e) => {
             warn!(client = %client, error = %e, "client request refused");
             let _ = recv.stop(frame::ERR_BAD_FRAME.into());
-            let _ = write(&mut send, &Response::Error(e)).await;
-            let _ = send.finish();
+            if answer(&mut send, Response::Error(e).into(), write_timeout)
+                .await
+                .is_ok()
+            {
+                finish(&mut send, write_timeout).await;
+            }
             return;
         }
     };
@@ -294,23 +402,55 @@ async fn handle_stream(
         room,
     };
     if calls.send(call).await.is_err() {
-        let _ = write(&mut send, &Response::Error("node is shutting down".into())).await;
-    }
-    while let Some(resp) = rx.recv().await {
-        if write(&mut send, &resp).await.is_err() {
+        let shutting_down = Response::Error("node is shutting down".into()).into();
+        if answer(&mut send, shutting_down, write_timeout)
+            .await
+            .is_err()
+        {
             return;
         }
     }
-    let _ = send.finish();
-    // Let the peer read the end of the stream before the task drops it.
-    let _ = send.stopped().await;
+    while let Some(next) = rx.recv().await {
+        if let Err(e) = answer(&mut send, next, write_timeout).await {
+            debug!(client = %client, error = %e, "answer not written: stream reset");
+            return;
+        }
+    }
+    finish(&mut send, write_timeout).await;
 }
 
-async fn write(send: &mut quinn::SendStream, resp: &Response) -> Result<(), ClientError> {
-    let bytes = frame::encode(resp, MAX_CLIENT_FRAME)?;
-    send.write_all(&bytes)
-        .await
-        .map_err(|e| ClientError::Stream(e.to_string()))
+/// Write one answer within `timeout`; on any failure the stream is reset (so QUIC drops
+/// what it still buffers for it). The answer's room in the [`AnswerBudget`] is released
+/// when this returns, written or not.
+async fn answer(
+    send: &mut quinn::SendStream,
+    answer: Answer,
+    timeout: Duration,
+) -> Result<(), ClientError> {
+    let Answer { response, room } = answer;
+    let written = async {
+        let bytes = frame::encode(&response, MAX_CLIENT_FRAME)?;
+        // Only the encoding is held while the client reads.
+        drop(response);
+        match tokio::time::timeout(timeout, send.write_all(&bytes)).await {
+            Ok(done) => done.map_err(|e| ClientError::Stream(e.to_string())),
+            Err(_) => Err(ClientError::NotTaken(timeout)),
+        }
+    }
+    .await;
+    if written.is_err() {
+        let _ = send.reset(ERR_ANSWER_NOT_TAKEN.into());
+    }
+    drop(room);
+    written
+}
+
+/// Finish the stream and let the client read its end, for at most `timeout` (then reset).
+async fn finish(send: &mut quinn::SendStream, timeout: Duration) {
+    let _ = send.finish();
+    if tokio::time::timeout(timeout, send.stopped()).await.is_err() {
+        let _ = send.reset(ERR_ANSWER_NOT_TAKEN.into());
+    }
 }
 
 /// A connection from a client to one node.
@@ -440,5 +580,134 @@ impl Answers {
     /// The next answer; `None` when the node finished the stream.
     pub async fn next(&mut self) -> Result<Option<Response>, ClientError> {
         Ok(frame::read_frame(&mut self.recv, MAX_CLIENT_FRAME, &mut self.buf).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An answer larger than the QUIC stream window (about 1.2 MB by default), so a
+    /// client that does not read stalls its write.
+    const PAGE: usize = 4 * 1024 * 1024;
+
+    /// A client listener on localhost whose "node" answers every request with one
+    /// [`PAGE`]-byte answer charged to `budget`, writing within `write_timeout`.
+    async fn listener(
+        budget: AnswerBudget,
+        write_timeout: Duration,
+    ) -> Result<(SocketAddr, NodeId), Box<dyn std::error::Error>> {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
+        let identity = NodeIdentity::new(&key)?;
+        let node = identity.node_id();
+        let config = server_config(&identity, Arc::new(NetMetrics::default()))?;
+        let endpoint = quinn::Endpoint::server(config, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let addr = endpoint.local_addr()?;
+        let (calls_tx, mut calls) = mpsc::channel::<ClientCall>(16);
+        tokio::spawn(serve_with(endpoint, calls_tx, write_timeout));
+        tokio::spawn(async move {
+            while let Some(call) = calls.recv().await {
+                let answer = match budget.take(PAGE) {
+                    Ok(room) => Answer {
+                        response: Response::Error("x".repeat(PAGE)),
+                        room: Some(room),
+                    },
+                    Err(busy) => Response::Error(busy.to_string()).into(),
+                };
+                let _ = call.reply.try_send(answer);
+            }
+        });
+        Ok((addr, node))
+    }
+
+    /// Wait (at most `limit`) until the budget is whole again; how long it took.
+    async fn until_whole(budget: &AnswerBudget, whole: usize, limit: Duration) -> Option<Duration> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if budget.available() == whole {
+                return Some(start.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    /// A client that never reads its answer (its flow-control window never opens) has its
+    /// stream reset within the write timeout, and the answer's room returns to the budget.
+    /// Without the timeout the write would wait forever and the room never return (the
+    /// test fails); the control, `a_client_that_reads_gets_the_whole_answer`, shows that a
+    /// reading client gets the same answer whole, so the reset is the stall's doing.
+    #[tokio::test]
+    async fn an_answer_never_read_is_reset_and_its_room_returned()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let whole = 2 * PAGE;
+        let budget = AnswerBudget::new(whole);
+        let timeout = Duration::from_millis(500);
+        let (addr, node) = listener(budget.clone(), timeout).await?;
+        let client = Client::connect(addr, node, &Keypair::from_seed([12; 32])).await?;
+        let mut answers = client.call(&Request::Status).await?;
+        // The page is taken and stays taken while the client does not read.
+        tokio::time::sleep(timeout / 2).await;
+        assert_eq!(
+            budget.available(),
+            whole - PAGE,
+            "the stalled answer holds its room"
+        );
+        let took = until_whole(&budget, whole, timeout * 10)
+            .await
+            .ok_or("the room never returned")?;
+        assert!(took + timeout / 2 >= timeout, "released before the timeout");
+        // What the client buffered ends in the reset (with its code), not in an answer.
+        match answers.next().await {
+            Err(ClientError::Frame(frame::FrameError::Io(e))) => assert!(
+                e.to_string()
+                    .contains(&format!("reset by peer: error {ERR_ANSWER_NOT_TAKEN}")),
+                "{e}"
+            ),
+            other => return Err(format!("not reset: {other:?}").into()),
+        }
+        // The connection still serves: another request is answered (and not read).
+        let _again = client.call(&Request::Status).await?;
+        client.close().await;
+        Ok(())
+    }
+
+    /// Control of the test above: the same answer to a client that reads arrives whole,
+    /// and its room returns as well.
+    #[tokio::test]
+    async fn a_client_that_reads_gets_the_whole_answer() -> Result<(), Box<dyn std::error::Error>> {
+        let budget = AnswerBudget::new(PAGE);
+        let (addr, node) = listener(budget.clone(), Duration::from_millis(500)).await?;
+        let client = Client::connect(addr, node, &Keypair::from_seed([12; 32])).await?;
+        let mut answers = client.call(&Request::Status).await?;
+        match answers.next().await? {
+            Some(Response::Error(page)) => assert_eq!(page.len(), PAGE),
+            other => return Err(format!("unexpected answer {other:?}").into()),
+        }
+        assert!(answers.next().await?.is_none(), "the stream finishes");
+        until_whole(&budget, PAGE, Duration::from_secs(5))
+            .await
+            .ok_or("the room never returned")?;
+        client.close().await;
+        Ok(())
+    }
+
+    /// The budget: room taken, `busy` when full, released when the permit is dropped
+    /// (control: after the release the same take succeeds).
+    #[test]
+    fn the_answer_budget_refuses_when_full_and_refills_on_release() {
+        let budget = AnswerBudget::new(100);
+        assert_eq!(budget.room(1_000), 100);
+        assert_eq!(budget.room(40), 40);
+        let a = budget.take(60).expect("room for 60");
+        assert_eq!(budget.room(1_000), 40);
+        assert_eq!(budget.take(41).err(), Some(Busy));
+        let b = budget.take(40).expect("room for 40");
+        assert_eq!(budget.room(1_000), 0);
+        drop(a);
+        drop(b);
+        assert_eq!(budget.available(), 100);
+        assert!(budget.take(100).is_ok());
+        assert!(Busy.to_string().starts_with("busy:"));
     }
 }

@@ -13,9 +13,14 @@
 //! clock is advanced before each input, as in the simulator). After each batch the runtime's
 //! active modules are brought in line with the replicated state (hot swap at the
 //! deciding slot), fetching missing module bytes from peers by hash. Catch-up requests
-//! are served from the store (every decided entry, with its certificate), and every few
-//! seconds the node asks its peers for entries past its own slot, so a node restarted
-//! into an idle cluster still catches up.
+//! are served from the store (every decided entry, with its certificate), paced per peer
+//! ([`CATCH_UP_PACE`]), and every few seconds the node asks its peers for entries past
+//! its own slot, so a node restarted into an idle cluster still catches up.
+//!
+//! The loop never waits on a peer or a client: what it reads out of the store for them
+//! is cut by bytes before it is copied (catch-up responses, log pages), log pages take
+//! room in the node-wide [`AnswerBudget`] at once or are answered `busy`, and answers go
+//! to the client's stream task, which writes them within its own time bound.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -34,12 +39,13 @@ use tracing::{debug, error, info, warn};
 
 use super::batch_check::{BatchCheck, MAX_DRAIN, MAX_DRAIN_BYTES};
 use super::calls::{self, LocalFault};
-use super::client::ClientCall;
+use super::client::{Answer, AnswerBudget, ClientCall, LOG_ANSWER_BUDGET};
 use super::config::Byzantine;
 use super::fetch::{self, Fetches, Part, Step};
 use super::flusher::{self, Flusher, Held, Hold};
 use super::http::{Scrape, ScrapeAsk};
 use super::metrics::{self, Recorder, StoreFacts};
+use super::pacing::{Pace, Pacer};
 use super::phase_clock::PhaseClock;
 use super::proto::{MemberRow, ModuleRow, OpDecision, Request, Response, StatusReport};
 use super::wire::Wire;
@@ -87,6 +93,17 @@ const EVENT_HISTORY: usize = 512;
 /// Most entries per catch-up response served from the store.
 const CATCH_UP_BATCH: usize = 32;
 
+/// Catch-up responses served to one peer per second: at most 16, and at most 16 MiB of
+/// entries (about five responses at the 3 MiB cut), whichever comes first. A request past
+/// either is dropped; an honest requester asks once per response and again on its
+/// progress timeout or the next [`CATCH_UP_PROBE`]. Before, a member sending
+/// `CatchUpRequest { from: 0 }` (about 10 bytes) in a loop made the node read, decode and
+/// re-encode up to 3 MiB on its event loop for each one.
+pub const CATCH_UP_PACE: Pace = Pace {
+    per_second: 16,
+    bytes_per_second: 16 * 1024 * 1024,
+};
+
 /// How often an idle node asks its peers whether it missed decisions.
 const CATCH_UP_PROBE: std::time::Duration = std::time::Duration::from_secs(3);
 
@@ -95,6 +112,9 @@ const UPLOAD_GRACE: Duration = Duration::from_secs(600);
 
 /// Most log entries per client log request.
 const MAX_LOG_PAGE: u32 = 256;
+
+/// Most bytes of entries per client log page (at least one entry): half the client frame.
+const LOG_PAGE_BYTES: usize = crate::node::proto::MAX_CLIENT_FRAME as usize / 2;
 
 /// Why the node loop stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -216,6 +236,43 @@ pub fn op_decisions(entry: &DecidedEntry) -> impl Iterator<Item = (Digest, OpDec
         })
 }
 
+/// The answer to a client's `Log { from, limit }`: whole entries from `from` on, at most
+/// `limit` (and [`MAX_LOG_PAGE`]) and, at least one, within `cap` bytes and the room free
+/// in `budget`. The room is taken for the page's bytes before it leaves (and held by the
+/// answer until the client's stream wrote or dropped it); with no room free the answer is
+/// `busy`, read nothing. Never waits: the event loop calls it.
+pub fn log_page(
+    store: &Store,
+    budget: &AnswerBudget,
+    from: Slot,
+    limit: u32,
+    cap: usize,
+) -> Answer {
+    let room = budget.room(cap);
+    if room == 0 {
+        return Response::Error(super::client::Busy.to_string()).into();
+    }
+    let rows = match store.decided_range_within(from, limit.min(MAX_LOG_PAGE) as usize, room) {
+        Ok(rows) => rows,
+        Err(e) => return Response::Error(e.to_string()).into(),
+    };
+    // Within `room` unless one entry alone is larger: then the budget may refuse it.
+    let bytes: usize = rows.iter().map(|(_, b)| b.len()).sum();
+    let permit = match budget.take(bytes) {
+        Ok(permit) => permit,
+        Err(busy) => return Response::Error(busy.to_string()).into(),
+    };
+    let entries: Result<Vec<DecidedEntry>, _> =
+        rows.iter().map(|(_, b)| postcard::from_bytes(b)).collect();
+    match entries {
+        Ok(entries) => Answer {
+            response: Response::Log(entries),
+            room: Some(permit),
+        },
+        Err(e) => Response::Error(format!("stored entry undecodable: {e}")).into(),
+    }
+}
+
 struct Loop {
     d: Driver,
     start: Instant,
@@ -232,7 +289,7 @@ struct Loop {
     /// Blobs clients uploaded recently, kept from collection for [`UPLOAD_GRACE`] so they
     /// can be proposed.
     uploads: HashMap<Digest, Instant>,
-    waiters: HashMap<Digest, Vec<mpsc::Sender<Response>>>,
+    waiters: HashMap<Digest, Vec<mpsc::Sender<Answer>>>,
     /// Distributions recorded for the metrics endpoint.
     rec: Recorder,
     /// When this node's votes of a slot left it, for the phase latency histogram.
@@ -249,6 +306,12 @@ struct Loop {
     fetches: Fetches,
     /// The blob served last (parts of one blob are asked for in a row).
     served: Option<(Digest, Arc<Vec<u8>>)>,
+    /// The pacing of catch-up responses served from the store, per peer.
+    catch_up_pace: Pacer,
+    /// Catch-up requests dropped because their peer asked too fast.
+    paced_catch_ups: u64,
+    /// Bytes of log pages on their way to clients (shared with the client streams).
+    log_budget: AnswerBudget,
     events: VecDeque<(Slot, String)>,
     /// Signatures of arrived inputs checked in batches before the machine sees them.
     batch_check: BatchCheck,
@@ -296,6 +359,9 @@ impl Driver {
             timer: None,
             fetches: Fetches::default(),
             served: None,
+            catch_up_pace: Pacer::new(CATCH_UP_PACE),
+            paced_catch_ups: 0,
+            log_budget: AnswerBudget::new(LOG_ANSWER_BUDGET),
             events: VecDeque::new(),
             batch_check: BatchCheck::default(),
             members,
@@ -746,7 +812,7 @@ impl Loop {
         for (digest, decision) in op_decisions(entry) {
             if let Some(waiters) = self.waiters.remove(&digest) {
                 for w in waiters {
-                    let _ = w.try_send(Response::Decided(decision.clone()));
+                    let _ = w.try_send(Response::Decided(decision.clone()).into());
                 }
             }
             let expires = entry
@@ -935,6 +1001,8 @@ impl Loop {
             Some((h, blob)) if *h == hash => Arc::clone(blob),
             _ => match self.d.store.module(&hash) {
                 Ok(Some(bytes)) => {
+                    // Read and hashed whole: the peer pays for it in its byte pace.
+                    self.fetches.charge_served(to, bytes.len() as u64);
                     let blob = Arc::new(bytes);
                     self.served = Some((hash, Arc::clone(&blob)));
                     blob
@@ -947,6 +1015,7 @@ impl Loop {
         if bytes.is_empty() {
             return;
         }
+        self.fetches.charge_served(to, bytes.len() as u64);
         let part = Wire::ModulePart {
             hash,
             total: blob.len() as u64,
@@ -997,19 +1066,33 @@ impl Loop {
         Ok(())
     }
 
+    /// Answer a member's catch-up request from the store: nothing when it asks from our
+    /// next slot or beyond (nothing decided to send), nothing when it asks too fast
+    /// ([`CATCH_UP_PACE`]); else whole entries from `slot` on, at most
+    /// [`CATCH_UP_BATCH`] and, at least one, within `MAX_CATCH_UP_BYTES` and what is left
+    /// of the peer's bytes this second, cut before they are copied out of the store.
     fn serve_catch_up(&mut self, peer: NodeId, slot: Slot) {
-        match self.d.store.decided_range(slot, CATCH_UP_BATCH) {
+        if slot >= self.d.node.slot() {
+            return;
+        }
+        let Some(left) = self.catch_up_pace.admit(peer, self.now()) else {
+            self.paced_catch_ups += 1;
+            debug!(peer = %peer, from = slot, dropped = self.paced_catch_ups, "catch-up request dropped: the peer asks too fast");
+            return;
+        };
+        let budget = usize::try_from(left)
+            .unwrap_or(usize::MAX)
+            .min(spore_core::consensus::limits::MAX_CATCH_UP_BYTES);
+        match self
+            .d
+            .store
+            .decided_range_within(slot, CATCH_UP_BATCH, budget)
+        {
             Ok(rows) if !rows.is_empty() => {
-                // Whole entries up to the catch-up byte budget (at least one), so the
-                // response fits a frame; the peer asks again for the rest.
-                let mut bytes = 0usize;
+                let bytes: usize = rows.iter().map(|(_, b)| b.len()).sum();
+                self.catch_up_pace.charge(peer, bytes as u64);
                 let entries: Vec<DecidedEntry> = rows
                     .iter()
-                    .take_while(|(_, b)| {
-                        let first = bytes == 0;
-                        bytes = bytes.saturating_add(b.len());
-                        first || bytes <= spore_core::consensus::limits::MAX_CATCH_UP_BYTES
-                    })
                     .filter_map(|(_, b)| postcard::from_bytes(b).ok())
                     .collect();
                 let msg = Message::CatchUpResponse { entries };
@@ -1057,9 +1140,9 @@ impl Loop {
                     .and_then(|(slot, index, _)| self.stored_decision((*slot, *index), &digest))
                 {
                     // Already in the log: answer with its decision, do not re-order it.
-                    let _ = reply.try_send(Response::Accepted(digest));
+                    let _ = reply.try_send(Response::Accepted(digest).into());
                     if follow {
-                        let _ = reply.try_send(Response::Decided(done.clone()));
+                        let _ = reply.try_send(Response::Decided(done.clone()).into());
                     }
                     return Ok(());
                 }
@@ -1070,46 +1153,22 @@ impl Loop {
                     Err(SubmitError::AlreadyDecided) if self.flusher.holds_decision(&digest) => {}
                     Err(e) => {
                         info!(submitter = %op.submitter, kind = op.op.kind_name(), error = %e, "submission refused");
-                        let _ = reply.try_send(Response::Error(format!("refused: {e}")));
+                        let _ = reply.try_send(Response::Error(format!("refused: {e}")).into());
                         return Ok(());
                     }
                 }
                 if follow {
                     self.waiters.entry(digest).or_default().push(reply.clone());
                 }
-                let _ = reply.try_send(Response::Accepted(digest));
+                let _ = reply.try_send(Response::Accepted(digest).into());
                 self.input(Input::Submit(op))?;
             }
             Request::Status => {
-                let _ = reply.try_send(Response::Status(Box::new(self.status())));
+                let _ = reply.try_send(Response::Status(Box::new(self.status())).into());
             }
             Request::Log { from, limit } => {
-                let answer = match self
-                    .d
-                    .store
-                    .decided_range(from, limit.min(MAX_LOG_PAGE) as usize)
-                {
-                    Ok(rows) => {
-                        // A page is cut to fit the client frame (at least one entry).
-                        let mut bytes = 0usize;
-                        let budget = crate::node::proto::MAX_CLIENT_FRAME as usize / 2;
-                        let entries: Result<Vec<DecidedEntry>, _> = rows
-                            .iter()
-                            .take_while(|(_, b)| {
-                                let first = bytes == 0;
-                                bytes = bytes.saturating_add(b.len());
-                                first || bytes <= budget
-                            })
-                            .map(|(_, b)| postcard::from_bytes(b))
-                            .collect();
-                        match entries {
-                            Ok(e) => Response::Log(e),
-                            Err(e) => Response::Error(format!("stored entry undecodable: {e}")),
-                        }
-                    }
-                    Err(e) => Response::Error(e.to_string()),
-                };
-                let _ = reply.try_send(answer);
+                let page = log_page(&self.d.store, &self.log_budget, from, limit, LOG_PAGE_BYTES);
+                let _ = reply.try_send(page);
             }
             Request::UploadModule(bytes) => {
                 if let Err(e) = self
@@ -1119,22 +1178,25 @@ impl Loop {
                     .check_permission(&client, Permission::ModuleUpload)
                 {
                     info!(client = %client, error = %e, "module upload refused");
-                    let _ = reply.try_send(Response::Error(format!("refused: {e}")));
+                    let _ = reply.try_send(Response::Error(format!("refused: {e}")).into());
                     return Ok(());
                 }
                 // The cluster's replicated limit: a larger module could never run.
                 let limit = self.d.node.state().params().timing.max_module_bytes;
                 if bytes.len() as u64 > limit {
-                    let _ = reply.try_send(Response::Error(format!(
-                        "refused: the module is {} bytes, the limit is {limit}",
-                        bytes.len()
-                    )));
+                    let _ = reply.try_send(
+                        Response::Error(format!(
+                            "refused: the module is {} bytes, the limit is {limit}",
+                            bytes.len()
+                        ))
+                        .into(),
+                    );
                     return Ok(());
                 }
                 // Within the store's module quota, collecting unreferenced blobs first.
                 if let Err(e) = self.make_room(bytes.len() as u64) {
                     info!(client = %client, error = %e, "module upload refused");
-                    let _ = reply.try_send(Response::Error(format!("refused: {e}")));
+                    let _ = reply.try_send(Response::Error(format!("refused: {e}")).into());
                     return Ok(());
                 }
                 // Stored here only: peers fetch the bytes by hash when a proposed swap
@@ -1148,7 +1210,7 @@ impl Loop {
                     }
                     Err(e) => Response::Error(e.to_string()),
                 };
-                let _ = reply.try_send(answer);
+                let _ = reply.try_send(answer.into());
             }
         }
         Ok(())
@@ -1336,6 +1398,93 @@ mod tests {
         prune_decided(&mut index, 11);
         assert_eq!(index.len(), 1);
         assert!(index.contains_key(&Digest([2; 32])));
+    }
+
+    /// A decodable entry of `slot` whose stored bytes are about `pad` bytes longer than
+    /// the smallest (the padding is a decision's bytes).
+    fn entry(slot: Slot, pad: usize) -> Vec<u8> {
+        use spore_core::consensus::{Proposal, Tally};
+        use spore_core::crypto::{Keypair, Signed};
+        let key = Keypair::from_seed([3; 32]);
+        let proposal = Proposal {
+            slot,
+            view: 0,
+            batch: Vec::new(),
+            parent: Digest::default(),
+            evidence: Vec::new(),
+            absences: Vec::new(),
+        };
+        let tally = Tally {
+            proposal: Signed::new(proposal, &key),
+            commits: Vec::new(),
+            reveals: Vec::new(),
+            decisions: vec![spore_core::consensus::Decision::Agreed(
+                spore_core::ops::Outcome::Accepted(vec![0; pad]),
+            )],
+        };
+        let entry = DecidedEntry {
+            slot,
+            view: 0,
+            tally: Signed::new(tally, &key),
+            confirms: Vec::new(),
+        };
+        postcard::to_allocvec(&entry).expect("encodable")
+    }
+
+    fn log_store(slots: u64, pad: usize) -> (tempfile::TempDir, Store, usize) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("db"), NodeId::from([9; 32])).expect("open");
+        let mut len = 0;
+        for slot in 0..slots {
+            let bytes = entry(slot, pad);
+            len = bytes.len();
+            store.put_decided(slot, &bytes).expect("put");
+        }
+        (dir, store, len)
+    }
+
+    fn busy(answer: &Answer) -> bool {
+        matches!(&answer.response, Response::Error(e) if e.starts_with("busy"))
+    }
+
+    /// A log page takes room for its bytes and holds it until the answer is dropped; with
+    /// the budget full the answer is `busy`. The control is the first page: with room free
+    /// the same request gets its entries, so `busy` is the budget, not the request.
+    #[test]
+    fn a_log_page_holds_its_room_until_dropped_and_a_full_budget_answers_busy() {
+        let (_dir, store, len) = log_store(10, 1_000);
+        let budget = AnswerBudget::new(5 * len);
+        let first = log_page(&store, &budget, 0, 256, usize::MAX);
+        let Response::Log(page) = &first.response else {
+            panic!("not a page: {:?}", first.response);
+        };
+        // Cut by the budget's room (five entries), before the copy out of the store.
+        assert_eq!(page.len(), 5);
+        assert_eq!(budget.available(), 0, "the page holds its room");
+        assert!(busy(&log_page(&store, &budget, 5, 256, usize::MAX)));
+        drop(first);
+        assert_eq!(budget.available(), 5 * len, "room returned with the answer");
+        let second = log_page(&store, &budget, 5, 256, usize::MAX);
+        assert!(matches!(&second.response, Response::Log(p) if p.len() == 5));
+    }
+
+    /// The page cap and the count cut too (control: a cap of everything reads all ten);
+    /// an entry larger than the free room is `busy`, not served past the budget.
+    #[test]
+    fn a_log_page_is_cut_by_its_cap_and_count() {
+        let (_dir, store, len) = log_store(10, 1_000);
+        let budget = AnswerBudget::new(100 * len);
+        let page = |limit, cap| match log_page(&store, &budget, 0, limit, cap).response {
+            Response::Log(p) => p.len(),
+            other => panic!("not a page: {other:?}"),
+        };
+        assert_eq!(page(256, usize::MAX), 10);
+        assert_eq!(page(256, 3 * len), 3);
+        assert_eq!(page(256, 1), 1, "at least one entry");
+        assert_eq!(page(2, usize::MAX), 2);
+        let small = AnswerBudget::new(len / 2);
+        assert!(busy(&log_page(&store, &small, 0, 256, usize::MAX)));
+        assert_eq!(small.available(), len / 2);
     }
 
     #[test]

@@ -23,14 +23,21 @@
 //!   slow is asked again).
 //! - A fetch that made no progress for [`GIVE_UP_MS`] is forgotten (if the bytes are still
 //!   needed, the next need starts a new one): an unanswerable hash does not hold a slot.
-//! - Serving is paced: at most [`SERVE_PARTS_PER_SECOND`] parts per peer per second, so a
-//!   peer asking in a loop gets a bounded share of the node's reads and sends (enough for
-//!   two fetches of a module at the size ceiling per second).
+//! - Serving is paced: at most [`SERVE_PARTS_PER_SECOND`] parts and
+//!   [`SERVE_BYTES_PER_SECOND`] bytes per peer per second, so a peer asking in a loop
+//!   gets a bounded share of the node's reads and sends. The bytes counted are those the
+//!   node reads as well as those it sends: a request for a blob that is not the one held
+//!   for serving reads (and hashes) the whole blob from the store, so it is charged the
+//!   blob's size ([`Fetches::charge_served`]); a peer alternating between two hashes,
+//!   each part past its end, made the node copy and hash megabytes for nothing sent.
+//!   The pacing is a [`Pacer`](super::pacing::Pacer), as for catch-up responses.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use spore_core::crypto::sha256;
 use spore_core::types::{Digest, NodeId};
+
+use super::pacing::{Pace, Pacer};
 
 /// Bytes per part (a quarter of the default 4 MiB peer frame).
 pub const PART_BYTES: usize = 1 << 20;
@@ -49,6 +56,10 @@ pub const GIVE_UP_MS: u64 = 60_000;
 
 /// Parts served to one peer per second, at most.
 pub const SERVE_PARTS_PER_SECOND: u32 = 64;
+
+/// Bytes read and sent to serve one peer per second, at most (a module at the 32 MiB
+/// ceiling, read once and sent in parts, within about two seconds).
+pub const SERVE_BYTES_PER_SECOND: u64 = 32 * 1024 * 1024;
 
 /// One received part: `bytes` at `offset` of a blob of `total` bytes hashing to `hash`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,10 +132,22 @@ impl Fetch {
 }
 
 /// The module fetches of one node and the pacing of what it serves.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Fetches {
     fetches: BTreeMap<Digest, Fetch>,
-    served: HashMap<NodeId, (u64, u32)>,
+    served: Pacer,
+}
+
+impl Default for Fetches {
+    fn default() -> Self {
+        Self {
+            fetches: BTreeMap::new(),
+            served: Pacer::new(Pace {
+                per_second: SERVE_PARTS_PER_SECOND,
+                bytes_per_second: SERVE_BYTES_PER_SECOND,
+            }),
+        }
+    }
 }
 
 impl Fetches {
@@ -234,22 +257,15 @@ impl Fetches {
         Step::Complete(done)
     }
 
-    /// Whether to serve one more part to `peer` now (at most [`SERVE_PARTS_PER_SECOND`]).
+    /// Whether to serve one more part to `peer` now (at most [`SERVE_PARTS_PER_SECOND`]
+    /// and [`SERVE_BYTES_PER_SECOND`], counting what [`Self::charge_served`] recorded).
     pub fn may_serve(&mut self, peer: NodeId, now: u64) -> bool {
-        if self.served.len() > 1_024 {
-            self.served
-                .retain(|_, (start, _)| now.saturating_sub(*start) < 1_000);
-        }
-        let (start, count) = self.served.entry(peer).or_insert((now, 0));
-        if now.saturating_sub(*start) >= 1_000 {
-            *start = now;
-            *count = 0;
-        }
-        if *count >= SERVE_PARTS_PER_SECOND {
-            return false;
-        }
-        *count += 1;
-        true
+        self.served.admit(peer, now).is_some()
+    }
+
+    /// Record `bytes` read or sent to serve `peer` in its current second.
+    pub fn charge_served(&mut self, peer: NodeId, bytes: u64) {
+        self.served.charge(peer, bytes);
     }
 }
 
@@ -514,5 +530,27 @@ mod tests {
         assert_eq!(served, SERVE_PARTS_PER_SECOND as usize);
         assert!(f.may_serve(node(2), 10), "another peer has its own share");
         assert!(f.may_serve(node(1), 1_010), "the next second");
+    }
+
+    /// Whole blobs read to serve a peer count against its bytes: a peer making the node
+    /// read a 24 MiB blob per request (alternating hashes, parts past the end) is stopped
+    /// after about a second's worth, far below its part count. The control is the count
+    /// alone (nothing charged): all 64 requests are admitted.
+    #[test]
+    fn blobs_read_to_serve_a_peer_count_against_its_bytes() {
+        let blob = 24 * 1024 * 1024;
+        for (charge, expect) in [(true, 2), (false, SERVE_PARTS_PER_SECOND as usize)] {
+            let mut f = Fetches::default();
+            let mut served = 0;
+            for _ in 0..SERVE_PARTS_PER_SECOND {
+                if f.may_serve(node(1), 10) {
+                    served += 1;
+                    if charge {
+                        f.charge_served(node(1), blob);
+                    }
+                }
+            }
+            assert_eq!(served, expect, "charged: {charge}");
+        }
     }
 }

@@ -28,7 +28,8 @@
 //!   client listener and the client.
 //! - [`driver`]: the event loop; [`flusher`]: its durable writes, committed off the loop
 //!   (group commit); [`batch_check`]: signatures checked in batches ahead of it; [`calls`]: module calls; [`run`]: start-up and restart.
-//! - [`fetch`]: module blobs between nodes, in parts; [`metrics`], [`http`]: the
+//! - [`fetch`]: module blobs between nodes, in parts; [`pacing`]: per-peer pacing of
+//!   what a node serves on request (module parts, catch-up); [`metrics`], [`http`]: the
 //!   Prometheus, health and readiness endpoint.
 //! - [`recovery`]: recovering a stopped node after a fork; [`quota`]: which module blobs
 //!   an upload may displace.
@@ -44,6 +45,7 @@ pub mod flusher;
 pub mod http;
 pub mod keyfile;
 pub mod metrics;
+pub mod pacing;
 pub mod phase_clock;
 pub mod proto;
 pub mod quota;

@@ -209,22 +209,41 @@ impl Store {
         Ok(table.get(slot)?.map(|v| v.value().to_vec()))
     }
 
-    /// Up to `limit` decided entries from `from` on, in slot order (for catch-up).
+    /// Up to `limit` decided entries from `from` on, in slot order (replay, recovery).
     pub fn decided_range(
         &self,
         from: u64,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.decided_range_within(from, limit, usize::MAX)
+    }
+
+    /// Up to `limit` decided entries from `from` on, in slot order, whose bytes together
+    /// stay within `max_bytes`, but always the first entry if there is one (an entry
+    /// larger than the budget is still served, alone). A row is measured before it is
+    /// copied, so no more than the answer is ever read out of the file: what peers and
+    /// clients ask for (catch-up, log pages) copies at most their budget.
+    pub fn decided_range_within(
+        &self,
+        from: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(DECIDED)?;
-        table
-            .range(from..)?
-            .take(limit)
-            .map(|item| {
-                let (k, v) = item?;
-                Ok((k.value(), v.value().to_vec()))
-            })
-            .collect()
+        let mut rows = Vec::new();
+        let mut bytes = 0usize;
+        for item in table.range(from..)?.take(limit) {
+            let (k, v) = item?;
+            let value = v.value();
+            let total = bytes.saturating_add(value.len());
+            if !rows.is_empty() && total > max_bytes {
+                break;
+            }
+            bytes = total;
+            rows.push((k.value(), value.to_vec()));
+        }
+        Ok(rows)
     }
 
     /// The highest decided slot.
@@ -388,5 +407,53 @@ impl Store {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(META)?;
         Ok(table.get(key)?.map(|v| v.value().to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with(rows: &[(u64, usize)]) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path().join("db"), NodeId::from([7u8; 32])).expect("open");
+        for (slot, len) in rows {
+            store.put_decided(*slot, &vec![1u8; *len]).expect("put");
+        }
+        (dir, store)
+    }
+
+    #[test]
+    fn a_range_read_stops_at_its_byte_budget_with_one_row_at_least() {
+        let (_dir, store) = store_with(&[(0, 100), (1, 100), (2, 100), (3, 500)]);
+        let slots = |rows: Vec<(u64, Vec<u8>)>| rows.into_iter().map(|r| r.0).collect::<Vec<_>>();
+        // Control: with no byte budget the count alone cuts, as before.
+        assert_eq!(
+            slots(store.decided_range(0, 10).expect("read")),
+            [0, 1, 2, 3]
+        );
+        assert_eq!(
+            slots(store.decided_range_within(0, 10, 250).expect("read")),
+            [0, 1]
+        );
+        assert_eq!(
+            slots(store.decided_range_within(0, 10, 300).expect("read")),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            slots(store.decided_range_within(0, 2, 1_000).expect("read")),
+            [0, 1]
+        );
+        // One row larger than the budget is still read, alone.
+        assert_eq!(
+            slots(store.decided_range_within(3, 10, 10).expect("read")),
+            [3]
+        );
+        assert!(
+            store
+                .decided_range_within(4, 10, 10)
+                .expect("read")
+                .is_empty()
+        );
     }
 }

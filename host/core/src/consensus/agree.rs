@@ -277,11 +277,11 @@ impl<S: ReplicaState> Node<S> {
             if self
                 .log
                 .back()
-                .is_some_and(|b| b.slot.checked_add(1) != Some(entry.slot))
+                .is_some_and(|(_, b)| b.slot.checked_add(1) != Some(entry.slot))
             {
                 self.log.clear();
             }
-            self.log.push_back(entry);
+            self.log.push_back((entry.value(), entry));
             while self.log.len() > self.config.log_retention {
                 self.log.pop_front();
             }
@@ -290,8 +290,8 @@ impl<S: ReplicaState> Node<S> {
         let view = self
             .log
             .back()
-            .filter(|last| last.slot.checked_add(1) == Some(next))
-            .map_or(self.view, |last| last.view.max(self.view));
+            .filter(|(_, last)| last.slot.checked_add(1) == Some(next))
+            .map_or(self.view, |(_, last)| last.view.max(self.view));
         if self.round.slot != next || view != self.view {
             self.view = view;
             self.slot_view = view;
@@ -321,7 +321,7 @@ impl<S: ReplicaState> Node<S> {
                 self.recorded.insert(key);
             }
         }
-        self.log.push_back(entry.clone());
+        self.log.push_back((entry.value(), entry.clone()));
         while self.log.len() > self.config.log_retention {
             self.log.pop_front();
         }

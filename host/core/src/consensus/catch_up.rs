@@ -54,8 +54,35 @@ impl<S: ReplicaState> Node<S> {
         if !self.state.is_member(&peer) {
             return Err(Reject::NotMember(peer));
         }
+        if !self.may_serve(peer, from) {
+            return Err(Reject::Invalid("catch-up asked again too soon"));
+        }
         self.serve_catch_up(peer, from);
         Ok(())
+    }
+
+    /// Whether to serve `peer` entries from `from` now: at once when it asks past what it
+    /// was last served from (an honest node catching up moves forward with every
+    /// response), otherwise once per `resend_interval` (it lost a response, or it repeats
+    /// the request to make this node read and send megabytes for a few bytes).
+    pub(super) fn may_serve(&mut self, peer: NodeId, from: Slot) -> bool {
+        if from >= self.slot() {
+            return false;
+        }
+        let now = self.now;
+        let gap = self.config.resend_interval;
+        let fresh = self
+            .served
+            .get(&peer)
+            .is_none_or(|&(slot, at)| from > slot || now >= at.saturating_add(gap));
+        if fresh {
+            if self.served.len() >= 1_024 {
+                self.served
+                    .retain(|_, &mut (_, at)| now < at.saturating_add(gap));
+            }
+            self.served.insert(peer, (from, now));
+        }
+        fresh
     }
 
     /// Compare a certified entry for a slot this node decided with its own; a different
@@ -64,15 +91,21 @@ impl<S: ReplicaState> Node<S> {
         if self.fork_blind {
             return;
         }
+        let Some(mine) = self.entry_value(entry.slot) else {
+            return;
+        };
+        let theirs = CertifiedValue::of(&entry);
+        if theirs.value == mine {
+            return;
+        }
         let Some(mine) = self.entry(entry.slot) else {
             return;
         };
-        if mine.value() == entry.value() {
-            return;
-        }
+        // The peer's side first: `ForkProof::verify` checks both sides' shape, then the
+        // first side's signatures, so a bogus entry costs no check of our own.
         let proof = ForkProof {
-            first: CertifiedValue::of(mine),
-            second: CertifiedValue::of(&entry),
+            first: theirs,
+            second: CertifiedValue::of(mine),
         };
         let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
         if proof.verify(&self.state, &quorum).is_ok() {

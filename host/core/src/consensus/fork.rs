@@ -120,19 +120,30 @@ impl ForkProof {
         if self.first.value == self.second.value {
             return Err(ForkError::SameValue);
         }
-        for entry in [&self.first, &self.second] {
-            certified(entry, state, quorum)?;
+        // Every count and membership check of both sides before any signature, and the
+        // first side's signatures before the second's: a node comparing a peer's entry
+        // with its own puts the peer's first, so a bogus one costs no check of its own
+        // certificate (which it verified when it decided).
+        for side in [&self.first, &self.second] {
+            shaped(side, state, quorum)?;
         }
         let culprits = self.culprits();
         if culprits.is_empty() {
             return Err(ForkError::NoCulprit);
         }
+        for side in [&self.first, &self.second] {
+            for c in &side.confirms {
+                c.verify().map_err(CertificateError::from)?;
+            }
+        }
         Ok(culprits)
     }
 }
 
-/// Whether `side` carries a certificate of `state`'s membership (see [`ForkProof::verify`]).
-fn certified<S: ReplicaState + ?Sized>(
+/// Whether `side` has the shape of a certificate of `state`'s membership: confirms of
+/// its (slot, view, value) by distinct members, a quorum of them (see
+/// [`ForkProof::verify`]); the signatures are checked by the caller.
+fn shaped<S: ReplicaState + ?Sized>(
     side: &CertifiedValue,
     state: &S,
     quorum: &dyn Fn(&BTreeSet<NodeId>) -> bool,
@@ -157,9 +168,6 @@ fn certified<S: ReplicaState + ?Sized>(
     let needed = members - crate::quorum::max_faults(members);
     if !quorum(&signers) && signers.len() < needed {
         return Err(CertificateError::NoQuorum(signers.len()));
-    }
-    for c in &side.confirms {
-        c.verify()?;
     }
     Ok(())
 }

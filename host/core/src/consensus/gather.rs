@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::commitment::{commitment, opens, salt};
 use super::effect::{CallContext, Effect};
-use super::entry::{DecidedEntry, Decision};
+use super::entry::Decision;
 use super::evidence::Misbehaviour;
 use super::message::{Commit, CommitSet, Message, Proposal, Reveal, Tally};
 use super::rules::{self, Path, Roles};
@@ -43,8 +43,8 @@ impl<S: ReplicaState> Node<S> {
     pub(super) fn parent(&self) -> Digest {
         self.log
             .back()
-            .filter(|e| e.slot.checked_add(1) == Some(self.slot()))
-            .map(DecidedEntry::value)
+            .filter(|(_, e)| e.slot.checked_add(1) == Some(self.slot()))
+            .map(|(value, _)| *value)
             .unwrap_or_default()
     }
 

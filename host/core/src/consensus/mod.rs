@@ -173,6 +173,20 @@ pub const EVIDENCE_WINDOW: Slot = 1_024;
 /// Most verified proofs waiting to be recorded in a decided entry.
 pub const MAX_PENDING_EVIDENCE: usize = 1_024;
 
+/// Views above its own for which a node remembers view changes and new-views for
+/// equivocation detection (those it may still act on: the view-change rules keep as many).
+pub const SEEN_VIEWS: View = view_change::MAX_VIEW_CHANGE_VIEWS as View;
+
+/// Messages one signer may have buffered for a future slot or view. An honest member has
+/// at most one vote per phase there (about a dozen); repeats of one (slot, view, phase)
+/// are not buffered twice.
+pub const FUTURE_PER_SIGNER: usize = 64;
+
+/// Bytes (canonical encoding) one signer's buffered messages may hold: a proposal, a
+/// reveal and a tally of the largest size, with room for the small votes. What a member
+/// buffers beyond it evicts only its own older messages.
+pub const FUTURE_BYTES_PER_SIGNER: usize = 3 * limits::MAX_MESSAGE_BYTES + 256 * 1024;
+
 /// The sizes of a node's bounded collections ([`Node::footprint`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Footprint {
@@ -182,6 +196,8 @@ pub struct Footprint {
     pub mempool_bytes: usize,
     /// Messages buffered for a future slot or view.
     pub future: usize,
+    /// Bytes (canonical encoding) of the messages buffered for a future slot or view.
+    pub future_bytes: usize,
     /// Verified proofs waiting for a decided entry.
     pub evidence: usize,
     /// Target views with view changes kept.
@@ -209,6 +225,17 @@ pub enum SubmitError {
     /// The mempool has no room for it (count, bytes, or the submitter's share).
     #[error(transparent)]
     MempoolFull(#[from] mempool::MempoolFull),
+}
+
+/// A signed vote kept for a future slot or view ([`Node::buffer`]).
+struct Buffered {
+    /// Who sent it.
+    from: NodeId,
+    /// (signer, slot, view, phase).
+    key: (NodeId, Slot, View, &'static str),
+    /// Its canonical encoding's length (what it is charged against its signer's share).
+    bytes: usize,
+    msg: Message,
 }
 
 /// Whether the node follows the current view or is waiting for a new-view.
@@ -255,7 +282,7 @@ pub struct Node<S: ReplicaState> {
     /// View changes received for the current slot, by target view and signer.
     view_changes: BTreeMap<View, BTreeMap<NodeId, Signed<ViewChange>>>,
     /// First vote seen per (signer, slot, view, phase), for equivocation detection.
-    seen: HashMap<(NodeId, Slot, View, &'static str), Message>,
+    seen: HashMap<(NodeId, Slot, View, &'static str), SignedVote>,
     /// Envelope digests of signed votes already verified (cleared per slot): a vote seen
     /// directly is not verified again inside a tally, certificate or new-view.
     verified: HashSet<Digest>,
@@ -283,7 +310,8 @@ pub struct Node<S: ReplicaState> {
     evidence: BTreeMap<(NodeId, Slot, &'static str), Misbehaviour>,
     /// Proofs already recorded in decided entries.
     recorded: HashSet<(NodeId, Slot, &'static str)>,
-    log: VecDeque<DecidedEntry>,
+    /// Recently decided entries with their value digests, in slot order.
+    log: VecDeque<(Digest, DecidedEntry)>,
     /// Members heard (a verified signed message) in the current slot.
     heard_now: BTreeSet<NodeId>,
     /// Decided slots still listened to before attesting absence.
@@ -301,6 +329,8 @@ pub struct Node<S: ReplicaState> {
     resumed_at: Option<(Slot, View)>,
     /// (peer, slot) entries asked for to compare with ours (cleared per decided slot).
     fork_probes: BTreeSet<(NodeId, Slot)>,
+    /// The slot each peer was last served catch-up from, and when (`catch_up::may_serve`).
+    served: HashMap<NodeId, (Slot, u64)>,
     /// Test-only switch (control of fork detection): never compare or probe.
     fork_blind: bool,
     validator_results: HashMap<(Slot, Digest), Outcome>,
@@ -308,7 +338,7 @@ pub struct Node<S: ReplicaState> {
     calls: HashMap<CallId, CallPurpose>,
     requested: HashSet<Digest>,
     next_call: u64,
-    future: VecDeque<(NodeId, Message)>,
+    future: VecDeque<Buffered>,
     catch_up_asked: Option<(Slot, u64)>,
     broken_quorum: Option<usize>,
     stats: Stats,
@@ -363,6 +393,7 @@ impl<S: ReplicaState> Node<S> {
             fork: None,
             resumed_at: None,
             fork_probes: BTreeSet::new(),
+            served: HashMap::new(),
             fork_blind: false,
             validator_results: HashMap::new(),
             resolver_results: HashMap::new(),
@@ -666,6 +697,7 @@ impl<S: ReplicaState> Node<S> {
             mempool: self.mempool.len(),
             mempool_bytes: self.mempool.bytes(),
             future: self.future.len(),
+            future_bytes: self.future.iter().map(|b| b.bytes).sum(),
             evidence: self.evidence.len(),
             view_change_views: self.view_changes.len(),
             seen_votes: self.seen.len(),
@@ -691,7 +723,17 @@ impl<S: ReplicaState> Node<S> {
 
     /// A retained decided entry.
     pub fn entry(&self, slot: Slot) -> Option<&DecidedEntry> {
-        let first = self.log.front()?.slot;
+        self.logged(slot).map(|(_, e)| e)
+    }
+
+    /// The value digest of a retained decided entry (kept with it: hashing an entry costs
+    /// as much as its tally's bytes, and messages anyone can send ask for it).
+    pub(super) fn entry_value(&self, slot: Slot) -> Option<Digest> {
+        self.logged(slot).map(|(v, _)| *v)
+    }
+
+    fn logged(&self, slot: Slot) -> Option<&(Digest, DecidedEntry)> {
+        let first = self.log.front()?.1.slot;
         self.log
             .get(usize::try_from(slot.checked_sub(first)?).ok()?)
     }
@@ -828,18 +870,34 @@ impl<S: ReplicaState> Node<S> {
 
     /// Record `msg` as seen from its signer; a different earlier vote of the same phase
     /// is an equivocation: returns the proof (and keeps the first vote).
+    ///
+    /// Only the vote's signing bytes and signature are kept ([`SignedVote`]: what a proof
+    /// carries), never the message: a view change's tally lies outside its signature, and a
+    /// member attaching a frame of junk to each of many view changes made every copy stay
+    /// until the slot was decided. View changes and new-views are remembered only for the
+    /// views a node still acts on ([`SEEN_VIEWS`] above its own), so a member signing one
+    /// for every view costs a bounded number of entries.
     fn check_equivocation(&mut self, msg: &Message) -> Option<Misbehaviour> {
-        let (Some(signer), Some(slot), Some(view)) = (msg.signer(), msg.slot(), msg.view()) else {
+        let (Some(slot), Some(view)) = (msg.slot(), msg.view()) else {
             return None;
         };
+        if view < self.view || view > self.view.saturating_add(SEEN_VIEWS) {
+            return None;
+        }
+        let (signer, phase, vote) = SignedVote::from_message(msg)?;
         let key = (signer, slot, view, msg.phase());
         match self.seen.get(&key) {
             None => {
-                self.seen.insert(key, msg.clone());
+                self.seen.insert(key, vote);
                 None
             }
-            Some(first) if first.payload_digest() == msg.payload_digest() => None,
-            Some(first) => Misbehaviour::conflicting(first, msg),
+            Some(first) if first.payload == vote.payload => None,
+            Some(first) => Some(Misbehaviour::ConflictingVotes {
+                signer,
+                phase,
+                first: first.clone(),
+                second: vote,
+            }),
         }
     }
 
@@ -1099,8 +1157,13 @@ impl<S: ReplicaState> Node<S> {
         }
         let current = self.slot();
         if slot < current {
-            // A lagging peer: help it with the certificates it lacks.
-            if matches!(vote, Message::ViewChange(_)) && self.state.is_member(&from) {
+            // A lagging peer: help it with the certificates it lacks (a genuine view
+            // change of its signer only, paced per peer: see `catch_up::may_serve`).
+            if let Message::ViewChange(vc) = &vote
+                && vc.signer == from
+                && self.may_serve(from, slot)
+                && self.check_vote_signature(&vote).is_ok()
+            {
                 self.serve_catch_up(from, slot);
             }
             // A late vote of a slot this node listens to still proves its signer was there.
@@ -1108,11 +1171,10 @@ impl<S: ReplicaState> Node<S> {
                 self.hear(&vote);
             }
             // A member that confirmed another value for a slot we decided: fetch its
-            // entry to compare (a fork, if it is certified).
+            // entry to compare (a fork, if it is certified). The value is kept with the
+            // entry, so a stale confirm costs no hashing of it.
             if let Message::Confirm(c) = &vote
-                && self
-                    .entry(slot)
-                    .is_some_and(|e| e.value() != c.payload.value)
+                && self.entry_value(slot).is_some_and(|v| v != c.payload.value)
                 && self.check_vote_signature(&vote).is_ok()
             {
                 self.probe_fork(from, slot);
@@ -1165,18 +1227,56 @@ impl<S: ReplicaState> Node<S> {
         }
     }
 
-    /// Keep a message for a future slot or view (bounded; the oldest goes first).
+    /// Keep a signed vote for a future slot or view, within each signer's share
+    /// ([`FUTURE_PER_SIGNER`] messages, [`FUTURE_BYTES_PER_SIGNER`] bytes: what exceeds it
+    /// evicts that signer's oldest, never another's) and the node-wide count
+    /// (`Config::future_buffer`, the oldest goes first). A second message for a (signer,
+    /// slot, view, phase) already buffered is dropped: an honest member's re-sends take no
+    /// more room, and of an equivocating pair the first is kept (as `seen` keeps it).
+    ///
+    /// Counting messages alone bounded nothing in bytes: a member's 4,096 signed reveals
+    /// of a frame each for the next view held 16 GiB, and evicted every honest vote.
     fn buffer(&mut self, from: NodeId, msg: Message) {
+        let (Some(signer), Some(slot), Some(view)) = (msg.signer(), msg.slot(), msg.view()) else {
+            return;
+        };
+        let key = (signer, slot, view, msg.phase());
+        if self.future.iter().any(|b| b.key == key) {
+            return;
+        }
+        let bytes = crate::crypto::encoded_len(&msg);
+        if bytes > FUTURE_BYTES_PER_SIGNER {
+            return;
+        }
+        loop {
+            let (count, held) = self
+                .future
+                .iter()
+                .filter(|b| b.key.0 == signer)
+                .fold((0usize, 0usize), |(c, h), b| (c + 1, h + b.bytes));
+            if count < FUTURE_PER_SIGNER && held + bytes <= FUTURE_BYTES_PER_SIGNER {
+                break;
+            }
+            let Some(oldest) = self.future.iter().position(|b| b.key.0 == signer) else {
+                break;
+            };
+            self.future.remove(oldest);
+        }
         if self.future.len() >= self.config.future_buffer {
             self.future.pop_front();
         }
-        self.future.push_back((from, msg));
+        self.future.push_back(Buffered {
+            from,
+            key,
+            bytes,
+            msg,
+        });
     }
 
     /// Re-handle buffered messages after the slot or view moved.
     fn replay_future(&mut self) {
         let pending = std::mem::take(&mut self.future);
-        for (from, msg) in pending {
+        for Buffered { from, msg, .. } in pending {
             if let Err(e) = self.on_message(from, msg) {
                 *self.stats.rejected.entry(e.label()).or_default() += 1;
             }

@@ -174,16 +174,21 @@ impl ReplicaState for ReplicatedState {
             self.slot_view(),
         );
         self.set_slot_view(entry.view);
-        let batch: Vec<(Operation, Outcome)> = entry
+        let (batch, agreed): (Vec<(Operation, Outcome)>, Vec<bool>) = entry
             .batch()
             .iter()
             .zip(entry.decisions())
-            .filter_map(|(op, d)| d.outcome().map(|o| (op.op.clone(), o.clone())))
-            .collect();
+            .filter_map(|(op, d)| {
+                let agreed = matches!(d, super::Decision::Agreed(_));
+                d.outcome().map(|o| ((op.op.clone(), o.clone()), agreed))
+            })
+            .unzip();
         // The node applies verified entries in slot order, so this cannot fail; if the
-        // caller broke that contract the state is left as it was.
+        // caller broke that contract the state is left as it was. Only what a quorum
+        // agreed on judges a validator on probation.
+        let by_quorum = |i: usize| agreed.get(i).copied().unwrap_or(false);
         let changes = self
-            .apply_slot(entry.slot, &batch, Some(&report))
+            .apply_slot_judged(entry.slot, &batch, Some(&report), &by_quorum)
             .unwrap_or_default();
         for key in fresh {
             self.record_proof(key);

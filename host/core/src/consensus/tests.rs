@@ -1639,3 +1639,6 @@ fn a_new_view_carries_one_tally_whatever_the_quorum_prepared() {
         assert_eq!(d[0].value(), value, "the prepared value was not kept");
     }
 }
+
+#[path = "boundary_tests.rs"]
+mod boundary;

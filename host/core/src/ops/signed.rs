@@ -93,7 +93,7 @@ impl SignedOperation {
 
     /// Size of the canonical encoding (what a batch spends on it).
     pub fn encoded_len(&self) -> usize {
-        canonical_bytes(self).len()
+        crate::crypto::encoded_len(self)
     }
 
     /// The mechanism that decides it.

@@ -40,6 +40,21 @@ impl ReplicatedState {
         batch: &[(Operation, Outcome)],
         report: Option<&RoundReport>,
     ) -> Result<Vec<StateChange>, StateError> {
+        self.apply_slot_judged(slot, batch, report, &|_| true)
+    }
+
+    /// [`Self::apply_slot`], where only the outcomes `by_quorum(i)` says a quorum agreed
+    /// on count towards a validator's probation. An outcome one layer decided alone (the
+    /// primary on the High path, the seed on Medium, or a resolver's pick) may be a
+    /// Byzantine member's: three `Failed` reveals of a primary would otherwise roll back
+    /// every node's validator.
+    pub fn apply_slot_judged(
+        &mut self,
+        slot: Slot,
+        batch: &[(Operation, Outcome)],
+        report: Option<&RoundReport>,
+        by_quorum: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<StateChange>, StateError> {
         if slot < self.next_slot {
             return Err(StateError::AlreadyApplied {
                 slot,
@@ -62,7 +77,7 @@ impl ReplicatedState {
                     .map(StateChange::Trust),
             );
         }
-        self.observe_probation(slot, batch, &mut changes);
+        self.observe_probation(slot, batch, by_quorum, &mut changes);
         for (op, outcome) in batch {
             self.apply_operation(slot, op, outcome, &mut changes);
         }
@@ -78,6 +93,7 @@ impl ReplicatedState {
         &mut self,
         slot: Slot,
         batch: &[(Operation, Outcome)],
+        by_quorum: &dyn Fn(usize) -> bool,
         changes: &mut Vec<StateChange>,
     ) {
         let Some(p) = self.probation.as_mut() else {
@@ -90,7 +106,12 @@ impl ReplicatedState {
         if slot < p.since {
             return;
         }
-        for (_, outcome) in batch {
+        for (_, outcome) in batch
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| by_quorum(*i))
+            .map(|(_, b)| b)
+        {
             p.calls += 1;
             p.failures += u64::from(matches!(outcome, Outcome::Failed(_)));
         }

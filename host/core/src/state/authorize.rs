@@ -94,6 +94,19 @@ pub enum AuthError {
     /// The change would leave a configuration that cannot be met or that one crash stalls.
     #[error("configuration refused: {0}")]
     Configuration(String),
+    /// A module update names a rollback target other than the module it replaces.
+    #[error(
+        "module update refused: its rollback target {target} is not the active {role} module \
+         {active} (name it, or leave the target zero)"
+    )]
+    RollbackTarget {
+        /// The role updated.
+        role: String,
+        /// The rollback target named.
+        target: crate::types::Digest,
+        /// The role's active module.
+        active: crate::types::Digest,
+    },
 }
 
 fn roles(allowed: &BTreeSet<Actor>) -> String {
@@ -266,8 +279,33 @@ impl ReplicatedState {
                 }
                 Ok(())
             }
+            Operation::SecurityPolicyUpdate(u) => self.check_rollback_target(u),
             _ => Ok(()),
         }
+    }
+
+    /// A validator update's rollback target must be the module it replaces (or zero, which
+    /// means that module): probation rolls back to it without any trial, so a target the
+    /// update may choose is a swap that no host ever judged — a hash no node holds (every
+    /// call a local fault, the role down everywhere) or a module that never ends. Checked
+    /// at admission and again when applied (`check_effect`: the active module may change in
+    /// between).
+    fn check_rollback_target(&self, u: &crate::ops::SecurityPolicyUpdate) -> Result<(), AuthError> {
+        let Some(role) = crate::ops::Role::of_domain(u.domain) else {
+            return Ok(());
+        };
+        if role != crate::ops::Role::Validator || u.rollback_to == crate::types::Digest::default() {
+            return Ok(());
+        }
+        let active = self.active_module(role).unwrap_or_default();
+        if u.rollback_to == active {
+            return Ok(());
+        }
+        Err(AuthError::RollbackTarget {
+            role: role.world().to_string(),
+            target: u.rollback_to,
+            active,
+        })
     }
 
     /// Whether a trust modification takes an eligible member below the exclusion threshold.

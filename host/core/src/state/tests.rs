@@ -735,3 +735,71 @@ fn a_validator_failing_on_probation_is_rolled_back_at_one_slot() -> TestResult {
     }
     Ok(())
 }
+
+/// Failures one layer decided alone (a Byzantine primary's reveals on the High path, a
+/// seed's on Medium) do not judge a validator on probation: only what a quorum agreed on
+/// does. The control is the same failures agreed by a quorum: rolled back.
+#[test]
+fn failures_no_quorum_agreed_on_do_not_roll_a_validator_back() -> TestResult {
+    let failed = || Outcome::Failed(FailureKind::Trap);
+    let work = || config(ConfigType::Timing, "timing.propose-timeout", 30);
+    for (by_quorum, expect_rollback) in [(false, false), (true, true)] {
+        let (mut s, _) = state(4)?;
+        s.apply_slot(
+            3,
+            &[(swap(SecurityDomain::ValidatorModule, 9), accepted())],
+            None,
+        )?;
+        let mut rolled = false;
+        for slot in 4..10 {
+            let changes = s.apply_slot_judged(slot, &[(work(), failed())], None, &|_| by_quorum)?;
+            rolled |= changes
+                .iter()
+                .any(|c| matches!(c, StateChange::ModuleRolledBack { .. }));
+        }
+        assert_eq!(rolled, expect_rollback, "by quorum: {by_quorum}");
+    }
+    Ok(())
+}
+
+/// A validator update may roll back only to the module it replaces: probation rolls back
+/// without a trial, so any other target is a swap no host judged (a hash nobody holds, a
+/// module that never ends). Refused at admission and when applied; the control is the
+/// same update naming the active module, and one leaving the target zero.
+#[test]
+fn a_validator_update_rolls_back_only_to_the_module_it_replaces() -> TestResult {
+    let failed = || Outcome::Failed(FailureKind::Trap);
+    let work = || config(ConfigType::Timing, "timing.propose-timeout", 30);
+    let update = |target: Digest| {
+        Operation::SecurityPolicyUpdate(SecurityPolicyUpdate {
+            domain: SecurityDomain::ValidatorModule,
+            new_policy: Digest([9; 32]),
+            rollback_to: target,
+            description: "swap".into(),
+        })
+    };
+    let (mut s, _) = state(4)?;
+    let active = s.active_module(Role::Validator).ok_or("no validator")?;
+    let elsewhere = Digest([0x66; 32]);
+    let err = s.check_effect(&update(elsewhere));
+    assert!(
+        matches!(err, Err(AuthError::RollbackTarget { .. })),
+        "{err:?}"
+    );
+    let changes = s.apply_slot(3, &[(update(elsewhere), accepted())], None)?;
+    assert!(
+        matches!(changes.as_slice(), [StateChange::Ignored { reason, .. }] if reason.contains("rollback target")),
+        "{changes:?}"
+    );
+    assert_eq!(s.active_module(Role::Validator), Some(active));
+    // Controls: the active module named, or zero, are taken; a failing probation rolls
+    // back to it.
+    assert!(s.check_effect(&update(Digest::default())).is_ok());
+    s.apply_slot(4, &[(update(active), accepted())], None)?;
+    assert_eq!(s.active_module(Role::Validator), Some(Digest([9; 32])));
+    for slot in 5..8 {
+        s.apply_slot(slot, &[(work(), failed())], None)?;
+    }
+    assert_eq!(s.active_module(Role::Validator), Some(active));
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! What one hostile member can make a node hold or compute, bounded: votes remembered for
+//! equivocation detection, messages buffered for a future slot or view, catch-up served,
+//! and the checks a bogus entry in a catch-up response costs (docs/PROTOCOL.md, "The node
+//! boundary"). Each test names the control that fails without its rule.
+
+use super::*;
+
+/// A member signs a view change for each of a thousand views (each a different vote, so
+/// each passes the signature check and reaches equivocation detection). Only the views a
+/// node may still act on are remembered, and only their signing bytes.
+///
+/// Control: without the view window in `check_equivocation`, `seen_votes` reaches 1,000.
+#[test]
+fn view_changes_for_many_views_are_remembered_within_the_window() {
+    let mut c = Cluster::new(4);
+    let key = c.keys[3].clone();
+    let from = key.id();
+    let node = &mut c.nodes[0];
+    for view in 1..=1_000u64 {
+        node.handle(Input::Message {
+            from,
+            msg: view_change(&key, 0, view),
+        });
+    }
+    let seen = node.footprint().seen_votes;
+    assert!(
+        seen <= usize::try_from(SEEN_VIEWS).unwrap_or(usize::MAX) + 1,
+        "{seen} votes remembered"
+    );
+    // Equivocation inside the window is still caught: a second, different view change for
+    // view 1 (another claim) is a conflicting-votes proof.
+    let other = ViewChange {
+        slot: 0,
+        new_view: 1,
+        prepared: Some(PreparedClaim {
+            view: 0,
+            value: crate::types::Digest([9; 32]),
+            accepts: Vec::new(),
+            tally: None,
+        }),
+    };
+    node.handle(Input::Message {
+        from,
+        msg: Message::ViewChange(Box::new(Signed::new(other, &key))),
+    });
+    assert!(
+        node.evidence.values().any(|p| matches!(
+            p,
+            Misbehaviour::ConflictingVotes {
+                phase: VotePhase::ViewChange,
+                ..
+            }
+        )),
+        "the conflicting view change is proven"
+    );
+}
+
+/// A signed reveal for `view` of slot 0 carrying one outcome of `bytes` bytes.
+fn big_reveal(key: &Keypair, view: View, bytes: usize) -> Message {
+    Message::Reveal(Signed::new(
+        Reveal {
+            slot: 0,
+            view,
+            batch: crate::types::Digest([1; 32]),
+            outcomes: vec![Outcome::Accepted(vec![7; bytes])],
+            salt: crate::types::Digest([2; 32]),
+        },
+        key,
+    ))
+}
+
+/// A member floods the future buffer with large signed votes for later views: it holds
+/// its own share, in count and bytes, and an honest member's buffered vote stays.
+///
+/// Control: with the node-wide count alone (the rule before), the flooder keeps all 300
+/// messages (19 MiB) and the byte assertion fails.
+#[test]
+fn a_member_flooding_the_future_buffer_holds_its_share_only() {
+    let mut c = Cluster::new(4);
+    let flooder = c.keys[3].clone();
+    let honest = c.keys[2].clone();
+    let node = &mut c.nodes[0];
+    // An honest vote for the next view arrives first.
+    node.handle(Input::Message {
+        from: honest.id(),
+        msg: big_reveal(&honest, 1, 16),
+    });
+    // The same vote again (a re-send) takes no more room.
+    node.handle(Input::Message {
+        from: honest.id(),
+        msg: big_reveal(&honest, 1, 16),
+    });
+    assert_eq!(
+        node.footprint().future,
+        1,
+        "a re-sent vote is buffered once"
+    );
+    for view in 1..=300u64 {
+        node.handle(Input::Message {
+            from: flooder.id(),
+            msg: big_reveal(&flooder, view, 64 * 1024),
+        });
+    }
+    let mine: Vec<&Buffered> = node
+        .future
+        .iter()
+        .filter(|b| b.key.0 == flooder.id())
+        .collect();
+    let bytes: usize = mine.iter().map(|b| b.bytes).sum();
+    assert!(mine.len() <= FUTURE_PER_SIGNER, "{} buffered", mine.len());
+    assert!(bytes <= FUTURE_BYTES_PER_SIGNER, "{bytes} bytes buffered");
+    assert!(
+        node.future.iter().any(|b| b.key.0 == honest.id()),
+        "the honest vote was evicted"
+    );
+    // The flooder's newest messages are the ones kept (its oldest were evicted).
+    assert!(mine.iter().any(|b| b.key.2 == 300));
+}
+
+/// Catch-up responses a member can ask for: one per `resend_interval` for the same slot,
+/// at once when it asks past what it was served, none for slots not decided.
+///
+/// Control: without `may_serve`, the ten repeated requests get ten responses of up to
+/// 3 MiB each.
+#[test]
+fn catch_up_is_served_once_per_interval_unless_the_peer_moves_on() {
+    let mut c = Cluster::new(4);
+    for k in 0..3u8 {
+        c.submit(0, compute(k));
+        assert!(c.run_until(10_000, |c| c.all_decided(usize::from(k) + 1)));
+    }
+    let peer = c.keys[3].id();
+    let node = &mut c.nodes[0];
+    let responses = |effects: &[Effect]| {
+        effects
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Effect::Send {
+                        msg: Message::CatchUpResponse { .. },
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    let ask = |node: &mut Node<crate::state::ReplicatedState>, from: Slot| {
+        responses(&node.handle(Input::Message {
+            from: peer,
+            msg: Message::CatchUpRequest { from },
+        }))
+    };
+    let served: usize = (0..10).map(|_| ask(node, 0)).sum();
+    assert_eq!(served, 1, "repeated requests are paced");
+    assert_eq!(ask(node, 1), 1, "a peer moving on is served at once");
+    assert_eq!(
+        ask(node, 1_000),
+        0,
+        "nothing to serve past the decided slots"
+    );
+    let later = node.now.saturating_add(node.config.resend_interval);
+    node.handle(Input::Tick { now: later });
+    assert_eq!(ask(node, 1), 1, "served again after the interval");
+}
+
+/// A fork proof is checked in shape on both sides (membership, distinct signers, quorum)
+/// before any signature, and the first side's signatures before the second's: a node
+/// comparing a peer's bogus entry with its own (the peer's side first) checks none of its
+/// own certificate's signatures.
+///
+/// Control: with each side checked whole in turn (the rule before), the proof below fails
+/// on the first side's signature instead of the second side's missing quorum.
+#[test]
+fn a_fork_proof_is_checked_in_shape_before_any_signature() {
+    let mut c = Cluster::new(4);
+    c.submit(0, compute(1));
+    assert!(c.run_until(10_000, |c| c.all_decided(1)));
+    let entry = c.decided[0][0].clone();
+    let mut first = fork::CertifiedValue::of(&entry);
+    // A signature that does not verify on the first side...
+    if let Some(c0) = first.confirms.first_mut() {
+        c0.signature = c.keys[0].sign(b"spore/test", b"not the confirm");
+    }
+    // ...and a second side of one confirm: no quorum.
+    let mut second = fork::CertifiedValue::of(&entry);
+    second.value = crate::types::Digest([5; 32]);
+    second.confirms.truncate(1);
+    let proof = ForkProof { first, second };
+    let node = &c.nodes[0];
+    let quorum = |s: &BTreeSet<NodeId>| node.state.is_quorum(s);
+    let err = proof.verify(&node.state, &quorum);
+    assert!(
+        matches!(
+            err,
+            Err(ForkError::Certificate(CertificateError::ConfirmMismatch))
+                | Err(ForkError::Certificate(CertificateError::NoQuorum(_)))
+        ),
+        "{err:?}"
+    );
+}
