@@ -718,7 +718,7 @@ pub fn run_propose(a: ProposeArgs) -> anyhow::Result<ExitCode> {
         SwapRole::Admission => crate::modules::Role::Admission,
         SwapRole::Resolver => crate::modules::Role::Resolver,
     };
-    crate::modules::Runtime::new(crate::modules::RuntimeConfig::default())?
+    crate::modules::Runtime::for_local_tool(crate::modules::RuntimeConfig::default())?
         .load(role, &bytes)
         .with_context(|| {
             format!(

@@ -456,8 +456,8 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     }
     let config = RuntimeConfig::default();
     // Two engines built independently: the self-test compares them.
-    let first = Runtime::new(config.clone())?;
-    let second = Runtime::new(config)?;
+    let first = Runtime::for_local_tool(config.clone())?;
+    let second = Runtime::for_local_tool(config)?;
     let module = match first.load(role, &bytes) {
         Ok(module) => module,
         Err(err) => {
@@ -649,7 +649,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> anyhow:
 fn run_one(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let role = Role::from(args.role);
     let bytes = read_module(&args.file)?;
-    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let runtime = Runtime::for_local_tool(RuntimeConfig::default())?;
     let module = runtime
         .load(role, &bytes)
         .with_context(|| format!("module {} refused", args.file.display()))?;

@@ -76,6 +76,22 @@ impl Default for CompileBounds {
     }
 }
 
+/// How long a local tool (`spore module check`, `build`, `run`, `propose`) lets your own
+/// module compile: a slow or busy machine must not call a module unfit. A node's bound
+/// (the default, 60 s) is for bytes from peers and clients.
+pub const LOCAL_TOOL_TIMEOUT: Duration = Duration::from_secs(600);
+
+impl CompileBounds {
+    /// The bounds of a local tool compiling a module its user chose
+    /// ([`LOCAL_TOOL_TIMEOUT`], on a thread).
+    pub fn local_tool() -> Self {
+        Self {
+            timeout: LOCAL_TOOL_TIMEOUT,
+            ..Self::default()
+        }
+    }
+}
+
 /// What the parent sends a worker.
 #[derive(Serialize, Deserialize)]
 struct WorkerRequest {

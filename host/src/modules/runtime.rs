@@ -162,6 +162,14 @@ impl Runtime {
         &self.engine
     }
 
+    /// A runtime for a local tool: [`Self::new`] with the local tool's compile bounds
+    /// ([`CompileBounds::local_tool`]).
+    pub fn for_local_tool(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let mut runtime = Self::new(config)?;
+        runtime.set_compile_bounds(CompileBounds::local_tool());
+        Ok(runtime)
+    }
+
     /// Bound compilation by `bounds` (a node sets its own binary as the worker).
     pub fn set_compile_bounds(&mut self, bounds: CompileBounds) {
         self.registry.set_bounds(bounds);

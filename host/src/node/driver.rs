@@ -487,7 +487,7 @@ impl Loop {
                     ..
                 } => {
                     let snapshot = Arc::clone(snapshot.get_or_insert_with(|| {
-                        calls::snapshot(self.d.node.state(), self.d.node.view())
+                        calls::snapshot(self.d.node.state(), self.d.node.state().slot_view())
                     }));
                     let what = CallInput::Validator { op, ctx };
                     self.start_call(call, slot, what, snapshot);
@@ -502,7 +502,7 @@ impl Loop {
                     ..
                 } => {
                     let snapshot = Arc::clone(snapshot.get_or_insert_with(|| {
-                        calls::snapshot(self.d.node.state(), self.d.node.view())
+                        calls::snapshot(self.d.node.state(), self.d.node.state().slot_view())
                     }));
                     let what = CallInput::Resolver {
                         primary,

@@ -155,7 +155,10 @@ impl Twins {
     }
 
     fn load_all() -> Result<Self> {
-        let runtime = Runtime::new(RuntimeConfig::default()).context("building the runtime")?;
+        // A local tool's compile bound: a debug build on a busy machine compiles the
+        // 12-18 MB JS and Python twins in well over the node's 60 s.
+        let runtime =
+            Runtime::for_local_tool(RuntimeConfig::default()).context("building the runtime")?;
         let rust = runtime
             .load(Role::Validator, spore_artifacts::MEDIAN_PRICE.bytes)
             .context("loading median-price")?;

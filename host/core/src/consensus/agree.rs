@@ -52,7 +52,10 @@ impl<S: ReplicaState> Node<S> {
                 self.round.omission_until = None;
                 *self.stats.rejected.entry("omits_reveals").or_default() += 1;
             }
-            Omission::Wait(until) => self.round.omission_until = Some(until),
+            Omission::Wait(until) => {
+                self.round.omission_until = Some(until);
+                self.relay_commit_set(&t);
+            }
             Omission::Accept => {
                 self.round.pending_tally = None;
                 self.round.omission_until = None;
@@ -129,11 +132,62 @@ impl<S: ReplicaState> Node<S> {
         if settled || everyone {
             return Omission::Accept;
         }
-        let until = self.round.started.saturating_add(self.timeout() / 2);
+        // An unsettled tally (some operation without a quorum, or an authority path
+        // without its decider): a commit set leaving out a member whose commit this node
+        // held before the set arrived left out a member that was in time. A Byzantine
+        // primary that closes the set without an honest member (or with its own wrong
+        // result and just a quorum) would otherwise send the operation to the resolver,
+        // which may escalate it: a veto on any operation of its slot.
+        if path.sealed()
+            && self
+                .round
+                .before_set
+                .iter()
+                .any(|id| !commits.contains_key(id) && self.state.is_eligible(id))
+        {
+            return Omission::Refuse;
+        }
+        // Patience: half the progress timeout after the proposal, and at least a reveal
+        // grace after the tally arrived (time for the commit set this node relays to the
+        // members whose reveals it lacks, and for their reveals).
+        let until = self.round.started.saturating_add(self.timeout() / 2).max(
+            self.round
+                .pending_since
+                .saturating_add(self.scaled(self.config.reveal_grace)),
+        );
         if self.now >= until {
             Omission::Accept
         } else {
             Omission::Wait(until)
+        }
+    }
+
+    /// While an unsettled tally is held: send the commit set on, once, to the members of
+    /// it whose reveals this node lacks. A primary that delivers its set to some members
+    /// late or never keeps them from revealing; relayed, they reveal, and the omission
+    /// rule weighs their reveals.
+    fn relay_commit_set(&mut self, t: &Signed<super::message::Tally>) {
+        if self.round.set_relayed {
+            return;
+        }
+        let Some(cs) = self.round.commit_set.clone() else {
+            return;
+        };
+        self.round.set_relayed = true;
+        let revealed: BTreeSet<NodeId> = t.payload.reveals.iter().map(|r| r.signer).collect();
+        for c in &cs.payload.commits {
+            let id = c.signer;
+            if id == self.id
+                || id == cs.signer
+                || revealed.contains(&id)
+                || self.round.reveals.contains_key(&id)
+            {
+                continue;
+            }
+            self.effects.push(Effect::Send {
+                to: id,
+                msg: Message::CommitSet(Box::new(cs.clone())),
+            });
         }
     }
 

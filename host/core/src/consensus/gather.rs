@@ -170,6 +170,14 @@ impl<S: ReplicaState> Node<S> {
         for c in &body.commits {
             self.check_sig(c)?;
         }
+        // The commits this node held before the set arrived (see `Round::before_set`).
+        self.round.before_set = self
+            .round
+            .commits
+            .values()
+            .filter(|c| c.payload.batch == body.batch && c.payload.view == body.view)
+            .map(|c| c.signer)
+            .collect();
         for c in &body.commits {
             if let Some(proof) = self.check_equivocation(&Message::Commit(c.clone())) {
                 self.add_evidence(proof);
@@ -1045,6 +1053,7 @@ impl<S: ReplicaState> Node<S> {
             self.round.proposal = Some(Arc::new(tally.proposal.clone()));
             self.round.started = self.now;
         }
+        self.round.pending_since = self.now;
         self.round.pending_tally = Some(t);
         Ok(())
     }

@@ -168,7 +168,17 @@ impl<S: ReplicaState> Node<S> {
             self.send_late(Message::Accept(Signed::new(a, &self.key)));
             return;
         }
-        if revealed.contains(&self.id) || self.own_vote(slot, view, "reveal").is_some() {
+        if revealed.contains(&self.id) {
+            return;
+        }
+        if let Some(own) = self.own_vote(slot, view, "reveal").cloned() {
+            // Revealed in the tally's view, and the decided tally lacks it: a primary
+            // left it out, and the slot was decided in a later view, whose rounds no
+            // longer hold it. Send it again (it is persisted already): otherwise every
+            // other node would attest this node `unrevealed`, and a primary could have an
+            // honest member penalised each time it leaves its reveal out and withholds
+            // its own confirm.
+            self.effects.push(super::Effect::Broadcast { msg: own });
             return;
         }
         let Some(Message::Commit(own)) = self.own_vote(slot, view, "commit").cloned() else {

@@ -55,6 +55,17 @@ pub(super) struct Round {
     pub pending_tally: Option<Signed<Tally>>,
     /// Until when the omission rule holds the pending tally (virtual ms).
     pub omission_until: Option<u64>,
+    /// When the pending tally arrived (virtual ms): the omission rule's patience runs at
+    /// least a reveal grace past it, so a primary cannot send its tally only when the
+    /// members' patience is over.
+    pub pending_since: u64,
+    /// Signers of commits to `d` in this view this node held directly when the commit set
+    /// arrived (its own included): a set leaving one of them out left out a member that
+    /// was in time, as far as this node can tell.
+    pub before_set: BTreeSet<NodeId>,
+    /// Whether this node sent the commit set on to the members of it whose reveals it
+    /// lacks (once per round, while it holds an unsettled tally).
+    pub set_relayed: bool,
     /// First accept per signer.
     pub accepts: BTreeMap<NodeId, Signed<Accept>>,
     /// First confirm per signer.
@@ -88,6 +99,9 @@ impl Round {
             fixed: false,
             pending_tally: None,
             omission_until: None,
+            pending_since: 0,
+            before_set: BTreeSet::new(),
+            set_relayed: false,
             accepts: BTreeMap::new(),
             confirms: BTreeMap::new(),
             echoed: BTreeSet::new(),

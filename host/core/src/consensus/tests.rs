@@ -1437,8 +1437,10 @@ fn evidence_and_view_change_gossip_are_bounded() {
 fn a_commit_after_the_set_closed_does_not_count() {
     // The honest latent member's commit reaches the primary only after the commit set
     // closed (a quorum of the three others, one of them reporting a wrong result): it is
-    // not in the set, so it does not reveal and its result cannot count. The operation
-    // has no matching quorum and goes to the resolver; nothing stalls.
+    // not in the set, so it does not reveal and its result cannot count in view 0. The
+    // others held its commit before the set arrived, so they refuse the unsettled tally
+    // (it would send the operation to the resolver); the next view, whose primary has
+    // every commit, decides the honest result. Nothing stalls.
     let mut c = Cluster::new(4);
     let (p, s) = (c.layer(Layer::Primary, 0), c.layer(Layer::Seed, 0));
     let others: Vec<usize> = (0..4).filter(|i| *i != p && *i != s).collect();
@@ -1464,9 +1466,13 @@ fn a_commit_after_the_set_closed_does_not_count() {
     c.assert_agreement();
     let e = &c.decided[p][0];
     let late_id = c.nodes[late].id();
-    assert!(e.tally.payload.commits.iter().all(|c| c.signer != late_id));
-    assert!(e.tally.payload.reveals.iter().all(|r| r.signer != late_id));
-    assert!(matches!(e.decisions(), [Decision::Escalated { .. }]));
+    assert!(e.view > 0, "the view-0 tally was refused");
+    assert!(e.tally.payload.commits.iter().any(|c| c.signer == late_id));
+    assert!(
+        matches!(e.decisions(), [Decision::Agreed(Outcome::Accepted(v))] if *v == compute(3).digest().0.to_vec()),
+        "{:?}",
+        e.decisions()
+    );
 }
 
 /// A second certified entry for `e`'s slot with another value: the same tally with one
@@ -1638,6 +1644,116 @@ fn a_new_view_carries_one_tally_whatever_the_quorum_prepared() {
     for d in &c.decided {
         assert_eq!(d[0].value(), value, "the prepared value was not kept");
     }
+}
+
+/// A primary leaves an honest member's reveal out of its tally (it never got it, or
+/// dropped it) and the view's confirms are lost, so the slot is decided in the next view
+/// on that tally. The member revealed in the tally's view: it sends its reveal again once
+/// the slot is decided, and nobody attests it `unrevealed`. Control: without the re-send
+/// (the rule before), the three others named it `unrevealed`, a penalty a Byzantine
+/// primary could repeat on every turn by also withholding its own confirm.
+#[test]
+fn a_reveal_left_out_of_a_tally_decided_in_a_later_view_is_not_an_absence() {
+    let mut c = Cluster::new(4);
+    let primary = c.layer(Layer::Primary, 0);
+    let x = (primary + 1) % 4;
+    c.tamper = Some(Box::new(move |from, to, m| match m {
+        Message::Reveal(r) if from == x && to == primary && r.payload.view == 0 => None,
+        Message::Confirm(cf) if cf.payload.view == 0 => None,
+        other => Some(other),
+    }));
+    c.submit(primary, compute(1));
+    assert!(c.run_until(60_000, |c| c.all_decided(1)));
+    c.assert_agreement();
+    let entry = c.decided[0][0].clone();
+    assert!(entry.view > 0, "decided in a later view");
+    assert_eq!(entry.tally.payload.view(), 0, "on the view-0 tally");
+    let xid = c.nodes[x].id();
+    assert!(
+        !entry.tally.payload.reveals.iter().any(|r| r.signer == xid),
+        "the tally lacks the member's reveal"
+    );
+    // Past the listening window: every attestation is made. The primary never hears the
+    // reveal (the link stays cut); the two others must have.
+    c.run_until(3 * c.nodes[0].config.absence_wait, |_| false);
+    let pid = c.nodes[primary].id();
+    let named: BTreeSet<NodeId> = c
+        .nodes
+        .iter()
+        .filter_map(|n| n.attests.get(&0))
+        .flat_map(|by| by.values())
+        .filter(|a| a.payload.unrevealed.contains(&xid))
+        .map(|a| a.signer)
+        .collect();
+    assert!(
+        named.iter().all(|s| *s == pid),
+        "attested unrevealed by {} nodes besides the primary",
+        named.iter().filter(|s| **s != pid).count()
+    );
+    assert!(
+        !c.nodes
+            .iter()
+            .any(|n| n.absences.keys().any(|(_, m)| *m == xid)),
+        "no absence proof against the member"
+    );
+}
+
+/// A primary with a wrong result closes its commit set at a quorum without an honest
+/// member whose commit the others held in time (here the member's commit never reaches
+/// it): the set has no matching quorum, and the resolver escalates. The members that held
+/// the left-out commit before the set arrived refuse the unsettled tally; the next view
+/// decides the honest result. Control: without the rule the operation is escalated in
+/// view 0 (a Byzantine primary's veto on any operation of its slot).
+#[test]
+fn a_commit_set_leaving_out_a_timely_commit_cannot_send_an_operation_to_the_resolver() {
+    let mut c = Cluster::new(4);
+    let p = c.layer(Layer::Primary, 0);
+    let left_out = (p + 3) % 4;
+    c.validator = Box::new(move |i, _| Outcome::Accepted(vec![if i == p { 0xEE } else { 0x11 }]));
+    c.resolver = Box::new(|_, _, _| ResolverVerdict::Escalate("no clear authority".into()));
+    c.tamper = Some(Box::new(move |from, to, m| match m {
+        Message::Commit(cm) if from == left_out && to == p && cm.payload.view == 0 => None,
+        other => Some(other),
+    }));
+    c.submit(p, compute(1));
+    assert!(c.run_until(60_000, |c| c.all_decided(1)));
+    c.assert_agreement();
+    let entry = &c.decided[0][0];
+    assert_eq!(
+        entry.decisions(),
+        &[Decision::Agreed(Outcome::Accepted(vec![0x11]))],
+        "view {}",
+        entry.view
+    );
+    assert!(entry.view > 0);
+}
+
+/// The same veto by delivery: the primary's commit set names every member, but never
+/// reaches one of them, which therefore never reveals. A member holding the unsettled
+/// tally sends the set on to the members whose reveals it lacks; the left-out member
+/// reveals, and its reveal (a quorum with the others') makes the tally refused. Control:
+/// without the relay the operation is escalated in view 0.
+#[test]
+fn a_commit_set_kept_from_a_member_is_relayed_to_it() {
+    let mut c = Cluster::new(4);
+    let p = c.layer(Layer::Primary, 0);
+    let kept = (p + 3) % 4;
+    c.validator = Box::new(move |i, _| Outcome::Accepted(vec![if i == p { 0xEE } else { 0x11 }]));
+    c.resolver = Box::new(|_, _, _| ResolverVerdict::Escalate("no clear authority".into()));
+    c.tamper = Some(Box::new(move |from, to, m| match m {
+        Message::CommitSet(cs) if from == p && to == kept && cs.payload.view == 0 => None,
+        other => Some(other),
+    }));
+    c.submit(p, compute(1));
+    assert!(c.run_until(60_000, |c| c.all_decided(1)));
+    c.assert_agreement();
+    let entry = &c.decided[0][0];
+    assert!(
+        matches!(entry.decisions(), [Decision::Agreed(Outcome::Accepted(v))] if v == &vec![0x11]),
+        "{:?} in view {}",
+        entry.decisions(),
+        entry.view
+    );
 }
 
 #[path = "boundary_tests.rs"]
