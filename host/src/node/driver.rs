@@ -999,10 +999,11 @@ impl Loop {
         }
         let blob = match &self.served {
             Some((h, blob)) if *h == hash => Arc::clone(blob),
+            _ if !self.fetches.may_read(to, self.now()) => {
+                return debug!(%hash, peer = %to, "module part not served: the peer makes us read blobs too fast");
+            }
             _ => match self.d.store.module(&hash) {
                 Ok(Some(bytes)) => {
-                    // Read and hashed whole: the peer pays for it in its byte pace.
-                    self.fetches.charge_served(to, bytes.len() as u64);
                     let blob = Arc::new(bytes);
                     self.served = Some((hash, Arc::clone(&blob)));
                     blob
@@ -1015,7 +1016,6 @@ impl Loop {
         if bytes.is_empty() {
             return;
         }
-        self.fetches.charge_served(to, bytes.len() as u64);
         let part = Wire::ModulePart {
             hash,
             total: blob.len() as u64,

@@ -23,14 +23,13 @@
 //!   slow is asked again).
 //! - A fetch that made no progress for [`GIVE_UP_MS`] is forgotten (if the bytes are still
 //!   needed, the next need starts a new one): an unanswerable hash does not hold a slot.
-//! - Serving is paced: at most [`SERVE_PARTS_PER_SECOND`] parts and
-//!   [`SERVE_BYTES_PER_SECOND`] bytes per peer per second, so a peer asking in a loop
-//!   gets a bounded share of the node's reads and sends. The bytes counted are those the
-//!   node reads as well as those it sends: a request for a blob that is not the one held
-//!   for serving reads (and hashes) the whole blob from the store, so it is charged the
-//!   blob's size ([`Fetches::charge_served`]); a peer alternating between two hashes,
-//!   each part past its end, made the node copy and hash megabytes for nothing sent.
-//!   The pacing is a [`Pacer`](super::pacing::Pacer), as for catch-up responses.
+//! - Serving is paced: at most [`SERVE_PARTS_PER_SECOND`] parts per peer per second, and
+//!   at most [`SERVE_READS_PER_SECOND`] whole-blob reads: a request for a blob other than
+//!   the one held for serving reads (and hashes) the whole blob from the store, and a
+//!   peer alternating between two hashes, each part past its end, made the node copy
+//!   and hash megabytes for nothing sent. An honest fetch reads its blob once and then
+//!   takes parts of the held one. Both are [`Pacer`](super::pacing::Pacer)s, as for
+//!   catch-up responses.
 
 use std::collections::BTreeMap;
 
@@ -57,9 +56,8 @@ pub const GIVE_UP_MS: u64 = 60_000;
 /// Parts served to one peer per second, at most.
 pub const SERVE_PARTS_PER_SECOND: u32 = 64;
 
-/// Bytes read and sent to serve one peer per second, at most (a module at the 32 MiB
-/// ceiling, read once and sent in parts, within about two seconds).
-pub const SERVE_BYTES_PER_SECOND: u64 = 32 * 1024 * 1024;
+/// Whole blobs read from the store to serve one peer per second, at most.
+pub const SERVE_READS_PER_SECOND: u32 = 2;
 
 /// One received part: `bytes` at `offset` of a blob of `total` bytes hashing to `hash`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,15 +134,21 @@ impl Fetch {
 pub struct Fetches {
     fetches: BTreeMap<Digest, Fetch>,
     served: Pacer,
+    reads: Pacer,
 }
 
 impl Default for Fetches {
     fn default() -> Self {
         Self {
             fetches: BTreeMap::new(),
+            // Parts are at most `PART_BYTES`: the count bounds the bytes sent.
             served: Pacer::new(Pace {
                 per_second: SERVE_PARTS_PER_SECOND,
-                bytes_per_second: SERVE_BYTES_PER_SECOND,
+                bytes_per_second: u64::MAX,
+            }),
+            reads: Pacer::new(Pace {
+                per_second: SERVE_READS_PER_SECOND,
+                bytes_per_second: u64::MAX,
             }),
         }
     }
@@ -257,15 +261,15 @@ impl Fetches {
         Step::Complete(done)
     }
 
-    /// Whether to serve one more part to `peer` now (at most [`SERVE_PARTS_PER_SECOND`]
-    /// and [`SERVE_BYTES_PER_SECOND`], counting what [`Self::charge_served`] recorded).
+    /// Whether to serve one more part to `peer` now (at most [`SERVE_PARTS_PER_SECOND`]).
     pub fn may_serve(&mut self, peer: NodeId, now: u64) -> bool {
         self.served.admit(peer, now).is_some()
     }
 
-    /// Record `bytes` read or sent to serve `peer` in its current second.
-    pub fn charge_served(&mut self, peer: NodeId, bytes: u64) {
-        self.served.charge(peer, bytes);
+    /// Whether to read a whole blob from the store to serve `peer` now (at most
+    /// [`SERVE_READS_PER_SECOND`]).
+    pub fn may_read(&mut self, peer: NodeId, now: u64) -> bool {
+        self.reads.admit(peer, now).is_some()
     }
 }
 
@@ -532,25 +536,22 @@ mod tests {
         assert!(f.may_serve(node(1), 1_010), "the next second");
     }
 
-    /// Whole blobs read to serve a peer count against its bytes: a peer making the node
-    /// read a 24 MiB blob per request (alternating hashes, parts past the end) is stopped
-    /// after about a second's worth, far below its part count. The control is the count
-    /// alone (nothing charged): all 64 requests are admitted.
+    /// Whole-blob reads to serve a peer are paced on their own: a peer making the node
+    /// read a blob per request (alternating hashes, parts past the end) gets
+    /// `SERVE_READS_PER_SECOND` reads a second, while its part count would allow 64. The
+    /// control is the part pacing alone: all 64 admitted.
     #[test]
-    fn blobs_read_to_serve_a_peer_count_against_its_bytes() {
-        let blob = 24 * 1024 * 1024;
-        for (charge, expect) in [(true, 2), (false, SERVE_PARTS_PER_SECOND as usize)] {
-            let mut f = Fetches::default();
-            let mut served = 0;
-            for _ in 0..SERVE_PARTS_PER_SECOND {
-                if f.may_serve(node(1), 10) {
-                    served += 1;
-                    if charge {
-                        f.charge_served(node(1), blob);
-                    }
-                }
-            }
-            assert_eq!(served, expect, "charged: {charge}");
-        }
+    fn whole_blob_reads_are_paced_per_peer() {
+        let mut f = Fetches::default();
+        let reads = (0..SERVE_PARTS_PER_SECOND)
+            .filter(|_| f.may_serve(node(1), 10) && f.may_read(node(1), 10))
+            .count();
+        assert_eq!(reads, SERVE_READS_PER_SECOND as usize);
+        let mut parts_only = Fetches::default();
+        let parts = (0..SERVE_PARTS_PER_SECOND)
+            .filter(|_| parts_only.may_serve(node(1), 10))
+            .count();
+        assert_eq!(parts, SERVE_PARTS_PER_SECOND as usize);
+        assert!(f.may_read(node(1), 1_010), "the next second");
     }
 }

@@ -132,13 +132,16 @@ impl<S: ReplicaState> Node<S> {
         if settled || everyone {
             return Omission::Accept;
         }
-        // An unsettled tally (some operation without a quorum, or an authority path
-        // without its decider): a commit set leaving out a member whose commit this node
-        // held before the set arrived left out a member that was in time. A Byzantine
+        // A tally that sends an operation to the resolver (some operation without a
+        // quorum or light-quorum match): a commit set leaving out a member whose commit
+        // this node held before the set arrived left out a member that was in time. (An
+        // authority path whose decider is missing but whose fallback decides everything
+        // is not refused for it: the fallback is what the rule is for.) A Byzantine
         // primary that closes the set without an honest member (or with its own wrong
         // result and just a quorum) would otherwise send the operation to the resolver,
         // which may escalate it: a veto on any operation of its slot.
         if path.sealed()
+            && before.iter().any(Option::is_none)
             && self
                 .round
                 .before_set

@@ -30,19 +30,29 @@ impl<S: ReplicaState> Node<S> {
         }
     }
 
-    /// Send `peer` the retained entries from `from` on (bounded).
+    /// Send `peer` the retained entries from `from` on (bounded), paced
+    /// ([`Self::may_serve`]); remembers the last slot sent.
     pub(super) fn serve_catch_up(&mut self, peer: NodeId, from: Slot) {
+        if !self.may_serve(peer, from) {
+            return;
+        }
         let mut bytes = 0usize;
         let entries: Vec<DecidedEntry> = (from..self.slot())
             .take(self.config.catch_up_batch)
             .map_while(|s| self.entry(s).cloned())
             .take_while(|e| {
                 let first = bytes == 0;
-                bytes = bytes.saturating_add(crate::crypto::canonical_bytes(e).len());
+                bytes = bytes.saturating_add(crate::crypto::encoded_len(e));
                 first || bytes <= super::limits::MAX_CATCH_UP_BYTES
             })
             .collect();
-        if !entries.is_empty() {
+        if let Some(last) = entries.last() {
+            if self.served.len() >= 1_024 {
+                let (now, gap) = (self.now, self.config.resend_interval);
+                self.served
+                    .retain(|_, &mut (_, at)| now < at.saturating_add(gap));
+            }
+            self.served.insert(peer, (last.slot, self.now));
             self.effects.push(Effect::Send {
                 to: peer,
                 msg: Message::CatchUpResponse { entries },
@@ -54,35 +64,23 @@ impl<S: ReplicaState> Node<S> {
         if !self.state.is_member(&peer) {
             return Err(Reject::NotMember(peer));
         }
-        if !self.may_serve(peer, from) {
-            return Err(Reject::Invalid("catch-up asked again too soon"));
-        }
         self.serve_catch_up(peer, from);
         Ok(())
     }
 
-    /// Whether to serve `peer` entries from `from` now: at once when it asks past what it
-    /// was last served from (an honest node catching up moves forward with every
+    /// Whether to serve `peer` entries from `from` now: at once when it asks past the
+    /// last slot it was sent (an honest node catching up moves forward with every
     /// response), otherwise once per `resend_interval` (it lost a response, or it repeats
-    /// the request to make this node read and send megabytes for a few bytes).
-    pub(super) fn may_serve(&mut self, peer: NodeId, from: Slot) -> bool {
+    /// the request, or walks back over slots it was sent, to make this node read and send
+    /// megabytes for a few bytes). Never for a slot this node has not decided.
+    pub(super) fn may_serve(&self, peer: NodeId, from: Slot) -> bool {
         if from >= self.slot() {
             return false;
         }
-        let now = self.now;
         let gap = self.config.resend_interval;
-        let fresh = self
-            .served
+        self.served
             .get(&peer)
-            .is_none_or(|&(slot, at)| from > slot || now >= at.saturating_add(gap));
-        if fresh {
-            if self.served.len() >= 1_024 {
-                self.served
-                    .retain(|_, &mut (_, at)| now < at.saturating_add(gap));
-            }
-            self.served.insert(peer, (from, now));
-        }
-        fresh
+            .is_none_or(|&(sent, at)| from > sent || self.now >= at.saturating_add(gap))
     }
 
     /// Compare a certified entry for a slot this node decided with its own; a different

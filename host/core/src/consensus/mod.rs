@@ -329,7 +329,8 @@ pub struct Node<S: ReplicaState> {
     resumed_at: Option<(Slot, View)>,
     /// (peer, slot) entries asked for to compare with ours (cleared per decided slot).
     fork_probes: BTreeSet<(NodeId, Slot)>,
-    /// The slot each peer was last served catch-up from, and when (`catch_up::may_serve`).
+    /// The last slot each peer was sent in catch-up, and when (`catch_up::may_serve`);
+    /// members only, at most 1,024.
     served: HashMap<NodeId, (Slot, u64)>,
     /// Test-only switch (control of fork detection): never compare or probe.
     fork_blind: bool,
