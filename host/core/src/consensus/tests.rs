@@ -1698,6 +1698,23 @@ fn a_reveal_left_out_of_a_tally_decided_in_a_later_view_is_not_an_absence() {
     );
 }
 
+/// A primary whose validator says 0xEE where every other says 0x11, a resolver that
+/// escalates, and `drop(from, to, msg)` cutting messages: the entry the cluster decides
+/// for one operation.
+fn veto_scenario(drop: impl Fn(usize, usize, &Message) -> bool + 'static) -> DecidedEntry {
+    let mut c = Cluster::new(4);
+    let p = c.layer(Layer::Primary, 0);
+    c.validator = Box::new(move |i, _| Outcome::Accepted(vec![if i == p { 0xEE } else { 0x11 }]));
+    c.resolver = Box::new(|_, _, _| ResolverVerdict::Escalate("no clear authority".into()));
+    c.tamper = Some(Box::new(move |from, to, m| {
+        (!drop(from, to, &m)).then_some(m)
+    }));
+    c.submit(p, compute(1));
+    assert!(c.run_until(60_000, |c| c.all_decided(1)));
+    c.assert_agreement();
+    c.decided[0][0].clone()
+}
+
 /// A primary with a wrong result closes its commit set at a quorum without an honest
 /// member whose commit the others held in time (here the member's commit never reaches
 /// it): the set has no matching quorum, and the resolver escalates. The members that held
@@ -1706,19 +1723,11 @@ fn a_reveal_left_out_of_a_tally_decided_in_a_later_view_is_not_an_absence() {
 /// view 0 (a Byzantine primary's veto on any operation of its slot).
 #[test]
 fn a_commit_set_leaving_out_a_timely_commit_cannot_send_an_operation_to_the_resolver() {
-    let mut c = Cluster::new(4);
-    let p = c.layer(Layer::Primary, 0);
+    let p = Cluster::new(4).layer(Layer::Primary, 0);
     let left_out = (p + 3) % 4;
-    c.validator = Box::new(move |i, _| Outcome::Accepted(vec![if i == p { 0xEE } else { 0x11 }]));
-    c.resolver = Box::new(|_, _, _| ResolverVerdict::Escalate("no clear authority".into()));
-    c.tamper = Some(Box::new(move |from, to, m| match m {
-        Message::Commit(cm) if from == left_out && to == p && cm.payload.view == 0 => None,
-        other => Some(other),
-    }));
-    c.submit(p, compute(1));
-    assert!(c.run_until(60_000, |c| c.all_decided(1)));
-    c.assert_agreement();
-    let entry = &c.decided[0][0];
+    let entry = veto_scenario(
+        move |from, to, m| matches!(m, Message::Commit(cm) if from == left_out && to == p && cm.payload.view == 0),
+    );
     assert_eq!(
         entry.decisions(),
         &[Decision::Agreed(Outcome::Accepted(vec![0x11]))],
@@ -1735,19 +1744,11 @@ fn a_commit_set_leaving_out_a_timely_commit_cannot_send_an_operation_to_the_reso
 /// without the relay the operation is escalated in view 0.
 #[test]
 fn a_commit_set_kept_from_a_member_is_relayed_to_it() {
-    let mut c = Cluster::new(4);
-    let p = c.layer(Layer::Primary, 0);
+    let p = Cluster::new(4).layer(Layer::Primary, 0);
     let kept = (p + 3) % 4;
-    c.validator = Box::new(move |i, _| Outcome::Accepted(vec![if i == p { 0xEE } else { 0x11 }]));
-    c.resolver = Box::new(|_, _, _| ResolverVerdict::Escalate("no clear authority".into()));
-    c.tamper = Some(Box::new(move |from, to, m| match m {
-        Message::CommitSet(cs) if from == p && to == kept && cs.payload.view == 0 => None,
-        other => Some(other),
-    }));
-    c.submit(p, compute(1));
-    assert!(c.run_until(60_000, |c| c.all_decided(1)));
-    c.assert_agreement();
-    let entry = &c.decided[0][0];
+    let entry = veto_scenario(
+        move |from, to, m| matches!(m, Message::CommitSet(cs) if from == p && to == kept && cs.payload.view == 0),
+    );
     assert!(
         matches!(entry.decisions(), [Decision::Agreed(Outcome::Accepted(v))] if v == &vec![0x11]),
         "{:?} in view {}",
