@@ -15,7 +15,8 @@
 //!
 //! Only signatures the machine would check are checked ahead: current-slot votes of
 //! eligible members, what the primary of a view sends and the distinct members' votes
-//! it carries ([`Node::claims_to_check`]), and operations whose submitter holds the
+//! it carries, the own signature of an eligible member's next-slot vote
+//! ([`Node::claims_to_check`]), and operations whose submitter holds the
 //! permission they need (the machine refuses the others before any curve arithmetic,
 //! and so does this). A member stuffing a frame with votes it did not get, or sending
 //! a tally it has no role to send, costs no curve arithmetic ahead.
@@ -200,7 +201,8 @@ mod tests {
     }
 
     /// Only what the machine would check is checked ahead: current-slot votes of members
-    /// (not a stranger's, not another slot's), permitted submissions (not refused ones),
+    /// (not a stranger's, not a later slot's), the own signatures of next-slot votes
+    /// (not the votes a next-slot tally carries), permitted submissions (not refused ones),
     /// and a tally only from the primary, with one vote per member it carries (a member
     /// stuffing a tally it has no role to send with votes costs nothing ahead). Each has
     /// its control: the same kind of input from the right signer is checked.
@@ -217,8 +219,22 @@ mod tests {
             .map(|i| confirm(&members[i % 4], slot, &[i as u8]))
             .collect();
         assert_eq!(bc.frames(&node, &votes), 8);
-        let later: Vec<_> = (0..8)
+        // The next slot's votes: checked on arrival by the machine, so ahead too, but only
+        // their own signatures (a next-slot tally stuffed with votes costs one check).
+        let next: Vec<_> = (0..8)
             .map(|i| confirm(&members[i % 4], slot + 1, &[i as u8]))
+            .collect();
+        assert_eq!(bc.frames(&node, &next), 8);
+        let stuffed: Vec<&Keypair> = members.iter().cycle().take(12).collect();
+        let next_tally = vec![
+            tally(&members[1], slot + 1, &stuffed),
+            confirm(&members[1], slot + 1, b"n"),
+            confirm(&members[2], slot + 1, b"n"),
+            confirm(&members[3], slot + 1, b"n"),
+        ];
+        assert_eq!(bc.frames(&node, &next_tally), 1 + 3, "envelope, 3 votes");
+        let later: Vec<_> = (0..8)
+            .map(|i| confirm(&members[i % 4], slot + 2, &[i as u8]))
             .collect();
         assert_eq!(bc.frames(&node, &later), 0);
         let strangers: Vec<_> = (0..8)
@@ -248,8 +264,7 @@ mod tests {
             .iter()
             .find(|k| k.id() != primary)
             .expect("a member");
-        // Every member's commit, each listed three times.
-        let stuffed: Vec<&Keypair> = members.iter().cycle().take(12).collect();
+        // Every member's commit, each listed three times (`stuffed`).
         let not_primary = vec![tally(other, slot, &stuffed), confirm(other, slot, b"x")];
         assert_eq!(
             bc.frames(&node, &not_primary),

@@ -675,8 +675,8 @@ impl<S: ReplicaState> Node<S> {
         let path = Path::of(batch);
         let result = {
             let eligible = self.eligible_map();
-            let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
-            let light = |s: &BTreeSet<NodeId>| self.state.is_light_quorum(view, s);
+            let quorum = self.quorum_test();
+            let light = self.light_test(view);
             let roles = Roles {
                 slot,
                 primary: self.state.primary(view),
@@ -906,8 +906,8 @@ impl<S: ReplicaState> Node<S> {
     ) -> Vec<Option<Decision>> {
         let batch = &proposal.payload.batch;
         let eligible = self.eligible_map();
-        let quorum = |s: &BTreeSet<NodeId>| self.is_quorum(s);
-        let light = |s: &BTreeSet<NodeId>| self.state.is_light_quorum(view, s);
+        let quorum = self.quorum_test();
+        let light = self.light_test(view);
         let roles = Roles {
             slot: proposal.payload.slot,
             primary: self.state.primary(view),

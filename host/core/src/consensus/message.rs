@@ -465,6 +465,28 @@ impl Message {
         })
     }
 
+    /// The message's own signature as a [`crate::crypto::Claim`] (`None` for messages
+    /// that carry no signature of their own: evidence, forks, submissions, catch-up).
+    pub fn own_claim(&self) -> Option<crate::crypto::Claim> {
+        Some(match self {
+            Message::Proposal(m) => m.claim(),
+            Message::Commit(m) => m.claim(),
+            Message::CommitSet(m) => m.claim(),
+            Message::Reveal(m) => m.claim(),
+            Message::Tally(m) => m.claim(),
+            Message::Accept(m) => m.claim(),
+            Message::Confirm(m) => m.claim(),
+            Message::ViewChange(m) => m.claim(),
+            Message::NewView(m) => m.claim(),
+            Message::Attest(m) => m.claim(),
+            Message::Evidence(_)
+            | Message::Fork(_)
+            | Message::Submit(_)
+            | Message::CatchUpRequest { .. }
+            | Message::CatchUpResponse { .. } => return None,
+        })
+    }
+
     /// The slot a message is about (`None` for evidence and catch-up).
     pub fn slot(&self) -> Option<Slot> {
         Some(match self {

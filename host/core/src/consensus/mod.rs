@@ -617,13 +617,23 @@ impl<S: ReplicaState> Node<S> {
     /// batch costs no more than handling the messages would: votes of eligible members for
     /// the current slot; a proposal, commit set, tally or new view only from the primary
     /// of its view, and the commits and reveals it carries only of distinct eligible
-    /// members, at most one each; view changes and attestations of eligible members. A
-    /// forwarded operation is left to the driver (its permission is the state's rule).
+    /// members, at most one each; view changes and attestations of eligible members; for
+    /// the next slot, which the machine checks on arrival before buffering, the message's
+    /// own signature only. A forwarded operation is left to the driver (its permission is
+    /// the state's rule).
     pub fn claims_to_check(&self, msg: &Message, out: &mut Vec<Claim>) {
         if !msg.signer().is_some_and(|s| self.state.is_eligible(&s)) {
             return;
         }
         let current = msg.slot() == Some(self.slot());
+        // A vote for the next slot (a peer that decided first) is checked on arrival
+        // before it is buffered: its own signature only, of any kind.
+        if msg.slot() == Some(self.slot().saturating_add(1)) {
+            if let Some(claim) = msg.own_claim() {
+                out.push(claim);
+            }
+            return;
+        }
         let from_primary = || msg.view().and_then(|v| self.primary(v)) == msg.signer();
         let inner = |votes: &mut dyn Iterator<Item = Claim>, out: &mut Vec<Claim>| {
             let mut seen = BTreeSet::new();
@@ -747,6 +757,22 @@ impl<S: ReplicaState> Node<S> {
             Some(k) => signers.iter().filter(|s| self.state.is_eligible(s)).count() >= k,
             None => self.state.is_quorum(signers),
         }
+    }
+
+    /// [`Self::is_quorum`] for many signer sets (a tally's per-operation matches), the
+    /// rule built once instead of once per set.
+    fn quorum_test(&self) -> impl Fn(&BTreeSet<NodeId>) -> bool + '_ {
+        let rule = self.state.critical_rule();
+        move |s| match self.broken_quorum {
+            Some(_) => self.is_quorum(s),
+            None => rule.as_ref().is_some_and(|q| q.is_met(s)),
+        }
+    }
+
+    /// The light quorum test of `view` for many signer sets, the rule built once.
+    fn light_test(&self, view: View) -> impl Fn(&BTreeSet<NodeId>) -> bool + use<S> {
+        let rule = self.state.light_rule(view);
+        move |s| rule.as_ref().is_some_and(|q| q.is_met(s))
     }
 
     /// `f + 1` among the eligible members.

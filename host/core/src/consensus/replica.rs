@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use super::entry::DecidedEntry;
 use super::evidence::Misbehaviour;
 use crate::ops::{AuthorityLevel, Mechanism, Operation, Outcome, SignedOperation};
+use crate::quorum::QuorumRule;
 use crate::state::AuthError;
 use crate::state::{ReplicatedState, StateChange};
 use crate::types::{Epoch, NodeId, Slot, TrustBps, View};
@@ -48,13 +49,24 @@ pub trait ReplicaState {
     /// The seed spore of `view`: the backup, primary of `view + 1`.
     fn seed(&self, view: View) -> Option<NodeId>;
 
+    /// The critical quorum rule (`None` if nobody is eligible): built once, it tests
+    /// many signer sets (a tally's per-operation matches) with one build.
+    fn critical_rule(&self) -> Option<QuorumRule>;
+
+    /// The light quorum rule of the latent layer of `view` (authority Low path).
+    fn light_rule(&self, view: View) -> Option<QuorumRule>;
+
     /// Whether `signers` form a quorum under the critical rule (used by every agreement
     /// step and by Full-BFT result matching).
-    fn is_quorum(&self, signers: &BTreeSet<NodeId>) -> bool;
+    fn is_quorum(&self, signers: &BTreeSet<NodeId>) -> bool {
+        self.critical_rule().is_some_and(|q| q.is_met(signers))
+    }
 
     /// Whether `signers` form the light quorum of the latent layer of `view` (authority
     /// Low path).
-    fn is_light_quorum(&self, view: View, signers: &BTreeSet<NodeId>) -> bool;
+    fn is_light_quorum(&self, view: View, signers: &BTreeSet<NodeId>) -> bool {
+        self.light_rule(view).is_some_and(|q| q.is_met(signers))
+    }
 
     /// Whether `op` may be ordered at the next slot: signature, chain, expiry, the
     /// submitter's authority and the operation's own rules (sponsors, proofs, budgets).
@@ -136,14 +148,12 @@ impl ReplicaState for ReplicatedState {
         self.absence_applied(slot, member)
     }
 
-    fn is_quorum(&self, signers: &BTreeSet<NodeId>) -> bool {
+    fn critical_rule(&self) -> Option<QuorumRule> {
         self.quorum_rule(Mechanism::FullBft, 0)
-            .is_some_and(|q| q.is_met(signers))
     }
 
-    fn is_light_quorum(&self, view: View, signers: &BTreeSet<NodeId>) -> bool {
+    fn light_rule(&self, view: View) -> Option<QuorumRule> {
         self.quorum_rule(Mechanism::Authority(AuthorityLevel::Low), view)
-            .is_some_and(|q| q.is_met(signers))
     }
 
     fn apply(&mut self, entry: &DecidedEntry) -> Vec<StateChange> {
