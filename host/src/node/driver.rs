@@ -22,7 +22,7 @@
 //! room in the node-wide [`AnswerBudget`] at once or are answered `busy`, and answers go
 //! to the client's stream task, which writes them within its own time bound.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -158,6 +158,9 @@ enum CallInput {
 /// A finished module call: its id, its reply or local fault, and how long it ran.
 type CallDone = (CallId, Result<ModuleReply, LocalFault>, Duration);
 
+/// A module compiled off the loop for activation: its role, hash, and whether it loaded.
+type LoadDone = (Role, Digest, Result<(), String>);
+
 /// A module call in flight, kept until answered.
 #[derive(Clone)]
 struct PendingCall {
@@ -278,6 +281,11 @@ struct Loop {
     start: Instant,
     results_tx: mpsc::UnboundedSender<CallDone>,
     results_rx: mpsc::UnboundedReceiver<CallDone>,
+    /// Modules the replicated state names that are being compiled off the loop (see
+    /// [`Loop::sync_modules`]), and where their compilations report.
+    loading: HashSet<Digest>,
+    loads_tx: mpsc::UnboundedSender<LoadDone>,
+    loads_rx: mpsc::UnboundedReceiver<LoadDone>,
     /// Module calls asked for and not answered yet, kept to retry a local fault.
     pending: HashMap<CallId, PendingCall>,
     /// Calls abandoned after repeated local faults (the node abstained).
@@ -337,6 +345,7 @@ impl Driver {
     /// Run until shutdown; returns the transport for a graceful close.
     pub async fn run(self) -> Result<QuicTransport<Wire>, DriverError> {
         let (results_tx, results_rx) = mpsc::unbounded_channel();
+        let (loads_tx, loads_rx) = mpsc::unbounded_channel();
         let members = peer_addresses(self.node.state());
         let flusher =
             Flusher::start(self.store.clone(), self.crash_at).map_err(DriverError::Thread)?;
@@ -345,6 +354,9 @@ impl Driver {
             start: Instant::now(),
             results_tx,
             results_rx,
+            loading: HashSet::new(),
+            loads_tx,
+            loads_rx,
             pending: HashMap::new(),
             abstained: 0,
             unsolicited_blobs: 0,
@@ -391,6 +403,7 @@ impl Driver {
                     l.record_call(call, &result, took);
                     l.on_call_result(call, result)?;
                 }
+                Some(done) = l.loads_rx.recv() => l.on_module_loaded(done),
                 done = l.flusher.finished() => match done {
                     Some(done) => l.on_flushed(done)?,
                     // The storage thread is gone (it panicked): nothing held can ever be
@@ -880,17 +893,42 @@ impl Loop {
             {
                 continue;
             }
+            if self
+                .d
+                .runtime
+                .registry()
+                .get(&want)
+                .is_some_and(|m| m.role() == role)
+            {
+                match self.d.runtime.activate(role, want) {
+                    Ok(old) => {
+                        info!(%role, new = %want, old = ?old, slot = self.d.node.slot(), "module activated")
+                    }
+                    Err(e) => error!(%role, error = %e, "activating module failed"),
+                }
+                continue;
+            }
+            if self.loading.contains(&want) {
+                continue;
+            }
             match self.d.store.module(&want) {
-                Ok(Some(bytes)) => match self.d.runtime.load(role, &bytes) {
-                    Ok(m) if m.hash() == want => match self.d.runtime.activate(role, want) {
-                        Ok(old) => {
-                            info!(%role, new = %want, old = ?old, slot = self.d.node.slot(), "module activated")
-                        }
-                        Err(e) => error!(%role, error = %e, "activating module failed"),
-                    },
-                    Ok(m) => error!(%role, want = %want, got = %m.hash(), "module hash mismatch"),
-                    Err(e) => error!(%role, hash = %want, error = %e, "module does not load"),
-                },
+                Ok(Some(bytes)) => {
+                    // Compiled on a worker thread, never on the loop: a module the cluster
+                    // swapped in may take the whole compile bound, and the loop must go on
+                    // voting meanwhile. Calls do not wait for this: they run the module
+                    // their slot names, compiling it on their own worker if need be
+                    // (`calls::slot_module`); activation only marks it loaded.
+                    self.loading.insert(want);
+                    let runtime = Arc::clone(&self.d.runtime);
+                    let tx = self.loads_tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let loaded = match runtime.load_verified(role, &bytes, want) {
+                            Ok(_) => Ok(()),
+                            Err(e) => Err(e.to_string()),
+                        };
+                        let _ = tx.send((role, want, loaded));
+                    });
+                }
                 Ok(None) => {
                     if !self.fetches.wants(&want) {
                         warn!(%role, hash = %want, "module bytes missing: asking peers");
@@ -899,6 +937,17 @@ impl Loop {
                 }
                 Err(e) => error!(hash = %want, error = %e, "reading module failed"),
             }
+        }
+    }
+
+    /// A module compiled off the loop: activate it if the state still names it. A module
+    /// that does not load is retried at the next decided slot, as before (never at once,
+    /// which would compile it again in a loop).
+    fn on_module_loaded(&mut self, (role, hash, loaded): LoadDone) {
+        self.loading.remove(&hash);
+        match loaded {
+            Ok(()) => self.sync_modules(),
+            Err(e) => error!(%role, %hash, error = %e, "module does not load"),
         }
     }
 
