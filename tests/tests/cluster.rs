@@ -154,12 +154,13 @@ async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result
     let mut logs = Vec::new();
     let mut swap_slots = Vec::new();
     for i in 0..4 {
+        // Loaded once its compile (on a worker, off the loop) is done.
         let s = eventually(
             Duration::from_secs(30),
-            "every node at the last slot",
+            "every node at the last slot, its modules loaded",
             || async {
                 let s = c.status(i).await?;
-                Ok((s.slot >= target).then_some(s))
+                Ok((s.slot >= target && s.modules.iter().all(|m| m.loaded)).then_some(s))
             },
         )
         .await?;
@@ -911,10 +912,15 @@ async fn resolver_hot_swap_under_load_switches_every_node_at_one_slot() -> anyho
     let target = c.status(0).await?.slot;
     let mut since = Vec::new();
     for i in 0..4 {
-        let s = eventually(Duration::from_secs(30), "node at the last slot", || async {
-            let s = c.status(i).await?;
-            Ok((s.slot >= target).then_some(s))
-        })
+        // Loaded once its compile (on a worker, off the loop) is done.
+        let s = eventually(
+            Duration::from_secs(30),
+            "node at the last slot, loaded",
+            || async {
+                let s = c.status(i).await?;
+                Ok((s.slot >= target && s.modules.iter().all(|m| m.loaded)).then_some(s))
+            },
+        )
         .await?;
         let r = s
             .modules

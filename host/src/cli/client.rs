@@ -539,7 +539,11 @@ pub fn print_status(s: &StatusReport) {
             m.role,
             &m.active.to_hex()[..16],
             m.since,
-            if m.loaded { "" } else { "  (fetching)" }
+            if m.loaded {
+                ""
+            } else {
+                "  (fetching or compiling)"
+            }
         );
     }
 }

@@ -105,7 +105,8 @@ pub struct ModuleRow {
     pub previous: Option<Digest>,
     /// First slot using `active`.
     pub since: Slot,
-    /// Whether this node's runtime runs `active` (false while its bytes are fetched).
+    /// Whether this node's runtime runs `active` (false while its bytes are fetched or
+    /// compiled).
     pub loaded: bool,
 }
 
