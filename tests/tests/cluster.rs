@@ -115,7 +115,17 @@ async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result
     client.close().await;
     assert_eq!(slots.len(), 9);
     // The operator endpoint of a running node: Prometheus metrics of every area, health
-    // and readiness, and clear refusals of anything else.
+    // and readiness, and clear refusals of anything else. Ready once the swapped-in
+    // module is compiled (off the loop).
+    eventually(
+        Duration::from_secs(30),
+        "node 0 loads the swapped module",
+        || async {
+            let s = c.status(0).await?;
+            Ok(s.modules.iter().all(|m| m.loaded).then_some(()))
+        },
+    )
+    .await?;
     let addr = c.nodes[0].metrics_addr;
     let (code, metrics) = http_get(addr, "/metrics").await?;
     assert_eq!(code, 200, "{metrics}");

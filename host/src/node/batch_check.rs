@@ -202,7 +202,8 @@ mod tests {
 
     /// Only what the machine would check is checked ahead: current-slot votes of members
     /// (not a stranger's, not a later slot's), the own signatures of next-slot votes
-    /// (not the votes a next-slot tally carries), permitted submissions (not refused ones),
+    /// (not the votes a next-slot tally carries), no attestation of a slot not decided,
+    /// permitted submissions (not refused ones),
     /// and a tally only from the primary, with one vote per member it carries (a member
     /// stuffing a tally it has no role to send with votes costs nothing ahead). Each has
     /// its control: the same kind of input from the right signer is checked.
@@ -237,6 +238,24 @@ mod tests {
             .map(|i| confirm(&members[i % 4], slot + 2, &[i as u8]))
             .collect();
         assert_eq!(bc.frames(&node, &later), 0);
+        // Attestations only of decided slots: of the current and the next slot the machine
+        // refuses them unchecked, so nothing is checked ahead.
+        let attest = |by: &Keypair, slot: u64| {
+            let a = spore_core::consensus::absence::Attest {
+                slot,
+                value: Digest([7; 32]),
+                silent: vec![],
+                unrevealed: vec![],
+            };
+            (
+                by.id(),
+                Wire::Consensus(Message::Attest(Box::new(Signed::new(a, by)))),
+            )
+        };
+        let undecided: Vec<_> = (0..8)
+            .map(|i| attest(&members[i % 4], slot + (i as u64) % 2))
+            .collect();
+        assert_eq!(bc.frames(&node, &undecided), 0);
         let strangers: Vec<_> = (0..8)
             .map(|i| confirm(&stranger, slot, &[i as u8 + 20]))
             .collect();

@@ -529,8 +529,9 @@ impl Loop {
                     // Durable (with every vote before it) before any client hears of it.
                     self.flusher.decided(slot, &entry);
                     self.leave(Held::Decided(entry));
-                    // Switch modules before any later effect of this batch: a module
-                    // call for the next slot must already run the module that slot uses.
+                    // Mark the module the state now names loaded (compiling it off the
+                    // loop if need be). Calls do not wait for this: a call runs the
+                    // module its slot names (`calls::slot_module`).
                     self.sync_modules();
                     decided = true;
                 }
@@ -922,9 +923,15 @@ impl Loop {
                     let runtime = Arc::clone(&self.d.runtime);
                     let tx = self.loads_tx.clone();
                     tokio::task::spawn_blocking(move || {
-                        let loaded = match runtime.load_verified(role, &bytes, want) {
-                            Ok(_) => Ok(()),
-                            Err(e) => Err(e.to_string()),
+                        // Always answer, even if the compiler panics: an unanswered load
+                        // would stay "loading" (never retried, never ready) for good.
+                        let load = std::panic::AssertUnwindSafe(|| {
+                            runtime.load_verified(role, &bytes, want)
+                        });
+                        let loaded = match std::panic::catch_unwind(load) {
+                            Ok(Ok(_)) => Ok(()),
+                            Ok(Err(e)) => Err(e.to_string()),
+                            Err(_) => Err("the compiler panicked".to_owned()),
                         };
                         let _ = tx.send((role, want, loaded));
                     });

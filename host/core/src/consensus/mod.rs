@@ -617,9 +617,10 @@ impl<S: ReplicaState> Node<S> {
     /// batch costs no more than handling the messages would: votes of eligible members for
     /// the current slot; a proposal, commit set, tally or new view only from the primary
     /// of its view, and the commits and reveals it carries only of distinct eligible
-    /// members, at most one each; view changes and attestations of eligible members; for
-    /// the next slot, which the machine checks on arrival before buffering, the message's
-    /// own signature only. A forwarded operation is left to the driver (its permission is
+    /// members, at most one each; view changes of eligible members; attestations the
+    /// machine would pool (decided slot within the absence window, well formed, not pooled
+    /// yet); for the next slot, which the machine checks on arrival before buffering, the
+    /// message's own signature only. A forwarded operation is left to the driver (its permission is
     /// the state's rule).
     pub fn claims_to_check(&self, msg: &Message, out: &mut Vec<Claim>) {
         if !msg.signer().is_some_and(|s| self.state.is_eligible(&s)) {
@@ -627,8 +628,9 @@ impl<S: ReplicaState> Node<S> {
         }
         let current = msg.slot() == Some(self.slot());
         // A vote for the next slot (a peer that decided first) is checked on arrival
-        // before it is buffered: its own signature only, of any kind.
-        if msg.slot() == Some(self.slot().saturating_add(1)) {
+        // before it is buffered: its own signature only. (Attestations are of decided
+        // slots only: below.)
+        if msg.slot() == Some(self.slot().saturating_add(1)) && !matches!(msg, Message::Attest(_)) {
             if let Some(claim) = msg.own_claim() {
                 out.push(claim);
             }
@@ -660,7 +662,7 @@ impl<S: ReplicaState> Node<S> {
             }
             Message::NewView(m) if current && from_primary() => out.push(m.claim()),
             Message::ViewChange(m) if current => out.push(m.claim()),
-            Message::Attest(m) => out.push(m.claim()),
+            Message::Attest(m) if self.attest_needs_check(m) => out.push(m.claim()),
             _ => {}
         }
     }
