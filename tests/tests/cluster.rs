@@ -164,16 +164,7 @@ async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result
     let mut logs = Vec::new();
     let mut swap_slots = Vec::new();
     for i in 0..4 {
-        // Loaded once its compile (on a worker, off the loop) is done.
-        let s = eventually(
-            Duration::from_secs(30),
-            "every node at the last slot, its modules loaded",
-            || async {
-                let s = c.status(i).await?;
-                Ok((s.slot >= target && s.modules.iter().all(|m| m.loaded)).then_some(s))
-            },
-        )
-        .await?;
+        let s = at_slot_loaded(&c, i, target).await?;
         let swap = s.modules.iter().find(|m| m.role == "resolver");
         assert_eq!(swap.map(|m| (m.active, m.loaded)), Some((strict, true)));
         swap_slots.push(swap.map(|m| m.since));
@@ -222,6 +213,24 @@ async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result
 }
 
 /// Run `spore ARGS` to completion; its stdout, or an error with everything it printed.
+/// Node `i`'s status once it reached `target` with every module the state names loaded
+/// (a swapped-in module is compiled on a worker, off the loop, so it may lag the slot).
+async fn at_slot_loaded(
+    c: &spore::node::cluster::Cluster,
+    i: usize,
+    target: u64,
+) -> anyhow::Result<spore::node::proto::StatusReport> {
+    eventually(
+        Duration::from_secs(30),
+        "node at the slot, its modules loaded",
+        || async {
+            let s = c.status(i).await?;
+            Ok((s.slot >= target && s.modules.iter().all(|m| m.loaded)).then_some(s))
+        },
+    )
+    .await
+}
+
 async fn cli(args: &[&str]) -> anyhow::Result<String> {
     let out = tokio::process::Command::new(spore_cluster_tests::spore_binary()?)
         .args(args)
@@ -922,16 +931,7 @@ async fn resolver_hot_swap_under_load_switches_every_node_at_one_slot() -> anyho
     let target = c.status(0).await?.slot;
     let mut since = Vec::new();
     for i in 0..4 {
-        // Loaded once its compile (on a worker, off the loop) is done.
-        let s = eventually(
-            Duration::from_secs(30),
-            "node at the last slot, loaded",
-            || async {
-                let s = c.status(i).await?;
-                Ok((s.slot >= target && s.modules.iter().all(|m| m.loaded)).then_some(s))
-            },
-        )
-        .await?;
+        let s = at_slot_loaded(&c, i, target).await?;
         let r = s
             .modules
             .iter()

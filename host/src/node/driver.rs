@@ -912,31 +912,37 @@ impl Loop {
             if self.loading.contains(&want) {
                 continue;
             }
-            match self.d.store.module(&want) {
-                Ok(Some(bytes)) => {
+            match self.d.store.has_module(&want) {
+                Ok(true) => {
                     // Compiled on a worker thread, never on the loop: a module the cluster
                     // swapped in may take the whole compile bound, and the loop must go on
                     // voting meanwhile. Calls do not wait for this: they run the module
                     // their slot names, compiling it on their own worker if need be
                     // (`calls::slot_module`); activation only marks it loaded.
+                    // The blob (up to the module size limit) is read there too.
                     self.loading.insert(want);
                     let runtime = Arc::clone(&self.d.runtime);
+                    let store = Arc::clone(&self.d.store);
                     let tx = self.loads_tx.clone();
                     tokio::task::spawn_blocking(move || {
                         // Always answer, even if the compiler panics: an unanswered load
                         // would stay "loading" (never retried, never ready) for good.
-                        let load = std::panic::AssertUnwindSafe(|| {
-                            runtime.load_verified(role, &bytes, want)
+                        let load = std::panic::AssertUnwindSafe(|| match store.module(&want) {
+                            Ok(Some(bytes)) => runtime
+                                .load_verified(role, &bytes, want)
+                                .map_err(|e| e.to_string()),
+                            Ok(None) => Err("the module's bytes are gone from the store".into()),
+                            Err(e) => Err(format!("reading the module: {e}")),
                         });
                         let loaded = match std::panic::catch_unwind(load) {
                             Ok(Ok(_)) => Ok(()),
-                            Ok(Err(e)) => Err(e.to_string()),
+                            Ok(Err(e)) => Err(e),
                             Err(_) => Err("the compiler panicked".to_owned()),
                         };
                         let _ = tx.send((role, want, loaded));
                     });
                 }
-                Ok(None) => {
+                Ok(false) => {
                     if !self.fetches.wants(&want) {
                         warn!(%role, hash = %want, "module bytes missing: asking peers");
                     }

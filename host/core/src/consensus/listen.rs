@@ -273,24 +273,11 @@ impl<S: ReplicaState> Node<S> {
         self.hearing.values().map(|h| h.due).min()
     }
 
-    /// Whether [`Self::on_attest`] would check `a`'s signature: an eligible member's
-    /// well-formed attestation of a decided slot within the absence window that is not
-    /// pooled yet (one home for the rule, shared with the checks made ahead in batches).
-    pub(super) fn attest_needs_check(&self, a: &Signed<Attest>) -> bool {
-        let slot = a.payload.slot;
-        let current = self.slot();
-        slot < current
-            && slot.saturating_add(ABSENCE_WINDOW) >= current
-            && self.state.is_eligible(&a.signer)
-            && a.payload.well_formed(&a.signer)
-            && !self
-                .attests
-                .get(&slot)
-                .is_some_and(|by| by.contains_key(&a.signer))
-    }
-
-    /// A received attestation.
-    pub(super) fn on_attest(&mut self, a: Signed<Attest>) -> Result<(), Reject> {
+    /// What [`Self::on_attest`] makes of `a` before its signature: refused (why), pooled
+    /// already (`Ok(false)`), or to be checked (`Ok(true)`): an eligible member's
+    /// well-formed attestation of a decided slot within the absence window. One home for
+    /// the rule, shared with the checks made ahead in batches (`claims_to_check`).
+    pub(super) fn attest_needs_check(&self, a: &Signed<Attest>) -> Result<bool, Reject> {
         let slot = a.payload.slot;
         let current = self.slot();
         if slot >= current || slot.saturating_add(ABSENCE_WINDOW) < current {
@@ -302,7 +289,15 @@ impl<S: ReplicaState> Node<S> {
         if !a.payload.well_formed(&a.signer) {
             return Err(Reject::Invalid("malformed attestation"));
         }
-        if !self.attest_needs_check(&a) {
+        Ok(!self
+            .attests
+            .get(&slot)
+            .is_some_and(|by| by.contains_key(&a.signer)))
+    }
+
+    /// A received attestation.
+    pub(super) fn on_attest(&mut self, a: Signed<Attest>) -> Result<(), Reject> {
+        if !self.attest_needs_check(&a)? {
             // Pooled already.
             return Ok(());
         }

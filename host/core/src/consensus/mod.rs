@@ -620,8 +620,8 @@ impl<S: ReplicaState> Node<S> {
     /// members, at most one each; view changes of eligible members; attestations the
     /// machine would pool (decided slot within the absence window, well formed, not pooled
     /// yet); for the next slot, which the machine checks on arrival before buffering, the
-    /// message's own signature only. A forwarded operation is left to the driver (its permission is
-    /// the state's rule).
+    /// message's own signature only. A forwarded operation is left to the driver (its
+    /// permission is the state's rule).
     pub fn claims_to_check(&self, msg: &Message, out: &mut Vec<Claim>) {
         if !msg.signer().is_some_and(|s| self.state.is_eligible(&s)) {
             return;
@@ -662,7 +662,7 @@ impl<S: ReplicaState> Node<S> {
             }
             Message::NewView(m) if current && from_primary() => out.push(m.claim()),
             Message::ViewChange(m) if current => out.push(m.claim()),
-            Message::Attest(m) if self.attest_needs_check(m) => out.push(m.claim()),
+            Message::Attest(m) if self.attest_needs_check(m) == Ok(true) => out.push(m.claim()),
             _ => {}
         }
     }
