@@ -7,7 +7,8 @@
 //! Every node must give the same answer for every signature, whether it checks it alone
 //! or inside a batch, or nodes split on whether an operation or a vote counts. The rule is
 //! ZIP-215 (the cofactored equation `[8](s·B − R − k·A) = 0`, `S` canonical, `R` and `A`
-//! any encoding that decompresses), checked by `ed25519-consensus`, whose batch check
+//! any encoding that decompresses), checked by `ed25519-zebra` (on curve25519-dalek 4, whose
+//! AVX2 code is chosen at run time where the CPU has it), whose batch check
 //! accepts exactly what its single check accepts (up to the 2^-128 chance that a batch
 //! with a bad signature passes its random coefficients). On top of it, a key must be the
 //! canonical encoding of a point of the prime-order subgroup other than the identity
@@ -21,6 +22,9 @@
 //! make a second valid signature of a message: `S` must be canonical, and `R`'s bytes are
 //! hashed into `k`, so re-encoding `R` needs a new `S`. Identities never hash signatures
 //! (an operation's id leaves its signature out; see [`crate::ops::SignedOperation::id`]).
+//! Nodes checked with `ed25519-consensus` before, which implements the same rule: a test
+//! holds the two to the same answers, alone and in batches, on ZIP-215's edge cases and
+//! on altered signatures (`both_zip215_implementations_give_the_same_answers`).
 //!
 //! # Determinism
 //! The core draws no randomness: [`Keypair::generate`] takes the caller's RNG, and
@@ -53,8 +57,8 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
 
-use ed25519_consensus::VerificationKey;
 use ed25519_dalek::{Signer, SigningKey};
+use ed25519_zebra::VerificationKey;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
@@ -361,7 +365,7 @@ fn verify_uncached(
 ) -> Result<(), CryptoError> {
     let key = verifying_key(id)?;
     key.verify(
-        &ed25519_consensus::Signature::from(sig.0),
+        &ed25519_zebra::Signature::from(sig.0),
         &signing_input(domain, msg),
     )
     .map_err(|_| CryptoError::BadSignature(*id))
@@ -449,11 +453,11 @@ fn confirm_batch<R: rand_core::RngCore + rand_core::CryptoRng>(
         .iter()
         .map(|(_, c)| signing_input(c.domain, &c.msg))
         .collect();
-    let mut batch = ed25519_consensus::batch::Verifier::new();
+    let mut batch = ed25519_zebra::batch::Verifier::new();
     for ((_, c), input) in part.iter().zip(&inputs) {
         batch.queue((
-            ed25519_consensus::VerificationKeyBytes::from(c.signer.0),
-            ed25519_consensus::Signature::from(c.signature.0),
+            ed25519_zebra::VerificationKeyBytes::from(c.signer.0),
+            ed25519_zebra::Signature::from(c.signature.0),
             input.as_slice(),
         ));
     }
@@ -816,6 +820,173 @@ mod tests {
             non_canonical[31] = 0x7f;
             assert!(check_key(&NodeId(non_canonical)).is_err());
             assert!(check_key(&Keypair::from_seed([9; 32]).id()).is_ok());
+        }
+
+        /// Every encoding of a small-order point (canonical, with the sign bit flipped,
+        /// and the non-canonical `y + p` of `y` = 0 and 1), as ZIP-215's test vectors
+        /// enumerate them.
+        fn small_order_encodings() -> Vec<[u8; 32]> {
+            let mut out: Vec<[u8; 32]> = Vec::new();
+            for t in EIGHT_TORSION {
+                let c = t.compress().to_bytes();
+                let mut flipped = c;
+                flipped[31] ^= 0x80;
+                out.extend([c, flipped]);
+            }
+            for y in [0u8, 1] {
+                // p + y = 2^255 - 19 + y, little-endian; and with the sign bit set.
+                let mut e = [0xffu8; 32];
+                e[0] = 0xed + y;
+                e[31] = 0x7f;
+                let mut signed = e;
+                signed[31] |= 0x80;
+                out.extend([e, signed]);
+            }
+            out.sort_unstable();
+            out.dedup();
+            out
+        }
+
+        /// What each ZIP-215 implementation answers for (key, signature, message): alone,
+        /// and inside a batch with three good signatures.
+        fn both_answers(key: [u8; 32], sig: [u8; 64], msg: &[u8]) -> [(bool, bool); 2] {
+            let good: Vec<Claim> = (0..3)
+                .map(|i| honest(format!("diff/{i}").as_bytes(), b"m"))
+                .collect();
+            let inputs: Vec<Vec<u8>> = good
+                .iter()
+                .map(|c| signing_input(c.domain, &c.msg))
+                .collect();
+            let zebra_single = ed25519_zebra::VerificationKey::try_from(key)
+                .is_ok_and(|k| k.verify(&ed25519_zebra::Signature::from(sig), msg).is_ok());
+            let mut zebra_batch = ed25519_zebra::batch::Verifier::new();
+            zebra_batch.queue((
+                ed25519_zebra::VerificationKeyBytes::from(key),
+                ed25519_zebra::Signature::from(sig),
+                msg,
+            ));
+            let consensus_single =
+                ed25519_consensus::VerificationKey::try_from(key).is_ok_and(|k| {
+                    k.verify(&ed25519_consensus::Signature::from(sig), msg)
+                        .is_ok()
+                });
+            let mut consensus_batch = ed25519_consensus::batch::Verifier::new();
+            consensus_batch.queue((
+                ed25519_consensus::VerificationKeyBytes::from(key),
+                ed25519_consensus::Signature::from(sig),
+                msg,
+            ));
+            for (c, input) in good.iter().zip(&inputs) {
+                zebra_batch.queue((
+                    ed25519_zebra::VerificationKeyBytes::from(c.signer.0),
+                    ed25519_zebra::Signature::from(c.signature.0),
+                    input.as_slice(),
+                ));
+                consensus_batch.queue((
+                    ed25519_consensus::VerificationKeyBytes::from(c.signer.0),
+                    ed25519_consensus::Signature::from(c.signature.0),
+                    input.as_slice(),
+                ));
+            }
+            let mut rng = rand_core::OsRng;
+            [
+                (zebra_single, zebra_batch.verify(&mut rng).is_ok()),
+                (consensus_single, consensus_batch.verify(&mut rng).is_ok()),
+            ]
+        }
+
+        /// The rule's two implementations (`ed25519-zebra`, which the node checks with,
+        /// and `ed25519-consensus`, which it checked with before) accept and refuse the
+        /// same signatures, alone and in batches: every small-order key against every
+        /// small-order `R` (ZIP-215's edge cases, with `S` = 0 and `S` = 1), the crafted
+        /// torsion and non-canonical cases, and honest signatures with random bytes
+        /// changed in the key, `R`, `S` or the message. A node of either would answer
+        /// alike, so swapping them splits no cluster.
+        ///
+        /// The control is in the cases themselves: each answer is also held to the one
+        /// expected where it is known (honest: accepted; a byte of `S` or the message
+        /// changed: refused; small-order key with `S` = 0 and small-order `R`: accepted,
+        /// the cofactored equation's hallmark), so two libraries that agreed by both
+        /// accepting everything or refusing everything would fail.
+        #[test]
+        fn both_zip215_implementations_give_the_same_answers() {
+            let encodings = small_order_encodings();
+            assert!(encodings.len() >= 14, "{} encodings", encodings.len());
+            let mut accepted_edge = 0;
+            for key in &encodings {
+                for r in &encodings {
+                    for s in [0u8, 1] {
+                        let mut sig = [0u8; 64];
+                        sig[..32].copy_from_slice(r);
+                        sig[32] = s;
+                        let [zebra, consensus] = both_answers(*key, sig, b"zip215");
+                        assert_eq!(zebra, consensus, "key {key:02x?} R {r:02x?} S {s}");
+                        assert_eq!(zebra.0, zebra.1, "single and batch differ");
+                        accepted_edge += usize::from(zebra.0 && s == 0);
+                    }
+                }
+            }
+            // With S = 0 and small-order A and R the cofactored equation holds whatever k is.
+            assert_eq!(accepted_edge, encodings.len() * encodings.len());
+
+            let id = EdwardsPoint::identity();
+            let t8 = EIGHT_TORSION[1];
+            for (claim, expected) in [
+                (crafted(b"d1", id, id, false, b"x"), Some(true)),
+                (crafted(b"d2", id, t8, false, b"x"), Some(true)),
+                (crafted(b"d3", t8, id, false, b"x"), None),
+                (crafted(b"d4", id, id, true, b"x"), Some(false)),
+            ] {
+                let input = signing_input(claim.domain, &claim.msg);
+                let [zebra, consensus] = both_answers(claim.signer.0, claim.signature.0, &input);
+                assert_eq!(zebra, consensus, "crafted {claim:?}");
+                assert_eq!(zebra.0, zebra.1);
+                if let Some(expected) = expected {
+                    assert_eq!(zebra.0, expected, "crafted {claim:?}");
+                }
+            }
+
+            // Honest signatures with bytes changed (a fixed-seed generator: the same cases
+            // on every run).
+            let mut state = 0x5eed_u64;
+            let mut next = move || {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (state >> 33) as usize
+            };
+            for i in 0..400 {
+                let c = honest(format!("mut/{i}").as_bytes(), b"payload");
+                let mut key = c.signer.0;
+                let mut sig = c.signature.0;
+                let mut input = signing_input(c.domain, &c.msg);
+                let expected = match i % 5 {
+                    0 => Some(true),
+                    1 => {
+                        key[next() % 32] ^= 1 << (next() % 8);
+                        None
+                    }
+                    2 => {
+                        sig[next() % 32] ^= 1 << (next() % 8);
+                        None
+                    }
+                    3 => {
+                        sig[32 + next() % 32] ^= 1 << (next() % 8);
+                        Some(false)
+                    }
+                    _ => {
+                        let at = next() % input.len();
+                        input[at] ^= 1 << (next() % 8);
+                        Some(false)
+                    }
+                };
+                let [zebra, consensus] = both_answers(key, sig, &input);
+                assert_eq!(zebra, consensus, "case {i}");
+                assert_eq!(zebra.0, zebra.1, "case {i}: single and batch differ");
+                if let Some(expected) = expected {
+                    assert_eq!(zebra.0, expected, "case {i}");
+                }
+            }
         }
 
         /// One bad signature among good ones: the good ones that share no batch with it
