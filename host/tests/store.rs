@@ -118,18 +118,21 @@ fn a_vote_conflicting_with_a_stored_one_is_refused() -> Result<()> {
     // Another phase, view or slot is a different key.
     store.record_vote(VoteKey { phase: 2, ..key }, b"reveal A")?;
     store.record_vote(VoteKey { view: 1, ..key }, b"commit to B")?;
-    // A failing transaction keeps none of its writes.
-    let err = store.write(|w| {
-        w.record_vote(
-            VoteKey {
-                slot: 6,
-                view: 0,
-                phase: 1,
-            },
-            b"x",
-        )?;
-        w.record_vote(key, b"commit to C")
-    });
+    // A refused group keeps none of its votes.
+    let err = store.record_votes(
+        &[
+            (
+                VoteKey {
+                    slot: 6,
+                    view: 0,
+                    phase: 1,
+                },
+                b"x".to_vec(),
+            ),
+            (key, b"commit to C".to_vec()),
+        ],
+        &[],
+    );
     assert!(matches!(err, Err(StoreError::ConflictingVote { .. })));
     assert_eq!(
         store.vote(VoteKey {
@@ -140,8 +143,8 @@ fn a_vote_conflicting_with_a_stored_one_is_refused() -> Result<()> {
         None
     );
     // Pruning decided slots frees the guard only below the given slot.
-    assert_eq!(store.write(|w| w.prune_votes_below(5))?, 0);
-    assert_eq!(store.write(|w| w.prune_votes_below(6))?, 3);
+    assert_eq!(store.prune_votes_below(5)?, 0);
+    assert_eq!(store.prune_votes_below(6)?, 3);
     Ok(())
 }
 

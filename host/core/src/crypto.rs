@@ -888,10 +888,10 @@ mod tests {
                     input.as_slice(),
                 ));
             }
-            let mut rng = rand_core::OsRng;
+            let rng = rand_core::OsRng;
             [
-                (zebra_single, zebra_batch.verify(&mut rng).is_ok()),
-                (consensus_single, consensus_batch.verify(&mut rng).is_ok()),
+                (zebra_single, zebra_batch.verify(rng).is_ok()),
+                (consensus_single, consensus_batch.verify(rng).is_ok()),
             ]
         }
 

@@ -871,10 +871,7 @@ impl Loop {
         // Votes of decided slots are never needed again.
         let next = self.d.node.slot();
         if next.is_multiple_of(64)
-            && let Err(e) = self
-                .d
-                .store
-                .write(|w| w.prune_votes_below(next.saturating_sub(1)))
+            && let Err(e) = self.d.store.prune_votes_below(next.saturating_sub(1))
         {
             warn!(error = %e, "pruning votes failed");
         }
@@ -1391,17 +1388,19 @@ impl Loop {
     }
 }
 
-/// Metadata key of the persisted certificate records (others' tallies and accepts).
-pub const CERT_RECORDS: &str = "node.cert-records";
-
+/// The persisted certificate records (others' tallies and accepts), decoded.
 pub(super) fn cert_records(store: &Store) -> Result<Vec<Message>, StoreError> {
-    Ok(match store.meta(CERT_RECORDS)? {
-        Some(bytes) => postcard::from_bytes(&bytes).unwrap_or_else(|e| {
-            warn!(error = %e, "certificate records undecodable; ignored");
-            Vec::new()
-        }),
-        None => Vec::new(),
-    })
+    Ok(store
+        .cert_records()?
+        .iter()
+        .filter_map(|bytes| match postcard::from_bytes::<Message>(bytes) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                warn!(error = %e, "certificate record undecodable; ignored");
+                None
+            }
+        })
+        .collect())
 }
 
 /// Decode the votes the store holds for slots from `from` on, with the certificate

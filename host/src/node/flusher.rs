@@ -37,7 +37,7 @@ use spore_core::types::{Digest, NodeId, Slot};
 use tokio::sync::mpsc;
 use tracing::error;
 
-use super::driver::{CERT_RECORDS, CrashAt, cert_records};
+use super::driver::CrashAt;
 use crate::store::{Store, StoreError, VoteKey};
 
 /// Durable writes the machine asked for and not yet handed to the storage thread.
@@ -312,30 +312,24 @@ fn commit(store: &Store, crash_at: Option<CrashAt>, job: Job) -> Result<(usize, 
     let started = Instant::now();
     let w = job.records;
     let records = w.len();
-    let certs = if w.certs.is_empty() {
-        None
-    } else {
-        let mut records = cert_records(store)?;
-        for (slot, msg) in w.certs {
-            records.retain(|m| m.slot().is_some_and(|s| s >= slot));
-            if !records.contains(&msg) {
-                records.push(msg);
+    // Votes and certificate records go to the vote log (one append and sync), decided
+    // entries to the database; the held effects wait for both.
+    if !w.votes.is_empty() || !w.certs.is_empty() {
+        let certs: Vec<(Slot, Vec<u8>)> = w
+            .certs
+            .iter()
+            .map(|(slot, msg)| (*slot, canonical_bytes(msg)))
+            .collect();
+        store.record_votes(&w.votes, &certs)?;
+    }
+    if !w.decided.is_empty() {
+        store.write(|tx| {
+            for (slot, entry) in &w.decided {
+                tx.put_decided(*slot, entry)?;
             }
-        }
-        Some(canonical_bytes(&records))
-    };
-    store.write(|tx| {
-        for (key, vote) in &w.votes {
-            tx.record_vote(*key, vote)?;
-        }
-        if let Some(records) = &certs {
-            tx.set_meta(CERT_RECORDS, records)?;
-        }
-        for (slot, entry) in &w.decided {
-            tx.put_decided(*slot, entry)?;
-        }
-        Ok(())
-    })?;
+            Ok(())
+        })?;
+    }
     let seconds = started.elapsed().as_secs_f64();
     if crash.is_some() {
         error!(

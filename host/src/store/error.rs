@@ -66,6 +66,9 @@ pub enum StoreError {
     /// A value could not be encoded or decoded with postcard.
     #[error("cannot (de)serialise a stored value: {0}")]
     Codec(#[from] postcard::Error),
+    /// The vote log (`<database>.votes`) could not be opened, read, written or synced.
+    #[error("vote log: {0}")]
+    VoteLog(#[from] std::io::Error),
     /// Metadata keys starting with `spore.` are reserved for the store itself.
     #[error("metadata key {0:?} is reserved")]
     ReservedKey(String),

@@ -1,15 +1,18 @@
-//! Durable storage of a node in one redb file: decided log, own votes, state snapshots,
-//! module blobs, active modules, genesis and node metadata.
+//! Durable storage of a node: one redb file (decided log, state snapshots, module blobs,
+//! active modules, genesis and node metadata) and, beside it, an append-only log of the
+//! node's own votes and of the certificate records of slots in flight ([`vote_log`]).
 //!
 //! # Design
-//! - Every write goes through [`Store::write`], one redb transaction committed with
+//! - Every database write goes through [`Store::write`], one redb transaction committed with
 //!   [`redb::Durability::Immediate`]: when it returns `Ok`, the data is on disk (fsynced)
 //!   and survives a crash or `SIGKILL` at any later moment; a crash before that leaves
 //!   none of the transaction's writes. Several writes can share a transaction (e.g. a
 //!   decided entry and the state snapshot it produces).
-//! - [`Store::record_vote`] persists a vote *before* the caller sends it and refuses to
-//!   store a different vote under the same (slot, view, phase): a restarted node can never
-//!   be made to equivocate by its own storage.
+//! - [`Store::record_vote`] and [`Store::record_votes`] persist votes *before* the caller
+//!   sends them (one `fdatasync` per group, in the vote log) and refuse a different vote
+//!   under the same (slot, view, phase): a restarted node can never be made to equivocate
+//!   by its own storage. Votes and certificate records of a database written before the
+//!   log existed are moved into it on open.
 //! - The decided log and the genesis are write-once per key: identical rewrites are
 //!   no-ops, different ones are refused.
 //! - Module blobs are stored under their SHA-256, which is checked again on every read;
@@ -22,20 +25,24 @@
 //!
 //! # Layout
 //! [`schema`]: tables and version; [`records`]: [`VoteKey`], [`ActiveModule`],
-//! [`Recorded`]; [`writer`]: [`Writer`], the write operations; [`error`]: [`StoreError`].
+//! [`Recorded`]; [`writer`]: [`Writer`], the write operations; [`vote_log`]: the log of
+//! votes and certificate records; [`error`]: [`StoreError`].
 
 pub mod error;
 pub mod records;
 pub mod schema;
+pub mod vote_log;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use redb::{Database, Durability, ReadableTable, ReadableTableMetadata};
 use sha2::{Digest as _, Sha256};
 
 pub use error::StoreError;
 pub use records::{ActiveModule, Recorded, VoteKey};
+pub use vote_log::VoteLog;
 pub use writer::Writer;
 
 use crate::core::types::{Digest, NodeId};
@@ -44,11 +51,23 @@ use schema::{
     SCHEMA_VERSION, SNAPSHOTS, VOTES,
 };
 
-/// A node's database.
+/// Metadata key under which certificate records were kept before the vote log (read
+/// once, on open, to move them into the log).
+pub const LEGACY_CERT_RECORDS: &str = "node.cert-records";
+
+/// A node's database and vote log.
 pub struct Store {
     db: Database,
     node_id: NodeId,
     path: PathBuf,
+    votes: Mutex<VoteLog>,
+}
+
+/// The vote log's path for the database at `db`: the same name with `.votes` appended.
+pub fn vote_log_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".votes");
+    PathBuf::from(name)
 }
 
 impl std::fmt::Debug for Store {
@@ -119,7 +138,57 @@ impl Store {
             }
         }
         txn.commit()?;
-        Ok(Self { db, node_id, path })
+        let votes = Mutex::new(VoteLog::open(&vote_log_path(&path))?);
+        let store = Self {
+            db,
+            node_id,
+            path,
+            votes,
+        };
+        store.move_legacy_votes()?;
+        Ok(store)
+    }
+
+    /// Votes and certificate records a database written before the vote log holds: moved
+    /// into the log (durably), then removed from the database.
+    fn move_legacy_votes(&self) -> Result<(), StoreError> {
+        let txn = self.db.begin_read()?;
+        let votes: Vec<(VoteKey, Vec<u8>)> = txn
+            .open_table(VOTES)?
+            .range::<(u64, u64, u8)>(..)?
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((VoteKey::from_tuple(k.value()), v.value().to_vec()))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let certs = txn
+            .open_table(META)?
+            .get(LEGACY_CERT_RECORDS)?
+            .map(|v| v.value().to_vec());
+        drop(txn);
+        if votes.is_empty() && certs.is_none() {
+            return Ok(());
+        }
+        let certs: Vec<(u64, Vec<u8>)> = certs
+            .and_then(|bytes| {
+                postcard::from_bytes::<Vec<crate::core::consensus::Message>>(&bytes).ok()
+            })
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| Some((m.slot()?, crate::core::crypto::canonical_bytes(m))))
+            .collect();
+        self.vote_log().append(&votes, &certs)?;
+        self.write(|w| {
+            w.txn.open_table(VOTES)?.retain(|_, _| false)?;
+            w.txn.open_table(META)?.remove(LEGACY_CERT_RECORDS)?;
+            Ok(())
+        })
+    }
+
+    fn vote_log(&self) -> MutexGuard<'_, VoteLog> {
+        // A panic while the log was held left it consistent: every change to its state
+        // follows a completed write (see `VoteLog::append`).
+        self.votes.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The node id stamped in an existing database, without opening it for a node.
@@ -169,30 +238,47 @@ impl Store {
 
     // ----- votes -----
 
-    /// Durably records this node's vote before it is sent; see [`Writer::record_vote`].
+    /// Durably records this node's vote before it is sent. Refuses (with
+    /// [`StoreError::ConflictingVote`]) a vote different from one already recorded under
+    /// the same key: that is the anti-equivocation guard. Re-recording the identical vote
+    /// is a no-op ([`Recorded::AlreadyPresent`]).
     pub fn record_vote(&self, key: VoteKey, vote: &[u8]) -> Result<Recorded, StoreError> {
-        self.write(|w| w.record_vote(key, vote))
+        let mut got = self.vote_log().append(&[(key, vote.to_vec())], &[])?;
+        Ok(got.pop().unwrap_or(Recorded::AlreadyPresent))
+    }
+
+    /// Durably records a group of this node's votes and of others' certificate messages
+    /// (by slot; a record of a later slot supersedes those of earlier ones) with one sync,
+    /// all or nothing: one conflicting vote refuses the group before anything is written.
+    pub fn record_votes(
+        &self,
+        votes: &[(VoteKey, Vec<u8>)],
+        certs: &[(u64, Vec<u8>)],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        self.vote_log().append(votes, certs)
     }
 
     /// This node's vote under `key`, if any.
     pub fn vote(&self, key: VoteKey) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(VOTES)?;
-        Ok(table.get(key.tuple())?.map(|v| v.value().to_vec()))
+        Ok(self.vote_log().vote(key))
     }
 
     /// This node's votes from `slot` on (every view and phase), in key order: what a
     /// restarted node reloads to keep its promises.
     pub fn votes_from(&self, slot: u64) -> Result<Vec<(VoteKey, Vec<u8>)>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(VOTES)?;
-        table
-            .range((slot, 0, 0)..)?
-            .map(|item| {
-                let (k, v) = item?;
-                Ok((VoteKey::from_tuple(k.value()), v.value().to_vec()))
-            })
-            .collect()
+        Ok(self.vote_log().votes_from(slot))
+    }
+
+    /// The certificate records in force (others' messages, encoded), oldest first.
+    pub fn cert_records(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self.vote_log().certs())
+    }
+
+    /// Forgets this node's votes for slots below `slot` (only safe once those slots are
+    /// decided and persisted); returns how many were removed. Written with the next group
+    /// of votes: a prune lost to a crash brings back only votes nothing reads.
+    pub fn prune_votes_below(&self, slot: u64) -> Result<u64, StoreError> {
+        Ok(self.vote_log().prune_below(slot))
     }
 
     // ----- decided log -----
@@ -455,5 +541,59 @@ mod tests {
                 .expect("read")
                 .is_empty()
         );
+    }
+
+    /// A database written before the vote log (votes in its table, certificate records in
+    /// its metadata) keeps them: they are moved into the log on open, and the guard holds
+    /// across the move. The control is the moved vote itself: were the move skipped, the
+    /// conflicting vote below would be recorded.
+    #[test]
+    fn votes_of_a_database_before_the_log_are_moved_into_it() -> Result<(), StoreError> {
+        use crate::core::consensus::{Accept, Message};
+        use crate::core::crypto::{Keypair, Signed, canonical_bytes};
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("db");
+        let key = VoteKey {
+            slot: 4,
+            view: 1,
+            phase: 2,
+        };
+        let signer = Keypair::from_seed([3; 32]);
+        let accept = Message::Accept(Signed::new(
+            Accept {
+                slot: 4,
+                view: 1,
+                value: Digest::from([5; 32]),
+            },
+            &signer,
+        ));
+        {
+            let store = Store::open(&path, NodeId::from([7u8; 32]))?;
+            store.write(|w| {
+                w.txn
+                    .open_table(VOTES)?
+                    .insert((4, 1, 2), b"old vote".as_slice())?;
+                let records = canonical_bytes(&vec![accept.clone()]);
+                w.txn
+                    .open_table(META)?
+                    .insert(LEGACY_CERT_RECORDS, records.as_slice())?;
+                Ok(())
+            })?;
+        }
+        std::fs::remove_file(vote_log_path(&path))?;
+        let store = Store::open(&path, NodeId::from([7u8; 32]))?;
+        assert_eq!(store.vote(key)?.as_deref(), Some(&b"old vote"[..]));
+        assert_eq!(store.cert_records()?, vec![canonical_bytes(&accept)]);
+        assert!(matches!(
+            store.record_vote(key, b"another"),
+            Err(StoreError::ConflictingVote { .. })
+        ));
+        assert_eq!(store.meta(LEGACY_CERT_RECORDS)?, None);
+        drop(store);
+        // Moved once: the database no longer holds them, the log does.
+        let store = Store::open(&path, NodeId::from([7u8; 32]))?;
+        assert_eq!(store.votes_from(0)?.len(), 1);
+        assert_eq!(store.cert_records()?.len(), 1);
+        Ok(())
     }
 }

@@ -16,16 +16,12 @@ pub struct VoteKey {
 }
 
 impl VoteKey {
-    pub(crate) fn tuple(&self) -> (u64, u64, u8) {
-        (self.slot, self.view, self.phase)
-    }
-
     pub(crate) fn from_tuple((slot, view, phase): (u64, u64, u8)) -> Self {
         Self { slot, view, phase }
     }
 }
 
-/// What [`record_vote`](super::Writer::record_vote) did.
+/// What [`record_vote`](super::Store::record_vote) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
     /// The vote was new and is now durable.

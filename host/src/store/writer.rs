@@ -4,8 +4,8 @@ use redb::{ReadableTable, WriteTransaction};
 use sha2::{Digest as _, Sha256};
 
 use super::error::StoreError;
-use super::records::{ActiveModule, Recorded, VoteKey};
-use super::schema::{ACTIVE, DECIDED, GENESIS, META, MODULES, RESERVED_PREFIX, SNAPSHOTS, VOTES};
+use super::records::ActiveModule;
+use super::schema::{ACTIVE, DECIDED, GENESIS, META, MODULES, RESERVED_PREFIX, SNAPSHOTS};
 use crate::core::types::Digest;
 
 /// The write half of one transaction, handed to the closure of
@@ -16,39 +16,6 @@ pub struct Writer<'t> {
 }
 
 impl Writer<'_> {
-    /// Records this node's vote under `key`. Refuses (with
-    /// [`StoreError::ConflictingVote`]) a vote different from one already stored under the
-    /// same key: that is the anti-equivocation guard. Re-recording the identical vote is a
-    /// no-op.
-    pub fn record_vote(&mut self, key: VoteKey, vote: &[u8]) -> Result<Recorded, StoreError> {
-        let mut table = self.txn.open_table(VOTES)?;
-        if let Some(existing) = table.get(key.tuple())? {
-            return if existing.value() == vote {
-                Ok(Recorded::AlreadyPresent)
-            } else {
-                Err(StoreError::ConflictingVote {
-                    slot: key.slot,
-                    view: key.view,
-                    phase: key.phase,
-                })
-            };
-        }
-        table.insert(key.tuple(), vote)?;
-        Ok(Recorded::New)
-    }
-
-    /// Forgets this node's votes for slots below `slot` (only safe once those slots are
-    /// decided and persisted); returns how many were removed.
-    pub fn prune_votes_below(&mut self, slot: u64) -> Result<u64, StoreError> {
-        let mut table = self.txn.open_table(VOTES)?;
-        let mut removed = 0;
-        table.retain_in(..(slot, 0, 0), |_, _| {
-            removed += 1;
-            false
-        })?;
-        Ok(removed)
-    }
-
     /// Appends the decided entry (with its certificate) at `slot`. Idempotent for the same
     /// bytes; refuses different bytes ([`StoreError::ConflictingDecision`]).
     pub fn put_decided(&mut self, slot: u64, entry: &[u8]) -> Result<(), StoreError> {
