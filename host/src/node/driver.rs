@@ -870,10 +870,9 @@ impl Loop {
         }
         // Votes of decided slots are never needed again.
         let next = self.d.node.slot();
-        if next.is_multiple_of(64)
-            && let Err(e) = self.d.store.prune_votes_below(next.saturating_sub(1))
-        {
-            warn!(error = %e, "pruning votes failed");
+        if next.is_multiple_of(64) {
+            // With the next commit, after the decided entries handed over before it.
+            self.flusher.prune(next.saturating_sub(1));
         }
     }
 

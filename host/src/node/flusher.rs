@@ -49,6 +49,9 @@ struct Records {
     certs: Vec<(Slot, Message)>,
     /// Decided entries with their certificates.
     decided: Vec<(Slot, Vec<u8>)>,
+    /// Forget own votes below this slot, once the decided entries before it are durable
+    /// (rides with the next commit; not a record that makes anything wait).
+    prune: Option<Slot>,
 }
 
 impl Records {
@@ -189,6 +192,14 @@ impl Flusher {
         self.records.decided.push((slot, canonical_bytes(entry)));
     }
 
+    /// Forget this node's votes below `slot` once every decided entry recorded so far is
+    /// durable: the prune goes with the next commit, after its decided entries (a vote
+    /// forgotten before its slot's entry is on disk could be signed differently after a
+    /// crash).
+    pub fn prune(&mut self, slot: Slot) {
+        self.records.prune = Some(self.records.prune.map_or(slot, |p| p.max(slot)));
+    }
+
     /// `item` if it may leave now (every record made before it is durable and nothing
     /// made before it is still held); otherwise it is held, in order, and `None`.
     pub fn hold(&mut self, item: Held) -> Hold {
@@ -312,16 +323,11 @@ fn commit(store: &Store, crash_at: Option<CrashAt>, job: Job) -> Result<(usize, 
     let started = Instant::now();
     let w = job.records;
     let records = w.len();
-    // Votes and certificate records go to the vote log (one append and sync), decided
-    // entries to the database; the held effects wait for both.
-    if !w.votes.is_empty() || !w.certs.is_empty() {
-        let certs: Vec<(Slot, Vec<u8>)> = w
-            .certs
-            .iter()
-            .map(|(slot, msg)| (*slot, canonical_bytes(msg)))
-            .collect();
-        store.record_votes(&w.votes, &certs)?;
-    }
+    // Decided entries go to the database first, then votes and certificate records to
+    // the vote log (one append and sync); the held effects wait for both. In this order a
+    // crash between the two leaves only records to spare: a certificate record of a later
+    // slot supersedes those of earlier ones, which must not be dropped before the entry
+    // they certify is on disk, and the same holds for the prune of votes.
     if !w.decided.is_empty() {
         store.write(|tx| {
             for (slot, entry) in &w.decided {
@@ -329,6 +335,17 @@ fn commit(store: &Store, crash_at: Option<CrashAt>, job: Job) -> Result<(usize, 
             }
             Ok(())
         })?;
+    }
+    if let Some(slot) = w.prune {
+        store.prune_votes_below(slot)?;
+    }
+    if !w.votes.is_empty() || !w.certs.is_empty() {
+        let certs: Vec<(Slot, Vec<u8>)> = w
+            .certs
+            .iter()
+            .map(|(slot, msg)| (*slot, canonical_bytes(msg)))
+            .collect();
+        store.record_votes(&w.votes, &certs)?;
     }
     let seconds = started.elapsed().as_secs_f64();
     if crash.is_some() {

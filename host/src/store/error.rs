@@ -66,6 +66,12 @@ pub enum StoreError {
     /// A value could not be encoded or decoded with postcard.
     #[error("cannot (de)serialise a stored value: {0}")]
     Codec(#[from] postcard::Error),
+    /// The database's vote log is missing: the node would have forgotten the votes it
+    /// sent and could sign different ones. Restore it from the backup made with the file.
+    #[error(
+        "the vote log {0} of this database is missing: the node could equivocate without it; restore it with the database from the same backup"
+    )]
+    VoteLogMissing(std::path::PathBuf),
     /// The vote log (`<database>.votes`) could not be opened, read, written or synced.
     #[error("vote log: {0}")]
     VoteLog(#[from] std::io::Error),

@@ -48,7 +48,7 @@ pub use writer::Writer;
 use crate::core::types::{Digest, NodeId};
 use schema::{
     ACTIVE, DECIDED, GENESIS, META, META_NODE_ID, META_SCHEMA, MODULES, RESERVED_PREFIX,
-    SCHEMA_VERSION, SNAPSHOTS, VOTES,
+    SCHEMA_VERSION, SCHEMA_VERSION_BEFORE_VOTE_LOG, SNAPSHOTS, VOTES,
 };
 
 /// Metadata key under which certificate records were kept before the vote log (read
@@ -93,9 +93,10 @@ impl Store {
     pub fn open(path: impl AsRef<Path>, node_id: NodeId) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let db = Database::create(&path)?;
+        let log_path = vote_log_path(&path);
         let mut txn = db.begin_write()?;
         txn.set_durability(Durability::Immediate);
-        {
+        let found = {
             // Create every table so readers never meet a missing one.
             txn.open_table(DECIDED)?;
             txn.open_table(VOTES)?;
@@ -105,10 +106,11 @@ impl Store {
             txn.open_table(GENESIS)?;
             let mut meta = txn.open_table(META)?;
             let found = meta.get(META_SCHEMA)?.map(|v| v.value().to_vec());
-            match found {
+            match &found {
                 None => {
                     meta.insert(META_SCHEMA, SCHEMA_VERSION.to_be_bytes().as_slice())?;
                     meta.insert(META_NODE_ID, node_id.as_bytes().as_slice())?;
+                    None
                 }
                 Some(version) => {
                     let version = <[u8; 4]>::try_from(version.as_slice())
@@ -117,7 +119,7 @@ impl Store {
                             table: "meta",
                             reason: "schema version is not 4 bytes".into(),
                         })?;
-                    if version != SCHEMA_VERSION {
+                    if version != SCHEMA_VERSION && version != SCHEMA_VERSION_BEFORE_VOTE_LOG {
                         return Err(StoreError::SchemaVersion {
                             found: version,
                             expected: SCHEMA_VERSION,
@@ -134,18 +136,26 @@ impl Store {
                             expected: node_id.to_hex(),
                         });
                     }
+                    Some(version)
                 }
             }
+        };
+        // A file of this version always has its vote log: without it the node would have
+        // forgotten the votes it sent, and could sign different ones.
+        if found == Some(SCHEMA_VERSION) && !log_path.exists() {
+            return Err(StoreError::VoteLogMissing(log_path));
         }
         txn.commit()?;
-        let votes = Mutex::new(VoteLog::open(&vote_log_path(&path))?);
+        let votes = Mutex::new(VoteLog::open(&log_path)?);
         let store = Self {
             db,
             node_id,
             path,
             votes,
         };
-        store.move_legacy_votes()?;
+        if found == Some(SCHEMA_VERSION_BEFORE_VOTE_LOG) {
+            store.move_legacy_votes()?;
+        }
         Ok(store)
     }
 
@@ -166,21 +176,27 @@ impl Store {
             .get(LEGACY_CERT_RECORDS)?
             .map(|v| v.value().to_vec());
         drop(txn);
-        if votes.is_empty() && certs.is_none() {
-            return Ok(());
-        }
         let certs: Vec<(u64, Vec<u8>)> = certs
             .and_then(|bytes| {
-                postcard::from_bytes::<Vec<crate::core::consensus::Message>>(&bytes).ok()
+                postcard::from_bytes::<Vec<crate::core::consensus::Message>>(&bytes)
+                    .inspect_err(|e| {
+                        tracing::warn!(error = %e, "certificate records of the database undecodable; not moved")
+                    })
+                    .ok()
             })
             .unwrap_or_default()
             .iter()
             .filter_map(|m| Some((m.slot()?, crate::core::crypto::canonical_bytes(m))))
             .collect();
+        // Durable in the log before they leave the file, and the version raised in the
+        // same transaction that removes them: a crash at any point moves them again
+        // (identical votes are no-ops) or finds them moved.
         self.vote_log().append(&votes, &certs)?;
         self.write(|w| {
             w.txn.open_table(VOTES)?.retain(|_, _| false)?;
-            w.txn.open_table(META)?.remove(LEGACY_CERT_RECORDS)?;
+            let mut meta = w.txn.open_table(META)?;
+            meta.remove(LEGACY_CERT_RECORDS)?;
+            meta.insert(META_SCHEMA, SCHEMA_VERSION.to_be_bytes().as_slice())?;
             Ok(())
         })
     }
@@ -574,9 +590,13 @@ mod tests {
                     .open_table(VOTES)?
                     .insert((4, 1, 2), b"old vote".as_slice())?;
                 let records = canonical_bytes(&vec![accept.clone()]);
-                w.txn
-                    .open_table(META)?
-                    .insert(LEGACY_CERT_RECORDS, records.as_slice())?;
+                let mut meta = w.txn.open_table(META)?;
+                meta.insert(LEGACY_CERT_RECORDS, records.as_slice())?;
+                // What a version-2 file looks like: no vote log beside it.
+                meta.insert(
+                    META_SCHEMA,
+                    SCHEMA_VERSION_BEFORE_VOTE_LOG.to_be_bytes().as_slice(),
+                )?;
                 Ok(())
             })?;
         }
@@ -594,6 +614,13 @@ mod tests {
         let store = Store::open(&path, NodeId::from([7u8; 32]))?;
         assert_eq!(store.votes_from(0)?.len(), 1);
         assert_eq!(store.cert_records()?.len(), 1);
+        drop(store);
+        // A file of this version without its log is refused, never opened empty.
+        std::fs::remove_file(vote_log_path(&path))?;
+        assert!(matches!(
+            Store::open(&path, NodeId::from([7u8; 32])),
+            Err(StoreError::VoteLogMissing(_))
+        ));
         Ok(())
     }
 }

@@ -21,7 +21,14 @@ use redb::TableDefinition;
 /// 2: the votes and certificates it holds are signed over the signing bytes of consensus
 /// v2 (proposals, reveals, tallies and new-views name their contents by digest), which a
 /// version-1 file's are not: its votes would be refused by every peer.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: the node's votes and certificate records live in the vote log beside the file
+/// (`vote_log.rs`); a version-2 file's are moved there when it is opened. A binary of
+/// version 2 refuses a version-3 file: it would look for votes in the file, find none,
+/// and could sign a second vote for a slot it had voted in.
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// The version whose votes are moved into the vote log on open.
+pub const SCHEMA_VERSION_BEFORE_VOTE_LOG: u32 = 2;
 
 /// Node metadata.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");

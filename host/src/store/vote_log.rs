@@ -11,17 +11,25 @@
 //! for. Decided entries, snapshots and modules stay in redb, which serves range reads.
 //!
 //! # Format
-//! A sequence of frames `len: u32 LE | check: 8 bytes | record`, where `check` is the
-//! first 8 bytes of SHA-256 over the record and the record is the postcard encoding of
-//! [`Record`]. A group of records is written with one positioned write and made durable
-//! with one `fdatasync` before [`VoteLog::append`] returns.
+//! A header `SPOREVL1 | salt: 16 random bytes`, then a sequence of frames
+//! `len: u32 LE | check: 8 bytes | group`, where `check` is the first 8 bytes of SHA-256
+//! over the salt, the frame's offset and the group, and the group is the postcard
+//! encoding of a list of [`Record`]s. The salt never leaves the node: certificate records
+//! carry bytes peers and clients chose, and without it a record could embed what reads
+//! as a good frame, which would make a torn tail look like damage (below) and keep the
+//! node from starting. One group is one frame, written with one positioned write and
+//! made durable with one `fdatasync` before [`VoteLog::append`] returns: a group is kept
+//! whole or not at all.
 //!
-//! # Crashes
+//! # Crashes and damage
 //! Appends only ever extend the file, and a group is acknowledged only after its sync, so
-//! a crash can leave at most a torn last group: on open, the log is read up to the first
-//! frame that is incomplete or fails its check, and cut there. Nothing acknowledged is
-//! ever behind that point. A failed write is cut back at once (or the log refuses every
-//! later append), so a later group never follows garbage.
+//! a crash can leave at most a torn last frame: on open, a frame that is incomplete or
+//! fails its check, with no good frame anywhere after it, is cut off with a warning.
+//! Nothing acknowledged is behind it. A damaged frame *followed* by a good one is not a
+//! torn write but damage, and a frame that passes its check but does not decode is not
+//! this version's: both refuse to open the log ([`StoreError::Corrupt`]) rather than drop
+//! votes the node may have sent. A failed write is cut back at once (or the log refuses
+//! every later append), so a later group never follows garbage.
 //!
 //! # The anti-equivocation guard
 //! A vote different from one already recorded under the same key is refused before
@@ -29,11 +37,13 @@
 //! the records are replayed into memory on open.
 //!
 //! # Size
-//! Pruning (votes of decided slots) and superseded certificate records only shrink the
-//! set in memory; the file is rewritten with the live set (to a temporary file, synced,
-//! renamed over the log, directory synced) once it is both past [`COMPACT_MIN_BYTES`] and
-//! four times the live set. A crash during the rewrite leaves either the old log or the
-//! new one, both complete.
+//! Pruning (votes of decided slots, asked for by the storage thread only once their
+//! decided entries are durable) and superseded certificate records only shrink the set in
+//! memory; the file is rewritten with the live set (to a temporary file, synced, renamed
+//! over the log, directory synced) once it is both past [`COMPACT_MIN_BYTES`] and four
+//! times the live set. A crash during the rewrite leaves either the old log or the new
+//! one, both complete. A rewrite that fails is reported and skipped (the group that
+//! triggered it is durable already); one that fails after the rename poisons the log.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -50,12 +60,19 @@ use super::records::{Recorded, VoteKey};
 /// times the live set).
 pub const COMPACT_MIN_BYTES: u64 = 8 * 1024 * 1024;
 
-/// The largest record the log accepts or reads back (a certificate record is at most a
-/// peer frame, 4 MiB): a length past it is a torn or corrupt frame.
-pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+/// The largest frame the log writes or reads back (a group holds a few votes and
+/// certificate messages of at most a peer frame, 4 MiB, each): a length past it is a
+/// torn or damaged frame.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 
 /// Bytes of a frame header: the length and the check.
 const HEADER: usize = 4 + 8;
+
+/// The file's first bytes, before its salt.
+const MAGIC: &[u8; 8] = b"SPOREVL1";
+
+/// Bytes of the file header: the magic and the salt.
+const FILE_HEADER: usize = 8 + 16;
 
 /// One entry of the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,64 +91,105 @@ enum Record {
 pub struct VoteLog {
     path: PathBuf,
     file: File,
-    /// Bytes of complete records (where the next group is written).
+    /// Bytes of complete frames (where the next group is written).
     len: u64,
     votes: BTreeMap<VoteKey, Vec<u8>>,
     certs: Vec<(u64, Vec<u8>)>,
-    /// Votes below this slot were pruned and are not logged again.
+    /// Votes below this slot were pruned.
     pruned_below: u64,
-    /// A prune not yet written (it goes with the next group; losing it loses nothing).
+    /// A prune not yet written (it goes with the next group).
     pending_prune: Option<u64>,
     /// Set when a failed write could not be cut back: every later append is refused.
     poisoned: bool,
+    /// The file's salt (see the module doc).
+    salt: [u8; 16],
 }
 
-fn check(record: &[u8]) -> [u8; 8] {
-    let digest = Sha256::digest(record);
+fn check(salt: &[u8; 16], at: u64, group: &[u8]) -> [u8; 8] {
+    let digest = Sha256::new()
+        .chain_update(salt)
+        .chain_update(at.to_le_bytes())
+        .chain_update(group)
+        .finalize();
     let mut out = [0u8; 8];
     out.copy_from_slice(&digest[..8]);
     out
 }
 
-fn frame(record: &Record, out: &mut Vec<u8>) -> Result<(), StoreError> {
-    let bytes = postcard::to_allocvec(record)?;
+/// A new file header with a fresh salt.
+fn file_header() -> ([u8; FILE_HEADER], [u8; 16]) {
+    use rand_core::RngCore as _;
+    let mut salt = [0u8; 16];
+    rand_core::OsRng.fill_bytes(&mut salt);
+    let mut header = [0u8; FILE_HEADER];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..].copy_from_slice(&salt);
+    (header, salt)
+}
+
+/// Append the frame of `records` to `out`, whose first byte lands at `base` in the file.
+fn frame(
+    salt: &[u8; 16],
+    base: u64,
+    records: &[Record],
+    out: &mut Vec<u8>,
+) -> Result<(), StoreError> {
+    let bytes = postcard::to_allocvec(records)?;
     let len = u32::try_from(bytes.len())
         .ok()
-        .filter(|&l| (l as usize) <= MAX_RECORD_BYTES)
+        .filter(|&l| (l as usize) <= MAX_FRAME_BYTES)
         .ok_or_else(|| StoreError::Corrupt {
             table: "vote log",
-            reason: format!("a record of {} bytes is over the limit", bytes.len()),
+            reason: format!("a group of {} bytes is over the frame limit", bytes.len()),
         })?;
+    let at = base + out.len() as u64;
     out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&check(&bytes));
+    out.extend_from_slice(&check(salt, at, &bytes));
     out.extend_from_slice(&bytes);
     Ok(())
 }
 
-/// The complete, checked records at the start of `bytes`, and how many bytes they take.
-fn parse(bytes: &[u8]) -> (Vec<Record>, usize) {
-    let mut records = Vec::new();
-    let mut at = 0usize;
-    while let Some(header) = bytes.get(at..at + HEADER) {
-        let mut len = [0u8; 4];
-        len.copy_from_slice(&header[..4]);
-        let len = u32::from_le_bytes(len) as usize;
-        if len > MAX_RECORD_BYTES {
-            break;
-        }
-        let Some(body) = bytes.get(at + HEADER..at + HEADER + len) else {
-            break;
-        };
-        if header[4..] != check(body) {
-            break;
-        }
-        let Ok(record) = postcard::from_bytes::<Record>(body) else {
-            break;
-        };
-        records.push(record);
-        at += HEADER + len;
+/// The frame at `at`: its body if it is complete and passes its check.
+fn frame_at<'b>(salt: &[u8; 16], bytes: &'b [u8], at: usize) -> Option<&'b [u8]> {
+    let header = bytes.get(at..at.checked_add(HEADER)?)?;
+    let mut len = [0u8; 4];
+    len.copy_from_slice(&header[..4]);
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME_BYTES {
+        return None;
     }
-    (records, at)
+    let body = bytes.get(at + HEADER..at + HEADER + len)?;
+    (header[4..] == check(salt, at as u64, body)).then_some(body)
+}
+
+/// The groups of the good frames at the start of `bytes` and how many bytes they take;
+/// an error if the frames stop at damage rather than at a torn tail (module doc).
+fn parse(salt: &[u8; 16], bytes: &[u8]) -> Result<(Vec<Vec<Record>>, usize), StoreError> {
+    let mut groups = Vec::new();
+    let mut at = FILE_HEADER;
+    while at < bytes.len() {
+        let Some(body) = frame_at(salt, bytes, at) else {
+            // A torn write is the last thing in the file: a good frame after this point
+            // means damage in the middle.
+            if let Some(later) = (at + 1..bytes.len()).find(|&i| frame_at(salt, bytes, i).is_some())
+            {
+                return Err(StoreError::Corrupt {
+                    table: "vote log",
+                    reason: format!(
+                        "a damaged frame at byte {at}, with good frames after it (byte {later})"
+                    ),
+                });
+            }
+            break;
+        };
+        let group = postcard::from_bytes::<Vec<Record>>(body).map_err(|e| StoreError::Corrupt {
+            table: "vote log",
+            reason: format!("the frame at byte {at} passes its check but does not decode: {e}"),
+        })?;
+        groups.push(group);
+        at += HEADER + body.len();
+    }
+    Ok((groups, at))
 }
 
 fn sync_dir(path: &Path) -> Result<(), StoreError> {
@@ -154,14 +212,31 @@ impl VoteLog {
         if !existed {
             sync_dir(path)?;
         }
-        let bytes = std::fs::read(path)?;
-        let (records, good) = parse(&bytes);
+        let mut bytes = std::fs::read(path)?;
+        if bytes.len() < FILE_HEADER {
+            // New, or a creation a crash interrupted before its header was synced (no
+            // group is ever written before that): start the file.
+            let (header, _) = file_header();
+            file.set_len(0)?;
+            file.write_all_at(&header, 0)?;
+            file.sync_all()?;
+            bytes = header.to_vec();
+        }
+        if &bytes[..8] != MAGIC {
+            return Err(StoreError::Corrupt {
+                table: "vote log",
+                reason: format!("{} is not a vote log (wrong magic)", path.display()),
+            });
+        }
+        let mut salt = [0u8; 16];
+        salt.copy_from_slice(&bytes[8..FILE_HEADER]);
+        let (groups, good) = parse(&salt, &bytes)?;
         if good < bytes.len() {
             tracing::warn!(
                 path = %path.display(),
                 kept = good,
                 dropped = bytes.len() - good,
-                "vote log: cutting a torn or unreadable tail (a write a crash interrupted)"
+                "vote log: cutting a torn tail (a write a crash interrupted)"
             );
             file.set_len(good as u64)?;
             file.sync_all()?;
@@ -175,10 +250,13 @@ impl VoteLog {
             pruned_below: 0,
             pending_prune: None,
             poisoned: false,
+            salt,
         };
-        for record in records {
+        for record in groups.into_iter().flatten() {
             log.apply(record);
         }
+        // A leftover of a rewrite a crash interrupted before its rename.
+        let _ = std::fs::remove_file(tmp_path(path));
         Ok(log)
     }
 
@@ -186,9 +264,7 @@ impl VoteLog {
     fn apply(&mut self, record: Record) {
         match record {
             Record::Vote(key, vote) => {
-                if key.slot >= self.pruned_below {
-                    self.votes.entry(key).or_insert(vote);
-                }
+                self.votes.entry(key).or_insert(vote);
             }
             Record::Cert(slot, msg) => {
                 self.certs.retain(|(s, _)| *s >= slot);
@@ -253,7 +329,8 @@ impl VoteLog {
             }
         }
         let mut records: Vec<Record> = Vec::with_capacity(fresh.len() + certs.len() + 1);
-        if let Some(slot) = self.pending_prune.take() {
+        let prune = self.pending_prune;
+        if let Some(slot) = prune {
             records.push(Record::Prune(slot));
         }
         records.extend(
@@ -266,9 +343,7 @@ impl VoteLog {
             return Ok(outcome);
         }
         let mut buf = Vec::new();
-        for r in &records {
-            frame(r, &mut buf)?;
-        }
+        frame(&self.salt, self.len, &records, &mut buf)?;
         if let Err(e) = self
             .file
             .write_all_at(&buf, self.len)
@@ -286,16 +361,22 @@ impl VoteLog {
             return Err(e.into());
         }
         self.len += buf.len() as u64;
+        if prune.is_some() && self.pending_prune == prune {
+            self.pending_prune = None;
+        }
         for r in records {
             self.apply(r);
         }
-        self.compact_if_worth_it()?;
+        if let Err(e) = self.compact_if_worth_it() {
+            // The group is durable; the rewrite is only an economy, tried again later.
+            tracing::error!(path = %self.path.display(), error = %e, "vote log: rewriting failed");
+        }
         Ok(outcome)
     }
 
-    /// Forget the votes below `slot` (their slots are decided and persisted); returns how
-    /// many. Written with the next group, or dropped by the next rewrite: a prune lost to
-    /// a crash only brings back votes of decided slots, which nothing reads.
+    /// Forget the votes below `slot`; returns how many. Only for slots whose decided
+    /// entries are durable: the prune is written with the next group (or by the next
+    /// rewrite), and one lost to a crash only brings back votes of decided slots.
     pub fn prune_below(&mut self, slot: u64) -> u64 {
         let removed = self.prune_in_memory(slot);
         if removed > 0 {
@@ -333,44 +414,85 @@ impl VoteLog {
         self.len
     }
 
-    fn live_frames(&self) -> Result<Vec<u8>, StoreError> {
-        let mut buf = Vec::new();
-        if self.pruned_below > 0 {
-            frame(&Record::Prune(self.pruned_below), &mut buf)?;
-        }
-        for (key, vote) in &self.votes {
-            frame(&Record::Vote(*key, vote.clone()), &mut buf)?;
-        }
-        for (slot, msg) in &self.certs {
-            frame(&Record::Cert(*slot, msg.clone()), &mut buf)?;
-        }
-        Ok(buf)
+    /// Bytes of the live records (their contents; framing adds a few bytes each).
+    fn live_bytes(&self) -> u64 {
+        let votes: usize = self.votes.values().map(|v| v.len() + 24).sum();
+        let certs: usize = self.certs.iter().map(|(_, m)| m.len() + 12).sum();
+        (votes + certs) as u64
     }
 
     /// Rewrite the log with its live set when it has grown well past it.
     fn compact_if_worth_it(&mut self) -> Result<(), StoreError> {
-        if self.len < COMPACT_MIN_BYTES {
+        if self.len < COMPACT_MIN_BYTES || self.len < self.live_bytes().saturating_mul(4) {
             return Ok(());
         }
-        let live = self.live_frames()?;
-        if self.len < (live.len() as u64).saturating_mul(4) {
-            return Ok(());
+        let mut live = Vec::with_capacity(self.votes.len() + self.certs.len() + 1);
+        if self.pruned_below > 0 {
+            live.push(Record::Prune(self.pruned_below));
         }
-        let mut tmp_path = self.path.clone().into_os_string();
-        tmp_path.push(".tmp");
-        let tmp_path = PathBuf::from(tmp_path);
-        {
-            let tmp = File::create(&tmp_path)?;
-            tmp.write_all_at(&live, 0)?;
-            tmp.sync_all()?;
+        live.extend(self.votes.iter().map(|(k, v)| Record::Vote(*k, v.clone())));
+        live.extend(self.certs.iter().map(|(s, m)| Record::Cert(*s, m.clone())));
+        // Several frames if need be: the file is renamed into place whole, never torn.
+        let (header, salt) = file_header();
+        let mut buf = header.to_vec();
+        let mut group: Vec<Record> = Vec::new();
+        let mut group_bytes = 0usize;
+        for record in live {
+            let size = match &record {
+                Record::Vote(_, v) | Record::Cert(_, v) => v.len() + 32,
+                Record::Prune(_) => 16,
+            };
+            if !group.is_empty() && group_bytes + size > MAX_FRAME_BYTES / 2 {
+                frame(&salt, 0, &group, &mut buf)?;
+                group.clear();
+                group_bytes = 0;
+            }
+            group.push(record);
+            group_bytes += size;
         }
-        std::fs::rename(&tmp_path, &self.path)?;
-        sync_dir(&self.path)?;
-        self.file = OpenOptions::new().read(true).write(true).open(&self.path)?;
-        self.len = live.len() as u64;
-        self.pending_prune = None;
-        Ok(())
+        if !group.is_empty() {
+            frame(&salt, 0, &group, &mut buf)?;
+        }
+        let tmp = tmp_path(&self.path);
+        let written =
+            File::create(&tmp).and_then(|f| f.write_all_at(&buf, 0).and_then(|()| f.sync_all()));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        if let Err(e) = std::fs::rename(&tmp, &self.path) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        // From here the file at `path` is the new log: this handle is of the old one.
+        let reopened = sync_dir(&self.path).and_then(|()| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&self.path)
+                .map_err(StoreError::from)
+        });
+        match reopened {
+            Ok(file) => {
+                self.file = file;
+                self.salt = salt;
+                self.len = buf.len() as u64;
+                self.pending_prune = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.poisoned = true;
+                Err(e)
+            }
+        }
     }
+}
+
+/// Where a rewrite is written before it is renamed over the log.
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".tmp");
+    PathBuf::from(name)
 }
 
 #[cfg(test)]
@@ -481,11 +603,11 @@ mod tests {
         let log = VoteLog::open(&path)?;
         assert_eq!(log.vote(key(2, 0)), None);
         // Control: without the check, the flipped frame reads as a vote nobody made.
-        let unchecked: Option<Record> =
+        let unchecked: Option<Vec<Record>> =
             postcard::from_bytes(&flipped[first as usize + HEADER..]).ok();
         assert_eq!(
             unchecked,
-            Some(Record::Vote(key(2, 0), b"second votd".to_vec()))
+            Some(vec![Record::Vote(key(2, 0), b"second votd".to_vec())])
         );
         Ok(())
     }
@@ -520,6 +642,139 @@ mod tests {
             vec![77, 78, 79]
         );
         assert_eq!(log.certs().len(), 1);
+        Ok(())
+    }
+
+    /// A group is kept whole or not at all: cut anywhere, a group of a vote and a
+    /// certificate record leaves neither (one frame per group; with a frame per record,
+    /// a cut between them would keep the vote alone).
+    #[test]
+    fn a_torn_group_leaves_none_of_its_records() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("votes");
+        {
+            let mut log = VoteLog::open(&path)?;
+            log.append(&[(key(1, 0), b"first".to_vec())], &[])?;
+        }
+        let first = std::fs::metadata(&path)?.len() as usize;
+        {
+            let mut log = VoteLog::open(&path)?;
+            log.append(&[(key(2, 0), b"vote".to_vec())], &[(2, b"cert".to_vec())])?;
+        }
+        let full = std::fs::read(&path)?;
+        for cut in first..full.len() {
+            std::fs::write(&path, &full[..cut])?;
+            let log = VoteLog::open(&path)?;
+            assert_eq!(log.vote(key(2, 0)), None, "cut at {cut}");
+            assert!(log.certs().is_empty(), "cut at {cut}");
+        }
+        std::fs::write(&path, &full)?;
+        let log = VoteLog::open(&path)?;
+        assert_eq!(log.vote(key(2, 0)), Some(b"vote".to_vec()));
+        assert_eq!(log.certs(), vec![b"cert".to_vec()]);
+        Ok(())
+    }
+
+    /// Damage with good frames after it is not a torn write: the log refuses to open
+    /// rather than drop what follows. The control is the same damage at the end, which
+    /// is cut.
+    #[test]
+    fn damage_in_the_middle_is_refused_not_cut() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("votes");
+        {
+            let mut log = VoteLog::open(&path)?;
+            log.append(&[(key(1, 0), b"first".to_vec())], &[])?;
+            log.append(&[(key(2, 0), b"second".to_vec())], &[])?;
+        }
+        let full = std::fs::read(&path)?;
+        let mut damaged = full.clone();
+        damaged[FILE_HEADER + HEADER + 2] ^= 0x40;
+        std::fs::write(&path, &damaged)?;
+        assert!(matches!(
+            VoteLog::open(&path),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert_eq!(std::fs::read(&path)?, damaged, "nothing was cut");
+        let mut at_end = full.clone();
+        let last = at_end.len() - 1;
+        at_end[last] ^= 0x40;
+        std::fs::write(&path, &at_end)?;
+        assert_eq!(VoteLog::open(&path)?.votes_from(0).len(), 1);
+        Ok(())
+    }
+
+    /// Certificate records: a record of a slot supersedes those of earlier slots, an
+    /// identical one is kept once, one of an earlier slot is added beside later ones
+    /// (what the flusher did with the records in the database), and a reopen gives the
+    /// same list in the same order.
+    #[test]
+    fn certificate_records_supersede_and_replay_alike() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("votes");
+        let mut log = VoteLog::open(&path)?;
+        log.append(&[], &[(1, b"a".to_vec()), (1, b"b".to_vec())])?;
+        log.append(&[], &[(1, b"a".to_vec())])?;
+        assert_eq!(log.certs(), vec![b"a".to_vec(), b"b".to_vec()]);
+        log.append(&[], &[(2, b"c".to_vec())])?;
+        assert_eq!(log.certs(), vec![b"c".to_vec()]);
+        log.append(&[], &[(1, b"d".to_vec())])?;
+        assert_eq!(log.certs(), vec![b"c".to_vec(), b"d".to_vec()]);
+        let before = log.certs();
+        drop(log);
+        assert_eq!(VoteLog::open(&path)?.certs(), before);
+        Ok(())
+    }
+
+    /// A certificate record carries bytes peers chose. One that embeds what reads as a
+    /// good frame must not make its own torn group look like damage in the middle (the
+    /// node would refuse to start): frames are checked under the file's secret salt and
+    /// their offset. The control is the same record built with the real salt, which an
+    /// attacker would need: then the torn tail is refused as damage.
+    #[test]
+    fn bytes_peers_chose_cannot_pose_as_a_frame() -> Result<(), StoreError> {
+        for knows_salt in [false, true] {
+            let dir = tempfile::tempdir()?;
+            let path = dir.path().join("votes");
+            let mut log = VoteLog::open(&path)?;
+            log.append(&[(key(1, 0), b"first".to_vec())], &[])?;
+            let base = log.file_len();
+            let salt: [u8; 16] = if knows_salt {
+                let bytes = std::fs::read(&path)?;
+                let mut salt = [0u8; 16];
+                salt.copy_from_slice(&bytes[8..FILE_HEADER]);
+                salt
+            } else {
+                [0u8; 16]
+            };
+            // The cert's bytes start after the frame header and the group's encoding of
+            // (one record, variant Cert, slot 2, length of the bytes): 4 bytes.
+            let inner_at = base + HEADER as u64 + 4;
+            let mut fake = Vec::new();
+            frame(
+                &salt,
+                inner_at,
+                &[Record::Vote(key(9, 0), b"forged".to_vec())],
+                &mut fake,
+            )?;
+            let mut cert = fake.clone();
+            cert.extend_from_slice(&[0u8; 16]);
+            log.append(&[], &[(2, cert)])?;
+            drop(log);
+            let full = std::fs::read(&path)?;
+            // Torn after the embedded frame, inside the padding.
+            let cut = (inner_at as usize) + fake.len() + 4;
+            assert!(cut < full.len());
+            std::fs::write(&path, &full[..cut])?;
+            let opened = VoteLog::open(&path);
+            if knows_salt {
+                assert!(matches!(opened, Err(StoreError::Corrupt { .. })), "control");
+            } else {
+                let log = opened?;
+                assert_eq!(log.votes_from(0), vec![(key(1, 0), b"first".to_vec())]);
+                assert!(log.certs().is_empty());
+            }
+        }
         Ok(())
     }
 }
