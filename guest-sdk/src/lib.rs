@@ -66,6 +66,7 @@
 //! iteration order in outputs (use `BTreeMap`), and derive any pseudo-randomness from
 //! [`CallContext::seed`].
 
+mod arena;
 pub mod bindings;
 mod export;
 mod ext;
@@ -73,6 +74,7 @@ mod host;
 pub mod testing;
 mod worlds;
 
+pub use arena::ARENA_BYTES;
 pub use ext::short_id;
 pub use host::{Host, WitHost};
 pub use worlds::{Admission, Resolver, Validator};

@@ -30,6 +30,7 @@ pub const WIT: &[(&str, &str)] = &[
 
 /// The guest SDK's sources, as `(file name, contents)`.
 const SDK: &[(&str, &str)] = &[
+    ("arena.rs", include_str!("../../../guest-sdk/src/arena.rs")),
     (
         "bindings.rs",
         include_str!("../../../guest-sdk/src/bindings.rs"),
