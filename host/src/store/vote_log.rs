@@ -565,6 +565,20 @@ mod tests {
         Ok(())
     }
 
+    /// A log at `path` of two groups, each written by its own opening: the vote `first` of
+    /// slot 1, then `second_votes` and `second_certs`. Returns the bytes the first group
+    /// ends at and the whole file.
+    fn two_groups(
+        path: &Path,
+        second_votes: &[(VoteKey, Vec<u8>)],
+        second_certs: &[(u64, Vec<u8>)],
+    ) -> Result<(usize, Vec<u8>), StoreError> {
+        VoteLog::open(path)?.append(&[(key(1, 0), b"first".to_vec())], &[])?;
+        let first = std::fs::metadata(path)?.len() as usize;
+        VoteLog::open(path)?.append(second_votes, second_certs)?;
+        Ok((first, std::fs::read(path)?))
+    }
+
     /// A torn last group (any prefix of it) is cut off on open and the groups before it
     /// are intact; a flipped byte in the last frame is caught by its check. The control:
     /// without the check, the flipped record would come back as a vote nobody made.
@@ -572,17 +586,8 @@ mod tests {
     fn a_torn_tail_is_cut_and_nothing_before_it_is_lost() -> Result<(), StoreError> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("votes");
-        {
-            let mut log = VoteLog::open(&path)?;
-            log.append(&[(key(1, 0), b"first".to_vec())], &[])?;
-        }
-        let first = std::fs::metadata(&path)?.len();
-        {
-            let mut log = VoteLog::open(&path)?;
-            log.append(&[(key(2, 0), b"second vote".to_vec())], &[])?;
-        }
-        let full = std::fs::read(&path)?;
-        for cut in first as usize..full.len() {
+        let (first, full) = two_groups(&path, &[(key(2, 0), b"second vote".to_vec())], &[])?;
+        for cut in first..full.len() {
             std::fs::write(&path, &full[..cut])?;
             let mut log = VoteLog::open(&path)?;
             assert_eq!(
@@ -590,7 +595,11 @@ mod tests {
                 vec![(key(1, 0), b"first".to_vec())],
                 "cut at {cut}"
             );
-            assert_eq!(std::fs::metadata(&path)?.len(), first, "cut at {cut}");
+            assert_eq!(
+                std::fs::metadata(&path)?.len(),
+                first as u64,
+                "cut at {cut}"
+            );
             // The next group lands right after the good records.
             log.append(&[(key(3, 0), b"third".to_vec())], &[])?;
             drop(log);
@@ -603,8 +612,7 @@ mod tests {
         let log = VoteLog::open(&path)?;
         assert_eq!(log.vote(key(2, 0)), None);
         // Control: without the check, the flipped frame reads as a vote nobody made.
-        let unchecked: Option<Vec<Record>> =
-            postcard::from_bytes(&flipped[first as usize + HEADER..]).ok();
+        let unchecked: Option<Vec<Record>> = postcard::from_bytes(&flipped[first + HEADER..]).ok();
         assert_eq!(
             unchecked,
             Some(vec![Record::Vote(key(2, 0), b"second votd".to_vec())])
@@ -652,16 +660,11 @@ mod tests {
     fn a_torn_group_leaves_none_of_its_records() -> Result<(), StoreError> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("votes");
-        {
-            let mut log = VoteLog::open(&path)?;
-            log.append(&[(key(1, 0), b"first".to_vec())], &[])?;
-        }
-        let first = std::fs::metadata(&path)?.len() as usize;
-        {
-            let mut log = VoteLog::open(&path)?;
-            log.append(&[(key(2, 0), b"vote".to_vec())], &[(2, b"cert".to_vec())])?;
-        }
-        let full = std::fs::read(&path)?;
+        let (first, full) = two_groups(
+            &path,
+            &[(key(2, 0), b"vote".to_vec())],
+            &[(2, b"cert".to_vec())],
+        )?;
         for cut in first..full.len() {
             std::fs::write(&path, &full[..cut])?;
             let log = VoteLog::open(&path)?;
