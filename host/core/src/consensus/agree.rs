@@ -365,11 +365,10 @@ impl<S: ReplicaState> Node<S> {
         while self.changes.len() > self.config.log_retention {
             self.changes.pop_front();
         }
-        let done: BTreeSet<Digest> = entry.batch().iter().map(|op| op.id()).collect();
-        self.decided_ops
-            .extend(entry.batch().iter().map(|op| (op.id(), op.expires)));
-        if done.iter().any(|d| self.mempool.contains(d)) {
-            self.mempool.retain(|d, _| !done.contains(d));
+        for op in entry.batch() {
+            let id = op.id();
+            self.decided_ops.insert(id, op.expires);
+            self.mempool.remove(&id);
         }
         for ev in entry.evidence() {
             if let (Some(offender), Some(slot)) = (ev.offender(), ev.slot()) {

@@ -30,7 +30,7 @@ impl<S: ReplicaState> Node<S> {
             };
             let id = *id;
             if !self.skip_authorization && self.state.authorize(op).is_err() {
-                self.mempool.retain(|d, _| *d != id);
+                self.mempool.remove(&id);
                 continue;
             }
             break id;

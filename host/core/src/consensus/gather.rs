@@ -557,8 +557,8 @@ impl<S: ReplicaState> Node<S> {
             bytes += len;
             batch.push(op.clone());
         }
-        if !stale.is_empty() {
-            self.mempool.retain(|id, _| !stale.contains(id));
+        for id in &stale {
+            self.mempool.remove(id);
         }
         if batch.is_empty() && evidence.is_empty() && absences.is_empty() {
             return;

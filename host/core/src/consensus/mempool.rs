@@ -5,9 +5,15 @@
 //! ids for duplicate checks, and three budgets: at most `max_ops` operations, at most
 //! `max_bytes` of canonical encodings, and at most `max_per_submitter` operations of any
 //! one submitter, so one key (a client, or a member gossiping) cannot crowd out the
-//! others. Every removal goes through [`Mempool::retain`], which keeps the counters true.
+//! others. Every removal goes through [`Mempool::remove`], which keeps the counters true.
+//!
+//! A removal costs O(1) whatever the mempool holds (a decided batch is taken out at every
+//! slot, and at saturation the mempool holds thousands): the id map gives the entry's
+//! sequence number, the entry leaves a hole, holes at the front are dropped at once, and
+//! the queue is compacted when holes outnumber the pending operations (amortised O(1)),
+//! so holes never hold more than the operations themselves.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use crate::ops::SignedOperation;
 use crate::types::{Digest, NodeId};
@@ -37,12 +43,19 @@ pub struct MempoolLimits {
     pub max_per_submitter: usize,
 }
 
+/// One pending operation: its id, its encoded length and the operation.
+type Pending = (Digest, usize, SignedOperation);
+
 /// Pending operations in arrival order.
 #[derive(Debug, Clone)]
 pub struct Mempool {
     limits: MempoolLimits,
-    ops: VecDeque<(Digest, usize, SignedOperation)>,
-    ids: HashSet<Digest>,
+    /// Arrival order; `None` is a removed operation's hole. Never starts with a hole.
+    ops: VecDeque<Option<Pending>>,
+    /// Sequence number of `ops[0]`.
+    first: u64,
+    /// The pending ids and their sequence numbers.
+    ids: HashMap<Digest, u64>,
     bytes: usize,
     per_submitter: HashMap<NodeId, usize>,
 }
@@ -53,7 +66,8 @@ impl Mempool {
         Mempool {
             limits,
             ops: VecDeque::new(),
-            ids: HashSet::new(),
+            first: 0,
+            ids: HashMap::new(),
             bytes: 0,
             per_submitter: HashMap::new(),
         }
@@ -61,12 +75,12 @@ impl Mempool {
 
     /// Number of pending operations.
     pub fn len(&self) -> usize {
-        self.ops.len()
+        self.ids.len()
     }
 
     /// Whether nothing is pending.
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.ids.is_empty()
     }
 
     /// Bytes of pending operations.
@@ -76,13 +90,13 @@ impl Mempool {
 
     /// Whether `id` is pending.
     pub fn contains(&self, id: &Digest) -> bool {
-        self.ids.contains(id)
+        self.ids.contains_key(id)
     }
 
     /// Whether `op` (of `len` encoded bytes) would fit.
     pub fn check_room(&self, op: &SignedOperation, len: usize) -> Result<(), MempoolFull> {
         let l = self.limits;
-        if self.ops.len() >= l.max_ops {
+        if self.ids.len() >= l.max_ops {
             return Err(MempoolFull::Count(l.max_ops));
         }
         if self.bytes.saturating_add(len) > l.max_bytes {
@@ -98,38 +112,68 @@ impl Mempool {
     /// or does not fit.
     pub fn push(&mut self, id: Digest, op: SignedOperation) -> bool {
         let len = op.encoded_len();
-        if self.ids.contains(&id) || self.check_room(&op, len).is_err() {
+        if self.ids.contains_key(&id) || self.check_room(&op, len).is_err() {
             return false;
         }
-        self.ids.insert(id);
+        let seq = self.first + self.ops.len() as u64;
+        self.ids.insert(id, seq);
         self.bytes += len;
         *self.per_submitter.entry(op.submitter).or_default() += 1;
-        self.ops.push_back((id, len, op));
+        self.ops.push_back(Some((id, len, op)));
         true
     }
 
-    /// Keep only the operations for which `keep(id, op)` holds.
-    pub fn retain(&mut self, mut keep: impl FnMut(&Digest, &SignedOperation) -> bool) {
-        let (ids, per, bytes) = (&mut self.ids, &mut self.per_submitter, &mut self.bytes);
-        self.ops.retain(|(id, len, op)| {
-            if keep(id, op) {
-                return true;
-            }
-            ids.remove(id);
-            *bytes = bytes.saturating_sub(*len);
-            if let Some(n) = per.get_mut(&op.submitter) {
+    /// Take `id` out; false if it was not pending. O(1) amortised.
+    pub fn remove(&mut self, id: &Digest) -> bool {
+        let Some(seq) = self.ids.remove(id) else {
+            return false;
+        };
+        let taken = usize::try_from(seq - self.first)
+            .ok()
+            .and_then(|i| self.ops.get_mut(i))
+            .and_then(Option::take);
+        if let Some((_, len, op)) = taken {
+            self.bytes = self.bytes.saturating_sub(len);
+            if let Some(n) = self.per_submitter.get_mut(&op.submitter) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
-                    per.remove(&op.submitter);
+                    self.per_submitter.remove(&op.submitter);
                 }
             }
-            false
-        });
+        }
+        while matches!(self.ops.front(), Some(None)) {
+            self.ops.pop_front();
+            self.first += 1;
+        }
+        if self.ops.len() > 2 * self.ids.len() + 64 {
+            self.compact();
+        }
+        true
+    }
+
+    /// Drop every hole and renumber (when holes outnumber the pending operations).
+    fn compact(&mut self) {
+        self.ops.retain(Option::is_some);
+        for (i, (id, _, _)) in self.ops.iter().flatten().enumerate() {
+            self.ids.insert(*id, self.first + i as u64);
+        }
+    }
+
+    /// Keep only the operations for which `keep(id, op)` holds (looks at every one).
+    pub fn retain(&mut self, mut keep: impl FnMut(&Digest, &SignedOperation) -> bool) {
+        let gone: Vec<Digest> = self
+            .iter()
+            .filter(|(id, op)| !keep(id, op))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &gone {
+            self.remove(id);
+        }
     }
 
     /// The pending operations, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = (&Digest, &SignedOperation)> {
-        self.ops.iter().map(|(id, _, op)| (id, op))
+        self.ops.iter().flatten().map(|(id, _, op)| (id, op))
     }
 }
 
@@ -180,5 +224,62 @@ mod tests {
         assert!(m.bytes() < before);
         assert_eq!(m.len(), 3);
         assert!(m.push(fourth.id(), fourth));
+    }
+
+    /// Removal in any order keeps arrival order, the budgets and the ids true, against a
+    /// plain list doing the same; holes are bounded by the pending operations.
+    #[test]
+    fn removal_in_any_order_matches_a_plain_list() {
+        let keys: Vec<Keypair> = (0..4u8).map(|i| Keypair::from_seed([i + 1; 32])).collect();
+        let mut m = Mempool::new(MempoolLimits {
+            max_ops: 1_000,
+            max_bytes: 1 << 30,
+            max_per_submitter: 1_000,
+        });
+        let mut model: Vec<(Digest, SignedOperation)> = Vec::new();
+        let mut seed = 7u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for round in 0..3_000u32 {
+            if next() % 3 != 0 || model.is_empty() {
+                let key = &keys[next() % keys.len()];
+                let o = op(key, (round % 251) as u8, 1 + next() % 40);
+                let id = o.id();
+                let fresh = !model.iter().any(|(d, _)| *d == id);
+                assert_eq!(m.push(id, o.clone()), fresh);
+                if fresh {
+                    model.push((id, o));
+                }
+            } else {
+                // Mostly from the front (a decided batch), sometimes anywhere.
+                let i = if next() % 2 == 0 {
+                    0
+                } else {
+                    next() % model.len()
+                };
+                let (id, _) = model.remove(i);
+                assert!(m.remove(&id));
+                assert!(!m.remove(&id));
+            }
+            let ids: Vec<Digest> = m.iter().map(|(d, _)| *d).collect();
+            let want: Vec<Digest> = model.iter().map(|(d, _)| *d).collect();
+            assert_eq!(ids, want);
+            assert_eq!(m.len(), model.len());
+            let bytes: usize = model.iter().map(|(_, o)| o.encoded_len()).sum();
+            assert_eq!(m.bytes(), bytes);
+            assert!(m.ops.len() <= 2 * m.len() + 65, "holes stay bounded");
+            assert!(!matches!(m.ops.front(), Some(None)));
+            for key in &keys {
+                let per = model
+                    .iter()
+                    .filter(|(_, o)| o.submitter == key.id())
+                    .count();
+                assert_eq!(m.per_submitter.get(&key.id()).copied().unwrap_or(0), per);
+            }
+        }
     }
 }
