@@ -322,8 +322,10 @@ async fn n4_kill9_and_restart_catches_up_with_identical_logs() -> anyhow::Result
 
 /// Group commit keeps the persist rule: a node crashed (abort, as kill -9) just before or
 /// just after each of its first durable commits (votes of every phase, certificate
-/// records, decided entries) restarts, catches up and agrees: it loses nothing it had
-/// acknowledged and never signs a conflicting vote (no node holds evidence against it).
+/// records, decided entries), or inside a commit between its database write (decided
+/// entries) and its vote log write (the next slot's votes), restarts, catches up and
+/// agrees: it loses nothing it had acknowledged and never signs a conflicting vote (no
+/// node holds evidence against it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_each_persist_point_loses_nothing_and_never_equivocates() -> anyhow::Result<()> {
     let _serial = serial().await;
@@ -339,7 +341,14 @@ async fn a_crash_at_each_persist_point_loses_nothing_and_never_equivocates() -> 
     let client = c.client(other).await?;
     let mut op = 1_000u64;
     let points = [
-        "2:before", "3:after", "4:before", "5:after", "6:before", "7:after",
+        "2:before",
+        "3:after",
+        "4:before",
+        "5:after",
+        "6:before",
+        "7:after",
+        "2:between",
+        "5:between",
     ];
     for point in points {
         c.kill(victim)?;
@@ -351,7 +360,10 @@ async fn a_crash_at_each_persist_point_loses_nothing_and_never_equivocates() -> 
                 started.elapsed() < Duration::from_secs(60),
                 "the crash hook {point} never fired"
             );
-            op += 1;
+            // Two in flight, so that a decision and the next slot's votes can share a
+            // commit (what `between` waits for).
+            op += 2;
+            submit(&client, signed(&c, compute(op - 1)), None).await?;
             submit(&client, signed(&c, compute(op)), DECIDE).await?;
         }
         c.start(victim)?;

@@ -55,29 +55,50 @@ use crate::store::{Store, StoreError, VoteKey};
 
 /// Test hook: `N:before` or `N:after` makes the process abort (as a kill -9 would stop it:
 /// no clean-up) just before, or just after, its Nth durable commit, the points where a
-/// crash could lose a vote or send one that is not stored. Read once at start; used by
-/// the cluster test that crashes a node at each persist point.
+/// crash could lose a vote or send one that is not stored; `N:between` aborts inside the
+/// first commit from the Nth on that writes both decided entries (to the database) and
+/// votes or certificate records (to the vote log), after the first write and before the
+/// second. Read once at start; used by the cluster test that crashes a node at each
+/// persist point.
 pub const CRASH_ENV: &str = "SPORE_TEST_CRASH_AT_COMMIT";
+
+/// Where in a durable commit the crash hook stops the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashWhen {
+    /// Before the commit: nothing of it is durable.
+    Before,
+    /// Between its database write and its vote log write (the decided entries durable,
+    /// the votes not).
+    Between,
+    /// After it: durable, nothing it held sent.
+    After,
+}
 
 /// Where the crash hook stops the process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CrashAt {
-    /// The durable commit (1-based) it stops at.
+    /// The durable commit (1-based) it stops at (for [`CrashWhen::Between`], the first
+    /// from this one on that has both kinds of write).
     pub commit: u64,
-    /// Before the commit (nothing of it is durable) or after it (durable, nothing sent).
-    pub after: bool,
+    /// Where in that commit.
+    pub when: CrashWhen,
 }
 
 impl CrashAt {
     /// The hook from the environment, if set and well-formed.
     pub fn from_env() -> Option<Self> {
-        let v = std::env::var(CRASH_ENV).ok()?;
+        Self::parse(&std::env::var(CRASH_ENV).ok()?)
+    }
+
+    /// `N:before`, `N:between` or `N:after`.
+    pub fn parse(v: &str) -> Option<Self> {
         let (n, when) = v.split_once(':')?;
         Some(CrashAt {
             commit: n.parse().ok()?,
-            after: match when {
-                "after" => true,
-                "before" => false,
+            when: match when {
+                "before" => CrashWhen::Before,
+                "between" => CrashWhen::Between,
+                "after" => CrashWhen::After,
                 _ => return None,
             },
         })
@@ -1443,6 +1464,17 @@ fn failure_label(kind: spore_core::ops::FailureKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_crash_hook_reads_its_three_points_and_refuses_others() {
+        let at = |s: &str| CrashAt::parse(s).map(|c| (c.commit, c.when));
+        assert_eq!(at("3:before"), Some((3, CrashWhen::Before)));
+        assert_eq!(at("4:between"), Some((4, CrashWhen::Between)));
+        assert_eq!(at("5:after"), Some((5, CrashWhen::After)));
+        assert_eq!(at("5:during"), None);
+        assert_eq!(at("x:after"), None);
+        assert_eq!(at("5"), None);
+    }
 
     #[test]
     fn the_resubmission_index_forgets_expired_operations() {

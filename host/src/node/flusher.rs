@@ -22,8 +22,9 @@
 //! a vote and equivocate after a restart), as it did when commits were inline.
 //!
 //! The crash hook ([`CrashAt`]) aborts the process on the storage thread just before or
-//! just after the Nth commit: a vote held for that commit is then never sent, which is
-//! the point the cluster test kills at.
+//! just after the Nth commit, or between a commit's database write and its vote log
+//! write: a vote held for that commit is then never sent, which is the point the cluster
+//! test kills at.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ use spore_core::types::{Digest, NodeId, Slot};
 use tokio::sync::mpsc;
 use tracing::error;
 
-use super::driver::CrashAt;
+use super::driver::{CrashAt, CrashWhen};
 use crate::store::{Store, StoreError, VoteKey};
 
 /// Durable writes the machine asked for and not yet handed to the storage thread.
@@ -313,7 +314,7 @@ impl Drop for Flusher {
 /// One durable commit of `job` (on the storage thread).
 fn commit(store: &Store, crash_at: Option<CrashAt>, job: Job) -> Result<(usize, f64), StoreError> {
     let crash = crash_at.filter(|c| c.commit == job.seq);
-    if crash.is_some_and(|c| !c.after) {
+    if crash.is_some_and(|c| c.when == CrashWhen::Before) {
         error!(
             commit = job.seq,
             "test hook: aborting before a durable commit"
@@ -336,10 +337,23 @@ fn commit(store: &Store, crash_at: Option<CrashAt>, job: Job) -> Result<(usize, 
             Ok(())
         })?;
     }
+    let logged = !w.votes.is_empty() || !w.certs.is_empty();
+    if let Some(c) = crash_at
+        && c.when == CrashWhen::Between
+        && job.seq >= c.commit
+        && !w.decided.is_empty()
+        && logged
+    {
+        error!(
+            commit = job.seq,
+            "test hook: aborting between the database write and the vote log write"
+        );
+        std::process::abort();
+    }
     if let Some(slot) = w.prune {
         store.prune_votes_below(slot)?;
     }
-    if !w.votes.is_empty() || !w.certs.is_empty() {
+    if logged {
         let certs: Vec<(Slot, Vec<u8>)> = w
             .certs
             .iter()
@@ -348,7 +362,7 @@ fn commit(store: &Store, crash_at: Option<CrashAt>, job: Job) -> Result<(usize, 
         store.record_votes(&w.votes, &certs)?;
     }
     let seconds = started.elapsed().as_secs_f64();
-    if crash.is_some() {
+    if crash.is_some_and(|c| c.when == CrashWhen::After) {
         error!(
             commit = job.seq,
             "test hook: aborting after a durable commit"
