@@ -72,9 +72,24 @@ pub enum StoreError {
         "the vote log {0} of this database is missing: the node could equivocate without it; restore it with the database from the same backup"
     )]
     VoteLogMissing(std::path::PathBuf),
-    /// The vote log (`<database>.votes`) could not be opened, read, written or synced.
-    #[error("vote log: {0}")]
-    VoteLog(#[from] std::io::Error),
+    /// The vote log (`<database>.votes`, or its rewrite beside it) could not be opened,
+    /// read, written or synced.
+    #[error("vote log {}: {source}", path.display())]
+    VoteLog {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A group of records is larger than one vote log frame may be (the group is refused
+    /// whole, nothing of it written).
+    #[error("a vote log group of {bytes} bytes is over the frame limit of {limit} bytes")]
+    GroupTooLarge {
+        /// Encoded size of the group.
+        bytes: usize,
+        /// The frame limit.
+        limit: usize,
+    },
     /// Metadata keys starting with `spore.` are reserved for the store itself.
     #[error("metadata key {0:?} is reserved")]
     ReservedKey(String),

@@ -564,7 +564,7 @@ mod tests {
     /// across the move. The control is the moved vote itself: were the move skipped, the
     /// conflicting vote below would be recorded.
     #[test]
-    fn votes_of_a_database_before_the_log_are_moved_into_it() -> Result<(), StoreError> {
+    fn votes_of_a_database_before_the_log_are_moved_into_it() -> anyhow::Result<()> {
         use crate::core::consensus::{Accept, Message};
         use crate::core::crypto::{Keypair, Signed, canonical_bytes};
         let dir = tempfile::tempdir()?;

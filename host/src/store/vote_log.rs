@@ -138,9 +138,9 @@ fn frame(
     let len = u32::try_from(bytes.len())
         .ok()
         .filter(|&l| (l as usize) <= MAX_FRAME_BYTES)
-        .ok_or_else(|| StoreError::Corrupt {
-            table: "vote log",
-            reason: format!("a group of {} bytes is over the frame limit", bytes.len()),
+        .ok_or(StoreError::GroupTooLarge {
+            bytes: bytes.len(),
+            limit: MAX_FRAME_BYTES,
         })?;
     let at = base + out.len() as u64;
     out.extend_from_slice(&len.to_le_bytes());
@@ -192,9 +192,19 @@ fn parse(salt: &[u8; 16], bytes: &[u8]) -> Result<(Vec<Vec<Record>>, usize), Sto
     Ok((groups, at))
 }
 
+/// An I/O error of the file at `path`, naming it.
+fn io_at(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::VoteLog {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 fn sync_dir(path: &Path) -> Result<(), StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        File::open(dir)?.sync_all()?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_at(dir))?;
     }
     Ok(())
 }
@@ -208,18 +218,20 @@ impl VoteLog {
             .write(true)
             .create(true)
             .truncate(false)
-            .open(path)?;
+            .open(path)
+            .map_err(io_at(path))?;
         if !existed {
             sync_dir(path)?;
         }
-        let mut bytes = std::fs::read(path)?;
+        let mut bytes = std::fs::read(path).map_err(io_at(path))?;
         if bytes.len() < FILE_HEADER {
             // New, or a creation a crash interrupted before its header was synced (no
             // group is ever written before that): start the file.
             let (header, _) = file_header();
-            file.set_len(0)?;
-            file.write_all_at(&header, 0)?;
-            file.sync_all()?;
+            file.set_len(0)
+                .and_then(|()| file.write_all_at(&header, 0))
+                .and_then(|()| file.sync_all())
+                .map_err(io_at(path))?;
             bytes = header.to_vec();
         }
         if &bytes[..8] != MAGIC {
@@ -238,8 +250,9 @@ impl VoteLog {
                 dropped = bytes.len() - good,
                 "vote log: cutting a torn tail (a write a crash interrupted)"
             );
-            file.set_len(good as u64)?;
-            file.sync_all()?;
+            file.set_len(good as u64)
+                .and_then(|()| file.sync_all())
+                .map_err(io_at(path))?;
         }
         let mut log = VoteLog {
             path: path.to_path_buf(),
@@ -358,7 +371,7 @@ impl VoteLog {
             {
                 self.poisoned = true;
             }
-            return Err(e.into());
+            return Err(io_at(&self.path)(e));
         }
         self.len += buf.len() as u64;
         if prune.is_some() && self.pending_prune == prune {
@@ -458,11 +471,11 @@ impl VoteLog {
             File::create(&tmp).and_then(|f| f.write_all_at(&buf, 0).and_then(|()| f.sync_all()));
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
-            return Err(e.into());
+            return Err(io_at(&tmp)(e));
         }
         if let Err(e) = std::fs::rename(&tmp, &self.path) {
             let _ = std::fs::remove_file(&tmp);
-            return Err(e.into());
+            return Err(io_at(&self.path)(e));
         }
         // From here the file at `path` is the new log: this handle is of the old one.
         let reopened = sync_dir(&self.path).and_then(|()| {
@@ -470,7 +483,7 @@ impl VoteLog {
                 .read(true)
                 .write(true)
                 .open(&self.path)
-                .map_err(StoreError::from)
+                .map_err(io_at(&self.path))
         });
         match reopened {
             Ok(file) => {
@@ -507,11 +520,27 @@ mod tests {
         }
     }
 
+    /// An I/O error says which file it is about.
+    #[test]
+    fn an_io_error_names_the_file() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        // A directory where the log should be: it cannot be read as a file.
+        let path = dir.path().join("node.redb.votes");
+        std::fs::create_dir(&path)?;
+        let err = VoteLog::open(&path).err().map(|e| e.to_string());
+        let err = err.ok_or_else(|| anyhow::anyhow!("a directory opened as a vote log"))?;
+        assert!(
+            err.starts_with("vote log ") && err.contains(&path.display().to_string()),
+            "{err}"
+        );
+        Ok(())
+    }
+
     /// Votes and certificate records come back after reopening; a conflicting vote is
     /// refused before any record of its group is written; pruning and superseded
     /// certificates survive a reopen.
     #[test]
-    fn records_replay_and_the_guard_holds() -> Result<(), StoreError> {
+    fn records_replay_and_the_guard_holds() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("votes");
         {
@@ -572,7 +601,7 @@ mod tests {
         path: &Path,
         second_votes: &[(VoteKey, Vec<u8>)],
         second_certs: &[(u64, Vec<u8>)],
-    ) -> Result<(usize, Vec<u8>), StoreError> {
+    ) -> anyhow::Result<(usize, Vec<u8>)> {
         VoteLog::open(path)?.append(&[(key(1, 0), b"first".to_vec())], &[])?;
         let first = std::fs::metadata(path)?.len() as usize;
         VoteLog::open(path)?.append(second_votes, second_certs)?;
@@ -583,7 +612,7 @@ mod tests {
     /// are intact; a flipped byte in the last frame is caught by its check. The control:
     /// without the check, the flipped record would come back as a vote nobody made.
     #[test]
-    fn a_torn_tail_is_cut_and_nothing_before_it_is_lost() -> Result<(), StoreError> {
+    fn a_torn_tail_is_cut_and_nothing_before_it_is_lost() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("votes");
         let (first, full) = two_groups(&path, &[(key(2, 0), b"second vote".to_vec())], &[])?;
@@ -623,7 +652,7 @@ mod tests {
     /// The log is rewritten with its live set once it is large and mostly dead, and the
     /// rewrite keeps every live record.
     #[test]
-    fn a_log_of_mostly_dead_records_is_rewritten() -> Result<(), StoreError> {
+    fn a_log_of_mostly_dead_records_is_rewritten() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("votes");
         let mut log = VoteLog::open(&path)?;
@@ -657,7 +686,7 @@ mod tests {
     /// certificate record leaves neither (one frame per group; with a frame per record,
     /// a cut between them would keep the vote alone).
     #[test]
-    fn a_torn_group_leaves_none_of_its_records() -> Result<(), StoreError> {
+    fn a_torn_group_leaves_none_of_its_records() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("votes");
         let (first, full) = two_groups(
@@ -682,7 +711,7 @@ mod tests {
     /// rather than drop what follows. The control is the same damage at the end, which
     /// is cut.
     #[test]
-    fn damage_in_the_middle_is_refused_not_cut() -> Result<(), StoreError> {
+    fn damage_in_the_middle_is_refused_not_cut() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("votes");
         {
@@ -712,7 +741,7 @@ mod tests {
     /// (what the flusher did with the records in the database), and a reopen gives the
     /// same list in the same order.
     #[test]
-    fn certificate_records_supersede_and_replay_alike() -> Result<(), StoreError> {
+    fn certificate_records_supersede_and_replay_alike() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("votes");
         let mut log = VoteLog::open(&path)?;
@@ -735,7 +764,7 @@ mod tests {
     /// their offset. The control is the same record built with the real salt, which an
     /// attacker would need: then the torn tail is refused as damage.
     #[test]
-    fn bytes_peers_chose_cannot_pose_as_a_frame() -> Result<(), StoreError> {
+    fn bytes_peers_chose_cannot_pose_as_a_frame() -> anyhow::Result<()> {
         for knows_salt in [false, true] {
             let dir = tempfile::tempdir()?;
             let path = dir.path().join("votes");
