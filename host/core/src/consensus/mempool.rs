@@ -128,8 +128,9 @@ impl Mempool {
         let Some(seq) = self.ids.remove(id) else {
             return false;
         };
-        let taken = usize::try_from(seq - self.first)
-            .ok()
+        let taken = seq
+            .checked_sub(self.first)
+            .and_then(|i| usize::try_from(i).ok())
             .and_then(|i| self.ops.get_mut(i))
             .and_then(Option::take);
         if let Some((_, len, op)) = taken {
