@@ -160,18 +160,6 @@ impl Mempool {
         }
     }
 
-    /// Keep only the operations for which `keep(id, op)` holds (looks at every one).
-    pub fn retain(&mut self, mut keep: impl FnMut(&Digest, &SignedOperation) -> bool) {
-        let gone: Vec<Digest> = self
-            .iter()
-            .filter(|(id, op)| !keep(id, op))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &gone {
-            self.remove(id);
-        }
-    }
-
     /// The pending operations, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = (&Digest, &SignedOperation)> {
         self.ops.iter().flatten().map(|(id, _, op)| (id, op))
@@ -183,6 +171,7 @@ mod tests {
     use super::*;
     use crate::crypto::Keypair;
     use crate::ops::{ComputeTask, Operation};
+    use crate::sim::rng::SimRng;
 
     fn op(key: &Keypair, i: u8, size: usize) -> SignedOperation {
         let op = Operation::Compute(ComputeTask {
@@ -221,7 +210,7 @@ mod tests {
         // Removing one of a's frees a's slot and the bytes.
         let before = m.bytes();
         let first = m.iter().next().map(|(id, _)| *id);
-        m.retain(|id, _| Some(*id) != first);
+        assert!(first.is_some_and(|id| m.remove(&id)));
         assert!(m.bytes() < before);
         assert_eq!(m.len(), 3);
         assert!(m.push(fourth.id(), fourth));
@@ -233,18 +222,13 @@ mod tests {
     fn removal_in_any_order_matches_a_plain_list() {
         let keys: Vec<Keypair> = (0..4u8).map(|i| Keypair::from_seed([i + 1; 32])).collect();
         let mut m = Mempool::new(MempoolLimits {
-            max_ops: 1_000,
+            max_ops: 10_000,
             max_bytes: 1 << 30,
-            max_per_submitter: 1_000,
+            max_per_submitter: 10_000,
         });
         let mut model: Vec<(Digest, SignedOperation)> = Vec::new();
-        let mut seed = 7u64;
-        let mut next = move || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) as usize
-        };
+        let mut rng = SimRng::new(7);
+        let mut next = move || rng.index(1 << 30);
         for round in 0..3_000u32 {
             if next() % 3 != 0 || model.is_empty() {
                 let key = &keys[next() % keys.len()];
@@ -282,5 +266,31 @@ mod tests {
                 assert_eq!(m.per_submitter.get(&key.id()).copied().unwrap_or(0), per);
             }
         }
+    }
+
+    /// An operation kept at the front while everything behind it is removed (a front
+    /// that is never proposed, say) leaves holes that compaction bounds: without it the
+    /// queue would keep one slot per operation ever pushed.
+    #[test]
+    fn holes_behind_a_kept_front_are_compacted() {
+        let key = Keypair::from_seed([9; 32]);
+        let mut m = Mempool::new(MempoolLimits {
+            max_ops: 10_000,
+            max_bytes: 1 << 30,
+            max_per_submitter: 10_000,
+        });
+        let front = op(&key, 0, 1);
+        assert!(m.push(front.id(), front.clone()));
+        for i in 1..2_000u32 {
+            let o = op(&key, (i % 251) as u8, 2 + i as usize);
+            let id = o.id();
+            assert!(m.push(id, o));
+            assert!(m.remove(&id));
+            assert!(m.ops.len() <= 2 * m.len() + 65, "{} slots", m.ops.len());
+        }
+        let ids: Vec<Digest> = m.iter().map(|(d, _)| *d).collect();
+        assert_eq!(ids, vec![front.id()]);
+        assert!(m.remove(&front.id()));
+        assert!(m.ops.is_empty());
     }
 }
