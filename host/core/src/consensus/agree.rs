@@ -33,31 +33,32 @@ impl<S: ReplicaState> Node<S> {
 
     /// Check a pending tally's decisions against the rules (once resolver verdicts are in).
     fn check_pending_tally(&mut self) {
-        let Some(t) = self.round.pending_tally.clone() else {
+        // Taken out for the checks (no copy of the tally, its batch and reveals on every
+        // pass) and put back while it still waits.
+        let Some(t) = self.round.pending_tally.take() else {
             return;
         };
         let view = t.payload.view();
         let Some(decisions) = self.decisions_for(&t.payload.proposal, &t.payload.reveals, view)
         else {
+            self.round.pending_tally = Some(t);
             return;
         };
         if decisions != t.payload.decisions {
-            self.round.pending_tally = None;
             *self.stats.rejected.entry("wrong_decisions").or_default() += 1;
             return;
         }
         match self.omission(&t) {
             Omission::Refuse => {
-                self.round.pending_tally = None;
                 self.round.omission_until = None;
                 *self.stats.rejected.entry("omits_reveals").or_default() += 1;
             }
             Omission::Wait(until) => {
                 self.round.omission_until = Some(until);
                 self.relay_commit_set(&t);
+                self.round.pending_tally = Some(t);
             }
             Omission::Accept => {
-                self.round.pending_tally = None;
                 self.round.omission_until = None;
                 self.round.set_tally(t);
             }

@@ -21,14 +21,16 @@ impl ReplicatedState {
     /// quorum of the remaining members signed for it).
     pub fn exclude_culprits(&mut self, culprits: &[NodeId]) -> Vec<StateChange> {
         let tp = self.params.trust.clone();
-        culprits
+        let changes = culprits
             .iter()
             .filter_map(|c| {
                 self.ledger
                     .exclude(c, ExclusionCause::Misbehaviour, &tp)
                     .map(StateChange::Trust)
             })
-            .collect()
+            .collect();
+        self.derived.clear();
+        changes
     }
 
     /// Apply decided slot `slot`: the epoch boundary, then `report`, then every
@@ -67,6 +69,8 @@ impl ReplicatedState {
                 report: r.slot,
             });
         }
+        // Nothing below reads the derived facts (the rotation); they are forgotten once
+        // the slot is applied.
         let mut changes = Vec::new();
         self.advance_to(slot, &mut changes);
         if let Some(r) = report {
@@ -82,6 +86,7 @@ impl ReplicatedState {
             self.apply_operation(slot, op, outcome, &mut changes);
         }
         self.next_slot = slot.saturating_add(1);
+        self.derived.clear();
         Ok(changes)
     }
 

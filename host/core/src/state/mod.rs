@@ -146,7 +146,35 @@ pub struct ReplicatedState {
     budget: EpochBudget,
     /// The validator swapped in last, while it is on probation.
     probation: Option<Probation>,
+    /// Facts computed from the fields above on first use (never stored or compared).
+    #[serde(skip)]
+    derived: Derived,
 }
+
+/// Facts derived from a [`ReplicatedState`]'s fields, computed on first use and
+/// forgotten by every method that changes those fields ([`ReplicatedState::apply_slot_judged`],
+/// [`ReplicatedState::exclude_culprits`]), so that the consensus core's many
+/// `primary` / `seed` queries per input do not sort the eligible set each time. Not
+/// serialised (a restored state computes it again) and equal whatever it holds: it is a
+/// function of the fields beside it.
+#[derive(Debug, Clone, Default)]
+struct Derived {
+    rotation: std::sync::OnceLock<Vec<NodeId>>,
+}
+
+impl Derived {
+    fn clear(&mut self) {
+        *self = Derived::default();
+    }
+}
+
+impl PartialEq for Derived {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Derived {}
 
 /// A newly swapped-in validator on probation: if too many of its calls fail within its
 /// first `timing.probation-slots` slots, every node rolls it back at the same slot.
@@ -223,6 +251,7 @@ impl ReplicatedState {
             slot_view: 0,
             budget: EpochBudget::default(),
             probation: None,
+            derived: Derived::default(),
         }
     }
 
@@ -374,14 +403,16 @@ impl ReplicatedState {
     }
 
     /// The eligible members in rotation order: by hierarchy (Sclerotia first), then id.
-    pub fn rotation(&self) -> Vec<NodeId> {
-        let mut v: Vec<(Hierarchy, NodeId)> = self
-            .eligible()
-            .into_iter()
-            .filter_map(|(id, _)| self.members.get(&id).map(|m| (m.level, id)))
-            .collect();
-        v.sort();
-        v.into_iter().map(|(_, id)| id).collect()
+    pub fn rotation(&self) -> &[NodeId] {
+        self.derived.rotation.get_or_init(|| {
+            let mut v: Vec<(Hierarchy, NodeId)> = self
+                .eligible()
+                .into_iter()
+                .filter_map(|(id, _)| self.members.get(&id).map(|m| (m.level, id)))
+                .collect();
+            v.sort();
+            v.into_iter().map(|(_, id)| id).collect()
+        })
     }
 
     /// How far the rotation has turned at the next slot: one step every
@@ -394,7 +425,7 @@ impl ReplicatedState {
     /// The primary spore of `view` at the next slot: rotation\[(view + turn) mod n\].
     pub fn primary(&self, view: View) -> Option<NodeId> {
         let r = self.rotation();
-        pick(&r, view.wrapping_add(self.turn()), 0)
+        pick(r, view.wrapping_add(self.turn()), 0)
     }
 
     /// The seed spore of `view` at the next slot: rotation\[(view + turn + 1) mod n\]
@@ -404,7 +435,7 @@ impl ReplicatedState {
         if r.len() < 2 {
             None
         } else {
-            pick(&r, view.wrapping_add(self.turn()), 1)
+            pick(r, view.wrapping_add(self.turn()), 1)
         }
     }
 

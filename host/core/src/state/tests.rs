@@ -236,6 +236,11 @@ fn exclusion_removes_from_rotation_and_shrinks_the_quorum() -> TestResult {
     if let Operation::NodeExclusion(x) = &mut proven {
         x.evidence.push(equivocation_evidence(4, 0)?);
     }
+    // Read before the exclusion, so that the rotation computed then is remembered: the
+    // apply must forget it (control: without the `derived.clear()` in
+    // `apply_slot_judged` the excluded member stays in the rotation below).
+    assert!(s.rotation().contains(&ids[4]));
+    assert!(s.layer(&ids[4], 0).is_some());
     let changes = s.apply_slot(0, &[(proven, accepted())], None)?;
     assert!(matches!(
         changes.as_slice(),
@@ -801,5 +806,20 @@ fn a_validator_update_rolls_back_only_to_the_module_it_replaces() -> TestResult 
         s.apply_slot(slot, &[(work(), failed())], None)?;
     }
     assert_eq!(s.active_module(Role::Validator), Some(active));
+    Ok(())
+}
+
+/// A recovery's culprits leave the rotation at once, though it was computed (and
+/// remembered) before; a state restored from its encoding computes the same rotation.
+#[test]
+fn excluded_culprits_leave_a_remembered_rotation() -> TestResult {
+    let (mut s, ids) = state(5)?;
+    assert!(s.rotation().contains(&ids[2]));
+    s.exclude_culprits(&[ids[2]]);
+    assert!(!s.rotation().contains(&ids[2]), "{:?}", s.rotation());
+    assert_eq!(s.rotation().len(), 4);
+    let restored: ReplicatedState = postcard::from_bytes(&postcard::to_stdvec(&s)?)?;
+    assert_eq!(restored.rotation(), s.rotation());
+    assert_eq!(restored, s);
     Ok(())
 }
