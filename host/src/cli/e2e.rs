@@ -335,13 +335,12 @@ async fn e2e(
             .map(|(k, v)| (k.clone(), *v))
             .collect::<Vec<_>>(),
     )?;
-    // Each node listens on a private port; the genesis address is the relay's.
+    // Each node listens on a private port; the genesis address is the relay's. The
+    // private ports are fresh, distinct from each other and from every port of the
+    // cluster (the relays take the advertised ones).
+    let genesis = crate::cli::genesis::load(&dir.join("genesis.json"))?;
     let mut advertised = Vec::new();
-    let mut private = Vec::new();
     for node in &cluster.nodes {
-        let path = node.dir.join("node.toml");
-        let mut config = NodeConfig::load(&path)?;
-        let genesis = crate::cli::genesis::load(&dir.join("genesis.json"))?;
         let addr: std::net::SocketAddr = genesis
             .nodes
             .iter()
@@ -349,17 +348,25 @@ async fn e2e(
             .context("a node missing from its genesis")?
             .address
             .parse()?;
-        let own = std::net::SocketAddr::from((
-            [127, 0, 0, 1],
-            std::net::UdpSocket::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port(),
-        ));
+        advertised.push(addr);
+    }
+    let mut ports = crate::node::cluster::Ports::avoiding(
+        cluster
+            .nodes
+            .iter()
+            .flat_map(|n| [n.client_addr.port(), n.metrics_addr.port()])
+            .chain(advertised.iter().map(std::net::SocketAddr::port)),
+    );
+    let mut private = Vec::new();
+    for node in &cluster.nodes {
+        let path = node.dir.join("node.toml");
+        let mut config = NodeConfig::load(&path)?;
+        let own = std::net::SocketAddr::from(([127, 0, 0, 1], ports.udp()?));
         config.listen = Some(own);
         std::fs::write(&path, config.to_toml()?)?;
-        advertised.push(addr);
         private.push(own);
     }
+    drop(ports);
     let relays = Relays::start(&advertised, &private).await?;
     println!(
         "e2e {}: {} nodes ({} misbehaving), peer traffic through the fault relay, in {}",
