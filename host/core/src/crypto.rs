@@ -49,7 +49,8 @@
 //! A batch that fails remembers nothing: it is split in halves that are checked again,
 //! down to [`MIN_BATCH`] and within a budget of twice the signatures given, and the single
 //! checks of [`verify`] find the bad ones. A sender of bad signatures so costs the node at
-//! most about what checking everything alone costs, never a wrong answer. The random coefficients come from the caller
+//! most about twice the batch work of its signatures on top of checking them alone, never
+//! a wrong answer. The random coefficients come from the caller
 //! (the node's OS generator): the core itself stays free of randomness and only calls
 //! [`verify`].
 

@@ -66,10 +66,11 @@ pub struct Cluster {
 
 /// Loopback ports for the nodes of one cluster, never the same one twice: every port
 /// handed out stays bound (UDP for the QUIC listeners, TCP for the metrics endpoints)
-/// until the reservation is dropped, just before the nodes start, so the OS cannot give
-/// it out again meanwhile. (Found when a bench run failed: a port picked for one node's
+/// until the reservation is dropped (when the cluster or the joiner is made, before any
+/// node starts), so the OS cannot give it out again meanwhile. (Found when a bench run failed: a port picked for one node's
 /// QUIC listener and released at once came back as another node's client listener.)
-/// Ports named in `avoid` (a running cluster's, when a node joins) are skipped.
+/// Ports named in `avoid` (every port of the cluster's nodes, when a node joins, running
+/// or not) are skipped.
 #[derive(Debug, Default)]
 pub(crate) struct Ports {
     udp: Vec<UdpSocket>,
@@ -340,11 +341,15 @@ impl Cluster {
         std::fs::create_dir_all(&ndir)?;
         let key = keyfile::generate();
         keyfile::write(&ndir.join("node.key"), &key, true)?;
-        let mut ports = Ports::avoiding(
-            self.nodes
-                .iter()
-                .flat_map(|n| [n.client_addr.port(), n.metrics_addr.port()]),
-        );
+        // Every port of the cluster's nodes, stopped ones included: their peer listeners
+        // from their configs, beside their client and metrics ports.
+        let mut taken = Vec::new();
+        for n in &self.nodes {
+            taken.extend([n.client_addr.port(), n.metrics_addr.port()]);
+            let config = NodeConfig::load(&n.dir.join("node.toml"))?;
+            taken.extend(config.listen.map(|a| a.port()));
+        }
+        let mut ports = Ports::avoiding(taken);
         let listen = SocketAddr::from(([127, 0, 0, 1], ports.udp()?));
         let client = SocketAddr::from(([127, 0, 0, 1], ports.udp()?));
         let metrics = SocketAddr::from(([127, 0, 0, 1], ports.tcp()?));

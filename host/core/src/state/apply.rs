@@ -21,6 +21,7 @@ impl ReplicatedState {
     /// quorum of the remaining members signed for it).
     pub fn exclude_culprits(&mut self, culprits: &[NodeId]) -> Vec<StateChange> {
         let tp = self.params.trust.clone();
+        self.derived.clear();
         let changes = culprits
             .iter()
             .filter_map(|c| {
@@ -69,8 +70,10 @@ impl ReplicatedState {
                 report: r.slot,
             });
         }
-        // Nothing below reads the derived facts (the rotation); they are forgotten once
-        // the slot is applied.
+        // Forgotten before the first change and again once the slot is applied: nothing
+        // below reads the rotation today, and a read added later would then compute a
+        // half-applied one only for its own use, never keep it.
+        self.derived.clear();
         let mut changes = Vec::new();
         self.advance_to(slot, &mut changes);
         if let Some(r) = report {
