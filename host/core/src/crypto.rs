@@ -50,9 +50,8 @@
 //! down to [`MIN_BATCH`] and within a budget of twice the signatures given, and the single
 //! checks of [`verify`] find the bad ones. A sender of bad signatures so costs the node at
 //! most about twice the batch work of its signatures on top of checking them alone, never
-//! a wrong answer. The random coefficients come from the caller
-//! (the node's OS generator): the core itself stays free of randomness and only calls
-//! [`verify`].
+//! a wrong answer. The random coefficients come from the caller (the node's OS
+//! generator): the core itself stays free of randomness and only calls [`verify`].
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

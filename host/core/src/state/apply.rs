@@ -21,7 +21,6 @@ impl ReplicatedState {
     /// quorum of the remaining members signed for it).
     pub fn exclude_culprits(&mut self, culprits: &[NodeId]) -> Vec<StateChange> {
         let tp = self.params.trust.clone();
-        self.derived.clear();
         let changes = culprits
             .iter()
             .filter_map(|c| {
