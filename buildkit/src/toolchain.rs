@@ -37,9 +37,15 @@ pub struct Toolchains {
 }
 
 impl Toolchains {
-    /// Toolchains kept in `dir` (created on first install).
+    /// Toolchains kept in `dir` (created on first install). A relative `dir` is made
+    /// absolute against the current directory: the tools run in other folders, and a
+    /// relative path handed to them (a shim in `LD_PRELOAD`, a `PYTHONPATH`) would
+    /// resolve there.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        let dir = dir.into();
+        Self {
+            dir: std::path::absolute(&dir).unwrap_or(dir),
+        }
     }
 
     /// The directory.
@@ -343,4 +349,23 @@ pub fn clean_cargo(cargo: impl Into<OsString>) -> Command {
         }
     }
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `spore module build` inside a project uses `./target/toolchains`; the shim and
+    /// the componentizer's package are handed to tools that run in other folders, so
+    /// the directory must not stay relative (a Python build failed on it).
+    #[test]
+    fn a_relative_toolchain_directory_is_made_absolute() {
+        let relative = Path::new("target").join("toolchains");
+        let toolchains = Toolchains::new(&relative);
+        assert!(toolchains.dir().is_absolute(), "{:?}", toolchains.dir());
+        assert!(toolchains.dir().ends_with(&relative));
+        let cwd = std::env::current_dir().expect("a current directory");
+        assert_eq!(toolchains.dir(), cwd.join(&relative));
+        assert!(toolchains.cache("zig").is_absolute());
+    }
 }

@@ -305,7 +305,7 @@ fn verify_project(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         );
         if built.manifest.module.lang == crate::project::Lang::Python {
             println!(
-                "note: Python builds are not yet byte-reproducible (one byte of \
+                "note: Python builds are not yet byte-reproducible (one word of \
                  componentize-py's heap snapshot differs between some builds; \
                  docs/MODULES.md, \"Reproducible builds\"): with the same source digest \
                  and toolchain lines, the module was built from these sources."

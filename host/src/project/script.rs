@@ -13,14 +13,19 @@
 //! - on copies of the sources and of the WIT package in that folder, so that neither the
 //!   project's location nor files a build leaves behind (Python's `.pyc`) matter.
 //!
+//! - for Python, with one tokio worker thread (`TOKIO_WORKER_THREADS=1`): componentize-py
+//!   drives the pre-initialisation on a tokio runtime with one worker per CPU by default,
+//!   and the snapshot's heap depended on that count (measured: 1, 2, 3, 4 and 8 workers
+//!   gave five different hashes, each repeatable), so builds on machines with different
+//!   core counts or affinities differed;
 //! - and the snapshot's dead shadow stack (below the stack pointer) is zeroed
 //!   ([`spore_buildkit::deadstack`]): componentize-py's start-up leaves host-dependent
 //!   bytes there (11 in every Python build measured) that no later code reads.
 //!
 //! Measured: JavaScript builds are byte-identical from any location, offline. Python
-//! builds of the median-price twin are too; the `module new` validator still differs in
-//! one heap byte between some builds (docs/MODULES.md), and `spore module verify` says
-//! so rather than hide it.
+//! builds no longer depend on the core count, but one heap word (the unused tail of a
+//! small block) still differs between some builds of the `module new` validator
+//! (docs/MODULES.md), and `spore module verify` says so rather than hide it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -216,6 +221,8 @@ pub fn component(
                 .env("PYTHONPATH", &home)
                 .env("PYTHONDONTWRITEBYTECODE", "1")
                 .env("SOURCE_DATE_EPOCH", "0")
+                // The snapshot depends on the runtime's worker count (module doc).
+                .env("TOKIO_WORKER_THREADS", "1")
                 .env("LD_PRELOAD", &shim);
             let result = spore_buildkit::run(&mut cmd, "componentize-py");
             let _ = fs::remove_dir_all(stage);
