@@ -366,8 +366,8 @@ async fn e2e(
         std::fs::write(&path, config.to_toml()?)?;
         private.push(own);
     }
+    let relays = Relays::start(&advertised, &private, &mut ports).await?;
     drop(ports);
-    let relays = Relays::start(&advertised, &private).await?;
     println!(
         "e2e {}: {} nodes ({} misbehaving), peer traffic through the fault relay, in {}",
         m.name,

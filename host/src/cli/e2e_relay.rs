@@ -5,8 +5,8 @@
 //! # Design
 //! Node `i` listens on a private port `L_i`; the genesis advertises a relay port `A_i`.
 //! The relay for node `i` receives on `A_i`; for each source (a peer's QUIC socket, which
-//! is that peer's `L_j`, so the source names the peer) it opens an upstream socket towards
-//! `L_i` and copies replies back to the source. Each datagram is looked up in the
+//! is that peer's `L_j`, so the source names the peer) it has an upstream socket towards
+//! `L_i` (bound when the relays start) and copies replies back to the source. Each datagram is looked up in the
 //! [`Faults`]: dropped if the pair is cut or the loss draw says so, else delivered after
 //! the pair's delay. The loss draw is a seeded generator, so a run is repeatable in what
 //! it drops, not in when.
@@ -99,17 +99,42 @@ const MAX_DATAGRAM: usize = 65_536;
 
 impl Relays {
     /// Start relays: node `i` is reached at `advertised[i]` and listens on `private[i]`.
-    pub async fn start(advertised: &[SocketAddr], private: &[SocketAddr]) -> anyhow::Result<Self> {
+    /// Upstream sockets come from `ports`, which holds the private ports (and avoids the
+    /// cluster's), so none of them can take a port a node is about to listen on.
+    pub(crate) async fn start(
+        advertised: &[SocketAddr],
+        private: &[SocketAddr],
+        ports: &mut crate::node::cluster::Ports,
+    ) -> anyhow::Result<Self> {
         let faults = Arc::new(Mutex::new(Faults::default()));
         let mut tasks = Vec::new();
         let peers: Arc<Vec<SocketAddr>> = Arc::new(private.to_vec());
         for (i, (a, p)) in advertised.iter().zip(private).enumerate() {
             let socket = Arc::new(UdpSocket::bind(a).await?);
+            // Every upstream socket is bound now, outside every port of the cluster:
+            // bound later on port 0 (at a pair's first datagram, or while a node was
+            // killed), it could be handed the port a restarting node is about to take.
+            let mut upstream = HashMap::new();
+            for (j, source) in private.iter().enumerate().filter(|(j, _)| *j != i) {
+                let up = ports.udp_socket()?;
+                up.set_nonblocking(true)?;
+                let up = Arc::new(UdpSocket::from_std(up)?);
+                tasks.push(tokio::spawn(replies(
+                    i,
+                    j,
+                    up.clone(),
+                    socket.clone(),
+                    *source,
+                    faults.clone(),
+                )));
+                upstream.insert(*source, up);
+            }
             tasks.push(tokio::spawn(relay(
                 i,
                 socket,
                 *p,
                 peers.clone(),
+                upstream,
                 faults.clone(),
             )));
         }
@@ -122,52 +147,28 @@ fn node_of(peers: &[SocketAddr], addr: SocketAddr) -> Option<usize> {
     peers.iter().position(|p| *p == addr)
 }
 
-/// Relay for node `me`: datagrams to `front` go to `target` through one upstream socket
-/// per source; replies go back through `front`.
+/// Relay for node `me`: datagrams to `front` go to `target` through the upstream socket
+/// of their source (one per peer, bound at start).
 async fn relay(
     me: usize,
     front: Arc<UdpSocket>,
     target: SocketAddr,
     peers: Arc<Vec<SocketAddr>>,
+    upstream: HashMap<SocketAddr, Arc<UdpSocket>>,
     faults: Arc<Mutex<Faults>>,
 ) {
-    let mut upstream: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let Ok((len, source)) = front.recv_from(&mut buf).await else {
             continue;
         };
-        // Only the nodes' own sockets are relayed: anything else on loopback is dropped,
-        // so the upstream sockets stay one per node.
-        let Some(peer) = node_of(&peers, source) else {
+        // Only the nodes' own sockets are relayed: anything else on loopback is dropped.
+        let (Some(peer), Some(up)) = (node_of(&peers, source), upstream.get(&source)) else {
             continue;
-        };
-        let up = match upstream.get(&source) {
-            Some(up) => up.clone(),
-            None => {
-                let Ok(sock) = UdpSocket::bind("127.0.0.1:0").await else {
-                    continue;
-                };
-                let sock = Arc::new(sock);
-                upstream.insert(source, sock.clone());
-                // Replies from the node to this source.
-                let (front, sock2, faults) = (front.clone(), sock.clone(), faults.clone());
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; MAX_DATAGRAM];
-                    loop {
-                        let Ok((len, _)) = sock2.recv_from(&mut buf).await else {
-                            continue;
-                        };
-                        let verdict = lock(&faults).verdict(me, peer);
-                        deliver(&front, source, buf[..len].to_vec(), verdict);
-                    }
-                });
-                sock
-            }
         };
         let verdict = lock(&faults).verdict(peer, me);
         if let Some(delay) = verdict {
-            let data = buf[..len].to_vec();
+            let (data, up) = (buf[..len].to_vec(), up.clone());
             if delay.is_zero() {
                 let _ = up.send_to(&data, target).await;
             } else {
@@ -177,6 +178,26 @@ async fn relay(
                 });
             }
         }
+    }
+}
+
+/// Replies from node `me` to peer `peer` (at `source`), read on their upstream socket
+/// and sent back through `front`.
+async fn replies(
+    me: usize,
+    peer: usize,
+    up: Arc<UdpSocket>,
+    front: Arc<UdpSocket>,
+    source: SocketAddr,
+    faults: Arc<Mutex<Faults>>,
+) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let Ok((len, _)) = up.recv_from(&mut buf).await else {
+            continue;
+        };
+        let verdict = lock(&faults).verdict(me, peer);
+        deliver(&front, source, buf[..len].to_vec(), verdict);
     }
 }
 

@@ -99,6 +99,15 @@ impl Ports {
         Self::draw(&mut self.avoid, &mut self.udp, bind, "UDP")
     }
 
+    /// A UDP socket bound on loopback to a port outside `avoid` and every other this
+    /// reservation holds, handed over to the caller (the port stays avoided).
+    pub(crate) fn udp_socket(&mut self) -> anyhow::Result<UdpSocket> {
+        self.udp()?;
+        self.udp
+            .pop()
+            .ok_or_else(|| anyhow::anyhow!("a drawn UDP socket went missing"))
+    }
+
     /// A free TCP port on loopback, distinct from every other this reservation holds.
     pub(crate) fn tcp(&mut self) -> anyhow::Result<u16> {
         let bind = || {
@@ -608,6 +617,20 @@ mod tests {
         // give (control: a reservation that ignored `avoid` would return one).
         let mut none = Ports::avoiding(0..=u16::MAX);
         assert!(none.udp().is_err() && none.tcp().is_err());
+        assert!(none.udp_socket().is_err());
+        // A socket handed over (the e2e relay's upstreams) has a port of its own, and the
+        // reservation keeps avoiding it after the socket is gone (control: a hand-over
+        // that forgot the port fails the `avoid` check).
+        for _ in 0..200 {
+            let socket = ports.udp_socket()?;
+            let port = socket.local_addr()?.port();
+            assert!(udp.insert(port), "a handed-over port handed out again");
+            drop(socket);
+            assert!(ports.avoid.contains(&port), "a handed-over port forgotten");
+        }
+        for _ in 0..200 {
+            assert!(udp.insert(ports.udp()?), "a UDP port handed out twice");
+        }
         Ok(())
     }
 }
