@@ -70,13 +70,20 @@ pub struct Cluster {
 /// node starts), so the OS cannot give it out again meanwhile. (Found when a bench run
 /// failed: a port picked for one node's QUIC listener and released at once came back as
 /// another node's client listener.) Ports named in `avoid` (every port of the cluster's
-/// nodes when a node joins, running or not) are skipped.
+/// nodes when a node joins, running or not) are skipped, and so is every port any
+/// reservation of this process handed out before ([`GIVEN`]): a cluster's ports are
+/// released before its nodes bind them, and another cluster made meanwhile in the same
+/// process (parallel tests) must not draw them.
 #[derive(Debug, Default)]
 pub(crate) struct Ports {
     udp: Vec<UdpSocket>,
     tcp: Vec<std::net::TcpListener>,
     avoid: std::collections::BTreeSet<u16>,
 }
+
+/// Every port a reservation of this process has handed out (never given again).
+static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 impl Ports {
     /// Attempts at a port that is not in `avoid` before giving up.
@@ -118,7 +125,8 @@ impl Ports {
         Self::draw(&mut self.avoid, &mut self.tcp, bind, "TCP")
     }
 
-    /// Bind until the OS gives a port outside `avoid`; every socket bound is held.
+    /// Bind until the OS gives a port outside `avoid` and [`GIVEN`]; every socket bound
+    /// is held.
     fn draw<S>(
         avoid: &mut std::collections::BTreeSet<u16>,
         held: &mut Vec<S>,
@@ -128,9 +136,14 @@ impl Ports {
         for _ in 0..Self::ATTEMPTS {
             let (socket, port) = bind()?;
             held.push(socket);
-            if avoid.insert(port) {
+            let mut given = GIVEN
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !avoid.contains(&port) && given.insert(port) {
+                avoid.insert(port);
                 return Ok(port);
             }
+            avoid.insert(port);
         }
         anyhow::bail!("no free {kind} port on loopback outside those in use")
     }
@@ -630,6 +643,18 @@ mod tests {
         }
         for _ in 0..200 {
             assert!(udp.insert(ports.udp()?), "a UDP port handed out twice");
+        }
+        // A second reservation of the process never draws a port the first handed out,
+        // even once the first is dropped and its sockets closed (control: without
+        // `GIVEN`, the OS hands released ports out again).
+        drop(ports);
+        let mut other = Ports::default();
+        for _ in 0..400 {
+            let port = other.udp()?;
+            assert!(
+                !udp.contains(&port) && !tcp.contains(&port),
+                "another reservation drew a port already handed out"
+            );
         }
         Ok(())
     }
