@@ -164,6 +164,41 @@ pub fn padded_component(component: &[u8], extra: usize) -> Vec<u8> {
     out
 }
 
+/// `component` with an unused core module of `functions` functions appended, each
+/// `steps` multiply-and-store steps long: a valid component of the same world that takes
+/// the compiler a long time (about a second per 3 MB of such code here, per engine).
+pub fn slow_to_compile(component: &[u8], functions: u32, steps: u32) -> Vec<u8> {
+    let section = |id: u8, payload: &[u8]| {
+        let mut out = vec![id];
+        leb128(&mut out, payload.len() as u64);
+        out.extend_from_slice(payload);
+        out
+    };
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    // One type, (i32) -> i32; every function has it.
+    module.extend(section(1, &[1, 0x60, 1, 0x7f, 1, 0x7f]));
+    let mut funcs = Vec::new();
+    leb128(&mut funcs, u64::from(functions));
+    funcs.extend(std::iter::repeat_n(0u8, functions as usize));
+    module.extend(section(3, &funcs));
+    let mut body = vec![0u8]; // no locals beyond the parameter
+    for step in 0..steps {
+        // local.get 0; i32.const c; i32.mul; local.set 0
+        body.extend_from_slice(&[0x20, 0, 0x41, (step * 37 + 11) as u8 & 0x3f, 0x6c, 0x21, 0]);
+    }
+    body.extend_from_slice(&[0x20, 0, 0x0b]);
+    let mut code = Vec::new();
+    leb128(&mut code, u64::from(functions));
+    for _ in 0..functions {
+        leb128(&mut code, body.len() as u64);
+        code.extend_from_slice(&body);
+    }
+    module.extend(section(10, &code));
+    let mut out = component.to_vec();
+    out.extend(section(1, &module)); // a component's core module section
+    out
+}
+
 fn leb128(out: &mut Vec<u8>, mut v: u64) {
     loop {
         let byte = (v & 0x7f) as u8;

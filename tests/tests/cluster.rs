@@ -6,7 +6,8 @@
 //! then (after admitting a real joiner, which catches up) excluded; garbage client and
 //! peer frames, a wrong node key, a non-member and a forged vote signature refused and
 //! counted; the client port's stream, byte, time and connection limits; an unfit module swap rejected, then a resolver hot swap under load taking
-//! effect at one slot everywhere; and `spore devnet` exiting 0.
+//! effect at one slot everywhere; every node answering while a module slow to compile is
+//! swapped in; and `spore devnet` exiting 0.
 //!
 //! Every operation is signed by the key the cluster's genesis authorises for it
 //! ([`signed`]): the governor for governance, the operator (with the sponsors' own
@@ -18,7 +19,8 @@ use std::time::Duration;
 use spore::cli::client::{Example, SwapRole, example, propose, submit};
 use spore::node::proto::{Request, Response};
 use spore_cluster_tests::{
-    cluster, eventually, full_log, http_get, http_request, padded_component, serial, signed, values,
+    cluster, eventually, full_log, http_get, http_request, padded_component, serial, signed,
+    slow_to_compile, values,
 };
 use spore_core::crypto::Keypair;
 use spore_core::crypto::sha256;
@@ -212,7 +214,6 @@ async fn n4_decides_every_operation_kind_with_identical_logs() -> anyhow::Result
     Ok(())
 }
 
-/// Run `spore ARGS` to completion; its stdout, or an error with everything it printed.
 /// Node `i`'s status once it reached `target` with every module the state names loaded
 /// (a swapped-in module is compiled on a worker, off the loop, so it may lag the slot).
 async fn at_slot_loaded(
@@ -231,6 +232,7 @@ async fn at_slot_loaded(
     .await
 }
 
+/// Run `spore ARGS` to completion; its stdout, or an error with everything it printed.
 async fn cli(args: &[&str]) -> anyhow::Result<String> {
     let out = tokio::process::Command::new(spore_cluster_tests::spore_binary()?)
         .args(args)
@@ -1004,5 +1006,81 @@ async fn devnet_exits_zero_with_its_summary_and_report() -> anyhow::Result<()> {
         );
     }
     assert!(!page.contains("<script"), "the page is static");
+    Ok(())
+}
+
+/// A swap to a module that takes each node's compiler seconds (a fit resolver with an
+/// 11 MB unused core module): every node keeps answering status requests (connection and
+/// answer within 5 s; 0.5 s at worst here) while the swap's call compiles it on a worker
+/// thread, the swap is decided, and the cluster goes on. Control: with module calls run
+/// on the node's runtime thread instead, "node 1 did not answer within 5s".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_slow_to_compile_never_stops_the_nodes_answering() -> anyhow::Result<()> {
+    const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+    let _serial = serial().await;
+    let (_dir, c) = cluster(4, &[]).await?;
+    let c = std::sync::Arc::new(c);
+    let slow = slow_to_compile(spore_artifacts::STRICT_RESOLVER.bytes, 4_000, 400);
+    let hash = sha256(&slow);
+    let proposer = {
+        let c = c.clone();
+        tokio::spawn(async move {
+            let client = c.client_as(3, &c.governor).await?;
+            let d = propose(
+                &client,
+                &c.governor,
+                slow,
+                SwapRole::Resolver,
+                "slow to compile".into(),
+            )
+            .await?;
+            client.close().await;
+            anyhow::Ok(d)
+        })
+    };
+    let mut answers = [0usize; 4];
+    while !proposer.is_finished() {
+        for (i, count) in answers.iter_mut().enumerate() {
+            // Connecting is part of the answer: a node whose loop (and with it, its one
+            // runtime thread) is stuck completes no handshake either.
+            let client = tokio::time::timeout(ANSWER_WITHIN, async {
+                let client = c.client(i).await?;
+                let answer = client.call_one(&Request::Status).await?;
+                anyhow::ensure!(
+                    matches!(answer, Response::Status(_)),
+                    "node {i}: {answer:?}"
+                );
+                anyhow::Ok(client)
+            })
+            .await
+            .map_err(|_| anyhow::anyhow!("node {i} did not answer within {ANSWER_WITHIN:?}"))??;
+            *count += 1;
+            client.close().await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let d = proposer.await??;
+    assert!(
+        d.decision.outcome().is_some_and(|o| o.is_accepted()),
+        "{d:?}"
+    );
+    assert!(
+        answers.iter().all(|n| *n >= 3),
+        "too few answers while the swap was pending: {answers:?}"
+    );
+    // Every node runs the new module from the next slot on, and decides what follows.
+    let client = c.client(0).await?;
+    let (_, next) = submit(&client, signed(&c, compute(7)), DECIDE).await?;
+    assert!(next.is_some(), "the cluster stopped after the swap");
+    client.close().await;
+    for i in 0..4 {
+        let s = at_slot_loaded(&c, i, d.slot + 1).await?;
+        let r = s
+            .modules
+            .iter()
+            .find(|m| m.role == "resolver")
+            .ok_or_else(|| anyhow::anyhow!("no resolver"))?;
+        assert_eq!(r.active, hash, "node {i}");
+    }
     Ok(())
 }

@@ -209,6 +209,9 @@ pub const SMALL_REQUEST_BYTES: usize = 256 * 1024;
 /// Bytes of small request bodies all clients together may have in flight.
 pub const CLIENT_SMALL_BUDGET: usize = 16 * 1024 * 1024;
 
+/// How long [`Client::close`] waits for the connection to drain.
+pub const CLIENT_CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// A client connection with no packet for this long is closed by the node.
 pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -563,10 +566,13 @@ impl Client {
         })
     }
 
-    /// Close the connection.
+    /// Close the connection: the close is sent at once, and its retransmission waited
+    /// for at most [`CLIENT_CLOSE_WAIT`] (QUIC drains for three probe timeouts, which
+    /// after a slow handshake came to 9 s here; a close that is lost leaves the node to
+    /// time the connection out).
     pub async fn close(self) {
         self.conn.close(0u32.into(), b"bye");
-        self.endpoint.wait_idle().await;
+        let _ = tokio::time::timeout(CLIENT_CLOSE_WAIT, self.endpoint.wait_idle()).await;
     }
 }
 
