@@ -232,6 +232,16 @@ async fn at_slot_loaded(
     .await
 }
 
+/// The resolver row of a node's status.
+fn resolver_of(
+    s: &spore::node::proto::StatusReport,
+) -> anyhow::Result<&spore::node::proto::ModuleRow> {
+    s.modules
+        .iter()
+        .find(|m| m.role == "resolver")
+        .ok_or_else(|| anyhow::anyhow!("no resolver"))
+}
+
 /// Run `spore ARGS` to completion; its stdout, or an error with everything it printed.
 async fn cli(args: &[&str]) -> anyhow::Result<String> {
     let out = tokio::process::Command::new(spore_cluster_tests::spore_binary()?)
@@ -946,11 +956,7 @@ async fn resolver_hot_swap_under_load_switches_every_node_at_one_slot() -> anyho
     let mut since = Vec::new();
     for i in 0..4 {
         let s = at_slot_loaded(&c, i, target).await?;
-        let r = s
-            .modules
-            .iter()
-            .find(|m| m.role == "resolver")
-            .ok_or_else(|| anyhow::anyhow!("no resolver"))?;
+        let r = resolver_of(&s)?;
         assert_eq!((r.active, r.loaded), (strict, true), "node {i}");
         since.push(r.since);
     }
@@ -1075,11 +1081,7 @@ async fn a_module_slow_to_compile_never_stops_the_nodes_answering() -> anyhow::R
     client.close().await;
     for i in 0..4 {
         let s = at_slot_loaded(&c, i, d.slot + 1).await?;
-        let r = s
-            .modules
-            .iter()
-            .find(|m| m.role == "resolver")
-            .ok_or_else(|| anyhow::anyhow!("no resolver"))?;
+        let r = resolver_of(&s)?;
         assert_eq!(r.active, hash, "node {i}");
     }
     Ok(())

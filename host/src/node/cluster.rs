@@ -139,11 +139,11 @@ impl Ports {
             let mut given = GIVEN
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !avoid.contains(&port) && given.insert(port) {
-                avoid.insert(port);
+            let fresh = !avoid.contains(&port) && given.insert(port);
+            avoid.insert(port);
+            if fresh {
                 return Ok(port);
             }
-            avoid.insert(port);
         }
         anyhow::bail!("no free {kind} port on loopback outside those in use")
     }
