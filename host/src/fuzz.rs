@@ -341,7 +341,10 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "wire",
-            canonical_bytes(&Wire::Consensus(Message::Submit(Box::new(signed.clone())))),
+            canonical_bytes(&Wire::Consensus(Message::Submit(vec![
+                signed.clone(),
+                signed.clone(),
+            ]))),
         ),
         (
             "client",

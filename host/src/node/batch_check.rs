@@ -60,16 +60,19 @@ impl Default for BatchCheck {
 impl BatchCheck {
     /// Check the signatures of peer frames ahead; returns how many passed in batches.
     pub fn frames(&mut self, node: &Node<ReplicatedState>, frames: &[(NodeId, Wire)]) -> usize {
-        if frames.len() < 2 {
+        let bundled = |w: &Wire| matches!(w, Wire::Consensus(Message::Submit(_)));
+        if frames.len() < 2 && !frames.iter().any(|(_, w)| bundled(w)) {
             return 0;
         }
         let mut claims = Vec::new();
         for (_, wire) in frames {
             match wire {
-                Wire::Consensus(Message::Submit(op)) if may_submit(node.state(), op) => {
-                    claims.push(op.claim());
-                }
-                Wire::Consensus(Message::Submit(_)) => {}
+                Wire::Consensus(Message::Submit(ops)) => claims.extend(
+                    ops.iter()
+                        .take(spore_core::consensus::gossip::MAX_BUNDLE_OPS)
+                        .filter(|op| may_submit(node.state(), op))
+                        .map(SignedOperation::claim),
+                ),
                 Wire::Consensus(msg) => node.claims_to_check(msg, &mut claims),
                 _ => {}
             }
@@ -163,7 +166,7 @@ mod tests {
             5,
             key,
         );
-        (key.id(), Wire::Consensus(Message::Submit(Box::new(op))))
+        (key.id(), Wire::Consensus(Message::Submit(vec![op])))
     }
 
     /// A tally of the current slot signed by `by`, carrying `commits` (junk digests).

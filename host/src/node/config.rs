@@ -24,6 +24,7 @@
 //! mempool_ops = 100000             # mempool budgets: operations,
 //! mempool_bytes = 67108864         # bytes,
 //! mempool_per_submitter = 10000    # and operations per submitter
+//! gossip_hold_ms = 10              # most time between bundles of forwarded operations
 //! ```
 
 use std::net::SocketAddr;
@@ -148,6 +149,11 @@ pub struct ConsensusConfig {
     /// view change (a primary that keeps an operation out is replaced).
     #[serde(default = "default_censor_slots")]
     pub censor_slots: u64,
+    /// Most time between two bundles of client operations forwarded to the other
+    /// members: the first after a quiet hold leaves at once, later ones wait for the hold
+    /// to end (0: every operation forwarded alone).
+    #[serde(default = "default_gossip_hold")]
+    pub gossip_hold_ms: u64,
 }
 
 /// A deliberate misbehaviour, for the devnet and the cluster tests.
@@ -211,6 +217,9 @@ fn default_absence_wait() -> u64 {
 fn default_censor_slots() -> u64 {
     16
 }
+fn default_gossip_hold() -> u64 {
+    spore_core::consensus::Config::default().gossip_hold
+}
 fn default_compile_timeout() -> u64 {
     60
 }
@@ -230,6 +239,7 @@ impl Default for ConsensusConfig {
             mempool_per_submitter: default_mempool_per_submitter(),
             absence_wait_ms: default_absence_wait(),
             censor_slots: default_censor_slots(),
+            gossip_hold_ms: default_gossip_hold(),
         }
     }
 }
@@ -267,6 +277,7 @@ impl ConsensusConfig {
             mempool_per_submitter: self.mempool_per_submitter.max(1),
             absence_wait: self.absence_wait_ms,
             censor_slots: self.censor_slots.max(1),
+            gossip_hold: self.gossip_hold_ms,
             ..spore_core::consensus::Config::default()
         }
     }

@@ -429,8 +429,9 @@ pub enum Message {
     Attest(Box<Signed<Attest>>),
     /// Two certified entries for one slot: a fork (carries its own proofs).
     Fork(Box<ForkProof>),
-    /// A client's signed operation, forwarded so every member's mempool holds it.
-    Submit(Box<SignedOperation>),
+    /// Clients' signed operations, forwarded so every member's mempool holds them, in
+    /// bundles (`gossip.rs`) of at most `gossip::MAX_BUNDLE_OPS`.
+    Submit(Vec<SignedOperation>),
     /// "Send me the decided entries from this slot on."
     CatchUpRequest {
         /// First slot wanted.

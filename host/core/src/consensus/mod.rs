@@ -29,6 +29,7 @@
 //! - `message.rs`: every wire message; `input.rs` / `effect.rs`: the machine's API.
 //! - `commitment.rs`: the sealed commitment and its salt.
 //! - `entry.rs`: decided entries, certificates, round reports.
+//! - `gossip.rs`: client submissions forwarded to the other members in bundles.
 //! - `evidence.rs`: misbehaviour proofs; `limits.rs`: the byte budgets of messages;
 //!   `mempool.rs`: the bounded mempool.
 //! - `replica.rs`: what the machine needs from the replicated state.
@@ -47,6 +48,7 @@ mod error;
 pub mod evidence;
 pub mod fork;
 mod gather;
+pub mod gossip;
 pub mod input;
 pub mod limits;
 mod listen;
@@ -125,6 +127,9 @@ pub struct Config {
     /// it attests the absent ones (ms; see `absence.rs`). It must exceed the time an
     /// honest member needs to be heard after the decision (a few message delays).
     pub absence_wait: u64,
+    /// Most time between two bundles of forwarded client submissions (ms; `gossip.rs`):
+    /// the primary gets each at once, the other members within this.
+    pub gossip_hold: u64,
 }
 
 impl Default for Config {
@@ -145,6 +150,7 @@ impl Default for Config {
             max_evidence: 8,
             absence_wait: 2_000,
             censor_slots: 16,
+            gossip_hold: 10,
         }
     }
 }
@@ -289,6 +295,8 @@ pub struct Node<S: ReplicaState> {
     /// This node's own votes per (slot, view, phase): never sign a different one.
     own: HashMap<(Slot, View, &'static str), Message>,
     mempool: mempool::Mempool,
+    /// Client submissions waiting to be forwarded to the other members in a bundle.
+    outbox: gossip::Outbox,
     /// Ids of decided operations with their expiry slot: kept until the expiry passes,
     /// after which the expiry alone refuses a replay.
     decided_ops: HashMap<Digest, Slot>,
@@ -377,6 +385,7 @@ impl<S: ReplicaState> Node<S> {
             verified: HashSet::new(),
             own: HashMap::new(),
             mempool: mempool::Mempool::new(limits),
+            outbox: gossip::Outbox::default(),
             decided_ops: HashMap::new(),
             skip_authorization: false,
             reveal_unchecked: false,
@@ -1016,6 +1025,7 @@ impl<S: ReplicaState> Node<S> {
             self.round.commit_set_due,
             self.resend_at,
             self.next_attest(),
+            self.outbox.due(),
         ]
         .into_iter()
         .flatten()
@@ -1059,6 +1069,12 @@ impl<S: ReplicaState> Node<S> {
             self.timer_set = None;
             self.attest_due();
         }
+        if let Some(bundle) = self.outbox.take_due(self.now) {
+            self.timer_set = None;
+            self.effects.push(Effect::Broadcast {
+                msg: Message::Submit(bundle),
+            });
+        }
     }
 
     /// Re-broadcast this node's votes of the current slot and view (identical messages:
@@ -1093,11 +1109,40 @@ impl<S: ReplicaState> Node<S> {
         }
         self.mempool.push(digest, op.clone());
         if gossip {
-            self.effects.push(Effect::Broadcast {
-                msg: Message::Submit(Box::new(op)),
-            });
+            self.forward(op);
         }
         Ok(())
+    }
+
+    /// Forward a client's operation to every member in the next bundle (`gossip.rs`).
+    fn forward(&mut self, op: SignedOperation) {
+        let len = op.encoded_len();
+        if let Some(bundle) = self.outbox.push(op, len, self.now, self.config.gossip_hold) {
+            self.effects.push(Effect::Broadcast {
+                msg: Message::Submit(bundle),
+            });
+        }
+    }
+
+    /// A member's bundle of forwarded submissions: each operation checked and taken as a
+    /// client's is, but not forwarded again (the first refusal is reported, after every
+    /// operation was looked at).
+    fn on_submits(&mut self, from: NodeId, ops: Vec<SignedOperation>) -> Result<(), Reject> {
+        if !self.state.is_member(&from) {
+            return Err(Reject::NotMember(from));
+        }
+        if ops.len() > gossip::MAX_BUNDLE_OPS {
+            return Err(Reject::Invalid("a bundle of more submissions than allowed"));
+        }
+        let mut first = Ok(());
+        for op in ops {
+            if let Err(e) = self.on_submit(op, false)
+                && first.is_ok()
+            {
+                first = Err(e);
+            }
+        }
+        first
     }
 
     fn on_module_result(&mut self, call: CallId, result: ModuleReply) {
@@ -1137,12 +1182,7 @@ impl<S: ReplicaState> Node<S> {
             };
         }
         match msg {
-            Message::Submit(op) => {
-                if !self.state.is_member(&from) {
-                    return Err(Reject::NotMember(from));
-                }
-                self.on_submit(*op, false)
-            }
+            Message::Submit(ops) => self.on_submits(from, ops),
             Message::Evidence(proof) => self.on_evidence(*proof),
             Message::Attest(a) => self.on_attest(*a),
             Message::Fork(proof) => self.on_fork(*proof),

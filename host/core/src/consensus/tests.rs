@@ -1759,3 +1759,95 @@ fn a_commit_set_kept_from_a_member_is_relayed_to_it() {
 
 #[path = "boundary_tests.rs"]
 mod boundary;
+
+/// The lengths of the `Submit` bundles node `i` broadcast.
+fn bundles(c: &Cluster, i: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    for e in c.traces[i].iter().flatten() {
+        match e {
+            Effect::Broadcast {
+                msg: Message::Submit(ops),
+            } => out.push(ops.len()),
+            Effect::Send {
+                msg: Message::Submit(_),
+                ..
+            } => panic!("a submission sent to one member"),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn submissions_are_forwarded_at_once_when_quiet_and_in_bundles_under_load() {
+    let mut c = Cluster::new(4);
+    let p = c.layer(Layer::Primary, 0);
+    let x = (0..4)
+        .find(|i| *i != p)
+        .expect("a member that is not the primary");
+    // The first submission after a quiet hold leaves at once.
+    c.submit(x, compute(1));
+    assert_eq!(bundles(&c, x), vec![1]);
+    // Two more within the hold wait for it to end.
+    c.submit(x, compute(2));
+    c.submit(x, compute(3));
+    assert_eq!(bundles(&c, x), vec![1]);
+    // The hold ends: one bundle of both, and every member decides all three.
+    assert!(c.run_until(10_000, |c| {
+        c.up().iter().all(|i| {
+            c.decided[*i]
+                .iter()
+                .map(|e| e.tally.payload.proposal.payload.batch.len())
+                .sum::<usize>()
+                == 3
+        })
+    }));
+    assert_eq!(bundles(&c, x), vec![1, 2]);
+    c.assert_agreement();
+    // A submission after a quiet hold again leaves at once, from the primary too.
+    let now = c.now + Config::default().gossip_hold;
+    c.input(p, Input::Tick { now });
+    let before = bundles(&c, p).len();
+    c.submit(p, compute(4));
+    assert_eq!(bundles(&c, p).len(), before + 1);
+}
+
+#[test]
+fn a_bundle_too_long_or_from_outside_is_refused_unread() {
+    let mut c = Cluster::new(4);
+    let outsider = Keypair::from_seed([99; 32]);
+    let op = |i: usize| {
+        let input = u8::try_from(i % 256).unwrap_or(0);
+        sign_op(c.chain, compute(input))
+    };
+    let long: Vec<SignedOperation> = (0..=gossip::MAX_BUNDLE_OPS).map(op).collect();
+    let member = c.nodes[1].id();
+    c.input(
+        0,
+        Input::Message {
+            from: member,
+            msg: Message::Submit(long.clone()),
+        },
+    );
+    c.input(
+        0,
+        Input::Message {
+            from: outsider.id(),
+            msg: Message::Submit(long[..2].to_vec()),
+        },
+    );
+    let stats = c.nodes[0].stats();
+    assert_eq!(stats.rejected.get("invalid"), Some(&1));
+    assert_eq!(stats.rejected.get("not_member"), Some(&1));
+    assert_eq!(c.nodes[0].footprint().mempool, 0);
+    // A bundle at the limit is taken whole.
+    let full = long[..gossip::MAX_BUNDLE_OPS].to_vec();
+    c.input(
+        0,
+        Input::Message {
+            from: member,
+            msg: Message::Submit(full),
+        },
+    );
+    assert_eq!(c.nodes[0].footprint().mempool, 256);
+}

@@ -27,12 +27,25 @@ impl Censor {
 
 impl Adversary for Censor {
     fn handle(&mut self, _ctx: &mut Ctx<'_>, input: Input) -> Vec<Effect> {
+        // A bundle: the victim's operations are dropped, the others taken.
+        let input = match input {
+            Input::Message {
+                from,
+                msg: Message::Submit(mut ops),
+            } => {
+                if let Some(first) = ops.first() {
+                    let victim = *self.victim.get_or_insert(first.submitter);
+                    ops.retain(|op| op.submitter != victim);
+                }
+                Input::Message {
+                    from,
+                    msg: Message::Submit(ops),
+                }
+            }
+            other => other,
+        };
         let submitter = match &input {
             Input::Submit(op) => Some(op.submitter),
-            Input::Message {
-                msg: Message::Submit(op),
-                ..
-            } => Some(op.submitter),
             _ => None,
         };
         if let Some(s) = submitter

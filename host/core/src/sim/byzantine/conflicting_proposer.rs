@@ -63,9 +63,9 @@ impl Adversary for ConflictingProposer {
         match &input {
             Input::Submit(op) => self.learn(op),
             Input::Message {
-                msg: Message::Submit(op),
+                msg: Message::Submit(ops),
                 ..
-            } => self.learn(op),
+            } => ops.iter().for_each(|op| self.learn(op)),
             _ => {}
         }
         let mut out = Vec::new();

@@ -118,7 +118,7 @@ pub fn gossip_count(rng: &mut SimRng) -> usize {
 pub fn submit_all(out: &mut Vec<Effect>, ops: Vec<SignedOperation>) {
     for op in ops {
         out.push(Effect::Broadcast {
-            msg: Message::Submit(Box::new(op)),
+            msg: Message::Submit(vec![op]),
         });
     }
 }

@@ -50,7 +50,7 @@ impl OpReplayer {
 
     fn see_message(&mut self, msg: &Message) {
         match msg {
-            Message::Submit(op) => self.see(op),
+            Message::Submit(ops) => ops.iter().for_each(|op| self.see(op)),
             Message::Proposal(p) => p.payload.batch.iter().for_each(|op| self.see(op)),
             Message::Tally(t) => t
                 .payload
