@@ -26,7 +26,8 @@
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-use spore_core::consensus::{Message, Node};
+use spore_core::consensus::gossip::MAX_BUNDLE_OPS;
+use spore_core::consensus::{Message, Node, ReplicaState};
 use spore_core::crypto::{Claim, verify_batch};
 use spore_core::ops::SignedOperation;
 use spore_core::state::{Permission, ReplicatedState};
@@ -36,8 +37,19 @@ use crate::node::proto::Request;
 use crate::node::wire::Wire;
 use spore_core::types::NodeId;
 
-/// Most inputs taken from a channel at once.
+/// Most inputs taken from a channel at once (a bundle of forwarded operations counts
+/// each of its operations, [`drain_weight`]).
 pub const MAX_DRAIN: usize = 256;
+
+/// What a frame counts against [`MAX_DRAIN`]: the operations of a bundle, else one. A
+/// drain's signature checks, which run without a break in the loop, stay bounded by the
+/// count of inputs whatever the frames carry.
+pub fn drain_weight(wire: &Wire) -> usize {
+    match wire {
+        Wire::Consensus(Message::Submit(ops)) => ops.len().clamp(1, MAX_BUNDLE_OPS),
+        _ => 1,
+    }
+}
 
 /// Most frame bytes (as the transport charges them) taken at once: frames taken leave
 /// their senders' byte budgets, so what the loop holds beyond those budgets is bounded
@@ -65,14 +77,19 @@ impl BatchCheck {
             return 0;
         }
         let mut claims = Vec::new();
-        for (_, wire) in frames {
+        for (from, wire) in frames {
             match wire {
-                Wire::Consensus(Message::Submit(ops)) => claims.extend(
-                    ops.iter()
-                        .take(spore_core::consensus::gossip::MAX_BUNDLE_OPS)
-                        .filter(|op| may_submit(node.state(), op))
-                        .map(SignedOperation::claim),
-                ),
+                // Only bundles the machine will read: a member's, within the length.
+                Wire::Consensus(Message::Submit(ops))
+                    if ops.len() <= MAX_BUNDLE_OPS && node.state().is_member(from) =>
+                {
+                    claims.extend(
+                        ops.iter()
+                            .filter(|op| may_submit(node.state(), op))
+                            .map(SignedOperation::claim),
+                    )
+                }
+                Wire::Consensus(Message::Submit(_)) => {}
                 Wire::Consensus(msg) => node.claims_to_check(msg, &mut claims),
                 _ => {}
             }
@@ -159,14 +176,22 @@ mod tests {
         )
     }
 
-    fn submit(key: &Keypair, state: &ReplicatedState, i: usize) -> (NodeId, Wire) {
-        let op = SignedOperation::sign(
+    fn op(key: &Keypair, state: &ReplicatedState, i: usize) -> SignedOperation {
+        SignedOperation::sign(
             crate::cli::devnet::load_op(i * 4),
             state.genesis_digest(),
             5,
             key,
-        );
-        (key.id(), Wire::Consensus(Message::Submit(vec![op])))
+        )
+    }
+
+    /// A member's forwarded bundle of one operation signed by `key`.
+    fn submit(key: &Keypair, state: &ReplicatedState, i: usize) -> (NodeId, Wire) {
+        let member = Keypair::from_seed([41; 32]);
+        (
+            member.id(),
+            Wire::Consensus(Message::Submit(vec![op(key, state, i)])),
+        )
     }
 
     /// A tally of the current slot signed by `by`, carrying `commits` (junk digests).
@@ -276,6 +301,26 @@ mod tests {
                 .is_ok()
         );
         assert_eq!(bc.frames(&node, &permitted), 6);
+        // One frame with a member's bundle is checked as a batch; the same bundle from a
+        // stranger, or a bundle longer than the machine reads, costs nothing ahead.
+        let ops: Vec<_> = (10..16).map(|i| op(&client(), &st, i)).collect();
+        let bundle = |from: &Keypair, ops: Vec<SignedOperation>| {
+            vec![(from.id(), Wire::Consensus(Message::Submit(ops)))]
+        };
+        assert_eq!(bc.frames(&node, &bundle(&stranger, ops.clone())), 0);
+        assert_eq!(bc.frames(&node, &bundle(&members[2], ops)), 6);
+        let long: Vec<_> = (100..100 + MAX_BUNDLE_OPS + 1)
+            .map(|i| op(&client(), &st, i))
+            .collect();
+        assert_eq!(bc.frames(&node, &bundle(&members[2], long.clone())), 0);
+        assert_eq!(
+            bc.frames(&node, &bundle(&members[2], long[..MAX_BUNDLE_OPS].to_vec())),
+            MAX_BUNDLE_OPS
+        );
+        assert_eq!(
+            drain_weight(&bundle(&members[2], long)[0].1),
+            MAX_BUNDLE_OPS
+        );
 
         let primary = st.primary(0).expect("a primary");
         let by_primary = members

@@ -151,7 +151,7 @@ pub struct ConsensusConfig {
     pub censor_slots: u64,
     /// Most time between two bundles of client operations forwarded to the other
     /// members: the first after a quiet hold leaves at once, later ones wait for the hold
-    /// to end (0: every operation forwarded alone).
+    /// to end (0: every operation forwarded alone; at most [`MAX_GOSSIP_HOLD_MS`]).
     #[serde(default = "default_gossip_hold")]
     pub gossip_hold_ms: u64,
 }
@@ -217,6 +217,10 @@ fn default_absence_wait() -> u64 {
 fn default_censor_slots() -> u64 {
     16
 }
+/// Longest `gossip_hold_ms` taken (a longer one is cut to it): forwarded operations must
+/// reach the other members well before the censorship watch counts them kept out.
+pub const MAX_GOSSIP_HOLD_MS: u64 = 1_000;
+
 fn default_gossip_hold() -> u64 {
     spore_core::consensus::Config::default().gossip_hold
 }
@@ -277,7 +281,7 @@ impl ConsensusConfig {
             mempool_per_submitter: self.mempool_per_submitter.max(1),
             absence_wait: self.absence_wait_ms,
             censor_slots: self.censor_slots.max(1),
-            gossip_hold: self.gossip_hold_ms,
+            gossip_hold: self.gossip_hold_ms.min(MAX_GOSSIP_HOLD_MS),
             ..spore_core::consensus::Config::default()
         }
     }

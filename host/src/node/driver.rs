@@ -37,7 +37,7 @@ use spore_core::types::{Digest, NodeId, Slot};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
-use super::batch_check::{BatchCheck, MAX_DRAIN, MAX_DRAIN_BYTES};
+use super::batch_check::{BatchCheck, MAX_DRAIN, MAX_DRAIN_BYTES, drain_weight};
 use super::calls::{self, LocalFault};
 use super::client::{Answer, AnswerBudget, ClientCall, LOG_ANSWER_BUDGET};
 use super::config::Byzantine;
@@ -981,17 +981,20 @@ impl Loop {
         }
     }
 
-    /// Handle `first` and every frame that arrived behind it (at most [`MAX_DRAIN`] frames
-    /// and [`MAX_DRAIN_BYTES`] of them), their signatures checked in batches first
+    /// Handle `first` and every frame that arrived behind it (at most [`MAX_DRAIN`] inputs,
+    /// a bundle's operations each counted, and [`MAX_DRAIN_BYTES`] of frames), their
+    /// signatures checked in batches first
     /// (`batch_check.rs`).
     fn on_wires(&mut self, first: (NodeId, Wire)) -> Result<(), DriverError> {
+        let mut weight = drain_weight(&first.1);
         let mut frames = vec![first];
         let mut bytes = 0usize;
-        while frames.len() < MAX_DRAIN
+        while weight < MAX_DRAIN
             && bytes < MAX_DRAIN_BYTES
             && let Some((from, wire, charged)) = self.d.net.try_recv()
         {
             bytes = bytes.saturating_add(charged);
+            weight = weight.saturating_add(drain_weight(&wire));
             frames.push((from, wire));
         }
         self.batch_check.frames(&self.d.node, &frames);

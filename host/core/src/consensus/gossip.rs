@@ -128,6 +128,16 @@ mod tests {
     }
 
     #[test]
+    fn with_no_hold_every_operation_leaves_alone() {
+        // The control of the bundling: the same pushes as above, without a hold.
+        let mut o = Outbox::default();
+        for (i, now) in [100, 101, 105].into_iter().enumerate() {
+            assert_eq!(o.push(op(i as u64), 100, now, 0).map(|b| b.len()), Some(1));
+        }
+        assert_eq!(o.due(), None);
+    }
+
+    #[test]
     fn a_full_bundle_leaves_at_once() {
         let mut o = Outbox::default();
         assert!(o.push(op(0), 10, 0, 1_000).is_some());
