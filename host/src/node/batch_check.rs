@@ -27,7 +27,7 @@
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use spore_core::consensus::gossip::MAX_BUNDLE_OPS;
-use spore_core::consensus::{Message, Node, ReplicaState};
+use spore_core::consensus::{Message, Node};
 use spore_core::crypto::{Claim, verify_batch};
 use spore_core::ops::SignedOperation;
 use spore_core::state::{Permission, ReplicatedState};
@@ -79,9 +79,9 @@ impl BatchCheck {
         let mut claims = Vec::new();
         for (from, wire) in frames {
             match wire {
-                // Only bundles the machine will read: a member's, within the length.
+                // Only bundles the machine reads.
                 Wire::Consensus(Message::Submit(ops))
-                    if ops.len() <= MAX_BUNDLE_OPS && node.state().is_member(from) =>
+                    if node.reads_bundle(from, ops.len()).is_ok() =>
                 {
                     claims.extend(
                         ops.iter()

@@ -1050,9 +1050,7 @@ impl<S: ReplicaState> Node<S> {
         self.now = self.now.max(now);
         if let Some(bundle) = self.outbox.take_due(self.now) {
             self.timer_set = None;
-            self.effects.push(Effect::Broadcast {
-                msg: Message::Submit(bundle),
-            });
+            self.send_bundle(bundle);
         }
         if self.fork.is_some() {
             return;
@@ -1126,22 +1124,33 @@ impl<S: ReplicaState> Node<S> {
     fn forward(&mut self, op: SignedOperation) {
         let len = op.encoded_len();
         if let Some(bundle) = self.outbox.push(op, len, self.now, self.config.gossip_hold) {
-            self.effects.push(Effect::Broadcast {
-                msg: Message::Submit(bundle),
-            });
+            self.send_bundle(bundle);
         }
+    }
+
+    fn send_bundle(&mut self, bundle: Vec<SignedOperation>) {
+        self.effects.push(Effect::Broadcast {
+            msg: Message::Submit(bundle),
+        });
+    }
+
+    /// Whether this node reads a bundle of `len` forwarded submissions from `from`: a
+    /// member's, of at most `gossip::MAX_BUNDLE_OPS` (the driver's batch check asks too).
+    pub fn reads_bundle(&self, from: &NodeId, len: usize) -> Result<(), Reject> {
+        if !self.state.is_member(from) {
+            return Err(Reject::NotMember(*from));
+        }
+        if len > gossip::MAX_BUNDLE_OPS {
+            return Err(Reject::Invalid("a bundle of more submissions than allowed"));
+        }
+        Ok(())
     }
 
     /// A member's bundle of forwarded submissions: each operation checked and taken as a
     /// client's is, but not forwarded again (the first refusal is reported, after every
     /// operation was looked at).
     fn on_submits(&mut self, from: NodeId, ops: Vec<SignedOperation>) -> Result<(), Reject> {
-        if !self.state.is_member(&from) {
-            return Err(Reject::NotMember(from));
-        }
-        if ops.len() > gossip::MAX_BUNDLE_OPS {
-            return Err(Reject::Invalid("a bundle of more submissions than allowed"));
-        }
+        self.reads_bundle(&from, ops.len())?;
         let mut first = Ok(());
         for op in ops {
             if let Err(e) = self.on_submit(op, false)
