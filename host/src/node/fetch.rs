@@ -17,10 +17,15 @@
 //!   size limit.
 //! - At most [`MAX_FETCHES`] fetches at once, each at most the size limit: the memory a
 //!   fetch can take is bounded.
-//! - A source that sends a malformed part, bytes that do not hash to the digest, or that
-//!   stalls for [`STALL_MS`] is shunned for that hash for [`SHUN_MS`] and the fetch
-//!   starts over from the others (shunning expires, so an honest peer that was merely
-//!   slow is asked again).
+//! - Every part but the last is exactly [`PART_BYTES`] (what an honest server sends,
+//!   [`part_of`]): a source cannot keep a fetch alive with a trickle of tiny parts, each
+//!   resetting the stall timer (one byte a second held a 32 MiB fetch for a year). A
+//!   source that stalls for [`STALL_MS`] is shunned for that hash for [`SHUN_MS`] and the
+//!   fetch starts over from the others (shunning expires, so an honest peer that was
+//!   merely slow is asked again). A source that sends a malformed part or bytes that do
+//!   not hash to the digest is not heard again by that fetch. So a hostile source holds
+//!   a fetch at most `total / PART_BYTES` parts of just under [`STALL_MS`] each (about
+//!   64 s for 32 MiB), once per fetch, before an honest member is its source.
 //! - A fetch that made no progress for [`GIVE_UP_MS`] is forgotten (if the bytes are still
 //!   needed, the next need starts a new one): an unanswerable hash does not hold a slot.
 //! - Serving is paced: at most [`SERVE_PARTS_PER_SECOND`] parts per peer per second, and
@@ -108,20 +113,20 @@ struct Fetch {
 }
 
 impl Fetch {
-    /// Start over without the current source (shunned for this hash for [`SHUN_MS`]);
-    /// the start is to be asked for again at once.
-    fn restart(&mut self, now: u64) {
+    /// Start over without the current source (shunned for this hash until `until`); the
+    /// start is to be asked for again at once.
+    fn restart(&mut self, now: u64, until: u64) {
         if let Some(source) = self.source.take() {
-            self.shun(source, now);
+            self.shun(source, now, until);
         }
         self.buf = Vec::new();
         self.total = 0;
         self.asked_at = None;
     }
 
-    fn shun(&mut self, peer: NodeId, now: u64) {
+    fn shun(&mut self, peer: NodeId, now: u64, until: u64) {
         self.shunned.retain(|_, until| *until > now);
-        self.shunned.insert(peer, now.saturating_add(SHUN_MS));
+        self.shunned.insert(peer, until);
     }
 
     fn shuns(&self, peer: &NodeId, now: u64) -> bool {
@@ -179,7 +184,8 @@ impl Fetches {
                     return false;
                 }
                 if fetch.asked_at.is_some() {
-                    fetch.restart(now); // stalled: another source
+                    // Stalled: another source; this one may be merely slow.
+                    fetch.restart(now, now.saturating_add(SHUN_MS));
                 }
                 fetch.asked_at = Some(now);
                 true
@@ -216,7 +222,7 @@ impl Fetches {
             return Step::Dropped("a part of a module this node does not fetch");
         };
         if total == 0 || total > limit {
-            fetch.shun(from, now);
+            fetch.shun(from, now, now.saturating_add(SHUN_MS));
             return Step::Dropped("a module announced over the size limit");
         }
         if fetch.shuns(&from, now) {
@@ -235,13 +241,13 @@ impl Fetches {
             .ok()
             .zip(usize::try_from(offset).ok())
             .is_some_and(|(total, offset)| {
+                // A whole part, or the rest of the blob.
                 offset == fetch.buf.len()
-                    && !bytes.is_empty()
-                    && bytes.len() <= PART_BYTES
-                    && offset.saturating_add(bytes.len()) <= total
+                    && offset < total
+                    && bytes.len() == PART_BYTES.min(total - offset)
             });
         if total != fetch.total || !fits {
-            fetch.restart(now);
+            fetch.restart(now, u64::MAX);
             return Step::Dropped("a malformed part (wrong offset, length or total)");
         }
         fetch.buf.extend_from_slice(&bytes);
@@ -253,7 +259,7 @@ impl Fetches {
             };
         }
         if sha256(&fetch.buf) != hash {
-            fetch.restart(now);
+            fetch.restart(now, u64::MAX);
             return Step::Restart;
         }
         let done = std::mem::take(&mut fetch.buf);
@@ -384,8 +390,8 @@ mod tests {
             ),
             Step::Dropped(_)
         ));
-        // Wrong offset from the chosen source: dropped, and the source is shunned.
-        assert_eq!(
+        // A short part that is not the blob's end: dropped, and the source is shunned.
+        assert!(matches!(
             f.on_part(
                 node(2),
                 Part {
@@ -393,23 +399,6 @@ mod tests {
                     total: 10,
                     offset: 0,
                     bytes: vec![1; 4]
-                },
-                100,
-                0
-            ),
-            Step::Ask {
-                to: node(2),
-                offset: 4
-            }
-        );
-        assert!(matches!(
-            f.on_part(
-                node(2),
-                Part {
-                    hash,
-                    total: 10,
-                    offset: 7,
-                    bytes: vec![1; 3]
                 },
                 100,
                 0
@@ -448,6 +437,7 @@ mod tests {
 
     #[test]
     fn a_stalled_source_is_replaced_and_fetches_are_bounded() {
+        const BIG: u64 = PART_BYTES as u64 + 10;
         let hash = Digest([9; 32]);
         let mut f = Fetches::default();
         assert!(f.want(hash, 0));
@@ -455,11 +445,11 @@ mod tests {
             node(1),
             Part {
                 hash,
-                total: 10,
+                total: BIG,
                 offset: 0,
-                bytes: vec![0; 4],
+                bytes: vec![0; PART_BYTES],
             },
-            100,
+            1 << 30,
             0,
         );
         assert!(!f.want(hash, STALL_MS - 1));
@@ -469,11 +459,11 @@ mod tests {
                 node(1),
                 Part {
                     hash,
-                    total: 10,
+                    total: BIG,
                     offset: 0,
-                    bytes: vec![0; 4]
+                    bytes: vec![0; PART_BYTES],
                 },
-                100,
+                1 << 30,
                 STALL_MS
             ),
             Step::Ignored,
@@ -494,11 +484,11 @@ mod tests {
                 node(1),
                 Part {
                     hash,
-                    total: 10,
+                    total: BIG,
                     offset: 0,
-                    bytes: vec![0; 4]
+                    bytes: vec![0; PART_BYTES],
                 },
-                100,
+                1 << 30,
                 back
             ),
             Step::Ask { .. }
@@ -509,6 +499,86 @@ mod tests {
             "a slot was freed"
         );
         assert!(!f.wants(&Digest([1; 32])));
+    }
+
+    /// A part at the wrong offset from the chosen source: dropped, the source shunned.
+    #[test]
+    fn a_part_at_the_wrong_offset_is_dropped() {
+        let blob = vec![5u8; 2 * PART_BYTES + 10];
+        let hash = sha256(&blob);
+        let mut f = Fetches::default();
+        f.want(hash, 0);
+        let part = |offset: u64| Part {
+            hash,
+            total: blob.len() as u64,
+            offset,
+            bytes: part_of(&blob, offset).to_vec(),
+        };
+        let first = f.on_part(node(2), part(0), 1 << 30, 0);
+        assert_eq!(
+            first,
+            Step::Ask {
+                to: node(2),
+                offset: PART_BYTES as u64
+            }
+        );
+        let skipped = f.on_part(node(2), part(2 * PART_BYTES as u64), 1 << 30, 0);
+        assert!(matches!(skipped, Step::Dropped(_)));
+        assert_eq!(f.on_part(node(2), part(0), 1 << 30, 0), Step::Ignored);
+        assert_eq!(transfer(&mut f, node(3), &blob, hash), Step::Complete(blob));
+    }
+
+    /// A source that trickles the blob a byte a second, each byte at the right offset,
+    /// cannot hold the fetch: the first short part drops it for the rest of the fetch,
+    /// even after the shunning of a stall would have expired, and the start is asked
+    /// for again at once. (Before parts had to be whole, every byte counted as progress
+    /// and `want` never asked another peer.)
+    #[test]
+    fn a_trickling_source_cannot_hold_a_fetch() {
+        let total = 2 * PART_BYTES as u64;
+        let hash = Digest([4; 32]);
+        let mut f = Fetches::default();
+        assert!(f.want(hash, 0));
+        let mut asked_again = false;
+        // Within the fetch's life (forgotten after GIVE_UP_MS without progress), and past
+        // the time a stall's shunning ends.
+        let seconds = SHUN_MS / 1_000 + 5;
+        assert!(seconds * 1_000 < GIVE_UP_MS);
+        for second in 0..seconds {
+            let step = f.on_part(
+                node(1),
+                Part {
+                    hash,
+                    total,
+                    offset: second,
+                    bytes: vec![0],
+                },
+                1 << 30,
+                second * 1_000,
+            );
+            assert!(
+                !matches!(step, Step::Ask { .. }),
+                "a one-byte part taken at {second} s"
+            );
+            asked_again |= f.want(hash, second * 1_000 + 500);
+        }
+        assert!(asked_again, "the fetch never asked another peer");
+        let late = seconds * 1_000;
+        let whole = Part {
+            hash,
+            total,
+            offset: 0,
+            bytes: vec![0; PART_BYTES],
+        };
+        assert_eq!(
+            f.on_part(node(1), whole.clone(), 1 << 30, late),
+            Step::Ignored,
+            "the trickler is not heard again by this fetch"
+        );
+        assert!(matches!(
+            f.on_part(node(2), whole, 1 << 30, late),
+            Step::Ask { .. }
+        ));
     }
 
     #[test]
