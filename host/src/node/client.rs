@@ -413,7 +413,20 @@ async fn handle_stream(
             return;
         }
     }
-    while let Some(next) = rx.recv().await {
+    loop {
+        // A follower waits for its operation's decision for as long as it takes, so the
+        // wait also ends when the client goes away (it stops the stream, or the
+        // connection closes or times out): the receiver is dropped with this task, and
+        // the node drops the waiter it held (`Sender::is_closed`) instead of keeping a
+        // task, a channel and a stream per follower that left.
+        let next = tokio::select! {
+            next = rx.recv() => next,
+            gone = send.stopped() => {
+                debug!(client = %client, ?gone, "client stopped the stream or left");
+                return;
+            }
+        };
+        let Some(next) = next else { break };
         if let Err(e) = answer(&mut send, next, write_timeout).await {
             debug!(client = %client, error = %e, "answer not written: stream reset");
             return;
@@ -695,6 +708,51 @@ mod tests {
             .await
             .ok_or("the room never returned")?;
         client.close().await;
+        Ok(())
+    }
+
+    /// A client that follows a request whose answers never come (an operation that is
+    /// never decided) and then leaves frees what the node held for it: the node's end of
+    /// the answer channel reports closed. Control: a client that stays connected keeps
+    /// its follower's channel open (so the closing is the leaving's doing). Before the
+    /// stream task watched for the client leaving, the channel stayed open for good.
+    #[tokio::test]
+    async fn a_follower_that_leaves_frees_its_waiter() -> Result<(), Box<dyn std::error::Error>> {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
+        let identity = NodeIdentity::new(&key)?;
+        let node = identity.node_id();
+        let config = server_config(&identity, Arc::new(NetMetrics::default()))?;
+        let endpoint = quinn::Endpoint::server(config, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let addr = endpoint.local_addr()?;
+        let (calls_tx, mut calls) = mpsc::channel::<ClientCall>(16);
+        tokio::spawn(serve_with(endpoint, calls_tx, Duration::from_secs(5)));
+        // The "node" keeps the reply channel of every call, as the driver keeps a
+        // follower's, and answers nothing.
+        let staying = Client::connect(addr, node, &Keypair::from_seed([12; 32])).await?;
+        let leaving = Client::connect(addr, node, &Keypair::from_seed([13; 32])).await?;
+        let mut held = Vec::new();
+        let mut streams = Vec::new();
+        for client in [&staying, &leaving] {
+            streams.push(client.call(&Request::Status).await?);
+            let call = tokio::time::timeout(Duration::from_secs(5), calls.recv())
+                .await?
+                .ok_or("no call")?;
+            held.push(call);
+        }
+        let (kept, held) = (&held[0], &held[1]);
+        leaving.close().await;
+        let start = std::time::Instant::now();
+        while !held.reply.is_closed() {
+            if start.elapsed() > Duration::from_secs(5) {
+                return Err("the leaving follower's channel is still open after 5 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            !kept.reply.is_closed(),
+            "the follower that stays still has its channel"
+        );
+        staying.close().await;
         Ok(())
     }
 

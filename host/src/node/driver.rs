@@ -445,6 +445,7 @@ impl Driver {
                 },
                 Some(call) = l.d.clients.recv() => l.on_clients(call)?,
                 _ = probe.tick() => {
+                    l.drop_left_followers();
                     l.probe_catch_up();
                     l.retry_fetches();
                 }
@@ -879,11 +880,7 @@ impl Loop {
                 self.events.push_back((slot, change.to_string()));
             }
         }
-        // Clients that stopped following (their stream is gone) leave no waiter behind.
-        self.waiters.retain(|_, senders| {
-            senders.retain(|s| !s.is_closed());
-            !senders.is_empty()
-        });
+        self.drop_left_followers();
         let members = peer_addresses(self.d.node.state());
         if members != self.members {
             self.d.net.update_membership(members.clone());
@@ -1185,6 +1182,15 @@ impl Loop {
             Ok(_) => {}
             Err(e) => warn!(error = %e, "reading the decided log failed"),
         }
+    }
+
+    /// Clients that stopped following (their stream task is gone: they left, or their
+    /// stream was reset) leave no waiter behind, also for operations never decided.
+    fn drop_left_followers(&mut self) {
+        self.waiters.retain(|_, senders| {
+            senders.retain(|s| !s.is_closed());
+            !senders.is_empty()
+        });
     }
 
     /// Ask every peer for entries after ours: how a node that restarted into an idle
