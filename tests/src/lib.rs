@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use spore::node::client::Client;
 use spore::node::cluster::Cluster;
-use spore::node::proto::{Request, Response};
 use spore_core::consensus::DecidedEntry;
 use spore_core::ops::{Operation, SignedOperation};
 use spore_core::types::Digest;
@@ -90,11 +89,11 @@ pub async fn full_log(c: &Cluster, i: usize) -> anyhow::Result<Vec<DecidedEntry>
     let mut out: Vec<DecidedEntry> = Vec::new();
     loop {
         let from = out.last().map_or(0, |e| e.slot + 1);
-        match client.call_one(&Request::Log { from, limit: 256 }).await? {
-            Response::Log(page) if page.is_empty() => break,
-            Response::Log(page) => out.extend(page),
-            other => anyhow::bail!("unexpected answer {other:?}"),
+        let page = client.log(from, 256).await?;
+        if page.is_empty() {
+            break;
         }
+        out.extend(page);
     }
     client.close().await;
     Ok(out)

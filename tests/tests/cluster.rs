@@ -617,6 +617,66 @@ async fn garbage_client_frames_are_refused_and_the_node_keeps_serving() -> anyho
     ));
     let (_, d) = submit(&client, signed(&c, compute(7)), DECIDE).await?;
     assert!(d.is_some());
+
+    // Reads for clients are paced: a key asking as fast as 16 streams allow is answered
+    // busy within 10 s (control: without the pace every request is served and this
+    // fails), served at most its share per second meanwhile, and another key is served
+    // at once; the spammer's log page comes through once it retries.
+    use spore::node::client::Client;
+    use spore::node::client_reads::EACH;
+    let spammer = std::sync::Arc::new(
+        Client::connect(
+            c.nodes[0].client_addr,
+            c.nodes[0].id,
+            &Keypair::from_seed([77; 32]),
+        )
+        .await?,
+    );
+    let busy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let start = std::time::Instant::now();
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let (spammer, busy) = (spammer.clone(), busy.clone());
+        workers.push(tokio::spawn(async move {
+            let mut served = 0u64;
+            while !busy.load(std::sync::atomic::Ordering::SeqCst)
+                && start.elapsed() < Duration::from_secs(10)
+            {
+                let request = if w % 2 == 0 {
+                    Request::Status
+                } else {
+                    Request::Log { from: 0, limit: 4 }
+                };
+                match spammer.call_one(&request).await? {
+                    Response::Error(e) if e.starts_with("busy") => {
+                        busy.store(true, std::sync::atomic::Ordering::SeqCst)
+                    }
+                    Response::Error(e) => anyhow::bail!("{e}"),
+                    _ => served += 1,
+                }
+            }
+            anyhow::Ok(served)
+        }));
+    }
+    let mut served = 0;
+    for w in workers {
+        served += w.await??;
+    }
+    let elapsed = start.elapsed().as_secs() + 2;
+    assert!(
+        busy.load(std::sync::atomic::Ordering::SeqCst),
+        "{served} reads served to one key in {:?}, never busy",
+        start.elapsed()
+    );
+    assert!(
+        served <= u64::from(EACH.per_second) * elapsed,
+        "{served} reads served in {elapsed} s"
+    );
+    assert!(matches!(
+        client.call_one(&Request::Status).await?,
+        Response::Status(_)
+    ));
+    assert!(!spammer.log(0, 4).await?.is_empty());
     client.close().await;
     Ok(())
 }

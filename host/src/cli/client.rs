@@ -601,17 +601,7 @@ pub struct LogArgs {
 pub fn run_log(a: LogArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let client = a.target.connect().await?;
-        let entries = match client
-            .call_one(&Request::Log {
-                from: a.from,
-                limit: a.limit,
-            })
-            .await?
-        {
-            Response::Log(e) => e,
-            Response::Error(e) => bail!("{e}"),
-            other => bail!("unexpected answer {other:?}"),
-        };
+        let entries = client.log(a.from, a.limit).await?;
         client.close().await;
         if a.json {
             println!("{}", serde_json::to_string_pretty(&entries)?);

@@ -59,7 +59,6 @@ use super::e2e_relay::Relays;
 use crate::node::client::Client;
 use crate::node::cluster::{Cluster, Founder};
 use crate::node::config::{Byzantine, NodeConfig};
-use crate::node::proto::{Request, Response};
 
 /// Arguments of `spore e2e`.
 #[derive(Debug, Args)]
@@ -728,10 +727,7 @@ async fn decided_log(c: &Cluster, i: usize) -> anyhow::Result<Vec<(u64, Vec<u8>)
     let mut out = Vec::new();
     let mut from = 0;
     loop {
-        let entries = match client.call_one(&Request::Log { from, limit: 256 }).await? {
-            Response::Log(entries) => entries,
-            other => anyhow::bail!("unexpected answer {other:?}"),
-        };
+        let entries = client.log(from, 256).await?;
         let Some(last) = entries.last().map(|e| e.slot) else {
             break;
         };

@@ -60,7 +60,16 @@ pub enum ClientError {
     /// The client did not take an answer in time (the node reset the stream).
     #[error("the client did not take the answer within {0:?}")]
     NotTaken(Duration),
+    /// The node answered with an error (or, for [`Client::log`], stayed busy).
+    #[error("the node answered: {0}")]
+    Node(String),
+    /// The node answered something else than the request asks for.
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
 }
+
+/// How long [`Client::log`] asks again while the node answers busy.
+pub const BUSY_RETRY: Duration = Duration::from_secs(30);
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -577,6 +586,28 @@ impl Client {
         answers.next().await?.ok_or_else(|| {
             ClientError::Stream("the node closed the stream without answering".into())
         })
+    }
+
+    /// One page of the decided log from slot `from` (at most `limit` entries; empty past
+    /// the end), asked again every 250 ms while the node answers busy (its answer budget
+    /// or its pace of reads for clients, [`super::client_reads`]), for at most
+    /// [`BUSY_RETRY`].
+    pub async fn log(
+        &self,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<crate::core::consensus::DecidedEntry>, ClientError> {
+        let start = std::time::Instant::now();
+        loop {
+            match self.call_one(&Request::Log { from, limit }).await? {
+                Response::Log(entries) => return Ok(entries),
+                Response::Error(e) if e.starts_with("busy") && start.elapsed() < BUSY_RETRY => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Response::Error(e) => return Err(ClientError::Node(e)),
+                other => return Err(ClientError::Unexpected(format!("{other:?}"))),
+            }
+        }
     }
 
     /// Close the connection: the close is sent at once, and its retransmission waited

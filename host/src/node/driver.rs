@@ -40,6 +40,7 @@ use tracing::{debug, error, info, warn};
 use super::batch_check::{BatchCheck, MAX_DRAIN, MAX_DRAIN_BYTES, drain_weight};
 use super::calls::{self, LocalFault};
 use super::client::{Answer, AnswerBudget, ClientCall, LOG_ANSWER_BUDGET};
+use super::client_reads::ClientReads;
 use super::config::Byzantine;
 use super::fetch::{self, Fetches, Part, Step};
 use super::flusher::{self, Flusher, Held, Hold};
@@ -271,30 +272,31 @@ pub fn log_page(
     from: Slot,
     limit: u32,
     cap: usize,
-) -> Answer {
+) -> (Answer, usize) {
     let room = budget.room(cap);
     if room == 0 {
-        return Response::Error(super::client::Busy.to_string()).into();
+        return (Response::Error(super::client::Busy.to_string()).into(), 0);
     }
     let rows = match store.decided_range_within(from, limit.min(MAX_LOG_PAGE) as usize, room) {
         Ok(rows) => rows,
-        Err(e) => return Response::Error(e.to_string()).into(),
+        Err(e) => return (Response::Error(e.to_string()).into(), 0),
     };
     // Within `room` unless one entry alone is larger: then the budget may refuse it.
     let bytes: usize = rows.iter().map(|(_, b)| b.len()).sum();
     let permit = match budget.take(bytes) {
         Ok(permit) => permit,
-        Err(busy) => return Response::Error(busy.to_string()).into(),
+        Err(busy) => return (Response::Error(busy.to_string()).into(), bytes),
     };
     let entries: Result<Vec<DecidedEntry>, _> =
         rows.iter().map(|(_, b)| postcard::from_bytes(b)).collect();
-    match entries {
+    let answer = match entries {
         Ok(entries) => Answer {
             response: Response::Log(entries),
             room: Some(permit),
         },
         Err(e) => Response::Error(format!("stored entry undecodable: {e}")).into(),
-    }
+    };
+    (answer, bytes)
 }
 
 struct Loop {
@@ -341,6 +343,8 @@ struct Loop {
     paced_catch_ups: u64,
     /// Bytes of log pages on their way to clients (shared with the client streams).
     log_budget: AnswerBudget,
+    /// The pace of store reads and status reports for clients.
+    client_reads: ClientReads,
     events: VecDeque<(Slot, String)>,
     /// Signatures of arrived inputs checked in batches before the machine sees them.
     batch_check: BatchCheck,
@@ -395,6 +399,7 @@ impl Driver {
             catch_up_pace: Pacer::new(CATCH_UP_PACE),
             paced_catch_ups: 0,
             log_budget: AnswerBudget::new(LOG_ANSWER_BUDGET),
+            client_reads: ClientReads::default(),
             events: VecDeque::new(),
             batch_check: BatchCheck::default(),
             members,
@@ -716,20 +721,30 @@ impl Loop {
     }
 
     /// The decision of the operation `digest` at `(slot, index)`, read from the store.
-    fn stored_decision(&self, (slot, index): (Slot, u32), digest: &Digest) -> Option<OpDecision> {
+    /// Also the bytes read, to charge to the client that asked ([`ClientReads`]).
+    fn stored_decision(
+        &self,
+        (slot, index): (Slot, u32),
+        digest: &Digest,
+    ) -> (Option<OpDecision>, u64) {
         let bytes = match self.d.store.decided(slot) {
             Ok(Some(bytes)) => bytes,
-            Ok(None) => return None,
+            Ok(None) => return (None, 0),
             Err(e) => {
                 warn!(slot, error = %e, "reading a decided entry failed");
-                return None;
+                return (None, 0);
             }
         };
-        let entry: DecidedEntry = postcard::from_bytes(&bytes).ok()?;
-        op_decisions(&entry)
-            .nth(usize::try_from(index).ok()?)
-            .filter(|(d, _)| d == digest)
-            .map(|(_, decision)| decision)
+        let read = bytes.len() as u64;
+        let decision = postcard::from_bytes::<DecidedEntry>(&bytes)
+            .ok()
+            .and_then(|entry| {
+                op_decisions(&entry)
+                    .nth(usize::try_from(index).ok()?)
+                    .filter(|(d, _)| d == digest)
+                    .map(|(_, decision)| decision)
+            });
+        (decision, read)
     }
 
     /// Run a module call on a blocking worker (after `delay`), keeping its inputs to retry
@@ -1221,18 +1236,27 @@ impl Loop {
         match request {
             Request::Submit { op, follow } => {
                 let digest = op.id();
-                if let Some(done) = self
+                let stored = self
                     .d
                     .decided
                     .get(&digest)
-                    .and_then(|(slot, index, _)| self.stored_decision((*slot, *index), &digest))
-                {
-                    // Already in the log: answer with its decision, do not re-order it.
-                    let _ = reply.try_send(Response::Accepted(digest).into());
-                    if follow {
-                        let _ = reply.try_send(Response::Decided(done.clone()).into());
+                    .map(|(slot, index, _)| (*slot, *index));
+                if let Some(at) = stored {
+                    // Answered from the store: a read paced like a log page.
+                    if let Err(paced) = self.client_reads.admit(client, self.now()) {
+                        let _ = reply.try_send(Response::Error(paced.to_string()).into());
+                        return Ok(());
                     }
-                    return Ok(());
+                    let (done, read) = self.stored_decision(at, &digest);
+                    self.client_reads.charge(client, read);
+                    if let Some(done) = done {
+                        // Already in the log: answer with its decision, do not re-order it.
+                        let _ = reply.try_send(Response::Accepted(digest).into());
+                        if follow {
+                            let _ = reply.try_send(Response::Decided(done.clone()).into());
+                        }
+                        return Ok(());
+                    }
                 }
                 match self.d.node.check_submission(&op) {
                     // Pending already (e.g. a retry): follow it like a fresh submission.
@@ -1252,10 +1276,28 @@ impl Loop {
                 self.input(Input::Submit(op))?;
             }
             Request::Status => {
-                let _ = reply.try_send(Response::Status(Box::new(self.status())).into());
+                let answer = match self.client_reads.admit(client, self.now()) {
+                    Ok(_) => Response::Status(Box::new(self.status())),
+                    Err(paced) => Response::Error(paced.to_string()),
+                };
+                let _ = reply.try_send(answer.into());
             }
             Request::Log { from, limit } => {
-                let page = log_page(&self.d.store, &self.log_budget, from, limit, LOG_PAGE_BYTES);
+                let page = match self.client_reads.admit(client, self.now()) {
+                    Ok(left) => {
+                        let cap = usize::try_from(left).unwrap_or(usize::MAX);
+                        let (page, read) = log_page(
+                            &self.d.store,
+                            &self.log_budget,
+                            from,
+                            limit,
+                            LOG_PAGE_BYTES.min(cap),
+                        );
+                        self.client_reads.charge(client, read as u64);
+                        page
+                    }
+                    Err(paced) => Response::Error(paced.to_string()).into(),
+                };
                 let _ = reply.try_send(page);
             }
             Request::UploadModule(bytes) => {
@@ -1555,17 +1597,17 @@ mod tests {
     fn a_log_page_holds_its_room_until_dropped_and_a_full_budget_answers_busy() {
         let (_dir, store, len) = log_store(10, 1_000);
         let budget = AnswerBudget::new(5 * len);
-        let first = log_page(&store, &budget, 0, 256, usize::MAX);
+        let first = log_page(&store, &budget, 0, 256, usize::MAX).0;
         let Response::Log(page) = &first.response else {
             panic!("not a page: {:?}", first.response);
         };
         // Cut by the budget's room (five entries), before the copy out of the store.
         assert_eq!(page.len(), 5);
         assert_eq!(budget.available(), 0, "the page holds its room");
-        assert!(busy(&log_page(&store, &budget, 5, 256, usize::MAX)));
+        assert!(busy(&log_page(&store, &budget, 5, 256, usize::MAX).0));
         drop(first);
         assert_eq!(budget.available(), 5 * len, "room returned with the answer");
-        let second = log_page(&store, &budget, 5, 256, usize::MAX);
+        let second = log_page(&store, &budget, 5, 256, usize::MAX).0;
         assert!(matches!(&second.response, Response::Log(p) if p.len() == 5));
     }
 
@@ -1575,7 +1617,7 @@ mod tests {
     fn a_log_page_is_cut_by_its_cap_and_count() {
         let (_dir, store, len) = log_store(10, 1_000);
         let budget = AnswerBudget::new(100 * len);
-        let page = |limit, cap| match log_page(&store, &budget, 0, limit, cap).response {
+        let page = |limit, cap| match log_page(&store, &budget, 0, limit, cap).0.response {
             Response::Log(p) => p.len(),
             other => panic!("not a page: {other:?}"),
         };
@@ -1584,7 +1626,7 @@ mod tests {
         assert_eq!(page(256, 1), 1, "at least one entry");
         assert_eq!(page(2, usize::MAX), 2);
         let small = AnswerBudget::new(len / 2);
-        assert!(busy(&log_page(&store, &small, 0, 256, usize::MAX)));
+        assert!(busy(&log_page(&store, &small, 0, 256, usize::MAX).0));
         assert_eq!(small.available(), len / 2);
     }
 

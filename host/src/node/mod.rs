@@ -25,7 +25,8 @@
 //! - [`config`]: the TOML node config with documented defaults.
 //! - [`keyfile`]: node key files (owner-only permissions).
 //! - [`wire`]: node-to-node frames; [`proto`]: the client protocol; [`client`]: the
-//!   client listener and the client.
+//!   client listener and the client; [`client_reads`]: the pace of what clients make
+//!   the event loop read for them.
 //! - [`driver`]: the event loop; [`flusher`]: its durable writes, committed off the loop
 //!   (group commit); [`batch_check`]: signatures checked in batches ahead of it; [`calls`]: module calls; [`run`]: start-up and restart.
 //! - [`fetch`]: module blobs between nodes, in parts; [`pacing`]: per-peer pacing of
@@ -37,6 +38,7 @@
 pub mod batch_check;
 pub mod calls;
 pub mod client;
+pub mod client_reads;
 pub mod cluster;
 pub mod config;
 pub mod driver;
