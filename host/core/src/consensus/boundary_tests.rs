@@ -168,6 +168,54 @@ fn catch_up_is_served_once_per_interval_unless_the_peer_moves_on() {
     assert_eq!(ask(node, 0), 1, "served again after the interval");
 }
 
+/// Stale view changes are requests the node did not ask for: a member that signs one for
+/// each decided slot, in order, gets one response per `resend_interval`, not one per
+/// step forward (which catch-up requests get).
+///
+/// Control: with `may_serve` for view changes too (the rule before), the three view
+/// changes get three responses, and each walk through the retained log could be
+/// repeated every interval.
+#[test]
+fn stale_view_changes_get_one_response_per_interval() {
+    let mut c = Cluster::new(4);
+    for k in 0..3u8 {
+        c.submit(0, compute(k));
+        assert!(c.run_until(10_000, |c| c.all_decided(usize::from(k) + 1)));
+    }
+    let key = c.keys[3].clone();
+    let node = &mut c.nodes[0];
+    node.config.catch_up_batch = 1;
+    let walk = |node: &mut Node<crate::state::ReplicatedState>| -> usize {
+        (0..3u64)
+            .map(|slot| {
+                node.handle(Input::Message {
+                    from: key.id(),
+                    msg: view_change(&key, slot, 7),
+                })
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        Effect::Send {
+                            msg: Message::CatchUpResponse { .. },
+                            ..
+                        }
+                    )
+                })
+                .count()
+            })
+            .sum()
+    };
+    assert_eq!(
+        walk(node),
+        1,
+        "one response for a walk of three view changes"
+    );
+    let later = node.now.saturating_add(node.config.resend_interval);
+    node.handle(Input::Tick { now: later });
+    assert_eq!(walk(node), 1, "and one more after the interval");
+}
+
 /// A fork proof is checked in shape on both sides (membership, distinct signers, quorum)
 /// before any signature, and the first side's signatures before the second's: a node
 /// comparing a peer's bogus entry with its own (the peer's side first) checks none of its

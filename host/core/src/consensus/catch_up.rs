@@ -83,6 +83,23 @@ impl<S: ReplicaState> Node<S> {
             .is_none_or(|&(sent, at)| from > sent || self.now >= at.saturating_add(gap))
     }
 
+    /// Whether to serve `peer` entries from `from` because it sent a view change for a
+    /// slot this node decided (it lags, and may not know it): at most one response per
+    /// `resend_interval` to a peer, whatever the slot. The step forward that
+    /// [`Self::may_serve`] serves at once is for catch-up requests, which an honest
+    /// node sends once per response; view changes a member signs for slot after slot
+    /// would otherwise walk it through the whole retained log, several MiB a step,
+    /// again every `resend_interval`. An honest laggard needs one response: it then
+    /// asks for the rest with catch-up requests.
+    pub(super) fn may_serve_unasked(&self, peer: NodeId, from: Slot) -> bool {
+        let gap = self.config.resend_interval;
+        self.may_serve(peer, from)
+            && self
+                .served
+                .get(&peer)
+                .is_none_or(|&(_, at)| self.now >= at.saturating_add(gap))
+    }
+
     /// Compare a certified entry for a slot this node decided with its own; a different
     /// value with a valid certificate is a fork.
     pub(super) fn compare(&mut self, entry: DecidedEntry) {

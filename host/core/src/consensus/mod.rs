@@ -1244,10 +1244,10 @@ impl<S: ReplicaState> Node<S> {
         let current = self.slot();
         if slot < current {
             // A lagging peer: help it with the certificates it lacks (a genuine view
-            // change of its signer only, paced per peer: see `catch_up::may_serve`).
+            // change of its signer only, paced per peer: see `catch_up::may_serve_unasked`).
             if let Message::ViewChange(vc) = &vote
                 && vc.signer == from
-                && self.may_serve(from, slot)
+                && self.may_serve_unasked(from, slot)
                 && self.check_vote_signature(&vote).is_ok()
             {
                 self.serve_catch_up(from, slot);
