@@ -335,25 +335,41 @@ impl<S: ReplicaState> Node<S> {
             if self
                 .log
                 .back()
-                .is_some_and(|(_, b)| b.slot.checked_add(1) != Some(entry.slot))
+                .is_some_and(|(_, b, _)| b.slot.checked_add(1) != Some(entry.slot))
             {
                 self.log.clear();
+                self.log_bytes = 0;
             }
-            self.log.push_back((entry.value(), entry));
-            while self.log.len() > self.config.log_retention {
-                self.log.pop_front();
-            }
+            self.retain(entry);
         }
         let next = self.state.next_slot();
         let view = self
             .log
             .back()
-            .filter(|(_, last)| last.slot.checked_add(1) == Some(next))
-            .map_or(self.view, |(_, last)| last.view.max(self.view));
+            .filter(|(_, last, _)| last.slot.checked_add(1) == Some(next))
+            .map_or(self.view, |(_, last, _)| last.view.max(self.view));
         if self.round.slot != next || view != self.view {
             self.view = view;
             self.slot_view = view;
             self.round = Round::new(next, view);
+        }
+    }
+
+    /// Keep `entry` in the retained log, then drop the oldest entries past
+    /// `log_retention` entries or `log_retention_bytes`; the newest always stays (it is
+    /// the parent of the next proposal). Entries of several MiB (a full batch, its proofs
+    /// and every member's reveals) made 4,096 of them several GiB before the byte bound.
+    pub(super) fn retain(&mut self, entry: DecidedEntry) {
+        let bytes = crate::crypto::encoded_len(&entry);
+        self.log_bytes = self.log_bytes.saturating_add(bytes);
+        self.log.push_back((entry.value(), entry, bytes));
+        while self.log.len() > 1
+            && (self.log.len() > self.config.log_retention
+                || self.log_bytes > self.config.log_retention_bytes)
+        {
+            if let Some((_, _, gone)) = self.log.pop_front() {
+                self.log_bytes = self.log_bytes.saturating_sub(gone);
+            }
         }
     }
 
@@ -378,10 +394,7 @@ impl<S: ReplicaState> Node<S> {
                 self.recorded.insert(key);
             }
         }
-        self.log.push_back((entry.value(), entry.clone()));
-        while self.log.len() > self.config.log_retention {
-            self.log.pop_front();
-        }
+        self.retain(entry.clone());
         self.stats.decided += 1;
         let (slot, view) = (entry.slot, entry.view);
         self.effects.push(Effect::Decided {

@@ -216,6 +216,45 @@ fn stale_view_changes_get_one_response_per_interval() {
     assert_eq!(walk(node), 1, "and one more after the interval");
 }
 
+/// The retained log is held to its byte budget as well as its count (entries of several
+/// MiB made 4,096 of them several GiB), and the newest entry stays whatever its size, so
+/// the next proposal still has its parent and the cluster goes on deciding.
+///
+/// Control: with the count alone (the rule before), all six entries are kept and the
+/// byte assertion fails.
+#[test]
+fn the_retained_log_is_held_to_its_byte_budget() {
+    let mut c = Cluster::new(4);
+    c.submit(0, compute(0));
+    assert!(c.run_until(10_000, |c| c.all_decided(1)));
+    let one = c.nodes[0].footprint().log_bytes;
+    assert!(one > 0, "the first entry is retained");
+    let budget = one * 5 / 2;
+    for node in &mut c.nodes {
+        node.config.log_retention_bytes = budget;
+    }
+    for k in 1..6u8 {
+        c.submit(0, compute(k));
+        assert!(c.run_until(10_000, |c| c.all_decided(usize::from(k) + 1)));
+    }
+    let f = c.nodes[0].footprint();
+    assert!(
+        f.log_bytes <= budget && f.log < 6,
+        "{} entries of {} bytes retained, budget {budget}",
+        f.log,
+        f.log_bytes
+    );
+    assert!(f.log >= 1);
+    // A budget smaller than one entry keeps the newest, and deciding goes on.
+    for node in &mut c.nodes {
+        node.config.log_retention_bytes = 1;
+    }
+    c.submit(0, compute(9));
+    assert!(c.run_until(10_000, |c| c.all_decided(7)));
+    assert_eq!(c.nodes[0].footprint().log, 1);
+    c.assert_agreement();
+}
+
 /// A fork proof is checked in shape on both sides (membership, distinct signers, quorum)
 /// before any signature, and the first side's signatures before the second's: a node
 /// comparing a peer's bogus entry with its own (the peer's side first) checks none of its

@@ -43,8 +43,8 @@ impl<S: ReplicaState> Node<S> {
     pub(super) fn parent(&self) -> Digest {
         self.log
             .back()
-            .filter(|(_, e)| e.slot.checked_add(1) == Some(self.slot()))
-            .map(|(value, _)| *value)
+            .filter(|(_, e, _)| e.slot.checked_add(1) == Some(self.slot()))
+            .map(|(value, _, _)| *value)
             .unwrap_or_default()
     }
 

@@ -113,6 +113,9 @@ pub struct Config {
     pub mempool_per_submitter: usize,
     /// Most decided entries kept in memory to serve catch-up.
     pub log_retention: usize,
+    /// Most bytes (canonical encoding) of the decided entries kept in memory; the newest
+    /// entry is kept whatever its size (it is the next proposal's parent).
+    pub log_retention_bytes: usize,
     /// Most entries per catch-up response.
     pub catch_up_batch: usize,
     /// Most messages buffered for future slots or views.
@@ -146,6 +149,7 @@ impl Default for Config {
             mempool_bytes: 64 * 1024 * 1024,
             mempool_per_submitter: 10_000,
             log_retention: 4_096,
+            log_retention_bytes: 64 * 1024 * 1024,
             catch_up_batch: 32,
             future_buffer: 4_096,
             max_evidence: 8,
@@ -213,6 +217,8 @@ pub struct Footprint {
     pub seen_votes: usize,
     /// Decided entries retained to serve catch-up.
     pub log: usize,
+    /// Their encoded bytes.
+    pub log_bytes: usize,
     /// Module calls asked for and not answered.
     pub calls: usize,
 }
@@ -319,8 +325,11 @@ pub struct Node<S: ReplicaState> {
     evidence: BTreeMap<(NodeId, Slot, &'static str), Misbehaviour>,
     /// Proofs already recorded in decided entries.
     recorded: HashSet<(NodeId, Slot, &'static str)>,
-    /// Recently decided entries with their value digests, in slot order.
-    log: VecDeque<(Digest, DecidedEntry)>,
+    /// Recently decided entries with their value digests and encoded sizes, in slot
+    /// order, within `log_retention` entries and `log_retention_bytes` ([`Self::retain`]).
+    log: VecDeque<(Digest, DecidedEntry, usize)>,
+    /// Encoded bytes of the entries in `log`.
+    log_bytes: usize,
     /// Members heard (a verified signed message) in the current slot.
     heard_now: BTreeSet<NodeId>,
     /// Decided slots still listened to before attesting absence.
@@ -396,6 +405,7 @@ impl<S: ReplicaState> Node<S> {
             evidence: BTreeMap::new(),
             recorded: HashSet::new(),
             log: VecDeque::new(),
+            log_bytes: 0,
             heard_now: BTreeSet::new(),
             hearing: BTreeMap::new(),
             attests: BTreeMap::new(),
@@ -725,6 +735,7 @@ impl<S: ReplicaState> Node<S> {
             view_change_views: self.view_changes.len(),
             seen_votes: self.seen.len(),
             log: self.log.len(),
+            log_bytes: self.log_bytes,
             calls: self.calls.len(),
         }
     }
@@ -746,16 +757,16 @@ impl<S: ReplicaState> Node<S> {
 
     /// A retained decided entry.
     pub fn entry(&self, slot: Slot) -> Option<&DecidedEntry> {
-        self.logged(slot).map(|(_, e)| e)
+        self.logged(slot).map(|(_, e, _)| e)
     }
 
     /// The value digest of a retained decided entry (kept with it: hashing an entry costs
     /// as much as its tally's bytes, and messages anyone can send ask for it).
     pub(super) fn entry_value(&self, slot: Slot) -> Option<Digest> {
-        self.logged(slot).map(|(v, _)| *v)
+        self.logged(slot).map(|(v, _, _)| *v)
     }
 
-    fn logged(&self, slot: Slot) -> Option<&(Digest, DecidedEntry)> {
+    fn logged(&self, slot: Slot) -> Option<&(Digest, DecidedEntry, usize)> {
         let first = self.log.front()?.1.slot;
         self.log
             .get(usize::try_from(slot.checked_sub(first)?).ok()?)
