@@ -21,12 +21,13 @@
 //! node reads them out of its store until they are written or dropped
 //! ([`Answer::room`]); a Log request that finds no room is answered `busy`.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tracing::{debug, warn};
 
 use super::proto::{CLIENT_ALPN, MAX_CLIENT_FRAME, Request, Response};
@@ -245,14 +246,26 @@ fn client_transport() -> Result<quinn::TransportConfig, ClientError> {
 
 /// Accept client connections on `endpoint` and hand every request to `calls`, within the
 /// connection, stream, byte and time limits above.
-pub async fn serve(endpoint: quinn::Endpoint, calls: mpsc::Sender<ClientCall>) {
-    serve_with(endpoint, calls, CLIENT_WRITE_TIMEOUT).await;
+///
+/// `uploaders` are the keys that may upload modules now (the event loop keeps it current):
+/// a request too large to be anything but an upload ([`SMALL_REQUEST_BYTES`]) from another
+/// key is refused before it takes room in the upload pool or a byte of it is read.
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    calls: mpsc::Sender<ClientCall>,
+    uploaders: Uploaders,
+) {
+    serve_with(endpoint, calls, uploaders, CLIENT_WRITE_TIMEOUT).await;
 }
+
+/// The keys that may upload modules, as the event loop last saw them.
+pub type Uploaders = watch::Receiver<Arc<BTreeSet<NodeId>>>;
 
 /// [`serve`] with answers written within `write_timeout` (tests shorten it).
 async fn serve_with(
     endpoint: quinn::Endpoint,
     calls: mpsc::Sender<ClientCall>,
+    uploaders: Uploaders,
     write_timeout: Duration,
 ) {
     let connections = Arc::new(Semaphore::new(MAX_CLIENT_CONNECTIONS));
@@ -268,6 +281,7 @@ async fn serve_with(
         };
         let calls = calls.clone();
         let budget = budget.clone();
+        let uploaders = uploaders.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let conn = match incoming.await {
@@ -282,12 +296,12 @@ async fn serve_with(
                 return;
             };
             while let Ok((send, recv)) = conn.accept_bi().await {
+                let may_upload = uploaders.borrow().contains(&client);
                 tokio::spawn(handle_stream(
                     client,
-                    send,
-                    recv,
+                    (send, recv),
                     calls.clone(),
-                    budget.clone(),
+                    (budget.clone(), may_upload),
                     write_timeout,
                 ));
             }
@@ -315,6 +329,7 @@ struct Budgets {
 async fn read_request(
     recv: &mut quinn::RecvStream,
     budget: &Budgets,
+    may_upload: bool,
 ) -> Result<Option<(Request, Room)>, String> {
     let read = async {
         let Some(len) = frame::read_prefix(recv, MAX_CLIENT_FRAME)
@@ -324,6 +339,14 @@ async fn read_request(
             return Ok(None);
         };
         let small = len <= SMALL_REQUEST_BYTES;
+        if !small && !may_upload {
+            // Only a module upload is this large: a key without the permission would be
+            // refused it after the read, so it is refused before it holds the pool.
+            return Err(format!(
+                "refused: a request of {len} bytes is a module upload, and this key does \
+                 not hold the module-upload permission"
+            ));
+        }
         // Small requests take room for the bytes that arrived, chunk by chunk, so many
         // stalled ones hold only what they sent. An upload takes room for its whole
         // announced length before a byte is read (uploads that each held part of the pool
@@ -385,13 +408,12 @@ async fn read_request(
 /// (each within `write_timeout`, the stream reset when one is not taken), finish.
 async fn handle_stream(
     client: NodeId,
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
+    (mut send, mut recv): (quinn::SendStream, quinn::RecvStream),
     calls: mpsc::Sender<ClientCall>,
-    budget: Arc<Budgets>,
+    (budget, may_upload): (Arc<Budgets>, bool),
     write_timeout: Duration,
 ) {
-    let (request, room) = match read_request(&mut recv, &budget).await {
+    let (request, room) = match read_request(&mut recv, &budget, may_upload).await {
         Ok(Some(r)) => r,
         Ok(None) => return,
         Err(e) => {
@@ -637,6 +659,11 @@ impl Answers {
 mod tests {
     use super::*;
 
+    /// No key may upload.
+    fn nobody() -> Uploaders {
+        watch::channel(Arc::new(BTreeSet::new())).1
+    }
+
     /// An answer larger than the QUIC stream window (about 1.2 MB by default), so a
     /// client that does not read stalls its write.
     const PAGE: usize = 4 * 1024 * 1024;
@@ -654,7 +681,7 @@ mod tests {
         let endpoint = quinn::Endpoint::server(config, SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let addr = endpoint.local_addr()?;
         let (calls_tx, mut calls) = mpsc::channel::<ClientCall>(16);
-        tokio::spawn(serve_with(endpoint, calls_tx, write_timeout));
+        tokio::spawn(serve_with(endpoint, calls_tx, nobody(), write_timeout));
         tokio::spawn(async move {
             while let Some(call) = calls.recv().await {
                 let answer = match budget.take(PAGE) {
@@ -756,7 +783,12 @@ mod tests {
         let endpoint = quinn::Endpoint::server(config, SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let addr = endpoint.local_addr()?;
         let (calls_tx, mut calls) = mpsc::channel::<ClientCall>(16);
-        tokio::spawn(serve_with(endpoint, calls_tx, Duration::from_secs(5)));
+        tokio::spawn(serve_with(
+            endpoint,
+            calls_tx,
+            nobody(),
+            Duration::from_secs(5),
+        ));
         // The "node" keeps the reply channel of every call, as the driver keeps a
         // follower's, and answers nothing.
         let staying = Client::connect(addr, node, &Keypair::from_seed([12; 32])).await?;
@@ -784,6 +816,51 @@ mod tests {
             "the follower that stays still has its channel"
         );
         staying.close().await;
+        Ok(())
+    }
+
+    /// A request announcing more than a small request's bytes (only a module upload is
+    /// that large) from a key without the upload permission is refused at once, before it
+    /// holds room in the upload pool; a key with it is read (here it stalls, so it waits).
+    /// Control: the same announcement from the uploader gets no answer within a second.
+    /// Before, two such prefixes from any key held the 64 MiB pool for 10 s.
+    #[tokio::test]
+    async fn an_upload_from_a_key_without_the_permission_is_refused_unread()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
+        let identity = NodeIdentity::new(&key)?;
+        let node = identity.node_id();
+        let config = server_config(&identity, Arc::new(NetMetrics::default()))?;
+        let endpoint = quinn::Endpoint::server(config, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let addr = endpoint.local_addr()?;
+        let (calls_tx, _calls) = mpsc::channel::<ClientCall>(16);
+        let uploader = Keypair::from_seed([12; 32]);
+        let (_keep, uploaders) = watch::channel(Arc::new(BTreeSet::from([uploader.id()])));
+        tokio::spawn(serve_with(
+            endpoint,
+            calls_tx,
+            uploaders,
+            Duration::from_secs(5),
+        ));
+        let announce = (32u32 << 20).to_be_bytes();
+        let stranger = Client::connect(addr, node, &Keypair::from_seed([13; 32])).await?;
+        let (mut send, mut answers) = stranger.open_raw().await?;
+        send.write_all(&announce).await?;
+        let answer = tokio::time::timeout(Duration::from_secs(5), answers.next()).await??;
+        match answer {
+            Some(Response::Error(e)) => assert!(e.contains("module-upload permission"), "{e}"),
+            other => return Err(format!("not refused: {other:?}").into()),
+        }
+        let allowed = Client::connect(addr, node, &uploader).await?;
+        let (mut send, mut answers) = allowed.open_raw().await?;
+        send.write_all(&announce).await?;
+        let waited = tokio::time::timeout(Duration::from_secs(1), answers.next()).await;
+        assert!(
+            waited.is_err(),
+            "the uploader's stalled upload was answered: {waited:?}"
+        );
+        stranger.close().await;
+        allowed.close().await;
         Ok(())
     }
 

@@ -224,6 +224,9 @@ pub struct Driver {
     pub tick_ms: u64,
     /// Effects to execute first (from `Node::restore`).
     pub initial: Vec<Effect>,
+    /// The keys that may upload modules, for the client listener (kept current as
+    /// decided entries change the authority or the membership).
+    pub uploaders: watch::Sender<std::sync::Arc<std::collections::BTreeSet<NodeId>>>,
     /// Where every unexpired operation in the log was decided (slot, index in the batch,
     /// expiry slot): a resubmission is answered from the stored entry at once. Pruned
     /// once an operation's expiry passes (its replay is then refused by the expiry
@@ -896,6 +899,12 @@ impl Loop {
             }
         }
         self.drop_left_followers();
+        let uploaders = self.d.node.state().keys_with(Permission::ModuleUpload);
+        if **self.d.uploaders.borrow() != uploaders {
+            self.d
+                .uploaders
+                .send_replace(std::sync::Arc::new(uploaders));
+        }
         let members = peer_addresses(self.d.node.state());
         if members != self.members {
             self.d.net.update_membership(members.clone());

@@ -224,7 +224,11 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         }
     };
     let (calls_tx, calls_rx) = mpsc::channel(1024);
-    let server = tokio::spawn(client::serve(client_endpoint.clone(), calls_tx));
+    let (uploaders_tx, uploaders) = watch::channel(std::sync::Arc::new(
+        node.state()
+            .keys_with(spore_core::state::Permission::ModuleUpload),
+    ));
+    let server = tokio::spawn(client::serve(client_endpoint.clone(), calls_tx, uploaders));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -248,6 +252,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         tick_ms: config.tick_ms,
         initial,
         decided,
+        uploaders: uploaders_tx,
     };
     let net = driver.run().await?;
     client_endpoint.close(0u32.into(), b"shutdown");

@@ -209,6 +209,19 @@ impl ReplicatedState {
         self.check_effect(&op.op)
     }
 
+    /// Every key that may use `permission` now: the authority's keys holding a role the
+    /// policy grants it to, and the eligible members if it is granted to members (what
+    /// [`Self::check_permission`] allows, listed: no other key passes it).
+    pub fn keys_with(&self, permission: Permission) -> BTreeSet<NodeId> {
+        self.authority()
+            .keys
+            .iter()
+            .map(|k| k.id)
+            .chain(self.members().keys().copied())
+            .filter(|id| self.check_permission(id, permission).is_ok())
+            .collect()
+    }
+
     /// Whether `who` holds a role the policy grants `permission` to.
     pub fn check_permission(&self, who: &NodeId, permission: Permission) -> Result<(), AuthError> {
         self.authority()

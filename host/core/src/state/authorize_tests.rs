@@ -628,3 +628,35 @@ fn the_authority_changes_only_by_a_governor_and_stays_governable() -> TestResult
     }
     Ok(())
 }
+
+/// `keys_with` lists exactly the keys `check_permission` allows, for every permission:
+/// each authority key, each member and a stranger are checked against the list.
+#[test]
+fn keys_with_lists_exactly_the_keys_the_check_allows() -> TestResult {
+    let s = state(4)?;
+    let stranger = Keypair::from_seed([99; 32]).id();
+    let candidates: Vec<NodeId> = s
+        .authority()
+        .keys
+        .iter()
+        .map(|k| k.id)
+        .chain(s.members().keys().copied())
+        .chain([stranger])
+        .collect();
+    for p in [
+        Permission::ModuleUpload,
+        Permission::of(&trust_cut(stranger)),
+    ] {
+        let listed = s.keys_with(p);
+        assert!(!listed.is_empty(), "{p:?}: someone holds it");
+        assert!(!listed.contains(&stranger));
+        for id in &candidates {
+            assert_eq!(
+                listed.contains(id),
+                s.check_permission(id, p).is_ok(),
+                "{p:?} {id}"
+            );
+        }
+    }
+    Ok(())
+}
