@@ -9,8 +9,10 @@
 //! variables (size-optimised, LTO, one codegen unit, `panic = "abort"`), leaving the
 //! workspace's own profiles alone. Artifact paths come from cargo's JSON messages.
 //!
-//! Two nested invocations, each with its own target dir under `target/wasm-modules/`:
-//! `default-validator` alone, and every other module. The default validator links the
+//! Three nested invocations, each with its own target dir under `target/wasm-modules/`:
+//! `default-validator` alone, `hostile-aliased-reasons` alone (it brings its own
+//! `#[global_allocator]`, so it needs the SDK without its `arena` feature, which the
+//! others turn on), and every other module. The default validator links the
 //! median-price and sponsored-admission logic with their `export` feature off; cargo
 //! unifies features within one invocation, so building it together with them would
 //! strip their exports, and building both variants in one target dir makes their
@@ -36,6 +38,9 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// subdirectory of `target/wasm-modules` each group builds in, and its packages.
 const GROUPS: &[(&str, &[&str])] = &[
     ("default-validator", &["default-validator"]),
+    // Brings its own allocator: the SDK's arena feature, which the other modules turn
+    // on, would clash with it in one invocation.
+    ("own-allocator", &["hostile-aliased-reasons"]),
     (
         "modules",
         &[

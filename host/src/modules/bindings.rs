@@ -51,6 +51,20 @@ pub mod resolver {
     });
 }
 
+/// The admission verdict as the module returns it, its reasons not yet copied out of the
+/// module's memory: a list of strings is a list of (pointer, length) pairs, and they may
+/// all point at the same bytes, so lifting every reason before counting could copy far
+/// more than the module's memory (see `Runtime::call_admission_on`). Matches the
+/// `verdict` record of the `admission` world field for field.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lift)]
+#[component(record)]
+pub struct RawVerdict {
+    /// Admit the candidate?
+    pub admit: bool,
+    /// The reasons, in the module's memory.
+    pub reasons: wasmtime::component::WasmList<wasmtime::component::WasmStr>,
+}
+
 /// The `log` host interface.
 pub use validator::spore::policy::log as log_iface;
 /// The `snapshot` host interface.

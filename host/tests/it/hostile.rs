@@ -210,3 +210,44 @@ fn host_import_abuse_runs_out_of_fuel_and_writes_at_most_the_capped_log() -> any
     assert_eq!(seen, [true, true], "both attacks ran");
     Ok(())
 }
+
+/// An admission verdict whose reasons all alias one 8 MiB buffer of the module's memory
+/// (4,096 of them), or that holds 10,000 empty reasons, is refused as too large, the
+/// host having read at most the cap and one reason. Before, the host lifted every reason
+/// before counting: 32 GiB copied out of an 8 MiB buffer (the process ran out of memory,
+/// on every node at once); and it counted the lengths alone, so the empty reasons passed
+/// and joined to 20 KB, over the cluster's default cap of 16 KiB (every member would
+/// reveal that outcome and every member refuse it: a stall). Control: the `len`
+/// assertion, which the full lift would break.
+#[test]
+fn an_admission_verdict_too_large_to_copy_is_refused_unread() -> anyhow::Result<()> {
+    let runtime = runtime_with_defaults()?;
+    let hostile = runtime.load(
+        Role::Admission,
+        spore_artifacts::HOSTILE_ALIASED_REASONS.bytes,
+    )?;
+    // The cluster's default output cap.
+    let snapshot = samples::snapshot()
+        .with_params([("timing.max-output-bytes".to_owned(), 16 * 1024)])
+        .shared();
+    let cap = runtime.output_cap(&snapshot);
+    assert_eq!(cap, 16 * 1024);
+    let op = samples::compute_op();
+    let ctx = samples::context(&op);
+    let mut request = samples::admission_request();
+    for (name, most) in [("aliased", cap + (8 << 20) + 2), ("empty", cap + 2)] {
+        request.candidate.name = name.to_owned();
+        let report = runtime.call_admission_on(&hostile, &request, &ctx, &snapshot)?;
+        match report.result {
+            Err(ModuleFailure::OutputTooLarge { len, limit }) => {
+                assert_eq!(limit, cap, "{name}");
+                assert!(len > cap && len <= most, "{name}: {len} bytes counted");
+            }
+            other => anyhow::bail!(
+                "{name}: expected an oversized output, got {:?}",
+                other.map(|v| (v.admit, v.reasons.len()))
+            ),
+        }
+    }
+    keeps_serving(&runtime)
+}

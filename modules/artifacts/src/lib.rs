@@ -83,6 +83,9 @@ pub const HOSTILE_RECURSION: Artifact = artifact!("hostile-recursion", Role::Val
 pub const HOSTILE_TRAP: Artifact = artifact!("hostile-trap", Role::Validator);
 /// Hostile: returns a 64 MiB result, or the largest it can allocate.
 pub const HOSTILE_OVERSIZED: Artifact = artifact!("hostile-oversized", Role::Validator);
+/// Hostile: an admission verdict whose reasons all alias one 8 MiB buffer (or 10,000
+/// empty reasons, for a candidate named "empty").
+pub const HOSTILE_ALIASED_REASONS: Artifact = artifact!("hostile-aliased-reasons", Role::Admission);
 /// Hostile: exports the resolver world but is loaded as a validator.
 pub const HOSTILE_WRONG_WORLD: Artifact = artifact!("hostile-wrong-world", Role::Validator);
 /// Hostile: a validator that also imports `wasi:sockets/tcp`, `wasi:filesystem/types`
@@ -110,6 +113,7 @@ pub fn all() -> Vec<Artifact> {
         HOSTILE_RECURSION,
         HOSTILE_TRAP,
         HOSTILE_OVERSIZED,
+        HOSTILE_ALIASED_REASONS,
         HOSTILE_WRONG_WORLD,
         HOSTILE_FOREIGN_IMPORTS,
         HOSTILE_HOST_ABUSE,
