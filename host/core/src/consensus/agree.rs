@@ -394,6 +394,15 @@ impl<S: ReplicaState> Node<S> {
                 self.recorded.insert(key);
             }
         }
+        // Pending proofs of slots past the window are dropped, as a peer's would be
+        // refused: one that can never be proposed (its offender left) does not stay, and
+        // does not keep an idle cluster changing views for work it cannot do.
+        let window_start = entry
+            .slot
+            .saturating_add(1)
+            .saturating_sub(super::EVIDENCE_WINDOW);
+        self.evidence
+            .retain(|(_, slot, _), _| *slot >= window_start);
         self.retain(entry.clone());
         self.stats.decided += 1;
         let (slot, view) = (entry.slot, entry.view);

@@ -255,6 +255,91 @@ fn the_retained_log_is_held_to_its_byte_budget() {
     c.assert_agreement();
 }
 
+/// A view change of `key` for `(slot, 1)` whose prepared claim carries `accepts` accepts
+/// for `value` (its signing bytes grow with them).
+fn claiming_view_change(key: &Keypair, slot: Slot, value: u8, accepts: usize) -> Message {
+    let accept = Signed::new(
+        Accept {
+            slot: 0,
+            view: 0,
+            value: crate::types::Digest([value; 32]),
+        },
+        key,
+    );
+    Message::ViewChange(Box::new(Signed::new(
+        ViewChange {
+            slot,
+            new_view: 1,
+            prepared: Some(PreparedClaim {
+                view: 0,
+                value: crate::types::Digest([value; 32]),
+                accepts: vec![accept; accepts],
+                tally: None,
+            }),
+        },
+        key,
+    )))
+}
+
+/// The evidence pool holds proofs that can be proposed, and shares its room among
+/// offenders: a proof larger than any proof may be is refused (it could never be carried,
+/// and every pending proof is re-broadcast each `resend_interval`); a member signing
+/// conflicting view changes about itself for slot after slot gets at most
+/// `MAX_PROOFS_PER_OFFENDER` proofs kept; a proof against another member still gets in.
+///
+/// Control: with the pool's count alone (the rule before), the padded proof and all eight
+/// proofs against one offender are kept (a member could hold about 4 GiB of 2 MiB proofs).
+#[test]
+fn the_evidence_pool_refuses_oversized_proofs_and_shares_room_per_offender() {
+    let mut c = Cluster::new(4);
+    // Slots 0..8 decided: proofs for each are within the window.
+    for k in 0..8u8 {
+        c.submit(0, compute(k));
+        assert!(c.run_until(10_000, |c| c.all_decided(usize::from(k) + 1)));
+    }
+    let flooder = c.keys[3].clone();
+    let other = c.keys[2].clone();
+    let node = &mut c.nodes[0];
+    let send = |node: &mut Node<crate::state::ReplicatedState>, first, second| {
+        let proof = Misbehaviour::conflicting(&first, &second).expect("a conflict");
+        node.handle(Input::Message {
+            from: flooder.id(),
+            msg: Message::Evidence(Box::new(proof)),
+        });
+    };
+    // Signing bytes of about 400 accepts: over the largest proof.
+    let big = Misbehaviour::conflicting(
+        &claiming_view_change(&flooder, 8, 1, 400),
+        &claiming_view_change(&flooder, 8, 2, 400),
+    )
+    .expect("a conflict");
+    assert!(crate::crypto::encoded_len(&big) > evidence::MAX_PROOF_BYTES);
+    send(
+        node,
+        claiming_view_change(&flooder, 8, 1, 400),
+        claiming_view_change(&flooder, 8, 2, 400),
+    );
+    assert_eq!(node.footprint().evidence, 0, "the oversized proof is kept");
+    for slot in 0..8 {
+        send(
+            node,
+            claiming_view_change(&flooder, slot, 1, 1),
+            claiming_view_change(&flooder, slot, 2, 1),
+        );
+    }
+    assert_eq!(node.footprint().evidence, MAX_PROOFS_PER_OFFENDER);
+    send(
+        node,
+        claiming_view_change(&other, 8, 1, 1),
+        claiming_view_change(&other, 8, 2, 1),
+    );
+    assert_eq!(
+        node.footprint().evidence,
+        MAX_PROOFS_PER_OFFENDER + 1,
+        "a proof against another member gets in"
+    );
+}
+
 /// A fork proof is checked in shape on both sides (membership, distinct signers, quorum)
 /// before any signature, and the first side's signatures before the second's: a node
 /// comparing a peer's bogus entry with its own (the peer's side first) checks none of its

@@ -503,7 +503,12 @@ impl<S: ReplicaState> Node<S> {
         // The pair's encoding is its two counts and the proofs' own encodings; 4 bytes
         // cover the counts' growth past one byte each, so the sum bounds the exact size.
         let mut proof_bytes = limits::proof_bytes(&[], &[]) + 4;
-        for proof in self.evidence.values().take(self.config.max_evidence) {
+        for proof in self.evidence.values() {
+            // Count the proofs taken, not those looked at: one that does not fit must not
+            // keep the next ones out.
+            if evidence.len() >= self.config.max_evidence {
+                break;
+            }
             let len = proof.encode().len();
             if proof_bytes + len <= limits::MAX_PROOF_BYTES_PER_PROPOSAL {
                 proof_bytes += len;

@@ -184,6 +184,11 @@ pub const EVIDENCE_WINDOW: Slot = 1_024;
 /// Most verified proofs waiting to be recorded in a decided entry.
 pub const MAX_PENDING_EVIDENCE: usize = 1_024;
 
+/// Most pending proofs against one offender: one convicts it, and a member signing
+/// conflicting votes about itself for slot after slot must not fill the pool (whose
+/// proofs are re-broadcast every `resend_interval`) or crowd out proofs against others.
+pub const MAX_PROOFS_PER_OFFENDER: usize = 4;
+
 /// Views above its own for which a node remembers view changes and new-views for
 /// equivocation detection (those it may still act on: the view-change rules keep as many).
 pub const SEEN_VIEWS: View = view_change::MAX_VIEW_CHANGE_VIEWS as View;
@@ -960,12 +965,37 @@ impl<S: ReplicaState> Node<S> {
         if self.recorded.contains(&key) || self.evidence.contains_key(&key) {
             return;
         }
+        if self.evidence_refusal(&proof, offender).is_some() {
+            return;
+        }
         self.stats.evidence += 1;
         self.evidence.insert(key, proof.clone());
         self.effects.push(Effect::Evidence(Box::new(proof.clone())));
         self.effects.push(Effect::Broadcast {
             msg: Message::Evidence(Box::new(proof)),
         });
+    }
+
+    /// Why a new proof against `offender` is not kept, if it is not: the pool is full, the
+    /// proof is larger than any proof can be carried ([`evidence::MAX_PROOF_BYTES`], what
+    /// an exclusion's payload may hold; honest proofs carry signing bytes and stay far
+    /// below), or [`MAX_PROOFS_PER_OFFENDER`] against the same offender are pending.
+    fn evidence_refusal(&self, proof: &Misbehaviour, offender: NodeId) -> Option<&'static str> {
+        if self.evidence.len() >= MAX_PENDING_EVIDENCE {
+            return Some("evidence pool full");
+        }
+        if crate::crypto::encoded_len(proof) > evidence::MAX_PROOF_BYTES {
+            return Some("a misbehaviour proof larger than any proof may be");
+        }
+        let against = self
+            .evidence
+            .keys()
+            .filter(|(o, _, _)| *o == offender)
+            .count();
+        if against >= MAX_PROOFS_PER_OFFENDER {
+            return Some("enough proofs against this offender are pending");
+        }
+        None
     }
 
     /// `ms` grown like the progress timeout: doubled per view the current slot has moved
@@ -1232,8 +1262,17 @@ impl<S: ReplicaState> Node<S> {
                 "evidence outside the window of recent slots",
             ));
         }
-        if self.evidence.len() >= MAX_PENDING_EVIDENCE {
-            return Err(Reject::Invalid("evidence pool full"));
+        // Cheap refusals before any signature is checked: a proof already held, or one the
+        // pool would not keep (the offender named is checked by `verify` below).
+        let (Some(claimed), Some(slot)) = (proof.offender(), proof.slot()) else {
+            return Err(Reject::Invalid("a proof naming no offender or slot"));
+        };
+        let key = (claimed, slot, proof.kind());
+        if self.recorded.contains(&key) || self.evidence.contains_key(&key) {
+            return Ok(());
+        }
+        if let Some(why) = self.evidence_refusal(&proof, claimed) {
+            return Err(Reject::Invalid(why));
         }
         let offender = proof.verify()?;
         if !self.state.is_member(&offender) {
