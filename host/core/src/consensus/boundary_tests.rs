@@ -340,6 +340,57 @@ fn the_evidence_pool_refuses_oversized_proofs_and_shares_room_per_offender() {
     );
 }
 
+/// A view change for a view this node has moved past gets its new-view back at most once
+/// per `resend_interval` to the signer, however often it arrives: anyone may replay an old
+/// signed view change (its signature is cached), and a new-view is up to a frame of 4 MiB.
+///
+/// Control: without the pacing (the rule before), the hundred replays get a hundred
+/// new-views.
+#[test]
+fn a_replayed_stale_view_change_gets_the_new_view_once_per_interval() {
+    let mut c = Cluster::new(4);
+    let primary = c.layer(Layer::Primary, 0);
+    c.down.insert(primary);
+    for i in c.up() {
+        c.submit(i, compute(5));
+    }
+    let moved = |c: &Cluster, i: usize| {
+        c.nodes[i].new_view_msg.is_some() && c.nodes[i].mode == Mode::Normal
+    };
+    assert!(c.run_until(60_000, |c| c.up().iter().any(|&i| moved(c, i))));
+    let node = c
+        .up()
+        .into_iter()
+        .find(|&i| moved(&c, i))
+        .expect("a node moved on");
+    let others: Vec<usize> = c.up().into_iter().filter(|&i| i != node).collect();
+    let (signer, relay) = (others[0], others[1]);
+    let (slot, view) = (c.nodes[node].slot(), c.nodes[node].view);
+    let msg = view_change(&c.keys[signer], slot, view);
+    let to = c.keys[signer].id();
+    let relay = c.keys[relay].id();
+    let handed = |node: &mut Node<crate::state::ReplicatedState>| -> usize {
+        (0..100)
+            .map(|_| {
+                node.handle(Input::Message {
+                    from: relay,
+                    msg: msg.clone(),
+                })
+                .iter()
+                .filter(
+                    |e| matches!(e, Effect::Send { to: t, msg: Message::NewView(_) } if *t == to),
+                )
+                .count()
+            })
+            .sum()
+    };
+    let n = &mut c.nodes[node];
+    assert_eq!(handed(n), 1, "a hundred replays");
+    let later = n.now.saturating_add(n.config.resend_interval);
+    n.handle(Input::Tick { now: later });
+    assert_eq!(handed(n), 1, "once more after the interval");
+}
+
 /// A fork proof is checked in shape on both sides (membership, distinct signers, quorum)
 /// before any signature, and the first side's signatures before the second's: a node
 /// comparing a peer's bogus entry with its own (the peer's side first) checks none of its

@@ -297,6 +297,10 @@ pub struct Node<S: ReplicaState> {
     timer_set: Option<u64>,
     /// The new-view that moved this node into its current view (re-sent to laggards).
     new_view_msg: Option<Signed<NewView>>,
+    /// When this node last handed its new-view to a member whose view change showed it
+    /// behind, and which view it was: at most once per `resend_interval` per member (one
+    /// entry per eligible member at most).
+    new_view_handed: HashMap<NodeId, (View, u64)>,
     /// View changes received for the current slot, by target view and signer.
     view_changes: BTreeMap<View, BTreeMap<NodeId, Signed<ViewChange>>>,
     /// First vote seen per (signer, slot, view, phase), for equivocation detection.
@@ -395,6 +399,7 @@ impl<S: ReplicaState> Node<S> {
             resend_at: None,
             timer_set: None,
             new_view_msg: None,
+            new_view_handed: HashMap::new(),
             view_changes: BTreeMap::new(),
             seen: HashMap::new(),
             verified: HashSet::new(),

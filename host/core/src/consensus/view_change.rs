@@ -108,13 +108,28 @@ impl<S: ReplicaState> Node<S> {
         }
         let target = vc.payload.new_view;
         if target < self.view || (target == self.view && self.mode == Mode::Normal) {
-            // The sender missed the new-view that moved us on: hand it over (bounded by
-            // the sender's own view-change timer).
+            // The signer missed the new-view that moved us on: hand it over, at most once
+            // per `resend_interval` to a member for one view. The view change may be an old
+            // one replayed by anyone (its signature is cached), and a new-view is up to a
+            // frame of 4 MiB: unpaced, each replay of a 150-byte message made this node
+            // encode and queue one to the signer.
+            let (now, gap) = (self.now, self.config.resend_interval);
+            let due = |view: View| {
+                self.new_view_handed
+                    .get(&vc.signer)
+                    .is_none_or(|&(sent, at)| sent < view || now >= at.saturating_add(gap))
+            };
             if let Some(nv) = self
                 .new_view_msg
-                .clone()
-                .filter(|nv| nv.payload.view >= target)
+                .as_ref()
+                .filter(|nv| nv.payload.view >= target && due(nv.payload.view))
+                .cloned()
             {
+                if self.new_view_handed.len() >= 1_024 {
+                    self.new_view_handed.clear();
+                }
+                self.new_view_handed
+                    .insert(vc.signer, (nv.payload.view, now));
                 let msg = Message::NewView(Box::new(nv));
                 self.effects
                     .push(super::Effect::Send { to: vc.signer, msg });
