@@ -391,6 +391,45 @@ fn a_replayed_stale_view_change_gets_the_new_view_once_per_interval() {
     assert_eq!(handed(n), 1, "once more after the interval");
 }
 
+/// A vote for the next slot carrying more outcomes than any batch may hold is refused
+/// before it is buffered: the buffer counts encoded bytes, and 20,000 `Failed` outcomes
+/// take 2 bytes each encoded but about 40 in memory. One with as many as a batch may hold
+/// is buffered.
+///
+/// Control: without the ceiling (the rule before), the long reveal is buffered too.
+#[test]
+fn a_vote_with_more_outcomes_than_any_batch_is_not_buffered() {
+    let mut c = Cluster::new(4);
+    let key = c.keys[3].clone();
+    let node = &mut c.nodes[0];
+    let reveal = |outcomes: usize| {
+        Message::Reveal(Signed::new(
+            Reveal {
+                slot: 1,
+                view: 0,
+                batch: crate::types::Digest([1; 32]),
+                outcomes: vec![Outcome::Failed(FailureKind::Trap); outcomes],
+                salt: crate::types::Digest([2; 32]),
+            },
+            &key,
+        ))
+    };
+    node.handle(Input::Message {
+        from: key.id(),
+        msg: reveal(crate::state::MAX_BATCH_CEILING + 1),
+    });
+    assert_eq!(node.footprint().future, 0, "the long reveal is buffered");
+    node.handle(Input::Message {
+        from: key.id(),
+        msg: reveal(crate::state::MAX_BATCH_CEILING),
+    });
+    assert_eq!(
+        node.footprint().future,
+        1,
+        "a reveal within the ceiling is buffered"
+    );
+}
+
 /// A fork proof is checked in shape on both sides (membership, distinct signers, quorum)
 /// before any signature, and the first side's signatures before the second's: a node
 /// comparing a peer's bogus entry with its own (the peer's side first) checks none of its

@@ -37,7 +37,7 @@ pub use authority::{
 };
 pub use authorize::{AuthError, EpochBudget, MembershipRules};
 pub use change::StateChange;
-pub use params::{MAX_CUSTOM_PARAMS, MAX_KEY_LEN, Params, TimingParams};
+pub use params::{MAX_BATCH_CEILING, MAX_CUSTOM_PARAMS, MAX_KEY_LEN, Params, TimingParams};
 pub use snapshot::{Snapshot, SnapshotMember};
 
 use std::collections::BTreeMap;

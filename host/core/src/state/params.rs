@@ -96,13 +96,17 @@ impl Default for TimingParams {
     }
 }
 
+/// The largest `timing.max-batch` a cluster may choose: no honest batch, reveal or tally
+/// of any slot carries more operations or outcomes.
+pub const MAX_BATCH_CEILING: usize = 10_000;
+
 impl TimingParams {
     /// Keys with their inclusive ranges, ascending by key.
     /// The upper bounds of the module limits are the ceilings a node's engine is built
     /// for, so that every value a cluster may choose is enforced the same on every node.
     pub const RANGES: [(&'static str, u64, u64); 19] = [
         ("timing.admission-fuel", 100_000, 10_000_000_000),
-        ("timing.max-batch", 1, 10_000),
+        ("timing.max-batch", 1, MAX_BATCH_CEILING as u64),
         ("timing.max-core-instances", 1, 64),
         ("timing.max-memories", 1, 8),
         ("timing.max-memory-bytes", 1 << 16, 256 << 20),
