@@ -2,10 +2,11 @@
 //!
 //! # Design
 //! Operations are kept in arrival order (the primary proposes from the front) with their
-//! ids for duplicate checks, and three budgets: at most `max_ops` operations, at most
+//! ids for duplicate checks, and four budgets: at most `max_ops` operations, at most
 //! `max_bytes` of canonical encodings, and at most `max_per_submitter` operations of any
-//! one submitter, so one key (a client, or a member gossiping) cannot crowd out the
-//! others. Every removal goes through [`Mempool::remove`], which keeps the counters true.
+//! one submitter and the same share of the bytes (`max_bytes * max_per_submitter /
+//! max_ops`), so one key (a client, or a member gossiping) cannot crowd out the others:
+//! by count with small operations, or by bytes with a thousand operations of 64 KiB. Every removal goes through [`Mempool::remove`], which keeps the counters true.
 //!
 //! A removal costs O(1) whatever the mempool holds (a decided batch is taken out at every
 //! slot, and at saturation the mempool holds thousands): the id map gives the entry's
@@ -30,6 +31,9 @@ pub enum MempoolFull {
     /// The submitter has `max_per_submitter` operations pending.
     #[error("this submitter has its maximum of {0} operations pending")]
     Submitter(usize),
+    /// The submitter's pending operations hold its share of the bytes.
+    #[error("this submitter has its share of {0} bytes of operations pending")]
+    SubmitterBytes(usize),
 }
 
 /// Budgets of a [`Mempool`].
@@ -57,7 +61,8 @@ pub struct Mempool {
     /// The pending ids and their sequence numbers.
     ids: HashMap<Digest, u64>,
     bytes: usize,
-    per_submitter: HashMap<NodeId, usize>,
+    /// Operations and bytes pending per submitter.
+    per_submitter: HashMap<NodeId, (usize, usize)>,
 }
 
 impl Mempool {
@@ -102,10 +107,30 @@ impl Mempool {
         if self.bytes.saturating_add(len) > l.max_bytes {
             return Err(MempoolFull::Bytes(l.max_bytes));
         }
-        if self.per_submitter.get(&op.submitter).copied().unwrap_or(0) >= l.max_per_submitter {
+        let (count, bytes) = self
+            .per_submitter
+            .get(&op.submitter)
+            .copied()
+            .unwrap_or((0, 0));
+        if count >= l.max_per_submitter {
             return Err(MempoolFull::Submitter(l.max_per_submitter));
         }
+        let share = self.byte_share();
+        if bytes.saturating_add(len) > share {
+            return Err(MempoolFull::SubmitterBytes(share));
+        }
         Ok(())
+    }
+
+    /// One submitter's share of the bytes: the share of the count it may hold
+    /// (`max_per_submitter / max_ops`) of `max_bytes`.
+    pub fn byte_share(&self) -> usize {
+        let l = self.limits;
+        let share = (l.max_bytes as u128).saturating_mul(l.max_per_submitter as u128)
+            / (l.max_ops.max(1) as u128);
+        usize::try_from(share)
+            .unwrap_or(usize::MAX)
+            .min(l.max_bytes)
     }
 
     /// Add `op` under `id` (after [`Self::check_room`]); false if it was pending already
@@ -118,7 +143,9 @@ impl Mempool {
         let seq = self.first + self.ops.len() as u64;
         self.ids.insert(id, seq);
         self.bytes += len;
-        *self.per_submitter.entry(op.submitter).or_default() += 1;
+        let (count, bytes) = self.per_submitter.entry(op.submitter).or_default();
+        *count += 1;
+        *bytes += len;
         self.ops.push_back(Some((id, len, op)));
         true
     }
@@ -135,9 +162,10 @@ impl Mempool {
             .and_then(Option::take);
         if let Some((_, len, op)) = taken {
             self.bytes = self.bytes.saturating_sub(len);
-            if let Some(n) = self.per_submitter.get_mut(&op.submitter) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
+            if let Some((count, bytes)) = self.per_submitter.get_mut(&op.submitter) {
+                *count = count.saturating_sub(1);
+                *bytes = bytes.saturating_sub(len);
+                if *count == 0 {
                     self.per_submitter.remove(&op.submitter);
                 }
             }
@@ -216,6 +244,40 @@ mod tests {
         assert!(m.push(fourth.id(), fourth));
     }
 
+    /// One submitter of large operations is held to its share of the bytes while another
+    /// still fits: a thousand operations of 64 KiB from one key filled a 64 MiB mempool,
+    /// within its count of 10,000. Control: the same key's share of a mempool whose count
+    /// share is the whole (`max_per_submitter == max_ops`) takes the operation.
+    #[test]
+    fn one_submitter_is_held_to_its_share_of_the_bytes() {
+        let (a, b) = (Keypair::from_seed([1; 32]), Keypair::from_seed([2; 32]));
+        let limits = MempoolLimits {
+            max_ops: 100,
+            max_bytes: 100_000,
+            max_per_submitter: 10,
+        };
+        let mut m = Mempool::new(limits);
+        assert_eq!(m.byte_share(), 10_000);
+        let mut pushed = 0;
+        for i in 0..10u8 {
+            let o = op(&a, i, 3_000);
+            if m.push(o.id(), o) {
+                pushed += 1;
+            }
+        }
+        assert_eq!(pushed, 3, "three of about 3 KB fit a share of 10 KB");
+        let next = op(&a, 20, 3_000);
+        assert_eq!(
+            m.check_room(&next, next.encoded_len()),
+            Err(MempoolFull::SubmitterBytes(10_000))
+        );
+        let other = op(&b, 0, 3_000);
+        assert!(m.push(other.id(), other), "another submitter fits");
+        let mut whole = m.clone();
+        whole.limits.max_per_submitter = 100;
+        assert!(whole.check_room(&next, next.encoded_len()).is_ok());
+    }
+
     /// Removal in any order keeps arrival order, the budgets and the ids true, against a
     /// plain list doing the same; holes are bounded by the pending operations.
     #[test]
@@ -263,7 +325,15 @@ mod tests {
                     .iter()
                     .filter(|(_, o)| o.submitter == key.id())
                     .count();
-                assert_eq!(m.per_submitter.get(&key.id()).copied().unwrap_or(0), per);
+                let bytes: usize = model
+                    .iter()
+                    .filter(|(_, o)| o.submitter == key.id())
+                    .map(|(_, o)| o.encoded_len())
+                    .sum();
+                assert_eq!(
+                    m.per_submitter.get(&key.id()).copied().unwrap_or((0, 0)),
+                    (per, bytes)
+                );
             }
         }
     }
