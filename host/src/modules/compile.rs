@@ -254,7 +254,20 @@ fn deserialize_own(engine: &Engine, artifact: &[u8]) -> Result<Component, LoadEr
     // (so the same engine settings), read whole from a pipe only it holds; wasmtime also
     // checks the header (version, target, engine flags) and refuses a mismatch.
     unsafe { Component::deserialize(engine, artifact) }.map_err(|e| {
-        LoadError::CompilerUnavailable(format!("the worker's artifact does not load: {e:#}"))
+        let why = format!("{e:#}");
+        // The instance pool checks every module of the component against its limits when
+        // it is loaded (defined memories and tables per module, a memory's minimum size,
+        // the instance sizes): a property of the bytes and of the engine's settings, the
+        // same on every node, so a refusal like an invalid module's, remembered. Reported
+        // as a local fault, it was retried forever and every node abstained on the swap
+        // that named such a module (a stall). Any other failure here is this host's.
+        if why.contains("pooling allocator") {
+            LoadError::Invalid(format!(
+                "it does not fit the runtime's instance limits: {why}"
+            ))
+        } else {
+            LoadError::CompilerUnavailable(format!("the worker's artifact does not load: {why}"))
+        }
     })
 }
 

@@ -123,6 +123,10 @@ pub fn build_engine(config: &RuntimeConfig) -> Result<Engine, RuntimeError> {
         .max_core_instances_per_component(per(ceilings.core_instances))
         .total_core_instances(calls.saturating_mul(per(defaults.core_instances)))
         .max_memories_per_component(per(ceilings.memories))
+        // Per core module as well (wasmtime's default is 1 memory and 1 table): what the
+        // replicated limits allow a component must fit whichever of its modules holds it.
+        .max_memories_per_module(per(ceilings.memories))
+        .max_tables_per_module(per(ceilings.tables))
         .total_memories(calls.saturating_mul(per(defaults.memories)))
         .max_tables_per_component(per(ceilings.tables))
         .total_tables(calls.saturating_mul(per(defaults.tables)))

@@ -103,3 +103,69 @@ fn a_missing_worker_is_a_local_fault_not_a_verdict() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A component of one core module, instantiated, that defines `memories` memories of
+/// `min_pages` pages each (and exports nothing: no role's world).
+fn component_with_memories(memories: u32, min_pages: u64) -> Vec<u8> {
+    use wasm_encoder::{
+        Component, InstanceSection, MemorySection, MemoryType, Module, ModuleArg, ModuleSection,
+    };
+    let mut section = MemorySection::new();
+    for _ in 0..memories {
+        section.memory(MemoryType {
+            minimum: min_pages,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+    }
+    let mut module = Module::new();
+    module.section(&section);
+    let mut component = Component::new();
+    component.section(&ModuleSection(&module));
+    let mut instances = InstanceSection::new();
+    instances.instantiate(0, Vec::<(&str, ModuleArg)>::new());
+    component.section(&instances);
+    component.finish()
+}
+
+/// Components whose modules break a limit of the instance pool (nine memories in one
+/// module, above the ceiling of eight; a memory whose minimum is 300 MiB, above the
+/// 256 MiB ceiling) are refused as invalid and the refusal is remembered, in the worker
+/// and on a thread: a verdict every node reaches alike. Before, the worker compiled them,
+/// the node's process refused to load the artifact, and the load was reported as
+/// `CompilerUnavailable`: a local fault, retried forever, so every node abstained on a
+/// swap naming such a module. Control: two memories in one module (within the ceilings;
+/// wasmtime's own default allowed one per module) pass the pool and fail later, on the
+/// role's world.
+#[test]
+fn a_module_past_the_instance_pool_limits_is_refused_as_invalid() -> anyhow::Result<()> {
+    for worker in [worker(), None] {
+        let r = runtime(CompileBounds {
+            worker: worker.clone(),
+            ..CompileBounds::default()
+        })?;
+        for (memories, pages) in [(9, 1), (1, 300 * 16)] {
+            let bytes = component_with_memories(memories, pages);
+            match r.load(Role::Validator, &bytes) {
+                Err(RuntimeError::Load(LoadError::Invalid(why))) => {
+                    assert!(why.contains("pooling allocator"), "{why}")
+                }
+                other => panic!(
+                    "{memories} memories of {pages} pages ({worker:?}): {:?}",
+                    other.map(|m| m.hash())
+                ),
+            }
+            match r.load(Role::Validator, &bytes) {
+                Err(RuntimeError::Load(LoadError::Refused(_))) => {}
+                other => panic!("not remembered ({worker:?}): {:?}", other.map(|m| m.hash())),
+            }
+        }
+        match r.load(Role::Validator, &component_with_memories(2, 1)) {
+            Err(RuntimeError::Load(LoadError::WrongWorld { .. })) => {}
+            other => panic!("two memories ({worker:?}): {:?}", other.map(|m| m.hash())),
+        }
+    }
+    Ok(())
+}
