@@ -51,18 +51,114 @@ pub mod resolver {
     });
 }
 
-/// The admission verdict as the module returns it, its reasons not yet copied out of the
-/// module's memory: a list of strings is a list of (pointer, length) pairs, and they may
-/// all point at the same bytes, so lifting every reason before counting could copy far
-/// more than the module's memory (see `Runtime::call_admission_on`). Matches the
-/// `verdict` record of the `admission` world field for field.
+/// The admission verdict as the module returns it, its reasons counted before they are
+/// copied (see [`LiftedReasons`]). Matches the `verdict` record of the `admission` world
+/// field for field.
 #[derive(wasmtime::component::ComponentType, wasmtime::component::Lift)]
 #[component(record)]
 pub struct RawVerdict {
     /// Admit the candidate?
     pub admit: bool,
-    /// The reasons, in the module's memory.
-    pub reasons: wasmtime::component::WasmList<wasmtime::component::WasmStr>,
+    /// The reasons, or how long they were found to be at least.
+    pub reasons: LiftedReasons,
+}
+
+/// The most bytes of reasons copied out of a module's memory: the top of the range of
+/// `timing.max-output-bytes`, so a verdict within any cluster's cap is copied whole.
+pub const MAX_LIFTED_REASON_BYTES: u64 = 1 << 20;
+
+/// An admission verdict's `list<string>` of reasons, lifted from the module's memory only
+/// if their lengths, joined with "; ", come to at most [`MAX_LIFTED_REASON_BYTES`].
+///
+/// A list of strings is (pointer, length) pairs that may all name the same bytes: lifted
+/// whole as `Vec<String>`, 4,096 reasons aliasing one 8 MiB buffer make the host copy
+/// 32 GiB. The lengths are read from the pairs first (a string's length in its encoding's
+/// units never exceeds its UTF-8 length, so their sum is a lower bound); only a list
+/// within the bound is lifted. This runs inside the call, before the module's post-return
+/// frees the strings: reading them after the call (through `WasmList`) would read memory
+/// the module has freed.
+pub enum LiftedReasons {
+    /// The reasons, copied.
+    Within(Vec<String>),
+    /// Not copied: their joined length is at least this, above the bound.
+    Over(u64),
+}
+
+/// The joined length of the strings of the list at `ptr` of `len` (pointer, length)
+/// pairs in `memory`, if it exceeds [`MAX_LIFTED_REASON_BYTES`]; `None` if it does not,
+/// or if the list is out of bounds (then the full lift refuses it).
+fn reasons_over_bound(memory: &[u8], ptr: u32, len: u32) -> Option<u64> {
+    let start = usize::try_from(ptr).ok()?;
+    let count = usize::try_from(len).ok()?;
+    let pairs = memory.get(start..start.checked_add(count.checked_mul(8)?)?)?;
+    let mut total: u64 = 0;
+    for (i, pair) in pairs.chunks_exact(8).enumerate() {
+        let mut units = [0u8; 4];
+        units.copy_from_slice(&pair[4..8]);
+        // The top bit tags a compact UTF-16 string; the rest is its length in units.
+        let units = u64::from(u32::from_le_bytes(units) & 0x7fff_ffff);
+        total = total
+            .saturating_add(if i == 0 { 0 } else { 2 })
+            .saturating_add(units);
+        if total > MAX_LIFTED_REASON_BYTES {
+            return Some(total);
+        }
+    }
+    None
+}
+
+type Strings = Vec<String>;
+
+// SAFETY: the same canonical ABI type, size and alignment as `Vec<String>` (`list<string>`),
+// whose implementation every method defers to.
+unsafe impl wasmtime::component::ComponentType for LiftedReasons {
+    type Lower = <Strings as wasmtime::component::ComponentType>::Lower;
+
+    const ABI: wasmtime::component::__internal::CanonicalAbiInfo =
+        <Strings as wasmtime::component::ComponentType>::ABI;
+
+    fn typecheck(
+        ty: &wasmtime::component::__internal::InterfaceType,
+        types: &wasmtime::component::__internal::InstanceType<'_>,
+    ) -> wasmtime::Result<()> {
+        <Strings as wasmtime::component::ComponentType>::typecheck(ty, types)
+    }
+}
+
+// SAFETY: lifts exactly what `Vec<String>` lifts, or nothing (a count of the lengths,
+// reading only the bounds-checked pairs).
+unsafe impl wasmtime::component::Lift for LiftedReasons {
+    fn linear_lift_from_flat(
+        cx: &mut wasmtime::component::__internal::LiftContext<'_>,
+        ty: wasmtime::component::__internal::InterfaceType,
+        src: &Self::Lower,
+    ) -> wasmtime::Result<Self> {
+        let (ptr, len) = (src[0].get_u32(), src[1].get_u32());
+        if let Some(over) = reasons_over_bound(cx.memory(), ptr, len) {
+            return Ok(LiftedReasons::Over(over));
+        }
+        <Strings as wasmtime::component::Lift>::linear_lift_from_flat(cx, ty, src)
+            .map(LiftedReasons::Within)
+    }
+
+    fn linear_lift_from_memory(
+        cx: &mut wasmtime::component::__internal::LiftContext<'_>,
+        ty: wasmtime::component::__internal::InterfaceType,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Self> {
+        let word = |at: usize| {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(&bytes[at..at + 4]);
+            u32::from_le_bytes(w)
+        };
+        if bytes.len() >= 8 {
+            if let Some(over) = reasons_over_bound(cx.memory(), word(0), word(4)) {
+                return Ok(LiftedReasons::Over(over));
+            }
+        }
+        <Strings as wasmtime::component::Lift>::linear_lift_from_memory(cx, ty, bytes)
+            .map(LiftedReasons::Within)
+    }
 }
 
 /// The `log` host interface.

@@ -15,7 +15,7 @@
 //! hostile module can make the host copy at most `max_memory_bytes` before it is refused.
 //! That holds for a single value (a result, a rejection reason, an escalation), not for a
 //! list of strings, whose entries may all name the same bytes: an admission verdict's
-//! reasons are read one at a time and counted as they are copied (`read_reasons`).
+//! reasons are counted from their lengths before they are copied (`LiftedReasons`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,12 +23,11 @@ use std::sync::Arc;
 use spore_core::ops::{FailureKind, NodeAdmission, Operation, Outcome};
 use spore_core::state::MembershipRules;
 use spore_core::types::Digest;
-use wasmtime::component::{WasmList, WasmStr};
 use wasmtime::{Engine, Store, Trap};
 
 use super::Role;
-use super::bindings::RawVerdict;
 use super::bindings::types::{CallContext as WitContext, NodeAdmission as WitAdmission};
+use super::bindings::{LiftedReasons, RawVerdict};
 use super::cache::{ArtifactCache, CacheKey};
 use super::compile::CompileBounds;
 use super::convert::{
@@ -330,7 +329,7 @@ impl Runtime {
                 .instantiate(&mut *store)
                 .map_err(Phase::Instantiate)?;
             // The typed export by hand, not the generated `call_evaluate`: that lifts
-            // every reason before the host can count them (see `read_reasons`).
+            // every reason before the host can count them (see `LiftedReasons`).
             let evaluate = instance
                 .get_typed_func::<(&WitAdmission, &WitContext), (RawVerdict,)>(
                     &mut *store,
@@ -340,7 +339,22 @@ impl Runtime {
             let (raw,) = evaluate
                 .call(&mut *store, (&request, &ctx))
                 .map_err(Phase::Call)?;
-            let reasons = read_reasons(store, &raw.reasons, cap)?;
+            let reasons = match raw.reasons {
+                LiftedReasons::Within(reasons) => reasons,
+                LiftedReasons::Over(len) => {
+                    return Err(Phase::Output(ModuleFailure::OutputTooLarge {
+                        len,
+                        limit: cap,
+                    }));
+                }
+            };
+            // Counted as the outcome carries them: joined with "; ".
+            let joined = reasons
+                .iter()
+                .map(String::len)
+                .sum::<usize>()
+                .saturating_add(reasons.len().saturating_sub(1).saturating_mul(2));
+            check_output(joined, cap)?;
             Ok(Verdict {
                 admit: raw.admit,
                 reasons,
@@ -490,36 +504,6 @@ enum Phase {
     Call(wasmtime::Error),
     /// The module returned, but its output broke a host rule.
     Output(ModuleFailure),
-}
-
-/// Copy an admission verdict's reasons out of the module's memory one at a time, counting
-/// them as the outcome will carry them (joined with "; ") and stopping at the output cap
-/// before copying the next. A list of strings is (pointer, length) pairs that may all name
-/// the same bytes: lifting the whole list first, as the generated binding does, let 4,096
-/// reasons aliasing one 8 MiB buffer make the host copy 32 GiB, on every node at once;
-/// and the lengths alone missed the separators (a million empty reasons joined to 2 MB).
-/// At most the cap plus one reason is read.
-fn read_reasons(
-    store: &mut Store<HostState>,
-    list: &WasmList<WasmStr>,
-    cap: u64,
-) -> Result<Vec<String>, Phase> {
-    let mut reasons = Vec::new();
-    let mut len: u64 = 0;
-    for i in 0..list.len() {
-        let Some(item) = list.get(&mut *store, i) else {
-            break;
-        };
-        let reason = item.map_err(Phase::Call)?;
-        let text = reason.to_str(&*store).map_err(Phase::Call)?;
-        let separator = if i == 0 { 0 } else { 2 };
-        len = len
-            .saturating_add(separator)
-            .saturating_add(text.len() as u64);
-        check_output(usize::try_from(len).unwrap_or(usize::MAX), cap)?;
-        reasons.push(text.into_owned());
-    }
-    Ok(reasons)
 }
 
 fn check_output(len: usize, cap: u64) -> Result<(), Phase> {

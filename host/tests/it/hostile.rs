@@ -212,13 +212,14 @@ fn host_import_abuse_runs_out_of_fuel_and_writes_at_most_the_capped_log() -> any
 }
 
 /// An admission verdict whose reasons all alias one 8 MiB buffer of the module's memory
-/// (4,096 of them), or that holds 10,000 empty reasons, is refused as too large, the
-/// host having read at most the cap and one reason. Before, the host lifted every reason
-/// before counting: 32 GiB copied out of an 8 MiB buffer (the process ran out of memory,
-/// on every node at once); and it counted the lengths alone, so the empty reasons passed
-/// and joined to 20 KB, over the cluster's default cap of 16 KiB (every member would
-/// reveal that outcome and every member refuse it: a stall). Control: the `len`
-/// assertion, which the full lift would break.
+/// (4,096 of them) is refused as too large without a reason copied: the lengths in the
+/// list's (pointer, length) pairs are counted first, inside the call. Before, the host
+/// lifted every reason: 32 GiB copied out of an 8 MiB buffer (the process ran out of
+/// memory, on every node at once). A verdict of 10,000 empty reasons is refused too: it
+/// joins to 19,998 bytes, over the cluster's default cap of 16 KiB (every member would
+/// reveal that outcome and every member refuse it: a stall); the lengths alone sum to 0.
+/// Control: the counted lengths, which the full lift (32 GiB) or the sum without
+/// separators (0) would break.
 #[test]
 fn an_admission_verdict_too_large_to_copy_is_refused_unread() -> anyhow::Result<()> {
     let runtime = runtime_with_defaults()?;
@@ -235,13 +236,19 @@ fn an_admission_verdict_too_large_to_copy_is_refused_unread() -> anyhow::Result<
     let op = samples::compute_op();
     let ctx = samples::context(&op);
     let mut request = samples::admission_request();
-    for (name, most) in [("aliased", cap + (8 << 20) + 2), ("empty", cap + 2)] {
+    for (name, least, most) in [
+        ("aliased", 8 << 20, (8 << 20) * 2 + 2),
+        ("empty", 19_998, 19_998),
+    ] {
         request.candidate.name = name.to_owned();
         let report = runtime.call_admission_on(&hostile, &request, &ctx, &snapshot)?;
         match report.result {
             Err(ModuleFailure::OutputTooLarge { len, limit }) => {
                 assert_eq!(limit, cap, "{name}");
-                assert!(len > cap && len <= most, "{name}: {len} bytes counted");
+                assert!(
+                    len > cap && len >= least && len <= most,
+                    "{name}: {len} bytes counted"
+                );
             }
             other => anyhow::bail!(
                 "{name}: expected an oversized output, got {:?}",

@@ -9,8 +9,8 @@
 //!   length) pairs). A host that lifts every string before counting copies 32 GiB out of
 //!   an 8 MiB buffer and runs out of memory on every node at once.
 //!
-//! On a Spore node both must end in "output too large", after copying at most about one
-//! output cap and one reason.
+//! On a Spore node both must end in "output too large"; the aliased reasons without a
+//! byte of them copied.
 //!
 //! The module allocates from a bump allocator that never frees: the canonical ABI's
 //! post-return frees every reason, so each alias of the shared buffer would otherwise be
