@@ -282,8 +282,8 @@ fn claiming_view_change(key: &Keypair, slot: Slot, value: u8, accepts: usize) ->
 }
 
 /// The evidence pool holds proofs that can be proposed, and shares its room among
-/// offenders: a proof larger than any proof may be is refused (it could never be carried,
-/// and every pending proof is re-broadcast each `resend_interval`); a member signing
+/// offenders: a proof larger than a proposal may carry is refused (it could never be
+/// recorded, and every pending proof is re-broadcast each `resend_interval`); a member signing
 /// conflicting view changes about itself for slot after slot gets at most
 /// `MAX_PROOFS_PER_OFFENDER` proofs kept; a proof against another member still gets in.
 ///
@@ -307,17 +307,17 @@ fn the_evidence_pool_refuses_oversized_proofs_and_shares_room_per_offender() {
             msg: Message::Evidence(Box::new(proof)),
         });
     };
-    // Signing bytes of about 400 accepts: over the largest proof.
+    // Signing bytes of 5,000 accepts: more than a proposal may carry of proofs.
     let big = Misbehaviour::conflicting(
-        &claiming_view_change(&flooder, 8, 1, 400),
-        &claiming_view_change(&flooder, 8, 2, 400),
+        &claiming_view_change(&flooder, 8, 1, 5_000),
+        &claiming_view_change(&flooder, 8, 2, 5_000),
     )
     .expect("a conflict");
-    assert!(crate::crypto::encoded_len(&big) > evidence::MAX_PROOF_BYTES);
+    assert!(crate::crypto::encoded_len(&big) > limits::MAX_PROOF_BYTES_PER_PROPOSAL);
     send(
         node,
-        claiming_view_change(&flooder, 8, 1, 400),
-        claiming_view_change(&flooder, 8, 2, 400),
+        claiming_view_change(&flooder, 8, 1, 5_000),
+        claiming_view_change(&flooder, 8, 2, 5_000),
     );
     assert_eq!(node.footprint().evidence, 0, "the oversized proof is kept");
     for slot in 0..8 {

@@ -982,15 +982,19 @@ impl<S: ReplicaState> Node<S> {
     }
 
     /// Why a new proof against `offender` is not kept, if it is not: the pool is full, the
-    /// proof is larger than any proof can be carried ([`evidence::MAX_PROOF_BYTES`], what
-    /// an exclusion's payload may hold; honest proofs carry signing bytes and stay far
-    /// below), or [`MAX_PROOFS_PER_OFFENDER`] against the same offender are pending.
+    /// proof alone is larger than a proposal may carry of proofs (it could never be
+    /// recorded; a bad-reveal proof grows with the batch, so no smaller bound holds for
+    /// honest proofs), or [`MAX_PROOFS_PER_OFFENDER`] against the same offender are
+    /// pending (a member can only sign proofs against itself: f of them hold at most
+    /// f x 4 x 512 KiB).
     fn evidence_refusal(&self, proof: &Misbehaviour, offender: NodeId) -> Option<&'static str> {
         if self.evidence.len() >= MAX_PENDING_EVIDENCE {
             return Some("evidence pool full");
         }
-        if crate::crypto::encoded_len(proof) > evidence::MAX_PROOF_BYTES {
-            return Some("a misbehaviour proof larger than any proof may be");
+        // The proposal's own encoding of its proof lists takes a few bytes besides.
+        let room = limits::MAX_PROOF_BYTES_PER_PROPOSAL.saturating_sub(64);
+        if crate::crypto::encoded_len(proof) > room {
+            return Some("a misbehaviour proof larger than a proposal may carry");
         }
         let against = self
             .evidence
