@@ -20,12 +20,15 @@
 //! - Every part but the last is exactly [`PART_BYTES`] (what an honest server sends,
 //!   [`part_of`]): a source cannot keep a fetch alive with a trickle of tiny parts, each
 //!   resetting the stall timer (one byte a second held a 32 MiB fetch for a year). A
-//!   source that stalls for [`STALL_MS`] is shunned for that hash for [`SHUN_MS`] and the
+//!   part at an offset already taken is ignored (an answer to a repeated request). A
+//!   source that sends a malformed part or bytes that do not hash to the digest is not
+//!   heard again by that fetch. A source that stalls for [`STALL_MS`] is shunned for that
+//!   hash for [`SHUN_MS`], doubled at each further stall of it in the fetch, and the
 //!   fetch starts over from the others (shunning expires, so an honest peer that was
-//!   merely slow is asked again). A source that sends a malformed part or bytes that do
-//!   not hash to the digest is not heard again by that fetch. So a hostile source holds
-//!   a fetch at most `total / PART_BYTES` parts of just under [`STALL_MS`] each (about
-//!   64 s for 32 MiB), once per fetch, before an honest member is its source.
+//!   merely slow is asked again). So a turn of a hostile source lasts at most
+//!   `total / PART_BYTES` parts of just under [`STALL_MS`] each (about 64 s for 32 MiB);
+//!   bad bytes end its turns in that fetch, and sources that take turns at stalling are
+//!   shunned ever longer, until an honest member is the source while they wait.
 //! - A fetch that made no progress for [`GIVE_UP_MS`] is forgotten (if the bytes are still
 //!   needed, the next need starts a new one): an unanswerable hash does not hold a slot.
 //! - Serving is paced: at most [`SERVE_PARTS_PER_SECOND`] parts per peer per second, and
@@ -110,6 +113,8 @@ struct Fetch {
     asked_at: Option<u64>,
     /// Peers not heard for this hash, until when.
     shunned: BTreeMap<NodeId, u64>,
+    /// How often each peer stalled as this fetch's source (its shunning doubles each time).
+    stalls: BTreeMap<NodeId, u32>,
 }
 
 impl Fetch {
@@ -122,6 +127,21 @@ impl Fetch {
         self.buf = Vec::new();
         self.total = 0;
         self.asked_at = None;
+    }
+
+    /// The current source stalled: start over, shunning it for [`SHUN_MS`] doubled for
+    /// each earlier stall of it in this fetch (at most 64 times), so that sources taking
+    /// turns at stalling lose their turns ever longer and an honest member's comes.
+    fn restart_stalled(&mut self, now: u64) {
+        let shun = match self.source {
+            Some(source) => {
+                let stalls = self.stalls.entry(source).or_insert(0);
+                *stalls = stalls.saturating_add(1);
+                SHUN_MS.saturating_mul(1 << (*stalls - 1).min(6))
+            }
+            None => SHUN_MS,
+        };
+        self.restart(now, now.saturating_add(shun));
     }
 
     fn shun(&mut self, peer: NodeId, now: u64, until: u64) {
@@ -185,7 +205,7 @@ impl Fetches {
                 }
                 if fetch.asked_at.is_some() {
                     // Stalled: another source; this one may be merely slow.
-                    fetch.restart(now, now.saturating_add(SHUN_MS));
+                    fetch.restart_stalled(now);
                 }
                 fetch.asked_at = Some(now);
                 true
@@ -236,6 +256,13 @@ impl Fetches {
             None => return Step::Ignored,
             Some(source) if source != from => return Step::Ignored,
             Some(_) => {}
+        }
+        if total == fetch.total
+            && usize::try_from(offset).is_ok_and(|offset| offset < fetch.buf.len())
+        {
+            // A part already taken: the source answering a repeated request (the start is
+            // asked for again after a stall), not a fault.
+            return Step::Ignored;
         }
         let fits = usize::try_from(total)
             .ok()
@@ -577,6 +604,75 @@ mod tests {
         );
         assert!(matches!(
             f.on_part(node(2), whole, 1 << 30, late),
+            Step::Ask { .. }
+        ));
+    }
+
+    /// The source answering a repeated request for the start (asked again after a
+    /// stall, answered twice) is not a fault: the part already taken is ignored and the
+    /// fetch goes on from that source. Control: before, the second start failed the
+    /// offset check and the honest source was shunned.
+    #[test]
+    fn a_part_already_taken_is_ignored() {
+        let blob = vec![6u8; PART_BYTES + 10];
+        let hash = sha256(&blob);
+        let mut f = Fetches::default();
+        f.want(hash, 0);
+        let part = |offset: u64| Part {
+            hash,
+            total: blob.len() as u64,
+            offset,
+            bytes: part_of(&blob, offset).to_vec(),
+        };
+        assert!(matches!(
+            f.on_part(node(1), part(0), 1 << 30, 0),
+            Step::Ask { .. }
+        ));
+        assert_eq!(f.on_part(node(1), part(0), 1 << 30, 1), Step::Ignored);
+        assert_eq!(
+            f.on_part(node(1), part(PART_BYTES as u64), 1 << 30, 2),
+            Step::Complete(blob.clone())
+        );
+    }
+
+    /// A source that stalls again in the same fetch is shunned twice as long: two members
+    /// taking turns at stalling cannot keep the start for themselves. Control: the first
+    /// stall's shunning ends after `SHUN_MS`, the second's only after twice that.
+    #[test]
+    fn a_source_that_stalls_again_is_shunned_longer() {
+        let hash = Digest([8; 32]);
+        let mut f = Fetches::default();
+        let start = |f: &mut Fetches, now: u64| {
+            f.on_part(
+                node(1),
+                Part {
+                    hash,
+                    total: 2 * PART_BYTES as u64,
+                    offset: 0,
+                    bytes: vec![0; PART_BYTES],
+                },
+                1 << 30,
+                now,
+            )
+        };
+        assert!(f.want(hash, 0));
+        assert!(matches!(start(&mut f, 0), Step::Ask { .. }));
+        assert!(f.want(hash, STALL_MS), "first stall");
+        let back = STALL_MS + SHUN_MS;
+        assert_eq!(start(&mut f, back - 1), Step::Ignored);
+        assert!(
+            matches!(start(&mut f, back), Step::Ask { .. }),
+            "heard again"
+        );
+        assert!(f.want(hash, back + STALL_MS), "second stall");
+        let second = back + STALL_MS;
+        assert_eq!(
+            start(&mut f, second + SHUN_MS),
+            Step::Ignored,
+            "still shunned"
+        );
+        assert!(matches!(
+            start(&mut f, second + 2 * SHUN_MS),
             Step::Ask { .. }
         ));
     }

@@ -123,13 +123,15 @@ impl Mempool {
     }
 
     /// One submitter's share of the bytes: the share of the count it may hold
-    /// (`max_per_submitter / max_ops`) of `max_bytes`.
+    /// (`max_per_submitter / max_ops`) of `max_bytes`, and never less than one operation of
+    /// the largest size (a submitter allowed one operation pending must fit one).
     pub fn byte_share(&self) -> usize {
         let l = self.limits;
         let share = (l.max_bytes as u128).saturating_mul(l.max_per_submitter as u128)
             / (l.max_ops.max(1) as u128);
         usize::try_from(share)
             .unwrap_or(usize::MAX)
+            .max(crate::ops::MAX_OPERATION_BYTES)
             .min(l.max_bytes)
     }
 
@@ -247,35 +249,43 @@ mod tests {
     /// One submitter of large operations is held to its share of the bytes while another
     /// still fits: a thousand operations of 64 KiB from one key filled a 64 MiB mempool,
     /// within its count of 10,000. Control: the same key's share of a mempool whose count
-    /// share is the whole (`max_per_submitter == max_ops`) takes the operation.
+    /// share is the whole (`max_per_submitter == max_ops`) takes the operation. A share
+    /// below one operation of the largest size is raised to it.
     #[test]
     fn one_submitter_is_held_to_its_share_of_the_bytes() {
         let (a, b) = (Keypair::from_seed([1; 32]), Keypair::from_seed([2; 32]));
         let limits = MempoolLimits {
             max_ops: 100,
-            max_bytes: 100_000,
+            max_bytes: 10_000_000,
             max_per_submitter: 10,
         };
         let mut m = Mempool::new(limits);
-        assert_eq!(m.byte_share(), 10_000);
+        assert_eq!(m.byte_share(), 1_000_000);
         let mut pushed = 0;
         for i in 0..10u8 {
-            let o = op(&a, i, 3_000);
+            let o = op(&a, i, 300_000);
             if m.push(o.id(), o) {
                 pushed += 1;
             }
         }
-        assert_eq!(pushed, 3, "three of about 3 KB fit a share of 10 KB");
-        let next = op(&a, 20, 3_000);
+        assert_eq!(pushed, 3, "three of about 300 KB fit a share of 1 MB");
+        let next = op(&a, 20, 300_000);
         assert_eq!(
             m.check_room(&next, next.encoded_len()),
-            Err(MempoolFull::SubmitterBytes(10_000))
+            Err(MempoolFull::SubmitterBytes(1_000_000))
         );
-        let other = op(&b, 0, 3_000);
+        let other = op(&b, 0, 300_000);
         assert!(m.push(other.id(), other), "another submitter fits");
         let mut whole = m.clone();
         whole.limits.max_per_submitter = 100;
         assert!(whole.check_room(&next, next.encoded_len()).is_ok());
+        // A share below one operation of the largest size is raised to it.
+        let one = Mempool::new(MempoolLimits {
+            max_ops: 100_000,
+            max_bytes: 64 << 20,
+            max_per_submitter: 1,
+        });
+        assert_eq!(one.byte_share(), crate::ops::MAX_OPERATION_BYTES);
     }
 
     /// Removal in any order keeps arrival order, the budgets and the ids true, against a
