@@ -72,7 +72,8 @@ pub const MAX_LIFTED_REASON_BYTES: u64 = 1 << 20;
 ///
 /// A list of strings is (pointer, length) pairs that may all name the same bytes: lifted
 /// whole as `Vec<String>`, 4,096 reasons aliasing one 8 MiB buffer make the host copy
-/// 32 GiB. The lengths are read from the pairs first (a string's length in its encoding's
+/// until wasmtime's bound on one lift (128 MiB of hostcall fuel) for every such call at
+/// once, where 1 MiB at most is of any use. The lengths are read from the pairs first (a string's length in its encoding's
 /// units never exceeds its UTF-8 length, so their sum is a lower bound); only a list
 /// within the bound is lifted. This runs inside the call, before the module's post-return
 /// frees the strings: reading them after the call (through `WasmList`) would read memory

@@ -214,12 +214,11 @@ fn host_import_abuse_runs_out_of_fuel_and_writes_at_most_the_capped_log() -> any
 /// An admission verdict whose reasons all alias one 8 MiB buffer of the module's memory
 /// (4,096 of them) is refused as too large without a reason copied: the lengths in the
 /// list's (pointer, length) pairs are counted first, inside the call. Before, the host
-/// lifted every reason: 32 GiB copied out of an 8 MiB buffer (the process ran out of
-/// memory, on every node at once). A verdict of 10,000 empty reasons is refused too: it
+/// lifted reasons until wasmtime's bound on one lift (128 MiB of hostcall fuel) and the
+/// call failed `InvalidOutput`. A verdict of 10,000 empty reasons is refused too: it
 /// joins to 19,998 bytes, over the cluster's default cap of 16 KiB (every member would
 /// reveal that outcome and every member refuse it: a stall); the lengths alone sum to 0.
-/// Control: the counted lengths, which the full lift (32 GiB) or the sum without
-/// separators (0) would break.
+/// Control: the counted lengths, which the sum without separators (0) would break.
 #[test]
 fn an_admission_verdict_too_large_to_copy_is_refused_unread() -> anyhow::Result<()> {
     let runtime = runtime_with_defaults()?;

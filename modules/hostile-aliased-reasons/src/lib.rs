@@ -6,8 +6,8 @@
 //!   output cap of 16 KiB.
 //! - Otherwise: [`ALIASES`] reasons that all point at one buffer of [`REASON_BYTES`] in
 //!   its memory (the canonical ABI allows it: a list of strings is a list of (pointer,
-//!   length) pairs). A host that lifts every string before counting copies 32 GiB out of
-//!   an 8 MiB buffer and runs out of memory on every node at once.
+//!   length) pairs). A host that lifts every string before counting copies them until
+//!   its lift bound (wasmtime's 128 MiB of hostcall fuel; 32 GiB without it).
 //!
 //! On a Spore node both must end in "output too large"; the aliased reasons without a
 //! byte of them copied.
