@@ -705,8 +705,9 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc/{pid}/status"))
 }
 
-/// The client port's limits, on a running node: requests that announce the largest frame
-/// and stall cost the node what they sent, not what they announced; a connection gets 8
+/// The client port's limits, on a running node: an upload-sized request from a key that
+/// may not upload is refused at once; requests that announce the largest frame and stall
+/// (from a key that may upload) cost the node what they sent, not what they announced; a connection gets 8
 /// streams at a time; a stalled request is answered with a timeout after 10 s; the
 /// 257th connection is refused; and other clients are served throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -717,8 +718,19 @@ async fn client_limits_hold_on_a_running_node() -> anyhow::Result<()> {
     let pid = c.pid(0).ok_or_else(|| anyhow::anyhow!("n1 runs"))?;
     let before = rss_kib(pid)?;
 
-    // 8 streams, each announcing a 16 MiB request and sending 1 KiB of it.
-    let staller = c.client(0).await?;
+    // A request that large is only an upload: from a key without the permission it is
+    // refused at once, before it holds any room.
+    let plain = c.client(0).await?;
+    let (mut send, mut answers) = plain.open_raw().await?;
+    send.write_all(&(16u32 << 20).to_be_bytes()).await?;
+    match tokio::time::timeout(Duration::from_secs(5), answers.next()).await?? {
+        Some(Response::Error(e)) => assert!(e.contains("module-upload permission"), "{e}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    plain.close().await;
+    // 8 streams of a key that may upload, each announcing a 16 MiB request and sending
+    // 1 KiB of it.
+    let staller = c.client_as(0, &c.operator).await?;
     let mut stalled = Vec::new();
     for _ in 0..8 {
         let (mut send, answers) = staller.open_raw().await?;
