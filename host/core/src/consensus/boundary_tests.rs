@@ -5,6 +5,23 @@
 
 use super::*;
 
+/// How many of `effects` send a message `to` (any peer if `None`) that `kind` matches.
+fn sends(effects: &[Effect], to: Option<NodeId>, kind: impl Fn(&Message) -> bool) -> usize {
+    effects
+        .iter()
+        .filter(|e| match e {
+            Effect::Send { to: t, msg } => to.is_none_or(|to| *t == to) && kind(msg),
+            _ => false,
+        })
+        .count()
+}
+
+/// Move `node`'s clock on by one `resend_interval`.
+fn after_resend_interval(node: &mut Node<crate::state::ReplicatedState>) {
+    let later = node.now.saturating_add(node.config.resend_interval);
+    node.handle(Input::Tick { now: later });
+}
+
 /// A member signs a view change for each of a thousand views (each a different vote, so
 /// each passes the signature check and reaches equivocation detection). Only the views a
 /// node may still act on are remembered, and only their signing bytes.
@@ -135,18 +152,9 @@ fn catch_up_is_served_once_per_interval_unless_the_peer_moves_on() {
     // One entry per response, so that moving on is possible within the three slots.
     node.config.catch_up_batch = 1;
     let responses = |effects: &[Effect]| {
-        effects
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e,
-                    Effect::Send {
-                        msg: Message::CatchUpResponse { .. },
-                        ..
-                    }
-                )
-            })
-            .count()
+        sends(effects, None, |m| {
+            matches!(m, Message::CatchUpResponse { .. })
+        })
     };
     let ask = |node: &mut Node<crate::state::ReplicatedState>, from: Slot| {
         responses(&node.handle(Input::Message {
@@ -163,8 +171,7 @@ fn catch_up_is_served_once_per_interval_unless_the_peer_moves_on() {
         0,
         "nothing to serve past the decided slots"
     );
-    let later = node.now.saturating_add(node.config.resend_interval);
-    node.handle(Input::Tick { now: later });
+    after_resend_interval(node);
     assert_eq!(ask(node, 0), 1, "served again after the interval");
 }
 
@@ -188,21 +195,13 @@ fn stale_view_changes_get_one_response_per_interval() {
     let walk = |node: &mut Node<crate::state::ReplicatedState>| -> usize {
         (0..3u64)
             .map(|slot| {
-                node.handle(Input::Message {
+                let effects = node.handle(Input::Message {
                     from: key.id(),
                     msg: view_change(&key, slot, 7),
+                });
+                sends(&effects, None, |m| {
+                    matches!(m, Message::CatchUpResponse { .. })
                 })
-                .iter()
-                .filter(|e| {
-                    matches!(
-                        e,
-                        Effect::Send {
-                            msg: Message::CatchUpResponse { .. },
-                            ..
-                        }
-                    )
-                })
-                .count()
             })
             .sum()
     };
@@ -211,8 +210,7 @@ fn stale_view_changes_get_one_response_per_interval() {
         1,
         "one response for a walk of three view changes"
     );
-    let later = node.now.saturating_add(node.config.resend_interval);
-    node.handle(Input::Tick { now: later });
+    after_resend_interval(node);
     assert_eq!(walk(node), 1, "and one more after the interval");
 }
 
@@ -372,22 +370,17 @@ fn a_replayed_stale_view_change_gets_the_new_view_once_per_interval() {
     let handed = |node: &mut Node<crate::state::ReplicatedState>| -> usize {
         (0..100)
             .map(|_| {
-                node.handle(Input::Message {
+                let effects = node.handle(Input::Message {
                     from: relay,
                     msg: msg.clone(),
-                })
-                .iter()
-                .filter(
-                    |e| matches!(e, Effect::Send { to: t, msg: Message::NewView(_) } if *t == to),
-                )
-                .count()
+                });
+                sends(&effects, Some(to), |m| matches!(m, Message::NewView(_)))
             })
             .sum()
     };
     let n = &mut c.nodes[node];
     assert_eq!(handed(n), 1, "a hundred replays");
-    let later = n.now.saturating_add(n.config.resend_interval);
-    n.handle(Input::Tick { now: later });
+    after_resend_interval(n);
     assert_eq!(handed(n), 1, "once more after the interval");
 }
 
