@@ -301,6 +301,7 @@ pub fn node(data: &[u8]) {
         assert!(f.seen_votes <= members.saturating_mul(9).saturating_mul(views));
         assert!(f.evidence <= spore_core::consensus::MAX_PENDING_EVIDENCE);
         assert!(f.view_change_views <= spore_core::consensus::MAX_VIEW_CHANGE_VIEWS);
+        assert!(f.prepared_tallies <= spore_core::consensus::MAX_PREPARED_TALLIES);
     }
 }
 

@@ -421,6 +421,7 @@ impl<S: ReplicaState> Node<S> {
         self.round = Round::new(next, view);
         self.prepared = None;
         self.view_changes.clear();
+        self.prepared_tallies.clear();
         self.new_view_msg = None;
         self.slot_view = view;
         self.deadline = None;

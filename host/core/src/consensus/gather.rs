@@ -322,12 +322,7 @@ impl<S: ReplicaState> Node<S> {
                     .entry(c.signer)
                     .or_insert_with(|| c.clone());
             }
-            Message::ViewChange(vc) => {
-                self.view_changes
-                    .entry(vc.payload.new_view)
-                    .or_default()
-                    .insert(vc.signer, (**vc).clone());
-            }
+            Message::ViewChange(vc) => self.store_view_change((**vc).clone()),
             Message::NewView(_)
             | Message::Attest(_)
             | Message::Fork(_)

@@ -79,7 +79,7 @@ pub use message::{
 };
 pub use recovery::{Checkpoint, CheckpointSignature, RecoveryCert, RecoveryError};
 pub use replica::ReplicaState;
-pub use view_change::MAX_VIEW_CHANGE_VIEWS;
+pub use view_change::{MAX_PREPARED_TALLIES, MAX_VIEW_CHANGE_VIEWS};
 
 use crate::crypto::{Claim, Keypair, Signed};
 use crate::ops::{Outcome, SignedOperation};
@@ -218,6 +218,8 @@ pub struct Footprint {
     pub evidence: usize,
     /// Target views with view changes kept.
     pub view_change_views: usize,
+    /// Tallies of prepared certificates kept for the view changes (one per value).
+    pub prepared_tallies: usize,
     /// Votes remembered for equivocation detection (current slot).
     pub seen_votes: usize,
     /// Decided entries retained to serve catch-up.
@@ -303,6 +305,10 @@ pub struct Node<S: ReplicaState> {
     new_view_handed: HashMap<NodeId, (View, u64)>,
     /// View changes received for the current slot, by target view and signer.
     view_changes: BTreeMap<View, BTreeMap<NodeId, Signed<ViewChange>>>,
+    /// The tallies of the prepared certificates those view changes carried, once per
+    /// value with the highest certificate view seen for it (the view changes are kept
+    /// without them): at most [`view_change::MAX_PREPARED_TALLIES`].
+    prepared_tallies: BTreeMap<Digest, (View, Signed<Tally>)>,
     /// First vote seen per (signer, slot, view, phase), for equivocation detection.
     seen: HashMap<(NodeId, Slot, View, &'static str), SignedVote>,
     /// Envelope digests of signed votes already verified (cleared per slot): a vote seen
@@ -401,6 +407,7 @@ impl<S: ReplicaState> Node<S> {
             new_view_msg: None,
             new_view_handed: HashMap::new(),
             view_changes: BTreeMap::new(),
+            prepared_tallies: BTreeMap::new(),
             seen: HashMap::new(),
             verified: HashSet::new(),
             own: HashMap::new(),
@@ -743,6 +750,7 @@ impl<S: ReplicaState> Node<S> {
             future_bytes: self.future.iter().map(|b| b.bytes).sum(),
             evidence: self.evidence.len(),
             view_change_views: self.view_changes.len(),
+            prepared_tallies: self.prepared_tallies.len(),
             seen_votes: self.seen.len(),
             log: self.log.len(),
             log_bytes: self.log_bytes,

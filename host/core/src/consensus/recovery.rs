@@ -202,6 +202,7 @@ impl Node<ReplicatedState> {
         self.fork_probes.clear();
         self.prepared = None;
         self.view_changes.clear();
+        self.prepared_tallies.clear();
         self.new_view_msg = None;
         self.mode = Mode::Normal;
         let next = self.state.next_slot();

@@ -1852,3 +1852,68 @@ fn a_bundle_too_long_or_from_outside_is_refused_unread() {
     );
     assert_eq!(c.nodes[0].footprint().mempool, 256);
 }
+
+/// A member re-sends one real, large prepared certificate on a view change for each of
+/// `MAX_VIEW_CHANGE_VIEWS` views: a node keeps the view changes without the tally and the
+/// tally once (per value). Control: with the tally kept on each view change (the rule
+/// before), the node held 64 copies, here 64 x 62 KB.
+#[test]
+fn a_prepared_tally_on_many_view_changes_is_kept_once() {
+    let mut c = Cluster::new(4);
+    c.tamper = Some(Box::new(|_, _, m| match &m {
+        Message::Confirm(x) if x.payload.view == 0 => None,
+        _ => Some(m),
+    }));
+    for k in 0..6u8 {
+        c.submit(
+            0,
+            Operation::Compute(ComputeTask {
+                kind: "median-price".into(),
+                input: vec![k; 60_000],
+            }),
+        );
+    }
+    assert!(c.run_until(1, |c| c.nodes.iter().all(|n| n.prepared.is_some())));
+    let Some(claim) = c.nodes[1].prepared.as_ref().map(|p| p.claim()) else {
+        panic!("not prepared");
+    };
+    let tally_bytes = crate::crypto::canonical_bytes(&claim.tally).len();
+    assert!(tally_bytes > 60_000, "the tally is large: {tally_bytes}");
+    let target = 2;
+    assert_eq!((c.nodes[target].view, c.nodes[target].slot()), (0, 0));
+    for view in 1..=super::view_change::MAX_VIEW_CHANGE_VIEWS as u64 {
+        let vc = ViewChange {
+            slot: 0,
+            new_view: view,
+            prepared: Some(claim.clone()),
+        };
+        let r = c.nodes[target].handle(Input::Message {
+            from: c.keys[1].id(),
+            msg: Message::ViewChange(Box::new(Signed::new(vc, &c.keys[1]))),
+        });
+        drop(r);
+    }
+    let node = &c.nodes[target];
+    let kept: usize = node.view_changes.values().map(|by| by.len()).sum();
+    assert_eq!(
+        kept,
+        super::view_change::MAX_VIEW_CHANGE_VIEWS,
+        "all are kept"
+    );
+    let held: usize = node
+        .view_changes
+        .values()
+        .flat_map(|by| by.values())
+        .map(|vc| crate::crypto::canonical_bytes(vc).len())
+        .sum::<usize>()
+        + node
+            .prepared_tallies
+            .values()
+            .map(|(_, t)| crate::crypto::canonical_bytes(t).len())
+            .sum::<usize>();
+    assert_eq!(node.prepared_tallies.len(), 1);
+    assert!(
+        held < 2 * tally_bytes,
+        "{held} bytes held for a tally of {tally_bytes}"
+    );
+}

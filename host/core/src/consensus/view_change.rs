@@ -12,6 +12,12 @@ use crate::types::{NodeId, View};
 /// Most distinct target views whose view changes a node keeps for the current slot.
 pub const MAX_VIEW_CHANGE_VIEWS: usize = 64;
 
+/// Most tallies of prepared certificates a node keeps for the view changes of the current
+/// slot (one per value, those of the highest certificate views). A value is prepared only
+/// by a quorum of accepts in some view, so a slot has as many as it had views in which a
+/// quorum accepted; the bound is there for totality, not for an attacker.
+pub const MAX_PREPARED_TALLIES: usize = 16;
+
 impl<S: ReplicaState> Node<S> {
     /// Leave the current view for `target` (> current view), with the highest prepared
     /// certificate this node holds for the slot.
@@ -139,10 +145,7 @@ impl<S: ReplicaState> Node<S> {
         if let Some(cert) = &vc.payload.prepared {
             self.check_prepared(cert, true)?;
         }
-        self.view_changes
-            .entry(target)
-            .or_default()
-            .insert(vc.signer, vc);
+        self.store_view_change(vc);
         // Bounded: the lowest MAX_VIEW_CHANGE_VIEWS target views are kept (the join and
         // new-view rules only ever need the views just above the current one), so a member
         // signing view changes for a million views costs nothing.
@@ -165,6 +168,41 @@ impl<S: ReplicaState> Node<S> {
         Ok(())
     }
 
+    /// Keep a checked view change (a received one or this node's own) for its target view,
+    /// without its tally: the tally goes to `prepared_tallies`, once per value. A tally is
+    /// up to a frame (4 MiB), and the same certificate may ride on a member's view change
+    /// for each of [`MAX_VIEW_CHANGE_VIEWS`] views: kept with each, a member re-sending one
+    /// real, large prepared certificate on 64 view changes made a node hold 64 copies of
+    /// its tally (256 MiB per member). The view change's signature does not cover the
+    /// tally (its signing bytes name the certificate by value), so nothing is lost.
+    pub(super) fn store_view_change(&mut self, mut vc: Signed<ViewChange>) {
+        if let Some(cert) = vc.payload.prepared.as_mut()
+            && let Some(tally) = cert.tally.take()
+        {
+            let (view, value) = (cert.view, cert.value);
+            match self.prepared_tallies.get_mut(&value) {
+                Some(kept) => kept.0 = kept.0.max(view),
+                None => {
+                    self.prepared_tallies.insert(value, (view, tally));
+                    while self.prepared_tallies.len() > MAX_PREPARED_TALLIES {
+                        let lowest = self
+                            .prepared_tallies
+                            .iter()
+                            .min_by_key(|(value, (view, _))| (*view, **value))
+                            .map(|(value, _)| *value);
+                        if let Some(lowest) = lowest {
+                            self.prepared_tallies.remove(&lowest);
+                        }
+                    }
+                }
+            }
+        }
+        self.view_changes
+            .entry(vc.payload.new_view)
+            .or_default()
+            .insert(vc.signer, vc);
+    }
+
     /// The new primary announces the view once a quorum moved to it.
     pub(super) fn try_new_view(&mut self) {
         if self.mode != Mode::ViewChanging || !self.is_primary() {
@@ -183,21 +221,24 @@ impl<S: ReplicaState> Node<S> {
             view,
             view_changes: vcs.values().cloned().collect(),
         };
-        // Only the tally the locking rule re-proposes travels: every other view change
-        // keeps its signed value and accepts, so the new-view is about one tally in size.
-        let keep = nv.highest_prepared().and_then(|best| {
-            nv.view_changes.iter().position(|vc| {
-                vc.payload
-                    .prepared
-                    .as_ref()
-                    .is_some_and(|p| std::ptr::eq(p, best))
-            })
-        });
-        for (i, vc) in nv.view_changes.iter_mut().enumerate() {
-            if let Some(p) = vc.payload.prepared.as_mut()
-                && Some(i) != keep
+        // Only the tally the locking rule re-proposes travels (the view changes are kept
+        // without theirs): every other view change keeps its signed value and accepts, so
+        // the new-view is about one tally in size.
+        let best = nv.highest_prepared().map(|p| (p.view, p.value));
+        if let Some((view, value)) = best {
+            let Some((_, tally)) = self.prepared_tallies.get(&value) else {
+                // Not kept (more prepared values than MAX_PREPARED_TALLIES in one slot,
+                // which takes a quorum accepting in that many views): no valid new-view.
+                return;
+            };
+            let tally = tally.clone();
+            if let Some(cert) = nv
+                .view_changes
+                .iter_mut()
+                .filter_map(|vc| vc.payload.prepared.as_mut())
+                .find(|p| (p.view, p.value) == (view, value))
             {
-                p.tally = None;
+                cert.tally = Some(tally);
             }
         }
         let signed = Signed::new(nv, &self.key);
