@@ -38,16 +38,39 @@ impl<S: ReplicaState> Node<S> {
         let Some(t) = self.round.pending_tally.take() else {
             return;
         };
-        let view = t.payload.view();
-        let Some(decisions) = self.decisions_for(&t.payload.proposal, &t.payload.reveals, view)
-        else {
+        // Each check is made again only when what it reads moved: this runs after every
+        // input, and a member sending cheap frames while this node holds a tally made it
+        // recompute the batch's decisions and weigh the omission rule (hashing the batch
+        // and every reveal) per frame.
+        if !self.round.pending_decided {
+            let view = t.payload.view();
+            let Some(decisions) = self.decisions_for(&t.payload.proposal, &t.payload.reveals, view)
+            else {
+                self.round.pending_tally = Some(t);
+                return;
+            };
+            if decisions != t.payload.decisions {
+                *self.stats.rejected.entry("wrong_decisions").or_default() += 1;
+                return;
+            }
+            self.round.pending_decided = true;
+        }
+        let read = super::round::HeldBy {
+            reveals: self.round.reveals.len(),
+            before_set: self.round.before_set.len(),
+            commit_set: self.round.commit_set.is_some(),
+        };
+        if self.round.omission_read == Some(read)
+            && self
+                .round
+                .omission_until
+                .is_some_and(|until| self.now < until)
+            && !self.omission_unchecked
+        {
             self.round.pending_tally = Some(t);
             return;
-        };
-        if decisions != t.payload.decisions {
-            *self.stats.rejected.entry("wrong_decisions").or_default() += 1;
-            return;
         }
+        self.stats.omission_checks += 1;
         match self.omission(&t) {
             Omission::Refuse => {
                 self.round.omission_until = None;
@@ -55,6 +78,7 @@ impl<S: ReplicaState> Node<S> {
             }
             Omission::Wait(until) => {
                 self.round.omission_until = Some(until);
+                self.round.omission_read = Some(read);
                 self.relay_commit_set(&t);
                 self.round.pending_tally = Some(t);
             }

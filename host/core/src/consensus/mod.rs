@@ -171,6 +171,8 @@ pub struct Stats {
     pub decided: u64,
     /// View changes started.
     pub view_changes: u64,
+    /// Times the omission rule weighed a held tally (again only when what it reads moved).
+    pub omission_checks: u64,
     /// Reveals withheld because recomputed results (after a restart) did not open this
     /// node's own commitment: it abstained rather than sign a bad reveal.
     pub abstained: u64,

@@ -55,6 +55,13 @@ pub(super) struct Round {
     pub pending_tally: Option<Signed<Tally>>,
     /// Until when the omission rule holds the pending tally (virtual ms).
     pub omission_until: Option<u64>,
+    /// Whether the pending tally's decisions were recomputed and matched (once per tally:
+    /// they depend on its own proposal and reveals only).
+    pub pending_decided: bool,
+    /// What the omission rule last read when it held the pending tally ([`HeldBy`]): it
+    /// is weighed again only when one of those moved or its patience ended, not on every
+    /// input.
+    pub omission_read: Option<HeldBy>,
     /// When the pending tally arrived (virtual ms): the omission rule's patience runs at
     /// least a reveal grace past it, so a primary cannot send its tally only when the
     /// members' patience is over.
@@ -99,6 +106,8 @@ impl Round {
             fixed: false,
             pending_tally: None,
             omission_until: None,
+            pending_decided: false,
+            omission_read: None,
             pending_since: 0,
             before_set: BTreeSet::new(),
             set_relayed: false,
@@ -124,4 +133,17 @@ impl Round {
         let value = tally.payload.value();
         self.tally = Some((tally, value));
     }
+}
+
+/// What the omission rule reads beside the pending tally itself and the clock: the count
+/// of reveals held (first per signer, so the count moves whenever one is added), of the
+/// commits held before the set, and whether the set is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldBy {
+    /// Reveals held.
+    pub reveals: usize,
+    /// Commits held when the set arrived.
+    pub before_set: usize,
+    /// Whether the commit set is held.
+    pub commit_set: bool,
 }

@@ -1917,3 +1917,61 @@ fn a_prepared_tally_on_many_view_changes_is_kept_once() {
         "{held} bytes held for a tally of {tally_bytes}"
     );
 }
+
+/// A member holding an unsettled tally (the results disagree, one member's reveal was
+/// lost) waits under the omission rule; cheap inputs meanwhile do not make it weigh the
+/// rule again (nor recompute the tally's decisions), a new reveal does. Control: with the
+/// rule weighed on every pass (before), each of the 100 ticks weighed it.
+#[test]
+fn a_held_tally_is_weighed_again_only_when_what_the_rule_reads_moved() {
+    let mut c = Cluster::new(4);
+    let primary = c.layer(Layer::Primary, 0);
+    let lost = (primary + 1) % 4;
+    c.validator = Box::new(|i, _| Outcome::Accepted(vec![u8::try_from(i).unwrap_or(0)]));
+    c.tamper = Some(Box::new(move |from, _, m| match m {
+        Message::Reveal(_) if from == lost => None,
+        other => Some(other),
+    }));
+    c.submit(primary, compute(1));
+    let held = |c: &Cluster| {
+        (0..4).find(|&i| {
+            i != primary
+                && i != lost
+                && c.nodes[i].round.pending_tally.is_some()
+                && c.nodes[i].round.omission_until.is_some()
+        })
+    };
+    assert!(
+        c.run_until(5_000, |c| held(c).is_some()),
+        "no member holds the tally"
+    );
+    let Some(m) = held(&c) else {
+        panic!("no member holds the tally");
+    };
+    let checks = c.nodes[m].stats().omission_checks;
+    // The member's own clock (the cluster's may have moved past its patience).
+    let now = c.nodes[m].now;
+    assert!(c.nodes[m].round.omission_until.is_some_and(|u| now < u));
+    for _ in 0..100 {
+        let _ = c.nodes[m].handle(Input::Tick { now });
+    }
+    assert!(c.nodes[m].round.pending_tally.is_some(), "still held");
+    assert_eq!(
+        c.nodes[m].stats().omission_checks,
+        checks,
+        "weighed again though nothing it reads moved"
+    );
+    // The lost member's reveal arrives: weighed again.
+    let reveal = c.traces[lost].iter().flatten().find_map(|e| match e {
+        Effect::Broadcast {
+            msg: msg @ Message::Reveal(_),
+        } => Some(msg.clone()),
+        _ => None,
+    });
+    let Some(reveal) = reveal else {
+        panic!("the lost member did not reveal");
+    };
+    let from = c.nodes[lost].id();
+    let _ = c.nodes[m].handle(Input::Message { from, msg: reveal });
+    assert_eq!(c.nodes[m].stats().omission_checks, checks + 1);
+}
