@@ -38,12 +38,31 @@ impl LogSink {
     }
 
     /// Record one line (or count it as dropped when the sink is full); the kept,
-    /// truncated line, if any.
-    pub fn push(&mut self, level: Level, mut message: String) -> Option<&str> {
+    /// escaped and truncated line, if any.
+    ///
+    /// Control characters are written as escapes (`\n`, `\u{1b}`): the line goes to the
+    /// node's log and to terminals, and a module must not be able to start a forged log
+    /// line of the node with a newline, nor send escape sequences to an operator's
+    /// terminal.
+    pub fn push(&mut self, level: Level, message: String) -> Option<&str> {
         if self.lines.len() >= self.max_lines {
             self.dropped = self.dropped.saturating_add(1);
             return None;
         }
+        let mut message = if message.chars().any(char::is_control) {
+            message
+                .chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_default().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        } else {
+            message
+        };
         if message.len() > self.max_line_bytes {
             let mut cut = self.max_line_bytes;
             while !message.is_char_boundary(cut) {
@@ -106,6 +125,20 @@ mod tests {
         assert_eq!(sink.lines().len(), 2);
         assert_eq!(sink.lines()[1].message, "line 1");
         assert_eq!(sink.dropped(), 3);
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let mut sink = LogSink::new(4, 100);
+        let line = sink.push(
+            Level::Info,
+            "ok\n2026-12-02T00:00:00Z ERROR forged\u{1b}[2J\r\tend".to_owned(),
+        );
+        assert_eq!(
+            line,
+            Some("ok\\n2026-12-02T00:00:00Z ERROR forged\\u{1b}[2J\\r\\tend")
+        );
+        assert!(!sink.lines()[0].message.chars().any(char::is_control));
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub struct NetMetrics {
     connections_reset: AtomicU64,
     /// Bytes charged to frames read and not yet taken by the node (a gauge).
     incoming_held: AtomicU64,
+    /// The pace of the "refused a TLS peer" warning (anyone reaching the port).
+    pub(crate) refusal_warnings: super::log_pace::LogPace,
+    /// The pace of the "bad frame" warning (any member).
+    pub(crate) bad_frame_warnings: super::log_pace::LogPace,
 }
 
 /// A point-in-time copy of [`NetMetrics`].

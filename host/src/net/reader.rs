@@ -193,7 +193,13 @@ async fn read_stream<M>(
                 match e.rejection() {
                     Some(why) => {
                         shared.metrics.rejected(why);
-                        warn!(%peer, error = %e, "bad frame; closing the stream");
+                        if let Some(left_out) = shared
+                            .metrics
+                            .bad_frame_warnings
+                            .allow(std::time::Instant::now())
+                        {
+                            warn!(%peer, error = %e, left_out, "bad frame; closing the stream (one line per 10 s; left_out: bad frames since the last line)");
+                        }
                         let _ = recv.stop(VarInt::from_u32(ERR_BAD_FRAME));
                     }
                     None => debug!(%peer, error = %e, "stream ended"),

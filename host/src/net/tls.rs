@@ -62,7 +62,9 @@ pub enum Refusal {
 
 fn refuse(metrics: &NetMetrics, why: Refusal) -> rustls::Error {
     metrics.handshake_refused();
-    tracing::warn!(error = %why, "refused a TLS peer");
+    if let Some(left_out) = metrics.refusal_warnings.allow(std::time::Instant::now()) {
+        tracing::warn!(error = %why, left_out, "refused a TLS peer (one line per 10 s; left_out: refused since the last line)");
+    }
     rustls::Error::InvalidCertificate(rustls::CertificateError::Other(OtherError(Arc::new(why))))
 }
 
