@@ -417,15 +417,15 @@ pub async fn submit(
     op: SignedOperation,
     wait: Option<Duration>,
 ) -> anyhow::Result<(Digest, Option<OpDecision>)> {
-    let mut answers = client
-        .call(&Request::Submit {
+    let (first, mut answers) = client
+        .call_patient(&Request::Submit {
             op,
             follow: wait.is_some(),
         })
         .await?;
-    let digest = match answers.next().await? {
-        Some(Response::Accepted(d)) => d,
-        Some(Response::Error(e)) => bail!("refused: {e}"),
+    let digest = match first {
+        Response::Accepted(d) => d,
+        Response::Error(e) => bail!("refused: {e}"),
         other => bail!("unexpected answer {other:?}"),
     };
     let Some(wait) = wait else {
@@ -441,7 +441,7 @@ pub async fn submit(
 
 /// Ask a node for its status.
 pub async fn status(client: &Client) -> anyhow::Result<StatusReport> {
-    match client.call_one(&Request::Status).await? {
+    match client.call_patient(&Request::Status).await?.0 {
         Response::Status(s) => Ok(*s),
         Response::Error(e) => bail!("{e}"),
         other => bail!("unexpected answer {other:?}"),

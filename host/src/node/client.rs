@@ -610,25 +610,41 @@ impl Client {
         })
     }
 
+    /// Send `request` and return its first answer with the stream of the rest, the
+    /// request sent again every 250 ms while the first answer is busy (the node's answer
+    /// budget or its pace of reads for clients, [`super::client_reads`]), for at most
+    /// [`BUSY_RETRY`]. For requests that may be repeated: reads, and submissions (a
+    /// signed operation is taken once whatever the number of times it is sent).
+    pub async fn call_patient(
+        &self,
+        request: &Request,
+    ) -> Result<(Response, Answers), ClientError> {
+        let start = std::time::Instant::now();
+        loop {
+            let mut answers = self.call(request).await?;
+            let first = answers.next().await?.ok_or_else(|| {
+                ClientError::Stream("the node closed the stream without answering".into())
+            })?;
+            match first {
+                Response::Error(e) if e.starts_with("busy") && start.elapsed() < BUSY_RETRY => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                first => return Ok((first, answers)),
+            }
+        }
+    }
+
     /// One page of the decided log from slot `from` (at most `limit` entries; empty past
-    /// the end), asked again every 250 ms while the node answers busy (its answer budget
-    /// or its pace of reads for clients, [`super::client_reads`]), for at most
-    /// [`BUSY_RETRY`].
+    /// the end), asked again while the node answers busy ([`Client::call_patient`]).
     pub async fn log(
         &self,
         from: u64,
         limit: u32,
     ) -> Result<Vec<crate::core::consensus::DecidedEntry>, ClientError> {
-        let start = std::time::Instant::now();
-        loop {
-            match self.call_one(&Request::Log { from, limit }).await? {
-                Response::Log(entries) => return Ok(entries),
-                Response::Error(e) if e.starts_with("busy") && start.elapsed() < BUSY_RETRY => {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                Response::Error(e) => return Err(ClientError::Node(e)),
-                other => return Err(ClientError::Unexpected(format!("{other:?}"))),
-            }
+        match self.call_patient(&Request::Log { from, limit }).await?.0 {
+            Response::Log(entries) => Ok(entries),
+            Response::Error(e) => Err(ClientError::Node(e)),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
     }
 
