@@ -36,6 +36,9 @@ use wasmtime::component::Component;
 
 use super::error::LoadError;
 
+/// Most compiled artifacts a cache keeps (the least recently written go first).
+pub const MAX_ARTIFACTS: usize = 256;
+
 /// The secret the integrity records are keyed with.
 #[derive(Clone)]
 pub struct CacheKey([u8; 32]);
@@ -188,7 +191,37 @@ impl ArtifactCache {
         write_atomically(
             &self.record_path(module),
             self.record_text(module, &digest).as_bytes(),
-        )
+        )?;
+        self.prune(&path);
+        Ok(())
+    }
+
+    /// Keep at most [`MAX_ARTIFACTS`] artifacts: past it, the least recently written go
+    /// (never `kept`, the one just written). Every module a proposer sends for a trial is
+    /// compiled and cached; unpruned, a proposer sending many distinct candidates grew the
+    /// directory without end. A pruned artifact is compiled again when needed.
+    fn prune(&self, kept: &Path) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut artifacts: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cwasm") && p != kept)
+            .filter_map(|p| {
+                let modified = fs::metadata(&p).and_then(|m| m.modified()).ok()?;
+                Some((modified, p))
+            })
+            .collect();
+        let excess = (artifacts.len() + 1).saturating_sub(MAX_ARTIFACTS);
+        if excess == 0 {
+            return;
+        }
+        artifacts.sort();
+        for (_, path) in artifacts.into_iter().take(excess) {
+            let _ = fs::remove_file(path.with_extension("sha256"));
+            let _ = fs::remove_file(&path);
+        }
     }
 
     /// Remove the entry of `module` (both files), ignoring absent files.
@@ -219,4 +252,52 @@ fn deserialize_verified(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Compo
     // and wasmtime additionally checks the header (version, target, engine flags) and
     // rejects an incompatible artifact with an error rather than loading it.
     unsafe { Component::deserialize(engine, bytes) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Past `MAX_ARTIFACTS`, the least recently written artifacts go with their records;
+    /// the one just written stays whatever its time. Control: unpruned, all 300 stayed.
+    #[test]
+    fn the_cache_keeps_a_bounded_number_of_artifacts() -> Result<(), LoadError> {
+        let dir = tempfile::tempdir().map_err(|source| LoadError::CacheIo {
+            path: PathBuf::new(),
+            source,
+        })?;
+        let cache = ArtifactCache::open(dir.path(), "e".repeat(64), CacheKey::UNKEYED)?;
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+        for i in 0..300u64 {
+            let path = cache.artifact_path(&sha256(&i.to_le_bytes()));
+            write_atomically(&path, b"artifact")?;
+            write_atomically(&path.with_extension("sha256"), b"record")?;
+            let file = fs::File::options()
+                .write(true)
+                .open(&path)
+                .map_err(|source| LoadError::CacheIo {
+                    path: path.clone(),
+                    source,
+                })?;
+            // Written in order, one second apart (the newest is i = 299).
+            let _ = file.set_modified(old + std::time::Duration::from_secs(i));
+        }
+        let kept = cache.artifact_path(&sha256(&0u64.to_le_bytes()));
+        cache.prune(&kept);
+        let count = |ext: &str| {
+            fs::read_dir(dir.path())
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| e.path().extension().is_some_and(|x| x == ext))
+                        .count()
+                })
+                .unwrap_or(0)
+        };
+        assert_eq!(count("cwasm"), MAX_ARTIFACTS);
+        assert_eq!(count("sha256"), MAX_ARTIFACTS);
+        assert!(kept.exists(), "the one just written stays");
+        assert!(!cache.artifact_path(&sha256(&1u64.to_le_bytes())).exists());
+        assert!(cache.artifact_path(&sha256(&299u64.to_le_bytes())).exists());
+        Ok(())
+    }
 }

@@ -144,12 +144,17 @@ pub struct Registry {
     config: RuntimeConfig,
     bounds: CompileBounds,
     modules: RwLock<HashMap<Digest, Arc<LoadedModule>>>,
+    /// Hashes in `modules`, in the order they were loaded (what [`Registry::prune`] reads).
+    order: Mutex<std::collections::VecDeque<Digest>>,
     /// Modules refused when compiled, with the reason (bounded: see [`MAX_REMEMBERED`]).
     refused: Mutex<Refusals>,
     /// Held while compiling, so one hash is never compiled twice at once and compiles
     /// never pile up.
     compiling: Mutex<()>,
 }
+
+/// Most modules a registry keeps loaded beyond those in use ([`Registry::prune`]).
+pub const MAX_LOADED: usize = 64;
 
 /// Most compile refusals remembered (beyond that the oldest entries are forgotten; a blob
 /// then costs one more bounded compile).
@@ -192,6 +197,7 @@ impl Registry {
             config,
             bounds,
             modules: RwLock::new(HashMap::new()),
+            order: Mutex::new(std::collections::VecDeque::new()),
             refused: Mutex::new(Refusals::default()),
             compiling: Mutex::new(()),
         }
@@ -291,7 +297,50 @@ impl Registry {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(hash, Arc::clone(&module));
+        self.order
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push_back(hash);
+        self.prune();
         Ok(module)
+    }
+
+    /// Keep at most [`MAX_LOADED`] modules: past it, the oldest loaded that nothing else
+    /// holds go (the active modules and the rollback targets are held by the runtime, a
+    /// module in a call by the call). Every candidate a proposer sends for a trial is
+    /// loaded; unpruned, a proposer sending many distinct candidates grew the registry,
+    /// compiled code and all, without end. A pruned module is loaded again from the store
+    /// (and the artifact cache) if a slot names it (`node::calls::slot_module`).
+    fn prune(&self) {
+        let mut modules = self
+            .modules
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut order = self
+            .order
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        order.retain(|h| modules.contains_key(h));
+        let mut excess = modules.len().saturating_sub(MAX_LOADED);
+        order.retain(|h| {
+            if excess == 0 {
+                return true;
+            }
+            let unheld = modules.get(h).is_some_and(|m| Arc::strong_count(m) == 1);
+            if unheld {
+                modules.remove(h);
+                excess -= 1;
+            }
+            !unheld
+        });
+    }
+
+    /// How many modules are loaded.
+    pub fn loaded(&self) -> usize {
+        self.modules
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 
     /// Why compiling `hash` was refused before, if it was.

@@ -228,3 +228,46 @@ fn a_keyed_cache_trusts_only_records_made_with_its_key_in_an_owner_only_dir() ->
     ));
     Ok(())
 }
+
+/// `bytes` with a custom section appended: another hash, the same component.
+fn variant(bytes: &[u8], i: u32) -> Vec<u8> {
+    let name = b"spore-test-variant";
+    let mut payload = vec![u8::try_from(name.len()).unwrap_or(0)];
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(&i.to_le_bytes());
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section
+    out.push(u8::try_from(payload.len()).unwrap_or(0)); // LEB128 size (< 128)
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// A proposer sending many distinct candidates (each loaded for its trial) no longer grows
+/// the registry without end: past `MAX_LOADED`, the oldest that nothing holds go; a module
+/// held by a caller stays, and a pruned one loads again (from the artifact cache).
+/// Control: unpruned, the registry held all 72.
+#[test]
+fn the_registry_keeps_a_bounded_number_of_unheld_modules() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let runtime = cached_runtime(dir.path())?;
+    let bytes = spore_artifacts::HOSTILE_TRAP.bytes;
+    let held = runtime.load(Role::Validator, &variant(bytes, 0))?;
+    let total = spore::modules::MAX_LOADED as u32 + 8;
+    for i in 1..total {
+        runtime.load(Role::Validator, &variant(bytes, i))?;
+    }
+    assert_eq!(runtime.registry().loaded(), spore::modules::MAX_LOADED);
+    assert!(
+        runtime.registry().get(&held.hash()).is_some(),
+        "a held module stays"
+    );
+    let first = sha256(&variant(bytes, 1));
+    assert!(
+        runtime.registry().get(&first).is_none(),
+        "the oldest unheld went"
+    );
+    let again = runtime.load(Role::Validator, &variant(bytes, 1))?;
+    assert_eq!(again.hash(), first);
+    assert_eq!(again.source(), &ArtifactSource::Cached);
+    Ok(())
+}
