@@ -9,6 +9,7 @@ use super::effect::{CallContext, Effect};
 use super::entry::Decision;
 use super::evidence::Misbehaviour;
 use super::message::{Commit, CommitSet, Message, Proposal, Reveal, Tally};
+use super::round::TallyRead;
 use super::rules::{self, Path, Roles};
 use super::{CallPurpose, Node, Reject, ReplicaState, limits};
 use crate::crypto::{Signed, sha256_parts};
@@ -724,6 +725,25 @@ impl<S: ReplicaState> Node<S> {
         if self.own_vote(slot, view, "tally").is_some() {
             return;
         }
+        // Weighed again only when what it reads moved (a reveal, a commit, the set, a
+        // verdict) or the clock reached the wait's next deadline: this runs after every
+        // input, and a member sending cheap frames while the primary waits made it check
+        // and copy every reveal per frame.
+        let read = TallyRead {
+            reveals: self.round.reveals.len(),
+            commits: self.round.commits.len(),
+            commit_set: self.round.commit_set.is_some(),
+            verdicts: self.resolver_results.len(),
+            wake: None,
+        };
+        if let Some(last) = self.round.tally_read
+            && (TallyRead { wake: None, ..last }) == read
+            && last.wake.is_none_or(|wake| self.now < wake)
+        {
+            return;
+        }
+        self.stats.tally_checks += 1;
+        self.round.tally_read = None;
         let n = proposal.payload.batch.len();
         let valid = self.valid_reveals(d, n, path, view);
         let signers: BTreeSet<NodeId> = valid.iter().map(|r| r.signer).collect();
@@ -732,10 +752,19 @@ impl<S: ReplicaState> Node<S> {
             Path::Full => self.full_ready(proposal, &valid, &signers, d, view),
             Path::Authority(level) => self.authority_ready(proposal, &valid, &signers, level, view),
         };
+        let now = self.now;
+        let wake = [self.round.grace_until, self.round.patience_until]
+            .into_iter()
+            .flatten()
+            .filter(|&at| at > now)
+            .min();
         if !ready {
+            self.round.tally_read = Some(TallyRead { wake, ..read });
             return;
         }
         let Some(decisions) = self.decisions_for(proposal, &valid, view) else {
+            // Waiting for resolver verdicts (asked for once): only they move it on.
+            self.round.tally_read = Some(TallyRead { wake: None, ..read });
             return;
         };
         let commits = match (&self.round.commit_set, path.sealed()) {

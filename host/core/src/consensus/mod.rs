@@ -173,6 +173,9 @@ pub struct Stats {
     pub view_changes: u64,
     /// Times the omission rule weighed a held tally (again only when what it reads moved).
     pub omission_checks: u64,
+    /// Times the primary weighed whether its tally is ready (again only when what the
+    /// wait reads moved or its next deadline came).
+    pub tally_checks: u64,
     /// Reveals withheld because recomputed results (after a restart) did not open this
     /// node's own commitment: it abstained rather than sign a bad reveal.
     pub abstained: u64,

@@ -62,6 +62,10 @@ pub(super) struct Round {
     /// is weighed again only when one of those moved or its patience ended, not on every
     /// input.
     pub omission_read: Option<HeldBy>,
+    /// Primary only: what its wait for reveals last read when it found the tally not
+    /// ready ([`TallyRead`]): it is weighed again only when one of those moved or the
+    /// clock reached the wait's next deadline, not on every input.
+    pub tally_read: Option<TallyRead>,
     /// When the pending tally arrived (virtual ms): the omission rule's patience runs at
     /// least a reveal grace past it, so a primary cannot send its tally only when the
     /// members' patience is over.
@@ -108,6 +112,7 @@ impl Round {
             omission_until: None,
             pending_decided: false,
             omission_read: None,
+            tally_read: None,
             pending_since: 0,
             before_set: BTreeSet::new(),
             set_relayed: false,
@@ -146,4 +151,23 @@ pub struct HeldBy {
     pub before_set: usize,
     /// Whether the commit set is held.
     pub commit_set: bool,
+}
+
+/// What the primary's wait for reveals (`try_tally`) reads beside its own proposal and
+/// the clock: the reveals and commits held (first per signer, so each count moves
+/// whenever one is added), whether the commit set is held, and the resolver verdicts
+/// held (asked for once per key in a slot); and the next deadline of the wait (grace or
+/// patience) still ahead when it last found the tally not ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TallyRead {
+    /// Reveals held.
+    pub reveals: usize,
+    /// Commits held.
+    pub commits: usize,
+    /// Whether the commit set is held.
+    pub commit_set: bool,
+    /// Resolver verdicts held.
+    pub verdicts: usize,
+    /// The earliest deadline of the wait after the last weighing (virtual ms), if any.
+    pub wake: Option<u64>,
 }

@@ -1975,3 +1975,54 @@ fn a_held_tally_is_weighed_again_only_when_what_the_rule_reads_moved() {
     let _ = c.nodes[m].handle(Input::Message { from, msg: reveal });
     assert_eq!(c.nodes[m].stats().omission_checks, checks + 1);
 }
+
+/// The primary waiting for reveals (the results disagree, one member's reveal was lost)
+/// does not weigh its tally again on inputs that move nothing the wait reads; the lost
+/// reveal weighs it once. Control: with the wait weighed on every pass (before), each of
+/// the 100 ticks weighed it.
+#[test]
+fn the_primary_weighs_its_tally_again_only_when_what_the_wait_reads_moved() {
+    let mut c = Cluster::new(4);
+    let primary = c.layer(Layer::Primary, 0);
+    let lost = (primary + 1) % 4;
+    c.validator = Box::new(|i, _| Outcome::Accepted(vec![u8::try_from(i).unwrap_or(0)]));
+    c.tamper = Some(Box::new(move |from, _, m| match m {
+        Message::Reveal(_) if from == lost => None,
+        other => Some(other),
+    }));
+    c.submit(primary, compute(1));
+    let waiting = |c: &Cluster| {
+        let p = &c.nodes[primary];
+        p.round.tally().is_none()
+            && p.round
+                .tally_read
+                .is_some_and(|r| r.wake.is_some_and(|w| p.now < w))
+    };
+    assert!(
+        c.run_until(5_000, waiting),
+        "the primary does not wait for reveals"
+    );
+    let checks = c.nodes[primary].stats().tally_checks;
+    let now = c.nodes[primary].now;
+    for _ in 0..100 {
+        let _ = c.nodes[primary].handle(Input::Tick { now });
+    }
+    assert!(c.nodes[primary].round.tally().is_none(), "still waiting");
+    assert_eq!(
+        c.nodes[primary].stats().tally_checks,
+        checks,
+        "weighed again though nothing the wait reads moved"
+    );
+    let reveal = c.traces[lost].iter().flatten().find_map(|e| match e {
+        Effect::Broadcast {
+            msg: msg @ Message::Reveal(_),
+        } => Some(msg.clone()),
+        _ => None,
+    });
+    let Some(reveal) = reveal else {
+        panic!("the lost member did not reveal");
+    };
+    let from = c.nodes[lost].id();
+    let _ = c.nodes[primary].handle(Input::Message { from, msg: reveal });
+    assert_eq!(c.nodes[primary].stats().tally_checks, checks + 1);
+}
