@@ -30,6 +30,7 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tracing::{debug, warn};
 
+use super::client_share::{Shares, Source};
 use super::proto::{CLIENT_ALPN, MAX_CLIENT_FRAME, Request, Response};
 use crate::core::crypto::Keypair;
 use crate::core::types::NodeId;
@@ -255,7 +256,13 @@ pub async fn serve(
     calls: mpsc::Sender<ClientCall>,
     uploaders: Uploaders,
 ) {
-    serve_with(endpoint, calls, uploaders, CLIENT_WRITE_TIMEOUT).await;
+    serve_with(
+        endpoint,
+        calls,
+        uploaders,
+        (CLIENT_WRITE_TIMEOUT, MAX_CLIENT_CONNECTIONS),
+    )
+    .await;
 }
 
 /// The keys that may upload modules, as the event loop last saw them.
@@ -266,16 +273,19 @@ async fn serve_with(
     endpoint: quinn::Endpoint,
     calls: mpsc::Sender<ClientCall>,
     uploaders: Uploaders,
-    write_timeout: Duration,
+    (write_timeout, max_connections): (Duration, usize),
 ) {
-    let connections = Arc::new(Semaphore::new(MAX_CLIENT_CONNECTIONS));
+    // Connections and small request bytes are shared out by the address clients come
+    // from (`client_share.rs`): keys are free, addresses are not.
+    let shares = Shares::new(max_connections);
     let budget = Arc::new(Budgets {
         large: Arc::new(Semaphore::new(CLIENT_BUFFER_BUDGET)),
         small: Arc::new(Semaphore::new(CLIENT_SMALL_BUDGET)),
     });
     while let Some(incoming) = endpoint.accept().await {
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            debug!("client connection refused: too many connections");
+        let source = Source::from(incoming.remote_address().ip());
+        let Some(seat) = shares.admit(source) else {
+            debug!(?source, "client connection refused: too many connections");
             incoming.refuse();
             continue;
         };
@@ -283,7 +293,6 @@ async fn serve_with(
         let budget = budget.clone();
         let uploaders = uploaders.clone();
         tokio::spawn(async move {
-            let _permit = permit;
             let conn = match incoming.await {
                 Ok(c) => c,
                 Err(e) => {
@@ -291,17 +300,22 @@ async fn serve_with(
                     return;
                 }
             };
+            seat.attach(&conn);
             let Some(client) = client_key(&conn) else {
                 conn.close(1u32.into(), b"no client key");
                 return;
             };
             while let Ok((send, recv)) = conn.accept_bi().await {
                 let may_upload = uploaders.borrow().contains(&client);
+                let pools = Pools {
+                    all: budget.clone(),
+                    source_small: seat.small_pool(),
+                };
                 tokio::spawn(handle_stream(
                     client,
                     (send, recv),
                     calls.clone(),
-                    (budget.clone(), may_upload),
+                    (pools, may_upload),
                     write_timeout,
                 ));
             }
@@ -324,13 +338,21 @@ struct Budgets {
     small: Arc<Semaphore>,
 }
 
+/// The pools one request draws on: the node-wide ones, and its source's share of the
+/// small one ([`SOURCE_SMALL_SHARE`](super::client_share::SOURCE_SMALL_SHARE)).
+struct Pools {
+    all: Arc<Budgets>,
+    source_small: Arc<Semaphore>,
+}
+
 /// Read one request within the byte budget and the read timeout; the room it took in the
 /// pools comes with it.
 async fn read_request(
     recv: &mut quinn::RecvStream,
-    budget: &Budgets,
+    pools: &Pools,
     may_upload: bool,
 ) -> Result<Option<(Request, Room)>, String> {
+    let budget = &pools.all;
     let read = async {
         let Some(len) = frame::read_prefix(recv, MAX_CLIENT_FRAME)
             .await
@@ -379,14 +401,16 @@ async fn read_request(
                 ));
             }
             if small {
-                room.push(
-                    budget
-                        .small
-                        .clone()
-                        .acquire_many_owned(u32::try_from(n).unwrap_or(u32::MAX))
-                        .await
-                        .map_err(|_| "the node is shutting down".to_string())?,
-                );
+                // The source's share first, then the node's pool (always in this order,
+                // so no two requests wait for each other's room).
+                for pool in [&pools.source_small, &budget.small] {
+                    room.push(
+                        pool.clone()
+                            .acquire_many_owned(u32::try_from(n).unwrap_or(u32::MAX))
+                            .await
+                            .map_err(|_| "the node is shutting down".to_string())?,
+                    );
+                }
             }
             buf.extend_from_slice(&chunk[..n]);
         }
@@ -410,10 +434,10 @@ async fn handle_stream(
     client: NodeId,
     (mut send, mut recv): (quinn::SendStream, quinn::RecvStream),
     calls: mpsc::Sender<ClientCall>,
-    (budget, may_upload): (Arc<Budgets>, bool),
+    (pools, may_upload): (Pools, bool),
     write_timeout: Duration,
 ) {
-    let (request, room) = match read_request(&mut recv, &budget, may_upload).await {
+    let (request, room) = match read_request(&mut recv, &pools, may_upload).await {
         Ok(Some(r)) => r,
         Ok(None) => return,
         Err(e) => {
@@ -514,6 +538,16 @@ impl Client {
         node: NodeId,
         key: &Keypair,
     ) -> Result<Self, ClientError> {
+        Self::connect_from(None, addr, node, key).await
+    }
+
+    /// [`Client::connect`] from the local address `source` (any, if `None`).
+    async fn connect_from(
+        source: Option<std::net::IpAddr>,
+        addr: SocketAddr,
+        node: NodeId,
+        key: &Keypair,
+    ) -> Result<Self, ClientError> {
         let metrics = Arc::new(NetMetrics::default());
         let verifier = PeerVerifier::new(node, Membership::new([(node, addr)]), metrics);
         let signing = ed25519_dalek::SigningKey::from_bytes(&key.seed());
@@ -528,10 +562,10 @@ impl Client {
         tls.alpn_protocols = vec![CLIENT_ALPN.to_vec()];
         let crypto =
             QuicClientConfig::try_from(tls).map_err(|e| ClientError::Config(e.to_string()))?;
-        let bind: SocketAddr = if addr.is_ipv4() {
-            SocketAddr::from(([0, 0, 0, 0], 0))
-        } else {
-            SocketAddr::from(([0u16; 8], 0))
+        let bind: SocketAddr = match source {
+            Some(ip) => SocketAddr::new(ip, 0),
+            None if addr.is_ipv4() => SocketAddr::from(([0, 0, 0, 0], 0)),
+            None => SocketAddr::from(([0u16; 8], 0)),
         };
         let connect_err = |reason: String| ClientError::Connect { addr, reason };
         let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| connect_err(e.to_string()))?;
@@ -697,7 +731,12 @@ mod tests {
         let endpoint = quinn::Endpoint::server(config, SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let addr = endpoint.local_addr()?;
         let (calls_tx, mut calls) = mpsc::channel::<ClientCall>(16);
-        tokio::spawn(serve_with(endpoint, calls_tx, nobody(), write_timeout));
+        tokio::spawn(serve_with(
+            endpoint,
+            calls_tx,
+            nobody(),
+            (write_timeout, MAX_CLIENT_CONNECTIONS),
+        ));
         tokio::spawn(async move {
             while let Some(call) = calls.recv().await {
                 let answer = match budget.take(PAGE) {
@@ -803,7 +842,7 @@ mod tests {
             endpoint,
             calls_tx,
             nobody(),
-            Duration::from_secs(5),
+            (Duration::from_secs(5), MAX_CLIENT_CONNECTIONS),
         ));
         // The "node" keeps the reply channel of every call, as the driver keeps a
         // follower's, and answers nothing.
@@ -856,7 +895,7 @@ mod tests {
             endpoint,
             calls_tx,
             uploaders,
-            Duration::from_secs(5),
+            (Duration::from_secs(5), MAX_CLIENT_CONNECTIONS),
         ));
         let announce = (32u32 << 20).to_be_bytes();
         let stranger = Client::connect(addr, node, &Keypair::from_seed([13; 32])).await?;
@@ -897,5 +936,140 @@ mod tests {
         assert_eq!(budget.available(), 100);
         assert!(budget.take(100).is_ok());
         assert!(Busy.to_string().starts_with("busy:"));
+    }
+
+    /// A client listener on localhost with at most `max` connections, whose "node"
+    /// takes every call and answers nothing (the calls are returned to the test).
+    async fn silent_listener(
+        max: usize,
+    ) -> Result<(SocketAddr, NodeId, mpsc::Receiver<ClientCall>), Box<dyn std::error::Error>> {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
+        let identity = NodeIdentity::new(&key)?;
+        let node = identity.node_id();
+        let config = server_config(&identity, Arc::new(NetMetrics::default()))?;
+        let endpoint = quinn::Endpoint::server(config, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let addr = endpoint.local_addr()?;
+        let (calls_tx, calls) = mpsc::channel::<ClientCall>(1024);
+        tokio::spawn(serve_with(
+            endpoint,
+            calls_tx,
+            nobody(),
+            (Duration::from_secs(30), max),
+        ));
+        Ok((addr, node, calls))
+    }
+
+    fn loopback(last: u8) -> std::net::IpAddr {
+        std::net::IpAddr::from([127, 0, 0, last])
+    }
+
+    /// One address holding every connection cannot keep a client from another address
+    /// out: while the listener is full, the newcomer takes the largest holder's oldest
+    /// connection, until both hold half; then both are refused further ones. Control:
+    /// with the full listener refusing every newcomer (before), the second address's
+    /// first connection is refused.
+    #[tokio::test]
+    async fn a_full_listener_makes_room_for_another_address()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (addr, node, _calls) = silent_listener(8).await?;
+        let key = Keypair::from_seed([12; 32]);
+        let mut hog = Vec::new();
+        for _ in 0..8 {
+            hog.push(Client::connect_from(Some(loopback(2)), addr, node, &key).await?);
+        }
+        let refused = Client::connect_from(Some(loopback(2)), addr, node, &key).await;
+        assert!(refused.is_err(), "a ninth connection from the holder");
+        let mut other = Vec::new();
+        for i in 0..4 {
+            let c = Client::connect_from(Some(loopback(3)), addr, node, &key)
+                .await
+                .map_err(|e| format!("the other address's connection {i} refused: {e}"))?;
+            // Served: a stream opens and its request is taken.
+            other.push(c);
+        }
+        let fifth = Client::connect_from(Some(loopback(3)), addr, node, &key).await;
+        assert!(fifth.is_err(), "both hold half: a fifth is refused");
+        // Exactly four of the holder's connections were closed, as evicted.
+        let start = std::time::Instant::now();
+        let evicted = loop {
+            let evicted = hog
+                .iter()
+                .filter(|c| {
+                    matches!(c.conn.close_reason(),
+                        Some(quinn::ConnectionError::ApplicationClosed(a))
+                            if a.error_code == super::super::client_share::ERR_EVICTED.into())
+                })
+                .count();
+            if evicted == 4 || start.elapsed() > Duration::from_secs(5) {
+                break evicted;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(evicted, 4, "connections of the holder closed to make room");
+        assert!(
+            hog.iter()
+                .filter(|c| c.conn.close_reason().is_none())
+                .count()
+                == 4
+        );
+        Ok(())
+    }
+
+    /// One address sending small requests and stalling them cannot hold the whole pool of
+    /// small request bytes: it holds its share, and a request from another address is
+    /// read at once. Control: with a source's share as large as the pool (before), the
+    /// staller's 80 requests of 250 KiB fill the 16 MiB pool (all but about 2 KiB) and
+    /// the other request of 64 KiB waits.
+    #[tokio::test]
+    async fn one_address_holds_at_most_its_share_of_small_request_bytes()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (addr, node, _calls) = silent_listener(MAX_CLIENT_CONNECTIONS).await?;
+        let key = Keypair::from_seed([12; 32]);
+        let mut stallers = Vec::new();
+        for _ in 0..10 {
+            let c = Arc::new(Client::connect_from(Some(loopback(2)), addr, node, &key).await?);
+            for _ in 0..MAX_CLIENT_STREAMS {
+                let c = Arc::clone(&c);
+                stallers.push(tokio::spawn(async move {
+                    let Ok((mut send, answers)) = c.open_raw().await else {
+                        return;
+                    };
+                    // Announce a small request's largest size, send all but a little.
+                    let _ = send
+                        .write_all(
+                            &u32::try_from(SMALL_REQUEST_BYTES)
+                                .unwrap_or(0)
+                                .to_be_bytes(),
+                        )
+                        .await;
+                    let _ = send.write_all(&vec![0u8; 250 * 1024]).await;
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    drop(answers);
+                }));
+            }
+        }
+        // Let the stallers' bytes arrive.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        // 64 KiB from another address (not a request: it is answered as malformed once
+        // its bytes were read, which needs room for them).
+        let other = Client::connect_from(Some(loopback(3)), addr, node, &key).await?;
+        let (mut send, mut answers) = other.open_raw().await?;
+        send.write_all(&(64u32 * 1024).to_be_bytes()).await?;
+        send.write_all(&[0xff; 64 * 1024]).await?;
+        let taken = tokio::time::timeout(Duration::from_secs(3), answers.next()).await;
+        for s in stallers {
+            s.abort();
+        }
+        match taken {
+            Ok(Ok(Some(Response::Error(e)))) => assert!(e.contains("malformed"), "{e}"),
+            other => {
+                return Err(format!(
+                    "the other address's request was not read while one address stalled: \
+                     {other:?}"
+                )
+                .into());
+            }
+        }
+        Ok(())
     }
 }

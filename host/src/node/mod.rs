@@ -39,6 +39,7 @@ pub mod batch_check;
 pub mod calls;
 pub mod client;
 pub mod client_reads;
+pub mod client_share;
 pub mod cluster;
 pub mod config;
 pub mod driver;
