@@ -1088,11 +1088,16 @@ impl<S: ReplicaState> Node<S> {
             self.deadline = None;
             self.resend_at = None;
         }
+        // The waits of the round (grace, patience, the omission rule's) are set only
+        // ahead of the clock and read as over once passed; one that passed may stay set
+        // (the primary waiting for resolver verdicts after its grace), and arming it again
+        // made the driver tick in a loop until the verdicts came.
+        let ahead = |at: Option<u64>| at.filter(|&at| at > self.now);
         let next = [
             self.deadline,
-            self.round.grace_until,
-            self.round.patience_until,
-            self.round.omission_until,
+            ahead(self.round.grace_until),
+            ahead(self.round.patience_until),
+            ahead(self.round.omission_until),
             self.round.commit_set_due,
             self.resend_at,
             self.next_attest(),

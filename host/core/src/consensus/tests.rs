@@ -2026,3 +2026,28 @@ fn the_primary_weighs_its_tally_again_only_when_what_the_wait_reads_moved() {
     let _ = c.nodes[primary].handle(Input::Message { from, msg: reveal });
     assert_eq!(c.nodes[primary].stats().tally_checks, checks + 1);
 }
+
+/// A wait of the round that has passed but stays set (the primary waiting for resolver
+/// verdicts after its grace) is not armed again: before, each tick re-armed a timer
+/// already due and the driver ticked in a loop until the verdicts came. Control: with
+/// the passed waits armed (before), the tick asks for a timer at the passed grace.
+#[test]
+fn a_passed_wait_is_not_armed_again() {
+    let mut c = Cluster::new(4);
+    let primary = c.layer(Layer::Primary, 0);
+    let now = c.nodes[primary].now.saturating_add(1_000);
+    let _ = c.nodes[primary].handle(Input::Tick { now });
+    c.nodes[primary].round.grace_until = Some(now.saturating_sub(1));
+    c.nodes[primary].round.patience_until = Some(now);
+    for _ in 0..3 {
+        let effects = c.nodes[primary].handle(Input::Tick { now });
+        let due: Vec<u64> = effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::SetTimer { at } if *at <= now => Some(*at),
+                _ => None,
+            })
+            .collect();
+        assert!(due.is_empty(), "timers asked for at or before now: {due:?}");
+    }
+}
