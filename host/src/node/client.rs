@@ -284,6 +284,15 @@ async fn serve_with(
     });
     while let Some(incoming) = endpoint.accept().await {
         let source = Source::from(incoming.remote_address().ip());
+        // A full listener makes room for a newcomer only once it has proved it holds its
+        // address (a QUIC retry: one round trip): a spoofed source closes nobody's
+        // connection.
+        if shares.is_full() && !incoming.remote_address_validated() {
+            if let Err(e) = incoming.retry() {
+                e.into_incoming().refuse();
+            }
+            continue;
+        }
         let Some(seat) = shares.admit(source) else {
             debug!(?source, "client connection refused: too many connections");
             incoming.refuse();
@@ -375,7 +384,20 @@ async fn read_request(
         // while waiting for the rest could wait for each other until they time out);
         // stalled uploads can hold the upload pool, never the small one.
         let mut room = Vec::new();
-        if !small {
+        if small {
+            // The source's share is reserved for the whole announced length first (at
+            // most 256 KiB of its 2 MiB), so no request waits for the source's share while
+            // holding room in the node's pool: requests of one source cannot hold each
+            // other up.
+            room.push(
+                pools
+                    .source_small
+                    .clone()
+                    .acquire_many_owned(u32::try_from(len).unwrap_or(u32::MAX))
+                    .await
+                    .map_err(|_| "the node is shutting down".to_string())?,
+            );
+        } else {
             room.push(
                 budget
                     .large
@@ -401,16 +423,14 @@ async fn read_request(
                 ));
             }
             if small {
-                // The source's share first, then the node's pool (always in this order,
-                // so no two requests wait for each other's room).
-                for pool in [&pools.source_small, &budget.small] {
-                    room.push(
-                        pool.clone()
-                            .acquire_many_owned(u32::try_from(n).unwrap_or(u32::MAX))
-                            .await
-                            .map_err(|_| "the node is shutting down".to_string())?,
-                    );
-                }
+                room.push(
+                    budget
+                        .small
+                        .clone()
+                        .acquire_many_owned(u32::try_from(n).unwrap_or(u32::MAX))
+                        .await
+                        .map_err(|_| "the node is shutting down".to_string())?,
+                );
             }
             buf.extend_from_slice(&chunk[..n]);
         }
@@ -959,6 +979,8 @@ mod tests {
         Ok((addr, node, calls))
     }
 
+    use super::super::client_share::EVICTION_PACE;
+
     fn loopback(last: u8) -> std::net::IpAddr {
         std::net::IpAddr::from([127, 0, 0, last])
     }
@@ -981,12 +1003,15 @@ mod tests {
         assert!(refused.is_err(), "a ninth connection from the holder");
         let mut other = Vec::new();
         for i in 0..4 {
+            // Evictions are paced: one per EVICTION_PACE.
+            tokio::time::sleep(EVICTION_PACE).await;
             let c = Client::connect_from(Some(loopback(3)), addr, node, &key)
                 .await
                 .map_err(|e| format!("the other address's connection {i} refused: {e}"))?;
             // Served: a stream opens and its request is taken.
             other.push(c);
         }
+        tokio::time::sleep(EVICTION_PACE).await;
         let fifth = Client::connect_from(Some(loopback(3)), addr, node, &key).await;
         assert!(fifth.is_err(), "both hold half: a fifth is refused");
         // Exactly four of the holder's connections were closed, as evicted.

@@ -10,22 +10,31 @@
 //!   (closed with [`ERR_EVICTED`]), as long as the holder keeps at least as many as the
 //!   newcomer then has. So with k sources present each can hold about `max / k`
 //!   connections whatever the others do, and one source alone may still use them all (a
-//!   bench, many clients behind one NAT).
+//!   bench, many clients behind one NAT). The listener asks a newcomer to a full table to
+//!   prove its address first (a QUIC retry, `client.rs`), so a spoofed source closes
+//!   nobody's connection; and evictions are paced ([`EVICTION_PACE`]), so a source that
+//!   connects and leaves in a loop cannot churn another's connections faster.
 //! - **Small request bytes.** Each source may have at most [`SOURCE_SMALL_SHARE`] of the
-//!   small request pool in flight; the rest stays for the others.
+//!   small request pool in flight; the rest stays for the others. A source's pool
+//!   outlives its connections while requests still hold room in it, so reconnecting does
+//!   not get a fresh share.
 //!
 //! An attacker holding many addresses (a botnet, many IPv6 /64s) still shares the pools
 //! with everyone: this bounds what one address can take, not what a crowd can.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
 /// QUIC application error code of a client connection closed to make room for a client
 /// from another address while the listener was full.
 pub const ERR_EVICTED: u32 = 0x5b11;
+
+/// At most one connection is closed to make room per this interval, whoever asks.
+pub const EVICTION_PACE: Duration = Duration::from_millis(100);
 
 /// Bytes of small request bodies one source may have in flight: an eighth of the
 /// node-wide pool ([`super::client::CLIENT_SMALL_BUDGET`]), at least 32 operations of
@@ -69,6 +78,10 @@ struct Table {
     next: u64,
     total: usize,
     by_source: HashMap<Source, Holder>,
+    /// Pools of sources without a connection whose requests still hold room in them.
+    lingering: HashMap<Source, Weak<Semaphore>>,
+    /// When the last connection was closed to make room.
+    last_eviction: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -107,6 +120,12 @@ impl Shares {
     pub fn admit(self: &Arc<Self>, source: Source) -> Option<Seat> {
         let mut t = self.table();
         if t.total >= self.max {
+            let now = Instant::now();
+            if t.last_eviction
+                .is_some_and(|at| now.saturating_duration_since(at) < EVICTION_PACE)
+            {
+                return None;
+            }
             let mine = t.by_source.get(&source).map_or(0, |h| h.seats.len());
             // The largest holder with a connection to close (a seat still in its
             // handshake has none yet).
@@ -129,15 +148,27 @@ impl Shares {
                 );
             }
             t.total = t.total.saturating_sub(1);
+            t.last_eviction = Some(now);
             t.forget_if_empty(victim.0);
         }
         t.next = t.next.wrapping_add(1);
         let id = t.next;
         t.total = t.total.saturating_add(1);
-        let holder = t.by_source.entry(source).or_insert_with(|| Holder {
-            seats: VecDeque::new(),
-            small: Arc::new(Semaphore::new(SOURCE_SMALL_SHARE)),
-        });
+        if !t.by_source.contains_key(&source) {
+            let small = t
+                .lingering
+                .remove(&source)
+                .and_then(|w| w.upgrade())
+                .unwrap_or_else(|| Arc::new(Semaphore::new(SOURCE_SMALL_SHARE)));
+            t.by_source.insert(
+                source,
+                Holder {
+                    seats: VecDeque::new(),
+                    small,
+                },
+            );
+        }
+        let holder = t.by_source.get_mut(&source)?;
         holder.seats.push_back((id, None));
         let small = Arc::clone(&holder.small);
         Some(Seat {
@@ -146,6 +177,11 @@ impl Shares {
             id,
             small,
         })
+    }
+
+    /// Whether every connection is taken.
+    pub fn is_full(&self) -> bool {
+        self.table().total >= self.max
     }
 
     /// Connections held now, in all.
@@ -163,13 +199,19 @@ impl Shares {
 }
 
 impl Table {
+    /// Drop `source`'s entry once it holds no connection; its pool lingers while a
+    /// request still holds room in it (the permits keep it alive).
     fn forget_if_empty(&mut self, source: Source) {
         if self
             .by_source
             .get(&source)
             .is_some_and(|h| h.seats.is_empty())
+            && let Some(holder) = self.by_source.remove(&source)
         {
-            self.by_source.remove(&source);
+            self.lingering.retain(|_, w| w.strong_count() > 0);
+            if holder.small.available_permits() < SOURCE_SMALL_SHARE {
+                self.lingering.insert(source, Arc::downgrade(&holder.small));
+            }
         }
     }
 }
@@ -251,5 +293,27 @@ mod tests {
         assert_eq!(shares.total(), 1);
         drop(c);
         assert_eq!(shares.total(), 0);
+    }
+
+    /// A source that leaves while its requests hold room in its pool finds the same pool
+    /// when it comes back (reconnecting gives no fresh share); a source whose pool is
+    /// whole starts afresh.
+    #[test]
+    fn a_pool_in_use_outlives_the_connections() {
+        let shares = Shares::new(4);
+        let seat = shares.admit(v4(2));
+        let held = seat
+            .as_ref()
+            .map(|s| s.small_pool().try_acquire_many_owned(1024));
+        assert!(matches!(held, Some(Ok(_))));
+        drop(seat);
+        let back = shares.admit(v4(2));
+        let left = back.as_ref().map(|s| s.small_pool().available_permits());
+        assert_eq!(left, Some(SOURCE_SMALL_SHARE - 1024), "a fresh share");
+        drop(held);
+        drop(back);
+        let fresh = shares.admit(v4(2));
+        let left = fresh.as_ref().map(|s| s.small_pool().available_permits());
+        assert_eq!(left, Some(SOURCE_SMALL_SHARE));
     }
 }
