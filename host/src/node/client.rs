@@ -383,30 +383,16 @@ async fn read_request(
         // announced length before a byte is read (uploads that each held part of the pool
         // while waiting for the rest could wait for each other until they time out);
         // stalled uploads can hold the upload pool, never the small one.
-        let mut room = Vec::new();
-        if small {
-            // The source's share is reserved for the whole announced length first (at
-            // most 256 KiB of its 2 MiB), so no request waits for the source's share while
-            // holding room in the node's pool: requests of one source cannot hold each
-            // other up.
-            room.push(
-                pools
-                    .source_small
-                    .clone()
-                    .acquire_many_owned(u32::try_from(len).unwrap_or(u32::MAX))
-                    .await
-                    .map_err(|_| "the node is shutting down".to_string())?,
-            );
+        // A small request first reserves its whole announced length (at most 256 KiB of
+        // 2 MiB) in its source's share, so no request waits for the source's share while
+        // holding room in the node's pool: requests of one source cannot hold each other
+        // up.
+        let first = if small {
+            &pools.source_small
         } else {
-            room.push(
-                budget
-                    .large
-                    .clone()
-                    .acquire_many_owned(u32::try_from(len).unwrap_or(u32::MAX))
-                    .await
-                    .map_err(|_| "the node is shutting down".to_string())?,
-            );
-        }
+            &budget.large
+        };
+        let mut room = vec![take(first, len).await?];
         let mut buf = Vec::with_capacity(if small { 0 } else { len });
         let mut chunk = vec![0u8; 16 * 1024];
         while buf.len() < len {
@@ -423,14 +409,7 @@ async fn read_request(
                 ));
             }
             if small {
-                room.push(
-                    budget
-                        .small
-                        .clone()
-                        .acquire_many_owned(u32::try_from(n).unwrap_or(u32::MAX))
-                        .await
-                        .map_err(|_| "the node is shutting down".to_string())?,
-                );
+                room.push(take(&budget.small, n).await?);
             }
             buf.extend_from_slice(&chunk[..n]);
         }
@@ -446,6 +425,14 @@ async fn read_request(
                 CLIENT_READ_TIMEOUT.as_secs()
             )
         })?
+}
+
+/// `bytes` of room in `pool`, waiting for it (the caller bounds the wait).
+async fn take(pool: &Arc<Semaphore>, bytes: usize) -> Result<OwnedSemaphorePermit, String> {
+    pool.clone()
+        .acquire_many_owned(u32::try_from(bytes).unwrap_or(u32::MAX))
+        .await
+        .map_err(|_| "the node is shutting down".to_string())
 }
 
 /// Serve one request stream: read the request, hand it to the node, write its answers
@@ -851,19 +838,7 @@ mod tests {
     /// stream task watched for the client leaving, the channel stayed open for good.
     #[tokio::test]
     async fn a_follower_that_leaves_frees_its_waiter() -> Result<(), Box<dyn std::error::Error>> {
-        let key = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
-        let identity = NodeIdentity::new(&key)?;
-        let node = identity.node_id();
-        let config = server_config(&identity, Arc::new(NetMetrics::default()))?;
-        let endpoint = quinn::Endpoint::server(config, SocketAddr::from(([127, 0, 0, 1], 0)))?;
-        let addr = endpoint.local_addr()?;
-        let (calls_tx, mut calls) = mpsc::channel::<ClientCall>(16);
-        tokio::spawn(serve_with(
-            endpoint,
-            calls_tx,
-            nobody(),
-            (Duration::from_secs(5), MAX_CLIENT_CONNECTIONS),
-        ));
+        let (addr, node, mut calls) = silent_listener(nobody(), MAX_CLIENT_CONNECTIONS).await?;
         // The "node" keeps the reply channel of every call, as the driver keeps a
         // follower's, and answers nothing.
         let staying = Client::connect(addr, node, &Keypair::from_seed([12; 32])).await?;
@@ -902,21 +877,9 @@ mod tests {
     #[tokio::test]
     async fn an_upload_from_a_key_without_the_permission_is_refused_unread()
     -> Result<(), Box<dyn std::error::Error>> {
-        let key = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
-        let identity = NodeIdentity::new(&key)?;
-        let node = identity.node_id();
-        let config = server_config(&identity, Arc::new(NetMetrics::default()))?;
-        let endpoint = quinn::Endpoint::server(config, SocketAddr::from(([127, 0, 0, 1], 0)))?;
-        let addr = endpoint.local_addr()?;
-        let (calls_tx, _calls) = mpsc::channel::<ClientCall>(16);
         let uploader = Keypair::from_seed([12; 32]);
         let (_keep, uploaders) = watch::channel(Arc::new(BTreeSet::from([uploader.id()])));
-        tokio::spawn(serve_with(
-            endpoint,
-            calls_tx,
-            uploaders,
-            (Duration::from_secs(5), MAX_CLIENT_CONNECTIONS),
-        ));
+        let (addr, node, _calls) = silent_listener(uploaders, MAX_CLIENT_CONNECTIONS).await?;
         let announce = (32u32 << 20).to_be_bytes();
         let stranger = Client::connect(addr, node, &Keypair::from_seed([13; 32])).await?;
         let (mut send, mut answers) = stranger.open_raw().await?;
@@ -958,9 +921,11 @@ mod tests {
         assert!(Busy.to_string().starts_with("busy:"));
     }
 
-    /// A client listener on localhost with at most `max` connections, whose "node"
-    /// takes every call and answers nothing (the calls are returned to the test).
+    /// A client listener on localhost with at most `max` connections and `uploaders`,
+    /// writing within 5 s, whose "node" takes every call and answers nothing (the calls
+    /// are returned to the test).
     async fn silent_listener(
+        uploaders: Uploaders,
         max: usize,
     ) -> Result<(SocketAddr, NodeId, mpsc::Receiver<ClientCall>), Box<dyn std::error::Error>> {
         let key = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
@@ -973,8 +938,8 @@ mod tests {
         tokio::spawn(serve_with(
             endpoint,
             calls_tx,
-            nobody(),
-            (Duration::from_secs(30), max),
+            uploaders,
+            (Duration::from_secs(5), max),
         ));
         Ok((addr, node, calls))
     }
@@ -993,7 +958,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_listener_makes_room_for_another_address()
     -> Result<(), Box<dyn std::error::Error>> {
-        let (addr, node, _calls) = silent_listener(8).await?;
+        let (addr, node, _calls) = silent_listener(nobody(), 8).await?;
         let key = Keypair::from_seed([12; 32]);
         let mut hog = Vec::new();
         for _ in 0..8 {
@@ -1048,7 +1013,7 @@ mod tests {
     #[tokio::test]
     async fn one_address_holds_at_most_its_share_of_small_request_bytes()
     -> Result<(), Box<dyn std::error::Error>> {
-        let (addr, node, _calls) = silent_listener(MAX_CLIENT_CONNECTIONS).await?;
+        let (addr, node, _calls) = silent_listener(nobody(), MAX_CLIENT_CONNECTIONS).await?;
         let key = Keypair::from_seed([12; 32]);
         let mut stallers = Vec::new();
         for _ in 0..10 {

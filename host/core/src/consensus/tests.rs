@@ -1918,12 +1918,9 @@ fn a_prepared_tally_on_many_view_changes_is_kept_once() {
     );
 }
 
-/// A member holding an unsettled tally (the results disagree, one member's reveal was
-/// lost) waits under the omission rule; cheap inputs meanwhile do not make it weigh the
-/// rule again (nor recompute the tally's decisions), a new reveal does. Control: with the
-/// rule weighed on every pass (before), each of the 100 ticks weighed it.
-#[test]
-fn a_held_tally_is_weighed_again_only_when_what_the_rule_reads_moved() {
+/// A cluster of 4 whose members' results all differ and whose member after the primary
+/// has its reveals lost, with one operation submitted: (cluster, primary, lost member).
+fn results_disagree_and_one_reveal_is_lost() -> (Cluster, usize, usize) {
     let mut c = Cluster::new(4);
     let primary = c.layer(Layer::Primary, 0);
     let lost = (primary + 1) % 4;
@@ -1933,6 +1930,30 @@ fn a_held_tally_is_weighed_again_only_when_what_the_rule_reads_moved() {
         other => Some(other),
     }));
     c.submit(primary, compute(1));
+    (c, primary, lost)
+}
+
+/// The reveal the member `lost` broadcast (and the cluster dropped).
+fn lost_reveal(c: &Cluster, lost: usize) -> Message {
+    let reveal = c.traces[lost].iter().flatten().find_map(|e| match e {
+        Effect::Broadcast {
+            msg: msg @ Message::Reveal(_),
+        } => Some(msg.clone()),
+        _ => None,
+    });
+    let Some(reveal) = reveal else {
+        panic!("the lost member did not reveal");
+    };
+    reveal
+}
+
+/// A member holding an unsettled tally (the results disagree, one member's reveal was
+/// lost) waits under the omission rule; cheap inputs meanwhile do not make it weigh the
+/// rule again (nor recompute the tally's decisions), a new reveal does. Control: with the
+/// rule weighed on every pass (before), each of the 100 ticks weighed it.
+#[test]
+fn a_held_tally_is_weighed_again_only_when_what_the_rule_reads_moved() {
+    let (mut c, primary, lost) = results_disagree_and_one_reveal_is_lost();
     let held = |c: &Cluster| {
         (0..4).find(|&i| {
             i != primary
@@ -1962,15 +1983,7 @@ fn a_held_tally_is_weighed_again_only_when_what_the_rule_reads_moved() {
         "weighed again though nothing it reads moved"
     );
     // The lost member's reveal arrives: weighed again.
-    let reveal = c.traces[lost].iter().flatten().find_map(|e| match e {
-        Effect::Broadcast {
-            msg: msg @ Message::Reveal(_),
-        } => Some(msg.clone()),
-        _ => None,
-    });
-    let Some(reveal) = reveal else {
-        panic!("the lost member did not reveal");
-    };
+    let reveal = lost_reveal(&c, lost);
     let from = c.nodes[lost].id();
     let _ = c.nodes[m].handle(Input::Message { from, msg: reveal });
     assert_eq!(c.nodes[m].stats().omission_checks, checks + 1);
@@ -1982,15 +1995,7 @@ fn a_held_tally_is_weighed_again_only_when_what_the_rule_reads_moved() {
 /// the 100 ticks weighed it.
 #[test]
 fn the_primary_weighs_its_tally_again_only_when_what_the_wait_reads_moved() {
-    let mut c = Cluster::new(4);
-    let primary = c.layer(Layer::Primary, 0);
-    let lost = (primary + 1) % 4;
-    c.validator = Box::new(|i, _| Outcome::Accepted(vec![u8::try_from(i).unwrap_or(0)]));
-    c.tamper = Some(Box::new(move |from, _, m| match m {
-        Message::Reveal(_) if from == lost => None,
-        other => Some(other),
-    }));
-    c.submit(primary, compute(1));
+    let (mut c, primary, lost) = results_disagree_and_one_reveal_is_lost();
     let waiting = |c: &Cluster| {
         let p = &c.nodes[primary];
         p.round.tally().is_none()
@@ -2013,15 +2018,7 @@ fn the_primary_weighs_its_tally_again_only_when_what_the_wait_reads_moved() {
         checks,
         "weighed again though nothing the wait reads moved"
     );
-    let reveal = c.traces[lost].iter().flatten().find_map(|e| match e {
-        Effect::Broadcast {
-            msg: msg @ Message::Reveal(_),
-        } => Some(msg.clone()),
-        _ => None,
-    });
-    let Some(reveal) = reveal else {
-        panic!("the lost member did not reveal");
-    };
+    let reveal = lost_reveal(&c, lost);
     let from = c.nodes[lost].id();
     let _ = c.nodes[primary].handle(Input::Message { from, msg: reveal });
     assert_eq!(c.nodes[primary].stats().tally_checks, checks + 1);
