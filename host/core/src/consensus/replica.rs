@@ -183,7 +183,12 @@ impl ReplicaState for ReplicatedState {
             |p| p.key().is_some_and(|k| fresh_absences.contains(&k)),
             self.slot_view(),
         );
-        self.set_slot_view(entry.view);
+        // The view of the decided *tally*, which the value binds: the same on every node
+        // that decides it. The entry's own view is that of the confirms it holds, and one
+        // value can be confirmed in view v on one node and, locked and confirmed again
+        // after a view change, in v + 1 on another: the replicated state (its digest, and
+        // whether the next slot's agreement is rewarded) would differ between them.
+        self.set_slot_view(entry.tally.payload.view());
         let (batch, agreed): (Vec<(Operation, Outcome)>, Vec<bool>) = entry
             .batch()
             .iter()

@@ -595,6 +595,59 @@ fn view_change_keeps_a_prepared_value() {
     assert_eq!(first.batch()[0].op, compute(1));
 }
 
+/// One value confirmed in view 0 on one node and, locked and confirmed again after a view
+/// change, in view 1 on the others leaves one replicated state: the state records the
+/// view of the decided tally (which the value binds), not that of the confirms. Attacker:
+/// a primary (or the network) delivering its view-0 confirms to one member only. Control:
+/// with the confirms' view recorded, `assert_agreement` finds the states diverge after
+/// slot 0, and the next slot rewards agreement on some nodes only.
+#[test]
+fn a_value_confirmed_in_two_views_leaves_one_state() {
+    let mut c = Cluster::new(4);
+    let next_primary = c.layer(Layer::Primary, 1);
+    let a = (0..4).find(|i| *i != next_primary).unwrap_or(0);
+    // `a` alone gets the view-0 confirms; nothing `a` sends reaches the others until
+    // they decided, so they learn the value only through the view change.
+    c.tamper = Some(Box::new(move |from, to, m| {
+        let late_news = matches!(
+            m,
+            Message::CatchUpResponse { .. } | Message::Attest(_) | Message::CatchUpRequest { .. }
+        );
+        match m {
+            Message::Confirm(cf) if cf.payload.view == 0 && to != a => None,
+            _ if from == a && late_news => None,
+            other => Some(other),
+        }
+    }));
+    c.submit(0, compute(1));
+    assert!(c.run_until(60_000, |c| c.all_decided(1)));
+    assert_eq!(c.decided[a][0].view, 0, "a decided in view 0");
+    for i in (0..4).filter(|i| *i != a) {
+        assert_eq!(
+            c.decided[i][0].view, 1,
+            "node {i} decided after the view change"
+        );
+        assert_eq!(c.decided[i][0].value(), c.decided[a][0].value());
+    }
+    c.assert_agreement();
+    c.tamper = None;
+    c.submit(next_primary, compute(2));
+    assert!(c.run_until(60_000, |c| c.all_decided(2)));
+    c.assert_agreement();
+    let trust: BTreeSet<Vec<u32>> = c
+        .up()
+        .iter()
+        .map(|i| {
+            let s = c.nodes[*i].state();
+            c.nodes
+                .iter()
+                .map(|n| ReplicaState::trust(s, &n.id()))
+                .collect()
+        })
+        .collect();
+    assert_eq!(trust.len(), 1, "every node holds the same trust: {trust:?}");
+}
+
 #[test]
 fn equivocating_commit_yields_evidence_and_the_offender_is_slashed() {
     let mut c = Cluster::new(4);

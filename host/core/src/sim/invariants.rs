@@ -79,6 +79,16 @@ pub enum Violation {
         /// Another node and its different entry digest.
         b: (NodeId, Digest),
     },
+    /// Two honest nodes hold different replicated states after applying the same slots
+    /// (safety: trust, membership and so f would drift apart).
+    StateDiverged {
+        /// The next slot both states would apply.
+        next_slot: Slot,
+        /// One node and its state digest.
+        a: (NodeId, Digest),
+        /// Another node and its different state digest.
+        b: (NodeId, Digest),
+    },
     /// An honest node decided an operation no client submitted (safety).
     Validity {
         /// The node.
@@ -199,6 +209,7 @@ impl Violation {
         matches!(
             self,
             Violation::Agreement { .. }
+                | Violation::StateDiverged { .. }
                 | Violation::Validity { .. }
                 | Violation::DecidedTwice { .. }
                 | Violation::Unauthorized { .. }
@@ -220,6 +231,11 @@ impl fmt::Display for Violation {
             Violation::Agreement { slot, a, b } => write!(
                 f,
                 "agreement: slot {slot}: node {} decided {:?} but node {} decided {:?}",
+                a.0, a.1, b.0, b.1
+            ),
+            Violation::StateDiverged { next_slot, a, b } => write!(
+                f,
+                "state: before slot {next_slot}: node {} holds state {:?} but node {} holds {:?}",
                 a.0, a.1, b.0, b.1
             ),
             Violation::Validity { node, slot, op } => {

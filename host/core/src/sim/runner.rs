@@ -268,6 +268,9 @@ struct World {
     recovered_at: Option<Slot>,
     /// Per honest node: what it decided from the recovery on.
     after_recovery: BTreeMap<NodeId, BTreeMap<Slot, Digest>>,
+    /// The first honest node's state digest seen before each next slot (before any
+    /// recovery): every honest node must hold the same state there.
+    states: BTreeMap<Slot, (NodeId, Digest)>,
     /// Why the recovery could not be made, if it could not.
     recovery_failure: Option<String>,
     /// The recovery certificate the honest nodes resumed from (a restarted node replays
@@ -435,6 +438,7 @@ impl World {
             forks: BTreeMap::new(),
             recovered_at: None,
             after_recovery: BTreeMap::new(),
+            states: BTreeMap::new(),
             recovery_failure: None,
             recovery_cert: None,
             copiers: by_index
@@ -777,6 +781,27 @@ impl World {
                         effects.extend(node.handle(Input::Tick { now }));
                     }
                     effects.extend(node.handle(input));
+                    if self.recovered_at.is_none() {
+                        let state = node.state();
+                        let (next, digest) = (state.next_slot(), state.state_digest());
+                        let id = inst.id;
+                        match self.states.get(&next) {
+                            None => {
+                                self.states.insert(next, (id, digest));
+                            }
+                            Some(first) if first.1 != digest => {
+                                let v = Violation::StateDiverged {
+                                    next_slot: next,
+                                    a: *first,
+                                    b: (id, digest),
+                                };
+                                if !self.record.found.contains(&v) {
+                                    self.record.found.push(v);
+                                }
+                            }
+                            Some(_) => {}
+                        }
+                    }
                 }
                 Actor::Byzantine(actor) => {
                     if needs_tick {
