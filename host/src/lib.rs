@@ -22,3 +22,4 @@ pub mod net;
 pub mod node;
 pub mod project;
 pub mod store;
+pub mod text;

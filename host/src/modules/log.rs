@@ -49,28 +49,7 @@ impl LogSink {
             self.dropped = self.dropped.saturating_add(1);
             return None;
         }
-        let mut message = if message.chars().any(char::is_control) {
-            message
-                .chars()
-                .map(|c| {
-                    if c.is_control() {
-                        c.escape_default().to_string()
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect()
-        } else {
-            message
-        };
-        if message.len() > self.max_line_bytes {
-            let mut cut = self.max_line_bytes;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
+        let message = crate::text::printable(message, self.max_line_bytes);
         self.lines.push(LogLine { level, message });
         self.lines.last().map(|l| l.message.as_str())
     }

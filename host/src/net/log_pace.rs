@@ -1,9 +1,10 @@
 //! Warnings that anyone can cause, paced: at most one line per interval, with the count
 //! of those left out since the last line.
 //!
-//! A refused TLS handshake can come from anyone who reaches the port, a bad frame from any
-//! member: one warning each let them fill the node's log (and its disk). The counters in
-//! [`super::NetMetrics`] still count every one.
+//! A refused TLS handshake can come from anyone who reaches the port, a bad frame or a
+//! stopped stream from any member, a refused request from any client: one warning each
+//! let them fill the node's log (and its disk). The counters in [`super::NetMetrics`]
+//! still count every one.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -24,6 +25,16 @@ struct Pace {
 }
 
 impl LogPace {
+    /// A pace with no warning written yet (for statics).
+    pub const fn new() -> Self {
+        LogPace {
+            state: Mutex::new(Pace {
+                last: None,
+                left_out: 0,
+            }),
+        }
+    }
+
     /// Whether a warning may be written at `now`, and how many were left out since the
     /// last one; `None` counts this one as left out.
     pub fn allow(&self, now: Instant) -> Option<u64> {

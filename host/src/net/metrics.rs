@@ -27,6 +27,8 @@ pub struct NetMetrics {
     pub(crate) refusal_warnings: super::log_pace::LogPace,
     /// The pace of the "bad frame" warning (any member).
     pub(crate) bad_frame_warnings: super::log_pace::LogPace,
+    /// The pace of the "peer stopped our stream" warning (any member).
+    pub(crate) stopped_warnings: super::log_pace::LogPace,
 }
 
 /// A point-in-time copy of [`NetMetrics`].

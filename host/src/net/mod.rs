@@ -40,7 +40,7 @@ pub mod endpoint;
 pub mod error;
 pub mod frame;
 pub mod identity;
-mod log_pace;
+pub(crate) mod log_pace;
 pub mod membership;
 pub mod metrics;
 mod queue;

@@ -154,7 +154,9 @@ async fn write_stream(
                 },
                 _ = conn.closed() => return Next::Redial,
                 code = &mut stopped => {
-                    warn!(?code, "peer stopped our stream; opening a new one");
+                    if let Some(left_out) = shared.metrics.stopped_warnings.allow(std::time::Instant::now()) {
+                        warn!(?code, left_out, "peer stopped our stream; opening a new one (one line per 10 s; left_out: stopped since the last line)");
+                    }
                     shared.metrics.refused_by_peer();
                     return Next::Reopen;
                 }
@@ -169,7 +171,13 @@ async fn write_stream(
             Err(quinn::WriteError::Stopped(code)) => {
                 // The peer refused this stream (e.g. it could not decode a frame): retrying
                 // the same bytes would loop, so the frame is dropped and counted.
-                warn!(error_code = %code, "peer stopped our stream; dropping the frame");
+                if let Some(left_out) = shared
+                    .metrics
+                    .stopped_warnings
+                    .allow(std::time::Instant::now())
+                {
+                    warn!(error_code = %code, left_out, "peer stopped our stream; dropping the frame (one line per 10 s; left_out: stopped since the last line)");
+                }
                 shared.metrics.refused_by_peer();
                 return Next::Reopen;
             }

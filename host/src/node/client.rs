@@ -30,7 +30,7 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tracing::{debug, warn};
 
-use super::client_share::{Shares, Source};
+use super::client_share::{EVICTION_PACE, Shares, Source};
 use super::proto::{CLIENT_ALPN, MAX_CLIENT_FRAME, Request, Response};
 use crate::core::crypto::Keypair;
 use crate::core::types::NodeId;
@@ -95,6 +95,9 @@ pub fn server_config(
     server.transport_config(Arc::new(client_transport()?));
     Ok(server)
 }
+
+/// The pace of the "client request refused" warning.
+static REFUSALS: crate::net::log_pace::LogPace = crate::net::log_pace::LogPace::new();
 
 /// One request stream handed to the node: who asks, the request and where to write answers.
 pub struct ClientCall {
@@ -260,7 +263,11 @@ pub async fn serve(
         endpoint,
         calls,
         uploaders,
-        (CLIENT_WRITE_TIMEOUT, MAX_CLIENT_CONNECTIONS),
+        Limits {
+            write_timeout: CLIENT_WRITE_TIMEOUT,
+            max_connections: MAX_CLIENT_CONNECTIONS,
+            eviction_pace: EVICTION_PACE,
+        },
     )
     .await;
 }
@@ -268,16 +275,31 @@ pub async fn serve(
 /// The keys that may upload modules, as the event loop last saw them.
 pub type Uploaders = watch::Receiver<Arc<BTreeSet<NodeId>>>;
 
-/// [`serve`] with answers written within `write_timeout` (tests shorten it).
+/// The listener's limits that tests change.
+struct Limits {
+    /// Answers are written within this.
+    write_timeout: Duration,
+    /// Connections held at once.
+    max_connections: usize,
+    /// At most one connection closed to make room per this.
+    eviction_pace: Duration,
+}
+
+/// [`serve`] with other [`Limits`] (tests shorten or lengthen them).
 async fn serve_with(
     endpoint: quinn::Endpoint,
     calls: mpsc::Sender<ClientCall>,
     uploaders: Uploaders,
-    (write_timeout, max_connections): (Duration, usize),
+    limits: Limits,
 ) {
+    let Limits {
+        write_timeout,
+        max_connections,
+        eviction_pace,
+    } = limits;
     // Connections and small request bytes are shared out by the address clients come
     // from (`client_share.rs`): keys are free, addresses are not.
-    let shares = Shares::new(max_connections);
+    let shares = Shares::new(max_connections, eviction_pace);
     let budget = Arc::new(Budgets {
         large: Arc::new(Semaphore::new(CLIENT_BUFFER_BUDGET)),
         small: Arc::new(Semaphore::new(CLIENT_SMALL_BUDGET)),
@@ -448,7 +470,10 @@ async fn handle_stream(
         Ok(Some(r)) => r,
         Ok(None) => return,
         Err(e) => {
-            warn!(client = %client, error = %e, "client request refused");
+            // Any client can cause this as often as it likes: one line per interval.
+            if let Some(left_out) = REFUSALS.allow(std::time::Instant::now()) {
+                warn!(client = %client, error = %e, left_out, "client request refused (one line per 10 s; left_out: refused since the last line)");
+            }
             let _ = recv.stop(frame::ERR_BAD_FRAME.into());
             if answer(&mut send, Response::Error(e).into(), write_timeout)
                 .await
@@ -742,7 +767,11 @@ mod tests {
             endpoint,
             calls_tx,
             nobody(),
-            (write_timeout, MAX_CLIENT_CONNECTIONS),
+            Limits {
+                write_timeout,
+                max_connections: MAX_CLIENT_CONNECTIONS,
+                eviction_pace: EVICTION_PACE,
+            },
         ));
         tokio::spawn(async move {
             while let Some(call) = calls.recv().await {
@@ -928,6 +957,15 @@ mod tests {
         uploaders: Uploaders,
         max: usize,
     ) -> Result<(SocketAddr, NodeId, mpsc::Receiver<ClientCall>), Box<dyn std::error::Error>> {
+        silent_listener_paced(uploaders, max, EVICTION_PACE).await
+    }
+
+    /// [`silent_listener`] closing at most one connection per `pace` to make room.
+    async fn silent_listener_paced(
+        uploaders: Uploaders,
+        max: usize,
+        pace: Duration,
+    ) -> Result<(SocketAddr, NodeId, mpsc::Receiver<ClientCall>), Box<dyn std::error::Error>> {
         let key = ed25519_dalek::SigningKey::from_bytes(&[11; 32]);
         let identity = NodeIdentity::new(&key)?;
         let node = identity.node_id();
@@ -939,12 +977,14 @@ mod tests {
             endpoint,
             calls_tx,
             uploaders,
-            (Duration::from_secs(5), max),
+            Limits {
+                write_timeout: Duration::from_secs(5),
+                max_connections: max,
+                eviction_pace: pace,
+            },
         ));
         Ok((addr, node, calls))
     }
-
-    use super::super::client_share::EVICTION_PACE;
 
     fn loopback(last: u8) -> std::net::IpAddr {
         std::net::IpAddr::from([127, 0, 0, last])
@@ -1005,6 +1045,32 @@ mod tests {
         Ok(())
     }
 
+    /// A source that connects and leaves in a loop cannot close another's connections
+    /// faster than one per pace: a second newcomer right after an eviction is refused
+    /// although the holder still has more than its share, and gets in once the pace has
+    /// passed. Control: with no pace (zero), the second newcomer closes a second
+    /// connection at once.
+    #[tokio::test]
+    async fn evictions_are_paced() -> Result<(), Box<dyn std::error::Error>> {
+        let pace = Duration::from_secs(3);
+        let (addr, node, _calls) = silent_listener_paced(nobody(), 8, pace).await?;
+        let key = Keypair::from_seed([12; 32]);
+        let mut hog = Vec::new();
+        for _ in 0..8 {
+            hog.push(Client::connect_from(Some(loopback(2)), addr, node, &key).await?);
+        }
+        let start = std::time::Instant::now();
+        let _first = Client::connect_from(Some(loopback(3)), addr, node, &key).await?;
+        let second = Client::connect_from(Some(loopback(3)), addr, node, &key).await;
+        if start.elapsed() < pace {
+            assert!(second.is_err(), "a second eviction within the pace");
+        }
+        tokio::time::sleep(pace.saturating_sub(start.elapsed())).await;
+        let third = Client::connect_from(Some(loopback(3)), addr, node, &key).await;
+        assert!(third.is_ok(), "room made again once the pace has passed");
+        Ok(())
+    }
+
     /// One address sending small requests and stalling them cannot hold the whole pool of
     /// small request bytes: it holds its share, and a request from another address is
     /// read at once. Control: with a source's share as large as the pool (before), the
@@ -1060,6 +1126,98 @@ mod tests {
                 .into());
             }
         }
+        Ok(())
+    }
+
+    /// Requests of one source, sent together and adding up to twice its share of small
+    /// request bytes, are all read: each reserves its whole length in the share before
+    /// reading, so the ones that got room finish and give it back to the others. Control:
+    /// with room taken from the share chunk by chunk (before), the 16 requests each hold
+    /// part of the share, none finishes, and all wait until the read timeout.
+    #[tokio::test]
+    async fn requests_of_one_source_do_not_hold_each_other_up()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (addr, node, _calls) = silent_listener(nobody(), 8).await?;
+        let key = Keypair::from_seed([12; 32]);
+        let len = 250 * 1024;
+        let count = 2 * super::super::client_share::SOURCE_SMALL_SHARE / len + 1;
+        let mut conns = Vec::new();
+        let mut requests = Vec::new();
+        for i in 0..count {
+            if i % MAX_CLIENT_STREAMS as usize == 0 {
+                conns.push(Arc::new(
+                    Client::connect_from(Some(loopback(2)), addr, node, &key).await?,
+                ));
+            }
+            let c = Arc::clone(conns.last().ok_or("no connection")?);
+            requests.push(tokio::spawn(async move {
+                // Not a request: answered as malformed once all its bytes were read.
+                let (mut send, mut answers) = c.open_raw().await.map_err(|e| e.to_string())?;
+                send.write_all(&u32::try_from(len).unwrap_or(0).to_be_bytes())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                send.write_all(&vec![0xff; len])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match answers.next().await {
+                    Ok(Some(Response::Error(e))) if e.contains("malformed") => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            }));
+        }
+        let all = async {
+            let mut answered = Vec::new();
+            for r in requests {
+                answered.push(r.await);
+            }
+            answered
+        };
+        let answered = tokio::time::timeout(CLIENT_READ_TIMEOUT / 2, all)
+            .await
+            .map_err(|_| "requests of one source held each other up")?;
+        for a in answered {
+            a?.map_err(|e| format!("a request was not read: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// `call_patient` sends the request again while the node answers busy, and hands
+    /// back the first answer that is not busy; any other error is not asked again.
+    /// Control: a plain `call` returns the first busy answer.
+    #[tokio::test]
+    async fn a_patient_call_asks_again_while_the_node_is_busy()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let (addr, node, mut calls) = silent_listener(nobody(), 8).await?;
+        // The "node": busy twice, then an answer; then an error that is not busy.
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&asked);
+        tokio::spawn(async move {
+            while let Some(call) = calls.recv().await {
+                let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let response = match n {
+                    0 | 1 | 3 => Response::Error("busy: the node reads too much".into()),
+                    2 => Response::Log(Vec::new()),
+                    _ => Response::Error("refused".into()),
+                };
+                let _ = call.reply.send(response.into()).await;
+            }
+        });
+        let client = Client::connect(addr, node, &Keypair::from_seed([12; 32])).await?;
+        let entries = client.log(0, 10).await?;
+        assert!(entries.is_empty());
+        assert_eq!(
+            asked.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "asked three times"
+        );
+        // The control: a plain call takes the busy answer as it comes.
+        let mut answers = client.call(&Request::Status).await?;
+        let first = answers.next().await?;
+        assert!(matches!(first, Some(Response::Error(e)) if e.starts_with("busy")));
+        // Not busy: answered at once, not asked again.
+        let (first, _) = client.call_patient(&Request::Status).await?;
+        assert!(matches!(first, Response::Error(e) if e == "refused"));
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 5);
         Ok(())
     }
 }

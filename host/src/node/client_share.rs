@@ -70,6 +70,8 @@ impl From<IpAddr> for Source {
 #[derive(Debug)]
 pub struct Shares {
     max: usize,
+    /// At most one eviction per this interval ([`EVICTION_PACE`] on a node).
+    pace: Duration,
     table: Mutex<Table>,
 }
 
@@ -101,10 +103,11 @@ pub struct Seat {
 }
 
 impl Shares {
-    /// Shares of `max` connections.
-    pub fn new(max: usize) -> Arc<Self> {
+    /// Shares of `max` connections, closing at most one per `pace` to make room.
+    pub fn new(max: usize, pace: Duration) -> Arc<Self> {
         Arc::new(Shares {
             max,
+            pace,
             table: Mutex::new(Table::default()),
         })
     }
@@ -122,7 +125,7 @@ impl Shares {
         if t.total >= self.max {
             let now = Instant::now();
             if t.last_eviction
-                .is_some_and(|at| now.saturating_duration_since(at) < EVICTION_PACE)
+                .is_some_and(|at| now.saturating_duration_since(at) < self.pace)
             {
                 return None;
             }
@@ -279,7 +282,7 @@ mod tests {
     /// table of handshaking seats refuses; dropped seats give their place back.
     #[test]
     fn seats_are_counted_and_given_back() {
-        let shares = Shares::new(2);
+        let shares = Shares::new(2, EVICTION_PACE);
         let a = shares.admit(v4(2));
         let b = shares.admit(v4(2));
         assert!(a.is_some() && b.is_some());
@@ -300,7 +303,7 @@ mod tests {
     /// whole starts afresh.
     #[test]
     fn a_pool_in_use_outlives_the_connections() {
-        let shares = Shares::new(4);
+        let shares = Shares::new(4, EVICTION_PACE);
         let seat = shares.admit(v4(2));
         let held = seat
             .as_ref()

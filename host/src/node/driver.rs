@@ -112,6 +112,10 @@ pub(crate) const FORK_META: &str = "fork";
 /// Recent state changes kept for the status report.
 const EVENT_HISTORY: usize = 512;
 
+/// Bytes of one state change's text, in the log and the status report (so the events a
+/// status report carries add up to at most 256 KiB).
+const EVENT_TEXT_BYTES: usize = 512;
+
 /// Most entries per catch-up response served from the store.
 const CATCH_UP_BATCH: usize = 32;
 
@@ -891,11 +895,15 @@ impl Loop {
                         matches!(t.status, Some(spore_core::trust::StatusChange::Excluded(_)));
                     self.rec.trust_change(t.delta(), excluded);
                 }
-                info!(slot, "{change}");
+                // A change's text holds what modules and clients chose (a rejection's
+                // reasons, up to `timing.max-output-bytes`): escaped and cut, for the log
+                // and for the status reports any client may ask for.
+                let text = crate::text::printable(change.to_string(), EVENT_TEXT_BYTES);
+                info!(slot, "{text}");
                 if self.events.len() >= EVENT_HISTORY {
                     self.events.pop_front();
                 }
-                self.events.push_back((slot, change.to_string()));
+                self.events.push_back((slot, text));
             }
         }
         self.drop_left_followers();
@@ -1273,7 +1281,8 @@ impl Loop {
                     // Decided, its entry not durable yet: answered when it is.
                     Err(SubmitError::AlreadyDecided) if self.flusher.holds_decision(&digest) => {}
                     Err(e) => {
-                        info!(submitter = %op.submitter, kind = op.op.kind_name(), error = %e, "submission refused");
+                        // The client gets the reason; any key may cause this at will.
+                        debug!(submitter = %op.submitter, kind = op.op.kind_name(), error = %e, "submission refused");
                         let _ = reply.try_send(Response::Error(format!("refused: {e}")).into());
                         return Ok(());
                     }
@@ -1286,7 +1295,16 @@ impl Loop {
             }
             Request::Status => {
                 let answer = match self.client_reads.admit(client, self.now()) {
-                    Ok(_) => Response::Status(Box::new(self.status())),
+                    Ok(_) => {
+                        // Charged like a read: its size grows with the members and the
+                        // events, and any key may ask.
+                        let status = self.status();
+                        let bytes =
+                            postcard::experimental::serialized_size(&status).unwrap_or(usize::MAX);
+                        self.client_reads
+                            .charge(client, u64::try_from(bytes).unwrap_or(u64::MAX));
+                        Response::Status(Box::new(status))
+                    }
                     Err(paced) => Response::Error(paced.to_string()),
                 };
                 let _ = reply.try_send(answer.into());
@@ -1316,7 +1334,7 @@ impl Loop {
                     .state()
                     .check_permission(&client, Permission::ModuleUpload)
                 {
-                    info!(client = %client, error = %e, "module upload refused");
+                    debug!(client = %client, error = %e, "module upload refused");
                     let _ = reply.try_send(Response::Error(format!("refused: {e}")).into());
                     return Ok(());
                 }
@@ -1334,7 +1352,7 @@ impl Loop {
                 }
                 // Within the store's module quota, collecting unreferenced blobs first.
                 if let Err(e) = self.make_room(bytes.len() as u64) {
-                    info!(client = %client, error = %e, "module upload refused");
+                    debug!(client = %client, error = %e, "module upload refused");
                     let _ = reply.try_send(Response::Error(format!("refused: {e}")).into());
                     return Ok(());
                 }

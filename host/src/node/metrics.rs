@@ -252,7 +252,7 @@ pub fn render(
     for m in &status.members {
         let labels = vec![
             ("member".to_owned(), m.id.to_hex()),
-            ("name".to_owned(), m.name.clone()),
+            ("name".to_owned(), label_value(&m.name)),
         ];
         trust.get_or_create(&labels).set(i64::from(m.trust));
         eligible.get_or_create(&labels).set(i64::from(m.eligible));
@@ -436,4 +436,25 @@ pub fn render(
         let _ = writeln!(out, "# metrics could not be encoded");
     }
     out
+}
+
+/// `text` as a label value of the text format: the encoder writes label values as they
+/// are, so a backslash, a quote or a newline would end the value or the line (a member
+/// named `x"} 1` and a newline would add a forged sample). The host admits only plain
+/// names (`state::authorize::is_name`); founders' names come from the genesis.
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(
+            super::label_value("x\"} 1\nspore_fork_halted 0\n#\\"),
+            "x\\\"} 1\\nspore_fork_halted 0\\n#\\\\"
+        );
+    }
 }

@@ -20,6 +20,13 @@
 //! - `membership.max-admissions-per-epoch` (1): admissions per epoch;
 //! - `membership.max-removals-per-epoch` (1): members that governance (not a proof) may
 //!   remove from the eligible set per epoch, by exclusion or by a trust cut.
+//!
+//! # Names and sizes (fixed)
+//! What a member or an operator names lands in every node's state, status reports, logs
+//! and metric labels, whatever the validator module accepts: a candidate's name and a
+//! service's name are [`is_name`] (1..=64 bytes of `[A-Za-z0-9._-]`), a candidate's
+//! address at most [`MAX_ADDRESS_BYTES`] printable ASCII characters, and the state records
+//! at most [`MAX_SERVICES`] services (deploying an existing name again replaces it).
 
 use std::collections::BTreeSet;
 
@@ -107,6 +114,21 @@ pub enum AuthError {
         /// The role's active module.
         active: crate::types::Digest,
     },
+}
+
+/// Most services the state records (about 110 bytes each in every node's state).
+pub const MAX_SERVICES: usize = 1024;
+
+/// Longest candidate address, in bytes.
+pub const MAX_ADDRESS_BYTES: usize = 256;
+
+/// Whether `name` is 1..=64 bytes of `[A-Za-z0-9._-]`: a member's or a service's name,
+/// which status reports, logs and metric labels show as it is.
+pub fn is_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn roles(allowed: &BTreeSet<Actor>) -> String {
@@ -293,6 +315,21 @@ impl ReplicatedState {
                 Ok(())
             }
             Operation::SecurityPolicyUpdate(u) => self.check_rollback_target(u),
+            Operation::ServiceDeployment(d) => {
+                if !is_name(&d.name) {
+                    return Err(AuthError::Configuration(format!(
+                        "a service name of {} bytes is not 1..=64 bytes of [A-Za-z0-9._-]",
+                        d.name.len()
+                    )));
+                }
+                if !self.services().contains_key(&d.name) && self.services().len() >= MAX_SERVICES {
+                    return Err(AuthError::Configuration(format!(
+                        "the cluster records at most {MAX_SERVICES} services: deploy under an \
+                         existing name to replace one"
+                    )));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -370,6 +407,17 @@ impl ReplicatedState {
             return Err(AuthError::Sponsorship(format!(
                 "candidate {} is not a usable ed25519 key (canonical, not of small order)",
                 c.id
+            )));
+        }
+        if !is_name(&c.name) {
+            return Err(AuthError::Sponsorship(format!(
+                "a candidate name of {} bytes is not 1..=64 bytes of [A-Za-z0-9._-]",
+                c.name.len()
+            )));
+        }
+        if c.address.len() > MAX_ADDRESS_BYTES || !c.address.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(AuthError::Sponsorship(format!(
+                "candidate address is not at most {MAX_ADDRESS_BYTES} printable ASCII characters"
             )));
         }
         if a.sponsors.len() > 64 {

@@ -138,7 +138,8 @@ pub struct ReplicatedState {
     /// Absences already penalised, by (slot, member), for the slots an absence proof may
     /// still be about (`consensus::absence::ABSENCE_WINDOW`).
     absences: std::collections::BTreeSet<(Slot, NodeId)>,
-    /// The view the next slot starts in: that of the last decided entry. A slot decided
+    /// The view the next slot starts in: that of the last decided tally (not of its
+    /// confirms, which may differ between nodes deciding the same value). A slot decided
     /// by a tally of a later view had a view change, in which results may have been
     /// revealed before the deciding round committed: no agreement is rewarded in it.
     slot_view: View,
@@ -152,14 +153,17 @@ pub struct ReplicatedState {
 }
 
 /// Facts derived from a [`ReplicatedState`]'s fields, computed on first use and
-/// forgotten by every method that changes those fields ([`ReplicatedState::apply_slot_judged`],
-/// [`ReplicatedState::exclude_culprits`]), so that the consensus core's many
-/// `primary` / `seed` queries per input do not sort the eligible set each time. Not
-/// serialised (a restored state computes it again) and equal whatever it holds: it is a
-/// function of the fields beside it.
+/// forgotten by every method that changes those fields (every `&mut self` method of the
+/// state: [`ReplicatedState::apply_slot_judged`], [`ReplicatedState::exclude_culprits`],
+/// and the records of an applied entry's view, absences and proofs), so that the
+/// consensus core's many `primary` / `seed` queries per input do not sort the eligible
+/// set each time, and a status report asked for by any client does not encode and hash
+/// the whole state each time. Not serialised (a restored state computes it again) and
+/// equal whatever it holds: it is a function of the fields beside it.
 #[derive(Debug, Clone, Default)]
 struct Derived {
     rotation: std::sync::OnceLock<Vec<NodeId>>,
+    digest: std::sync::OnceLock<Digest>,
 }
 
 impl Derived {
@@ -275,7 +279,7 @@ impl ReplicatedState {
         self.proofs.contains(&(key.0, key.1, key.2.to_string()))
     }
 
-    /// The view the next slot starts in (that of the last decided entry).
+    /// The view the next slot starts in (that of the last decided tally).
     pub fn slot_view(&self) -> View {
         self.slot_view
     }
@@ -283,6 +287,7 @@ impl ReplicatedState {
     /// Record the view of the entry just applied.
     pub(crate) fn set_slot_view(&mut self, view: View) {
         self.slot_view = view;
+        self.derived.clear();
     }
 
     /// Whether the absence of `member` in `slot` was penalised already.
@@ -292,6 +297,7 @@ impl ReplicatedState {
 
     /// Record a penalised absence, and forget those older than the window.
     pub(crate) fn record_absence(&mut self, slot: Slot, member: NodeId) {
+        self.derived.clear();
         self.absences.insert((slot, member));
         let floor = self
             .next_slot
@@ -303,6 +309,7 @@ impl ReplicatedState {
 
     /// Record a punished misbehaviour (see [`Self::proof_applied`]).
     pub(crate) fn record_proof(&mut self, key: (NodeId, Slot, &'static str)) {
+        self.derived.clear();
         self.proofs.insert((key.0, key.1, key.2.to_string()));
     }
 
@@ -531,7 +538,10 @@ impl ReplicatedState {
     /// SHA-256 over the canonical encoding of the whole state: equal digests mean equal
     /// ledgers, memberships, parameters, modules and histories.
     pub fn state_digest(&self) -> Digest {
-        sha256_parts(&[STATE_DOMAIN, &canonical_bytes(self)])
+        *self
+            .derived
+            .digest
+            .get_or_init(|| sha256_parts(&[STATE_DOMAIN, &canonical_bytes(self)]))
     }
 
     /// Apply a slot holding one decided operation (see [`Self::apply_slot`]).

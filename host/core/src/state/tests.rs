@@ -823,3 +823,102 @@ fn excluded_culprits_leave_a_remembered_rotation() -> TestResult {
     assert_eq!(restored, s);
     Ok(())
 }
+
+/// The state digest is kept once computed (a status report asked for by any client would
+/// otherwise encode and hash the whole state) and forgotten by every change: after each
+/// kind of change the kept digest equals one computed afresh. Control: without the
+/// `derived.clear()` in any one of the changes, its step keeps the old digest.
+#[test]
+fn the_kept_state_digest_follows_every_change() -> TestResult {
+    let (mut s, ids) = state(5)?;
+    let fresh = |s: &ReplicatedState| sha256_parts(&[STATE_DOMAIN, &canonical_bytes(s)]);
+    let mut seen = vec![s.state_digest()];
+    let mut step = |s: &ReplicatedState, what: &str| -> TestResult {
+        let kept = s.state_digest();
+        if kept != fresh(s) {
+            return Err(format!("{what}: the kept digest is stale").into());
+        }
+        if seen.contains(&kept) {
+            return Err(format!("{what}: the change left the digest as it was").into());
+        }
+        seen.push(kept);
+        Ok(())
+    };
+    s.apply_slot(
+        0,
+        &[(exclusion(ids[3], ExclusionReason::Unresponsive), accepted())],
+        None,
+    )?;
+    step(&s, "apply")?;
+    s.set_slot_view(7);
+    step(&s, "slot view")?;
+    s.record_absence(0, ids[1]);
+    step(&s, "absence")?;
+    s.record_proof((ids[2], 0, "equivocation"));
+    step(&s, "proof")?;
+    s.exclude_culprits(&[ids[4]]);
+    step(&s, "culprits")?;
+    Ok(())
+}
+
+/// What a member or an operator names reaches every node's state, logs, status reports
+/// and metric labels, whatever the validator module accepted: a candidate named with a
+/// quote and a newline (a forged metric line), or with an address holding a space, is
+/// refused, and services stop at `MAX_SERVICES` new names (an existing name may still be
+/// deployed again). Control: without the rules, the candidate is admitted and the state
+/// records a service past the cap.
+#[test]
+fn names_and_the_number_of_services_are_the_hosts_to_bound() -> TestResult {
+    use super::authorize::{MAX_SERVICES, is_name};
+    let (mut s, _) = state(4)?;
+    let named = |s: &ReplicatedState, name: &str, address: &str| {
+        let mut op = admission(s, newcomer_id(), Hierarchy::Hyphae);
+        if let Operation::NodeAdmission(a) = &mut op {
+            a.candidate.name = name.into();
+            a.candidate.address = address.into();
+            a.sponsors = crate::genesis::tests::keys(2)
+                .iter()
+                .map(|k| Sponsorship::sign(&s.genesis_digest(), &a.candidate, k))
+                .collect();
+        }
+        op
+    };
+    let forged = "x\"} 1\nspore_fork_halted 0\n#";
+    assert!(s.check_effect(&named(&s, forged, "10.0.0.1:7000")).is_err());
+    assert!(
+        s.check_effect(&named(&s, "edge", "10.0.0.1 :7000"))
+            .is_err()
+    );
+    assert!(
+        s.check_effect(&named(&s, "edge", &"1".repeat(300)))
+            .is_err()
+    );
+    assert!(s.check_effect(&named(&s, "edge-9", "[::1]:7000")).is_ok());
+    assert!(is_name("a.b_c-9") && !is_name("") && !is_name(&"a".repeat(65)));
+
+    let deploy = |name: String| {
+        Operation::ServiceDeployment(ServiceDeployment {
+            name,
+            artifact: crate::types::Digest([7; 32]),
+            replicas: 1,
+            strategy: DeploymentStrategy::Rolling,
+            resources: ResourceRequirements {
+                cpu_millis: 100,
+                memory_mib: 64,
+                storage_mib: 0,
+            },
+        })
+    };
+    let batch: Vec<_> = (0..=MAX_SERVICES)
+        .map(|i| (deploy(format!("svc-{i}")), accepted()))
+        .collect();
+    let changes = s.apply_slot(0, &batch, None)?;
+    assert_eq!(s.services().len(), MAX_SERVICES);
+    assert!(matches!(changes.last(), Some(StateChange::Ignored { .. })));
+    assert!(
+        s.check_effect(&deploy("svc-0".into())).is_ok(),
+        "a name again"
+    );
+    assert!(s.check_effect(&deploy("a\nb".into())).is_err());
+    Ok(())
+}
