@@ -103,6 +103,8 @@ static REFUSALS: crate::net::log_pace::LogPace = crate::net::log_pace::LogPace::
 pub struct ClientCall {
     /// The client's key, authenticated by the TLS handshake.
     pub client: NodeId,
+    /// The address it connected from, as the listener shares it out.
+    pub source: Source,
     /// The request.
     pub request: Request,
     /// Answers (the stream finishes when the sender is dropped).
@@ -343,7 +345,7 @@ async fn serve_with(
                     source_small: seat.small_pool(),
                 };
                 tokio::spawn(handle_stream(
-                    client,
+                    (client, source),
                     (send, recv),
                     calls.clone(),
                     (pools, may_upload),
@@ -460,7 +462,7 @@ async fn take(pool: &Arc<Semaphore>, bytes: usize) -> Result<OwnedSemaphorePermi
 /// Serve one request stream: read the request, hand it to the node, write its answers
 /// (each within `write_timeout`, the stream reset when one is not taken), finish.
 async fn handle_stream(
-    client: NodeId,
+    (client, source): (NodeId, Source),
     (mut send, mut recv): (quinn::SendStream, quinn::RecvStream),
     calls: mpsc::Sender<ClientCall>,
     (pools, may_upload): (Pools, bool),
@@ -487,6 +489,7 @@ async fn handle_stream(
     let (tx, mut rx) = mpsc::channel(16);
     let call = ClientCall {
         client,
+        source,
         request,
         reply: tx,
         room,

@@ -1246,10 +1246,12 @@ impl Loop {
         // `_room` holds the request's bytes in the client pools until it is handled.
         let ClientCall {
             client,
+            source,
             request,
             reply,
             room: _room,
         } = call;
+        let reader = (client, source);
         match request {
             Request::Submit { op, follow } => {
                 let digest = op.id();
@@ -1260,12 +1262,12 @@ impl Loop {
                     .map(|(slot, index, _)| (*slot, *index));
                 if let Some(at) = stored {
                     // Answered from the store: a read paced like a log page.
-                    if let Err(paced) = self.client_reads.admit(client, self.now()) {
+                    if let Err(paced) = self.client_reads.admit(reader, self.now()) {
                         let _ = reply.try_send(Response::Error(paced.to_string()).into());
                         return Ok(());
                     }
                     let (done, read) = self.stored_decision(at, &digest);
-                    self.client_reads.charge(client, read);
+                    self.client_reads.charge(reader, read);
                     if let Some(done) = done {
                         // Already in the log: answer with its decision, do not re-order it.
                         let _ = reply.try_send(Response::Accepted(digest).into());
@@ -1294,7 +1296,7 @@ impl Loop {
                 self.input(Input::Submit(op))?;
             }
             Request::Status => {
-                let answer = match self.client_reads.admit(client, self.now()) {
+                let answer = match self.client_reads.admit(reader, self.now()) {
                     Ok(_) => {
                         // Charged like a read: its size grows with the members and the
                         // events, and any key may ask.
@@ -1302,7 +1304,7 @@ impl Loop {
                         let bytes =
                             postcard::experimental::serialized_size(&status).unwrap_or(usize::MAX);
                         self.client_reads
-                            .charge(client, u64::try_from(bytes).unwrap_or(u64::MAX));
+                            .charge(reader, u64::try_from(bytes).unwrap_or(u64::MAX));
                         Response::Status(Box::new(status))
                     }
                     Err(paced) => Response::Error(paced.to_string()),
@@ -1310,7 +1312,7 @@ impl Loop {
                 let _ = reply.try_send(answer.into());
             }
             Request::Log { from, limit } => {
-                let page = match self.client_reads.admit(client, self.now()) {
+                let page = match self.client_reads.admit(reader, self.now()) {
                     Ok(left) => {
                         let cap = usize::try_from(left).unwrap_or(usize::MAX);
                         let (page, read) = log_page(
@@ -1320,7 +1322,7 @@ impl Loop {
                             limit,
                             LOG_PAGE_BYTES.min(cap),
                         );
-                        self.client_reads.charge(client, read as u64);
+                        self.client_reads.charge(reader, read as u64);
                         page
                     }
                     Err(paced) => Response::Error(paced.to_string()).into(),

@@ -18,6 +18,7 @@
 //! authenticated members, far fewer than the bound).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use spore_core::types::NodeId;
 
@@ -50,14 +51,15 @@ impl Window {
     }
 }
 
-/// The pacing of one kind of answer, per peer (see the module doc).
+/// The pacing of one kind of answer, per peer (see the module doc); peers are member
+/// keys, or whatever else `K` names (client keys, client addresses).
 #[derive(Debug)]
-pub struct Pacer {
+pub struct Pacer<K = NodeId> {
     pace: Pace,
-    peers: HashMap<NodeId, Window>,
+    peers: HashMap<K, Window>,
 }
 
-impl Pacer {
+impl<K: Hash + Eq + Copy> Pacer<K> {
     /// A pacer allowing `pace` to every peer.
     pub fn new(pace: Pace) -> Self {
         Self {
@@ -69,7 +71,7 @@ impl Pacer {
     /// Whether `peer` may be served one more answer at `now` (ms): `Some(bytes)` it may
     /// still be sent in its window (the answer is counted), `None` when it used its
     /// answers or bytes of the current second (nothing is counted).
-    pub fn admit(&mut self, peer: NodeId, now: u64) -> Option<u64> {
+    pub fn admit(&mut self, peer: K, now: u64) -> Option<u64> {
         if !self.peers.contains_key(&peer) && self.peers.len() >= MAX_PACED_PEERS {
             self.peers.retain(|_, w| w.open(now));
             if self.peers.len() >= MAX_PACED_PEERS {
@@ -96,7 +98,7 @@ impl Pacer {
     }
 
     /// Charge `bytes` sent to `peer` to its current window (after [`Self::admit`]).
-    pub fn charge(&mut self, peer: NodeId, bytes: u64) {
+    pub fn charge(&mut self, peer: K, bytes: u64) {
         if let Some(w) = self.peers.get_mut(&peer) {
             w.bytes = w.bytes.saturating_add(bytes);
         }
