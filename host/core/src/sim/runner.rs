@@ -268,8 +268,9 @@ struct World {
     recovered_at: Option<Slot>,
     /// Per honest node: what it decided from the recovery on.
     after_recovery: BTreeMap<NodeId, BTreeMap<Slot, Digest>>,
-    /// The first honest node's state digest seen before each next slot (before any
-    /// recovery): every honest node must hold the same state there.
+    /// The first honest node's state digest seen before each next slot (those from a
+    /// recovery's resume slot on forgotten at the recovery): every honest node must hold
+    /// the same state there.
     states: BTreeMap<Slot, (NodeId, Digest)>,
     /// Why the recovery could not be made, if it could not.
     recovery_failure: Option<String>,
@@ -736,6 +737,9 @@ impl World {
             checkpoint,
         };
         self.recovered_at = Some(resume);
+        // The honest nodes resume from one checkpoint (its culprits excluded): states are
+        // compared afresh from there.
+        self.states.retain(|next, _| *next < resume);
         self.recovery_cert = Some(cert.clone());
         for (e, mut node) in nodes {
             if let Err(err) = node.recover(&cert) {
@@ -781,7 +785,7 @@ impl World {
                         effects.extend(node.handle(Input::Tick { now }));
                     }
                     effects.extend(node.handle(input));
-                    if self.recovered_at.is_none() {
+                    {
                         let state = node.state();
                         let (next, digest) = (state.next_slot(), state.state_digest());
                         let id = inst.id;
