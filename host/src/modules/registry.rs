@@ -353,6 +353,21 @@ impl Registry {
             .cloned()
     }
 
+    /// Forget a remembered refusal of `hash`, so that the next load compiles it again
+    /// (once: a new refusal is remembered again). The node calls it when the cluster
+    /// decided to swap that module in: a quorum compiled it within its bounds, and a
+    /// refusal from a compile bound depends on the machine and its load at the time
+    /// (kept, this node would abstain on every call of the module until it restarted).
+    pub fn forget_refusal(&self, hash: &Digest) {
+        let mut refused = self
+            .refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if refused.reasons.remove(hash).is_some() {
+            refused.order.retain(|h| h != hash);
+        }
+    }
+
     /// Only from the cache, refusing a tampered entry: used to audit a cache.
     pub fn load_cached_artifact(&self, hash: &Digest) -> Result<Option<Component>, LoadError> {
         let Some(cache) = &self.cache else {

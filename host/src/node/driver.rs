@@ -890,10 +890,21 @@ impl Loop {
     fn after_decisions(&mut self) {
         for (slot, changes) in self.d.node.drain_changes() {
             for change in changes {
-                if let spore_core::state::StateChange::Trust(t) = &change {
-                    let excluded =
-                        matches!(t.status, Some(spore_core::trust::StatusChange::Excluded(_)));
-                    self.rec.trust_change(t.delta(), excluded);
+                match &change {
+                    spore_core::state::StateChange::Trust(t) => {
+                        let excluded =
+                            matches!(t.status, Some(spore_core::trust::StatusChange::Excluded(_)));
+                        self.rec.trust_change(t.delta(), excluded);
+                    }
+                    // The cluster decided to use this module: a refusal this node remembers
+                    // from compiling it (a compile bound depends on the machine and its
+                    // load) is tried once more rather than abstaining until a restart.
+                    spore_core::state::StateChange::ModuleSwapped { to, .. }
+                    | spore_core::state::StateChange::ModuleRolledBack { to, .. }
+                    | spore_core::state::StateChange::PolicySwapped { to, .. } => {
+                        self.d.runtime.registry().forget_refusal(to);
+                    }
+                    _ => {}
                 }
                 // A change's text holds what modules and clients chose (a rejection's
                 // reasons, up to `timing.max-output-bytes`): escaped and cut, for the log

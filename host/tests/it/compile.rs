@@ -67,6 +67,15 @@ fn a_compile_past_its_time_is_refused_and_remembered() -> anyhow::Result<()> {
             other => panic!("not remembered ({worker:?}): {:?}", other.map(|m| m.hash())),
         }
         assert!(started.elapsed() < Duration::from_millis(500));
+        // Once the cluster swapped it in, the refusal is forgotten: the next load
+        // compiles again (refused by the bound again here, so remembered again). Control:
+        // without forgetting, it is still `Refused` from memory.
+        let hash = spore::core::crypto::sha256(spore_artifacts::DEFAULT_VALIDATOR.bytes);
+        r.registry().forget_refusal(&hash);
+        let why =
+            refused_by_bound(r.load(Role::Validator, spore_artifacts::DEFAULT_VALIDATOR.bytes));
+        assert!(why.contains("longer than"), "{why}");
+        assert!(r.registry().refused_reason(&hash).is_some());
     }
     Ok(())
 }
