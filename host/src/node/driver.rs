@@ -1310,17 +1310,25 @@ impl Loop {
                 let answer = match self.client_reads.admit(reader, self.now()) {
                     Ok(_) => {
                         // Charged like a read: its size grows with the members and the
-                        // events, and any key may ask.
+                        // events, and any key may ask. Like a log page it holds room in
+                        // the answer budget until written, so clients that do not read
+                        // their answers hold at most the budget.
                         let status = self.status();
                         let bytes =
                             postcard::experimental::serialized_size(&status).unwrap_or(usize::MAX);
                         self.client_reads
                             .charge(reader, u64::try_from(bytes).unwrap_or(u64::MAX));
-                        Response::Status(Box::new(status))
+                        match self.log_budget.take(bytes) {
+                            Ok(room) => Answer {
+                                response: Response::Status(Box::new(status)),
+                                room: Some(room),
+                            },
+                            Err(busy) => Response::Error(busy.to_string()).into(),
+                        }
                     }
-                    Err(paced) => Response::Error(paced.to_string()),
+                    Err(paced) => Response::Error(paced.to_string()).into(),
                 };
-                let _ = reply.try_send(answer.into());
+                let _ = reply.try_send(answer);
             }
             Request::Log { from, limit } => {
                 let page = match self.client_reads.admit(reader, self.now()) {

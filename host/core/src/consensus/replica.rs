@@ -157,6 +157,11 @@ impl ReplicaState for ReplicatedState {
     }
 
     fn apply(&mut self, entry: &DecidedEntry) -> Vec<StateChange> {
+        // The node applies verified entries in slot order; an entry for a slot already
+        // applied changes nothing (checked first, before any record below is written).
+        if entry.slot < self.next_slot() {
+            return Vec::new();
+        }
         let eligible = ReplicaState::eligible(self);
         // A misbehaviour is punished once in the whole history, and only if it happened
         // while the offender was the member it is now (not before a readmission).
@@ -198,9 +203,8 @@ impl ReplicaState for ReplicatedState {
                 d.outcome().map(|o| ((op.op.clone(), o.clone()), agreed))
             })
             .unzip();
-        // The node applies verified entries in slot order, so this cannot fail; if the
-        // caller broke that contract the state is left as it was. Only what a quorum
-        // agreed on judges a validator on probation.
+        // The slot is checked above, and the report is built for it, so this cannot
+        // fail. Only what a quorum agreed on judges a validator on probation.
         let by_quorum = |i: usize| agreed.get(i).copied().unwrap_or(false);
         let changes = self
             .apply_slot_judged(entry.slot, &batch, Some(&report), &by_quorum)
