@@ -348,8 +348,9 @@ struct Loop {
     catch_up_pace: Pacer,
     /// Catch-up requests dropped because their peer asked too fast.
     paced_catch_ups: u64,
-    /// Bytes of log pages on their way to clients (shared with the client streams).
-    log_budget: AnswerBudget,
+    /// Bytes of log pages and status reports on their way to clients (shared with the
+    /// client streams).
+    answer_budget: AnswerBudget,
     /// The pace of store reads and status reports for clients.
     client_reads: ClientReads,
     events: VecDeque<(Slot, String)>,
@@ -405,7 +406,7 @@ impl Driver {
             served: None,
             catch_up_pace: Pacer::new(CATCH_UP_PACE),
             paced_catch_ups: 0,
-            log_budget: AnswerBudget::new(LOG_ANSWER_BUDGET),
+            answer_budget: AnswerBudget::new(LOG_ANSWER_BUDGET),
             client_reads: ClientReads::default(),
             events: VecDeque::new(),
             batch_check: BatchCheck::default(),
@@ -1318,7 +1319,7 @@ impl Loop {
                             postcard::experimental::serialized_size(&status).unwrap_or(usize::MAX);
                         self.client_reads
                             .charge(reader, u64::try_from(bytes).unwrap_or(u64::MAX));
-                        match self.log_budget.take(bytes) {
+                        match self.answer_budget.take(bytes) {
                             Ok(room) => Answer {
                                 response: Response::Status(Box::new(status)),
                                 room: Some(room),
@@ -1336,7 +1337,7 @@ impl Loop {
                         let cap = usize::try_from(left).unwrap_or(usize::MAX);
                         let (page, read) = log_page(
                             &self.d.store,
-                            &self.log_budget,
+                            &self.answer_budget,
                             from,
                             limit,
                             LOG_PAGE_BYTES.min(cap),

@@ -785,27 +785,12 @@ impl World {
                         effects.extend(node.handle(Input::Tick { now }));
                     }
                     effects.extend(node.handle(input));
-                    {
-                        let state = node.state();
-                        let (next, digest) = (state.next_slot(), state.state_digest());
-                        let id = inst.id;
-                        match self.states.get(&next) {
-                            None => {
-                                self.states.insert(next, (id, digest));
-                            }
-                            Some(first) if first.1 != digest => {
-                                let v = Violation::StateDiverged {
-                                    next_slot: next,
-                                    a: *first,
-                                    b: (id, digest),
-                                };
-                                if !self.record.found.contains(&v) {
-                                    self.record.found.push(v);
-                                }
-                            }
-                            Some(_) => {}
-                        }
-                    }
+                    compare_state(
+                        &mut self.states,
+                        &mut self.record.found,
+                        inst.id,
+                        node.state(),
+                    );
                 }
                 Actor::Byzantine(actor) => {
                     if needs_tick {
@@ -1287,5 +1272,32 @@ fn path_name(entry: &DecidedEntry) -> &'static str {
         Some(Mechanism::Authority(AuthorityLevel::High)) => "authority high",
         Some(Mechanism::Authority(AuthorityLevel::Medium)) => "authority medium",
         Some(Mechanism::Authority(AuthorityLevel::Low)) => "authority low",
+    }
+}
+
+/// Record honest node `id`'s state before its next slot, or a [`Violation::StateDiverged`]
+/// (once) when another honest node held a different state there.
+fn compare_state(
+    states: &mut BTreeMap<Slot, (NodeId, Digest)>,
+    found: &mut Vec<Violation>,
+    id: NodeId,
+    state: &ReplicatedState,
+) {
+    let (next, digest) = (state.next_slot(), state.state_digest());
+    match states.get(&next) {
+        None => {
+            states.insert(next, (id, digest));
+        }
+        Some(first) if first.1 != digest => {
+            let v = Violation::StateDiverged {
+                next_slot: next,
+                a: *first,
+                b: (id, digest),
+            };
+            if !found.contains(&v) {
+                found.push(v);
+            }
+        }
+        Some(_) => {}
     }
 }
