@@ -103,12 +103,14 @@ impl ForkProof {
 
     /// Check that both entries are certified and conflict; returns the culprits.
     ///
-    /// Each certificate must be a tally signed by its proposal's signer and confirms for
-    /// its (slot, view, value) signed by distinct members of `state` numbering at least
-    /// `n - f` of the members. The histories on the two sides of a fork apply different
-    /// entries, so trust and eligibility may differ between them: membership and a count
-    /// quorum are what both sides still share (`quorum` is used only when the current
-    /// rule already accepts the signers, as a cheaper path to the same answer).
+    /// Each side must be confirms for its (slot, view, value) signed by distinct members
+    /// of `state` that form a `quorum` by the verifier's current rule (its eligible
+    /// members, trust and established members). Only that rule puts more than `f` of
+    /// today's eligible members among the culprits; a count over every member ever
+    /// admitted (the earlier rule) let keys that no longer count for anything (members
+    /// excluded or readmitted since) forge both sides. The price: a fork found after the
+    /// eligible set changed enough may not verify at a node, which then goes on with its
+    /// own side (docs/PROTOCOL.md, "Forks").
     pub fn verify<S: ReplicaState + ?Sized>(
         &self,
         state: &S,
@@ -164,9 +166,13 @@ fn shaped<S: ReplicaState + ?Sized>(
             return Err(CertificateError::DuplicateSigner(c.signer));
         }
     }
-    let members = state.member_count();
-    let needed = members - crate::quorum::max_faults(members);
-    if !quorum(&signers) && signers.len() < needed {
+    // A quorum by the verifier's own rule, over the members eligible now: the rule every
+    // agreement step uses, so the two sides share more than `f` of today's eligible
+    // members, which the threat model says are not all faulty. Members no longer
+    // eligible sign nothing that counts: their keys are free for anyone who held them
+    // (excluded, removed or readmitted later), and a count over every member ever
+    // admitted let enough of them forge a proof that halts the cluster.
+    if !quorum(&signers) {
         return Err(CertificateError::NoQuorum(signers.len()));
     }
     Ok(())

@@ -121,6 +121,16 @@ pub enum RecoveryError {
     /// The signers are not a quorum of the remaining membership.
     #[error("{0} signatures are not a quorum of the members that remain")]
     NoQuorum(usize),
+    /// Fewer signers than `f + 1` of the members eligible before the exclusion.
+    #[error(
+        "{signers} signatures, fewer than the {needed} (f + 1 of the members eligible before the exclusion) that include an honest one"
+    )]
+    TooFew {
+        /// Distinct signers.
+        signers: usize,
+        /// `f + 1` of the eligible members before.
+        needed: usize,
+    },
     /// Excluding the culprits would leave no eligible member.
     #[error("excluding the culprits leaves no eligible member")]
     Empty,
@@ -172,6 +182,16 @@ impl RecoveryCert {
                 return Err(RecoveryError::Signer(s.signer));
             }
             verify(&s.signer, Checkpoint::DOMAIN, &bytes, &s.signature)?;
+        }
+        // More than `f` of the members eligible before the exclusion, so at least one of
+        // them is honest: judged only on what remains, a lone member naming every other
+        // one a culprit was a quorum of itself.
+        let before = crate::quorum::max_faults(state.eligible().len()) + 1;
+        if signers.len() < before {
+            return Err(RecoveryError::TooFew {
+                signers: signers.len(),
+                needed: before,
+            });
         }
         let mut after = state.clone();
         let changes = after.exclude_culprits(&cp.culprits);
@@ -312,5 +332,22 @@ mod tests {
         assert_eq!(node.slot(), 1);
         assert!(!node.state().is_eligible(&k[3].id()));
         assert!(node.fork().is_none());
+    }
+
+    /// Attacker: one member (f = 1 of four) signs a checkpoint naming the three others
+    /// culprits. What remains is itself, and one signature was a quorum of that; an
+    /// operator applying the certificate rewrote its node's membership. A certificate
+    /// needs more than `f` signers of the membership before the exclusion.
+    #[test]
+    fn a_single_member_cannot_exclude_the_rest() {
+        let (state, k) = setup();
+        let cp = checkpoint(&state, &[&k[1], &k[2], &k[3]]);
+        assert_eq!(
+            cert(&cp, &[&k[0]]).verify(&state).err(),
+            Some(RecoveryError::TooFew {
+                signers: 1,
+                needed: 2
+            })
+        );
     }
 }

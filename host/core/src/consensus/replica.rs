@@ -37,9 +37,6 @@ pub trait ReplicaState {
     /// Whether `id` is a member at all (eligible or not): members may ask for catch-up.
     fn is_member(&self, id: &NodeId) -> bool;
 
-    /// How many members there are (eligible or not).
-    fn member_count(&self) -> usize;
-
     /// `id`'s trust (its weight in the resolver's confidence figures).
     fn trust(&self, id: &NodeId) -> TrustBps;
 
@@ -114,10 +111,6 @@ impl ReplicaState for ReplicatedState {
 
     fn is_member(&self, id: &NodeId) -> bool {
         self.member(id).is_some()
-    }
-
-    fn member_count(&self) -> usize {
-        self.members().len()
     }
 
     fn trust(&self, id: &NodeId) -> TrustBps {

@@ -1528,6 +1528,64 @@ fn a_commit_after_the_set_closed_does_not_count() {
     );
 }
 
+/// Attacker: the holders of keys that no longer count (members excluded, or fallen below
+/// the threshold, since they joined), one more than the eligible members' `f` allows
+/// counted over every member ever admitted. They sign confirms of two values for one
+/// slot: under a count of all members that was a proof, and every node that verified it
+/// halted. Only a quorum by the verifier's rule over its eligible members makes one.
+#[test]
+fn keys_that_no_longer_count_cannot_forge_a_fork() {
+    let (mut genesis, keys) = signed(10);
+    let threshold = genesis.params.trust.exclusion_threshold;
+    for n in genesis.nodes.iter_mut().skip(3) {
+        n.trust = threshold - 1;
+    }
+    let st = ReplicatedState::from_genesis_unverified(&genesis);
+    assert_eq!(st.eligible().len(), 3);
+    let side = |value: Digest, signers: &[Keypair]| CertifiedValue {
+        slot: 5,
+        view: 0,
+        value,
+        confirms: signers
+            .iter()
+            .map(|k| {
+                Signed::new(
+                    Confirm {
+                        slot: 5,
+                        view: 0,
+                        value,
+                    },
+                    k,
+                )
+            })
+            .collect(),
+    };
+    let quorum = |s: &BTreeSet<NodeId>| ReplicaState::is_quorum(&st, s);
+    // Seven of ten members: `m - f` of all of them, none of them eligible.
+    let forged = ForkProof {
+        first: side(Digest([7; 32]), &keys[3..]),
+        second: side(Digest([8; 32]), &keys[3..]),
+    };
+    assert_eq!(
+        forged.verify(&st, &quorum),
+        Err(ForkError::Certificate(CertificateError::NoQuorum(7)))
+    );
+    // The eligible members confirming both values are a proof (they are more than f).
+    let real = ForkProof {
+        first: side(Digest([7; 32]), &keys[..3]),
+        second: side(Digest([8; 32]), &keys[..3]),
+    };
+    assert_eq!(
+        real.verify(&st, &quorum),
+        Ok(keys[..3]
+            .iter()
+            .map(Keypair::id)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect())
+    );
+}
+
 /// A second certified entry for `e`'s slot with another value: the same tally with one
 /// reveal fewer, re-signed by its primary, confirmed by `signers` (more than f of them
 /// must equivocate for this to exist).

@@ -88,11 +88,28 @@ pub struct NetworkConfigChange {
     pub impact: ImpactLevel,
 }
 
+/// The least impact a change of `key` can have, above its type's floor: a key whose value
+/// scales what trust and membership may do is Critical whatever its type.
+/// `timing.slots-per-epoch` sets how often the epoch budgets of removals and admissions
+/// refill, how often trust recovers and gains are capped, and when a newcomer counts as
+/// established; as a Low timing change one governor could shorten epochs to one slot and
+/// readmit an excluded member, or spend a budget every slot.
+pub fn key_minimum_impact(key: &str) -> ImpactLevel {
+    match key {
+        "timing.slots-per-epoch" => ImpactLevel::Critical,
+        _ => ImpactLevel::Low,
+    }
+}
+
 impl NetworkConfigChange {
-    /// The impact the decision matrix uses: the larger of the declared impact and the
-    /// minimum of the config type, so a quorum change cannot be declared "low".
+    /// The impact the decision matrix uses: the largest of the declared impact, the
+    /// minimum of the config type and that of each key ([`key_minimum_impact`]), so a
+    /// quorum change cannot be declared "low".
     pub fn effective_impact(&self) -> ImpactLevel {
-        self.impact.max(self.config_type.minimum_impact())
+        self.changes
+            .iter()
+            .map(|p| key_minimum_impact(&p.key))
+            .fold(self.impact.max(self.config_type.minimum_impact()), Ord::max)
     }
 }
 

@@ -123,6 +123,19 @@ mod tests {
     }
 
     #[test]
+    fn the_epoch_length_is_critical_whatever_is_declared() {
+        let op = Operation::NetworkConfigChange(NetworkConfigChange {
+            config_type: ConfigType::Timing,
+            changes: vec![Param {
+                key: "timing.slots-per-epoch".into(),
+                value: 1,
+            }],
+            impact: ImpactLevel::Low,
+        });
+        assert_eq!(op.mechanism(), Mechanism::FullBft);
+    }
+
+    #[test]
     fn configuration_is_hybrid_on_effective_impact() {
         use AuthorityLevel::*;
         use ImpactLevel as I;

@@ -148,6 +148,20 @@ impl ReplicatedState {
         }
     }
 
+    /// After `timing.slots-per-epoch` changed in `slot`: the current epoch goes on under
+    /// the new length, but a boundary the new length would have passed already is not
+    /// opened after the fact; the next epoch starts at the next slot instead. (Counted
+    /// from the epoch's start, a shorter length opened many epochs at once: each a
+    /// refill of the removal and admission budgets and a round of trust recovery.) Until
+    /// that boundary `epoch_start` is an anchor, not the epoch's first slot; the boundary
+    /// makes it one again.
+    fn reanchor_epoch(&mut self, slot: Slot, old_len: u64) {
+        let len = self.params.timing.slots_per_epoch.max(1);
+        if len != old_len && self.epoch_start.saturating_add(len) <= slot {
+            self.epoch_start = slot.saturating_add(1).saturating_sub(len);
+        }
+    }
+
     /// Open every epoch boundary up to `slot`.
     fn advance_to(&mut self, slot: Slot, changes: &mut Vec<StateChange>) {
         let epoch = self.epoch_at(slot);
@@ -227,7 +241,9 @@ impl ReplicatedState {
                         let after = self.ledger.eligible(&next.trust).len();
                         let removed = u32::try_from(before.saturating_sub(after)).unwrap_or(0);
                         self.budget.removals = self.budget.removals.saturating_add(removed);
+                        let old_len = self.params.timing.slots_per_epoch;
                         self.params = next;
+                        self.reanchor_epoch(slot, old_len);
                         changes.push(StateChange::ParamsChanged {
                             config_type: c.config_type,
                             changes: c.changes.clone(),

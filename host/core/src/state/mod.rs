@@ -15,7 +15,8 @@
 //! to be decided: membership, trust, parameter and module changes decided in slot `s`
 //! take effect at slot `s + 1`, never in the middle of a slot. Epochs are runs of
 //! `timing.slots-per-epoch` slots starting at `epoch_start`; a change of that parameter
-//! takes effect from the current epoch's start.
+//! (Critical, Full BFT) applies to the current epoch, but a boundary it would have passed
+//! already opens at the next slot, never several at once.
 //!
 //! # Layout
 //! - `params.rs`: [`Params`] and the parameter keys.

@@ -543,7 +543,8 @@ fn epochs_advance_at_boundaries_and_drive_recovery() -> TestResult {
     s.apply_slot(650, &[], None)?;
     assert!(s.is_eligible(&ids[3]), "readmitted at 2500");
     assert_eq!(s.epoch(), 6);
-    // A shorter epoch length counts from the current epoch's start.
+    // A shorter epoch length applies to the current epoch, whose start (600) it passed
+    // long ago: the next epoch opens at the next slot, one epoch, not five.
     s.apply_slot(
         651,
         &[(
@@ -552,7 +553,54 @@ fn epochs_advance_at_boundaries_and_drive_recovery() -> TestResult {
         )],
         None,
     )?;
-    assert_eq!(s.epoch_at(651), 6 + 5);
+    assert_eq!(s.epoch_at(651), 6);
+    assert_eq!(s.epoch_at(652), 7);
+    let changes = s.apply_slot(652, &[], None)?;
+    assert_eq!(
+        changes.first(),
+        Some(&StateChange::EpochStarted {
+            epoch: 7,
+            first_slot: 652
+        })
+    );
+    assert_eq!(s.epoch_at(662), 8);
+    // A longer one stretches the current epoch.
+    s.apply_slot(
+        653,
+        &[(
+            config(ConfigType::Timing, "timing.slots-per-epoch", 100),
+            accepted(),
+        )],
+        None,
+    )?;
+    assert_eq!(s.epoch_at(751), 7);
+    assert_eq!(s.epoch_at(752), 8);
+    Ok(())
+}
+
+/// Attacker: one governor key. Member X was excluded for low trust; the governor shortens
+/// epochs to one slot as a Low timing change (Authority Medium: the seed alone decides),
+/// and a hundred epochs opened at once, each a round of recovery: X came back at full
+/// trust, eligible, able to sponsor. The key is Critical now, and no change opens more than
+/// one epoch.
+#[test]
+fn a_shorter_epoch_opens_one_epoch_not_many() -> TestResult {
+    let (mut s, ids) = state(4)?;
+    let cut = Operation::TrustModification(TrustModification {
+        target: ids[3],
+        delta_bps: -3_100,
+        reason: TrustReason::MisbehaviourReport,
+        justification: "x".into(),
+    });
+    s.apply_slot(5, &[(cut, accepted())], None)?;
+    assert_eq!(s.ledger().trust(&ids[3]), 1_900);
+    assert!(!s.is_eligible(&ids[3]));
+    let shorten = config(ConfigType::Timing, "timing.slots-per-epoch", 1);
+    assert_eq!(shorten.mechanism(), Mechanism::FullBft);
+    s.apply_slot(99, &[(shorten, accepted())], None)?;
+    s.apply_slot(100, &[], None)?;
+    assert_eq!(s.epoch(), 1, "one boundary, at slot 100");
+    assert_eq!(s.ledger().trust(&ids[3]), 2_000, "one epoch of recovery");
     Ok(())
 }
 
