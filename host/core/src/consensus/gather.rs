@@ -99,8 +99,25 @@ impl<S: ReplicaState> Node<S> {
                 self.state.authorize(op)?;
             }
         }
+        // Each proof against a member that a proof still changes, about a recent slot not
+        // after the next one (as a peer's proof is taken: `on_evidence`).
         for ev in &body.evidence {
-            ev.verify()?;
+            let offender = ev.verify()?;
+            let Some(slot) = ev.slot() else {
+                return Err(Reject::Invalid("a proof naming no slot"));
+            };
+            if !self.state.is_member(&offender) || self.state.misbehaved(&offender) {
+                return Err(Reject::Invalid(
+                    "a proof against a non-member or a member excluded for misbehaviour",
+                ));
+            }
+            if slot > body.slot.saturating_add(1)
+                || slot.saturating_add(super::EVIDENCE_WINDOW) < body.slot
+            {
+                return Err(Reject::Invalid(
+                    "a proof outside the window of recent slots",
+                ));
+            }
         }
         self.check_absences(body.slot, &body.absences)?;
         Ok(())

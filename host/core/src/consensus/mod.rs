@@ -1001,6 +1001,13 @@ impl<S: ReplicaState> Node<S> {
     /// pending (a member can only sign proofs against itself: f of them hold at most
     /// f x 4 x 512 KiB).
     fn evidence_refusal(&self, proof: &Misbehaviour, offender: NodeId) -> Option<&'static str> {
+        // A proof that can change nothing takes no room, no gossip and no proposal bytes:
+        // a member excluded for misbehaviour stays a member and could sign padded
+        // conflicting votes for every slot, each re-gossiped and proposed up to the
+        // proposal's whole proof budget.
+        if self.state.misbehaved(&offender) {
+            return Some("the offender is excluded for misbehaviour already");
+        }
         if self.evidence.len() >= MAX_PENDING_EVIDENCE {
             return Some("evidence pool full");
         }
@@ -1165,12 +1172,18 @@ impl<S: ReplicaState> Node<S> {
         for msg in votes {
             self.effects.push(Effect::Broadcast { msg });
         }
-        // Proofs not yet in the log: gossip again, so some primary records them.
-        let proofs: Vec<Misbehaviour> = self.evidence.values().cloned().collect();
-        for proof in proofs {
-            self.effects.push(Effect::Broadcast {
-                msg: Message::Evidence(Box::new(proof)),
-            });
+        // Proofs not yet in the log: hand them again to the view's primary, the one member
+        // that can record them (each was broadcast once when it came in). Broadcast at
+        // every resend, a pool of large proofs cost every node (n - 1) times its bytes
+        // three times a second.
+        if let Some(primary) = self.primary(view).filter(|p| *p != self.id) {
+            let proofs: Vec<Misbehaviour> = self.evidence.values().cloned().collect();
+            for proof in proofs {
+                self.effects.push(Effect::Send {
+                    to: primary,
+                    msg: Message::Evidence(Box::new(proof)),
+                });
+            }
         }
     }
 

@@ -79,6 +79,12 @@ pub trait ReplicaState {
         false
     }
 
+    /// Whether `id` is excluded for proven misbehaviour: trust 0, no automatic readmission,
+    /// so a further proof against it changes nothing.
+    fn misbehaved(&self, _id: &NodeId) -> bool {
+        false
+    }
+
     /// What applying an entry changed (for logs, metrics and summaries).
     type Change: Clone + std::fmt::Debug;
 
@@ -139,6 +145,12 @@ impl ReplicaState for ReplicatedState {
 
     fn absence_recorded(&self, slot: Slot, member: &NodeId) -> bool {
         self.absence_applied(slot, member)
+    }
+
+    fn misbehaved(&self, id: &NodeId) -> bool {
+        self.ledger().get(id).is_some_and(|e| {
+            e.status == crate::trust::Status::Excluded(crate::trust::ExclusionCause::Misbehaviour)
+        })
     }
 
     fn critical_rule(&self) -> Option<QuorumRule> {
