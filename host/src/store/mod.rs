@@ -145,8 +145,11 @@ impl Store {
         if found == Some(SCHEMA_VERSION) && !log_path.exists() {
             return Err(StoreError::VoteLogMissing(log_path));
         }
-        txn.commit()?;
+        // The vote log exists (created and synced) before a new file's version stamp is
+        // committed: a crash between the two left a stamped file without a log, which
+        // every later start refused as `VoteLogMissing` although no vote was ever signed.
         let votes = Mutex::new(VoteLog::open(&log_path)?);
+        txn.commit()?;
         let store = Self {
             db,
             node_id,
@@ -563,6 +566,24 @@ mod tests {
     /// its metadata) keeps them: they are moved into the log on open, and the guard holds
     /// across the move. The control is the moved vote itself: were the move skipped, the
     /// conflicting vote below would be recorded.
+    /// A crash during a node's very first start, after the database is created but
+    /// before its vote log is (here: the log cannot be created), leaves a database that
+    /// the next start opens. Control: with the version stamped before the log exists (the
+    /// order before), the next start is refused as `VoteLogMissing` although no vote
+    /// was ever signed.
+    #[test]
+    fn a_first_start_cut_short_before_the_vote_log_starts_again() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("db");
+        let log = vote_log_path(&path);
+        std::fs::create_dir(&log)?;
+        assert!(Store::open(&path, NodeId::from([7u8; 32])).is_err());
+        std::fs::remove_dir(&log)?;
+        let store = Store::open(&path, NodeId::from([7u8; 32]))?;
+        assert_eq!(store.votes_from(0)?.len(), 0);
+        Ok(())
+    }
+
     #[test]
     fn votes_of_a_database_before_the_log_are_moved_into_it() -> anyhow::Result<()> {
         use crate::core::consensus::{Accept, Message};
