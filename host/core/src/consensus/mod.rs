@@ -1172,18 +1172,12 @@ impl<S: ReplicaState> Node<S> {
         for msg in votes {
             self.effects.push(Effect::Broadcast { msg });
         }
-        // Proofs not yet in the log: hand them again to the view's primary, the one member
-        // that can record them (each was broadcast once when it came in). Broadcast at
-        // every resend, a pool of large proofs cost every node (n - 1) times its bytes
-        // three times a second.
-        if let Some(primary) = self.primary(view).filter(|p| *p != self.id) {
-            let proofs: Vec<Misbehaviour> = self.evidence.values().cloned().collect();
-            for proof in proofs {
-                self.effects.push(Effect::Send {
-                    to: primary,
-                    msg: Message::Evidence(Box::new(proof)),
-                });
-            }
+        // Proofs not yet in the log: gossip again, so some primary records them.
+        let proofs: Vec<Misbehaviour> = self.evidence.values().cloned().collect();
+        for proof in proofs {
+            self.effects.push(Effect::Broadcast {
+                msg: Message::Evidence(Box::new(proof)),
+            });
         }
     }
 

@@ -960,6 +960,19 @@ impl World {
                 .entry(d)
                 .or_default()
                 .insert(slot);
+            // A proven exclusion (an operation carrying the proof, checked when it was
+            // ordered) slashes as a proof in the entry does: once it is applied, further
+            // proofs against the offender change nothing and are no longer proposed.
+            if let crate::ops::Operation::NodeExclusion(x) = &op.op
+                && crate::state::is_provable(x.reason)
+                && matches!(decision, Decision::Agreed(crate::ops::Outcome::Accepted(_)))
+            {
+                self.record
+                    .slashed
+                    .entry(id)
+                    .or_default()
+                    .insert(x.target, "proven exclusion".to_string());
+            }
             if let Decision::Escalated { reason } = decision {
                 self.record.escalated.entry(id).or_default().insert(d);
                 self.escalation_reasons
