@@ -4,6 +4,7 @@
 //! boundary"). Each test names the control that fails without its rule.
 
 use super::*;
+use crate::consensus::absence::Attest;
 
 /// How many of `effects` send a message `to` (any peer if `None`) that `kind` matches.
 fn sends(effects: &[Effect], to: Option<NodeId>, kind: impl Fn(&Message) -> bool) -> usize {
@@ -386,6 +387,65 @@ fn proofs_against_a_member_already_excluded_for_misbehaviour_are_not_kept() {
         0,
         "the later proof is kept"
     );
+}
+
+/// Attacker: members whose attestations name non-members (up to 1,024 per list), so that
+/// an absence proof holding them outgrows what a proposal may carry and the absence goes
+/// unpunished. An attestation naming a non-member is refused (an attestation then names
+/// at most twice the members, as an honest one may).
+///
+/// Control: without the member check the padded attestation is pooled.
+#[test]
+fn attestations_naming_non_members_are_refused() {
+    let mut c = Cluster::new(10);
+    c.submit(0, compute(1));
+    assert!(c.run_until(10_000, |c| c.all_decided(1)));
+    let value = c.decided[9][0].value();
+    let ids: Vec<NodeId> = c.nodes.iter().map(|n| n.id()).collect();
+    let victim = ids[8];
+    let attest = |key: &Keypair, silent: Vec<NodeId>, unrevealed: Vec<NodeId>| {
+        Message::Attest(Box::new(Signed::new(
+            Attest {
+                slot: 0,
+                value,
+                silent,
+                unrevealed,
+            },
+            key,
+        )))
+    };
+    let node = &mut c.nodes[9];
+    let mut padded: Vec<NodeId> = (0..100u8)
+        .map(|i| {
+            let mut seed = [0xab; 32];
+            seed[0] = i;
+            Keypair::from_seed(seed).id()
+        })
+        .chain([victim])
+        .collect();
+    padded.sort();
+    // Whatever the members attested of slot 0 so far is forgotten: the pool starts empty.
+    node.attests.remove(&0);
+    node.absences.clear();
+    node.handle(Input::Message {
+        from: ids[1],
+        msg: attest(&c.keys[1], padded, Vec::new()),
+    });
+    assert_eq!(
+        node.attests.get(&0).map_or(0, BTreeMap::len),
+        0,
+        "an attestation naming non-members is pooled"
+    );
+    // Attestations naming members only make the proof.
+    for i in 0..7 {
+        node.handle(Input::Message {
+            from: c.keys[i].id(),
+            msg: attest(&c.keys[i], vec![victim], Vec::new()),
+        });
+    }
+    let proof = node.absences.get(&(0, victim)).expect("an absence proof");
+    let signers: BTreeSet<NodeId> = proof.attests.iter().map(|a| a.signer).collect();
+    assert!(ReplicaState::is_quorum(node.state(), &signers));
 }
 
 /// A view change for a view this node has moved past gets its new-view back at most once

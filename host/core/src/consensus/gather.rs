@@ -77,7 +77,7 @@ impl<S: ReplicaState> Node<S> {
             max_ops,
             members,
             max_output,
-        ) || body.evidence.len() > self.config.max_evidence
+        ) || body.evidence.len() > limits::MAX_EVIDENCE_PER_PROPOSAL
         {
             return Err(Reject::Invalid("oversized proposal"));
         }
@@ -519,7 +519,7 @@ impl<S: ReplicaState> Node<S> {
         for proof in self.evidence.values() {
             // Count the proofs taken, not those looked at: one that does not fit must not
             // keep the next ones out.
-            if evidence.len() >= self.config.max_evidence {
+            if evidence.len() >= limits::MAX_EVIDENCE_PER_PROPOSAL {
                 break;
             }
             let len = proof.encode().len();

@@ -42,6 +42,11 @@ pub const MAX_BATCH_BYTES: usize = 512 * 1024;
 /// Encoded bytes of the misbehaviour proofs and absence proofs one proposal may carry.
 pub const MAX_PROOF_BYTES_PER_PROPOSAL: usize = 512 * 1024;
 
+/// Most misbehaviour proofs, and most absence proofs, one proposal carries. A protocol
+/// constant, not a node setting: whether a member accepts a proposal must not depend on
+/// how its operator configured it (nodes set differently split on an honest proposal).
+pub const MAX_EVIDENCE_PER_PROPOSAL: usize = 8;
+
 /// Bytes of decided entries one catch-up response may carry (at least one entry).
 pub const MAX_CATCH_UP_BYTES: usize = 3 * 1024 * 1024;
 

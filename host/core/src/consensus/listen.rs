@@ -289,6 +289,13 @@ impl<S: ReplicaState> Node<S> {
         if !a.payload.well_formed(&a.signer) {
             return Err(Reject::Invalid("malformed attestation"));
         }
+        // Only members can be absent: an attestation padded with names of no one (up to
+        // 1,024 per list) made every absence proof holding it larger than a proposal
+        // may carry, so the absence it proved was never punished.
+        let named = a.payload.silent.iter().chain(&a.payload.unrevealed);
+        if named.into_iter().any(|m| !self.state.is_member(m)) {
+            return Err(Reject::Invalid("an attestation naming a non-member"));
+        }
         Ok(!self
             .attests
             .get(&slot)
@@ -371,7 +378,7 @@ impl<S: ReplicaState> Node<S> {
 
     /// Checks of the absence proofs a proposal for `slot` carries.
     pub(super) fn check_absences(&self, slot: Slot, proofs: &[AbsenceProof]) -> Result<(), Reject> {
-        if proofs.len() > self.config.max_evidence {
+        if proofs.len() > super::limits::MAX_EVIDENCE_PER_PROPOSAL {
             return Err(Reject::Invalid("oversized proposal"));
         }
         let mut keys = BTreeSet::new();
@@ -410,7 +417,7 @@ impl<S: ReplicaState> Node<S> {
         self.absences
             .values()
             .filter(|p| self.check_absence(slot, p).is_ok())
-            .take(self.config.max_evidence)
+            .take(super::limits::MAX_EVIDENCE_PER_PROPOSAL)
             .cloned()
             .collect()
     }

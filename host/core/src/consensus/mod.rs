@@ -120,8 +120,6 @@ pub struct Config {
     pub catch_up_batch: usize,
     /// Most messages buffered for future slots or views.
     pub future_buffer: usize,
-    /// Most misbehaviour proofs (and most absence proofs) carried by one proposal.
-    pub max_evidence: usize,
     /// Slots the oldest pending operation may stay at the front of this node's mempool
     /// (undecided while others are) before the node asks for a view change: a primary
     /// that keeps an operation out is replaced (see `censorship.rs`).
@@ -152,7 +150,6 @@ impl Default for Config {
             log_retention_bytes: 64 * 1024 * 1024,
             catch_up_batch: 32,
             future_buffer: 4_096,
-            max_evidence: 8,
             absence_wait: 2_000,
             censor_slots: 16,
             gossip_hold: 10,

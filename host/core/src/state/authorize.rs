@@ -526,6 +526,17 @@ impl ReplicatedState {
                 last = "the proof names no slot".into();
                 continue;
             };
+            // Not about a slot still to come: votes for a far slot can be signed ahead,
+            // and a proof recorded early would shield the equivocation it describes
+            // later (`proofs` applies each (offender, slot, kind) once).
+            if key.1 > self.next_slot() {
+                last = format!(
+                    "the proof is about slot {}, after the next slot {}",
+                    key.1,
+                    self.next_slot()
+                );
+                continue;
+            }
             if key.1 < info.joined {
                 last = format!(
                     "the proof is about slot {}, before {} joined at slot {}",

@@ -328,6 +328,17 @@ fn exclusion_proofs_are_decoded_verified_and_applied_once() -> TestResult {
             "a forged or misdirected proof must be refused"
         );
     }
+    // A proof about a slot still to come is refused: votes can be signed ahead, and a
+    // proof recorded early shields the equivocation it describes (applied once per key).
+    let early = proven_exclusion(target, proof_against(3, 500)?.encode());
+    let refusal = s
+        .authorize(&signed_by(&s, early, &member))
+        .err()
+        .ok_or("a future slot")?;
+    assert!(
+        refusal.to_string().contains("after the next slot"),
+        "{refusal}"
+    );
     // A true proof against the target, by any member: accepted, once.
     let proof = proof_against(3, 0)?;
     let op = proven_exclusion(target, proof.encode());
