@@ -199,20 +199,21 @@ impl ReplicaState for ReplicatedState {
         // after a view change, in v + 1 on another: the replicated state (its digest, and
         // whether the next slot's agreement is rewarded) would differ between them.
         self.set_slot_view(entry.tally.payload.view());
-        let (batch, agreed): (Vec<(Operation, Outcome)>, Vec<bool>) = entry
+        let (batch, agreed): (Vec<(Operation, Outcome)>, Vec<Option<NodeId>>) = entry
             .batch()
             .iter()
             .zip(entry.decisions())
             .filter_map(|(op, d)| {
-                let agreed = matches!(d, super::Decision::Agreed(_));
+                let agreed = matches!(d, super::Decision::Agreed(_)).then_some(op.submitter);
                 d.outcome().map(|o| ((op.op.clone(), o.clone()), agreed))
             })
             .unzip();
         // The slot is checked above, and the report is built for it, so this cannot
-        // fail. Only what a quorum agreed on judges a validator on probation.
-        let by_quorum = |i: usize| agreed.get(i).copied().unwrap_or(false);
+        // fail. Only what a quorum agreed on judges a validator on probation, by
+        // submitter.
+        let judge = |i: usize| agreed.get(i).copied().flatten();
         let changes = self
-            .apply_slot_judged(entry.slot, &batch, Some(&report), &by_quorum)
+            .apply_slot_judged(entry.slot, &batch, Some(&report), &judge)
             .unwrap_or_default();
         for key in fresh {
             self.record_proof(key);

@@ -7,6 +7,7 @@
 //! existing member, a configuration that does not validate, the exclusion of the last
 //! eligible member) change nothing and yield [`StateChange::Ignored`].
 
+use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 use super::{MemberInfo, ModuleSlot, ReplicatedState, ServiceRecord, StateChange, StateError};
@@ -36,26 +37,32 @@ impl ReplicatedState {
     /// Apply decided slot `slot`: the epoch boundary, then `report`, then every
     /// `(operation, outcome)` of its batch in order. Slots must increase; gaps are
     /// allowed (a slot that decided nothing need not be applied).
+    ///
+    /// Every outcome counts towards a validator's probation as a quorum's, all of one
+    /// submitter (the zero id): see [`Self::apply_slot_judged`] for real entries.
     pub fn apply_slot(
         &mut self,
         slot: Slot,
         batch: &[(Operation, Outcome)],
         report: Option<&RoundReport>,
     ) -> Result<Vec<StateChange>, StateError> {
-        self.apply_slot_judged(slot, batch, report, &|_| true)
+        self.apply_slot_judged(slot, batch, report, &|_| Some(NodeId::default()))
     }
 
-    /// [`Self::apply_slot`], where only the outcomes `by_quorum(i)` says a quorum agreed
-    /// on count towards a validator's probation. An outcome one layer decided alone (the
-    /// primary on the High path, the seed on Medium, or a resolver's pick) may be a
-    /// Byzantine member's: three `Failed` reveals of a primary would otherwise roll back
-    /// every node's validator.
+    /// [`Self::apply_slot`], where `judge(i)` names the submitter of outcome `i` when a
+    /// quorum agreed on it, and only those outcomes count towards a validator's
+    /// probation, by submitter. An outcome one layer decided alone (the primary on the
+    /// High path, the seed on Medium, or a resolver's pick) may be a Byzantine member's:
+    /// three `Failed` reveals of a primary would otherwise roll back every node's
+    /// validator. And a submitter is one voice however many operations it sends: one
+    /// client that feeds the module inputs it fails on (out of fuel on large ones) would
+    /// otherwise roll back a swap the governors decided.
     pub fn apply_slot_judged(
         &mut self,
         slot: Slot,
         batch: &[(Operation, Outcome)],
         report: Option<&RoundReport>,
-        by_quorum: &dyn Fn(usize) -> bool,
+        judge: &dyn Fn(usize) -> Option<NodeId>,
     ) -> Result<Vec<StateChange>, StateError> {
         if slot < self.next_slot {
             return Err(StateError::AlreadyApplied {
@@ -83,7 +90,7 @@ impl ReplicatedState {
                     .map(StateChange::Trust),
             );
         }
-        self.observe_probation(slot, batch, by_quorum, &mut changes);
+        self.observe_probation(slot, batch, judge, &mut changes);
         for (op, outcome) in batch {
             self.apply_operation(slot, op, outcome, &mut changes);
         }
@@ -93,14 +100,15 @@ impl ReplicatedState {
     }
 
     /// Count the outcomes of a validator on probation (decided in `slot`, so computed by
-    /// it), and roll it back, at this slot on every node, once more than
-    /// `timing.rollback-failure-bps` of at least three calls failed. The probation ends
-    /// after `timing.probation-slots` slots.
+    /// it) by submitter, and roll it back, at this slot on every node, once at least
+    /// [`super::PROBATION_MIN_SUBMITTERS`] submitters were judged and more than
+    /// `timing.rollback-failure-bps` of them saw most of their calls fail. The probation
+    /// ends after `timing.probation-slots` slots.
     fn observe_probation(
         &mut self,
         slot: Slot,
         batch: &[(Operation, Outcome)],
-        by_quorum: &dyn Fn(usize) -> bool,
+        judge: &dyn Fn(usize) -> Option<NodeId>,
         changes: &mut Vec<StateChange>,
     ) {
         let Some(p) = self.probation.as_mut() else {
@@ -113,21 +121,33 @@ impl ReplicatedState {
         if slot < p.since {
             return;
         }
-        for (_, outcome) in batch
+        for (submitter, outcome) in batch
             .iter()
             .enumerate()
-            .filter(|(i, _)| by_quorum(*i))
-            .map(|(_, b)| b)
+            .filter_map(|(i, (_, o))| judge(i).map(|s| (s, o)))
         {
+            let failed = u64::from(matches!(outcome, Outcome::Failed(_)));
             p.calls += 1;
-            p.failures += u64::from(matches!(outcome, Outcome::Failed(_)));
+            p.failures += failed;
+            let seen = p.submitters.entry(submitter).or_insert((0, 0));
+            seen.0 += 1;
+            seen.1 += failed;
         }
         let share = self.params.timing.rollback_failure_bps;
-        if p.calls >= 3 && p.failures.saturating_mul(10_000) > p.calls.saturating_mul(share) {
+        let judged = p.submitters.len() as u64;
+        let failing = p
+            .submitters
+            .values()
+            .filter(|(calls, failures)| failures.saturating_mul(2) > *calls)
+            .count() as u64;
+        if judged >= super::PROBATION_MIN_SUBMITTERS
+            && failing.saturating_mul(10_000) > judged.saturating_mul(share)
+        {
             let (from, to) = (p.module, p.rollback_to);
             let reason = format!(
-                "{} of {} calls failed during its probation (limit {} bps)",
-                p.failures, p.calls, share
+                "{failing} of {judged} submitters saw most of their calls fail during its \
+                 probation ({} of {} calls; limit {share} bps of submitters)",
+                p.failures, p.calls
             );
             self.probation = None;
             if let Some(m) = self.modules.get_mut(&Role::Validator)
@@ -368,6 +388,7 @@ impl ReplicatedState {
                                         .saturating_sub(1),
                                     calls: 0,
                                     failures: 0,
+                                    submitters: BTreeMap::new(),
                                 });
                             }
                             changes.push(StateChange::ModuleSwapped {

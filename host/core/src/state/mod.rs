@@ -197,7 +197,14 @@ pub struct Probation {
     pub calls: u64,
     /// Of those, the failed ones (trap, fuel, output contract).
     pub failures: u64,
+    /// Calls and failures by submitter: each submitter is one voice (at most the
+    /// authorised keys and the members).
+    pub submitters: BTreeMap<NodeId, (u64, u64)>,
 }
+
+/// Fewest distinct submitters whose operations must have judged a validator on probation
+/// before it can be rolled back: one client's operations are one voice.
+pub const PROBATION_MIN_SUBMITTERS: u64 = 3;
 
 impl ReplicatedState {
     /// The state at slot 0 of a genesis, which must verify.

@@ -750,7 +750,9 @@ fn a_validator_failing_on_probation_is_rolled_back_at_one_slot() -> TestResult {
         assert!(s.probation().is_some());
         let mut rolled_at = None;
         for slot in 4..10 {
-            let changes = s.apply_slot(slot, &[(work(), outcome())], None)?;
+            // One submitter per slot: each is one voice.
+            let by = |_| Some(NodeId::from([slot as u8; 32]));
+            let changes = s.apply_slot_judged(slot, &[(work(), outcome())], None, &by)?;
             if changes
                 .iter()
                 .any(|c| matches!(c, StateChange::ModuleRolledBack { .. }))
@@ -759,7 +761,8 @@ fn a_validator_failing_on_probation_is_rolled_back_at_one_slot() -> TestResult {
             }
         }
         if expect_rollback {
-            // Three calls, all failed: rolled back at the third (slot 6), effective at 7.
+            // Three submitters, all failed: rolled back at the third (slot 6), effective
+            // at 7.
             assert_eq!(rolled_at, Some(6), "{label}");
             let m = s.module_slot(Role::Validator).ok_or("no validator")?;
             assert_eq!((m.active, m.since), (Digest([1; 32]), 7), "{label}");
@@ -805,12 +808,43 @@ fn failures_no_quorum_agreed_on_do_not_roll_a_validator_back() -> TestResult {
         )?;
         let mut rolled = false;
         for slot in 4..10 {
-            let changes = s.apply_slot_judged(slot, &[(work(), failed())], None, &|_| by_quorum)?;
+            let by = |_| by_quorum.then_some(NodeId::from([slot as u8; 32]));
+            let changes = s.apply_slot_judged(slot, &[(work(), failed())], None, &by)?;
             rolled |= changes
                 .iter()
                 .any(|c| matches!(c, StateChange::ModuleRolledBack { .. }));
         }
         assert_eq!(rolled, expect_rollback, "by quorum: {by_quorum}");
+    }
+    Ok(())
+}
+
+/// Attacker: a key with the compute permission that sends the validator on probation
+/// operations it fails on (an interpreted module out of fuel on large inputs: agreed by a
+/// quorum, deterministic). Counted by calls, three of them rolled back a swap the
+/// governors decided; counted by submitter they are one voice. The control is the same
+/// failures from three submitters: rolled back.
+#[test]
+fn one_submitter_cannot_roll_a_validator_back() -> TestResult {
+    let failed = || Outcome::Failed(FailureKind::OutOfFuel);
+    let work = || config(ConfigType::Timing, "timing.propose-timeout", 30);
+    for (submitters, expect_rollback) in [(1u8, false), (3, true)] {
+        let (mut s, _) = state(4)?;
+        s.apply_slot(
+            3,
+            &[(swap(SecurityDomain::ValidatorModule, 9), accepted())],
+            None,
+        )?;
+        let mut rolled = false;
+        for slot in 4..20u64 {
+            let by = |_| Some(NodeId::from([(slot as u8) % submitters; 32]));
+            let batch = [(work(), failed()), (work(), failed())];
+            let changes = s.apply_slot_judged(slot, &batch, None, &by)?;
+            rolled |= changes
+                .iter()
+                .any(|c| matches!(c, StateChange::ModuleRolledBack { .. }));
+        }
+        assert_eq!(rolled, expect_rollback, "{submitters} submitter(s)");
     }
     Ok(())
 }
@@ -850,8 +884,9 @@ fn a_validator_update_rolls_back_only_to_the_module_it_replaces() -> TestResult 
     assert!(s.check_effect(&update(Digest::default())).is_ok());
     s.apply_slot(4, &[(update(active), accepted())], None)?;
     assert_eq!(s.active_module(Role::Validator), Some(Digest([9; 32])));
-    for slot in 5..8 {
-        s.apply_slot(slot, &[(work(), failed())], None)?;
+    for slot in 5..8u64 {
+        let by = |_| Some(NodeId::from([slot as u8; 32]));
+        s.apply_slot_judged(slot, &[(work(), failed())], None, &by)?;
     }
     assert_eq!(s.active_module(Role::Validator), Some(active));
     Ok(())
