@@ -11,10 +11,17 @@
 //! for. Decided entries, snapshots and modules stay in redb, which serves range reads.
 //!
 //! # Format
-//! A header `SPOREVL1 | salt: 16 random bytes`, then a sequence of frames
-//! `len: u32 LE | check: 8 bytes | group`, where `check` is the first 8 bytes of SHA-256
-//! over the salt, the frame's offset and the group, and the group is the postcard
-//! encoding of a list of [`Record`]s. The salt never leaves the node: certificate records
+//! A header `SPOREVL2 | salt: 16 random bytes`, then a sequence of frames
+//! `len: u32 LE | len_check: 4 bytes | check: 8 bytes | group`, where `len_check` is the
+//! first 4 bytes of SHA-256 over the salt, a domain tag, the frame's offset and `len`,
+//! `check` the first 8 bytes of SHA-256 over the salt, the frame's offset and the group,
+//! and the group is the postcard encoding of a list of [`Record`]s. The length's own check
+//! keeps the search for a good frame after damage linear: a candidate offset costs a hash
+//! of 30 bytes, and its body is hashed only when that passes (about one in 4 billion).
+//! Without it (the `SPOREVL1` format, still read, and rewritten as `SPOREVL2` when
+//! opened) every offset of a torn tail whose length field fitted hashed its whole body:
+//! quadratic in the tail, whose bytes clients choose (an operation's input inside a
+//! certificate record), seconds to minutes at a restart after a crash. The salt never leaves the node: certificate records
 //! carry bytes peers and clients chose, and without it a record could embed what reads
 //! as a good frame, which would make a torn tail look like damage (below) and keep the
 //! node from starting. One group is one frame, written with one positioned write and
@@ -65,11 +72,17 @@ pub const COMPACT_MIN_BYTES: u64 = 8 * 1024 * 1024;
 /// torn or damaged frame.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024 * 1024;
 
-/// Bytes of a frame header: the length and the check.
-const HEADER: usize = 4 + 8;
+/// Bytes of a frame header: the length, its check and the group's check.
+const HEADER: usize = 4 + 4 + 8;
+
+/// Bytes of a frame header of the first format: the length and the group's check.
+const HEADER_V1: usize = 4 + 8;
 
 /// The file's first bytes, before its salt.
-const MAGIC: &[u8; 8] = b"SPOREVL1";
+const MAGIC: &[u8; 8] = b"SPOREVL2";
+
+/// The first format's magic (read, then rewritten in the current one).
+const MAGIC_V1: &[u8; 8] = b"SPOREVL1";
 
 /// Bytes of the file header: the magic and the salt.
 const FILE_HEADER: usize = 8 + 16;
@@ -106,6 +119,8 @@ pub struct VoteLog {
 }
 
 fn check(salt: &[u8; 16], at: u64, group: &[u8]) -> [u8; 8] {
+    #[cfg(test)]
+    tests::HASHED.with(|h| h.set(h.get() + group.len() as u64));
     let digest = Sha256::new()
         .chain_update(salt)
         .chain_update(at.to_le_bytes())
@@ -113,6 +128,19 @@ fn check(salt: &[u8; 16], at: u64, group: &[u8]) -> [u8; 8] {
         .finalize();
     let mut out = [0u8; 8];
     out.copy_from_slice(&digest[..8]);
+    out
+}
+
+/// The check of a frame's length field at offset `at`.
+fn len_check(salt: &[u8; 16], at: u64, len: u32) -> [u8; 4] {
+    let digest = Sha256::new()
+        .chain_update(salt)
+        .chain_update(b"spore/vote-log/len")
+        .chain_update(at.to_le_bytes())
+        .chain_update(len.to_le_bytes())
+        .finalize();
+    let mut out = [0u8; 4];
+    out.copy_from_slice(&digest[..4]);
     out
 }
 
@@ -144,34 +172,42 @@ fn frame(
         })?;
     let at = base + out.len() as u64;
     out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&len_check(salt, at, len));
     out.extend_from_slice(&check(salt, at, &bytes));
     out.extend_from_slice(&bytes);
     Ok(())
 }
 
-/// The frame at `at`: its body if it is complete and passes its check.
-fn frame_at<'b>(salt: &[u8; 16], bytes: &'b [u8], at: usize) -> Option<&'b [u8]> {
-    let header = bytes.get(at..at.checked_add(HEADER)?)?;
-    let mut len = [0u8; 4];
-    len.copy_from_slice(&header[..4]);
-    let len = u32::from_le_bytes(len) as usize;
+/// The frame at `at`: its body if it is complete and passes its checks (`v1`: a frame of
+/// the first format, without the length's check).
+fn frame_at<'b>(salt: &[u8; 16], bytes: &'b [u8], at: usize, v1: bool) -> Option<&'b [u8]> {
+    let head = if v1 { HEADER_V1 } else { HEADER };
+    let header = bytes.get(at..at.checked_add(head)?)?;
+    let mut raw = [0u8; 4];
+    raw.copy_from_slice(&header[..4]);
+    let len = u32::from_le_bytes(raw) as usize;
     if len > MAX_FRAME_BYTES {
         return None;
     }
-    let body = bytes.get(at + HEADER..at + HEADER + len)?;
-    (header[4..] == check(salt, at as u64, body)).then_some(body)
+    if !v1 && header[4..8] != len_check(salt, at as u64, u32::from_le_bytes(raw)) {
+        return None;
+    }
+    let body = bytes.get(at + head..at + head + len)?;
+    (header[head - 8..] == check(salt, at as u64, body)).then_some(body)
 }
 
 /// The groups of the good frames at the start of `bytes` and how many bytes they take;
 /// an error if the frames stop at damage rather than at a torn tail (module doc).
-fn parse(salt: &[u8; 16], bytes: &[u8]) -> Result<(Vec<Vec<Record>>, usize), StoreError> {
+fn parse(salt: &[u8; 16], bytes: &[u8], v1: bool) -> Result<(Vec<Vec<Record>>, usize), StoreError> {
     let mut groups = Vec::new();
     let mut at = FILE_HEADER;
+    let head = if v1 { HEADER_V1 } else { HEADER };
     while at < bytes.len() {
-        let Some(body) = frame_at(salt, bytes, at) else {
+        let Some(body) = frame_at(salt, bytes, at, v1) else {
             // A torn write is the last thing in the file: a good frame after this point
             // means damage in the middle.
-            if let Some(later) = (at + 1..bytes.len()).find(|&i| frame_at(salt, bytes, i).is_some())
+            if let Some(later) =
+                (at + 1..bytes.len()).find(|&i| frame_at(salt, bytes, i, v1).is_some())
             {
                 return Err(StoreError::Corrupt {
                     table: "vote log",
@@ -187,7 +223,7 @@ fn parse(salt: &[u8; 16], bytes: &[u8]) -> Result<(Vec<Vec<Record>>, usize), Sto
             reason: format!("the frame at byte {at} passes its check but does not decode: {e}"),
         })?;
         groups.push(group);
-        at += HEADER + body.len();
+        at += head + body.len();
     }
     Ok((groups, at))
 }
@@ -234,7 +270,8 @@ impl VoteLog {
                 .map_err(io_at(path))?;
             bytes = header.to_vec();
         }
-        if &bytes[..8] != MAGIC {
+        let v1 = &bytes[..8] == MAGIC_V1;
+        if &bytes[..8] != MAGIC && !v1 {
             return Err(StoreError::Corrupt {
                 table: "vote log",
                 reason: format!("{} is not a vote log (wrong magic)", path.display()),
@@ -242,7 +279,7 @@ impl VoteLog {
         }
         let mut salt = [0u8; 16];
         salt.copy_from_slice(&bytes[8..FILE_HEADER]);
-        let (groups, good) = parse(&salt, &bytes)?;
+        let (groups, good) = parse(&salt, &bytes, v1)?;
         if good < bytes.len() {
             tracing::warn!(
                 path = %path.display(),
@@ -270,6 +307,11 @@ impl VoteLog {
         }
         // A leftover of a rewrite a crash interrupted before its rename.
         let _ = std::fs::remove_file(tmp_path(path));
+        if v1 {
+            // Groups are appended in the current format only: the file is rewritten in it
+            // first (a crash during the rewrite leaves the old file, read again).
+            log.rewrite()?;
+        }
         Ok(log)
     }
 
@@ -439,6 +481,11 @@ impl VoteLog {
         if self.len < COMPACT_MIN_BYTES || self.len < self.live_bytes().saturating_mul(4) {
             return Ok(());
         }
+        self.rewrite()
+    }
+
+    /// Rewrite the file with the live set (module doc, "Size").
+    fn rewrite(&mut self) -> Result<(), StoreError> {
         let mut live = Vec::with_capacity(self.votes.len() + self.certs.len() + 1);
         if self.pruned_below > 0 {
             live.push(Record::Prune(self.pruned_below));
@@ -511,6 +558,76 @@ fn tmp_path(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Bytes of groups hashed by `check` on this thread.
+        pub(super) static HASHED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A log of the first format holding one vote, then `tail` (bytes of a torn write).
+    fn v1_log(path: &Path, tail: &[u8]) -> anyhow::Result<()> {
+        let salt = [7u8; 16];
+        let mut bytes = MAGIC_V1.to_vec();
+        bytes.extend_from_slice(&salt);
+        let body = postcard::to_allocvec(&vec![Record::Vote(key(1, 0), b"first".to_vec())])?;
+        let at = bytes.len() as u64;
+        bytes.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&check(&salt, at, &body));
+        bytes.extend_from_slice(&body);
+        bytes.extend_from_slice(tail);
+        std::fs::write(path, bytes)?;
+        Ok(())
+    }
+
+    /// Attacker: a client whose operation input repeats a length that fits (here 16 KiB)
+    /// inside a certificate record, and a crash that tears that group. On open every
+    /// offset of the tail is a candidate frame; without a check of the length field each
+    /// candidate hashed its whole body (quadratic in the tail: a 512 KiB batch cost about
+    /// 16 GiB of hashing, minutes with larger tails). Now a candidate costs a hash of its
+    /// header. The control is the same tail in a log of the first format, read as it was
+    /// (and then rewritten in the current one).
+    #[test]
+    fn a_torn_tail_is_searched_in_linear_time() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let tail: Vec<u8> = [0x00u8, 0x40, 0x00, 0x00].repeat(16 * 1024);
+        // The current format.
+        let path = dir.path().join("votes");
+        let mut log = VoteLog::open(&path)?;
+        log.append(&[(key(1, 0), b"first".to_vec())], &[])?;
+        drop(log);
+        let mut bytes = std::fs::read(&path)?;
+        let good = bytes.len();
+        bytes.extend_from_slice(&tail);
+        std::fs::write(&path, &bytes)?;
+        HASHED.with(|h| h.set(0));
+        let log = VoteLog::open(&path)?;
+        let hashed = HASHED.with(std::cell::Cell::get);
+        assert_eq!(log.votes_from(0), vec![(key(1, 0), b"first".to_vec())]);
+        assert_eq!(
+            std::fs::metadata(&path)?.len(),
+            good as u64,
+            "the tail is cut"
+        );
+        assert!(hashed < 4 * bytes.len() as u64, "{hashed} bytes hashed");
+        drop(log);
+        // Control: the first format hashes every candidate's body.
+        let old = dir.path().join("old-votes");
+        v1_log(&old, &tail)?;
+        HASHED.with(|h| h.set(0));
+        let mut log = VoteLog::open(&old)?;
+        let hashed_v1 = HASHED.with(std::cell::Cell::get);
+        assert!(
+            hashed_v1 > 100 * tail.len() as u64,
+            "{hashed_v1} bytes hashed"
+        );
+        // It was read whole and is now of the current format, appended to as such.
+        assert_eq!(log.votes_from(0), vec![(key(1, 0), b"first".to_vec())]);
+        assert_eq!(&std::fs::read(&old)?[..8], MAGIC);
+        log.append(&[(key(2, 0), b"second".to_vec())], &[])?;
+        drop(log);
+        assert_eq!(VoteLog::open(&old)?.votes_from(0).len(), 2);
+        Ok(())
+    }
 
     fn key(slot: u64, phase: u8) -> VoteKey {
         VoteKey {
