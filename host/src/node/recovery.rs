@@ -141,7 +141,10 @@ impl Stopped {
         Ok(())
     }
 
-    /// The highest view of a vote this node signed or an entry it holds from `slot` on.
+    /// The highest view of a vote this node signed or an entry it holds from `slot` on,
+    /// and of any vote it pruned (of whatever slot: a pruned vote's slot is not kept, and
+    /// the store's guard no longer holds it, so a view change signed in an abandoned
+    /// slot and pruned since could otherwise be signed again differently).
     fn highest_view_from(&self, slot: Slot) -> anyhow::Result<View> {
         let mut highest = self
             .store
@@ -149,7 +152,8 @@ impl Stopped {
             .iter()
             .map(|(k, _)| k.view)
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .max(self.store.pruned_vote_view());
         for (_, bytes) in self.store.decided_range(slot, usize::MAX)? {
             if let Ok(e) = postcard::from_bytes::<DecidedEntry>(&bytes) {
                 highest = highest.max(e.view);

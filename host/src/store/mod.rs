@@ -288,6 +288,11 @@ impl Store {
         Ok(self.vote_log().votes_from(slot))
     }
 
+    /// The highest view of any of this node's votes pruned so far (0 if none).
+    pub fn pruned_vote_view(&self) -> u64 {
+        self.vote_log().pruned_view()
+    }
+
     /// The certificate records in force (others' messages, encoded), oldest first.
     pub fn cert_records(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         Ok(self.vote_log().certs())

@@ -97,6 +97,8 @@ enum Record {
     Cert(u64, Vec<u8>),
     /// Votes below this slot are forgotten.
     Prune(u64),
+    /// The highest view of any vote pruned so far (written with each prune).
+    PrunedView(u64),
 }
 
 /// The log file and the live set it holds (see the module doc).
@@ -110,6 +112,9 @@ pub struct VoteLog {
     certs: Vec<(u64, Vec<u8>)>,
     /// Votes below this slot were pruned.
     pruned_below: u64,
+    /// The highest view of a pruned vote: a recovery must resume above it, since the
+    /// store's guard no longer holds those votes (`node/recovery.rs`).
+    pruned_view: u64,
     /// A prune not yet written (it goes with the next group).
     pending_prune: Option<u64>,
     /// Set when a failed write could not be cut back: every later append is refused.
@@ -298,6 +303,7 @@ impl VoteLog {
             votes: BTreeMap::new(),
             certs: Vec::new(),
             pruned_below: 0,
+            pruned_view: 0,
             pending_prune: None,
             poisoned: false,
             salt,
@@ -330,6 +336,9 @@ impl VoteLog {
             Record::Prune(slot) => {
                 self.prune_in_memory(slot);
             }
+            Record::PrunedView(view) => {
+                self.pruned_view = self.pruned_view.max(view);
+            }
         }
     }
 
@@ -340,6 +349,9 @@ impl VoteLog {
             phase: 0,
         });
         let removed = self.votes.len() as u64;
+        if let Some(view) = self.votes.keys().map(|k| k.view).max() {
+            self.pruned_view = self.pruned_view.max(view);
+        }
         self.votes = kept;
         self.pruned_below = self.pruned_below.max(slot);
         removed
@@ -387,6 +399,7 @@ impl VoteLog {
         let prune = self.pending_prune;
         if let Some(slot) = prune {
             records.push(Record::Prune(slot));
+            records.push(Record::PrunedView(self.pruned_view));
         }
         records.extend(
             fresh
@@ -440,6 +453,11 @@ impl VoteLog {
         removed
     }
 
+    /// The highest view of any vote pruned so far (0 if none).
+    pub fn pruned_view(&self) -> u64 {
+        self.pruned_view
+    }
+
     /// The vote under `key`.
     pub fn vote(&self, key: VoteKey) -> Option<Vec<u8>> {
         self.votes.get(&key).cloned()
@@ -490,6 +508,9 @@ impl VoteLog {
         if self.pruned_below > 0 {
             live.push(Record::Prune(self.pruned_below));
         }
+        if self.pruned_view > 0 {
+            live.push(Record::PrunedView(self.pruned_view));
+        }
         live.extend(self.votes.iter().map(|(k, v)| Record::Vote(*k, v.clone())));
         live.extend(self.certs.iter().map(|(s, m)| Record::Cert(*s, m.clone())));
         // Several frames if need be: the file is renamed into place whole, never torn.
@@ -500,7 +521,7 @@ impl VoteLog {
         for record in live {
             let size = match &record {
                 Record::Vote(_, v) | Record::Cert(_, v) => v.len() + 32,
-                Record::Prune(_) => 16,
+                Record::Prune(_) | Record::PrunedView(_) => 16,
             };
             if !group.is_empty() && group_bytes + size > MAX_FRAME_BYTES / 2 {
                 frame(&salt, 0, &group, &mut buf)?;
@@ -635,6 +656,37 @@ mod tests {
             view: 0,
             phase,
         }
+    }
+
+    /// The highest view of a pruned vote survives the prune, a reopen and a rewrite: a
+    /// recovery must resume above it (`node/recovery.rs`), since the guard no longer
+    /// holds the vote. Attacker: none; an operator choosing a resume view from
+    /// `spore recover status`, which without it showed only the views still held, so a
+    /// view change the node signed in an abandoned slot and pruned since could be signed
+    /// again differently, a conflicting-votes proof against an honest node. The control
+    /// is the vote's view itself, no longer among the votes.
+    #[test]
+    fn the_view_of_a_pruned_vote_is_remembered() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("votes");
+        let mut log = VoteLog::open(&path)?;
+        let high = VoteKey {
+            slot: 1,
+            view: 5,
+            phase: 7,
+        };
+        log.append(&[(high, b"view change".to_vec())], &[])?;
+        assert_eq!(log.prune_below(3), 1);
+        log.append(&[(key(3, 0), b"later".to_vec())], &[])?;
+        assert!(log.votes_from(0).iter().all(|(k, _)| k.view < 5), "control");
+        assert_eq!(log.pruned_view(), 5);
+        drop(log);
+        let mut log = VoteLog::open(&path)?;
+        assert_eq!(log.pruned_view(), 5, "after a reopen");
+        log.rewrite()?;
+        drop(log);
+        assert_eq!(VoteLog::open(&path)?.pruned_view(), 5, "after a rewrite");
+        Ok(())
     }
 
     /// An I/O error says which file it is about.
