@@ -1067,6 +1067,7 @@ impl<S: ReplicaState> Node<S> {
             || self.round.proposal.is_some()
             || self.round.tally().is_some()
             || self.prepared.is_some()
+            || self.confirmed_by_more_than_f().is_some()
     }
 
     /// Keep the progress deadline armed while there is work, and ask for a timer.

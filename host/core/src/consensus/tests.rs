@@ -595,6 +595,50 @@ fn view_change_keeps_a_prepared_value() {
     assert_eq!(first.batch()[0].op, compute(1));
 }
 
+/// Attacker: a primary that keeps its proposal, commit set, tally and its own confirm from
+/// one idle member (whose mempool is empty, so it waits for nothing) and decides with the
+/// others. The member holds the other two honest confirms, more than `f`: it asks for the
+/// entry at once and decides, answering for itself (a late accept) before the others'
+/// absence wait (2 s) ends. Control: asking only once a quorum confirmed (the rule
+/// before), it holds no decision when the others attest (in a node that decision came
+/// only from the driver's catch-up probe, every 3 s).
+#[test]
+fn a_member_kept_out_of_a_slot_learns_its_decision_from_more_than_f_confirms() {
+    let mut c = Cluster::new(4);
+    let p = c.layer(Layer::Primary, 0);
+    let v = (0..4).find(|i| *i != p).unwrap_or(0);
+    c.tamper = Some(Box::new(move |from, to, m| {
+        let withheld = matches!(
+            m,
+            Message::Proposal(_)
+                | Message::CommitSet(_)
+                | Message::Tally(_)
+                | Message::Confirm(_)
+                | Message::Submit(_)
+        );
+        if from == p && to == v && withheld {
+            None
+        } else {
+            Some(m)
+        }
+    }));
+    c.submit(p, compute(1));
+    assert!(c.run_until(60_000, |c| {
+        (0..4).filter(|i| *i != v).all(|i| !c.decided[i].is_empty())
+    }));
+    let decided_at = c.now;
+    assert!(
+        c.nodes[v].mempool.is_empty(),
+        "the member has no work of its own"
+    );
+    assert!(
+        c.run_until(1_500, |c| !c.decided[v].is_empty()),
+        "the kept-out member had not decided {} ms after the others",
+        c.now - decided_at
+    );
+    c.assert_agreement();
+}
+
 /// One value confirmed in view 0 on one node and, locked and confirmed again after a view
 /// change, in view 1 on the others leaves one replicated state: the state records the
 /// view of the decided tally (which the value binds), not that of the confirms. Attacker:
