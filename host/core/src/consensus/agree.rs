@@ -454,6 +454,8 @@ impl<S: ReplicaState> Node<S> {
         });
 
         let next = self.state.next_slot();
+        // Calls of decided slots are answered by no one that matters any more.
+        self.calls.retain(|_, (slot, _)| *slot >= next);
         // Expired ids can go: the expiry refuses their replay from now on.
         if next.is_multiple_of(64) {
             self.decided_ops.retain(|_, expires| *expires >= next);

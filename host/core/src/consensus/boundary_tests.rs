@@ -448,6 +448,28 @@ fn attestations_naming_non_members_are_refused() {
     assert!(ReplicaState::is_quorum(node.state(), &signers));
 }
 
+/// A module call the driver never answers (its local fault outlived the slot: the driver
+/// drops it) is forgotten once its slot is decided. Attacker: a module that makes every
+/// call fail locally on one node, or a peer whose proposals make calls that never end
+/// before the slot does; each left an entry in the core for the process's life.
+///
+/// Control: without the prune after a decision the unanswered call stays.
+#[test]
+fn calls_of_a_decided_slot_are_forgotten() {
+    let mut c = Cluster::new(4);
+    let lost = c.nodes[0].fresh_call(CallPurpose::Resolver {
+        key: crate::types::Digest([3; 32]),
+    });
+    assert_eq!(c.nodes[0].footprint().calls, 1);
+    c.submit(0, compute(1));
+    assert!(c.run_until(10_000, |c| c.all_decided(1)));
+    assert_eq!(
+        c.nodes[0].footprint().calls,
+        0,
+        "call {lost:?} is still held"
+    );
+}
+
 /// A view change for a view this node has moved past gets its new-view back at most once
 /// per `resend_interval` to the signer, however often it arrives: anyone may replay an old
 /// signed view change (its signature is cached), and a new-view is up to a frame of 4 MiB.

@@ -371,7 +371,9 @@ pub struct Node<S: ReplicaState> {
     fork_blind: bool,
     validator_results: HashMap<(Slot, Digest), Outcome>,
     resolver_results: HashMap<Digest, ResolverVerdict>,
-    calls: HashMap<CallId, CallPurpose>,
+    /// Module calls in flight, with the slot they were made in: forgotten once that slot
+    /// is decided (a driver drops a call whose local fault outlived its slot, unanswered).
+    calls: HashMap<CallId, (Slot, CallPurpose)>,
     requested: HashSet<Digest>,
     next_call: u64,
     future: VecDeque<Buffered>,
@@ -834,7 +836,7 @@ impl<S: ReplicaState> Node<S> {
     fn fresh_call(&mut self, purpose: CallPurpose) -> CallId {
         let id = CallId(self.next_call);
         self.next_call += 1;
-        self.calls.insert(id, purpose);
+        self.calls.insert(id, (self.slot(), purpose));
         id
     }
 
@@ -1236,7 +1238,7 @@ impl<S: ReplicaState> Node<S> {
     }
 
     fn on_module_result(&mut self, call: CallId, result: ModuleReply) {
-        let Some(purpose) = self.calls.remove(&call) else {
+        let Some((_, purpose)) = self.calls.remove(&call) else {
             return;
         };
         match (purpose, result) {
