@@ -567,10 +567,6 @@ mod tests {
         );
     }
 
-    /// A database written before the vote log (votes in its table, certificate records in
-    /// its metadata) keeps them: they are moved into the log on open, and the guard holds
-    /// across the move. The control is the moved vote itself: were the move skipped, the
-    /// conflicting vote below would be recorded.
     /// A crash during a node's very first start, after the database is created but
     /// before its vote log is (here: the log cannot be created), leaves a database that
     /// the next start opens. Control: with the version stamped before the log exists (the
@@ -589,6 +585,10 @@ mod tests {
         Ok(())
     }
 
+    /// A database written before the vote log (votes in its table, certificate records in
+    /// its metadata) keeps them: they are moved into the log on open, and the guard holds
+    /// across the move. The control is the moved vote itself: were the move skipped, the
+    /// conflicting vote below would be recorded.
     #[test]
     fn votes_of_a_database_before_the_log_are_moved_into_it() -> anyhow::Result<()> {
         use crate::core::consensus::{Accept, Message};

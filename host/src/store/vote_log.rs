@@ -663,8 +663,8 @@ mod tests {
     /// holds the vote. Attacker: none; an operator choosing a resume view from
     /// `spore recover status`, which without it showed only the views still held, so a
     /// view change the node signed in an abandoned slot and pruned since could be signed
-    /// again differently, a conflicting-votes proof against an honest node. The control
-    /// is the vote's view itself, no longer among the votes.
+    /// again differently, a conflicting-votes proof against an honest node. (The live
+    /// votes, all that status read before, no longer hold the view: checked first.)
     #[test]
     fn the_view_of_a_pruned_vote_is_remembered() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
@@ -678,7 +678,7 @@ mod tests {
         log.append(&[(high, b"view change".to_vec())], &[])?;
         assert_eq!(log.prune_below(3), 1);
         log.append(&[(key(3, 0), b"later".to_vec())], &[])?;
-        assert!(log.votes_from(0).iter().all(|(k, _)| k.view < 5), "control");
+        assert!(log.votes_from(0).iter().all(|(k, _)| k.view < 5));
         assert_eq!(log.pruned_view(), 5);
         drop(log);
         let mut log = VoteLog::open(&path)?;

@@ -12,7 +12,7 @@ use super::rules::Path;
 use super::{Mode, Node, Reject, ReplicaState};
 use crate::crypto::Signed;
 use crate::ops::AuthorityLevel;
-use crate::types::{Digest, NodeId};
+use crate::types::{Digest, NodeId, Slot};
 
 impl<S: ReplicaState> Node<S> {
     pub(super) fn on_accept(&mut self, a: Signed<Accept>) -> Result<(), Reject> {
@@ -226,10 +226,7 @@ impl<S: ReplicaState> Node<S> {
         // The tally and the votes are cloned only when a certificate or an entry is made:
         // a pass that changes nothing costs no copy and no hash of the tally.
         let Some(value) = self.round.tally_value() else {
-            // Confirmed by a quorum but we never got the value: fetch the entry.
-            if let Some(peer) = self.confirmed_without_value() {
-                self.ask_catch_up(peer, slot);
-            }
+            self.fetch_confirmed(slot);
             return;
         };
         let voter = self.state.is_eligible(&self.id);
@@ -315,11 +312,29 @@ impl<S: ReplicaState> Node<S> {
         }
     }
 
-    /// A confirm signer to ask for the entry, if more than `f` members (so an honest one)
-    /// confirmed a value we lack.
-    fn confirmed_without_value(&self) -> Option<NodeId> {
-        self.confirmed_by_more_than_f()
-            .and_then(|s| s.into_iter().find(|id| *id != self.id))
+    /// Ask for the entry of `slot` when more than `f` members (so an honest one) confirmed
+    /// a value we lack: at a quorum, one signer, as the paced catch-up request; below it,
+    /// each signer once per slot, outside that pacing (a signer asked before it decided
+    /// answers nothing, and must not hold up the request made once the quorum is in).
+    fn fetch_confirmed(&mut self, slot: Slot) {
+        let Some(signers) = self.confirmed_by_more_than_f() else {
+            return;
+        };
+        if self.is_quorum(&signers) {
+            if let Some(peer) = signers.into_iter().find(|id| *id != self.id) {
+                self.ask_catch_up(peer, slot);
+            }
+            return;
+        }
+        for peer in signers.into_iter().filter(|id| *id != self.id) {
+            // The set of (peer, slot) asked once, cleared at every decision (as probes).
+            if self.fork_probes.len() < 1_024 && self.fork_probes.insert((peer, slot)) {
+                self.effects.push(Effect::Send {
+                    to: peer,
+                    msg: Message::CatchUpRequest { from: slot },
+                });
+            }
+        }
     }
 
     /// The signers of the confirms of one value of this round, when they are more than

@@ -470,6 +470,67 @@ fn calls_of_a_decided_slot_are_forgotten() {
     );
 }
 
+/// What a proposal may carry of misbehaviour proofs, one rule for the primary choosing
+/// and the members checking (`proof_unfit`): a proof against a member a proof still
+/// changes, about a slot within the window and at most one past the proposal's.
+/// Attackers: a primary proposing proofs that change nothing (against an offender
+/// excluded for misbehaviour already), or about far slots (recorded early, a proof
+/// shields the equivocation it describes when that slot comes). The controls are the
+/// same proof about a recent slot against a member, which fits.
+#[test]
+fn a_proposal_carries_only_proofs_that_change_something() {
+    let mut c = Cluster::new(4);
+    for k in 0..3u8 {
+        c.submit(0, compute(k));
+        assert!(c.run_until(10_000, |c| c.all_decided(usize::from(k) + 1)));
+    }
+    let offender = c.keys[3].clone();
+    let outsider = Keypair::from_seed([0xee; 32]);
+    let proof = |key: &Keypair, slot| {
+        Misbehaviour::conflicting(
+            &claiming_view_change(key, slot, 1, 1),
+            &claiming_view_change(key, slot, 2, 1),
+        )
+        .expect("a conflict")
+    };
+    let node = &c.nodes[0];
+    let next = node.slot();
+    let fits = |p: &Misbehaviour, by: &Keypair| node.proof_unfit(p, by.id(), next);
+    assert_eq!(fits(&proof(&offender, 2), &offender), None, "control");
+    assert_eq!(
+        fits(&proof(&offender, next + 1), &offender),
+        None,
+        "control"
+    );
+    assert!(
+        fits(&proof(&offender, next + 2), &offender).is_some(),
+        "a far slot"
+    );
+    assert!(
+        fits(&proof(&outsider, 2), &outsider).is_some(),
+        "a non-member"
+    );
+    // Once the offender is excluded for misbehaviour, a proof changes nothing.
+    let id = offender.id();
+    for n in 0..3 {
+        c.input(
+            n,
+            Input::Message {
+                from: id,
+                msg: Message::Evidence(Box::new(proof(&offender, 2))),
+            },
+        );
+    }
+    assert!(c.run_until(10_000, |c| c.nodes[0].state().misbehaved(&id)));
+    let node = &c.nodes[0];
+    let next = node.slot();
+    assert!(
+        node.proof_unfit(&proof(&offender, next), id, next)
+            .is_some(),
+        "a proof against a member excluded for misbehaviour"
+    );
+}
+
 /// A view change for a view this node has moved past gets its new-view back at most once
 /// per `resend_interval` to the signer, however often it arrives: anyone may replay an old
 /// signed view change (its signature is cached), and a new-view is up to a frame of 4 MiB.

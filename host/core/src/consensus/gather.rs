@@ -18,7 +18,7 @@ use crate::ops::{AuthorityLevel, Outcome};
 /// Mempool entries a primary looks at, at most, to fill one batch (past the first one it
 /// takes): operations of other mechanisms are skipped, not scanned without end.
 pub const MAX_BATCH_SCAN: usize = 4_096;
-use crate::types::{Digest, NodeId, TrustBps, View};
+use crate::types::{Digest, NodeId, Slot, TrustBps, View};
 
 impl<S: ReplicaState> Node<S> {
     /// Eligible members with their trust.
@@ -99,28 +99,38 @@ impl<S: ReplicaState> Node<S> {
                 self.state.authorize(op)?;
             }
         }
-        // Each proof against a member that a proof still changes, about a recent slot not
-        // after the next one (as a peer's proof is taken: `on_evidence`).
         for ev in &body.evidence {
             let offender = ev.verify()?;
-            let Some(slot) = ev.slot() else {
-                return Err(Reject::Invalid("a proof naming no slot"));
-            };
-            if !self.state.is_member(&offender) || self.state.misbehaved(&offender) {
-                return Err(Reject::Invalid(
-                    "a proof against a non-member or a member excluded for misbehaviour",
-                ));
-            }
-            if slot > body.slot.saturating_add(1)
-                || slot.saturating_add(super::EVIDENCE_WINDOW) < body.slot
-            {
-                return Err(Reject::Invalid(
-                    "a proof outside the window of recent slots",
-                ));
+            if let Some(why) = self.proof_unfit(ev, offender, body.slot) {
+                return Err(Reject::Invalid(why));
             }
         }
         self.check_absences(body.slot, &body.absences)?;
         Ok(())
+    }
+
+    /// Why a proposal for `slot` may not carry `proof` against `offender` (its signature
+    /// is the caller's business), if it may not: one home for the primary choosing and
+    /// the members checking. The offender must be a member a proof still changes (not
+    /// excluded for misbehaviour already), and the proof about a slot within
+    /// `EVIDENCE_WINDOW` of `slot` and at most one past it (as a peer's proof is taken
+    /// into the pool: `on_evidence`).
+    pub(super) fn proof_unfit(
+        &self,
+        proof: &Misbehaviour,
+        offender: NodeId,
+        slot: Slot,
+    ) -> Option<&'static str> {
+        let Some(about) = proof.slot() else {
+            return Some("a proof naming no slot");
+        };
+        if !self.state.is_member(&offender) || self.state.misbehaved(&offender) {
+            return Some("a proof against a non-member or a member excluded for misbehaviour");
+        }
+        if about > slot.saturating_add(1) || about.saturating_add(super::EVIDENCE_WINDOW) < slot {
+            return Some("a proof outside the window of recent slots");
+        }
+        None
     }
 
     pub(super) fn on_proposal(&mut self, p: Signed<Proposal>) -> Result<(), Reject> {
@@ -516,11 +526,20 @@ impl<S: ReplicaState> Node<S> {
         // The pair's encoding is its two counts and the proofs' own encodings; 4 bytes
         // cover the counts' growth past one byte each, so the sum bounds the exact size.
         let mut proof_bytes = limits::proof_bytes(&[], &[]) + 4;
+        let slot = self.round.slot;
         for proof in self.evidence.values() {
             // Count the proofs taken, not those looked at: one that does not fit must not
             // keep the next ones out.
             if evidence.len() >= limits::MAX_EVIDENCE_PER_PROPOSAL {
                 break;
+            }
+            // What members would refuse is left out (the pool is pruned when an entry is
+            // decided, not when a recovery excludes an offender).
+            if proof
+                .offender()
+                .is_none_or(|o| self.proof_unfit(proof, o, slot).is_some())
+            {
+                continue;
             }
             let len = proof.encode().len();
             if proof_bytes + len <= limits::MAX_PROOF_BYTES_PER_PROPOSAL {

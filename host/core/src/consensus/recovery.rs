@@ -123,7 +123,7 @@ pub enum RecoveryError {
     NoQuorum(usize),
     /// Fewer signers than `f + 1` of the members eligible before the exclusion.
     #[error(
-        "{signers} signatures, fewer than the {needed} (f + 1 of the members eligible before the exclusion) that include an honest one"
+        "{signers} signatures, fewer than the {needed} needed (f + 1 of the members eligible before the exclusion)"
     )]
     TooFew {
         /// Distinct signers.
@@ -183,9 +183,11 @@ impl RecoveryCert {
             }
             verify(&s.signer, Checkpoint::DOMAIN, &bytes, &s.signature)?;
         }
-        // More than `f` of the members eligible before the exclusion, so at least one of
-        // them is honest: judged only on what remains, a lone member naming every other
-        // one a culprit was a quorum of itself.
+        // More than `f` of the members eligible before the exclusion: judged only on what
+        // remains, a lone member naming every other one a culprit was a quorum of itself.
+        // Within the threat model (at most `f` faulty) an honest member is among them;
+        // beyond it, the case a fork is, the culprits can sign any checkpoint anyway
+        // (docs/PROTOCOL.md, "Recovery from a compromised majority").
         let before = crate::quorum::max_faults(state.eligible().len()) + 1;
         if signers.len() < before {
             return Err(RecoveryError::TooFew {
@@ -220,6 +222,10 @@ impl Node<ReplicatedState> {
         }
         self.fork = None;
         self.fork_probes.clear();
+        // Proofs against the culprits, now excluded for misbehaviour, change nothing.
+        let state = &self.state;
+        self.evidence
+            .retain(|(offender, _, _), _| !state.misbehaved(offender));
         self.prepared = None;
         self.view_changes.clear();
         self.prepared_tallies.clear();

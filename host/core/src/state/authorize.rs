@@ -529,9 +529,10 @@ impl ReplicatedState {
             // Not about a slot still to come: votes for a far slot can be signed ahead,
             // and a proof recorded early would shield the equivocation it describes
             // later (`proofs` applies each (offender, slot, kind) once).
-            if key.1 > self.next_slot() {
+            // (At most one past the next slot, as proofs in proposals: `proof_unfit`.)
+            if key.1 > self.next_slot().saturating_add(1) {
                 last = format!(
-                    "the proof is about slot {}, after the next slot {}",
+                    "the proof is about slot {}, more than one after the next slot {}",
                     key.1,
                     self.next_slot()
                 );

@@ -120,7 +120,7 @@ impl TimingParams {
         ("timing.resolver-fuel", 100_000, 10_000_000_000),
         ("timing.rollback-failure-bps", 1, 10_000),
         ("timing.rotation-slots", 1, 1_000_000),
-        ("timing.slots-per-epoch", 1, 1_000_000_000),
+        ("timing.slots-per-epoch", 10, 1_000_000_000),
         ("timing.tick-ms", 1, 60_000),
         ("timing.validator-fuel", 100_000, 10_000_000_000),
         ("timing.view-change-timeout", 1, 1_000_000),

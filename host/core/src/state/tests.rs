@@ -579,10 +579,10 @@ fn epochs_advance_at_boundaries_and_drive_recovery() -> TestResult {
 }
 
 /// Attacker: one governor key. Member X was excluded for low trust; the governor shortens
-/// epochs to one slot as a Low timing change (Authority Medium: the seed alone decides),
-/// and a hundred epochs opened at once, each a round of recovery: X came back at full
-/// trust, eligible, able to sponsor. The key is Critical now, and no change opens more than
-/// one epoch.
+/// epochs (to one slot, then) as a Low timing change (Authority Medium: the seed alone
+/// decides), and every boundary the new length had passed opened at once, each a round of
+/// recovery: X came back at full trust, eligible, able to sponsor. The key is Critical now
+/// (Full BFT), the length at least 10, and no change opens more than one epoch.
 #[test]
 fn a_shorter_epoch_opens_one_epoch_not_many() -> TestResult {
     let (mut s, ids) = state(4)?;
@@ -595,7 +595,7 @@ fn a_shorter_epoch_opens_one_epoch_not_many() -> TestResult {
     s.apply_slot(5, &[(cut, accepted())], None)?;
     assert_eq!(s.ledger().trust(&ids[3]), 1_900);
     assert!(!s.is_eligible(&ids[3]));
-    let shorten = config(ConfigType::Timing, "timing.slots-per-epoch", 1);
+    let shorten = config(ConfigType::Timing, "timing.slots-per-epoch", 10);
     assert_eq!(shorten.mechanism(), Mechanism::FullBft);
     s.apply_slot(99, &[(shorten, accepted())], None)?;
     s.apply_slot(100, &[], None)?;
@@ -782,7 +782,8 @@ fn a_validator_failing_on_probation_is_rolled_back_at_one_slot() -> TestResult {
     let end = 4 + s.params().timing.probation_slots;
     s.apply_slot(end, &[], None)?;
     for slot in end + 1..end + 6 {
-        let changes = s.apply_slot(slot, &[(work(), failed())], None)?;
+        let by = |_| Some(NodeId::from([slot as u8; 32]));
+        let changes = s.apply_slot_judged(slot, &[(work(), failed())], None, &by)?;
         assert!(
             !changes
                 .iter()
