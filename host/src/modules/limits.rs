@@ -190,6 +190,51 @@ impl ModuleNeeds {
     }
 }
 
+/// Why the component's shape is refused, if it is: core code (a core module or a core
+/// instance) inside a nested component. Every call between two components goes through an
+/// adapter the engine generates, and its string copies run in host routines that cost
+/// one instruction of fuel whatever their length: an outer component calling an inner
+/// one's `func(s: string)` in a loop copied 60 MiB per pass for about 50 fuel (hours of
+/// copying within the default budget, on every node). With all core code in the
+/// outermost component, every function a module lowers is a host import or one of its
+/// own lifted functions (which traps on re-entry before copying anything). Nested
+/// components without code (componentize-py wraps an export in one) are allowed. A
+/// function of the bytes alone, so every node refuses the same modules.
+pub fn nested_code(bytes: &[u8]) -> Option<String> {
+    use wasmparser::{Parser, Payload};
+    // Components open around the current position; core modules being skipped.
+    let (mut depth, mut in_module) = (0u32, 0u32);
+    for payload in Parser::new(0).parse_all(bytes) {
+        let Ok(payload) = payload else {
+            return None; // malformed: the engine refuses it with its own error
+        };
+        match payload {
+            Payload::ModuleSection { .. } if in_module == 0 && depth > 0 => {
+                return Some(
+                    "a nested component holds a core module: modules keep their core code in \
+                     the outermost component (calls between components copy strings at no \
+                     fuel)"
+                        .into(),
+                );
+            }
+            Payload::ModuleSection { .. } => in_module += 1,
+            Payload::InstanceSection(_) if in_module == 0 && depth > 0 => {
+                return Some(
+                    "a nested component creates core instances: modules keep their core code \
+                     in the outermost component (calls between components copy strings at \
+                     no fuel)"
+                        .into(),
+                );
+            }
+            Payload::ComponentSection { .. } if in_module == 0 => depth += 1,
+            Payload::End(_) if in_module > 0 => in_module -= 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Core module instances a component creates, counted as wasmtime flattens it: every
 /// `instantiate` of a core module, plus, for every instantiation of a nested component,
 /// the instances that component creates. Saturating, so hostile nesting cannot overflow.

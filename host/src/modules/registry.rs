@@ -384,6 +384,11 @@ impl Registry {
         hash: &Digest,
         bytes: &[u8],
     ) -> Result<(Component, ArtifactSource), LoadError> {
+        // The shape first, before the cache too: an artifact cached before the rule is
+        // refused alike (a function of the bytes, the same on every node).
+        if let Some(reason) = super::limits::nested_code(bytes) {
+            return Err(LoadError::Invalid(reason));
+        }
         let mut source = ArtifactSource::Compiled;
         if let Some(cache) = &self.cache {
             match cache.lookup(&self.engine, hash) {

@@ -178,3 +178,46 @@ fn a_module_past_the_instance_pool_limits_is_refused_as_invalid() -> anyhow::Res
     }
     Ok(())
 }
+
+/// A component nesting another, with or without core code in the inner one.
+fn component_nesting(inner_code: bool) -> Vec<u8> {
+    use wasm_encoder::{
+        Component, InstanceSection, Module, ModuleArg, ModuleSection, NestedComponentSection,
+    };
+    let mut inner = Component::new();
+    if inner_code {
+        inner.section(&ModuleSection(&Module::new()));
+        let mut instances = InstanceSection::new();
+        instances.instantiate(0, Vec::<(&str, ModuleArg)>::new());
+        inner.section(&instances);
+    }
+    let mut outer = Component::new();
+    outer.section(&NestedComponentSection(&inner));
+    outer.finish()
+}
+
+/// Core code inside a nested component is refused at load, as invalid, before any
+/// compile or cache look-up: a call between two components copies strings in host
+/// routines that cost one instruction of fuel whatever their length, so an outer
+/// component calling an inner one's string function in a loop copied about 60 MiB per
+/// pass for 50 fuel, hours within the default budget, on every node. Control: a nested
+/// component without code (componentize-py wraps an export in one) passes the shape
+/// check and fails later, on the role's world.
+#[test]
+fn core_code_in_a_nested_component_is_refused() -> anyhow::Result<()> {
+    let r = runtime(CompileBounds::default())?;
+    match r.load(Role::Validator, &component_nesting(true)) {
+        Err(RuntimeError::Load(LoadError::Invalid(why))) => {
+            assert!(why.contains("nested component"), "{why}")
+        }
+        other => panic!("core code nested: {:?}", other.map(|m| m.hash())),
+    }
+    match r.load(Role::Validator, &component_nesting(false)) {
+        Err(RuntimeError::Load(LoadError::WrongWorld { .. })) => {}
+        other => panic!(
+            "a nested component without code: {:?}",
+            other.map(|m| m.hash())
+        ),
+    }
+    Ok(())
+}
