@@ -455,11 +455,8 @@ impl<S: ReplicaState> Node<S> {
             .slot
             .saturating_add(1)
             .saturating_sub(super::EVIDENCE_WINDOW);
-        // And proofs against a member this entry excluded for misbehaviour: they change
-        // nothing now.
-        let state = &self.state;
-        self.evidence
-            .retain(|(offender, slot, _), _| *slot >= window_start && !state.misbehaved(offender));
+        // And proofs against a member this entry excluded for misbehaviour.
+        self.drop_pointless_evidence(window_start);
         self.retain(entry.clone());
         self.stats.decided += 1;
         let (slot, view) = (entry.slot, entry.view);

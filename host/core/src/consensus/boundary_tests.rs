@@ -17,6 +17,23 @@ fn sends(effects: &[Effect], to: Option<NodeId>, kind: impl Fn(&Message) -> bool
         .count()
 }
 
+/// Decide `k` slots, one operation each, on every node of `c`.
+fn decide(c: &mut Cluster, k: u8) {
+    for i in 0..k {
+        c.submit(0, compute(i));
+        assert!(c.run_until(10_000, |c| c.all_decided(usize::from(i) + 1)));
+    }
+}
+
+/// A proof that `key` signed two view changes for `slot` (claiming different values).
+fn self_incrimination(key: &Keypair, slot: Slot) -> Misbehaviour {
+    Misbehaviour::conflicting(
+        &claiming_view_change(key, slot, 1, 1),
+        &claiming_view_change(key, slot, 2, 1),
+    )
+    .expect("a conflict")
+}
+
 /// Move `node`'s clock on by one `resend_interval`.
 fn after_resend_interval(node: &mut Node<crate::state::ReplicatedState>) {
     let later = node.now.saturating_add(node.config.resend_interval);
@@ -144,10 +161,7 @@ fn a_member_flooding_the_future_buffer_holds_its_share_only() {
 #[test]
 fn catch_up_is_served_once_per_interval_unless_the_peer_moves_on() {
     let mut c = Cluster::new(4);
-    for k in 0..3u8 {
-        c.submit(0, compute(k));
-        assert!(c.run_until(10_000, |c| c.all_decided(usize::from(k) + 1)));
-    }
+    decide(&mut c, 3);
     let peer = c.keys[3].id();
     let node = &mut c.nodes[0];
     // One entry per response, so that moving on is possible within the three slots.
@@ -186,10 +200,7 @@ fn catch_up_is_served_once_per_interval_unless_the_peer_moves_on() {
 #[test]
 fn stale_view_changes_get_one_response_per_interval() {
     let mut c = Cluster::new(4);
-    for k in 0..3u8 {
-        c.submit(0, compute(k));
-        assert!(c.run_until(10_000, |c| c.all_decided(usize::from(k) + 1)));
-    }
+    decide(&mut c, 3);
     let key = c.keys[3].clone();
     let node = &mut c.nodes[0];
     node.config.catch_up_batch = 1;
@@ -292,10 +303,7 @@ fn claiming_view_change(key: &Keypair, slot: Slot, value: u8, accepts: usize) ->
 fn the_evidence_pool_refuses_oversized_proofs_and_shares_room_per_offender() {
     let mut c = Cluster::new(4);
     // Slots 0..8 decided: proofs for each are within the window.
-    for k in 0..8u8 {
-        c.submit(0, compute(k));
-        assert!(c.run_until(10_000, |c| c.all_decided(usize::from(k) + 1)));
-    }
+    decide(&mut c, 8);
     let flooder = c.keys[3].clone();
     let other = c.keys[2].clone();
     let node = &mut c.nodes[0];
@@ -348,20 +356,9 @@ fn the_evidence_pool_refuses_oversized_proofs_and_shares_room_per_offender() {
 #[test]
 fn proofs_against_a_member_already_excluded_for_misbehaviour_are_not_kept() {
     let mut c = Cluster::new(4);
-    for k in 0..8u8 {
-        c.submit(0, compute(k));
-        assert!(c.run_until(10_000, |c| c.all_decided(usize::from(k) + 1)));
-    }
+    decide(&mut c, 8);
     let flooder = c.keys[3].clone();
-    let proof = |slot| {
-        Box::new(
-            Misbehaviour::conflicting(
-                &claiming_view_change(&flooder, slot, 1, 1),
-                &claiming_view_change(&flooder, slot, 2, 1),
-            )
-            .expect("a conflict"),
-        )
-    };
+    let proof = |slot| Box::new(self_incrimination(&flooder, slot));
     let i = 0;
     // The proof is recorded, and the flooder is excluded.
     let id = flooder.id();
@@ -480,19 +477,10 @@ fn calls_of_a_decided_slot_are_forgotten() {
 #[test]
 fn a_proposal_carries_only_proofs_that_change_something() {
     let mut c = Cluster::new(4);
-    for k in 0..3u8 {
-        c.submit(0, compute(k));
-        assert!(c.run_until(10_000, |c| c.all_decided(usize::from(k) + 1)));
-    }
+    decide(&mut c, 3);
     let offender = c.keys[3].clone();
     let outsider = Keypair::from_seed([0xee; 32]);
-    let proof = |key: &Keypair, slot| {
-        Misbehaviour::conflicting(
-            &claiming_view_change(key, slot, 1, 1),
-            &claiming_view_change(key, slot, 2, 1),
-        )
-        .expect("a conflict")
-    };
+    let proof = self_incrimination;
     let node = &c.nodes[0];
     let next = node.slot();
     let fits = |p: &Misbehaviour, by: &Keypair| node.proof_unfit(p, by.id(), next);

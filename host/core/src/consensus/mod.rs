@@ -993,6 +993,15 @@ impl<S: ReplicaState> Node<S> {
         });
     }
 
+    /// Drop the pending proofs about slots before `window_start` and those against a
+    /// member excluded for misbehaviour (they change nothing now): after a decided entry
+    /// and after a recovery.
+    fn drop_pointless_evidence(&mut self, window_start: Slot) {
+        let state = &self.state;
+        self.evidence
+            .retain(|(offender, slot, _), _| *slot >= window_start && !state.misbehaved(offender));
+    }
+
     /// Why a new proof against `offender` is not kept, if it is not: the pool is full, the
     /// proof alone is larger than a proposal may carry of proofs (it could never be
     /// recorded; a bad-reveal proof grows with the batch, so no smaller bound holds for

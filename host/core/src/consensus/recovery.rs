@@ -223,9 +223,7 @@ impl Node<ReplicatedState> {
         self.fork = None;
         self.fork_probes.clear();
         // Proofs against the culprits, now excluded for misbehaviour, change nothing.
-        let state = &self.state;
-        self.evidence
-            .retain(|(offender, _, _), _| !state.misbehaved(offender));
+        self.drop_pointless_evidence(0);
         self.prepared = None;
         self.view_changes.clear();
         self.prepared_tallies.clear();

@@ -127,8 +127,6 @@ impl ReplicatedState {
             .filter_map(|(i, (_, o))| judge(i).map(|s| (s, o)))
         {
             let failed = u64::from(matches!(outcome, Outcome::Failed(_)));
-            p.calls += 1;
-            p.failures += failed;
             let seen = p.submitters.entry(submitter).or_insert((0, 0));
             seen.0 += 1;
             seen.1 += failed;
@@ -144,10 +142,13 @@ impl ReplicatedState {
             && failing.saturating_mul(10_000) > judged.saturating_mul(share)
         {
             let (from, to) = (p.module, p.rollback_to);
+            let (calls, failures) = p
+                .submitters
+                .values()
+                .fold((0u64, 0u64), |(c, f), (sc, sf)| (c + sc, f + sf));
             let reason = format!(
                 "{failing} of {judged} submitters saw most of their calls fail during its \
-                 probation ({} of {} calls; limit {share} bps of submitters)",
-                p.failures, p.calls
+                 probation ({failures} of {calls} calls; limit {share} bps of submitters)"
             );
             self.probation = None;
             if let Some(m) = self.modules.get_mut(&Role::Validator)
@@ -386,8 +387,6 @@ impl ReplicatedState {
                                     until: since
                                         .saturating_add(self.params.timing.probation_slots)
                                         .saturating_sub(1),
-                                    calls: 0,
-                                    failures: 0,
                                     submitters: BTreeMap::new(),
                                 });
                             }

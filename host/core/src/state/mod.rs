@@ -193,12 +193,9 @@ pub struct Probation {
     pub since: Slot,
     /// Last slot of the probation.
     pub until: Slot,
-    /// Operations it decided (with a module outcome) so far.
-    pub calls: u64,
-    /// Of those, the failed ones (trap, fuel, output contract).
-    pub failures: u64,
-    /// Calls and failures by submitter: each submitter is one voice (at most the
-    /// authorised keys and the members).
+    /// Calls it decided (with a module outcome a quorum agreed on) and, of those, the
+    /// failed ones (trap, fuel, output contract), by submitter: each submitter is one
+    /// voice (at most the authorised keys and the members).
     pub submitters: BTreeMap<NodeId, (u64, u64)>,
 }
 

@@ -516,17 +516,23 @@ fn round_reports_update_trust_and_must_match_the_slot() -> TestResult {
     Ok(())
 }
 
-#[test]
-fn epochs_advance_at_boundaries_and_drive_recovery() -> TestResult {
+/// Four members, the fourth cut to 1,900 (below the threshold) at slot 5.
+fn with_a_member_cut() -> Result<(ReplicatedState, Vec<NodeId>), Box<dyn std::error::Error>> {
     let (mut s, ids) = state(4)?;
-    let op = Operation::TrustModification(TrustModification {
+    let cut = Operation::TrustModification(TrustModification {
         target: ids[3],
         delta_bps: -3_100,
         reason: TrustReason::MisbehaviourReport,
         justification: "x".into(),
     });
-    s.apply_slot(5, &[(op, accepted())], None)?;
+    s.apply_slot(5, &[(cut, accepted())], None)?;
     assert_eq!(s.ledger().trust(&ids[3]), 1_900);
+    Ok((s, ids))
+}
+
+#[test]
+fn epochs_advance_at_boundaries_and_drive_recovery() -> TestResult {
+    let (mut s, ids) = with_a_member_cut()?;
     assert_eq!(s.epoch_at(99), 0);
     assert_eq!(s.epoch_at(100), 1);
     assert_eq!(s.epoch_at(250), 2);
@@ -585,15 +591,7 @@ fn epochs_advance_at_boundaries_and_drive_recovery() -> TestResult {
 /// (Full BFT), the length at least 10, and no change opens more than one epoch.
 #[test]
 fn a_shorter_epoch_opens_one_epoch_not_many() -> TestResult {
-    let (mut s, ids) = state(4)?;
-    let cut = Operation::TrustModification(TrustModification {
-        target: ids[3],
-        delta_bps: -3_100,
-        reason: TrustReason::MisbehaviourReport,
-        justification: "x".into(),
-    });
-    s.apply_slot(5, &[(cut, accepted())], None)?;
-    assert_eq!(s.ledger().trust(&ids[3]), 1_900);
+    let (mut s, ids) = with_a_member_cut()?;
     assert!(!s.is_eligible(&ids[3]));
     let shorten = config(ConfigType::Timing, "timing.slots-per-epoch", 10);
     assert_eq!(shorten.mechanism(), Mechanism::FullBft);
