@@ -18,6 +18,8 @@
 //!
 //! Either way the caller ([`super::registry::Registry`]) compiles each hash once and
 //! remembers a failure, so a hostile blob costs one bounded compile per node lifetime.
+//! The worker compiles on [`WORKER_COMPILE_THREADS`] threads on every machine, so its
+//! memory need does not depend on the core count.
 //! Exceeding a bound refuses the module ([`LoadError::CompileBound`]); the defaults are
 //! far above what a module within the size cap needs on an idle machine (measured:
 //! the 12 MB componentize-js module compiles in ~10 s in a debug build), so honest nodes
@@ -35,6 +37,24 @@ use wasmtime::component::Component;
 
 use super::engine::{RuntimeConfig, build_engine};
 use super::error::LoadError;
+
+/// Compile threads of a worker, whatever the machine: the engine compiles functions in
+/// parallel on a pool sized by default to the CPUs, and each thread holds its own
+/// function's compile state, so the memory a compile needs, and with it the verdict of
+/// [`CompileBounds::max_memory_bytes`], depended on the core count (a module near the
+/// bound refused on a 64-core node and accepted on a 2-core one). A fixed count makes
+/// the memory bound a property of the bytes and the engine, not of the machine.
+pub const WORKER_COMPILE_THREADS: u32 = 4;
+
+/// The command that starts a compile worker of `exe`, its thread count fixed (the
+/// variable is set whatever the node's own environment holds).
+fn worker_command(exe: &std::path::Path) -> Command {
+    let mut command = Command::new(exe);
+    command
+        .arg("compile-worker")
+        .env("RAYON_NUM_THREADS", WORKER_COMPILE_THREADS.to_string());
+    command
+}
 
 /// Largest artifact a worker may return, whatever the module's size.
 pub const MAX_ARTIFACT_BYTES: usize = 256 << 20;
@@ -166,8 +186,7 @@ fn compile_in_worker(
         ))
     };
     let cap = artifact_cap(bytes.len());
-    let mut child = Command::new(exe)
-        .arg("compile-worker")
+    let mut child = worker_command(exe)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -310,4 +329,25 @@ pub fn run_worker() -> ExitCode {
         return fail("", format!("writing the artifact: {e}"));
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worker's compile pool has a fixed size, set on its command whatever the
+    /// parent's environment says, so its memory bound judges the bytes, not the machine's
+    /// core count (control: a command built without `worker_command` carries no setting,
+    /// and the pool follows the CPUs).
+    #[test]
+    fn a_worker_compiles_on_a_fixed_number_of_threads() {
+        let command = worker_command(std::path::Path::new("spore"));
+        let threads: Vec<_> = command
+            .get_envs()
+            .filter(|(k, _)| *k == "RAYON_NUM_THREADS")
+            .map(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(threads, [Some(WORKER_COMPILE_THREADS.to_string())]);
+        assert_eq!(command.get_args().collect::<Vec<_>>(), ["compile-worker"]);
+    }
 }

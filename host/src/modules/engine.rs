@@ -54,6 +54,10 @@ pub struct RuntimeConfig {
     pub max_log_lines: usize,
     /// Maximum length of one log line in bytes; longer lines are truncated.
     pub max_log_line_bytes: usize,
+    /// Module log lines the runtime writes to the node's log per second, over all calls
+    /// (bursts up to ten times as many); later lines stay in each call's report and are
+    /// counted in a summary line instead. 0 writes none.
+    pub log_lines_per_second: u32,
 }
 
 impl Default for RuntimeConfig {
@@ -68,6 +72,7 @@ impl Default for RuntimeConfig {
             max_concurrent_calls: 64,
             max_log_lines: 64,
             max_log_line_bytes: 1024,
+            log_lines_per_second: 100,
         }
     }
 }

@@ -12,7 +12,7 @@ use super::bindings;
 use super::engine::{CallLimiter, RuntimeConfig};
 use super::error::RuntimeError;
 use super::limits::ModuleLimits;
-use super::log::LogSink;
+use super::log::{LogPace, LogSink};
 use super::snapshot::SnapshotView;
 
 /// The host side of one module call.
@@ -32,6 +32,9 @@ pub struct HostState {
     pub(crate) host_fuel: u64,
     /// Set when a host import found the host fuel spent (the call ends out of fuel).
     pub(crate) host_exhausted: bool,
+    /// The pace of module lines written to the node's log, shared by every call of a
+    /// runtime; without one, every kept line is written.
+    pub(crate) pace: Option<Arc<LogPace>>,
 }
 
 /// Host fuel of one host import call, whatever it does (its fixed work: the call, the
@@ -87,7 +90,15 @@ impl HostState {
             module,
             host_fuel,
             host_exhausted: false,
+            pace: None,
         }
+    }
+
+    /// Write this call's log lines to the node's log at `pace` (shared across calls).
+    #[must_use]
+    pub fn paced(mut self, pace: Arc<LogPace>) -> Self {
+        self.pace = Some(pace);
+        self
     }
 }
 

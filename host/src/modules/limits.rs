@@ -190,41 +190,108 @@ impl ModuleNeeds {
     }
 }
 
-/// Why the component's shape is refused, if it is: core code (a core module or a core
-/// instance) inside a nested component. Every call between two components goes through an
-/// adapter the engine generates, and its string copies run in host routines that cost
-/// one instruction of fuel whatever their length: an outer component calling an inner
-/// one's `func(s: string)` in a loop copied 60 MiB per pass for about 50 fuel (hours of
-/// copying within the default budget, on every node). With all core code in the
-/// outermost component, every function a module lowers is a host import or one of its
-/// own lifted functions (which traps on re-entry before copying anything). Nested
-/// components without code (componentize-py wraps an export in one) are allowed. A
-/// function of the bytes alone, so every node refuses the same modules.
-pub fn nested_code(bytes: &[u8]) -> Option<String> {
-    use wasmparser::{Parser, Payload};
+/// Why the component's shape is refused, if it is. A function of the bytes alone, so
+/// every node refuses the same modules.
+///
+/// - **Core code in a nested component** (a core module or a core instance). Every call
+///   between two components goes through an adapter the engine generates, and its string
+///   copies run in host routines that cost one instruction of fuel whatever their length:
+///   an outer component calling an inner one's `func(s: string)` in a loop copied 60 MiB
+///   per pass for about 50 fuel (hours of copying within the default budget, on every
+///   node). With all core code in the outermost component, every function a module lowers
+///   is a host import or one of its own lifted functions (which traps on re-entry before
+///   copying anything). Nested components without code (componentize-py wraps an export
+///   in one) are allowed.
+/// - **A core module with active data or element segments instantiated more than once.**
+///   Segments are written at every instantiation, before any fuel is counted, and into an
+///   imported memory they are copied each time: one module of 20 MB of data instantiated
+///   60 times against one memory copied 1.2 GB per call. Instantiated at most once, what
+///   a call writes at instantiation is bounded by the component's own size. Toolchains
+///   instantiate each such module once (code-free shims and adapters may repeat).
+pub fn refused_shape(bytes: &[u8]) -> Option<String> {
+    use wasmparser::{
+        ComponentAlias, ComponentExternalKind, ComponentOuterAliasKind, ComponentTypeRef, DataKind,
+        ElementKind, Instance, Parser, Payload,
+    };
+    const NESTED: &str = "modules keep their core code in the outermost component (calls \
+                          between components copy strings at no fuel)";
     // Components open around the current position; core modules being skipped.
     let (mut depth, mut in_module) = (0u32, 0u32);
+    // The outermost component's core module index space: for each index, whether the
+    // module is one of its own with active segments (aliased or imported ones are not
+    // provided by the host and fail to link).
+    let mut segments: Vec<bool> = Vec::new();
+    let mut instantiations: Vec<u32> = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
         let Ok(payload) = payload else {
             return None; // malformed: the engine refuses it with its own error
         };
         match payload {
             Payload::ModuleSection { .. } if in_module == 0 && depth > 0 => {
-                return Some(
-                    "a nested component holds a core module: modules keep their core code in \
-                     the outermost component (calls between components copy strings at no \
-                     fuel)"
-                        .into(),
-                );
+                return Some(format!("a nested component holds a core module: {NESTED}"));
             }
-            Payload::ModuleSection { .. } => in_module += 1,
+            Payload::ModuleSection { .. } => {
+                in_module += 1;
+                segments.push(false);
+            }
             Payload::InstanceSection(_) if in_module == 0 && depth > 0 => {
-                return Some(
-                    "a nested component creates core instances: modules keep their core code \
-                     in the outermost component (calls between components copy strings at \
-                     no fuel)"
-                        .into(),
-                );
+                return Some(format!(
+                    "a nested component creates core instances: {NESTED}"
+                ));
+            }
+            Payload::InstanceSection(reader) if in_module == 0 => {
+                for instance in reader.into_iter().flatten() {
+                    if let Instance::Instantiate { module_index, .. } = instance {
+                        let i = module_index as usize;
+                        if instantiations.len() <= i {
+                            instantiations.resize(i + 1, 0);
+                        }
+                        instantiations[i] = instantiations[i].saturating_add(1);
+                    }
+                }
+            }
+            Payload::DataSection(reader) if in_module == 1 && depth == 0 => {
+                if reader
+                    .into_iter()
+                    .flatten()
+                    .any(|d| matches!(d.kind, DataKind::Active { .. }))
+                    && let Some(last) = segments.last_mut()
+                {
+                    *last = true;
+                }
+            }
+            Payload::ElementSection(reader) if in_module == 1 && depth == 0 => {
+                if reader
+                    .into_iter()
+                    .flatten()
+                    .any(|e| matches!(e.kind, ElementKind::Active { .. }))
+                    && let Some(last) = segments.last_mut()
+                {
+                    *last = true;
+                }
+            }
+            Payload::ComponentAliasSection(reader) if in_module == 0 && depth == 0 => {
+                for alias in reader.into_iter().flatten() {
+                    let module = match alias {
+                        ComponentAlias::InstanceExport { kind, .. } => {
+                            kind == ComponentExternalKind::Module
+                        }
+                        ComponentAlias::Outer { kind, .. } => {
+                            kind == ComponentOuterAliasKind::CoreModule
+                        }
+                        ComponentAlias::CoreInstanceExport { .. } => false,
+                    };
+                    if module {
+                        segments.push(false);
+                    }
+                }
+            }
+            Payload::ComponentImportSection(reader) if in_module == 0 && depth == 0 => {
+                for import in reader.into_iter().flatten() {
+                    if matches!(import.ty, ComponentTypeRef::Module(_)) {
+                        segments.push(false);
+                    }
+                }
             }
             Payload::ComponentSection { .. } if in_module == 0 => depth += 1,
             Payload::End(_) if in_module > 0 => in_module -= 1,
@@ -232,7 +299,16 @@ pub fn nested_code(bytes: &[u8]) -> Option<String> {
             _ => {}
         }
     }
-    None
+    let repeated = segments
+        .iter()
+        .zip(&instantiations)
+        .position(|(has_segments, count)| *has_segments && *count > 1)?;
+    Some(format!(
+        "core module {repeated} has active data or element segments and is instantiated {} \
+         times: such a module may be instantiated once (its segments are written at every \
+         instantiation, without fuel)",
+        instantiations[repeated]
+    ))
 }
 
 /// Core module instances a component creates, counted as wasmtime flattens it: every

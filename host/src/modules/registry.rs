@@ -386,7 +386,7 @@ impl Registry {
     ) -> Result<(Component, ArtifactSource), LoadError> {
         // The shape first, before the cache too: an artifact cached before the rule is
         // refused alike (a function of the bytes, the same on every node).
-        if let Some(reason) = super::limits::nested_code(bytes) {
+        if let Some(reason) = super::limits::refused_shape(bytes) {
             return Err(LoadError::Invalid(reason));
         }
         let mut source = ArtifactSource::Compiled;

@@ -38,7 +38,7 @@ use super::error::{ModuleFailure, RuntimeError};
 use super::host_state::{HostState, host_linker};
 use super::hotswap::ActiveModules;
 use super::limits::ModuleLimits;
-use super::log::LogLine;
+use super::log::{LogLine, LogPace};
 use super::registry::{LoadedModule, Registry, RolePre};
 use super::snapshot::SnapshotView;
 
@@ -111,6 +111,8 @@ pub struct Runtime {
     engine: Engine,
     registry: Registry,
     active: ActiveModules,
+    /// How fast module log lines reach the node's log, over all calls.
+    log_pace: Arc<LogPace>,
 }
 
 impl Runtime {
@@ -150,6 +152,7 @@ impl Runtime {
             CompileBounds::default(),
         );
         Ok(Self {
+            log_pace: Arc::new(LogPace::new(config.log_lines_per_second)),
             config,
             engine,
             registry,
@@ -463,7 +466,8 @@ impl Runtime {
             module.hash(),
             Arc::clone(snapshot),
             budget,
-        );
+        )
+        .paced(Arc::clone(&self.log_pace));
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store
@@ -540,8 +544,14 @@ fn classify(
         });
     }
     if let Some((requested, limit)) = refused {
-        // E.g. a memory whose initial size exceeds the limit fails instantiation.
-        return Ok(ModuleFailure::MemoryLimit { requested, limit });
+        // While instantiating, only the refusal itself is the module's doing: a memory or
+        // table whose initial size exceeds the limit. A start function's refused growth
+        // followed by another failure (every pooling slot busy) is a local fault whatever
+        // was refused before it, or a node short of slots would agree on a memory failure
+        // its peers never see.
+        if !instantiating || creation_refused(&err) {
+            return Ok(ModuleFailure::MemoryLimit { requested, limit });
+        }
     }
     if instantiating {
         // Not a trap and not a module limit: a local resource problem (e.g. every pooling
@@ -553,10 +563,56 @@ fn classify(
     Ok(ModuleFailure::InvalidOutput)
 }
 
+/// What wasmtime reports when the limiter refuses a memory or table at creation (its
+/// initial size), the only instantiation failure a refusal causes.
+const CREATION_REFUSED: [&str; 2] = ["exceeds memory limits", "exceeds table limits"];
+
+fn creation_refused(err: &wasmtime::Error) -> bool {
+    let text = format!("{err:#}");
+    CREATION_REFUSED.iter().any(|marker| text.contains(marker))
+}
+
 fn role_mismatch(module: &LoadedModule, expected: Role) -> RuntimeError {
     RuntimeError::RoleMismatch {
         hash: module.hash(),
         expected,
         actual: module.role(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refused growth explains an instantiation failure only when the failure is the
+    /// refusal (a memory or table too large at creation). A start function's refused
+    /// `memory.grow` followed by a local failure (the pool out of slots) is a local fault,
+    /// never an agreed `MemoryLimit` (control: with `creation_refused` ignored, the pool
+    /// failure below is classified as the module's).
+    #[test]
+    fn a_local_failure_after_a_refused_growth_is_not_the_modules() {
+        let refused = Some((2 << 20, 1 << 20));
+        let pool = wasmtime::format_err!("maximum concurrent core instance limit of 1000 reached");
+        assert!(matches!(
+            classify(Phase::Instantiate(pool), 10, refused),
+            Err(RuntimeError::Instantiate(_))
+        ));
+        let creation =
+            wasmtime::format_err!("memory minimum size of 32 pages exceeds memory limits");
+        assert!(matches!(
+            classify(Phase::Instantiate(creation), 10, refused),
+            Ok(ModuleFailure::MemoryLimit { .. })
+        ));
+        let table = wasmtime::format_err!("table minimum size of 9 elements exceeds table limits");
+        assert!(matches!(
+            classify(Phase::Instantiate(table), 10, refused),
+            Ok(ModuleFailure::MemoryLimit { .. })
+        ));
+        // While running, a refused growth followed by any failure is the module's.
+        let call = wasmtime::format_err!("allocation failed");
+        assert!(matches!(
+            classify(Phase::Call(call), 10, refused),
+            Ok(ModuleFailure::MemoryLimit { .. })
+        ));
     }
 }

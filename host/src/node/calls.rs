@@ -93,6 +93,24 @@ pub enum LocalFault {
     /// The bytes of a module the call must judge are not in the store: fetch, then retry.
     #[error("module {0} bytes missing")]
     MissingModule(Digest),
+    /// The call panicked on this node (a bug in the host or the engine): never a result.
+    #[error("module call panicked on this node: {0}")]
+    Panicked(String),
+}
+
+/// Run `call`, turning a panic into [`LocalFault::Panicked`] so that the caller still
+/// answers (the default hook has printed the panic already).
+pub fn unwound<T>(
+    call: impl FnOnce() -> Result<T, LocalFault> + std::panic::UnwindSafe,
+) -> Result<T, LocalFault> {
+    std::panic::catch_unwind(call).unwrap_or_else(|payload| {
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        Err(LocalFault::Panicked(text))
+    })
 }
 
 /// For a module swap the validator accepted: the rejection if the new module is unfit for
@@ -272,4 +290,21 @@ pub fn resolve(
         }
     };
     Ok(ModuleReply::Resolver(verdict))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A panicking call is answered as a local fault with its message; a returning one
+    /// passes through. (Without `unwound`, the panic ends the blocking task and the call's
+    /// answer, and every later one of the batch, never comes.)
+    #[test]
+    fn a_panicking_call_is_answered_as_a_local_fault() {
+        let panicked = unwound::<()>(|| panic!("engine bug {}", 7));
+        let plain = unwound::<()>(|| panic!("static text"));
+        assert!(matches!(&panicked, Err(LocalFault::Panicked(m)) if m == "engine bug 7"));
+        assert!(matches!(&plain, Err(LocalFault::Panicked(m)) if m == "static text"));
+        assert!(matches!(unwound(|| Ok::<_, LocalFault>(5)), Ok(5)));
+    }
 }

@@ -24,6 +24,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -804,7 +805,11 @@ impl Loop {
                 for (call, p) in jobs {
                     let started = Instant::now();
                     let (snapshot, modules) = (&p.snapshot, &p.modules);
-                    let reply = match &p.what {
+                    // A panic below (in the engine, on a module's input) must not leave the
+                    // call unanswered, which would hold the slot until a view change and
+                    // every later call of the task: it is a local fault, retried and then
+                    // abstained from like any other, never a result.
+                    let reply = calls::unwound(AssertUnwindSafe(|| match &p.what {
                         CallInput::Validator { op, ctx } => {
                             calls::validate(&runtime, op, ctx, snapshot, &lookup, modules, byz)
                         }
@@ -816,7 +821,7 @@ impl Loop {
                         } => calls::resolve(
                             &runtime, primary, seed, latent, ctx, snapshot, &lookup, modules,
                         ),
-                    };
+                    }));
                     if tx.send((call, reply, started.elapsed())).is_err() {
                         return; // the node loop stopped
                     }

@@ -221,3 +221,61 @@ fn core_code_in_a_nested_component_is_refused() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A component instantiating `times` times one core module that has a memory and, with
+/// `data`, an active data segment of 64 KiB.
+fn component_instantiating(data: bool, times: usize) -> Vec<u8> {
+    use wasm_encoder::{
+        Component, ConstExpr, DataSection, InstanceSection, MemorySection, MemoryType, Module,
+        ModuleArg, ModuleSection,
+    };
+    let mut module = Module::new();
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType {
+        minimum: 1,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    module.section(&memories);
+    if data {
+        let mut segments = DataSection::new();
+        segments.active(0, &ConstExpr::i32_const(0), vec![7u8; 64 << 10]);
+        module.section(&segments);
+    }
+    let mut component = Component::new();
+    component.section(&ModuleSection(&module));
+    let mut instances = InstanceSection::new();
+    for _ in 0..times {
+        instances.instantiate(0, Vec::<(&str, ModuleArg)>::new());
+    }
+    component.section(&instances);
+    component.finish()
+}
+
+/// A core module with active segments instantiated more than once is refused at load,
+/// before any compile: its segments would be written again at every instantiation, at no
+/// fuel (into an imported memory, 20 MB of data instantiated 60 times copied 1.2 GB per
+/// call). Controls: the same module instantiated once, and a module without segments
+/// instantiated twice, pass the shape check and fail later, on the role's world.
+#[test]
+fn a_module_with_segments_instantiated_twice_is_refused() -> anyhow::Result<()> {
+    let r = runtime(CompileBounds::default())?;
+    match r.load(Role::Validator, &component_instantiating(true, 2)) {
+        Err(RuntimeError::Load(LoadError::Invalid(why))) => {
+            assert!(why.contains("instantiated 2 times"), "{why}")
+        }
+        other => panic!("segments twice: {:?}", other.map(|m| m.hash())),
+    }
+    for (data, times) in [(true, 1), (false, 2)] {
+        match r.load(Role::Validator, &component_instantiating(data, times)) {
+            Err(RuntimeError::Load(LoadError::WrongWorld { .. })) => {}
+            other => panic!(
+                "data {data}, {times} instantiations: {:?}",
+                other.map(|m| m.hash())
+            ),
+        }
+    }
+    Ok(())
+}
