@@ -39,6 +39,12 @@ use super::error::LoadError;
 /// Most compiled artifacts a cache keeps (the least recently written go first).
 pub const MAX_ARTIFACTS: usize = 256;
 
+/// Most bytes of compiled artifacts a cache keeps (the least recently written go first;
+/// the one just written always stays). Without it, 256 artifacts of modules at the size
+/// cap, each up to [`super::compile::MAX_ARTIFACT_BYTES`], could fill 64 GiB of a node's
+/// disk with candidates a proposer sent for trials.
+pub const MAX_CACHE_BYTES: u64 = 4 << 30;
+
 /// The secret the integrity records are keyed with.
 #[derive(Clone)]
 pub struct CacheKey([u8; 32]);
@@ -196,31 +202,45 @@ impl ArtifactCache {
         Ok(())
     }
 
-    /// Keep at most [`MAX_ARTIFACTS`] artifacts: past it, the least recently written go
-    /// (never `kept`, the one just written). Every module a proposer sends for a trial is
-    /// compiled and cached; unpruned, a proposer sending many distinct candidates grew the
-    /// directory without end. A pruned artifact is compiled again when needed.
+    /// Keep at most [`MAX_ARTIFACTS`] artifacts of at most [`MAX_CACHE_BYTES`] together:
+    /// past either, the least recently written go (never `kept`, the one just written).
+    /// Every module a proposer sends for a trial is compiled and cached; unpruned, a
+    /// proposer sending many distinct candidates grew the directory without end. A pruned
+    /// artifact is compiled again when needed.
     fn prune(&self, kept: &Path) {
+        self.prune_within(kept, MAX_ARTIFACTS, MAX_CACHE_BYTES);
+    }
+
+    fn prune_within(&self, kept: &Path, max_count: usize, max_bytes: u64) {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return;
         };
-        let mut artifacts: Vec<(std::time::SystemTime, PathBuf)> = entries
+        let mut artifacts: Vec<(std::time::SystemTime, PathBuf, u64)> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "cwasm") && p != kept)
             .filter_map(|p| {
-                let modified = fs::metadata(&p).and_then(|m| m.modified()).ok()?;
-                Some((modified, p))
+                let meta = fs::metadata(&p).ok()?;
+                Some((meta.modified().ok()?, p, meta.len()))
             })
             .collect();
-        let excess = (artifacts.len() + 1).saturating_sub(MAX_ARTIFACTS);
-        if excess == 0 {
+        let kept_bytes = fs::metadata(kept).map_or(0, |m| m.len());
+        let mut bytes = artifacts
+            .iter()
+            .fold(kept_bytes, |sum, (_, _, len)| sum.saturating_add(*len));
+        let mut count = artifacts.len() + 1;
+        if count <= max_count && bytes <= max_bytes {
             return;
         }
         artifacts.sort();
-        for (_, path) in artifacts.into_iter().take(excess) {
+        for (_, path, len) in artifacts {
+            if count <= max_count && bytes <= max_bytes {
+                break;
+            }
             let _ = fs::remove_file(path.with_extension("sha256"));
             let _ = fs::remove_file(&path);
+            count -= 1;
+            bytes = bytes.saturating_sub(len);
         }
     }
 
@@ -298,6 +318,32 @@ mod tests {
         assert!(kept.exists(), "the one just written stays");
         assert!(!cache.artifact_path(&sha256(&1u64.to_le_bytes())).exists());
         assert!(cache.artifact_path(&sha256(&299u64.to_le_bytes())).exists());
+        Ok(())
+    }
+
+    /// Past the byte bound, the least recently written artifacts go until the rest fit,
+    /// the one just written staying whatever its time (control: by count alone, all 20
+    /// of 1,000 bytes stay under a bound of 5,500).
+    #[test]
+    fn the_cache_keeps_a_bounded_number_of_bytes() -> Result<(), LoadError> {
+        let dir = tempfile::tempdir().map_err(|source| LoadError::CacheIo {
+            path: PathBuf::new(),
+            source,
+        })?;
+        let cache = ArtifactCache::open(dir.path(), "e".repeat(64), CacheKey::UNKEYED)?;
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
+        let path = |i: u64| cache.artifact_path(&sha256(&i.to_le_bytes()));
+        for i in 0..20u64 {
+            write_atomically(&path(i), &[0u8; 1_000])?;
+            write_atomically(&path(i).with_extension("sha256"), b"record")?;
+            if let Ok(file) = fs::File::options().write(true).open(path(i)) {
+                let _ = file.set_modified(old + std::time::Duration::from_secs(i));
+            }
+        }
+        cache.prune_within(&path(0), MAX_ARTIFACTS, 5_500);
+        let left: Vec<u64> = (0..20).filter(|i| path(*i).exists()).collect();
+        assert_eq!(left, [0, 16, 17, 18, 19]);
+        assert!(!path(5).with_extension("sha256").exists());
         Ok(())
     }
 }

@@ -39,7 +39,7 @@ pub use convert::{CallContext, LayerResult, RejectionData, Resolution, ResolverI
 pub use engine::RuntimeConfig;
 pub use error::{LoadError, ModuleFailure, RuntimeError};
 pub use limits::{ModuleLimits, ModuleNeeds};
-pub use registry::{ArtifactSource, LoadedModule, MAX_LOADED};
+pub use registry::{ArtifactSource, LoadedModule, MAX_LOADED, MAX_LOADED_BYTES};
 pub use runtime::{CallReport, Runtime, ValidatorResult};
 pub use snapshot::{MemberView, SnapshotView};
 pub use spore_core::ops::Role;

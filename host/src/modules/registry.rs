@@ -151,10 +151,17 @@ pub struct Registry {
     /// Held while compiling, so one hash is never compiled twice at once and compiles
     /// never pile up.
     compiling: Mutex<()>,
+    /// The byte bound of [`Registry::prune`] ([`MAX_LOADED_BYTES`] unless lowered).
+    max_loaded_bytes: std::sync::atomic::AtomicUsize,
 }
 
 /// Most modules a registry keeps loaded beyond those in use ([`Registry::prune`]).
 pub const MAX_LOADED: usize = 64;
+
+/// Most component bytes of the modules a registry keeps loaded beyond those in use: the
+/// compiled code of a module grows with its bytes, and 64 candidates at the 32 MiB cap
+/// held 2 GiB of components and several times that of code.
+pub const MAX_LOADED_BYTES: usize = 512 << 20;
 
 /// Most compile refusals remembered (beyond that the oldest entries are forgotten; a blob
 /// then costs one more bounded compile).
@@ -200,6 +207,7 @@ impl Registry {
             order: Mutex::new(std::collections::VecDeque::new()),
             refused: Mutex::new(Refusals::default()),
             compiling: Mutex::new(()),
+            max_loaded_bytes: std::sync::atomic::AtomicUsize::new(MAX_LOADED_BYTES),
         }
     }
 
@@ -305,7 +313,8 @@ impl Registry {
         Ok(module)
     }
 
-    /// Keep at most [`MAX_LOADED`] modules: past it, the oldest loaded that nothing else
+    /// Keep at most [`MAX_LOADED`] modules of [`MAX_LOADED_BYTES`] together: past either,
+    /// the oldest loaded that nothing else
     /// holds go (the active modules and the rollback targets are held by the runtime, a
     /// module in a call by the call). Every candidate a proposer sends for a trial is
     /// loaded; unpruned, a proposer sending many distinct candidates grew the registry,
@@ -321,18 +330,36 @@ impl Registry {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         order.retain(|h| modules.contains_key(h));
-        let mut excess = modules.len().saturating_sub(MAX_LOADED);
+        let max_bytes = self
+            .max_loaded_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut count = modules.len();
+        let mut bytes = modules
+            .values()
+            .fold(0usize, |sum, m| sum.saturating_add(m.size));
         order.retain(|h| {
-            if excess == 0 {
+            if count <= MAX_LOADED && bytes <= max_bytes {
                 return true;
             }
-            let unheld = modules.get(h).is_some_and(|m| Arc::strong_count(m) == 1);
-            if unheld {
+            let unheld = modules
+                .get(h)
+                .filter(|m| Arc::strong_count(m) == 1)
+                .map(|m| m.size);
+            if let Some(size) = unheld {
                 modules.remove(h);
-                excess -= 1;
+                count -= 1;
+                bytes = bytes.saturating_sub(size);
             }
-            !unheld
+            unheld.is_none()
         });
+    }
+
+    /// Lower the byte bound of the modules kept loaded beyond those in use (a node short
+    /// of memory; tests), and prune to it.
+    pub fn limit_loaded_bytes(&self, max: usize) {
+        self.max_loaded_bytes
+            .store(max, std::sync::atomic::Ordering::Relaxed);
+        self.prune();
     }
 
     /// How many modules are loaded.

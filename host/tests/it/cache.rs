@@ -271,3 +271,38 @@ fn the_registry_keeps_a_bounded_number_of_unheld_modules() -> anyhow::Result<()>
     assert_eq!(again.source(), &ArtifactSource::Cached);
     Ok(())
 }
+
+/// The modules kept loaded are bounded in bytes as well as in count: with room for four
+/// of the candidates' bytes, the fifth load sends the oldest unheld away, a held module
+/// staying whatever its age (control: by count alone, all nine stay).
+#[test]
+fn the_registry_keeps_a_bounded_number_of_bytes() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let runtime = cached_runtime(dir.path())?;
+    let bytes = spore_artifacts::HOSTILE_TRAP.bytes;
+    let size = variant(bytes, 0).len();
+    let held = runtime.load(Role::Validator, &variant(bytes, 0))?;
+    runtime.registry().limit_loaded_bytes(5 * size);
+    for i in 1..9 {
+        runtime.load(Role::Validator, &variant(bytes, i))?;
+    }
+    assert_eq!(runtime.registry().loaded(), 5);
+    assert!(
+        runtime.registry().get(&held.hash()).is_some(),
+        "a held module stays"
+    );
+    for i in 1..5 {
+        let gone = sha256(&variant(bytes, i));
+        assert!(
+            runtime.registry().get(&gone).is_none(),
+            "{i} should have gone"
+        );
+    }
+    assert!(
+        runtime
+            .registry()
+            .get(&sha256(&variant(bytes, 8)))
+            .is_some()
+    );
+    Ok(())
+}
