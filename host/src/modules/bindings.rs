@@ -162,6 +162,121 @@ unsafe impl wasmtime::component::Lift for LiftedReasons {
     }
 }
 
+/// A validator's result bytes, a rejection's reason or an escalation's reason, lifted from
+/// the module's memory only if its length is at most [`MAX_LIFTED_REASON_BYTES`] (the top
+/// of the range of `timing.max-output-bytes`).
+///
+/// Lifted whole, a module returning a pointer to 1 GiB of its memory made the host copy
+/// it on every call (a memory the module need not even write: growing it costs a few
+/// instructions of fuel), only for the output cap to refuse the copy afterwards. The
+/// length is read from the (pointer, length) pair first: for a string, in its encoding's
+/// units, which never exceed its UTF-8 length.
+pub enum Capped<T> {
+    /// Copied.
+    Within(T),
+    /// Not copied: at least this long, above the bound.
+    Over(u64),
+}
+
+/// The length a (pointer, length) pair's length word gives, at least, in bytes.
+trait LengthWord {
+    fn at_least(word: u32) -> u64;
+}
+
+impl LengthWord for Vec<u8> {
+    fn at_least(word: u32) -> u64 {
+        u64::from(word)
+    }
+}
+
+impl LengthWord for String {
+    fn at_least(word: u32) -> u64 {
+        // The top bit tags a compact UTF-16 string; the rest is its length in units.
+        u64::from(word & 0x7fff_ffff)
+    }
+}
+
+macro_rules! capped {
+    ($t:ty) => {
+        // SAFETY: the same canonical ABI type, size and alignment as `$t`, whose
+        // implementation every method defers to.
+        unsafe impl wasmtime::component::ComponentType for Capped<$t> {
+            type Lower = <$t as wasmtime::component::ComponentType>::Lower;
+
+            const ABI: wasmtime::component::__internal::CanonicalAbiInfo =
+                <$t as wasmtime::component::ComponentType>::ABI;
+
+            fn typecheck(
+                ty: &wasmtime::component::__internal::InterfaceType,
+                types: &wasmtime::component::__internal::InstanceType<'_>,
+            ) -> wasmtime::Result<()> {
+                <$t as wasmtime::component::ComponentType>::typecheck(ty, types)
+            }
+        }
+
+        // SAFETY: lifts exactly what `$t` lifts, or nothing (reading only the length
+        // word the canonical ABI already handed over).
+        unsafe impl wasmtime::component::Lift for Capped<$t> {
+            fn linear_lift_from_flat(
+                cx: &mut wasmtime::component::__internal::LiftContext<'_>,
+                ty: wasmtime::component::__internal::InterfaceType,
+                src: &Self::Lower,
+            ) -> wasmtime::Result<Self> {
+                let len = <$t as LengthWord>::at_least(src[1].get_u32());
+                if len > MAX_LIFTED_REASON_BYTES {
+                    return Ok(Capped::Over(len));
+                }
+                <$t as wasmtime::component::Lift>::linear_lift_from_flat(cx, ty, src)
+                    .map(Capped::Within)
+            }
+
+            fn linear_lift_from_memory(
+                cx: &mut wasmtime::component::__internal::LiftContext<'_>,
+                ty: wasmtime::component::__internal::InterfaceType,
+                bytes: &[u8],
+            ) -> wasmtime::Result<Self> {
+                if let Some(word) = bytes.get(4..8) {
+                    let mut w = [0u8; 4];
+                    w.copy_from_slice(word);
+                    let len = <$t as LengthWord>::at_least(u32::from_le_bytes(w));
+                    if len > MAX_LIFTED_REASON_BYTES {
+                        return Ok(Capped::Over(len));
+                    }
+                }
+                <$t as wasmtime::component::Lift>::linear_lift_from_memory(cx, ty, bytes)
+                    .map(Capped::Within)
+            }
+        }
+    };
+}
+
+capped!(Vec<u8>);
+capped!(String);
+
+/// A validator's rejection as the module returns it, its reason capped before it is
+/// copied. Matches the `rejection` record of `types` field for field.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lift)]
+#[component(record)]
+pub struct RawRejection {
+    /// The category.
+    pub code: types::RejectionCode,
+    /// The reason, if within the bound.
+    pub reason: Capped<String>,
+}
+
+/// A resolver's decision as the module returns it, an escalation's reason capped before
+/// it is copied. Matches the `resolution` variant of the `resolver` world case for case.
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lift)]
+#[component(variant)]
+pub enum RawResolution {
+    /// Accept the result of this layer.
+    #[component(name = "accept")]
+    Accept(types::SporeLayer),
+    /// Escalate, with the reason, if within the bound.
+    #[component(name = "escalate")]
+    Escalate(Capped<String>),
+}
+
 /// The `log` host interface.
 pub use validator::spore::policy::log as log_iface;
 /// The `snapshot` host interface.

@@ -26,8 +26,10 @@ use spore_core::types::Digest;
 use wasmtime::{Engine, Store, Trap};
 
 use super::Role;
+use super::bindings::resolver::{LayerResult as WitLayerResult, Resolution as WitResolution};
+use super::bindings::types::Operation as WitOperation;
 use super::bindings::types::{CallContext as WitContext, NodeAdmission as WitAdmission};
-use super::bindings::{LiftedReasons, RawVerdict};
+use super::bindings::{Capped, LiftedReasons, RawRejection, RawResolution, RawVerdict};
 use super::cache::{ArtifactCache, CacheKey};
 use super::compile::CompileBounds;
 use super::convert::{
@@ -280,20 +282,33 @@ impl Runtime {
         let ctx = convert::context_to_wit(ctx);
         let cap = self.output_cap(snapshot);
         self.call(module, snapshot, |store| {
-            let instance = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
-            let out = instance
-                .call_validate(&mut *store, &op, &ctx)
+            let instance = pre
+                .instance_pre()
+                .instantiate(&mut *store)
+                .map_err(Phase::Instantiate)?;
+            // The typed export by hand, not the generated `call_validate`: that copies the
+            // whole output before the host can see its length (see `Capped`).
+            let validate = instance
+                .get_typed_func::<(&WitOperation, &WitContext), (Result<Capped<Vec<u8>>, RawRejection>,)>(
+                    &mut *store,
+                    "validate",
+                )
+                .map_err(Phase::Call)?;
+            let (out,) = validate
+                .call(&mut *store, (&op, &ctx))
                 .map_err(Phase::Call)?;
             Ok(match out {
                 Ok(bytes) => {
+                    let bytes = within(bytes, cap)?;
                     check_output(bytes.len(), cap)?;
                     Ok(bytes)
                 }
                 Err(rejection) => {
-                    check_output(rejection.reason.len(), cap)?;
+                    let reason = within(rejection.reason, cap)?;
+                    check_output(reason.len(), cap)?;
                     Err(convert::RejectionData {
                         code: rejection_code_from_wit(rejection.code),
-                        reason: rejection.reason,
+                        reason,
                     })
                 }
             })
@@ -393,14 +408,32 @@ impl Runtime {
         let ctx = convert::context_to_wit(ctx);
         let cap = self.output_cap(snapshot);
         self.call(module, snapshot, |store| {
-            let instance = pre.instantiate(&mut *store).map_err(Phase::Instantiate)?;
-            let resolution = instance
-                .call_resolve(&mut *store, &primary, &seed, &latent, &ctx)
+            let instance = pre
+                .instance_pre()
+                .instantiate(&mut *store)
+                .map_err(Phase::Instantiate)?;
+            // By hand, for the escalation's reason (see `Capped`).
+            let resolve = instance
+                .get_typed_func::<(
+                    &WitLayerResult,
+                    &WitLayerResult,
+                    &WitLayerResult,
+                    &WitContext,
+                ), (RawResolution,)>(&mut *store, "resolve")
                 .map_err(Phase::Call)?;
-            if let super::bindings::resolver::Resolution::Escalate(reason) = &resolution {
-                check_output(reason.len(), cap)?;
-            }
-            Ok(convert::resolution_from_wit(resolution))
+            let (resolution,) = resolve
+                .call(&mut *store, (&primary, &seed, &latent, &ctx))
+                .map_err(Phase::Call)?;
+            Ok(match resolution {
+                RawResolution::Accept(layer) => {
+                    convert::resolution_from_wit(WitResolution::Accept(layer))
+                }
+                RawResolution::Escalate(reason) => {
+                    let reason = within(reason, cap)?;
+                    check_output(reason.len(), cap)?;
+                    convert::resolution_from_wit(WitResolution::Escalate(reason))
+                }
+            })
         })
     }
 
@@ -508,6 +541,17 @@ enum Phase {
     Call(wasmtime::Error),
     /// The module returned, but its output broke a host rule.
     Output(ModuleFailure),
+}
+
+/// What a capped output holds, or the failure its length is.
+fn within<T>(output: Capped<T>, cap: u64) -> Result<T, Phase> {
+    match output {
+        Capped::Within(value) => Ok(value),
+        Capped::Over(len) => Err(Phase::Output(ModuleFailure::OutputTooLarge {
+            len,
+            limit: cap,
+        })),
+    }
 }
 
 fn check_output(len: usize, cap: u64) -> Result<(), Phase> {

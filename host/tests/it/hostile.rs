@@ -86,12 +86,22 @@ fn a_trap_is_reported_with_its_code() -> anyhow::Result<()> {
 #[test]
 fn an_oversized_result_is_refused() -> anyhow::Result<()> {
     let runtime = runtime_with_defaults()?;
+    // Loaded first, so that the count below is the call's alone.
+    hostile_call(&runtime, &spore_artifacts::HOSTILE_OVERSIZED)?;
+    let before = crate::counting::allocated();
     let failure = hostile_call(&runtime, &spore_artifacts::HOSTILE_OVERSIZED)?;
+    let copied = crate::counting::allocated() - before;
     let cap = runtime.config().max_output_bytes;
     match failure {
         ModuleFailure::OutputTooLarge { len, limit } => {
             assert_eq!(limit, cap);
             assert!(len > cap);
+            // Refused unread: the host allocated far less than the output (control: lifted
+            // whole, as the generated binding does, the call allocates the output's size).
+            assert!(
+                copied < len / 4,
+                "the host allocated {copied} bytes for an output of {len}"
+            );
         }
         other => anyhow::bail!("expected an oversized output, got {other:?}"),
     }
