@@ -820,6 +820,7 @@ fn measure_costs(
         validator: module.hash(),
         admission: module.hash(),
         resolver: module.hash(),
+        fallback: None,
     };
     let ops: Vec<Operation> = (0..400).map(|i| load_op(20_000 + i)).collect();
     let t = Instant::now();

@@ -394,6 +394,9 @@ fn outcome(o: &Outcome) -> String {
         Outcome::Accepted(bytes) => format!("accepted ({} bytes)", bytes.len()),
         Outcome::Rejected { code, reason } => format!("rejected {code:?}: {reason}"),
         Outcome::Failed(kind) => format!("failed {kind:?}"),
+        Outcome::Regressed(kind) => {
+            format!("failed {kind:?} (where the validator it replaced did not)")
+        }
     }
 }
 

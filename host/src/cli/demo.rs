@@ -304,5 +304,6 @@ fn describe(outcome: &Outcome) -> String {
         }
         Outcome::Rejected { code, reason } => format!("rejected  {code:?}: {}", clip(reason, 80)),
         Outcome::Failed(kind) => format!("failed    {kind:?}"),
+        Outcome::Regressed(kind) => format!("regressed {kind:?}"),
     }
 }

@@ -217,11 +217,15 @@ pub fn refused_shape(bytes: &[u8]) -> Option<String> {
                           between components copy strings at no fuel)";
     // Components open around the current position; core modules being skipped.
     let (mut depth, mut in_module) = (0u32, 0u32);
-    // The outermost component's core module index space: for each index, whether the
-    // module is one of its own with active segments (aliased or imported ones are not
-    // provided by the host and fail to link).
-    let mut segments: Vec<bool> = Vec::new();
-    let mut instantiations: Vec<u32> = Vec::new();
+    // The outermost component's core modules as defined (whether each has active
+    // segments, and how often it is instantiated), and its core module index space: for
+    // each index, the definition it names, if known. An index may name a definition
+    // through an outer alias of count 0 or an export as well as its module section;
+    // one from an import or another component's export has no known definition.
+    let mut defined: Vec<(bool, u32)> = Vec::new();
+    let mut index_space: Vec<Option<usize>> = Vec::new();
+    let unknown = "a core module of unknown origin (imported, or exported by another \
+                   component) is instantiated: modules instantiate only their own";
     for payload in Parser::new(0).parse_all(bytes) {
         let Ok(payload) = payload else {
             return None; // malformed: the engine refuses it with its own error
@@ -232,7 +236,10 @@ pub fn refused_shape(bytes: &[u8]) -> Option<String> {
             }
             Payload::ModuleSection { .. } => {
                 in_module += 1;
-                segments.push(false);
+                if in_module == 1 {
+                    index_space.push(Some(defined.len()));
+                    defined.push((false, 0));
+                }
             }
             Payload::InstanceSection(_) if in_module == 0 && depth > 0 => {
                 return Some(format!(
@@ -242,11 +249,12 @@ pub fn refused_shape(bytes: &[u8]) -> Option<String> {
             Payload::InstanceSection(reader) if in_module == 0 => {
                 for instance in reader.into_iter().flatten() {
                     if let Instance::Instantiate { module_index, .. } = instance {
-                        let i = module_index as usize;
-                        if instantiations.len() <= i {
-                            instantiations.resize(i + 1, 0);
-                        }
-                        instantiations[i] = instantiations[i].saturating_add(1);
+                        // An index not yet defined is malformed: the engine refuses it.
+                        let origin = index_space.get(module_index as usize)?;
+                        let Some(def) = origin.and_then(|d| defined.get_mut(d)) else {
+                            return Some(unknown.into());
+                        };
+                        def.1 = def.1.saturating_add(1);
                     }
                 }
             }
@@ -255,9 +263,9 @@ pub fn refused_shape(bytes: &[u8]) -> Option<String> {
                     .into_iter()
                     .flatten()
                     .any(|d| matches!(d.kind, DataKind::Active { .. }))
-                    && let Some(last) = segments.last_mut()
+                    && let Some(last) = defined.last_mut()
                 {
-                    *last = true;
+                    last.0 = true;
                 }
             }
             Payload::ElementSection(reader) if in_module == 1 && depth == 0 => {
@@ -265,31 +273,48 @@ pub fn refused_shape(bytes: &[u8]) -> Option<String> {
                     .into_iter()
                     .flatten()
                     .any(|e| matches!(e.kind, ElementKind::Active { .. }))
-                    && let Some(last) = segments.last_mut()
+                    && let Some(last) = defined.last_mut()
                 {
-                    *last = true;
+                    last.0 = true;
                 }
             }
             Payload::ComponentAliasSection(reader) if in_module == 0 && depth == 0 => {
                 for alias in reader.into_iter().flatten() {
-                    let module = match alias {
-                        ComponentAlias::InstanceExport { kind, .. } => {
-                            kind == ComponentExternalKind::Module
+                    match alias {
+                        ComponentAlias::InstanceExport {
+                            kind: ComponentExternalKind::Module,
+                            ..
+                        } => {
+                            index_space.push(None);
                         }
-                        ComponentAlias::Outer { kind, .. } => {
-                            kind == ComponentOuterAliasKind::CoreModule
+                        ComponentAlias::Outer {
+                            kind: ComponentOuterAliasKind::CoreModule,
+                            count,
+                            index,
+                        } => {
+                            // Count 0 names this component's own index space.
+                            let origin = (count == 0)
+                                .then(|| index_space.get(index as usize).copied().flatten())
+                                .flatten();
+                            index_space.push(origin);
                         }
-                        ComponentAlias::CoreInstanceExport { .. } => false,
-                    };
-                    if module {
-                        segments.push(false);
+                        _ => {}
                     }
                 }
             }
             Payload::ComponentImportSection(reader) if in_module == 0 && depth == 0 => {
                 for import in reader.into_iter().flatten() {
                     if matches!(import.ty, ComponentTypeRef::Module(_)) {
-                        segments.push(false);
+                        index_space.push(None);
+                    }
+                }
+            }
+            Payload::ComponentExportSection(reader) if in_module == 0 && depth == 0 => {
+                for export in reader.into_iter().flatten() {
+                    if export.kind == ComponentExternalKind::Module {
+                        // An export adds an index naming what it exports.
+                        let origin = index_space.get(export.index as usize).copied().flatten();
+                        index_space.push(origin);
                     }
                 }
             }
@@ -299,15 +324,14 @@ pub fn refused_shape(bytes: &[u8]) -> Option<String> {
             _ => {}
         }
     }
-    let repeated = segments
+    let (repeated, (_, times)) = defined
         .iter()
-        .zip(&instantiations)
-        .position(|(has_segments, count)| *has_segments && *count > 1)?;
+        .enumerate()
+        .find(|(_, (has_segments, count))| *has_segments && *count > 1)?;
     Some(format!(
-        "core module {repeated} has active data or element segments and is instantiated {} \
-         times: such a module may be instantiated once (its segments are written at every \
-         instantiation, without fuel)",
-        instantiations[repeated]
+        "core module {repeated} has active data or element segments and is instantiated \
+         {times} times: such a module may be instantiated once (its segments are written at \
+         every instantiation, without fuel)"
     ))
 }
 

@@ -576,6 +576,16 @@ fn classify(
         Phase::Instantiate(err) => (err, true),
         Phase::Call(err) => (err, false),
     };
+    // This host's condition, whatever the module did before: every pooling slot busy, an
+    // allocation or a mapping the host could not make (wasmtime boxes a trap with a
+    // fallible allocation, so even a trap arrives as out-of-memory then). Not a result.
+    if host_condition(&err) {
+        return Err(if instantiating {
+            RuntimeError::Instantiate(format!("{err:#}"))
+        } else {
+            RuntimeError::HostFault(format!("{err:#}"))
+        });
+    }
     if let Some(trap) = err.downcast_ref::<Trap>() {
         return Ok(match (trap, refused) {
             (Trap::OutOfFuel, _) => ModuleFailure::OutOfFuel { budget },
@@ -590,21 +600,32 @@ fn classify(
     if let Some((requested, limit)) = refused {
         // While instantiating, only the refusal itself is the module's doing: a memory or
         // table whose initial size exceeds the limit. A start function's refused growth
-        // followed by another failure (every pooling slot busy) is a local fault whatever
-        // was refused before it, or a node short of slots would agree on a memory failure
-        // its peers never see.
+        // followed by another failure is that failure.
         if !instantiating || creation_refused(&err) {
             return Ok(ModuleFailure::MemoryLimit { requested, limit });
         }
     }
     if instantiating {
-        // Not a trap and not a module limit: a local resource problem (e.g. every pooling
-        // slot is busy). Not an agreed outcome.
-        return Err(RuntimeError::Instantiate(format!("{err:#}")));
+        // Neither a trap nor this host's condition: the module's doing, the same on every
+        // node (a start function handing a host import a string that is not UTF-8, or a
+        // pointer outside its memory). Reported as a local fault, every node abstained on
+        // every call of such a module for good.
+        return Ok(ModuleFailure::Trap {
+            code: format!("instantiation failed: {err:#}"),
+        });
     }
     // The export returned but its value could not be lifted (bad string encoding, bad
     // discriminant, out-of-bounds list): the module's fault, deterministic.
     Ok(ModuleFailure::InvalidOutput)
+}
+
+/// Whether `err` is a condition of this host rather than of the module: the instance
+/// pool out of slots, an allocation that failed, a system call that failed.
+fn host_condition(err: &wasmtime::Error) -> bool {
+    err.is::<wasmtime::PoolConcurrencyLimitError>()
+        || err.is::<wasmtime::OutOfMemory>()
+        || err.is::<std::io::Error>()
+        || err.is::<rustix::io::Errno>()
 }
 
 /// What wasmtime reports when the limiter refuses a memory or table at creation (its
@@ -629,17 +650,31 @@ mod tests {
     use super::*;
 
     /// A refused growth explains an instantiation failure only when the failure is the
-    /// refusal (a memory or table too large at creation). A start function's refused
-    /// `memory.grow` followed by a local failure (the pool out of slots) is a local fault,
-    /// never an agreed `MemoryLimit` (control: with `creation_refused` ignored, the pool
-    /// failure below is classified as the module's).
+    /// refusal (a memory or table too large at creation); a condition of this host (an
+    /// allocation or a system call that failed, the pool out of slots) is a local fault
+    /// whatever the module did before it, in either phase; any other instantiation
+    /// failure is the module's doing (a start function handing a host import a string
+    /// that is not UTF-8), the same on every node, never a local fault that would make
+    /// every node abstain for good. Controls: each of the three rules, switched off,
+    /// fails one of the assertions below.
     #[test]
-    fn a_local_failure_after_a_refused_growth_is_not_the_modules() {
+    fn instantiation_failures_are_judged_by_their_cause() {
         let refused = Some((2 << 20, 1 << 20));
-        let pool = wasmtime::format_err!("maximum concurrent core instance limit of 1000 reached");
+        let host = || wasmtime::Error::new(std::io::Error::other("mmap failed"));
+        let oom = || wasmtime::Error::new(wasmtime::OutOfMemory::new(1 << 20));
+        let errno = || wasmtime::Error::new(rustix::io::Errno::NOMEM).context("mprotect failed");
+        for (label, err) in [("io", host()), ("oom", oom()), ("errno", errno())] {
+            assert!(
+                matches!(
+                    classify(Phase::Instantiate(err), 10, refused),
+                    Err(RuntimeError::Instantiate(_))
+                ),
+                "{label}"
+            );
+        }
         assert!(matches!(
-            classify(Phase::Instantiate(pool), 10, refused),
-            Err(RuntimeError::Instantiate(_))
+            classify(Phase::Call(oom()), 10, None),
+            Err(RuntimeError::HostFault(_))
         ));
         let creation =
             wasmtime::format_err!("memory minimum size of 32 pages exceeds memory limits");
@@ -652,10 +687,18 @@ mod tests {
             classify(Phase::Instantiate(table), 10, refused),
             Ok(ModuleFailure::MemoryLimit { .. })
         ));
+        // The module's own doing while instantiating: a failure of its own, refused
+        // growth or not.
+        let lift = || wasmtime::format_err!("invalid utf-8 sequence of 1 bytes from index 0");
+        for r in [refused, None] {
+            assert!(matches!(
+                classify(Phase::Instantiate(lift()), 10, r),
+                Ok(ModuleFailure::Trap { .. })
+            ));
+        }
         // While running, a refused growth followed by any failure is the module's.
-        let call = wasmtime::format_err!("allocation failed");
         assert!(matches!(
-            classify(Phase::Call(call), 10, refused),
+            classify(Phase::Call(lift()), 10, refused),
             Ok(ModuleFailure::MemoryLimit { .. })
         ));
     }

@@ -51,6 +51,10 @@ pub struct SlotModules {
     pub admission: Digest,
     /// The resolver of the slot.
     pub resolver: Digest,
+    /// The validator the slot's validator replaced, while it is on probation: a call that
+    /// fails is run on it too, and is [`Outcome::Regressed`] only if it does not fail
+    /// there ([`ReplicatedState::probation_fallback`]).
+    pub fallback: Option<Digest>,
 }
 
 impl SlotModules {
@@ -60,6 +64,7 @@ impl SlotModules {
             validator: state.active_module(Role::Validator)?,
             admission: state.active_module(Role::Admission)?,
             resolver: state.active_module(Role::Resolver)?,
+            fallback: state.probation_fallback(),
         })
     }
 }
@@ -234,6 +239,23 @@ pub fn validate(
         Ok(match report.outcome() {
             Outcome::Accepted(effect) => unfit_module_swap(runtime, op, snapshot, modules)?
                 .unwrap_or(Outcome::Accepted(effect)),
+            // On probation, a failure counts against the swap only where the module it
+            // replaced does not fail on the same input: every node runs both, so every
+            // node reaches the same outcome.
+            Outcome::Failed(kind) => match slot_modules.fallback {
+                Some(previous) if previous != slot_modules.validator => {
+                    let previous = slot_module(runtime, Role::Validator, previous, modules)?;
+                    let before = runtime
+                        .call_validator_on(&previous, op, &ctx, snapshot)
+                        .map_err(|e| unavailable("replaced validator", e))?;
+                    if matches!(before.outcome(), Outcome::Failed(_)) {
+                        Outcome::Failed(kind)
+                    } else {
+                        Outcome::Regressed(kind)
+                    }
+                }
+                _ => Outcome::Failed(kind),
+            },
             other => other,
         })
     })()?;

@@ -687,7 +687,10 @@ impl Loop {
                     op_decisions(&entry).map(|(_, d)| match d.decision.outcome() {
                         Some(spore_core::ops::Outcome::Accepted(_)) => "accepted",
                         Some(spore_core::ops::Outcome::Rejected { .. }) => "rejected",
-                        Some(spore_core::ops::Outcome::Failed(_)) => "failed",
+                        Some(
+                            spore_core::ops::Outcome::Failed(_)
+                            | spore_core::ops::Outcome::Regressed(_),
+                        ) => "failed",
                         None => "escalated",
                     }),
                 );

@@ -222,12 +222,25 @@ fn core_code_in_a_nested_component_is_refused() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A component instantiating `times` times one core module that has a memory and, with
-/// `data`, an active data segment of 64 KiB.
-fn component_instantiating(data: bool, times: usize) -> Vec<u8> {
+/// How a component reaches its one core module (a memory and, with data, an active data
+/// segment of 64 KiB) for its instantiations.
+#[derive(Clone, Copy, Debug)]
+enum Route {
+    /// `n` instantiations of the module's own index.
+    Direct(u32),
+    /// One of its index, one of an outer alias (count 0) of it.
+    OuterAlias,
+    /// One of its index, one of the index its export adds.
+    Exported,
+    /// An instantiation of an index far past any defined.
+    PastTheEnd,
+}
+
+fn component_instantiating(data: bool, route: Route) -> Vec<u8> {
     use wasm_encoder::{
-        Component, ConstExpr, DataSection, InstanceSection, MemorySection, MemoryType, Module,
-        ModuleArg, ModuleSection,
+        Alias, Component, ComponentAliasSection, ComponentExportKind, ComponentExportSection,
+        ComponentOuterAliasKind, ConstExpr, DataSection, InstanceSection, MemorySection,
+        MemoryType, Module, ModuleArg, ModuleSection,
     };
     let mut module = Module::new();
     let mut memories = MemorySection::new();
@@ -246,35 +259,66 @@ fn component_instantiating(data: bool, times: usize) -> Vec<u8> {
     }
     let mut component = Component::new();
     component.section(&ModuleSection(&module));
+    let indices: Vec<u32> = match route {
+        Route::Direct(n) => vec![0; n as usize],
+        Route::OuterAlias => {
+            let mut aliases = ComponentAliasSection::new();
+            aliases.alias(Alias::Outer {
+                kind: ComponentOuterAliasKind::CoreModule,
+                count: 0,
+                index: 0,
+            });
+            component.section(&aliases);
+            vec![0, 1]
+        }
+        Route::Exported => {
+            let mut exports = ComponentExportSection::new();
+            exports.export("m", ComponentExportKind::Module, 0, None);
+            component.section(&exports);
+            vec![0, 1]
+        }
+        Route::PastTheEnd => vec![u32::MAX],
+    };
     let mut instances = InstanceSection::new();
-    for _ in 0..times {
-        instances.instantiate(0, Vec::<(&str, ModuleArg)>::new());
+    for index in indices {
+        instances.instantiate(index, Vec::<(&str, ModuleArg)>::new());
     }
     component.section(&instances);
     component.finish()
 }
 
 /// A core module with active segments instantiated more than once is refused at load,
-/// before any compile: its segments would be written again at every instantiation, at no
-/// fuel (into an imported memory, 20 MB of data instantiated 60 times copied 1.2 GB per
-/// call). Controls: the same module instantiated once, and a module without segments
-/// instantiated twice, pass the shape check and fail later, on the role's world.
+/// before any compile, whether the second instantiation names it directly, through an
+/// outer alias or through the index its export adds: its segments would be written again
+/// at every instantiation, at no fuel (into an imported memory, 20 MB of data
+/// instantiated 60 times copied 1.2 GB per call). An index past the end is malformed,
+/// refused by the engine (it made the check allocate 16 GiB once). Controls: the same
+/// module instantiated once, and a module without segments instantiated twice, pass the
+/// shape check and fail later, on the role's world.
 #[test]
 fn a_module_with_segments_instantiated_twice_is_refused() -> anyhow::Result<()> {
     let r = runtime(CompileBounds::default())?;
-    match r.load(Role::Validator, &component_instantiating(true, 2)) {
-        Err(RuntimeError::Load(LoadError::Invalid(why))) => {
-            assert!(why.contains("instantiated 2 times"), "{why}")
+    for route in [Route::Direct(2), Route::OuterAlias, Route::Exported] {
+        match r.load(Role::Validator, &component_instantiating(true, route)) {
+            Err(RuntimeError::Load(LoadError::Invalid(why))) => {
+                assert!(why.contains("instantiated 2 times"), "{route:?}: {why}")
+            }
+            other => panic!("segments twice, {route:?}: {:?}", other.map(|m| m.hash())),
         }
-        other => panic!("segments twice: {:?}", other.map(|m| m.hash())),
     }
-    for (data, times) in [(true, 1), (false, 2)] {
-        match r.load(Role::Validator, &component_instantiating(data, times)) {
+    match r.load(
+        Role::Validator,
+        &component_instantiating(true, Route::PastTheEnd),
+    ) {
+        Err(RuntimeError::Load(LoadError::Invalid(why))) => {
+            assert!(!why.contains("instantiated"), "{why}")
+        }
+        other => panic!("past the end: {:?}", other.map(|m| m.hash())),
+    }
+    for (data, route) in [(true, Route::Direct(1)), (false, Route::Direct(2))] {
+        match r.load(Role::Validator, &component_instantiating(data, route)) {
             Err(RuntimeError::Load(LoadError::WrongWorld { .. })) => {}
-            other => panic!(
-                "data {data}, {times} instantiations: {:?}",
-                other.map(|m| m.hash())
-            ),
+            other => panic!("data {data}, {route:?}: {:?}", other.map(|m| m.hash())),
         }
     }
     Ok(())

@@ -27,6 +27,7 @@ fn slot(hash: Digest) -> SlotModules {
         validator: hash,
         admission: hash,
         resolver: hash,
+        fallback: None,
     }
 }
 
@@ -218,5 +219,42 @@ fn swapping_the_validator_back_does_not_depend_on_the_broken_one() -> anyhow::Re
         None,
     )?)?;
     assert!(got.is_accepted(), "{got:?}");
+    Ok(())
+}
+
+/// A validator on probation that fails is run again as the module it replaced: the
+/// failure is `Regressed` (counted against the swap) only if the replaced module does not
+/// fail on the same input, so inputs every validator fails on (a client's own
+/// pathological operations) cannot roll back a swap. Controls: with a replaced module
+/// that fails too, or no probation, the same call is a plain `Failed`.
+#[test]
+fn a_failure_on_probation_counts_only_where_the_replaced_validator_succeeds() -> anyhow::Result<()>
+{
+    let runtime = runtime()?;
+    let good = runtime.load(Role::Validator, spore_artifacts::DEFAULT_VALIDATOR.bytes)?;
+    let trap = runtime.load(Role::Validator, spore_artifacts::HOSTILE_TRAP.bytes)?;
+    let looping = runtime.load(Role::Validator, spore_artifacts::HOSTILE_LOOP.bytes)?;
+    let snapshot = samples::snapshot();
+    let op = samples::compute_op();
+    let ctx = CallContext::new(5, 0, &op);
+    let lookup = |_: &Digest| None;
+    for (fallback, regressed) in [
+        (Some(good.hash()), true),
+        (Some(looping.hash()), false),
+        (None, false),
+    ] {
+        let modules = SlotModules {
+            fallback,
+            ..slot(trap.hash())
+        };
+        let got = outcome(calls::validate(
+            &runtime, &op, &ctx, &snapshot, &lookup, &modules, None,
+        )?)?;
+        match got {
+            Outcome::Regressed(_) => assert!(regressed, "{fallback:?}"),
+            Outcome::Failed(_) => assert!(!regressed, "{fallback:?}"),
+            other => anyhow::bail!("{fallback:?}: {other:?}"),
+        }
+    }
     Ok(())
 }

@@ -504,7 +504,9 @@ fn twins_agree_on_seeded_random_inputs() -> Result<()> {
                     );
                     rejected += 1;
                 }
-                Outcome::Failed(kind) => bail!("{label}: both twins failed with {kind:?}"),
+                Outcome::Failed(kind) | Outcome::Regressed(kind) => {
+                    bail!("{label}: both twins failed with {kind:?}")
+                }
             }
         }
     }

@@ -147,7 +147,7 @@ pub fn outcome_bytes(o: &Outcome) -> usize {
     match o {
         Outcome::Accepted(bytes) => bytes.len(),
         Outcome::Rejected { reason, .. } => reason.len(),
-        Outcome::Failed(_) => 0,
+        Outcome::Failed(_) | Outcome::Regressed(_) => 0,
     }
 }
 

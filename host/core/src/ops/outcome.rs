@@ -73,6 +73,10 @@ pub enum Outcome {
     },
     /// The call failed in a deterministic way.
     Failed(FailureKind),
+    /// A validator on probation failed in a deterministic way where the module it
+    /// replaced, run on the same input, did not (accepted or rejected): the only failures
+    /// that count against a swap ([`crate::state::Probation`]). Otherwise like `Failed`.
+    Regressed(FailureKind),
 }
 
 impl Canonical for Outcome {}

@@ -102,7 +102,7 @@ impl ReplicatedState {
     /// Count the outcomes of a validator on probation (decided in `slot`, so computed by
     /// it) by submitter, and roll it back, at this slot on every node, once at least
     /// [`super::PROBATION_MIN_SUBMITTERS`] submitters were judged and more than
-    /// `timing.rollback-failure-bps` of them saw most of their calls fail. The probation
+    /// `timing.rollback-failure-bps` of them saw most of their calls regress (fail where the replaced module does not). The probation
     /// ends after `timing.probation-slots` slots.
     fn observe_probation(
         &mut self,
@@ -126,7 +126,10 @@ impl ReplicatedState {
             .enumerate()
             .filter_map(|(i, (_, o))| judge(i).map(|s| (s, o)))
         {
-            let failed = u64::from(matches!(outcome, Outcome::Failed(_)));
+            // Only a failure the replaced module did not have counts: inputs that fail
+            // every module (a submitter's own oversized or pathological operations) say
+            // nothing about the swap.
+            let failed = u64::from(matches!(outcome, Outcome::Regressed(_)));
             let seen = p.submitters.entry(submitter).or_insert((0, 0));
             seen.0 += 1;
             seen.1 += failed;
@@ -147,7 +150,7 @@ impl ReplicatedState {
                 .values()
                 .fold((0u64, 0u64), |(c, f), (sc, sf)| (c + sc, f + sf));
             let reason = format!(
-                "{failing} of {judged} submitters saw most of their calls fail during its \
+                "{failing} of {judged} submitters saw most of their calls regress during its \
                  probation ({failures} of {calls} calls; limit {share} bps of submitters)"
             );
             self.probation = None;

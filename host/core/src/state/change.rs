@@ -120,6 +120,12 @@ impl std::fmt::Display for StateChange {
                     write!(f, "{kind} rejected ({code:?}): {reason}")
                 }
                 Outcome::Failed(kind_) => write!(f, "{kind} failed: {kind_:?}"),
+                Outcome::Regressed(kind_) => {
+                    write!(
+                        f,
+                        "{kind} failed where the module it replaced did not: {kind_:?}"
+                    )
+                }
                 Outcome::Accepted(_) => write!(f, "{kind} not applied"),
             },
         }

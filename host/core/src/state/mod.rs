@@ -194,7 +194,7 @@ pub struct Probation {
     /// Last slot of the probation.
     pub until: Slot,
     /// Calls it decided (with a module outcome a quorum agreed on) and, of those, the
-    /// failed ones (trap, fuel, output contract), by submitter: each submitter is one
+    /// regressed ones (failed where the replaced module did not), by submitter: each submitter is one
     /// voice (at most the authorised keys and the members).
     pub submitters: BTreeMap<NodeId, (u64, u64)>,
 }
@@ -397,6 +397,16 @@ impl ReplicatedState {
     /// The content hash of `role`'s active module.
     pub fn active_module(&self, role: Role) -> Option<Digest> {
         self.modules.get(&role).map(|m| m.active)
+    }
+
+    /// The module a validator on probation in the next slot would roll back to: a call of
+    /// the validator that fails then is run on it too, and counts against the swap only
+    /// if it does not fail there ([`crate::ops::Outcome::Regressed`]).
+    pub fn probation_fallback(&self) -> Option<Digest> {
+        let p = self.probation.as_ref()?;
+        let active = self.active_module(Role::Validator)?;
+        (active == p.module && p.since <= self.next_slot && self.next_slot <= p.until)
+            .then_some(p.rollback_to)
     }
 
     /// The transport policy, once one has been set by a security policy update.

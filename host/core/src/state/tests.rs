@@ -732,7 +732,7 @@ fn a_flawless_newcomer_needs_four_epochs_to_become_high_trust() -> TestResult {
 /// healthy module: same slots, no rollback.
 #[test]
 fn a_validator_failing_on_probation_is_rolled_back_at_one_slot() -> TestResult {
-    let failed = || Outcome::Failed(FailureKind::Trap);
+    let failed = || Outcome::Regressed(FailureKind::Trap);
     let work = || config(ConfigType::Timing, "timing.propose-timeout", 30);
     for (label, outcome, expect_rollback) in [
         ("failing", failed as fn() -> Outcome, true),
@@ -796,7 +796,7 @@ fn a_validator_failing_on_probation_is_rolled_back_at_one_slot() -> TestResult {
 /// does. The control is the same failures agreed by a quorum: rolled back.
 #[test]
 fn failures_no_quorum_agreed_on_do_not_roll_a_validator_back() -> TestResult {
-    let failed = || Outcome::Failed(FailureKind::Trap);
+    let failed = || Outcome::Regressed(FailureKind::Trap);
     let work = || config(ConfigType::Timing, "timing.propose-timeout", 30);
     for (by_quorum, expect_rollback) in [(false, false), (true, true)] {
         let (mut s, _) = state(4)?;
@@ -825,7 +825,7 @@ fn failures_no_quorum_agreed_on_do_not_roll_a_validator_back() -> TestResult {
 /// failures from three submitters: rolled back.
 #[test]
 fn one_submitter_cannot_roll_a_validator_back() -> TestResult {
-    let failed = || Outcome::Failed(FailureKind::OutOfFuel);
+    let failed = || Outcome::Regressed(FailureKind::OutOfFuel);
     let work = || config(ConfigType::Timing, "timing.propose-timeout", 30);
     for (submitters, expect_rollback) in [(1u8, false), (3, true)] {
         let (mut s, _) = state(4)?;
@@ -848,13 +848,59 @@ fn one_submitter_cannot_roll_a_validator_back() -> TestResult {
     Ok(())
 }
 
+/// Attacker: three keys with the compute permission that send the validator on probation
+/// inputs every module fails on (operations too large for the fuel budget of any
+/// validator). Counted as failures, they rolled back a swap the governors decided; only a
+/// failure the replaced module did not have (`Outcome::Regressed`, which every node
+/// computes by running the replaced module on the failed input) counts now. The control
+/// is the same three submitters with regressions: rolled back.
+#[test]
+fn failures_the_replaced_module_shares_do_not_roll_a_validator_back() -> TestResult {
+    let work = || config(ConfigType::Timing, "timing.propose-timeout", 30);
+    for (outcome, expect_rollback) in [
+        (Outcome::Failed(FailureKind::OutOfFuel), false),
+        (Outcome::Regressed(FailureKind::OutOfFuel), true),
+    ] {
+        let (mut s, _) = state(4)?;
+        s.apply_slot(
+            3,
+            &[(swap(SecurityDomain::ValidatorModule, 9), accepted())],
+            None,
+        )?;
+        assert_eq!(s.probation_fallback(), Some(Digest([1; 32])));
+        let mut rolled = false;
+        for slot in 4..20u64 {
+            let by = |_| Some(NodeId::from([(slot as u8) % 3; 32]));
+            let changes = s.apply_slot_judged(slot, &[(work(), outcome.clone())], None, &by)?;
+            rolled |= changes
+                .iter()
+                .any(|c| matches!(c, StateChange::ModuleRolledBack { .. }));
+        }
+        assert_eq!(rolled, expect_rollback, "{outcome:?}");
+        if !rolled {
+            assert_eq!(s.active_module(Role::Validator), Some(Digest([9; 32])));
+        }
+    }
+    // Past its probation a validator has no fallback.
+    let (mut s, _) = state(4)?;
+    s.apply_slot(
+        3,
+        &[(swap(SecurityDomain::ValidatorModule, 9), accepted())],
+        None,
+    )?;
+    let end = 4 + s.params().timing.probation_slots;
+    s.apply_slot(end, &[], None)?;
+    assert_eq!(s.probation_fallback(), None);
+    Ok(())
+}
+
 /// A validator update may roll back only to the module it replaces: probation rolls back
 /// without a trial, so any other target is a swap no host judged (a hash nobody holds, a
 /// module that never ends). Refused at admission and when applied; the control is the
 /// same update naming the active module, and one leaving the target zero.
 #[test]
 fn a_validator_update_rolls_back_only_to_the_module_it_replaces() -> TestResult {
-    let failed = || Outcome::Failed(FailureKind::Trap);
+    let failed = || Outcome::Regressed(FailureKind::Trap);
     let work = || config(ConfigType::Timing, "timing.propose-timeout", 30);
     let update = |target: Digest| {
         Operation::SecurityPolicyUpdate(SecurityPolicyUpdate {
