@@ -14,7 +14,8 @@
 //! (operations and signed operations, checked against a replicated state), `evidence`
 //! (misbehaviour proofs), `store` (stored entries, votes and module records, and certificate
 //! verification of a decided entry), `node` (sequences of inputs from a Byzantine member
-//! into `Node::handle`).
+//! into `Node::handle`), `module` (module bytes from a proposer or a peer, through the
+//! shape checks the registry runs before any validation or compile).
 
 use std::sync::OnceLock;
 
@@ -37,13 +38,14 @@ use crate::node::wire::Wire;
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target, by name (the names of `fuzz/fuzz_targets/*.rs` and `fuzz/corpus/*`).
-pub const TARGETS: [Target; 6] = [
+pub const TARGETS: [Target; 7] = [
     ("wire", wire),
     ("client", client),
     ("operation", operation),
     ("evidence", evidence),
     ("store", store),
     ("node", node),
+    ("module", module),
 ];
 
 /// A decoded value re-encodes to bytes that decode to the same value. (Postcard accepts
@@ -67,6 +69,15 @@ pub fn wire(data: &[u8]) {
     if let Ok(w) = frame::decode_body::<Wire>(data) {
         round_trips(&w);
     }
+}
+
+/// Module bytes as a proposer or a peer sends them: the registry reads their shape
+/// before wasmtime validates anything, so these parsers see every byte first. (A count
+/// taken from an instantiation's module index once sized a vector: a 20-byte component
+/// asked for 16 GiB.)
+pub fn module(data: &[u8]) {
+    let _ = crate::modules::limits::refused_shape(data);
+    let _ = crate::modules::limits::count_core_instances(data);
 }
 
 /// A client request or answer frame body.
@@ -359,6 +370,15 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<u8>)> {
         ("operation", canonical_bytes(&signed)),
         ("store", canonical_bytes(&accept(3))),
         ("node", vec![0u8; 64]),
+        ("module", spore_artifacts::HOSTILE_LOOP.bytes.to_vec()),
+        // A component instantiating core module index 2^32 - 1, none being defined.
+        (
+            "module",
+            vec![
+                0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00, 0x02, 0x08, 0x01, 0x00, 0xff, 0xff,
+                0xff, 0xff, 0x0f, 0x00,
+            ],
+        ),
         ("node", (0..=255u8).collect()),
     ];
     if let Some(p) = proof {

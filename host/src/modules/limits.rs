@@ -338,7 +338,7 @@ pub fn refused_shape(bytes: &[u8]) -> Option<String> {
 /// Core module instances a component creates, counted as wasmtime flattens it: every
 /// `instantiate` of a core module, plus, for every instantiation of a nested component,
 /// the instances that component creates. Saturating, so hostile nesting cannot overflow.
-fn count_core_instances(bytes: &[u8]) -> u64 {
+pub(crate) fn count_core_instances(bytes: &[u8]) -> u64 {
     use wasmparser::{ComponentInstance, Instance, Parser, Payload};
     // One frame per component being read: its own core instantiations, the totals of
     // the components nested in it (by component index), and what it instantiates.

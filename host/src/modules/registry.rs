@@ -288,6 +288,12 @@ impl Registry {
             return loaded_as(loaded);
         }
         let (component, source) = self.compile(&hash, bytes)?;
+        // The memory image now, not at the first instantiation of a call: creating it
+        // (a memfd here) can fail for this host's reasons, which must be a local fault of
+        // the load, not something a call could take for the module's doing.
+        component
+            .initialize_copy_on_write_image()
+            .map_err(|e| LoadError::CompilerUnavailable(format!("memory image: {e:#}")))?;
         let (imports, exports) = check_type(&self.engine, &component, role)?;
         let pre = self.link(&component, role, &exports)?;
         let needs = ModuleNeeds::of(&component, bytes);

@@ -608,8 +608,8 @@ fn classify(
     if instantiating {
         // Neither a trap nor this host's condition: the module's doing, the same on every
         // node (a start function handing a host import a string that is not UTF-8, or a
-        // pointer outside its memory). Reported as a local fault, every node abstained on
-        // every call of such a module for good.
+        // pointer outside its memory). Such failures used to be reported as local faults,
+        // and every node abstained on every call of such a module for good.
         return Ok(ModuleFailure::Trap {
             code: format!("instantiation failed: {err:#}"),
         });
@@ -622,10 +622,16 @@ fn classify(
 /// Whether `err` is a condition of this host rather than of the module: the instance
 /// pool out of slots, an allocation that failed, a system call that failed.
 fn host_condition(err: &wasmtime::Error) -> bool {
+    // `is` walks wasmtime's own context chain only; `chain` follows every `source()` too,
+    // into errors of other crates that wrap an I/O error (a memfd that could not be
+    // created for a memory image, the process out of descriptors).
     err.is::<wasmtime::PoolConcurrencyLimitError>()
         || err.is::<wasmtime::OutOfMemory>()
-        || err.is::<std::io::Error>()
-        || err.is::<rustix::io::Errno>()
+        || err.chain().any(|e| {
+            e.is::<std::io::Error>()
+                || e.is::<rustix::io::Errno>()
+                || e.is::<wasmtime::OutOfMemory>()
+        })
 }
 
 /// What wasmtime reports when the limiter refuses a memory or table at creation (its
@@ -663,7 +669,26 @@ mod tests {
         let host = || wasmtime::Error::new(std::io::Error::other("mmap failed"));
         let oom = || wasmtime::Error::new(wasmtime::OutOfMemory::new(1 << 20));
         let errno = || wasmtime::Error::new(rustix::io::Errno::NOMEM).context("mprotect failed");
-        for (label, err) in [("io", host()), ("oom", oom()), ("errno", errno())] {
+        /// An error of another crate wrapping an I/O error as its `source()` (memfd's).
+        #[derive(Debug)]
+        struct Wrapped(std::io::Error);
+        impl std::fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "cannot create a memfd")
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let wrapped = wasmtime::Error::new(Wrapped(std::io::Error::other("EMFILE")));
+        for (label, err) in [
+            ("io", host()),
+            ("oom", oom()),
+            ("errno", errno()),
+            ("wrapped", wrapped),
+        ] {
             assert!(
                 matches!(
                     classify(Phase::Instantiate(err), 10, refused),

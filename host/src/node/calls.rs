@@ -184,6 +184,53 @@ fn unfit_module_swap(
     }
 }
 
+/// Whether the validator `previous` (the one a validator on probation replaced) fails on
+/// `op` too. One that no longer loads, for a reason of its bytes (refused as invalid or
+/// of the wrong world by this binary's rules), fails on every input, the same on every
+/// node; only a reason of this host (bytes missing, the cache or the compiler unusable,
+/// the call unable to run here) is a local fault. Were every load failure a local fault,
+/// one client sending an input the new validator fails on would hold the slot for good
+/// on every node that could not load the old one.
+fn replaced_validator_fails(
+    runtime: &Runtime,
+    previous: Digest,
+    op: &Operation,
+    ctx: &modules::CallContext,
+    snapshot: &Arc<SnapshotView>,
+    lookup: ModuleLookup<'_>,
+) -> Result<bool, LocalFault> {
+    use crate::modules::{LoadError, RuntimeError};
+    let module = match runtime
+        .registry()
+        .get(&previous)
+        .filter(|m| m.role() == Role::Validator)
+    {
+        Some(m) => m,
+        None => {
+            let bytes = lookup(&previous).ok_or(LocalFault::MissingModule(previous))?;
+            match runtime.load_verified(Role::Validator, &bytes, previous) {
+                Ok(m) => m,
+                Err(
+                    e @ RuntimeError::Load(
+                        LoadError::CacheIo { .. }
+                        | LoadError::CacheTampered { .. }
+                        | LoadError::CompilerUnavailable(_),
+                    ),
+                ) => return Err(LocalFault::Unavailable(e.to_string())),
+                Err(RuntimeError::Load(e)) => {
+                    tracing::warn!(hash = %previous, error = %e, "the replaced validator does not load: it fails on every input");
+                    return Ok(true);
+                }
+                Err(e) => return Err(LocalFault::Unavailable(e.to_string())),
+            }
+        }
+    };
+    let report = runtime
+        .call_validator_on(&module, op, ctx, snapshot)
+        .map_err(|e| LocalFault::Unavailable(e.to_string()))?;
+    Ok(matches!(report.outcome(), Outcome::Failed(_)))
+}
+
 /// Run the validator on `op` (and, for an admission, the admission module first: a
 /// refusal is the agreed rejection; for a module swap, the host's fitness check after).
 /// A [`LocalFault`] is not a result: the caller retries or abstains.
@@ -244,11 +291,7 @@ pub fn validate(
             // node reaches the same outcome.
             Outcome::Failed(kind) => match slot_modules.fallback {
                 Some(previous) if previous != slot_modules.validator => {
-                    let previous = slot_module(runtime, Role::Validator, previous, modules)?;
-                    let before = runtime
-                        .call_validator_on(&previous, op, &ctx, snapshot)
-                        .map_err(|e| unavailable("replaced validator", e))?;
-                    if matches!(before.outcome(), Outcome::Failed(_)) {
+                    if replaced_validator_fails(runtime, previous, op, &ctx, snapshot, modules)? {
                         Outcome::Failed(kind)
                     } else {
                         Outcome::Regressed(kind)

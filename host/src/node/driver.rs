@@ -707,7 +707,9 @@ impl Loop {
             None => return,
         };
         let label = match result {
-            Ok(ModuleReply::Validator(spore_core::ops::Outcome::Failed(kind)))
+            Ok(ModuleReply::Validator(
+                spore_core::ops::Outcome::Failed(kind) | spore_core::ops::Outcome::Regressed(kind),
+            ))
             | Ok(ModuleReply::Resolver(spore_core::consensus::ResolverVerdict::Failed(kind))) => {
                 failure_label(*kind)
             }

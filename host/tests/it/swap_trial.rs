@@ -256,5 +256,30 @@ fn a_failure_on_probation_counts_only_where_the_replaced_validator_succeeds() ->
             other => anyhow::bail!("{fallback:?}: {other:?}"),
         }
     }
+    // A replaced module that no longer loads, for a reason of its bytes, fails on every
+    // input: a plain `Failed`, the same on every node, not a local fault that would hold
+    // the slot. Its bytes missing here is a local fault (fetch and retry).
+    let wrong = spore_artifacts::HOSTILE_WRONG_WORLD.bytes;
+    let wrong_hash = sha256(wrong);
+    let modules = SlotModules {
+        fallback: Some(wrong_hash),
+        ..slot(trap.hash())
+    };
+    let with_bytes = |h: &Digest| (*h == wrong_hash).then(|| wrong.to_vec());
+    let got = outcome(calls::validate(
+        &runtime,
+        &op,
+        &ctx,
+        &snapshot,
+        &with_bytes,
+        &modules,
+        None,
+    )?)?;
+    assert!(matches!(got, Outcome::Failed(_)), "{got:?}");
+    let missing = calls::validate(&runtime, &op, &ctx, &snapshot, &lookup, &modules, None);
+    assert!(
+        matches!(missing, Err(LocalFault::MissingModule(h)) if h == wrong_hash),
+        "{missing:?}"
+    );
     Ok(())
 }
