@@ -3,10 +3,10 @@
 //!
 //! # Design
 //! Everything lives in one directory (`n<i>/node.key`, `n<i>/node.toml`, `n<i>/data`,
-//! `n<i>/node.log`, `genesis.json`). Ports are picked free by the OS at creation, each
-//! held bound until the cluster is made so that no two nodes are given the same one. Every
-//! child process is killed when the [`Cluster`] is dropped, so a panicking test leaves
-//! nothing running.
+//! `n<i>/node.log`, `genesis.json`). Ports are picked free at creation, below the OS's
+//! ephemeral range ([`bind_outside_ephemeral`]), each held bound until the cluster is made
+//! so that no two nodes are given the same one. Every child process is killed when the
+//! [`Cluster`] is dropped, so a panicking test leaves nothing running.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -99,7 +99,7 @@ impl Ports {
     /// A free UDP port on loopback, distinct from every other this reservation holds.
     pub(crate) fn udp(&mut self) -> anyhow::Result<u16> {
         let bind = || {
-            let socket = UdpSocket::bind("127.0.0.1:0")?;
+            let socket = bind_outside_ephemeral(|p| UdpSocket::bind(("127.0.0.1", p)))?;
             let port = socket.local_addr()?.port();
             Ok((socket, port))
         };
@@ -118,7 +118,8 @@ impl Ports {
     /// A free TCP port on loopback, distinct from every other this reservation holds.
     pub(crate) fn tcp(&mut self) -> anyhow::Result<u16> {
         let bind = || {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let listener =
+                bind_outside_ephemeral(|p| std::net::TcpListener::bind(("127.0.0.1", p)))?;
             let port = listener.local_addr()?.port();
             Ok((listener, port))
         };
@@ -147,6 +148,33 @@ impl Ports {
         }
         anyhow::bail!("no free {kind} port on loopback outside those in use")
     }
+}
+
+/// Bind with `bind` to a port below the OS's ephemeral range when it has one (Linux's
+/// `ip_local_port_range`), else to any port. A node's port is free between a stop and its
+/// restart, and a port of the ephemeral range can meanwhile become the local port of any
+/// outgoing socket on the machine (a status client's, another test's): the restarted node
+/// then cannot bind it and never answers (seen once in the fork recovery test, whose late
+/// node starts after a pause). The OS never hands out ports below that range by itself.
+fn bind_outside_ephemeral<S>(bind: impl Fn(u16) -> std::io::Result<S>) -> std::io::Result<S> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|low| *low > 11_024);
+    if let Some(low) = low {
+        // Spread over the 10,000 ports below the range, from a per-process start.
+        let start = u64::from(std::process::id()).wrapping_mul(7_919);
+        for _ in 0..64 {
+            let n = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(104_729));
+            let port = low - 10_000 + (n % 10_000) as u16;
+            if let Ok(bound) = bind(port) {
+                return Ok(bound);
+            }
+        }
+    }
+    bind(0)
 }
 
 /// Consensus timers suited to loopback, and the metrics endpoint on.
@@ -579,8 +607,18 @@ impl Cluster {
                 Ok(_) | Err(_) if start.elapsed() < limit => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Ok(_) => anyhow::bail!("{} did not load its modules", self.node(i)?.name),
-                Err(e) => return Err(e.context(format!("{} is not ready", self.node(i)?.name))),
+                Ok(_) => anyhow::bail!(
+                    "{} did not load its modules; the end of its log:\n{}",
+                    self.node(i)?.name,
+                    self.log_tail(i, 40)
+                ),
+                Err(e) => {
+                    return Err(e.context(format!(
+                        "{} is not ready; the end of its log:\n{}",
+                        self.node(i)?.name,
+                        self.log_tail(i, 40)
+                    )));
+                }
             }
         }
     }
