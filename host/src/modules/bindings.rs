@@ -52,125 +52,34 @@ pub mod resolver {
 }
 
 /// The admission verdict as the module returns it, its reasons counted before they are
-/// copied (see [`LiftedReasons`]). Matches the `verdict` record of the `admission` world
-/// field for field.
+/// copied (see [`Capped`]). Matches the `verdict` record of the `admission` world field
+/// for field.
 #[derive(wasmtime::component::ComponentType, wasmtime::component::Lift)]
 #[component(record)]
 pub struct RawVerdict {
     /// Admit the candidate?
     pub admit: bool,
     /// The reasons, or how long they were found to be at least.
-    pub reasons: LiftedReasons,
+    pub reasons: Capped<Vec<String>>,
 }
 
-/// The most bytes of reasons copied out of a module's memory: the top of the range of
-/// `timing.max-output-bytes`, so a verdict within any cluster's cap is copied whole.
-pub const MAX_LIFTED_REASON_BYTES: u64 = 1 << 20;
+/// The most bytes of one output lifted from a module's memory: the top of the range of
+/// `timing.max-output-bytes`, so an output within any cluster's cap is copied whole.
+pub const MAX_LIFTED_OUTPUT_BYTES: u64 = 1 << 20;
 
-/// An admission verdict's `list<string>` of reasons, lifted from the module's memory only
-/// if their lengths, joined with "; ", come to at most [`MAX_LIFTED_REASON_BYTES`].
+/// A module's output (a validator's result bytes, a rejection's or an escalation's
+/// reason, an admission verdict's reasons), lifted from the module's memory only if its
+/// length is at most [`MAX_LIFTED_OUTPUT_BYTES`].
 ///
-/// A list of strings is (pointer, length) pairs that may all name the same bytes: lifted
-/// whole as `Vec<String>`, 4,096 reasons aliasing one 8 MiB buffer make the host copy
-/// until wasmtime's bound on one lift (128 MiB of hostcall fuel) for every such call at
-/// once, where 1 MiB at most is of any use. The lengths are read from the pairs first (a string's length in its encoding's
-/// units never exceeds its UTF-8 length, so their sum is a lower bound); only a list
-/// within the bound is lifted. This runs inside the call, before the module's post-return
-/// frees the strings: reading them after the call (through `WasmList`) would read memory
-/// the module has freed.
-pub enum LiftedReasons {
-    /// The reasons, copied.
-    Within(Vec<String>),
-    /// Not copied: their joined length is at least this, above the bound.
-    Over(u64),
-}
-
-/// The joined length of the strings of the list at `ptr` of `len` (pointer, length)
-/// pairs in `memory`, if it exceeds [`MAX_LIFTED_REASON_BYTES`]; `None` if it does not,
-/// or if the list is out of bounds (then the full lift refuses it).
-fn reasons_over_bound(memory: &[u8], ptr: u32, len: u32) -> Option<u64> {
-    let start = usize::try_from(ptr).ok()?;
-    let count = usize::try_from(len).ok()?;
-    let pairs = memory.get(start..start.checked_add(count.checked_mul(8)?)?)?;
-    let mut total: u64 = 0;
-    for (i, pair) in pairs.chunks_exact(8).enumerate() {
-        let mut units = [0u8; 4];
-        units.copy_from_slice(&pair[4..8]);
-        // The top bit tags a compact UTF-16 string; the rest is its length in units.
-        let units = u64::from(u32::from_le_bytes(units) & 0x7fff_ffff);
-        total = total
-            .saturating_add(if i == 0 { 0 } else { 2 })
-            .saturating_add(units);
-        if total > MAX_LIFTED_REASON_BYTES {
-            return Some(total);
-        }
-    }
-    None
-}
-
-type Strings = Vec<String>;
-
-// SAFETY: the same canonical ABI type, size and alignment as `Vec<String>` (`list<string>`),
-// whose implementation every method defers to.
-unsafe impl wasmtime::component::ComponentType for LiftedReasons {
-    type Lower = <Strings as wasmtime::component::ComponentType>::Lower;
-
-    const ABI: wasmtime::component::__internal::CanonicalAbiInfo =
-        <Strings as wasmtime::component::ComponentType>::ABI;
-
-    fn typecheck(
-        ty: &wasmtime::component::__internal::InterfaceType,
-        types: &wasmtime::component::__internal::InstanceType<'_>,
-    ) -> wasmtime::Result<()> {
-        <Strings as wasmtime::component::ComponentType>::typecheck(ty, types)
-    }
-}
-
-// SAFETY: lifts exactly what `Vec<String>` lifts, or nothing (a count of the lengths,
-// reading only the bounds-checked pairs).
-unsafe impl wasmtime::component::Lift for LiftedReasons {
-    fn linear_lift_from_flat(
-        cx: &mut wasmtime::component::__internal::LiftContext<'_>,
-        ty: wasmtime::component::__internal::InterfaceType,
-        src: &Self::Lower,
-    ) -> wasmtime::Result<Self> {
-        let (ptr, len) = (src[0].get_u32(), src[1].get_u32());
-        if let Some(over) = reasons_over_bound(cx.memory(), ptr, len) {
-            return Ok(LiftedReasons::Over(over));
-        }
-        <Strings as wasmtime::component::Lift>::linear_lift_from_flat(cx, ty, src)
-            .map(LiftedReasons::Within)
-    }
-
-    fn linear_lift_from_memory(
-        cx: &mut wasmtime::component::__internal::LiftContext<'_>,
-        ty: wasmtime::component::__internal::InterfaceType,
-        bytes: &[u8],
-    ) -> wasmtime::Result<Self> {
-        let word = |at: usize| {
-            let mut w = [0u8; 4];
-            w.copy_from_slice(&bytes[at..at + 4]);
-            u32::from_le_bytes(w)
-        };
-        if bytes.len() >= 8 {
-            if let Some(over) = reasons_over_bound(cx.memory(), word(0), word(4)) {
-                return Ok(LiftedReasons::Over(over));
-            }
-        }
-        <Strings as wasmtime::component::Lift>::linear_lift_from_memory(cx, ty, bytes)
-            .map(LiftedReasons::Within)
-    }
-}
-
-/// A validator's result bytes, a rejection's reason or an escalation's reason, lifted from
-/// the module's memory only if its length is at most [`MAX_LIFTED_REASON_BYTES`] (the top
-/// of the range of `timing.max-output-bytes`).
-///
-/// Lifted whole, a module returning a pointer to 1 GiB of its memory made the host copy
-/// it on every call (a memory the module need not even write: growing it costs a few
-/// instructions of fuel), only for the output cap to refuse the copy afterwards. The
-/// length is read from the (pointer, length) pair first: for a string, in its encoding's
-/// units, which never exceed its UTF-8 length.
+/// The length is read from the (pointer, length) pair first. Lifted whole, a module
+/// returning a pointer to 1 GiB of its memory made the host copy it on every call (a
+/// memory the module need not even write: growing it costs a few instructions of fuel),
+/// only for the output cap to refuse the copy afterwards. A list of strings is (pointer,
+/// length) pairs that may all name the same bytes: lifted whole, 4,096 reasons aliasing
+/// one 8 MiB buffer made the host copy until wasmtime's bound on one lift (128 MiB of
+/// hostcall fuel) for every such call at once; their lengths are summed from the pairs.
+/// The check runs inside the call, before the module's post-return frees the output
+/// (reading it after the call through `WasmList` would read freed memory).
 pub enum Capped<T> {
     /// Copied.
     Within(T),
@@ -178,21 +87,49 @@ pub enum Capped<T> {
     Over(u64),
 }
 
-/// The length a (pointer, length) pair's length word gives, at least, in bytes.
-trait LengthWord {
-    fn at_least(word: u32) -> u64;
+/// How long, at least, the output at (`ptr`, `len`) in `memory` is, in bytes, if that is
+/// above [`MAX_LIFTED_OUTPUT_BYTES`]; `None` within it (or out of bounds: the full lift
+/// refuses that).
+trait Length {
+    fn over_bound(memory: &[u8], ptr: u32, len: u32) -> Option<u64>;
 }
 
-impl LengthWord for Vec<u8> {
-    fn at_least(word: u32) -> u64 {
-        u64::from(word)
+/// A string's length word: the top bit tags a compact UTF-16 string; the rest is its
+/// length in units, which never exceeds its UTF-8 length.
+fn string_units(word: u32) -> u64 {
+    u64::from(word & 0x7fff_ffff)
+}
+
+impl Length for Vec<u8> {
+    fn over_bound(_: &[u8], _: u32, len: u32) -> Option<u64> {
+        Some(u64::from(len)).filter(|n| *n > MAX_LIFTED_OUTPUT_BYTES)
     }
 }
 
-impl LengthWord for String {
-    fn at_least(word: u32) -> u64 {
-        // The top bit tags a compact UTF-16 string; the rest is its length in units.
-        u64::from(word & 0x7fff_ffff)
+impl Length for String {
+    fn over_bound(_: &[u8], _: u32, len: u32) -> Option<u64> {
+        Some(string_units(len)).filter(|n| *n > MAX_LIFTED_OUTPUT_BYTES)
+    }
+}
+
+impl Length for Vec<String> {
+    /// The joined length ("; " between them) of the strings the pairs name.
+    fn over_bound(memory: &[u8], ptr: u32, len: u32) -> Option<u64> {
+        let start = usize::try_from(ptr).ok()?;
+        let count = usize::try_from(len).ok()?;
+        let pairs = memory.get(start..start.checked_add(count.checked_mul(8)?)?)?;
+        let mut total: u64 = 0;
+        for (i, pair) in pairs.chunks_exact(8).enumerate() {
+            let mut units = [0u8; 4];
+            units.copy_from_slice(&pair[4..8]);
+            total = total
+                .saturating_add(if i == 0 { 0 } else { 2 })
+                .saturating_add(string_units(u32::from_le_bytes(units)));
+            if total > MAX_LIFTED_OUTPUT_BYTES {
+                return Some(total);
+            }
+        }
+        None
     }
 }
 
@@ -215,16 +152,17 @@ macro_rules! capped {
         }
 
         // SAFETY: lifts exactly what `$t` lifts, or nothing (reading only the length
-        // word the canonical ABI already handed over).
+        // and pointer words the canonical ABI handed over, and for a list of strings the
+        // bounds-checked pairs).
         unsafe impl wasmtime::component::Lift for Capped<$t> {
             fn linear_lift_from_flat(
                 cx: &mut wasmtime::component::__internal::LiftContext<'_>,
                 ty: wasmtime::component::__internal::InterfaceType,
                 src: &Self::Lower,
             ) -> wasmtime::Result<Self> {
-                let len = <$t as LengthWord>::at_least(src[1].get_u32());
-                if len > MAX_LIFTED_REASON_BYTES {
-                    return Ok(Capped::Over(len));
+                let (ptr, len) = (src[0].get_u32(), src[1].get_u32());
+                if let Some(over) = <$t as Length>::over_bound(cx.memory(), ptr, len) {
+                    return Ok(Capped::Over(over));
                 }
                 <$t as wasmtime::component::Lift>::linear_lift_from_flat(cx, ty, src)
                     .map(Capped::Within)
@@ -235,13 +173,17 @@ macro_rules! capped {
                 ty: wasmtime::component::__internal::InterfaceType,
                 bytes: &[u8],
             ) -> wasmtime::Result<Self> {
-                if let Some(word) = bytes.get(4..8) {
-                    let mut w = [0u8; 4];
-                    w.copy_from_slice(word);
-                    let len = <$t as LengthWord>::at_least(u32::from_le_bytes(w));
-                    if len > MAX_LIFTED_REASON_BYTES {
-                        return Ok(Capped::Over(len));
-                    }
+                let word = |at: usize| {
+                    bytes.get(at..at + 4).map(|w| {
+                        let mut b = [0u8; 4];
+                        b.copy_from_slice(w);
+                        u32::from_le_bytes(b)
+                    })
+                };
+                if let (Some(ptr), Some(len)) = (word(0), word(4))
+                    && let Some(over) = <$t as Length>::over_bound(cx.memory(), ptr, len)
+                {
+                    return Ok(Capped::Over(over));
                 }
                 <$t as wasmtime::component::Lift>::linear_lift_from_memory(cx, ty, bytes)
                     .map(Capped::Within)
@@ -252,6 +194,7 @@ macro_rules! capped {
 
 capped!(Vec<u8>);
 capped!(String);
+capped!(Vec<String>);
 
 /// A validator's rejection as the module returns it, its reason capped before it is
 /// copied. Matches the `rejection` record of `types` field for field.

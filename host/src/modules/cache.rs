@@ -278,19 +278,23 @@ fn deserialize_verified(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Compo
 mod tests {
     use super::*;
 
-    /// Past `MAX_ARTIFACTS`, the least recently written artifacts go with their records;
-    /// the one just written stays whatever its time. Control: unpruned, all 300 stayed.
-    #[test]
-    fn the_cache_keeps_a_bounded_number_of_artifacts() -> Result<(), LoadError> {
+    /// The path of test artifact `i`.
+    fn artifact(cache: &ArtifactCache, i: u64) -> PathBuf {
+        cache.artifact_path(&sha256(&i.to_le_bytes()))
+    }
+
+    /// A cache in a fresh directory holding `n` artifacts of `bytes`, each with a record,
+    /// written in order one second apart (the newest is `n - 1`).
+    fn filled(n: u64, bytes: &[u8]) -> Result<(tempfile::TempDir, ArtifactCache), LoadError> {
         let dir = tempfile::tempdir().map_err(|source| LoadError::CacheIo {
             path: PathBuf::new(),
             source,
         })?;
         let cache = ArtifactCache::open(dir.path(), "e".repeat(64), CacheKey::UNKEYED)?;
         let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
-        for i in 0..300u64 {
-            let path = cache.artifact_path(&sha256(&i.to_le_bytes()));
-            write_atomically(&path, b"artifact")?;
+        for i in 0..n {
+            let path = artifact(&cache, i);
+            write_atomically(&path, bytes)?;
             write_atomically(&path.with_extension("sha256"), b"record")?;
             let file = fs::File::options()
                 .write(true)
@@ -299,9 +303,16 @@ mod tests {
                     path: path.clone(),
                     source,
                 })?;
-            // Written in order, one second apart (the newest is i = 299).
             let _ = file.set_modified(old + std::time::Duration::from_secs(i));
         }
+        Ok((dir, cache))
+    }
+
+    /// Past `MAX_ARTIFACTS`, the least recently written artifacts go with their records;
+    /// the one just written stays whatever its time. Control: unpruned, all 300 stayed.
+    #[test]
+    fn the_cache_keeps_a_bounded_number_of_artifacts() -> Result<(), LoadError> {
+        let (dir, cache) = filled(300, b"artifact")?;
         let kept = cache.artifact_path(&sha256(&0u64.to_le_bytes()));
         cache.prune(&kept);
         let count = |ext: &str| {
@@ -326,20 +337,8 @@ mod tests {
     /// of 1,000 bytes stay under a bound of 5,500).
     #[test]
     fn the_cache_keeps_a_bounded_number_of_bytes() -> Result<(), LoadError> {
-        let dir = tempfile::tempdir().map_err(|source| LoadError::CacheIo {
-            path: PathBuf::new(),
-            source,
-        })?;
-        let cache = ArtifactCache::open(dir.path(), "e".repeat(64), CacheKey::UNKEYED)?;
-        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000);
-        let path = |i: u64| cache.artifact_path(&sha256(&i.to_le_bytes()));
-        for i in 0..20u64 {
-            write_atomically(&path(i), &[0u8; 1_000])?;
-            write_atomically(&path(i).with_extension("sha256"), b"record")?;
-            if let Ok(file) = fs::File::options().write(true).open(path(i)) {
-                let _ = file.set_modified(old + std::time::Duration::from_secs(i));
-            }
-        }
+        let (_dir, cache) = filled(20, &[0u8; 1_000])?;
+        let path = |i: u64| artifact(&cache, i);
         cache.prune_within(&path(0), MAX_ARTIFACTS, 5_500);
         let left: Vec<u64> = (0..20).filter(|i| path(*i).exists()).collect();
         assert_eq!(left, [0, 16, 17, 18, 19]);

@@ -258,23 +258,23 @@ pub fn refused_shape(bytes: &[u8]) -> Option<String> {
                     }
                 }
             }
-            Payload::DataSection(reader) if in_module == 1 && depth == 0 => {
-                if reader
-                    .into_iter()
-                    .flatten()
-                    .any(|d| matches!(d.kind, DataKind::Active { .. }))
-                    && let Some(last) = defined.last_mut()
-                {
-                    last.0 = true;
-                }
-            }
-            Payload::ElementSection(reader) if in_module == 1 && depth == 0 => {
-                if reader
-                    .into_iter()
-                    .flatten()
-                    .any(|e| matches!(e.kind, ElementKind::Active { .. }))
-                    && let Some(last) = defined.last_mut()
-                {
+            Payload::DataSection(_) | Payload::ElementSection(_)
+                if in_module == 1 && depth == 0 =>
+            {
+                let active = match &payload {
+                    Payload::DataSection(reader) => reader
+                        .clone()
+                        .into_iter()
+                        .flatten()
+                        .any(|d| matches!(d.kind, DataKind::Active { .. })),
+                    Payload::ElementSection(reader) => reader
+                        .clone()
+                        .into_iter()
+                        .flatten()
+                        .any(|e| matches!(e.kind, ElementKind::Active { .. })),
+                    _ => false,
+                };
+                if active && let Some(last) = defined.last_mut() {
                     last.0 = true;
                 }
             }

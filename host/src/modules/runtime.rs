@@ -15,7 +15,7 @@
 //! hostile module can make the host copy at most `max_memory_bytes` before it is refused.
 //! That holds for a single value (a result, a rejection reason, an escalation), not for a
 //! list of strings, whose entries may all name the same bytes: an admission verdict's
-//! reasons are counted from their lengths before they are copied (`LiftedReasons`).
+//! reasons are counted from their lengths before they are copied (`Capped`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ use super::Role;
 use super::bindings::resolver::{LayerResult as WitLayerResult, Resolution as WitResolution};
 use super::bindings::types::Operation as WitOperation;
 use super::bindings::types::{CallContext as WitContext, NodeAdmission as WitAdmission};
-use super::bindings::{Capped, LiftedReasons, RawRejection, RawResolution, RawVerdict};
+use super::bindings::{Capped, RawRejection, RawResolution, RawVerdict};
 use super::cache::{ArtifactCache, CacheKey};
 use super::compile::CompileBounds;
 use super::convert::{
@@ -347,7 +347,7 @@ impl Runtime {
                 .instantiate(&mut *store)
                 .map_err(Phase::Instantiate)?;
             // The typed export by hand, not the generated `call_evaluate`: that lifts
-            // every reason before the host can count them (see `LiftedReasons`).
+            // every reason before the host can count them (see `Capped`).
             let evaluate = instance
                 .get_typed_func::<(&WitAdmission, &WitContext), (RawVerdict,)>(
                     &mut *store,
@@ -357,15 +357,7 @@ impl Runtime {
             let (raw,) = evaluate
                 .call(&mut *store, (&request, &ctx))
                 .map_err(Phase::Call)?;
-            let reasons = match raw.reasons {
-                LiftedReasons::Within(reasons) => reasons,
-                LiftedReasons::Over(len) => {
-                    return Err(Phase::Output(ModuleFailure::OutputTooLarge {
-                        len,
-                        limit: cap,
-                    }));
-                }
-            };
+            let reasons = within(raw.reasons, cap)?;
             // Counted as the outcome carries them: joined with "; ".
             let joined = reasons
                 .iter()

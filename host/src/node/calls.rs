@@ -148,23 +148,11 @@ fn unfit_module_swap(
             reason,
         }))
     };
-    let module = match runtime.load_verified(role, &bytes, u.new_policy) {
-        Ok(m) => m,
-        // The artifact cache failing here is this node's problem, not the module's.
-        Err(
-            e @ crate::modules::RuntimeError::Load(
-                crate::modules::LoadError::CacheIo { .. }
-                | crate::modules::LoadError::CacheTampered { .. }
-                | crate::modules::LoadError::CompilerUnavailable(_),
-            ),
-        ) => return Err(LocalFault::Unavailable(e.to_string())),
-        Err(e) => {
-            tracing::warn!(hash = %u.new_policy, %role, error = %e, "module swap refused: unfit module");
-            return reject(format!(
-                "module {} is not a fit {role} component",
-                u.new_policy
-            ));
-        }
+    let Some(module) = load_judged(runtime, role, &bytes, u.new_policy)? else {
+        return reject(format!(
+            "module {} is not a fit {role} component",
+            u.new_policy
+        ));
     };
     // The trial runs with the cluster's fuel budget and output cap (the replicated
     // parameters of this slot's snapshot), so every node reaches the same verdict.
@@ -184,6 +172,34 @@ fn unfit_module_swap(
     }
 }
 
+/// Load `bytes` as `hash` for `role`, judged: `None` if they are unfit for it by their
+/// own content (invalid, of the wrong world, refused by this binary's rules: the same on
+/// every node), a [`LocalFault`] if this host cannot load them now (its cache or compiler
+/// unusable, or another runtime error).
+fn load_judged(
+    runtime: &Runtime,
+    role: Role,
+    bytes: &[u8],
+    hash: Digest,
+) -> Result<Option<Arc<crate::modules::LoadedModule>>, LocalFault> {
+    use crate::modules::{LoadError, RuntimeError};
+    match runtime.load_verified(role, bytes, hash) {
+        Ok(m) => Ok(Some(m)),
+        Err(
+            e @ RuntimeError::Load(
+                LoadError::CacheIo { .. }
+                | LoadError::CacheTampered { .. }
+                | LoadError::CompilerUnavailable(_),
+            ),
+        ) => Err(LocalFault::Unavailable(e.to_string())),
+        Err(RuntimeError::Load(e)) => {
+            tracing::warn!(%hash, %role, error = %e, "module unfit: it does not load");
+            Ok(None)
+        }
+        Err(e) => Err(LocalFault::Unavailable(e.to_string())),
+    }
+}
+
 /// Whether the validator `previous` (the one a validator on probation replaced) fails on
 /// `op` too. One that no longer loads, for a reason of its bytes (refused as invalid or
 /// of the wrong world by this binary's rules), fails on every input, the same on every
@@ -199,7 +215,6 @@ fn replaced_validator_fails(
     snapshot: &Arc<SnapshotView>,
     lookup: ModuleLookup<'_>,
 ) -> Result<bool, LocalFault> {
-    use crate::modules::{LoadError, RuntimeError};
     let module = match runtime
         .registry()
         .get(&previous)
@@ -208,20 +223,9 @@ fn replaced_validator_fails(
         Some(m) => m,
         None => {
             let bytes = lookup(&previous).ok_or(LocalFault::MissingModule(previous))?;
-            match runtime.load_verified(Role::Validator, &bytes, previous) {
-                Ok(m) => m,
-                Err(
-                    e @ RuntimeError::Load(
-                        LoadError::CacheIo { .. }
-                        | LoadError::CacheTampered { .. }
-                        | LoadError::CompilerUnavailable(_),
-                    ),
-                ) => return Err(LocalFault::Unavailable(e.to_string())),
-                Err(RuntimeError::Load(e)) => {
-                    tracing::warn!(hash = %previous, error = %e, "the replaced validator does not load: it fails on every input");
-                    return Ok(true);
-                }
-                Err(e) => return Err(LocalFault::Unavailable(e.to_string())),
+            match load_judged(runtime, Role::Validator, &bytes, previous)? {
+                Some(m) => m,
+                None => return Ok(true),
             }
         }
     };

@@ -118,7 +118,7 @@ impl ReplicatedState {
             self.probation = None;
             return;
         }
-        if slot < p.since {
+        if !p.covers(slot) {
             return;
         }
         for (submitter, outcome) in batch

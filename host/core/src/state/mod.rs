@@ -199,6 +199,13 @@ pub struct Probation {
     pub submitters: BTreeMap<NodeId, (u64, u64)>,
 }
 
+impl Probation {
+    /// Whether the probation judges the calls of `slot`.
+    pub fn covers(&self, slot: Slot) -> bool {
+        self.since <= slot && slot <= self.until
+    }
+}
+
 /// Fewest distinct submitters whose operations must have judged a validator on probation
 /// before it can be rolled back: one client's operations are one voice.
 pub const PROBATION_MIN_SUBMITTERS: u64 = 3;
@@ -405,8 +412,7 @@ impl ReplicatedState {
     pub fn probation_fallback(&self) -> Option<Digest> {
         let p = self.probation.as_ref()?;
         let active = self.active_module(Role::Validator)?;
-        (active == p.module && p.since <= self.next_slot && self.next_slot <= p.until)
-            .then_some(p.rollback_to)
+        (active == p.module && p.covers(self.next_slot)).then_some(p.rollback_to)
     }
 
     /// The transport policy, once one has been set by a security policy update.

@@ -97,6 +97,25 @@ fn swap(domain: SecurityDomain, to: u8) -> Operation {
     })
 }
 
+/// A four-member state whose validator was swapped to `[9; 32]` at slot 3, on probation
+/// from slot 4 (it replaced `[1; 32]`).
+fn on_probation() -> Result<ReplicatedState, Box<dyn std::error::Error>> {
+    let (mut s, _) = state(4)?;
+    s.apply_slot(
+        3,
+        &[(swap(SecurityDomain::ValidatorModule, 9), accepted())],
+        None,
+    )?;
+    Ok(s)
+}
+
+/// Whether `changes` roll a module back.
+fn rolled_back(changes: &[StateChange]) -> bool {
+    changes
+        .iter()
+        .any(|c| matches!(c, StateChange::ModuleRolledBack { .. }))
+}
+
 #[test]
 fn genesis_state_and_rotation_by_hierarchy_then_id() -> TestResult {
     let (s, ids) = state(5)?;
@@ -738,12 +757,7 @@ fn a_validator_failing_on_probation_is_rolled_back_at_one_slot() -> TestResult {
         ("failing", failed as fn() -> Outcome, true),
         ("healthy", accepted as fn() -> Outcome, false),
     ] {
-        let (mut s, _) = state(4)?;
-        s.apply_slot(
-            3,
-            &[(swap(SecurityDomain::ValidatorModule, 9), accepted())],
-            None,
-        )?;
+        let mut s = on_probation()?;
         assert_eq!(s.active_module(Role::Validator), Some(Digest([9; 32])));
         assert!(s.probation().is_some());
         let mut rolled_at = None;
@@ -751,10 +765,7 @@ fn a_validator_failing_on_probation_is_rolled_back_at_one_slot() -> TestResult {
             // One submitter per slot: each is one voice.
             let by = |_| Some(NodeId::from([slot as u8; 32]));
             let changes = s.apply_slot_judged(slot, &[(work(), outcome())], None, &by)?;
-            if changes
-                .iter()
-                .any(|c| matches!(c, StateChange::ModuleRolledBack { .. }))
-            {
+            if rolled_back(&changes) {
                 rolled_at = Some(slot);
             }
         }
@@ -771,22 +782,13 @@ fn a_validator_failing_on_probation_is_rolled_back_at_one_slot() -> TestResult {
         }
     }
     // Failures after the probation window change nothing.
-    let (mut s, _) = state(4)?;
-    s.apply_slot(
-        3,
-        &[(swap(SecurityDomain::ValidatorModule, 9), accepted())],
-        None,
-    )?;
+    let mut s = on_probation()?;
     let end = 4 + s.params().timing.probation_slots;
     s.apply_slot(end, &[], None)?;
     for slot in end + 1..end + 6 {
         let by = |_| Some(NodeId::from([slot as u8; 32]));
         let changes = s.apply_slot_judged(slot, &[(work(), failed())], None, &by)?;
-        assert!(
-            !changes
-                .iter()
-                .any(|c| matches!(c, StateChange::ModuleRolledBack { .. }))
-        );
+        assert!(!rolled_back(&changes));
     }
     Ok(())
 }
@@ -799,19 +801,12 @@ fn failures_no_quorum_agreed_on_do_not_roll_a_validator_back() -> TestResult {
     let failed = || Outcome::Regressed(FailureKind::Trap);
     let work = || config(ConfigType::Timing, "timing.propose-timeout", 30);
     for (by_quorum, expect_rollback) in [(false, false), (true, true)] {
-        let (mut s, _) = state(4)?;
-        s.apply_slot(
-            3,
-            &[(swap(SecurityDomain::ValidatorModule, 9), accepted())],
-            None,
-        )?;
+        let mut s = on_probation()?;
         let mut rolled = false;
         for slot in 4..10 {
             let by = |_| by_quorum.then_some(NodeId::from([slot as u8; 32]));
             let changes = s.apply_slot_judged(slot, &[(work(), failed())], None, &by)?;
-            rolled |= changes
-                .iter()
-                .any(|c| matches!(c, StateChange::ModuleRolledBack { .. }));
+            rolled |= rolled_back(&changes);
         }
         assert_eq!(rolled, expect_rollback, "by quorum: {by_quorum}");
     }
@@ -828,20 +823,13 @@ fn one_submitter_cannot_roll_a_validator_back() -> TestResult {
     let failed = || Outcome::Regressed(FailureKind::OutOfFuel);
     let work = || config(ConfigType::Timing, "timing.propose-timeout", 30);
     for (submitters, expect_rollback) in [(1u8, false), (3, true)] {
-        let (mut s, _) = state(4)?;
-        s.apply_slot(
-            3,
-            &[(swap(SecurityDomain::ValidatorModule, 9), accepted())],
-            None,
-        )?;
+        let mut s = on_probation()?;
         let mut rolled = false;
         for slot in 4..20u64 {
             let by = |_| Some(NodeId::from([(slot as u8) % submitters; 32]));
             let batch = [(work(), failed()), (work(), failed())];
             let changes = s.apply_slot_judged(slot, &batch, None, &by)?;
-            rolled |= changes
-                .iter()
-                .any(|c| matches!(c, StateChange::ModuleRolledBack { .. }));
+            rolled |= rolled_back(&changes);
         }
         assert_eq!(rolled, expect_rollback, "{submitters} submitter(s)");
     }
@@ -861,20 +849,13 @@ fn failures_the_replaced_module_shares_do_not_roll_a_validator_back() -> TestRes
         (Outcome::Failed(FailureKind::OutOfFuel), false),
         (Outcome::Regressed(FailureKind::OutOfFuel), true),
     ] {
-        let (mut s, _) = state(4)?;
-        s.apply_slot(
-            3,
-            &[(swap(SecurityDomain::ValidatorModule, 9), accepted())],
-            None,
-        )?;
+        let mut s = on_probation()?;
         assert_eq!(s.probation_fallback(), Some(Digest([1; 32])));
         let mut rolled = false;
         for slot in 4..20u64 {
             let by = |_| Some(NodeId::from([(slot as u8) % 3; 32]));
             let changes = s.apply_slot_judged(slot, &[(work(), outcome.clone())], None, &by)?;
-            rolled |= changes
-                .iter()
-                .any(|c| matches!(c, StateChange::ModuleRolledBack { .. }));
+            rolled |= rolled_back(&changes);
         }
         assert_eq!(rolled, expect_rollback, "{outcome:?}");
         if !rolled {
@@ -882,12 +863,7 @@ fn failures_the_replaced_module_shares_do_not_roll_a_validator_back() -> TestRes
         }
     }
     // Past its probation a validator has no fallback.
-    let (mut s, _) = state(4)?;
-    s.apply_slot(
-        3,
-        &[(swap(SecurityDomain::ValidatorModule, 9), accepted())],
-        None,
-    )?;
+    let mut s = on_probation()?;
     let end = 4 + s.params().timing.probation_slots;
     s.apply_slot(end, &[], None)?;
     assert_eq!(s.probation_fallback(), None);
